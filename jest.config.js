@@ -1,0 +1,21 @@
+// Two projects: `unit` (pure code, tests beside it under src/) and `lab`
+// (everything that crosses SSH or touches a route; needs root and the lab).
+const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }];
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/esxi/**/*.test.ts'],
+      transform: { '^.+\\.ts$': tsJest },
+      testEnvironment: 'node',
+    },
+    {
+      displayName: 'lab',
+      testMatch: ['<rootDir>/lab/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+      transform: { '^.+\\.ts$': tsJest },
+      testEnvironment: 'node',
+      globalTeardown: '<rootDir>/lab/jest-global-teardown.ts',
+      testTimeout: 300000,
+    },
+  ],
+};

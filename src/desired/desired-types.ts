@@ -1,0 +1,63 @@
+/**
+ * What each host should look like, computed purely from the manifest and the
+ * agent bundle (src/desired/desired-state.ts). Secrets never appear here: the
+ * private key is a reference (`contentRef`) resolved by apply from the state folder.
+ */
+
+export interface DesiredFile {
+  path: string; // absolute on the host
+  mode: string; // octal, e.g. "0755" / "0600"
+  sha256: string;
+  /** Present for every non-secret file. */
+  content?: string;
+  /** For secret files: where apply reads the bytes from. */
+  contentRef?: 'reroute-private-key';
+  /** reroute_version= on line 2, for agent scripts. */
+  version?: string;
+}
+
+export interface DesiredEsxi {
+  node: string;
+  address: string;
+  /** /vmfs/volumes/<datastore>/<dirName> */
+  installDir: string;
+  files: DesiredFile[];
+  /** The exact root crontab line we own. */
+  crontabLine: string;
+  /** Our local.sh block, markers included, newline-terminated. */
+  localShBlock: string;
+  /** Pin file content (a target IP) when the node is drained; undefined = no pin. */
+  pinTarget?: string;
+  /** Storage-gateway /32 route this cluster owns (only teardown removes it). */
+  storageGateway?: string;
+}
+
+export interface DesiredScvm {
+  node: string;
+  address: string; // SCVM management IP, what the reconciler connects to
+  /** The one authorized_keys line we own on this SCVM (for root). */
+  authorizedKey: string;
+}
+
+export interface DesiredCluster {
+  cluster: string;
+  version: string;
+  nfsAddress: string;
+  /** Every gateway a 33.2 route of this cluster may point at (SCVM storage + management IPs). */
+  clusterGateways: string[];
+  esxi: DesiredEsxi[];
+  scvm: DesiredScvm[];
+}
+
+/** The agent scripts as shipped in esxi/agent, read once by src/agent/bundle.ts. */
+export interface AgentBundle {
+  version: string;
+  /** file name → template text (the planner renders per-host values into the config file, not the scripts). */
+  files: Record<string, string>;
+}
+
+/** Cluster keypair material the desired state may see (no private bytes). */
+export interface ClusterKeyInfo {
+  publicKey: string; // OpenSSH one-line public key
+  privateKeySha256: string; // hash of the private key file bytes, so drift is detectable
+}

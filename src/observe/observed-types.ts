@@ -1,0 +1,100 @@
+/**
+ * What observation reports about each host. Produced by parsing the probe
+ * script's output (esxi/probe/probe.sh) or read back from a saved snapshot
+ * (`reroute plan --observed SNAPSHOT.json`). Plain JSON, no classes.
+ */
+
+export interface ObservedFile {
+  /** Absolute path on the host. */
+  path: string;
+  sha256: string;
+  /** Value of `reroute_version=` on line 2, when present. */
+  version?: string;
+  size: number;
+  /** Octal mode string, e.g. "0600". */
+  mode: string;
+}
+
+export interface ObservedRoute {
+  network: string; // e.g. 192.168.33.2
+  prefixLength: number; // 32
+  gateway: string;
+  iface?: string;
+}
+
+/** Parsed heartbeat/status file the agent writes every iteration. */
+export interface AgentHeartbeat {
+  version: string;
+  pid: number;
+  target: string; // gateway IP the agent routes 33.2 to ('' when none)
+  targetKind: 'local' | 'remote-storage' | 'remote-management' | 'pin' | 'none';
+  since: number; // epoch seconds when target was chosen/adopted
+  updated: number; // epoch seconds of the last iteration
+  fetch: 'ok' | 'fail';
+  fetchMs: number;
+}
+
+export interface LegacyInstall {
+  /** Folder of the seed tooling, e.g. /vmfs/volumes/<uuid>/vmware_scvm_failure */
+  dir: string;
+  version?: string; // reroute_version= on line 2 of scvm_failure_loop.sh
+  crontabLine?: string;
+  localShLines: string[];
+  keyDir?: string; // .smartx_key
+}
+
+export interface EsxiObserved {
+  kind: 'esxi';
+  node: string;
+  reachable: true;
+  /** Epoch seconds on the host when probed. */
+  now: number;
+  esxiVersion?: string; // `vmware -v`
+  /** Files in our install dir (absolute path → file). */
+  files: Record<string, ObservedFile>;
+  /** Full text of /var/spool/cron/crontabs/root ('' when missing). */
+  crontab: string;
+  /** Full text of /etc/rc.local.d/local.sh ('' when missing). */
+  localSh: string;
+  /** Route for <nfsAddress>/32 if any. */
+  nfsRoute?: ObservedRoute;
+  /** Other /32 routes whose gateway or destination is a cluster IP (RDMA / storage-gateway leftovers). */
+  otherHostRoutes: ObservedRoute[];
+  /** Agent loop processes seen in `ps -c` (pids + command). */
+  agentProcesses: { pid: number; command: string }[];
+  heartbeat?: AgentHeartbeat;
+  crondRunning: boolean;
+  /** Public key text of the reroute key installed on the host, if any. */
+  reroutePublicKey?: string;
+  vmknics: { name: string; ip: string; netmask: string }[];
+  legacy?: LegacyInstall;
+  /** A live host lease held by another operator (issue 5). */
+  lease?: { owner: string; pid: number; expires: number };
+}
+
+export interface ScvmObserved {
+  kind: 'scvm';
+  node: string;
+  reachable: true;
+  /** Lines of root's authorized_keys that carry our marker comment. */
+  managedKeys: string[];
+  /** Count of other lines (never shown, never touched). */
+  foreignKeyCount: number;
+}
+
+export interface Unreachable {
+  kind: 'esxi' | 'scvm';
+  node: string;
+  reachable: false;
+  reason: string;
+}
+
+export type HostObservation = EsxiObserved | ScvmObserved | Unreachable;
+
+export interface ObservedCluster {
+  /** Snapshot format version. */
+  format: 'zbs-reroute/observed-v1';
+  takenAt: string; // ISO time
+  esxi: Record<string, EsxiObserved | Unreachable>;
+  scvm: Record<string, ScvmObserved | Unreachable>;
+}

@@ -1,0 +1,73 @@
+/**
+ * A plan is data: JSON-serialisable, printable (src/plan/render-*.ts) and
+ * replayable (`reroute apply PLANFILE`). Built only by the pure planner.
+ *
+ * Route rule: in an `apply` plan no action touches a route. The only actions
+ * that move IO on purpose are `write-pin` / `remove-pin` (drain), and the only
+ * route action at all is `delete-route`, which exists in `destroy` plans only
+ * and only for gateways that belong to this cluster.
+ */
+
+export type PlanMode = 'apply' | 'destroy';
+
+export type Action =
+  | { op: 'mkdir'; path: string; mode: string }
+  | {
+      op: 'write-file';
+      path: string;
+      mode: string;
+      sha256: string;
+      content?: string;
+      contentRef?: 'reroute-private-key';
+      version?: string;
+      /** What is there now (absent = new file). */
+      before?: { sha256: string; version?: string; mode: string };
+    }
+  | { op: 'delete-file'; path: string }
+  | { op: 'remove-dir'; path: string }
+  /** Remove then add exact lines; every other line stays byte for byte. */
+  | { op: 'edit-crontab'; remove: string[]; add: string[] }
+  | { op: 'reload-crond' }
+  /** Replace (or with block undefined, remove) our marked block; remove the given foreign-looking legacy lines. */
+  | { op: 'edit-local-sh'; block?: string; removeLines: string[] }
+  | { op: 'auto-backup' }
+  /** SIGTERM the loop(s) (they exit without touching the route); `start: true` starts the new loop at once. */
+  | { op: 'restart-agent'; reason: string }
+  | { op: 'stop-agent'; match: string[] }
+  | { op: 'start-agent' }
+  | { op: 'write-pin'; target: string; targetNode: string }
+  | { op: 'remove-pin' }
+  | { op: 'delete-route'; network: string; prefixLength: number; gateway: string }
+  | { op: 'authorized-key-add'; entry: string }
+  | { op: 'authorized-key-remove'; entry: string };
+
+export type ActionOp = Action['op'];
+
+export type HostChange = 'create' | 'update' | 'delete' | 'noop' | 'unreachable' | 'takeover';
+
+export interface HostPlan {
+  node: string;
+  host: 'esxi' | 'scvm';
+  address: string;
+  change: HostChange;
+  /** sha256 of the observed record the plan was computed from; apply refuses if it changed. */
+  observedFingerprint: string;
+  /** Human reasons, one per drifted item ("crontab line missing", "agent 1.0.0 → 1.1.0"). */
+  reasons: string[];
+  actions: Action[];
+  /** Set when change is 'unreachable'. */
+  unreachableReason?: string;
+}
+
+export interface Plan {
+  format: 'zbs-reroute/plan-v1';
+  mode: PlanMode;
+  cluster: string;
+  version: string;
+  createdAt: string;
+  /** sha256 of the normalised manifest. */
+  manifestSha256: string;
+  /** Ordered: SCVM key entries first (so agents can log in), then ESXi hosts in manifest order. */
+  hosts: HostPlan[];
+  summary: { add: number; change: number; destroy: number; unreachable: number };
+}
