@@ -80,6 +80,12 @@ export interface ScvmObserved {
   managedKeys: string[];
   /** Count of other lines (never shown, never touched). */
   foreignKeyCount: number;
+  /**
+   * The SCVM's SSH host key as the reconciler saw (and pinned) it, one
+   * known_hosts-style `type base64` string. The agent's known_hosts is built
+   * from these, so offline planning from a snapshot needs no state folder.
+   */
+  hostKey?: string;
 }
 
 export interface Unreachable {
