@@ -49,6 +49,8 @@ export interface HostPlan {
   node: string;
   host: 'esxi' | 'scvm';
   address: string;
+  /** ESXi only: /vmfs/volumes/<datastore>/<dirName>, where the agent and the host lease live. */
+  installDir?: string;
   change: HostChange;
   /** sha256 of the observed record the plan was computed from; apply refuses if it changed. */
   observedFingerprint: string;
