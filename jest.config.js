@@ -1,6 +1,6 @@
 // Two projects: `unit` (pure code, tests beside it under src/) and `lab`
 // (everything that crosses SSH or touches a route; needs root and the lab).
-const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }];
+const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 module.exports = {
   projects: [
     {

@@ -1,0 +1,198 @@
+#!/bin/sh
+# zbs-reroute host operations, run by `reroute apply` on ESXi hosts (and, for
+# authorized_keys, on SCVMs through sudo). The reconciler sends this file as
+# the prelude of one `/bin/sh -c` command followed by one zr_* call whose
+# arguments it has shell-quoted; file content arrives on stdin.
+#
+# POSIX / busybox ash only. Every operation is idempotent and either completes
+# or leaves the old state: writes go to a temp file in the same directory and
+# are renamed over the target only after their hash checks out.
+#
+# Exit codes: 0 ok; 10 bad arguments; 11 hash mismatch after write;
+# 12 the file changed since it was observed (compare-and-swap lost);
+# 13 lease held by someone else; 14 processes would not stop; 15 unsafe path.
+
+zr_die() {
+  code=$1
+  shift
+  echo "zbs-reroute: $*" >&2
+  exit "$code"
+}
+
+zr_sha() {
+  # Prints the sha256 of FILE, or "absent" when there is no such file.
+  if [ -f "$1" ]; then
+    sha256sum "$1" | cut -d ' ' -f 1
+  else
+    echo absent
+  fi
+}
+
+# zr_write_file PATH MODE SHA256 < content
+zr_write_file() {
+  [ $# -eq 3 ] || zr_die 10 "zr_write_file needs PATH MODE SHA256"
+  dir=$(dirname "$1")
+  [ -d "$dir" ] || zr_die 10 "directory $dir does not exist"
+  tmp="$dir/.zr-tmp.$$"
+  umask 077
+  cat > "$tmp" || { rm -f "$tmp"; zr_die 11 "cannot write $tmp (disk full or read-only?)"; }
+  chmod "$2" "$tmp" || { rm -f "$tmp"; zr_die 11 "cannot chmod $tmp"; }
+  got=$(zr_sha "$tmp")
+  if [ "$got" != "$3" ]; then
+    rm -f "$tmp"
+    zr_die 11 "upload of $1 arrived with hash $got, expected $3"
+  fi
+  mv -f "$tmp" "$1" || { rm -f "$tmp"; zr_die 11 "cannot rename $tmp to $1"; }
+  [ "$(zr_sha "$1")" = "$3" ] || zr_die 11 "$1 does not hold the expected content after rename"
+}
+
+# zr_cas_write PATH EXPECTED_SHA|absent MODE NEW_SHA < new content
+# Replaces PATH only if it still holds what was observed, so a concurrent edit
+# by ESXi or an operator is never overwritten blindly.
+zr_cas_write() {
+  [ $# -eq 4 ] || zr_die 10 "zr_cas_write needs PATH EXPECTED MODE NEW_SHA"
+  now=$(zr_sha "$1")
+  [ "$now" = "$2" ] || zr_die 12 "$1 changed since it was observed (now $now, expected $2); re-run plan"
+  zr_write_file "$1" "$3" "$4"
+}
+
+# zr_cas_delete PATH EXPECTED_SHA
+zr_cas_delete() {
+  [ $# -eq 2 ] || zr_die 10 "zr_cas_delete needs PATH EXPECTED"
+  now=$(zr_sha "$1")
+  [ "$now" = absent ] && return 0
+  [ "$now" = "$2" ] || zr_die 12 "$1 changed since it was observed; re-run plan"
+  rm -f "$1"
+}
+
+zr_mkdir() {
+  [ $# -eq 2 ] || zr_die 10 "zr_mkdir needs PATH MODE"
+  mkdir -p "$1" || zr_die 11 "cannot create $1"
+  chmod "$2" "$1" || zr_die 11 "cannot chmod $1"
+}
+
+# Only a folder exactly one level below a datastore may be removed
+# recursively: /vmfs/volumes/<datastore>/<folder>, never a datastore itself.
+zr_safe_dir() {
+  case "$1" in
+    *..* | */ | *//*) zr_die 15 "refusing to remove $1: not a plain path" ;;
+  esac
+  rest=${1#/vmfs/volumes/}
+  [ "$rest" != "$1" ] || zr_die 15 "refusing to remove $1: not under /vmfs/volumes"
+  ds=${rest%%/*}
+  folder=${rest#*/}
+  if [ -z "$ds" ] || [ "$folder" = "$rest" ] || [ -z "$folder" ]; then
+    zr_die 15 "refusing to remove $1: not a folder on a datastore"
+  fi
+  case "$folder" in
+    */*) zr_die 15 "refusing to remove $1: deeper than one level below the datastore" ;;
+  esac
+}
+
+zr_remove_dir() {
+  [ $# -eq 1 ] || zr_die 10 "zr_remove_dir needs PATH"
+  zr_safe_dir "$1"
+  rm -rf "$1" || zr_die 11 "cannot remove $1"
+}
+
+zr_delete_file() {
+  [ $# -eq 1 ] || zr_die 10 "zr_delete_file needs PATH"
+  rm -f "$1" || zr_die 11 "cannot delete $1"
+}
+
+zr_reload_crond() {
+  if [ -f /var/run/crond.pid ]; then
+    kill "$(cat /var/run/crond.pid)" 2>/dev/null
+  fi
+  # busybox crond daemonises and writes /var/run/crond.pid itself.
+  i=0
+  while [ $i -lt 20 ]; do
+    /usr/lib/vmware/busybox/bin/busybox crond && return 0
+    i=$((i + 1))
+    sleep 1
+  done
+  zr_die 11 "crond did not start"
+}
+
+zr_auto_backup() {
+  /sbin/auto-backup.sh >/dev/null 2>&1 || zr_die 11 "/sbin/auto-backup.sh failed: the local.sh change will not survive a reboot"
+}
+
+# Prints the pids of processes whose command line contains PATTERN, from
+# ESXi's `ps -c` (the last field holds the command line).
+# Our own `/bin/sh -c` command line contains the pattern too, so lines that
+# mention zr_ (this library) are never counted.
+zr_pids_matching() {
+  # shellcheck disable=SC2009 # ESXi has no pgrep; ps -c is what it offers
+  ps -c 2>/dev/null | grep -F -- "$1" | grep -v -e 'grep' -e 'zr_' | awk -v self="$$" '$1 != self {print $1}'
+}
+
+# zr_stop_agent PATTERN... : SIGTERM (the agent exits without touching the
+# route), then SIGKILL whatever is left after a bounded wait.
+zr_stop_agent() {
+  for pattern in "$@"; do
+    pids=$(zr_pids_matching "$pattern")
+    [ -n "$pids" ] || continue
+    # shellcheck disable=SC2086 # word splitting of the pid list is intended
+    kill -TERM $pids 2>/dev/null
+    i=0
+    while [ $i -lt 20 ]; do
+      left=$(zr_pids_matching "$pattern")
+      [ -z "$left" ] && break
+      sleep 1
+      i=$((i + 1))
+    done
+    left=$(zr_pids_matching "$pattern")
+    if [ -n "$left" ]; then
+      # shellcheck disable=SC2086
+      kill -KILL $left 2>/dev/null
+      sleep 1
+      [ -z "$(zr_pids_matching "$pattern")" ] || zr_die 14 "processes matching $pattern would not stop"
+    fi
+  done
+}
+
+# zr_start_agent LOOP_PATH : the agent's own lock keeps it a singleton, so a
+# start while cron also starts one is harmless.
+zr_start_agent() {
+  [ $# -eq 1 ] || zr_die 10 "zr_start_agent needs LOOP_PATH"
+  [ -f "$1" ] || zr_die 10 "$1 does not exist"
+  /bin/sh "$1" </dev/null >/dev/null 2>&1 &
+}
+
+# zr_lease_take DIR OWNER PID TTL_SECONDS : an atomic mkdir on the host, so two
+# operators on different SCVMs cannot change the same host at once.
+zr_lease_take() {
+  [ $# -eq 4 ] || zr_die 10 "zr_lease_take needs DIR OWNER PID TTL"
+  now=$(date +%s)
+  if ! mkdir "$1" 2>/dev/null; then
+    holder=$(cat "$1/owner" 2>/dev/null)
+    expires=$(cat "$1/expires" 2>/dev/null)
+    case "$expires" in '' | *[!0-9]*) expires=0 ;; esac
+    if [ "$holder" != "$2" ] && [ "$expires" -gt "$now" ]; then
+      zr_die 13 "host lease held by $holder (pid $(cat "$1/pid" 2>/dev/null)) until $expires"
+    fi
+  fi
+  echo "$2" > "$1/owner"
+  echo "$3" > "$1/pid"
+  echo $((now + $4)) > "$1/expires"
+}
+
+zr_lease_release() {
+  [ $# -eq 2 ] || zr_die 10 "zr_lease_release needs DIR OWNER"
+  [ -d "$1" ] || return 0
+  holder=$(cat "$1/owner" 2>/dev/null)
+  [ "$holder" = "$2" ] || return 0
+  rm -rf "$1"
+}
+
+# zr_delete_route NET/LEN GATEWAY : teardown only; the planner emits it only
+# for gateways that belong to this cluster.
+zr_delete_route() {
+  [ $# -eq 2 ] || zr_die 10 "zr_delete_route needs NET/LEN GATEWAY"
+  if command -v esxcfg-route >/dev/null 2>&1; then
+    esxcfg-route -d "$1" "$2"
+  else
+    esxcli network ip route ipv4 remove -n "$1" -g "$2"
+  fi
+}

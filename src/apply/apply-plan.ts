@@ -1,0 +1,218 @@
+import { createHash } from 'node:crypto';
+import { AGENT_LOOP_FILE, CRONTAB_PATH, LEASE_DIR, LOCAL_SH_PATH, PIN_FILE, SCVM_AUTHORIZED_KEYS } from '../agent/bundle-layout';
+import { pinFileContent } from '../agent/host-entries';
+import { RerouteError } from '../errors/reroute-error';
+import type { Action, HostPlan, Plan } from '../plan/plan-types';
+import type { RemoteHost } from '../remote/ssh-connection';
+import { shellCommand } from '../remote/shell-quote';
+import type { ApplyEventSink, HostApplyResult } from './apply-events';
+import { HOST_OP_EXIT, HostOp, hostOpCommand } from './host-op-command';
+import { editLines, editLocalSh } from './text-edits';
+
+/** Where apply records each step, so a re-run after a crash knows what was in flight. */
+export interface ApplyJournalSink {
+  record(entry: { node: string; host: string; index: number; op: string; state: 'started' | 'done' | 'failed'; error?: string }): void;
+}
+
+export interface ApplyDeps {
+  /** One reused connection per host (the same pool observation used). */
+  connect(hostPlan: HostPlan): Promise<RemoteHost>;
+  /** Bytes of the cluster's private key, for `contentRef: reroute-private-key`. */
+  privateKey(): Buffer;
+  /** Text of esxi/apply/host-ops.sh. */
+  hostOpsLibrary: string;
+  events: ApplyEventSink;
+  journal?: ApplyJournalSink;
+  /** Who holds the host lease: `<user>@<machine>:<pid>`. */
+  leaseOwner: string;
+  leaseTtlSeconds: number;
+  commandTimeoutMs: number;
+  parallelism: number;
+}
+
+const CRONTAB_MODE = '0600';
+// ESXi marks /etc files that auto-backup saves with the sticky bit.
+const LOCAL_SH_MODE = '1755';
+const AUTHORIZED_KEYS_MODE = '0600';
+
+function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function describeError(err: unknown): { code: string; message: string; fix: string } {
+  if (err instanceof RerouteError) return { code: err.code, message: err.message, fix: err.fix };
+  return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err), fix: 'This is a bug in zbs-reroute; please report it.' };
+}
+
+class HostRunner {
+  constructor(
+    private readonly remote: RemoteHost,
+    private readonly hostPlan: HostPlan,
+    private readonly deps: ApplyDeps,
+  ) {}
+
+  private get sudo(): boolean {
+    return this.hostPlan.host === 'scvm';
+  }
+
+  async run(ops: HostOp[], what: string, stdin?: string | Buffer): Promise<void> {
+    const cmd = hostOpCommand(this.deps.hostOpsLibrary, ops, { sudo: this.sudo });
+    const r = await this.remote.exec(cmd, { stdin, timeoutMs: this.deps.commandTimeoutMs });
+    if (r.code === 0) return;
+    const meaning = r.code !== null ? HOST_OP_EXIT[r.code] : undefined;
+    const stderr = r.stderr.trim().split('\n').slice(-3).join('; ');
+    const code = r.code === 13 ? 'LEASE_HELD' : 'REMOTE_COMMAND_FAILED';
+    throw new RerouteError(code, `${this.hostPlan.node} (${this.hostPlan.host}): ${what} failed${meaning ? ` — ${meaning}` : ''}${stderr ? `: ${stderr}` : ''}`, r.code === 12 ? 'Run `reroute plan` again: the host changed while applying.' : 'Fix the cause on the host (see the message) and run `reroute apply` again; it resumes where it stopped.', { details: { node: this.hostPlan.node, exitCode: r.code } });
+  }
+
+  /** Read a shared text file ('' when absent) as the remote user sees it. */
+  async read(path: string): Promise<string> {
+    const inner = `if [ -f ${shellCommand([path])} ]; then cat ${shellCommand([path])}; fi`;
+    const cmd = this.sudo ? `sudo -n /bin/sh -c ${shellCommand([inner])}` : inner;
+    const r = await this.remote.exec(cmd, { timeoutMs: this.deps.commandTimeoutMs, maxOutputBytes: 4 * 1024 * 1024 });
+    if (r.code !== 0) {
+      throw new RerouteError('REMOTE_COMMAND_FAILED', `${this.hostPlan.node}: cannot read ${path}: ${r.stderr.trim()}`, this.sudo ? 'Check that the SCVM operator user may run sudo without a password prompt (sudo -n).' : 'Check the host.');
+    }
+    return r.stdout;
+  }
+
+  /** Read-modify-write with compare-and-swap: foreign edits in between make it fail, never get lost. */
+  async editShared(path: string, mode: string, edit: (text: string) => string, what: string): Promise<void> {
+    const before = await this.read(path);
+    const after = edit(before);
+    if (after === before) return;
+    const expected = before === '' ? 'absent' : sha256(before);
+    await this.run([['zr_cas_write', path, expected, mode, sha256(after)]], what, after);
+  }
+
+  private loopPath(): string {
+    return `${this.installDir()}/${AGENT_LOOP_FILE}`;
+  }
+
+  installDir(): string {
+    if (!this.hostPlan.installDir) throw new RerouteError('PLAN_INVALID', `host plan for ${this.hostPlan.node} has no install dir`, 'Re-create the plan with `reroute plan`.');
+    return this.hostPlan.installDir;
+  }
+
+  async action(a: Action): Promise<void> {
+    switch (a.op) {
+      case 'mkdir':
+        return this.run([['zr_mkdir', a.path, a.mode]], `creating ${a.path}`);
+      case 'write-file': {
+        const bytes = a.contentRef === 'reroute-private-key' ? this.deps.privateKey() : Buffer.from(a.content ?? '', 'utf8');
+        if (sha256(bytes) !== a.sha256) {
+          throw new RerouteError('PLAN_STALE', `content for ${a.path} does not match the plan (hash ${sha256(bytes).slice(0, 12)}…, plan ${a.sha256.slice(0, 12)}…)`, a.contentRef ? 'The cluster keypair in the state folder changed since the plan was made: run `reroute plan` again.' : 'The plan file was edited: run `reroute plan` again.');
+        }
+        return this.run([['zr_write_file', a.path, a.mode, a.sha256]], `writing ${a.path}`, bytes);
+      }
+      case 'delete-file':
+        return this.run([['zr_delete_file', a.path]], `deleting ${a.path}`);
+      case 'remove-dir':
+        return this.run([['zr_remove_dir', a.path]], `removing ${a.path}`);
+      case 'edit-crontab':
+        return this.editShared(CRONTAB_PATH, CRONTAB_MODE, (t) => editLines(t, a.remove, a.add), 'editing the root crontab');
+      case 'reload-crond':
+        return this.run([['zr_reload_crond']], 'reloading crond');
+      case 'edit-local-sh':
+        return this.editShared(LOCAL_SH_PATH, LOCAL_SH_MODE, (t) => editLocalSh(t, a.block, a.removeLines), 'editing /etc/rc.local.d/local.sh');
+      case 'auto-backup':
+        return this.run([['zr_auto_backup']], 'running /sbin/auto-backup.sh');
+      case 'restart-agent':
+        return this.run([['zr_stop_agent', this.loopPath()], ['zr_start_agent', this.loopPath()]], 'restarting the agent');
+      case 'stop-agent':
+        return this.run([['zr_stop_agent', ...a.match]], 'stopping agent processes');
+      case 'start-agent':
+        return this.run([['zr_start_agent', this.loopPath()]], 'starting the agent');
+      case 'write-pin': {
+        const content = pinFileContent(a.target);
+        return this.run([['zr_write_file', `${this.installDir()}/${PIN_FILE}`, '0600', sha256(content)]], `draining IO to ${a.targetNode}`, content);
+      }
+      case 'remove-pin':
+        return this.run([['zr_delete_file', `${this.installDir()}/${PIN_FILE}`]], 'removing the drain pin');
+      case 'delete-route':
+        return this.run([['zr_delete_route', `${a.network}/${a.prefixLength}`, a.gateway]], `deleting route ${a.network}/${a.prefixLength} via ${a.gateway}`);
+      case 'authorized-key-add':
+        await this.run([['zr_mkdir', '/root/.ssh', '0700']], 'creating /root/.ssh');
+        return this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [], [a.entry]), 'adding the reroute key to authorized_keys');
+      case 'authorized-key-remove':
+        return this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [a.entry], []), 'removing the reroute key from authorized_keys');
+    }
+  }
+}
+
+async function applyHost(hostPlan: HostPlan, deps: ApplyDeps): Promise<HostApplyResult> {
+  const base = { node: hostPlan.node, host: hostPlan.host, actionsTotal: hostPlan.actions.length };
+  if (hostPlan.change === 'unreachable') {
+    deps.events({ type: 'host-skipped', node: hostPlan.node, host: hostPlan.host, reason: hostPlan.unreachableReason ?? 'unreachable' });
+    return { ...base, status: 'skipped', actionsDone: 0, error: { code: 'HOST_UNREACHABLE', message: hostPlan.unreachableReason ?? 'unreachable', fix: 'Bring the host back and re-run apply.' } };
+  }
+  if (hostPlan.actions.length === 0) return { ...base, status: 'unchanged', actionsDone: 0 };
+  deps.events({ type: 'host-start', node: hostPlan.node, host: hostPlan.host, actions: hostPlan.actions.length });
+  let done = 0;
+  let leaseDir: string | undefined;
+  let runner: HostRunner | undefined;
+  try {
+    const remote = await deps.connect(hostPlan);
+    runner = new HostRunner(remote, hostPlan, deps);
+    if (hostPlan.host === 'esxi') {
+      // The lease lives in our install dir; a fresh host gets the dir first.
+      const dir = runner.installDir();
+      leaseDir = `${dir}/${LEASE_DIR}`;
+      const [owner, pid] = [deps.leaseOwner, String(process.pid)];
+      await runner.run([['zr_mkdir', dir, '0700'], ['zr_lease_take', leaseDir, owner, pid, String(deps.leaseTtlSeconds)]], 'taking the host lease');
+    }
+    for (const [index, action] of hostPlan.actions.entries()) {
+      deps.events({ type: 'action-start', node: hostPlan.node, host: hostPlan.host, index, action });
+      deps.journal?.record({ node: hostPlan.node, host: hostPlan.host, index, op: action.op, state: 'started' });
+      try {
+        await runner.action(action);
+      } catch (err) {
+        deps.journal?.record({ node: hostPlan.node, host: hostPlan.host, index, op: action.op, state: 'failed', error: describeError(err).message });
+        throw err;
+      }
+      deps.journal?.record({ node: hostPlan.node, host: hostPlan.host, index, op: action.op, state: 'done' });
+      deps.events({ type: 'action-done', node: hostPlan.node, host: hostPlan.host, index, action });
+      done++;
+    }
+    deps.events({ type: 'host-done', node: hostPlan.node, host: hostPlan.host });
+    return { ...base, status: 'applied', actionsDone: done };
+  } catch (err) {
+    const error = describeError(err);
+    deps.events({ type: 'host-failed', node: hostPlan.node, host: hostPlan.host, error });
+    return { ...base, status: 'failed', actionsDone: done, error };
+  } finally {
+    if (runner && leaseDir) {
+      // A removed install dir (teardown) takes the lease with it; release is then a no-op.
+      await runner.run([['zr_lease_release', leaseDir, deps.leaseOwner]], 'releasing the host lease').catch((err: unknown) => {
+        deps.events({ type: 'host-failed', node: hostPlan.node, host: hostPlan.host, error: describeError(err) });
+      });
+    }
+  }
+}
+
+/** Run `items` through `fn` with at most `limit` in flight; results keep input order. */
+async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+/**
+ * Carry out a plan. SCVM key entries go first (a new agent must be able to log
+ * in to fetch sessions over ssh), then ESXi hosts in parallel. A failing host
+ * never stops the others; each host's result says how far it got.
+ */
+export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<HostApplyResult[]> {
+  const scvm = plan.hosts.filter((h) => h.host === 'scvm');
+  const esxi = plan.hosts.filter((h) => h.host === 'esxi');
+  const first = await mapBounded(scvm, deps.parallelism, (h) => applyHost(h, deps));
+  const second = await mapBounded(esxi, deps.parallelism, (h) => applyHost(h, deps));
+  return [...first, ...second];
+}
