@@ -7,7 +7,7 @@ import type { RemoteHost } from '../remote/ssh-connection';
 import { shellCommand } from '../remote/shell-quote';
 import type { ApplyEventSink, HostApplyResult } from './apply-events';
 import { HOST_OP_EXIT, HostOp, hostOpCommand } from './host-op-command';
-import { editLines, editLocalSh } from './text-edits';
+import { editCrontab as editLines, editLocalSh } from '../plan/text-edits';
 
 /** Where apply records each step, so a re-run after a crash knows what was in flight. */
 export interface ApplyJournalSink {
