@@ -41,6 +41,8 @@ export interface LegacyInstall {
   crontabLine?: string;
   localShLines: string[];
   keyDir?: string; // .smartx_key
+  /** Legacy loop processes seen in `ps -c` (stopped on takeover). */
+  processes?: { pid: number; command: string }[];
 }
 
 export interface EsxiObserved {
@@ -52,6 +54,10 @@ export interface EsxiObserved {
   esxiVersion?: string; // `vmware -v`
   /** Files in our install dir (absolute path → file). */
   files: Record<string, ObservedFile>;
+  /** Directories we own (install dir, keys/, lease/): absolute path → octal mode. */
+  dirs?: Record<string, { mode: string }>;
+  /** Content of the pin file (a target IP) when present. */
+  pinTarget?: string;
   /** Full text of /var/spool/cron/crontabs/root ('' when missing). */
   crontab: string;
   /** Full text of /etc/rc.local.d/local.sh ('' when missing). */
@@ -70,6 +76,8 @@ export interface EsxiObserved {
   legacy?: LegacyInstall;
   /** A live host lease held by another operator (issue 5). */
   lease?: { owner: string; pid: number; expires: number };
+  /** Oddities seen while parsing the probe output (already sanitized for display). */
+  warnings?: string[];
 }
 
 export interface ScvmObserved {
