@@ -1,0 +1,90 @@
+/**
+ * parseManifest: manifest text → normalized Manifest, or an InputError listing
+ * every problem with its line:col. Pure: the caller reads the file.
+ */
+import { LineCounter, parseDocument, type YAMLError } from 'yaml';
+import { InputError, type SourceProblem } from '../errors/reroute-error';
+import { applyDefaults } from './apply-defaults';
+import type { Manifest } from './manifest-types';
+import { fileProblem, sortProblems, type ProblemContext } from './problem';
+import { schemaProblems } from './schema-validate';
+import { semanticProblems } from './semantic-checks';
+import { yamlLocator } from './yaml-positions';
+
+export interface ManifestOptions {
+  /** Version of the agent this release ships; the default for spec.version. */
+  bundledVersion: string;
+}
+
+/** A cluster of 256 nodes is about 60 KiB; anything near this is not a manifest. */
+export const MANIFEST_MAX_BYTES = 1024 * 1024;
+
+/** Control characters other than tab/CR/LF, and U+FFFD left by a lossy decode, mean the file is not YAML text. */
+const BINARY_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/;
+
+function positionOfIndex(text: string, index: number): { line: number; col: number } {
+  const before = text.slice(0, index);
+  const line = before.split('\n').length;
+  return { line, col: index - before.lastIndexOf('\n') };
+}
+
+function yamlProblem(file: string, text: string, err: YAMLError, kind: 'error' | 'warning'): SourceProblem {
+  const at = err.linePos?.[0] ?? { line: 1, col: 1 };
+  // yaml appends " at line L, column C:" and a source excerpt; the position is reported separately.
+  const message = (err.message.split('\n')[0] ?? err.message).replace(/ at line \d+, column \d+:?$/, '');
+  if (err.code === 'DUPLICATE_KEY') {
+    const key = (/^[^:\n]*/.exec(text.slice(err.pos[0]))?.[0] ?? '').trim();
+    return fileProblem(file, 'yaml.duplicate-key', `key ${JSON.stringify(key)} appears twice in the same map`, 'Keep one of the two lines with this key; YAML would silently drop one of them.', at);
+  }
+  if (err.code === 'MULTIPLE_DOCS') {
+    return fileProblem(file, 'yaml.syntax', 'the file holds more than one YAML document (a `---` line starts a second one)', 'Keep one cluster per file: remove the `---` line and what follows it, or split it into separate files.', at);
+  }
+  if (kind === 'warning') {
+    return fileProblem(file, 'yaml.warning', message, 'Write plain YAML: maps, lists, strings and numbers, without custom tags.', at);
+  }
+  return fileProblem(file, 'yaml.syntax', `YAML syntax error (${err.code}): ${message}`, 'Fix the YAML here: check indentation, `key: value` colons, and matching quotes and brackets.', at);
+}
+
+export function parseManifest(text: string, file: string, opts: ManifestOptions): Manifest {
+  const fail = (problems: SourceProblem[]): never => {
+    throw new InputError('MANIFEST_INVALID', sortProblems(problems));
+  };
+
+  if (Buffer.byteLength(text, 'utf8') > MANIFEST_MAX_BYTES) {
+    fail([fileProblem(file, 'file.too-large', `the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`, 'Check that this is the cluster manifest (YAML, normally a few KiB).')]);
+  }
+  const bad = BINARY_CHAR.exec(text);
+  if (bad) {
+    fail([fileProblem(file, 'file.binary', `the manifest contains a binary/control character (U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}); it is not YAML text`, 'Give the YAML manifest file (UTF-8 text), e.g. a copy of examples/cluster-3node.yaml.', positionOfIndex(text, bad.index))]);
+  }
+  const emptyFix = 'Write the cluster manifest; start from examples/cluster-3node.yaml.';
+  if (text.replace(/^\ufeff/, '').trim() === '') {
+    fail([fileProblem(file, 'file.empty', 'the manifest is empty', emptyFix)]);
+  }
+
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  // One syntax slip often trips several parser errors on the same line; the first says the most.
+  const yamlProblems = [...doc.errors.map((e) => yamlProblem(file, text, e, 'error')), ...doc.warnings.map((w) => yamlProblem(file, text, w, 'warning'))].filter(
+    (p, i, all) => all.findIndex((q) => q.line === p.line && q.rule === p.rule) === i,
+  );
+  // Duplicate keys leave a usable document: keep going so the schema and
+  // semantic problems are reported in the same run. Any other YAML error
+  // means the data cannot be trusted.
+  if (doc.errors.some((e) => e.code !== 'DUPLICATE_KEY')) fail(yamlProblems);
+  if (doc.contents === null) {
+    fail([...yamlProblems, fileProblem(file, 'file.empty', 'the manifest has only comments', emptyFix)]);
+  }
+
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    fail([...yamlProblems, fileProblem(file, 'yaml.alias', `YAML aliases could not be expanded: ${(err as Error).message}`, 'Write the values out instead of using many nested aliases.')]);
+  }
+
+  const ctx: ProblemContext = { file, locate: yamlLocator(doc, lineCounter, text) };
+  const problems = [...yamlProblems, ...schemaProblems(data, ctx), ...semanticProblems(data, ctx)];
+  if (problems.length > 0) fail(problems);
+  return applyDefaults(data, file, opts.bundledVersion);
+}
