@@ -28,6 +28,8 @@ export interface DesiredEsxi {
   localShBlock: string;
   /** Pin file content (a target IP) when the node is drained; undefined = no pin. */
   pinTarget?: string;
+  /** Node whose SCVM the pin points at (for the plan's "IO drained to <node>"). */
+  pinTargetNode?: string;
   /** Storage-gateway /32 route this cluster owns (only teardown removes it). */
   storageGateway?: string;
 }
@@ -45,6 +47,16 @@ export interface DesiredCluster {
   nfsAddress: string;
   /** Every gateway a 33.2 route of this cluster may point at (SCVM storage + management IPs). */
   clusterGateways: string[];
+  /**
+   * Every address that belongs to the cluster (NFS address, SCVM and ESXi IPs, storage gateways).
+   * Teardown deletes a /32 route only when its destination is one of these AND its gateway is a
+   * cluster gateway or the host's own storage gateway.
+   */
+  clusterAddresses?: string[];
+  /** A heartbeat older than this (host clock) means the agent is hung: the plan restarts it. */
+  heartbeatStaleSeconds?: number;
+  /** Things the operator should know that do not stop planning (e.g. an SCVM host key not pinned yet). */
+  warnings?: string[];
   esxi: DesiredEsxi[];
   scvm: DesiredScvm[];
 }

@@ -20,23 +20,38 @@ export type Action =
       content?: string;
       contentRef?: 'reroute-private-key';
       version?: string;
-      /** What is there now (absent = new file). */
-      before?: { sha256: string; version?: string; mode: string };
+      /**
+       * What is there now (absent = new file). `content` only when observation
+       * reported it (small non-secret files), so the plan can show a diff.
+       */
+      before?: { sha256: string; version?: string; mode: string; content?: string };
     }
   | { op: 'delete-file'; path: string }
-  | { op: 'remove-dir'; path: string }
-  /** Remove then add exact lines; every other line stays byte for byte. */
-  | { op: 'edit-crontab'; remove: string[]; add: string[] }
+  /** `recursive`: remove the whole tree (our install dir at teardown, the legacy folder at takeover). */
+  | { op: 'remove-dir'; path: string; recursive?: boolean }
+  /**
+   * Remove every line equal to one in `remove`, then append each `add` line not
+   * present; every other line stays byte for byte (src/plan/text-edits.ts:
+   * editCrontab is the reference implementation). `before` = the observed text, for diffs.
+   */
+  | { op: 'edit-crontab'; remove: string[]; add: string[]; before?: string }
   | { op: 'reload-crond' }
   /** Replace (or with block undefined, remove) our marked block; remove the given foreign-looking legacy lines. */
-  | { op: 'edit-local-sh'; block?: string; removeLines: string[] }
+  | { op: 'edit-local-sh'; block?: string; removeLines: string[]; before?: string }
   | { op: 'auto-backup' }
   /** SIGTERM the loop(s) (they exit without touching the route); `start: true` starts the new loop at once. */
   | { op: 'restart-agent'; reason: string }
+  /** Stop every process whose `ps -c` command line contains one of `match` (never touches the route). */
   | { op: 'stop-agent'; match: string[] }
   | { op: 'start-agent' }
-  | { op: 'write-pin'; target: string; targetNode: string }
-  | { op: 'remove-pin' }
+  /**
+   * Wait (bounded) until our agent's heartbeat is fresh at the wanted version;
+   * the host's remaining actions run only if it is. Used before deleting a legacy install.
+   */
+  | { op: 'verify-agent'; timeoutSeconds: number }
+  /** `path` = <installDir>/pin; content is `${target}\n` (src/agent/host-entries.ts: pinFileContent). */
+  | { op: 'write-pin'; target: string; targetNode: string; path?: string }
+  | { op: 'remove-pin'; path?: string }
   | { op: 'delete-route'; network: string; prefixLength: number; gateway: string }
   | { op: 'authorized-key-add'; entry: string }
   | { op: 'authorized-key-remove'; entry: string };
@@ -71,5 +86,7 @@ export interface Plan {
   manifestSha256: string;
   /** Ordered: SCVM key entries first (so agents can log in), then ESXi hosts in manifest order. */
   hosts: HostPlan[];
+  /** Things worth knowing that do not block the plan (from the desired state). */
+  warnings?: string[];
   summary: { add: number; change: number; destroy: number; unreachable: number };
 }

@@ -1,0 +1,47 @@
+import type { Manifest, NodeSpec } from '../manifest/manifest-types';
+import { shellQuote } from '../remote/shell-quote';
+import { KNOWN_HOSTS_FILE, PIN_FILE, PRIVATE_KEY_FILE } from './bundle-layout';
+import { installDirFor } from './host-entries';
+
+/** The agent's log is capped at this size (one rotation kept). */
+export const LOG_MAX_BYTES = 262144;
+/** The agent logs in to SCVMs as root with the cluster key (restricted by `from=` on the SCVM). */
+export const AGENT_SSH_USER = 'root';
+
+/**
+ * reroute.conf for one node: KEY=value lines the agent sources. Values go
+ * through the one quoting function. The version is deliberately absent, so an
+ * upgrade changes the script only and never this file.
+ */
+export function renderAgentConf(manifest: Manifest, node: NodeSpec): string {
+  const dir = installDirFor(manifest, node);
+  const peers = manifest.nodes.filter((n) => n.name !== node.name);
+  const r = manifest.routing;
+  const entries: [string, string][] = [
+    ['NODE_NAME', node.name],
+    ['NFS_ADDRESS', manifest.nfsAddress],
+    ['LOCAL_STORAGE_IP', node.scvm.storageIp],
+    ['LOCAL_MGMT_IP', node.scvm.managementIp],
+    ['PEER_STORAGE_IPS', peers.map((p) => p.scvm.storageIp).join(' ')],
+    ['PEER_MGMT_IPS', peers.map((p) => p.scvm.managementIp).join(' ')],
+    ['INTERVAL', String(r.intervalSeconds)],
+    ['FAILBACK_DELAY', String(r.failbackDelaySeconds)],
+    ['PING_TIMEOUT', String(r.pingTimeoutSeconds)],
+    ['FALLBACK_ORDER', r.fallbackOrder.join(' ')],
+    ['SESSION_SOURCE', r.sessionSource],
+    ['REST_PORT', String(r.rest.port)],
+    ['REST_PATH', r.rest.path],
+    ['SSH_USER', AGENT_SSH_USER],
+    ['SSH_KEY', `${dir}/${PRIVATE_KEY_FILE}`],
+    ['SSH_KNOWN_HOSTS', `${dir}/${KNOWN_HOSTS_FILE}`],
+    ['RUN_DIR', manifest.install.runDir],
+    ['LOG_FILE', manifest.install.logFile],
+    ['LOG_MAX_BYTES', String(LOG_MAX_BYTES)],
+    ['PIN_FILE', `${dir}/${PIN_FILE}`],
+  ];
+  const header = [
+    `# reroute.conf for ${node.name} in cluster ${manifest.clusterName}`,
+    '# Written by zbs-reroute from the cluster manifest; local edits are replaced by the next apply.',
+  ];
+  return [...header, ...entries.map(([k, v]) => `${k}=${shellQuote(v)}`)].join('\n') + '\n';
+}

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import type { Manifest, NodeSpec } from '../manifest/manifest-types';
+import { RerouteError } from '../errors/reroute-error';
+import { AGENT_CONF_FILE, AGENT_LOOP_FILE, KNOWN_HOSTS_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from '../agent/bundle-layout';
+import { scriptVersion } from '../agent/agent-version';
+import { renderAgentConf } from '../agent/agent-conf';
+import { installDirFor, renderCrontabLine, renderLocalShBlock } from '../agent/host-entries';
+import { renderAuthorizedKey } from './authorized-key';
+import { hostKeysOf, knownHostsLines } from './known-hosts';
+import type { AgentBundle, ClusterKeyInfo, DesiredCluster, DesiredEsxi, DesiredFile, DesiredScvm } from './desired-types';
+
+export interface DesiredInputs {
+  manifest: Manifest;
+  bundle: AgentBundle;
+  key: ClusterKeyInfo;
+  /** node name → known_hosts text pinned for that node's SCVM (any host field; re-keyed here). */
+  scvmHostKeys: Record<string, string>;
+  /**
+   * Teardown writes no scripts, so it may run with a manifest that asks for a
+   * version this release does not ship. Apply must not: see versionUnavailable.
+   */
+  allowVersionMismatch?: boolean;
+}
+
+/** Rule id carried in the error's details when the wanted agent version is not in this release. */
+export const VERSION_UNAVAILABLE_RULE = 'semantic.version-unavailable';
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** Stale after ten missed iterations, and never under 90 s: one iteration may ping hundreds of IPs. */
+export function heartbeatStaleSeconds(manifest: Manifest): number {
+  return Math.max(90, 10 * manifest.routing.intervalSeconds);
+}
+
+function fileOf(path: string, mode: string, content: string, version?: string): DesiredFile {
+  const f: DesiredFile = { path, mode, sha256: sha256Hex(content), content };
+  if (version !== undefined) f.version = version;
+  return f;
+}
+
+/**
+ * The SCVM a drained node's IO goes to: the named node, or else the next node
+ * in manifest order that is not drained itself (wrapping), so the choice is
+ * stable across runs and never lands on another node being serviced.
+ */
+function drainTarget(manifest: Manifest, node: NodeSpec): NodeSpec {
+  const nodes = manifest.nodes;
+  if (node.drain?.to !== undefined) {
+    const to = nodes.find((n) => n.name === node.drain?.to);
+    if (to === undefined || to.name === node.name) {
+      throw new RerouteError('MANIFEST_INVALID', `Node ${node.name}: drain.to "${node.drain.to}" is not another node of this cluster`, `Set drain.to of ${node.name} to the name of another node, or remove it to let zbs-reroute pick one.`);
+    }
+    return to;
+  }
+  const i = nodes.findIndex((n) => n.name === node.name);
+  const others = [...nodes.slice(i + 1), ...nodes.slice(0, i)];
+  const pick = others.find((n) => n.drain === undefined) ?? others[0];
+  if (pick === undefined) {
+    throw new RerouteError('MANIFEST_INVALID', `Node ${node.name} cannot be drained: the cluster has no other node`, `Remove drain from ${node.name}; a one-node cluster has nowhere to send its IO.`);
+  }
+  return pick;
+}
+
+/**
+ * What every host should look like. Pure: the manifest, the shipped agent
+ * bundle, the cluster key's public half (+ hash of the private half) and the
+ * pinned SCVM host keys in; data out. The private key never appears, only its
+ * hash and a contentRef that apply resolves from the state folder.
+ */
+export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
+  const { manifest, bundle, key } = inputs;
+  const loop = bundle.files[AGENT_LOOP_FILE];
+  if (loop === undefined) {
+    throw new RerouteError('INTERNAL', `The agent bundle has no ${AGENT_LOOP_FILE}`, 'Run zbs-reroute from a complete checkout or release (esxi/agent/ must be present).');
+  }
+  const loopVersion = scriptVersion(loop) ?? bundle.version;
+  if (manifest.version !== bundle.version && inputs.allowVersionMismatch !== true) {
+    // The bundle is the only source of agent scripts: a release cannot install a version it does not carry.
+    throw new RerouteError(
+      'MANIFEST_INVALID',
+      `${manifest.source}: the manifest wants reroute agent ${manifest.version}, but this zbs-reroute release ships ${bundle.version} only`,
+      `Remove \`version\` from the manifest (or set it to ${bundle.version}) to install the shipped agent, or run the zbs-reroute release that ships ${manifest.version}.`,
+      { details: { rule: VERSION_UNAVAILABLE_RULE, wanted: manifest.version, shipped: bundle.version } },
+    );
+  }
+
+  const warnings: string[] = [];
+  const knownHosts = manifest.nodes
+    .map((n) => {
+      const keys = hostKeysOf(inputs.scvmHostKeys[n.name] ?? '');
+      if (keys.length === 0) warnings.push(`No pinned host key for the SCVM of ${n.name} yet: the agent cannot ssh to it until the next apply after first contact.`);
+      return knownHostsLines([n.scvm.managementIp, n.scvm.storageIp], keys);
+    })
+    .join('');
+
+  const esxi: DesiredEsxi[] = manifest.nodes.map((node) => {
+    const dir = installDirFor(manifest, node);
+    const files: DesiredFile[] = [
+      { path: `${dir}/${PRIVATE_KEY_FILE}`, mode: '0600', sha256: key.privateKeySha256, contentRef: 'reroute-private-key' },
+      fileOf(`${dir}/${PUBLIC_KEY_FILE}`, '0644', key.publicKey.trim() + '\n'),
+      fileOf(`${dir}/${KNOWN_HOSTS_FILE}`, '0644', knownHosts),
+      fileOf(`${dir}/${AGENT_CONF_FILE}`, '0600', renderAgentConf(manifest, node)),
+      fileOf(`${dir}/${AGENT_LOOP_FILE}`, '0755', loop, loopVersion),
+    ];
+    const d: DesiredEsxi = {
+      node: node.name,
+      address: node.esxi.address,
+      installDir: dir,
+      files,
+      crontabLine: renderCrontabLine(dir),
+      localShBlock: renderLocalShBlock(dir),
+    };
+    if (node.drain !== undefined) {
+      const to = drainTarget(manifest, node);
+      d.pinTarget = to.scvm.storageIp;
+      d.pinTargetNode = to.name;
+    }
+    if (node.storageGateway !== undefined) d.storageGateway = node.storageGateway;
+    return d;
+  });
+
+  const esxiAddresses = manifest.nodes.flatMap((n) => [n.esxi.address, n.esxi.storageIp]);
+  const entry = renderAuthorizedKey(manifest.clusterName, esxiAddresses, key.publicKey);
+  const scvm: DesiredScvm[] = manifest.nodes.map((n) => ({ node: n.name, address: n.scvm.managementIp, authorizedKey: entry }));
+
+  const clusterGateways = unique(manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp]));
+  const clusterAddresses = unique([
+    manifest.nfsAddress,
+    ...clusterGateways,
+    ...esxiAddresses,
+    ...manifest.nodes.flatMap((n) => (n.storageGateway === undefined ? [] : [n.storageGateway])),
+  ]);
+
+  return {
+    cluster: manifest.clusterName,
+    version: manifest.version,
+    nfsAddress: manifest.nfsAddress,
+    clusterGateways,
+    clusterAddresses,
+    heartbeatStaleSeconds: heartbeatStaleSeconds(manifest),
+    warnings,
+    esxi,
+    scvm,
+  };
+}
+
+function unique(xs: string[]): string[] {
+  return [...new Set(xs)];
+}

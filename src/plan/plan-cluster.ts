@@ -1,0 +1,86 @@
+import type { DesiredCluster } from '../desired/desired-types';
+import { RerouteError } from '../errors/reroute-error';
+import type { ObservedCluster } from '../observe/observed-types';
+import { observationFingerprint } from './fingerprint';
+import { type HostDraft, planEsxiApply, planEsxiDestroy } from './plan-esxi';
+import { planScvmApply, planScvmDestroy } from './plan-scvm';
+import type { HostPlan, Plan, PlanMode } from './plan-types';
+
+export interface PlanOptions {
+  mode: PlanMode;
+  /** Limit to these nodes (`--target`). Apply still plans every SCVM: their key entry lists all ESXi IPs. */
+  targets?: string[];
+  /** Also delete files in our install dir that the desired state does not list. */
+  prune?: boolean;
+  /** ISO time; the planner never reads a clock. */
+  now: string;
+  manifestSha256: string;
+}
+
+function hostPlan(base: Pick<HostPlan, 'node' | 'host' | 'address'>, observation: unknown, draft: HostDraft, installDir?: string): HostPlan {
+  const p: HostPlan = { ...base, change: draft.change, observedFingerprint: observationFingerprint(observation), reasons: draft.reasons, actions: draft.actions };
+  if (installDir !== undefined) p.installDir = installDir;
+  return p;
+}
+
+function unreachable(base: Pick<HostPlan, 'node' | 'host' | 'address'>, observation: unknown, reason: string, installDir?: string): HostPlan {
+  const p = hostPlan(base, observation, { change: 'unreachable', reasons: [`unreachable: ${reason}`], actions: [] }, installDir);
+  p.unreachableReason = reason;
+  return p;
+}
+
+/**
+ * Desired + observed → an ordered, minimal plan. Pure and deterministic.
+ * Apply mode never contains a route action (THE rule); destroy mode deletes
+ * only /32 routes of this cluster via this cluster's gateways.
+ */
+export function planCluster(desired: DesiredCluster, observed: ObservedCluster, opts: PlanOptions): Plan {
+  const known = new Set(desired.esxi.map((e) => e.node));
+  const unknown = (opts.targets ?? []).filter((t) => !known.has(t));
+  if (unknown.length > 0) {
+    throw new RerouteError('USAGE', `--target names no node of cluster ${desired.cluster}: ${unknown.join(', ')}`, `Use node names from the manifest: ${[...known].join(', ')}.`);
+  }
+  const targeted = (node: string) => opts.targets === undefined || opts.targets.length === 0 || opts.targets.includes(node);
+
+  const esxiPlans: HostPlan[] = [];
+  for (const d of desired.esxi) {
+    if (!targeted(d.node)) continue;
+    const base = { node: d.node, host: 'esxi' as const, address: d.address };
+    const o = observed.esxi[d.node];
+    if (o === undefined) esxiPlans.push(unreachable(base, o, 'not in the observation', d.installDir));
+    else if (!o.reachable) esxiPlans.push(unreachable(base, o, o.reason, d.installDir));
+    else esxiPlans.push(hostPlan(base, o, opts.mode === 'apply' ? planEsxiApply(d, o, desired, opts.prune === true) : planEsxiDestroy(d, o, desired), d.installDir));
+  }
+
+  const scvmPlans: HostPlan[] = [];
+  for (const d of desired.scvm) {
+    // A targeted teardown leaves the other SCVMs' entry alone: the remaining agents still need it.
+    if (opts.mode === 'destroy' && !targeted(d.node)) continue;
+    const base = { node: d.node, host: 'scvm' as const, address: d.address };
+    const o = observed.scvm[d.node];
+    if (o === undefined) scvmPlans.push(unreachable(base, o, 'not in the observation'));
+    else if (!o.reachable) scvmPlans.push(unreachable(base, o, o.reason));
+    else scvmPlans.push(hostPlan(base, o, opts.mode === 'apply' ? planScvmApply(d, o, desired.cluster) : planScvmDestroy(o, desired.cluster)));
+  }
+
+  // Apply: keys first so a new agent can log in. Destroy: agents first, their key last.
+  const hosts = opts.mode === 'apply' ? [...scvmPlans, ...esxiPlans] : [...esxiPlans, ...scvmPlans];
+  const count = (...c: HostPlan['change'][]) => hosts.filter((h) => c.includes(h.change)).length;
+  const plan: Plan = {
+    format: 'zbs-reroute/plan-v1',
+    mode: opts.mode,
+    cluster: desired.cluster,
+    version: desired.version,
+    createdAt: opts.now,
+    manifestSha256: opts.manifestSha256,
+    hosts,
+    summary: { add: count('create'), change: count('update', 'takeover'), destroy: count('delete'), unreachable: count('unreachable') },
+  };
+  if (desired.warnings !== undefined && desired.warnings.length > 0) plan.warnings = [...desired.warnings];
+  return plan;
+}
+
+/** Does the plan change anything? (`--detailed-exitcode` exits 2 when it does.) */
+export function planHasChanges(plan: Plan): boolean {
+  return plan.hosts.some((h) => h.actions.length > 0);
+}

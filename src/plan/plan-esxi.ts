@@ -1,0 +1,311 @@
+import { AGENT_CONF_FILE, AGENT_LOOP_FILE, KEY_DIR, LEASE_DIR, LEGACY_KEY_DIR, LEGACY_LOOP_FILE, PIN_FILE } from '../agent/bundle-layout';
+import { pinFileContent } from '../agent/host-entries';
+import { sha256Hex } from '../desired/desired-state';
+import type { DesiredCluster, DesiredEsxi, DesiredFile } from '../desired/desired-types';
+import type { EsxiObserved, ObservedFile, ObservedRoute } from '../observe/observed-types';
+import type { Action, HostChange } from './plan-types';
+import {
+  bare,
+  hasLocalShTrace,
+  isLegacyCrontabLine,
+  isLegacyLocalShLine,
+  isManagedCrontabLine,
+  localShDrift,
+  scanLocalSh,
+  splitKeepingEnds,
+} from './text-edits';
+
+export interface HostDraft {
+  change: HostChange;
+  reasons: string[];
+  actions: Action[];
+}
+
+/** Observation may carry the text of small non-secret files (reroute.conf, known_hosts) so diffs can be shown. */
+type ObservedFileWithContent = ObservedFile & { content?: string };
+
+/** How long apply waits for our agent's first heartbeat before deleting a legacy install. */
+export const TAKEOVER_VERIFY_SECONDS = 120;
+const SECRET = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+/** A seed-tooling install, from the probe's report and from what the shared files show. */
+export interface LegacyFindings {
+  dir?: string;
+  keyDir?: string;
+  version?: string;
+  crontabLines: string[];
+  localShLines: string[];
+  running: boolean;
+}
+
+function unique<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}
+
+/** Lines of local.sh that are not inside our blocks and not our markers. */
+function localShOutsideOurs(text: string): string[] {
+  const lines = splitKeepingEnds(text);
+  const { blocks, strays } = scanLocalSh(lines);
+  const ours = new Set<number>(strays);
+  for (const b of blocks) for (let i = b.start; i <= b.end; i++) ours.add(i);
+  return lines.filter((_, i) => !ours.has(i)).map(bare);
+}
+
+export function detectLegacy(o: EsxiObserved): LegacyFindings | undefined {
+  const crontab = splitKeepingEnds(o.crontab).map(bare);
+  const reportedCron = o.legacy?.crontabLine === undefined ? undefined : bare(o.legacy.crontabLine);
+  const crontabLines = unique(crontab.filter((l) => isLegacyCrontabLine(l) || (reportedCron !== undefined && l === reportedCron)));
+  const reportedLocal = new Set((o.legacy?.localShLines ?? []).map(bare));
+  const localShLines = unique(localShOutsideOurs(o.localSh).filter((l) => isLegacyLocalShLine(l) || reportedLocal.has(l)));
+  const running = o.agentProcesses.some((p) => p.command.includes(LEGACY_LOOP_FILE)) || (o.legacy?.processes?.length ?? 0) > 0;
+  const found: LegacyFindings = { crontabLines, localShLines, running };
+  if (o.legacy?.dir !== undefined) found.dir = o.legacy.dir;
+  if (o.legacy?.version !== undefined) found.version = o.legacy.version;
+  // Only a key folder of the seed's own name is removed: the path comes from a host and must not widen an rm -rf.
+  const kd = o.legacy?.keyDir;
+  if (kd !== undefined && kd.split('/').pop() === LEGACY_KEY_DIR && (found.dir === undefined || !kd.startsWith(`${found.dir}/`))) found.keyDir = kd;
+  const anything = found.dir !== undefined || found.keyDir !== undefined || crontabLines.length > 0 || localShLines.length > 0 || running;
+  return anything ? found : undefined;
+}
+
+function isOurProcess(command: string): boolean {
+  return command.includes(AGENT_LOOP_FILE);
+}
+
+function fileName(d: DesiredEsxi, path: string): string {
+  return path.startsWith(`${d.installDir}/`) ? path.slice(d.installDir.length + 1) : path;
+}
+
+function writeAction(f: DesiredFile, before: ObservedFileWithContent | undefined): Action {
+  const a: Extract<Action, { op: 'write-file' }> = { op: 'write-file', path: f.path, mode: f.mode, sha256: f.sha256 };
+  if (f.content !== undefined) a.content = f.content;
+  if (f.contentRef !== undefined) a.contentRef = f.contentRef;
+  if (f.version !== undefined) a.version = f.version;
+  if (before !== undefined) {
+    const b: { sha256: string; version?: string; mode: string; content?: string } = { sha256: before.sha256, mode: before.mode };
+    if (before.version !== undefined) b.version = before.version;
+    if (f.contentRef === undefined && before.content !== undefined && !SECRET.test(before.content)) b.content = before.content;
+    a.before = b;
+  }
+  return a;
+}
+
+function pinPath(d: DesiredEsxi): string {
+  return `${d.installDir}/${PIN_FILE}`;
+}
+
+/** The pin target the host has now: the probe's reading, else recognised from the file's hash. */
+function observedPin(d: DesiredEsxi, o: EsxiObserved): { present: boolean; target?: string } {
+  const file = o.files[pinPath(d)];
+  if (o.pinTarget !== undefined) return { present: true, target: o.pinTarget.trim() };
+  if (file === undefined) return { present: false };
+  if (d.pinTarget !== undefined && file.sha256 === sha256Hex(pinFileContent(d.pinTarget))) return { present: true, target: d.pinTarget };
+  return { present: true };
+}
+
+function hasOurFiles(d: DesiredEsxi, o: EsxiObserved): boolean {
+  return Object.keys(o.files).some((p) => p.startsWith(`${d.installDir}/`));
+}
+
+function dirKnown(o: EsxiObserved, dir: string, mode: string): boolean {
+  if (o.dirs !== undefined) return o.dirs[dir]?.mode === mode;
+  return Object.keys(o.files).some((p) => p.startsWith(`${dir}/`));
+}
+
+/**
+ * Apply mode for one reachable ESXi host: only what drifted, in a safe order
+ * (dirs, keys, conf, agent script, crontab + crond, local.sh + auto-backup,
+ * pin, legacy stop, agent start/restart, legacy removal). Never a route action.
+ */
+export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredCluster, prune: boolean): HostDraft {
+  const reasons: string[] = [];
+  const actions: Action[] = [];
+  const legacy = detectLegacy(o);
+  const loopPath = `${d.installDir}/${AGENT_LOOP_FILE}`;
+  const confPath = `${d.installDir}/${AGENT_CONF_FILE}`;
+  const wantedVersion = d.files.find((f) => f.path === loopPath)?.version ?? desired.version;
+
+  // Files.
+  const writes: Action[] = [];
+  let loopChanged = false;
+  let confChanged = false;
+  for (const f of d.files) {
+    const seen = o.files[f.path] as ObservedFileWithContent | undefined;
+    const name = fileName(d, f.path);
+    if (seen === undefined) {
+      if (hasOurFiles(d, o)) reasons.push(`${name} missing`);
+    } else if (seen.sha256 !== f.sha256) {
+      if (f.path === loopPath && seen.version !== f.version) reasons.push(`agent ${seen.version ?? 'unknown version'} → ${f.version ?? wantedVersion}`);
+      else reasons.push(`${name} differs`);
+    } else if (seen.mode !== f.mode) {
+      reasons.push(`${name} mode ${seen.mode} → ${f.mode}`);
+    } else continue;
+    writes.push(writeAction(f, seen));
+    if (f.path === loopPath) loopChanged = true;
+    if (f.path === confPath) confChanged = true;
+  }
+  if (writes.length > 0) {
+    if (!dirKnown(o, d.installDir, '0700')) actions.push({ op: 'mkdir', path: d.installDir, mode: '0700' });
+    const keyDir = `${d.installDir}/${KEY_DIR}`;
+    const writesKeys = writes.some((w) => w.op === 'write-file' && w.path.startsWith(`${keyDir}/`));
+    if (writesKeys && !dirKnown(o, keyDir, '0700')) actions.push({ op: 'mkdir', path: keyDir, mode: '0700' });
+    actions.push(...writes);
+  }
+  if (prune) {
+    const wanted = new Set(d.files.map((f) => f.path));
+    const kept = (p: string) => wanted.has(p) || p === pinPath(d) || p.startsWith(`${d.installDir}/${LEASE_DIR}/`);
+    for (const p of Object.keys(o.files).sort()) {
+      if (p.startsWith(`${d.installDir}/`) && !kept(p)) {
+        actions.push({ op: 'delete-file', path: p });
+        reasons.push(`${fileName(d, p)} is not ours any more (prune)`);
+      }
+    }
+  }
+
+  // Crontab: our exact line once; other agent lines of ours and (on takeover) the seed's line go.
+  const cronLines = splitKeepingEnds(o.crontab).map(bare);
+  const ourCount = cronLines.filter((l) => l === d.crontabLine).length;
+  const remove = unique([...cronLines.filter((l) => isManagedCrontabLine(l) && l !== d.crontabLine), ...(legacy?.crontabLines ?? [])]);
+  if (ourCount > 1) remove.push(d.crontabLine);
+  const add = ourCount === 1 ? [] : [d.crontabLine];
+  if (remove.length > 0 || add.length > 0) {
+    if (ourCount === 0) reasons.push('crontab line missing');
+    if (ourCount > 1) reasons.push('crontab line duplicated');
+    if (remove.some((l) => isManagedCrontabLine(l) && l !== d.crontabLine)) reasons.push('crontab has a stale zbs-reroute line');
+    if (legacy !== undefined && legacy.crontabLines.length > 0) reasons.push('crontab has the legacy scvm_failure_loop.sh line');
+    actions.push({ op: 'edit-crontab', remove, add, before: o.crontab });
+    actions.push({ op: 'reload-crond' });
+  } else if (!o.crondRunning) {
+    reasons.push('crond not running');
+    actions.push({ op: 'reload-crond' });
+  }
+
+  // local.sh block (+ auto-backup, or the edit is lost at the next reboot).
+  const drift = localShDrift(o.localSh, d.localShBlock);
+  const legacyLocal = legacy?.localShLines ?? [];
+  if (drift !== undefined || legacyLocal.length > 0) {
+    if (drift !== undefined) reasons.push(drift);
+    if (legacyLocal.length > 0) reasons.push('local.sh has legacy scvm_failure lines');
+    actions.push({ op: 'edit-local-sh', block: d.localShBlock, removeLines: legacyLocal, before: o.localSh });
+    actions.push({ op: 'auto-backup' });
+  }
+
+  // Drain pin: the one deliberate IO move, done by the agent itself.
+  const pin = observedPin(d, o);
+  if (d.pinTarget !== undefined) {
+    if (!pin.present || pin.target !== d.pinTarget) {
+      reasons.push(`IO drained to ${d.pinTargetNode ?? d.pinTarget}`);
+      actions.push({ op: 'write-pin', target: d.pinTarget, targetNode: d.pinTargetNode ?? d.pinTarget, path: pinPath(d) });
+    }
+  } else if (pin.present) {
+    reasons.push('drain ended: pin removed, the agent fails back by policy');
+    actions.push({ op: 'remove-pin', path: pinPath(d) });
+  }
+
+  // The seed's loop would fight ours over the route: stop it before ours starts.
+  if (legacy?.running) actions.push({ op: 'stop-agent', match: [LEGACY_LOOP_FILE] });
+
+  // Agent process.
+  const running = o.agentProcesses.some((p) => isOurProcess(p.command));
+  const hb = o.heartbeat;
+  const stale = desired.heartbeatStaleSeconds ?? 90;
+  if (!running) {
+    reasons.push(hasOurFiles(d, o) || legacy !== undefined ? 'agent not running' : 'new install');
+    actions.push({ op: 'start-agent' });
+  } else {
+    const why: string[] = [];
+    if (loopChanged) why.push('agent script replaced');
+    if (confChanged) why.push('reroute.conf changed');
+    if (!loopChanged && hb !== undefined && hb.version !== wantedVersion) why.push(`running agent reports ${hb.version}, wanted ${wantedVersion}`);
+    if (hb === undefined) why.push('no heartbeat');
+    else if (o.now - hb.updated > stale) why.push(`heartbeat stale (${o.now - hb.updated} s old)`);
+    if (why.length > 0) {
+      // Script and conf changes already have their reason; the others are news.
+      reasons.push(...why.filter((w) => w !== 'agent script replaced' && w !== 'reroute.conf changed'));
+      actions.push({ op: 'restart-agent', reason: why.join('; ') });
+    }
+  }
+
+  if (legacy !== undefined) {
+    reasons.unshift(`legacy install${legacy.version ? ` ${legacy.version}` : ''}${legacy.dir ? ` in ${legacy.dir}` : ''}: take over, route adopted as is`);
+    if (legacy.dir !== undefined || legacy.keyDir !== undefined) {
+      // The seed folder goes only once ours is seen alive: until then it is the way back.
+      actions.push({ op: 'verify-agent', timeoutSeconds: TAKEOVER_VERIFY_SECONDS });
+      if (legacy.dir !== undefined) actions.push({ op: 'remove-dir', path: legacy.dir, recursive: true });
+      if (legacy.keyDir !== undefined) actions.push({ op: 'remove-dir', path: legacy.keyDir, recursive: true });
+    }
+  }
+
+  const anyOurs = hasOurFiles(d, o) || cronLines.some(isManagedCrontabLine) || hasLocalShTrace(o.localSh) || running;
+  const change: HostChange = legacy !== undefined ? 'takeover' : actions.length === 0 ? 'noop' : anyOurs ? 'update' : 'create';
+  if (change === 'create') reasons.splice(0, reasons.length, `install agent ${wantedVersion}`, ...reasons.filter((r) => r.startsWith('IO drained')));
+  return { change, reasons: unique(reasons), actions };
+}
+
+/** May teardown delete this /32? Only a cluster destination via a cluster gateway (or the host's own storage gateway). */
+export function routeIsOurs(r: ObservedRoute, d: DesiredEsxi, desired: DesiredCluster): boolean {
+  if (r.prefixLength !== 32) return false;
+  const gateways = new Set(desired.clusterGateways);
+  if (d.storageGateway !== undefined) gateways.add(d.storageGateway);
+  const addresses = new Set(desired.clusterAddresses ?? [desired.nfsAddress, ...desired.clusterGateways]);
+  addresses.add(desired.nfsAddress);
+  if (d.storageGateway !== undefined) addresses.add(d.storageGateway);
+  return gateways.has(r.gateway) && addresses.has(r.network);
+}
+
+/**
+ * Teardown of one reachable ESXi host: crontab line first (so cron cannot
+ * restart what we stop), then the agent, local.sh, files, the folder, and last
+ * the routes this cluster owns (after the agent that would re-add them is gone).
+ */
+export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: DesiredCluster): HostDraft {
+  const reasons: string[] = [];
+  const actions: Action[] = [];
+  const legacy = detectLegacy(o);
+  const cronLines = splitKeepingEnds(o.crontab).map(bare);
+  const remove = unique([...cronLines.filter(isManagedCrontabLine), ...(legacy?.crontabLines ?? [])]);
+  const running = o.agentProcesses.some((p) => isOurProcess(p.command));
+  const files = Object.keys(o.files).filter((p) => p.startsWith(`${d.installDir}/`)).sort();
+  const dirPresent = files.length > 0 || (o.dirs !== undefined && o.dirs[d.installDir] !== undefined);
+
+  if (remove.length > 0) {
+    reasons.push('crontab line');
+    actions.push({ op: 'edit-crontab', remove, add: [], before: o.crontab });
+    actions.push({ op: 'reload-crond' });
+  }
+  // A crontab line means cron may have started a loop since the probe: stop it anyway.
+  const match = [
+    ...(running || cronLines.some(isManagedCrontabLine) ? [AGENT_LOOP_FILE] : []),
+    ...(legacy !== undefined && (legacy.running || legacy.crontabLines.length > 0) ? [LEGACY_LOOP_FILE] : []),
+  ];
+  if (match.length > 0) {
+    reasons.push('agent');
+    actions.push({ op: 'stop-agent', match });
+  }
+  const legacyLocal = legacy?.localShLines ?? [];
+  if (hasLocalShTrace(o.localSh) || legacyLocal.length > 0) {
+    reasons.push('local.sh block');
+    actions.push({ op: 'edit-local-sh', removeLines: legacyLocal, before: o.localSh });
+    actions.push({ op: 'auto-backup' });
+  }
+  if (dirPresent) {
+    reasons.push(`${d.installDir} and its ${files.length} file(s)`);
+    for (const p of files) actions.push({ op: 'delete-file', path: p });
+    actions.push({ op: 'remove-dir', path: d.installDir, recursive: true });
+  }
+  if (legacy?.dir !== undefined) {
+    reasons.push(`legacy folder ${legacy.dir}`);
+    actions.push({ op: 'remove-dir', path: legacy.dir, recursive: true });
+  }
+  if (legacy?.keyDir !== undefined) actions.push({ op: 'remove-dir', path: legacy.keyDir, recursive: true });
+  const routes = [...(o.nfsRoute ? [o.nfsRoute] : []), ...o.otherHostRoutes].filter((r) => routeIsOurs(r, d, desired));
+  const seen = new Set<string>();
+  for (const r of routes) {
+    const k = `${r.network}/${r.prefixLength} ${r.gateway}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    reasons.push(`route ${r.network}/${r.prefixLength} via ${r.gateway}`);
+    actions.push({ op: 'delete-route', network: r.network, prefixLength: r.prefixLength, gateway: r.gateway });
+  }
+  return { change: actions.length > 0 ? 'delete' : 'noop', reasons, actions };
+}

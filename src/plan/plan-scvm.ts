@@ -1,0 +1,54 @@
+import { isClusterAuthorizedKey } from '../desired/authorized-key';
+import type { DesiredScvm } from '../desired/desired-types';
+import type { ScvmObserved } from '../observe/observed-types';
+import type { Action } from './plan-types';
+import type { HostDraft } from './plan-esxi';
+
+function fromList(entry: string): string[] {
+  const m = /^from="([^"]*)"/.exec(entry);
+  return m?.[1] === undefined ? [] : m[1].split(',').filter((x) => x !== '');
+}
+
+/** "from= gains 10.0.0.4, 10.1.0.4; loses 10.0.0.9": why a join or removal touches every SCVM. */
+function fromChange(oldEntry: string, newEntry: string): string | undefined {
+  const a = fromList(oldEntry);
+  const b = fromList(newEntry);
+  const gains = b.filter((x) => !a.includes(x));
+  const loses = a.filter((x) => !b.includes(x));
+  const parts = [...(gains.length ? [`gains ${gains.join(', ')}`] : []), ...(loses.length ? [`loses ${loses.join(', ')}`] : [])];
+  return parts.length ? `key entry from= ${parts.join('; ')}` : undefined;
+}
+
+/**
+ * Our one entry on this SCVM. The new entry is added before stale ones of this
+ * cluster are removed, so agents never lose their login in between. Entries
+ * of other clusters and foreign lines are never touched.
+ */
+export function planScvmApply(d: DesiredScvm, o: ScvmObserved, cluster: string): HostDraft {
+  const ours = o.managedKeys.filter((l) => isClusterAuthorizedKey(l, cluster));
+  const have = ours.filter((l) => l.trim() === d.authorizedKey).length;
+  const stale = [...new Set(ours.filter((l) => l.trim() !== d.authorizedKey))];
+  const actions: Action[] = [];
+  const reasons: string[] = [];
+  if (have > 1) {
+    reasons.push('key entry duplicated');
+    actions.push({ op: 'authorized-key-remove', entry: d.authorizedKey }, { op: 'authorized-key-add', entry: d.authorizedKey });
+  } else if (have === 0) {
+    actions.push({ op: 'authorized-key-add', entry: d.authorizedKey });
+    const first = stale[0];
+    const delta = first === undefined ? undefined : fromChange(first, d.authorizedKey);
+    reasons.push(first === undefined ? 'key entry missing' : delta ?? 'key entry differs');
+  }
+  for (const s of stale) actions.push({ op: 'authorized-key-remove', entry: s });
+  if (have === 1 && stale.length > 0) reasons.push('stale key entry of this cluster');
+  return { change: actions.length === 0 ? 'noop' : ours.length === 0 ? 'create' : 'update', reasons, actions };
+}
+
+export function planScvmDestroy(o: ScvmObserved, cluster: string): HostDraft {
+  const ours = [...new Set(o.managedKeys.filter((l) => isClusterAuthorizedKey(l, cluster)))];
+  return {
+    change: ours.length > 0 ? 'delete' : 'noop',
+    reasons: ours.length > 0 ? ['key entry'] : [],
+    actions: ours.map((entry) => ({ op: 'authorized-key-remove', entry })),
+  };
+}
