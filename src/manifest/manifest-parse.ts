@@ -20,7 +20,13 @@ export interface ManifestOptions {
 export const MANIFEST_MAX_BYTES = 1024 * 1024;
 
 /** Control characters other than tab/CR/LF, and U+FFFD left by a lossy decode, mean the file is not YAML text. */
-const BINARY_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/;
+function firstBinaryChar(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f || c === 0xfffd) return i;
+  }
+  return -1;
+}
 
 function positionOfIndex(text: string, index: number): { line: number; col: number } {
   const before = text.slice(0, index);
@@ -53,9 +59,10 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions)
   if (Buffer.byteLength(text, 'utf8') > MANIFEST_MAX_BYTES) {
     fail([fileProblem(file, 'file.too-large', `the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`, 'Check that this is the cluster manifest (YAML, normally a few KiB).')]);
   }
-  const bad = BINARY_CHAR.exec(text);
-  if (bad) {
-    fail([fileProblem(file, 'file.binary', `the manifest contains a binary/control character (U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}); it is not YAML text`, 'Give the YAML manifest file (UTF-8 text), e.g. a copy of examples/cluster-3node.yaml.', positionOfIndex(text, bad.index))]);
+  const bad = firstBinaryChar(text);
+  if (bad >= 0) {
+    const code = text.charCodeAt(bad).toString(16).padStart(4, '0').toUpperCase();
+    fail([fileProblem(file, 'file.binary', `the manifest contains a binary/control character (U+${code}); it is not YAML text`, 'Give the YAML manifest file (UTF-8 text), e.g. a copy of examples/cluster-3node.yaml.', positionOfIndex(text, bad))]);
   }
   const emptyFix = 'Write the cluster manifest; start from examples/cluster-3node.yaml.';
   if (text.replace(/^\ufeff/, '').trim() === '') {
