@@ -138,7 +138,7 @@ d('lab services in throwaway namespaces', () => {
     await Promise.race([Promise.all(started.map((s) => s.exited)), sleep(3000)]);
     // Anything still inside (a wedged service, a grandchild like `ip monitor`) dies before its namespace goes.
     for (const ns of createdNs) {
-      let pids: string[] = [];
+      let pids: string[];
       try {
         pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5000 }).split(/\s+/).filter((p) => /^\d+$/.test(p));
       } catch {
