@@ -9,7 +9,7 @@ export type FallbackTier = 'local-storage' | 'remote-storage' | 'remote-manageme
 
 /** Where a secret comes from. Secrets are never written in the manifest itself. */
 export type CredentialSource =
-  | { kind: 'key-file'; path: string; passphraseEnv?: string }
+  | { kind: 'key-file'; path: string; passphraseEnv?: string } // path as written: `~/` is expanded by the caller, relative paths are not resolved here
   | { kind: 'agent'; socketEnv: string } // usually SSH_AUTH_SOCK
   | { kind: 'password-env'; env: string }
   | { kind: 'prompt' };
@@ -28,11 +28,11 @@ export interface RoutingPolicy {
   pingTimeoutSeconds: number; // default 1
   fallbackOrder: FallbackTier[]; // default local-storage, remote-storage, remote-management
   sessionSource: SessionSource; // default rest
-  rest: { port: number; path: string }; // default 10402? see docs; path /api/v2/zbs_session/session
+  rest: { port: number; path: string }; // default port 80, path /api/v2/zbs_session/session
 }
 
 export interface NodeSpec {
-  name: string; // [a-z0-9][a-z0-9-]{0,62}
+  name: string; // ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$
   esxi: {
     address: string; // management IPv4 (what the reconciler connects to)
     storageVmk: string; // e.g. vmk1
@@ -46,7 +46,7 @@ export interface NodeSpec {
   /** RDMA / storage-gateway /32 route this cluster owns on the host (seed residual issue 3). */
   storageGateway?: string;
   /** Planned maintenance: move this host's IO to another node's SCVM (issue 5). */
-  drain?: { to?: string };
+  drain?: { to?: string }; // `to` omitted: drain to whichever peer the agent picks
 }
 
 export interface Manifest {
