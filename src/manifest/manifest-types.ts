@@ -46,7 +46,7 @@ export interface NodeSpec {
   /** RDMA / storage-gateway /32 route this cluster owns on the host (seed residual issue 3). */
   storageGateway?: string;
   /** Planned maintenance: move this host's IO to another node's SCVM (issue 5). */
-  drain?: { to?: string }; // `to` omitted: drain to whichever peer the agent picks
+  drain?: { to?: string }; // `to` omitted: desiredCluster picks the next undrained node in manifest order
 }
 
 export interface Manifest {
