@@ -1,0 +1,910 @@
+#!/bin/sh
+reroute_version=1.0.0
+# zbs-reroute agent: keeps NFS_ADDRESS/32 (192.168.33.2) routed to a healthy ZBS access point.
+# Runs on ESXi under busybox ash, started by root's crontab every minute as `/bin/sh THIS_FILE &`.
+# Design notes and measured figures: esxi/agent/README.md. Allowed applets/options: applets.txt.
+#
+# The whole program lives in functions and the last line calls main and exits, so ash has parsed
+# everything it will ever run before the first iteration: replacing this file on disk (upgrade)
+# cannot make a running loop read half of a new script.
+
+SELF=$0
+SELF_NAME=${0##*/}
+case $0 in
+*/*) SELF_DIR=${0%/*} ;;
+*) SELF_DIR=. ;;
+esac
+CONF_FILE=${REROUTE_CONF:-$SELF_DIR/reroute.conf}
+
+# cron's environment may carry a proxy; meta must be reached directly.
+unset http_proxy HTTP_PROXY no_proxy NO_PROXY
+
+# ---------------------------------------------------------------- state
+CUR=''             # gateway the route points at now ('' = no /32 route)
+CUR_KIND=none      # local|remote-storage|remote-management|pin|none
+SINCE=0            # epoch s when CUR was chosen or adopted
+LOCAL_OK_SINCE=''  # epoch s since the local access has been continuously healthy ('' = not healthy)
+LOCAL_FAILED=0     # 1 once the local access was seen unhealthy (or we adopted a remote route)
+FETCH=fail         # last session fetch result
+FETCH_MS=0
+FETCH_FROM=''      # SCVM address that answered the last fetch
+LAST_SOURCE=''     # remember a remote fetch source that worked
+ROT=0              # rotation index through peer fetch sources
+META_STORAGE=' '   # healthy access storage IPs from meta (space padded)
+META_MGMT=' '      # their secondary_data_ip (management) addresses
+UP=' '             # addresses that answered a ping this iteration
+PINGED=' '         # addresses pinged this iteration
+PIN=''
+NOW=0
+ITER=0
+RND=0
+WD_PID=''
+BG_PID=''
+SLEEP_PID=''
+PING_PIDS=''
+IN_ROUTE_CHANGE=0
+TERM_PENDING=0
+HAVE_LOCK=0
+META_DOWN_LOGGED=0
+NO_TARGET_LOGGED=0
+PIN_BAD_LOGGED=''
+ROUTE_TOOL=''
+
+# ---------------------------------------------------------------- config
+conf_defaults() {
+  : "${NODE_NAME:=esxi}" "${NFS_ADDRESS:=192.168.33.2}" "${LOCAL_MGMT_IP:=}"
+  : "${PEER_STORAGE_IPS:=}" "${PEER_MGMT_IPS:=}"
+  : "${INTERVAL:=3}" "${FAILBACK_DELAY:=180}" "${PING_TIMEOUT:=1}"
+  : "${FALLBACK_ORDER:=local-storage remote-storage remote-management}"
+  : "${SESSION_SOURCE:=rest}" "${REST_PORT:=80}" "${REST_PATH:=/api/v2/zbs_session/session}"
+  : "${SSH_USER:=root}" "${SSH_KEY:=$SELF_DIR/keys/reroute_id_rsa}"
+  : "${SSH_KNOWN_HOSTS:=$SELF_DIR/keys/known_hosts}"
+  : "${RUN_DIR:=/var/run/zbs-reroute}" "${LOG_FILE:=/var/log/scvm_failure.log}"
+  : "${LOG_MAX_BYTES:=262144}" "${PIN_FILE:=$SELF_DIR/pin}"
+  # Optional keys (not rendered by the planner unless the manifest sets them).
+  : "${FETCH_TIMEOUT:=2}" "${SSH_TIMEOUT:=6}" "${FETCH_TRIES:=3}" "${PING_PARALLEL:=128}"
+  : "${ROUTE_TIMEOUT:=10}" "${HUNG_AFTER:=}"
+}
+
+is_uint() {
+  case $1 in
+  '' | *[!0-9]*) return 1 ;;
+  esac
+  return 0
+}
+
+# Sourcing the file again every iteration lets the reconciler change peers or timing without
+# restarting the loop; an unreadable or invalid file stops the loop (the route is never touched).
+load_conf() {
+  if [ ! -r "$CONF_FILE" ]; then
+    CONF_ERROR="cannot read $CONF_FILE"
+    return 1
+  fi
+  # shellcheck source=/dev/null
+  . "$CONF_FILE"
+  conf_defaults
+  for _v in "$INTERVAL" "$FAILBACK_DELAY" "$PING_TIMEOUT" "$REST_PORT" "$LOG_MAX_BYTES" \
+    "$FETCH_TIMEOUT" "$SSH_TIMEOUT" "$FETCH_TRIES" "$PING_PARALLEL" "$ROUTE_TIMEOUT"; do
+    if ! is_uint "$_v"; then
+      CONF_ERROR="not a whole number: '$_v'"
+      return 1
+    fi
+  done
+  [ "$INTERVAL" -ge 1 ] || INTERVAL=1
+  [ "$PING_TIMEOUT" -ge 1 ] || PING_TIMEOUT=1
+  [ "$FETCH_TIMEOUT" -ge 1 ] || FETCH_TIMEOUT=1
+  [ "$PING_PARALLEL" -ge 1 ] || PING_PARALLEL=1
+  if [ -z "$LOCAL_STORAGE_IP" ]; then
+    CONF_ERROR="LOCAL_STORAGE_IP is empty"
+    return 1
+  fi
+  case $SESSION_SOURCE in
+  rest | ssh) ;;
+  *)
+    CONF_ERROR="SESSION_SOURCE must be rest or ssh, not '$SESSION_SOURCE'"
+    return 1
+    ;;
+  esac
+  case $REST_PATH in
+  /*) ;;
+  *) REST_PATH=/$REST_PATH ;;
+  esac
+  # A loop whose heartbeat is this old is hung (every call is bounded, so it should never be).
+  if ! is_uint "$HUNG_AFTER" || [ "$HUNG_AFTER" -lt 1 ]; then
+    HUNG_AFTER=$((INTERVAL * 10))
+    [ "$HUNG_AFTER" -ge 90 ] || HUNG_AFTER=90
+  fi
+  return 0
+}
+
+# ---------------------------------------------------------------- clock and log
+# Milliseconds for fetch_ms: /proc/uptime where it exists, date's %N where it works, else seconds.
+CLOCK_MODE=''
+clock_init() {
+  if [ -r /proc/uptime ]; then
+    CLOCK_MODE=proc
+    return
+  fi
+  _d=$(date +%s%N)
+  case $_d in
+  *[!0-9]* | ?????????? | ???????????) CLOCK_MODE=s ;;
+  *) CLOCK_MODE=ns ;;
+  esac
+}
+
+clock_ms() {
+  case $CLOCK_MODE in
+  proc)
+    read -r _up _rest </proc/uptime
+    _cs=${_up#*.}
+    _cs=${_cs#0}
+    CLOCK=$((${_up%.*} * 1000 + ${_cs:-0} * 10))
+    ;;
+  ns)
+    _d=$(date +%s%N)
+    CLOCK=$((_d / 1000000))
+    ;;
+  *)
+    _d=$(date +%s)
+    CLOCK=$((_d * 1000))
+    ;;
+  esac
+}
+
+# Truncate-in-place rotation keeps working when LOG_FILE is a symlink to /scratch (as the seed had).
+log() {
+  if [ -f "$LOG_FILE" ]; then
+    _sz=$(wc -c <"$LOG_FILE" 2>/dev/null)
+    if is_uint "$_sz" && [ "$_sz" -ge "$LOG_MAX_BYTES" ]; then
+      cp "$LOG_FILE" "$LOG_FILE.1" 2>/dev/null
+      : >"$LOG_FILE"
+    fi
+  fi
+  echo "$(date '+%Y-%m-%d %H:%M:%S') $NODE_NAME reroute[$$] $*" >>"$LOG_FILE" 2>/dev/null
+}
+
+# ---------------------------------------------------------------- bounded execution
+# Our own watchdog instead of `timeout`/`wget -T`: ESXi's busybox builds differ in those flags.
+# After SECS seconds the given pids get SIGKILL unless stop_watchdog ran first.
+start_watchdog() {
+  _wsecs=$1
+  shift
+  (
+    trap 'kill "$_ws" 2>/dev/null; exit 0' TERM
+    sleep "$_wsecs" &
+    _ws=$!
+    wait "$_ws"
+    kill -9 "$@" 2>/dev/null
+  ) >/dev/null 2>&1 &
+  WD_PID=$!
+}
+
+stop_watchdog() {
+  if [ -n "$WD_PID" ]; then
+    kill "$WD_PID" 2>/dev/null
+    wait "$WD_PID" 2>/dev/null
+    WD_PID=''
+  fi
+}
+
+# wait_pid PID: like `wait PID`, but a trapped signal does not cut it short while a route
+# change is in progress (the TERM handler only defers during a change).
+wait_pid() {
+  wait "$1"
+  _wr=$?
+  while [ "$_wr" -gt 128 ] && kill -0 "$1" 2>/dev/null; do
+    wait "$1"
+    _wr=$?
+  done
+  return "$_wr"
+}
+
+# run_bounded SECS OUTFILE CMD ARGS...: stdout to OUTFILE, stderr dropped.
+run_bounded() {
+  _rt=$1
+  _ro=$2
+  shift 2
+  "$@" >"$_ro" 2>/dev/null &
+  BG_PID=$!
+  start_watchdog "$_rt" "$BG_PID"
+  wait_pid "$BG_PID"
+  _rrc=$?
+  stop_watchdog
+  BG_PID=''
+  return "$_rrc"
+}
+
+# ---------------------------------------------------------------- ping
+# ping_all IP...: all at once (batches of PING_PARALLEL), small packets, one shared watchdog.
+# Adds responders to UP and every address to PINGED.
+ping_all() {
+  _batch=''
+  _n=0
+  for _ip in "$@"; do
+    case $PINGED in
+    *" $_ip "*) continue ;;
+    esac
+    PINGED="$PINGED$_ip "
+    _batch="$_batch $_ip"
+    _n=$((_n + 1))
+    if [ "$_n" -ge "$PING_PARALLEL" ]; then
+      ping_batch "$_batch"
+      _batch=''
+      _n=0
+    fi
+  done
+  [ -z "$_batch" ] || ping_batch "$_batch"
+}
+
+ping_batch() {
+  PING_PIDS=''
+  _pairs=''
+  for _ip in $1; do
+    ping -c 1 -s 16 "$_ip" >/dev/null 2>&1 &
+    PING_PIDS="$PING_PIDS $!"
+    _pairs="$_pairs $!:$_ip"
+  done
+  # shellcheck disable=SC2086 # word splitting of the pid list is intended
+  start_watchdog "$PING_TIMEOUT" $PING_PIDS
+  for _pp in $_pairs; do
+    if wait_pid "${_pp%%:*}"; then
+      UP="$UP${_pp#*:} "
+    fi
+  done
+  stop_watchdog
+  PING_PIDS=''
+}
+
+is_up() {
+  case $UP in
+  *" $1 "*) return 0 ;;
+  esac
+  return 1
+}
+
+in_list() { # in_list WORD LIST
+  case " $2 " in
+  *" $1 "*) return 0 ;;
+  esac
+  return 1
+}
+
+# ---------------------------------------------------------------- session list
+TMP_SESS=''
+
+# parse_rest FILE: meta's JSON → META_STORAGE / META_MGMT. Fails unless "ec" is "EOK".
+parse_rest() {
+  _pr=$(tr '}' '\n' <"$1" | awk '
+    /"ec" *: *"EOK"/ { ok = 1 }
+    {
+      ip = ""; sec = ""
+      if (match($0, /"ip" *: *"[^"]*"/)) { ip = substr($0, RSTART, RLENGTH); sub(/^"ip" *: *"/, "", ip); sub(/"$/, "", ip) }
+      if (match($0, /"secondary_data_ip" *: *"[^"]*"/)) { sec = substr($0, RSTART, RLENGTH); sub(/^"secondary_data_ip" *: *"/, "", sec); sub(/"$/, "", sec) }
+      if (ip ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/) {
+        s = s " " ip
+        if (sec ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/) m = m " " sec
+      }
+    }
+    END { if (!ok) exit 1; print "OK" s ";" m }') || return 1
+  parse_result "$_pr"
+}
+
+# parse_ssh FILE: `zbs-meta session list` table (tabulate style; `|` borders tolerated).
+parse_ssh() {
+  _pr=$(awk '
+    { gsub(/\|/, " ") }
+    /^[-+= ]*$/ { next }
+    {
+      if (!hdr) {
+        for (i = 1; i <= NF; i++) { t = tolower($i); if (t == "ip") ci = i; if (t == "secondary_data_ip") cm = i }
+        if (ci) hdr = 1
+        next
+      }
+      ip = $ci; sec = (cm ? $cm : "")
+      if (ip ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/) {
+        s = s " " ip
+        if (sec ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/) m = m " " sec
+      }
+    }
+    END { if (!hdr) exit 1; print "OK" s ";" m }' "$1") || return 1
+  parse_result "$_pr"
+}
+
+parse_result() {
+  case $1 in
+  OK*) ;;
+  *) return 1 ;;
+  esac
+  _r=${1#OK}
+  META_STORAGE="${_r%%;*} "
+  META_MGMT="${_r#*;} "
+}
+
+fetch_from() { # fetch_from IP
+  if [ "$SESSION_SOURCE" = ssh ]; then
+    run_bounded "$SSH_TIMEOUT" "$TMP_SESS" ssh -i "$SSH_KEY" -o BatchMode=yes \
+      -o ConnectTimeout="$FETCH_TIMEOUT" -o StrictHostKeyChecking=yes \
+      -o UserKnownHostsFile="$SSH_KNOWN_HOSTS" "$SSH_USER@$1" zbs-meta session list || return 1
+    parse_ssh "$TMP_SESS"
+  else
+    run_bounded "$FETCH_TIMEOUT" "$TMP_SESS" wget -q -O - "http://$1:$REST_PORT$REST_PATH" || return 1
+    parse_rest "$TMP_SESS"
+  fi
+}
+
+# Local SCVM first (only addresses that answered the ping, so a dead link costs no timeout),
+# then the last remote source that worked, then peers in rotation. At most FETCH_TRIES calls.
+fetch_sessions() {
+  clock_ms
+  _t0=$CLOCK
+  _tries=0
+  FETCH=fail
+  FETCH_FROM=''
+  _cands=''
+  for _ip in "$LOCAL_STORAGE_IP" "$LOCAL_MGMT_IP"; do
+    [ -n "$_ip" ] && is_up "$_ip" && _cands="$_cands $_ip"
+  done
+  [ -z "$LAST_SOURCE" ] || _cands="$_cands $LAST_SOURCE"
+  # shellcheck disable=SC2086
+  set -- $PEER_STORAGE_IPS $PEER_MGMT_IPS
+  _np=$#
+  if [ "$_np" -gt 0 ]; then
+    _i=0
+    while [ "$_i" -lt "$_np" ]; do
+      _k=$(((ROT + _i) % _np + 1))
+      eval "_cands=\"\$_cands \${$_k}\""
+      _i=$((_i + 1))
+    done
+    ROT=$(((ROT + 1) % _np))
+  fi
+  _seen=' '
+  for _ip in $_cands; do
+    case $_seen in
+    *" $_ip "*) continue ;;
+    esac
+    _seen="$_seen$_ip "
+    [ "$_tries" -lt "$FETCH_TRIES" ] || break
+    _tries=$((_tries + 1))
+    if fetch_from "$_ip"; then
+      FETCH=ok
+      FETCH_FROM=$_ip
+      if [ "$_ip" = "$LOCAL_STORAGE_IP" ] || [ "$_ip" = "$LOCAL_MGMT_IP" ]; then
+        LAST_SOURCE=''
+      else
+        LAST_SOURCE=$_ip
+      fi
+      break
+    fi
+    [ "$_ip" != "$LAST_SOURCE" ] || LAST_SOURCE=''
+  done
+  clock_ms
+  FETCH_MS=$((CLOCK - _t0))
+  [ "$FETCH" = ok ]
+}
+
+# ---------------------------------------------------------------- routes
+route_tool_init() {
+  if command -v esxcfg-route >/dev/null 2>&1; then
+    ROUTE_TOOL=esxcfg
+  elif command -v esxcli >/dev/null 2>&1; then
+    ROUTE_TOOL=esxcli
+  else
+    ROUTE_TOOL=''
+  fi
+}
+
+# route_get: ROUTE_GW = gateway of NFS_ADDRESS/32 ('' when there is none). Fails when the
+# route table could not be read (then nothing is known and nothing may be changed).
+route_get() {
+  ROUTE_GW=''
+  if [ "$ROUTE_TOOL" = esxcfg ]; then
+    run_bounded "$ROUTE_TIMEOUT" "$TMP_ROUTES" esxcfg-route -l || return 1
+  else
+    run_bounded "$ROUTE_TIMEOUT" "$TMP_ROUTES" esxcli network ip route ipv4 list || return 1
+  fi
+  ROUTE_GW=$(awk -v a="$NFS_ADDRESS" '
+    ($1 == a || $1 == a "/32") && ($2 == "255.255.255.255" || $1 == a "/32") { gw = ($1 == a "/32") ? $2 : $3 }
+    END { if (gw ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/) print gw }' "$TMP_ROUTES")
+  return 0
+}
+
+# Linux and the vmkernel keep one NFS_ADDRESS/32 per table and have no replace in esxcfg-route,
+# so the old route is deleted and the new one added back to back in one child: the gap is the
+# exec time of the second command (measured in README.md).
+route_switch() { # route_switch NEW OLD
+  IN_ROUTE_CHANGE=1
+  if [ "$ROUTE_TOOL" = esxcfg ]; then
+    if [ -n "$2" ]; then
+      (
+        esxcfg-route -d "$NFS_ADDRESS/32" "$2"
+        esxcfg-route -a "$NFS_ADDRESS/32" "$1"
+      ) >"$TMP_OUT" 2>&1 &
+    else
+      esxcfg-route -a "$NFS_ADDRESS/32" "$1" >"$TMP_OUT" 2>&1 &
+    fi
+  else
+    if [ -n "$2" ]; then
+      (
+        esxcli network ip route ipv4 remove -n "$NFS_ADDRESS/32" -g "$2"
+        esxcli network ip route ipv4 add -n "$NFS_ADDRESS/32" -g "$1"
+      ) >"$TMP_OUT" 2>&1 &
+    else
+      esxcli network ip route ipv4 add -n "$NFS_ADDRESS/32" -g "$1" >"$TMP_OUT" 2>&1 &
+    fi
+  fi
+  BG_PID=$!
+  start_watchdog "$ROUTE_TIMEOUT" "$BG_PID"
+  wait_pid "$BG_PID"
+  stop_watchdog
+  BG_PID=''
+  IN_ROUTE_CHANGE=0
+  _rs_out=''
+  while IFS= read -r _l; do
+    _rs_out="$_rs_out${_rs_out:+ / }$_l"
+  done <"$TMP_OUT"
+  if [ "$TERM_PENDING" = 1 ]; then
+    on_term
+  fi
+}
+
+kind_of() { # kind_of GW → KIND
+  if [ -z "$1" ]; then
+    KIND=none
+  elif [ -n "$PIN" ] && [ "$1" = "$PIN" ]; then
+    KIND=pin
+  elif [ "$1" = "$LOCAL_STORAGE_IP" ]; then
+    KIND=local
+  elif in_list "$1" "$PEER_STORAGE_IPS"; then
+    KIND=remote-storage
+  elif in_list "$1" "$PEER_MGMT_IPS"; then
+    KIND=remote-management
+  else
+    KIND=foreign
+  fi
+}
+
+# ---------------------------------------------------------------- status
+write_status() {
+  _sk=$CUR_KIND
+  [ "$_sk" != foreign ] || _sk=none
+  {
+    echo "version=$reroute_version"
+    echo "pid=$$"
+    echo "node=$NODE_NAME"
+    echo "target=$CUR"
+    echo "target_kind=$_sk"
+    echo "since=$SINCE"
+    echo "updated=$NOW"
+    echo "fetch=$FETCH"
+    echo "fetch_ms=$FETCH_MS"
+    echo "fetch_from=$FETCH_FROM"
+    echo "local_ok_since=$LOCAL_OK_SINCE"
+    echo "source=$SESSION_SOURCE"
+  } >"$STATUS_FILE.tmp.$$" 2>/dev/null && mv -f "$STATUS_FILE.tmp.$$" "$STATUS_FILE" 2>/dev/null
+}
+
+# ---------------------------------------------------------------- singleton lock
+is_our_loop() { # is_our_loop PID: ESXi's `ps -c` shows command lines; plain ps where -c is unknown
+  _ps=$(ps -c 2>/dev/null) || _ps=$(ps 2>/dev/null) || return 0
+  [ -n "$_ps" ] || return 0
+  echo "$_ps" | awk -v p="$1" -v f="$SELF_NAME" '($1 == p || $2 == p) && index($0, f) { found = 1 } END { exit !found }'
+}
+
+read_lock_pid() {
+  LOCK_PID=''
+  if [ -r "$LOCK_DIR/pid" ]; then
+    read -r LOCK_PID <"$LOCK_DIR/pid" 2>/dev/null
+  fi
+  is_uint "$LOCK_PID" || LOCK_PID=''
+}
+
+# Heartbeat age of PID, from the status file it wrote; empty when the file is not PID's.
+heartbeat_age() {
+  HB_AGE=''
+  [ -r "$STATUS_FILE" ] || return 0
+  _hp=''
+  _hu=''
+  while IFS='=' read -r _k _v; do
+    case $_k in
+    pid) _hp=$_v ;;
+    updated) _hu=$_v ;;
+    esac
+  done <"$STATUS_FILE"
+  if [ "$_hp" = "$1" ] && is_uint "$_hu"; then
+    HB_AGE=$((NOW - _hu))
+  fi
+}
+
+# A directory made with mkdir is the lock (atomic on every file system); a stale one is first
+# renamed away so that of two starters taking it over, only one can succeed.
+acquire_lock() {
+  mkdir -p "$RUN_DIR" 2>/dev/null
+  _try=0
+  while [ "$_try" -lt 5 ]; do
+    _try=$((_try + 1))
+    if mkdir "$LOCK_DIR" 2>/dev/null; then
+      echo "$$" >"$LOCK_DIR/pid.tmp" && mv -f "$LOCK_DIR/pid.tmp" "$LOCK_DIR/pid"
+      HAVE_LOCK=1
+      return 0
+    fi
+    read_lock_pid
+    if [ -z "$LOCK_PID" ]; then
+      # Its owner may be between mkdir and writing the pid: look again before calling it stale.
+      sleep 1
+      read_lock_pid
+    fi
+    _stale=''
+    if [ -z "$LOCK_PID" ]; then
+      [ -d "$LOCK_DIR" ] || continue
+      _stale='no pid'
+    elif ! kill -0 "$LOCK_PID" 2>/dev/null; then
+      _stale="pid $LOCK_PID is gone"
+    elif ! is_our_loop "$LOCK_PID"; then
+      _stale="pid $LOCK_PID is not $SELF_NAME"
+    else
+      heartbeat_age "$LOCK_PID"
+      if [ -n "$HB_AGE" ] && [ "$HB_AGE" -gt "$HUNG_AFTER" ]; then
+        log "loop pid $LOCK_PID silent for ${HB_AGE}s (hung); killing it and taking over"
+        kill "$LOCK_PID" 2>/dev/null
+        sleep 1
+        kill -9 "$LOCK_PID" 2>/dev/null
+        _stale="pid $LOCK_PID was hung"
+      else
+        return 1 # a healthy loop runs: the normal case under cron
+      fi
+    fi
+    _old=$LOCK_PID
+    if mv "$LOCK_DIR" "$LOCK_DIR.stale.$$" 2>/dev/null; then
+      _moved=''
+      [ -r "$LOCK_DIR.stale.$$/pid" ] && read -r _moved <"$LOCK_DIR.stale.$$/pid"
+      if [ "$_moved" != "$_old" ] && [ -n "$_moved" ]; then
+        # We raced another starter and took its fresh lock: give it back and leave.
+        mv "$LOCK_DIR.stale.$$" "$LOCK_DIR" 2>/dev/null || rm -rf "$LOCK_DIR.stale.$$"
+        return 1
+      fi
+      rm -rf "$LOCK_DIR.stale.$$"
+      log "took over stale lock ($_stale)"
+    fi
+  done
+  return 1
+}
+
+still_own_lock() {
+  read_lock_pid
+  [ "$LOCK_PID" = "$$" ]
+}
+
+release_lock() {
+  if [ "$HAVE_LOCK" = 1 ] && still_own_lock; then
+    rm -rf "$LOCK_DIR"
+  fi
+  HAVE_LOCK=0
+}
+
+cleanup_tmp() {
+  rm -f "$TMP_SESS" "$TMP_ROUTES" "$TMP_OUT" "$STATUS_FILE.tmp.$$" 2>/dev/null
+}
+
+on_term() {
+  if [ "$IN_ROUTE_CHANGE" = 1 ]; then
+    TERM_PENDING=1
+    return
+  fi
+  # shellcheck disable=SC2086
+  kill $PING_PIDS $BG_PID $WD_PID $SLEEP_PID 2>/dev/null
+  log "SIGTERM: exiting; route left via ${CUR:-none} ($CUR_KIND)"
+  release_lock
+  cleanup_tmp
+  exit 0
+}
+
+# ---------------------------------------------------------------- decision
+rand_pick() { # rand_pick LIST → PICK (one word, uniformly at random)
+  # shellcheck disable=SC2086
+  set -- $1
+  PICK=''
+  [ "$#" -gt 0 ] || return 1
+  RND=$(((RND * 1103515245 + 12345) % 2147483648))
+  _k=$(((RND / 65536) % $# + 1))
+  eval "PICK=\${$_k}"
+}
+
+# Remote candidates of a tier: configured peers that meta lists as healthy.
+tier_candidates() { # tier_candidates remote-storage|remote-management → CANDS
+  CANDS=''
+  if [ "$1" = remote-storage ]; then
+    for _ip in $PEER_STORAGE_IPS; do
+      in_list "$_ip" "$META_STORAGE" && CANDS="$CANDS $_ip"
+    done
+  else
+    for _ip in $PEER_MGMT_IPS; do
+      in_list "$_ip" "$META_MGMT" && CANDS="$CANDS $_ip"
+    done
+  fi
+}
+
+healthy() { # healthy IP: listed by meta and answering ping
+  { in_list "$1" "$META_STORAGE" || in_list "$1" "$META_MGMT"; } && is_up "$1"
+}
+
+# choose → WANT / WANT_KIND ('' when nothing healthy is known).
+choose() {
+  WANT=''
+  WANT_KIND=none
+  if [ -n "$PIN" ]; then
+    if healthy "$PIN" && { in_list "$PIN" "$LOCAL_STORAGE_IP $PEER_STORAGE_IPS $PEER_MGMT_IPS"; }; then
+      WANT=$PIN
+      WANT_KIND=pin
+      PIN_BAD_LOGGED=''
+      return
+    fi
+    if [ "$PIN_BAD_LOGGED" != "$PIN" ]; then
+      log "pin $PIN is not a healthy cluster access point; normal selection"
+      PIN_BAD_LOGGED=$PIN
+    fi
+  fi
+  _deferred=0
+  for _tier in $FALLBACK_ORDER; do
+    case $_tier in
+    local-storage)
+      if [ "$LOCAL_OK" = 1 ]; then
+        if [ "$CUR" = "$LOCAL_STORAGE_IP" ] || [ "$LOCAL_FAILED" = 0 ] ||
+          [ $((NOW - LOCAL_OK_SINCE)) -ge "$FAILBACK_DELAY" ]; then
+          WANT=$LOCAL_STORAGE_IP
+          WANT_KIND=local
+          return
+        fi
+        _deferred=1
+      fi
+      ;;
+    remote-storage | remote-management)
+      if [ "$_tier" = remote-management ] && [ "$_deferred" = 1 ]; then
+        # A recovering local access beats changing the NFS client address to a management one.
+        WANT=$LOCAL_STORAGE_IP
+        WANT_KIND=local
+        return
+      fi
+      tier_candidates "$_tier"
+      if [ -n "$CUR" ] && in_list "$CUR" "$CANDS" && is_up "$CUR"; then
+        WANT=$CUR
+        WANT_KIND=$_tier
+        return
+      fi
+      # shellcheck disable=SC2086
+      ping_all $CANDS
+      _ok=''
+      for _ip in $CANDS; do
+        is_up "$_ip" && _ok="$_ok $_ip"
+      done
+      if rand_pick "$_ok"; then
+        WANT=$PICK
+        WANT_KIND=$_tier
+        return
+      fi
+      ;;
+    esac
+  done
+  if [ "$_deferred" = 1 ]; then
+    WANT=$LOCAL_STORAGE_IP
+    WANT_KIND=local
+  fi
+}
+
+# ---------------------------------------------------------------- one iteration
+read_pin() {
+  PIN=''
+  if [ -r "$PIN_FILE" ]; then
+    read -r PIN <"$PIN_FILE" 2>/dev/null
+    PIN=${PIN%% *}
+    case $PIN in
+    *[!0-9.]*) PIN='' ;;
+    esac
+  fi
+}
+
+check_self() {
+  if ! load_conf; then
+    log "config error: $CONF_ERROR; exiting (route untouched)"
+    release_lock
+    cleanup_tmp
+    exit 1
+  fi
+  if ! still_own_lock; then
+    log "lock now held by pid ${LOCK_PID:-none}; exiting (route untouched)"
+    HAVE_LOCK=0
+    cleanup_tmp
+    exit 0
+  fi
+  _l2=''
+  if [ -r "$SELF" ]; then
+    { read -r _l1 && read -r _l2; } <"$SELF"
+  fi
+  case $_l2 in
+  reroute_version=*)
+    if [ "${_l2#reroute_version=}" != "$reroute_version" ]; then
+      log "script on disk is ${_l2#reroute_version=} (running $reroute_version); exiting so cron starts it (route untouched)"
+      release_lock
+      cleanup_tmp
+      exit 0
+    fi
+    ;;
+  *)
+    log "script $SELF is gone or not ours; exiting (route untouched)"
+    release_lock
+    cleanup_tmp
+    exit 0
+    ;;
+  esac
+}
+
+iterate() {
+  ITER=$((ITER + 1))
+  NOW=$(date +%s)
+  check_self
+  read_pin
+  # Re-read the route now and then: a link going down can flush it, and an operator may touch it.
+  if [ $((ITER % 10)) = 0 ] && route_get && [ "$ROUTE_GW" != "$CUR" ]; then
+    log "route drift: 33.2 route is via ${ROUTE_GW:-nothing}, expected ${CUR:-nothing}; adopting"
+    adopt "$ROUTE_GW"
+  fi
+  UP=' '
+  PINGED=' '
+  # Always: the local access (the decision's first question) and whatever we route through now.
+  # shellcheck disable=SC2086 # empty values must vanish
+  ping_all "$LOCAL_STORAGE_IP" $LOCAL_MGMT_IP $CUR $PIN
+  if ! fetch_sessions; then
+    if [ "$META_DOWN_LOGGED" = 0 ] || [ $((NOW - META_DOWN_LOGGED)) -ge 60 ]; then
+      log "session list unavailable from every address tried; keeping route via ${CUR:-none}"
+      META_DOWN_LOGGED=$NOW
+    fi
+    write_status
+    return
+  fi
+  if [ "$META_DOWN_LOGGED" != 0 ]; then
+    log "session list available again (from $FETCH_FROM)"
+    META_DOWN_LOGGED=0
+  fi
+  LOCAL_OK=0
+  if in_list "$LOCAL_STORAGE_IP" "$META_STORAGE" && is_up "$LOCAL_STORAGE_IP"; then
+    LOCAL_OK=1
+  fi
+  if [ "$LOCAL_OK" = 1 ]; then
+    [ -n "$LOCAL_OK_SINCE" ] || LOCAL_OK_SINCE=$NOW
+  else
+    if [ -n "$LOCAL_OK_SINCE" ] || [ "$LOCAL_FAILED" = 0 ]; then
+      if in_list "$LOCAL_STORAGE_IP" "$META_STORAGE"; then
+        log "local access $LOCAL_STORAGE_IP does not answer ping"
+      else
+        log "local access $LOCAL_STORAGE_IP is not in the meta session list"
+      fi
+    fi
+    LOCAL_OK_SINCE=''
+    LOCAL_FAILED=1
+  fi
+  choose
+  if [ -z "$WANT" ]; then
+    if [ "$NO_TARGET_LOGGED" = 0 ]; then
+      log "no healthy access point reachable; keeping route via ${CUR:-none}"
+      NO_TARGET_LOGGED=1
+    fi
+  else
+    NO_TARGET_LOGGED=0
+    if [ "$WANT" != "$CUR" ]; then
+      change_route "$WANT" "$WANT_KIND"
+    elif [ "$WANT_KIND" != "$CUR_KIND" ]; then
+      CUR_KIND=$WANT_KIND
+    fi
+  fi
+  write_status
+}
+
+change_route() { # change_route NEW KIND
+  _from=$CUR
+  _why=''
+  [ -z "$CUR" ] || is_up "$CUR" || _why=" (old gateway does not answer ping)"
+  # Delete what is really there, not what we remember.
+  if route_get; then
+    _from=$ROUTE_GW
+  fi
+  route_switch "$1" "$_from"
+  if route_get && [ "$ROUTE_GW" = "$1" ]; then
+    log "route 33.2: ${_from:-none} -> $1 ($2)$_why"
+    CUR=$1
+    CUR_KIND=$2
+    SINCE=$NOW
+    NO_TARGET_LOGGED=0
+  else
+    log "route change ${_from:-none} -> $1 failed (now via ${ROUTE_GW:-nothing}): $_rs_out"
+    adopt "$ROUTE_GW"
+  fi
+}
+
+adopt() { # adopt GW: make GW our idea of the current route
+  CUR=$1
+  kind_of "$CUR"
+  CUR_KIND=$KIND
+  SINCE=$NOW
+  # Routed to another SCVM: the local access has to earn the failback delay as after a failure.
+  # (A pin is a deliberate drain and a missing or foreign route says nothing about local health.)
+  case $CUR_KIND in
+  remote-storage | remote-management) LOCAL_FAILED=1 ;;
+  esac
+}
+
+# A restarted loop (cron after kill, upgrade, reboot with the persistent route) keeps the route
+# it finds when that is still a healthy choice; the first iteration decides that.
+adopt_on_start() {
+  if ! route_get; then
+    log "cannot read the route table ($ROUTE_TOOL); exiting (route untouched)"
+    release_lock
+    cleanup_tmp
+    exit 1
+  fi
+  read_pin
+  adopt "$ROUTE_GW"
+  # Keep `since` and the failback clock across restarts when the previous loop left them.
+  if [ -r "$STATUS_FILE" ]; then
+    _pt=''
+    _ps=''
+    _pl=''
+    while IFS='=' read -r _k _v; do
+      case $_k in
+      target) _pt=$_v ;;
+      since) _ps=$_v ;;
+      local_ok_since) _pl=$_v ;;
+      esac
+    done <"$STATUS_FILE"
+    if [ -n "$CUR" ] && [ "$_pt" = "$CUR" ] && is_uint "$_ps"; then
+      SINCE=$_ps
+      if is_uint "$_pl"; then
+        LOCAL_OK_SINCE=$_pl
+      fi
+    fi
+  fi
+  log "start v$reroute_version (source $SESSION_SOURCE, interval ${INTERVAL}s, failback ${FAILBACK_DELAY}s): found route via ${CUR:-none} ($CUR_KIND)"
+}
+
+main() {
+  if ! load_conf; then
+    echo "reroute-loop: config error: $CONF_ERROR" >&2
+    exit 1
+  fi
+  LOCK_DIR=$RUN_DIR/lock
+  STATUS_FILE=$RUN_DIR/status
+  NOW=$(date +%s)
+  if ! acquire_lock; then
+    exit 0
+  fi
+  # Started by cron with `&`: anything printed would end up in cron's mail/syslog. Decisions go to
+  # LOG_FILE, state to the status file.
+  exec >/dev/null 2>&1
+  trap on_term TERM INT
+  trap '' HUP
+  TMP_SESS=$RUN_DIR/sessions.$$
+  TMP_ROUTES=$RUN_DIR/routes.$$
+  TMP_OUT=$RUN_DIR/route-out.$$
+  RND=$(($$ + NOW))
+  clock_init
+  route_tool_init
+  if [ -z "$ROUTE_TOOL" ]; then
+    log "neither esxcfg-route nor esxcli found; exiting"
+    release_lock
+    exit 1
+  fi
+  adopt_on_start
+  while :; do
+    clock_ms
+    _it0=$CLOCK
+    iterate
+    clock_ms
+    _left=$(((INTERVAL * 1000 - (CLOCK - _it0) + 500) / 1000))
+    if [ "$_left" -gt 0 ]; then
+      sleep "$_left" &
+      SLEEP_PID=$!
+      wait "$SLEEP_PID"
+      SLEEP_PID=''
+    fi
+  done
+}
+
+main "$@"; exit $?
