@@ -63,7 +63,7 @@ describe('resolveCredential', () => {
     expect(JSON.stringify(c)).not.toContain('S3cret');
     expect(inspect(c, { depth: 5 })).not.toContain('S3cret');
     expect(`${c.password}`).toBe('(sensitive)');
-    const err = await resolveCredential({ kind: 'password-env', env: 'ESXI_PW' }, { who, env: {} }).catch((e: RerouteError) => e);
+    const err = (await resolveCredential({ kind: 'password-env', env: 'ESXI_PW' }, { who, env: {} }).catch((e: unknown) => e)) as RerouteError;
     expect(err.code).toBe('CREDENTIAL_MISSING');
     expect(err.message).toContain('$ESXI_PW');
     expect(err.fix).toContain('ESXI_PW');

@@ -91,7 +91,7 @@ export async function resolveCredential(source: CredentialSource, ctx: Credentia
       if (!sock) {
         throw missing(`No ssh-agent for ${ctx.who}: $${source.socketEnv} is not set`, `Start an agent and add the key (\`eval $(ssh-agent); ssh-add KEY\`) in this shell, or use a key-file source.`, { env: source.socketEnv });
       }
-      let isSocket = false;
+      let isSocket: boolean;
       try {
         isSocket = statSync(sock).isSocket();
       } catch {
