@@ -13,6 +13,10 @@
 # Every section is capped (CAP bytes); a capped section says `truncated`.
 #
 # This script changes nothing on the host except its own temp dir under /tmp (removed on exit).
+# Commands: ash builtins (printf echo command kill cd pwd set shift trap umask test), the busybox
+# basics every ESXi release has (cat dd ls mkdir rm sed wc date, sha256sum or else openssl), and
+# VMware's own esxcfg-route, esxcfg-vmknic, vmware and ps (-c; plain `ps` where -c is unknown).
+# No head -c, stat, find, od or base64: their presence and options vary between ESXi builds.
 # ZBS_PROBE_ROOT prefixes the fixed system paths; only the local script test sets it.
 
 CAP=262144
@@ -151,8 +155,12 @@ describe_entry() {
     if command -v sha256sum >/dev/null 2>&1; then
       _h=$(sha256sum <"$1" 2>/dev/null)
       _sha=${_h%% *}
-      [ -n "$_sha" ] || _sha=-
+    elif command -v openssl >/dev/null 2>&1; then
+      # "(stdin)= HEX" or "SHA256(stdin)= HEX" depending on the OpenSSL build
+      _h=$(openssl dgst -sha256 <"$1" 2>/dev/null)
+      _sha=${_h##* }
     fi
+    case $_sha in *[!0-9a-f]* | '') _sha=- ;; esac
   fi
   printf '%s %s %s %s\n' "$_perm" "$_size" "$_sha" "$1"
 }
