@@ -1,0 +1,478 @@
+/**
+ * The agent's decisions, run for real (the shipped script under a POSIX sh) against test doubles
+ * of ESXi's tools (test-shims/: esxcfg-route/esxcli backed by a file, ping/wget/ssh answering from
+ * files, ESXi-style `ps -c`). No network, no root. Real-network behaviour (busybox ash, kernel
+ * routes, IO gaps) is proven in the lab: test/agent/*.test.ts.
+ */
+import { ChildProcess, spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const LOOP = path.join(__dirname, 'reroute-loop.sh');
+const SHIMS = path.join(__dirname, 'test-shims');
+// The doubles are found through PATH; busybox ash would run its own ping/wget/ps applets instead.
+const SH = spawnSync('dash', ['-c', 'exit 0']).status === 0 ? 'dash' : 'sh';
+
+const LOCAL = '10.20.0.101';
+const LOCAL_MGMT = '10.10.0.101';
+const PEERS = ['10.20.0.102', '10.20.0.103'];
+const PEER_MGMT = ['10.10.0.102', '10.10.0.103'];
+const NFS = '192.168.33.2/32';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function sessionsJson(pairs: [string, string][]): string {
+  const data = pairs.map(([ip, sec], i) => ({
+    session_id: `s-${i}`,
+    ip,
+    port: 10201,
+    cid: i + 1,
+    secondary_data_ip: sec,
+    zone: 'default',
+    machine_uuid: `m-${i}`,
+  }));
+  return JSON.stringify({ ec: 'EOK', data });
+}
+
+function sessionsTable(pairs: [string, string][]): string {
+  const rows = pairs.map(([ip, sec], i) => `s-${i}  ${ip}  10201  ${i + 1}  ${sec}  default  m-${i}`);
+  return ['UUID  Ip  Port  Cid  Secondary_data_ip  Zone  Machine UUID', '----  --  ----  ---  -----  ----  -----', ...rows, ''].join('\n');
+}
+
+const ALL: [string, string][] = [
+  [LOCAL, LOCAL_MGMT],
+  [PEERS[0] as string, PEER_MGMT[0] as string],
+  [PEERS[1] as string, PEER_MGMT[1] as string],
+];
+
+const hosts: FakeEsxi[] = [];
+
+class FakeEsxi {
+  readonly root: string;
+  readonly fake: string;
+  readonly inst: string;
+  readonly run: string;
+  readonly bin: string;
+  readonly logFile: string;
+  proc: ChildProcess | undefined;
+  exitCode: number | null | undefined;
+
+  constructor(conf: Record<string, string> = {}, opts: { noEsxcfgRoute?: boolean } = {}) {
+    this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'zra-agent-'));
+    this.fake = path.join(this.root, 'fake');
+    this.inst = path.join(this.root, 'inst');
+    this.run = path.join(this.root, 'run');
+    this.bin = path.join(this.root, 'bin');
+    this.logFile = path.join(this.root, 'scvm_failure.log');
+    for (const d of [this.fake, this.inst, this.bin]) fs.mkdirSync(d);
+    for (const f of fs.readdirSync(SHIMS)) {
+      if (opts.noEsxcfgRoute && f === 'esxcfg-route') continue;
+      fs.copyFileSync(path.join(SHIMS, f), path.join(this.bin, f));
+      fs.chmodSync(path.join(this.bin, f), 0o755);
+    }
+    fs.copyFileSync(LOOP, path.join(this.inst, 'reroute-loop.sh'));
+    this.writeConf(conf);
+    this.sessions(ALL);
+    fs.writeFileSync(path.join(this.fake, 'routes'), '');
+    hosts.push(this);
+  }
+
+  writeConf(over: Record<string, string>): void {
+    const conf: Record<string, string> = {
+      NODE_NAME: 'esxi-1',
+      NFS_ADDRESS: '192.168.33.2',
+      LOCAL_STORAGE_IP: LOCAL,
+      LOCAL_MGMT_IP: LOCAL_MGMT,
+      PEER_STORAGE_IPS: PEERS.join(' '),
+      PEER_MGMT_IPS: PEER_MGMT.join(' '),
+      INTERVAL: '1',
+      FAILBACK_DELAY: '3',
+      PING_TIMEOUT: '1',
+      FALLBACK_ORDER: 'local-storage remote-storage remote-management',
+      SESSION_SOURCE: 'rest',
+      REST_PORT: '80',
+      REST_PATH: '/api/v2/zbs_session/session',
+      SSH_USER: 'root',
+      SSH_KEY: path.join(this.inst, 'keys/reroute_id_rsa'),
+      SSH_KNOWN_HOSTS: path.join(this.inst, 'keys/known_hosts'),
+      RUN_DIR: this.run,
+      LOG_FILE: this.logFile,
+      LOG_MAX_BYTES: '262144',
+      PIN_FILE: path.join(this.inst, 'pin'),
+      FETCH_TIMEOUT: '1',
+      ...over,
+    };
+    const text = Object.entries(conf)
+      .map(([k, v]) => `${k}='${v}'`)
+      .join('\n');
+    fs.writeFileSync(path.join(this.inst, 'reroute.conf'), `${text}\n`, { mode: 0o600 });
+  }
+
+  env(): NodeJS.ProcessEnv {
+    return { ...process.env, FAKE: this.fake, PATH: `${this.bin}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+  }
+
+  start(): ChildProcess {
+    const p = spawn(SH, [path.join(this.inst, 'reroute-loop.sh')], { env: this.env(), detached: true, stdio: 'ignore' });
+    this.proc = p;
+    this.exitCode = undefined;
+    p.on('exit', (code) => {
+      this.exitCode = code;
+    });
+    return p;
+  }
+
+  /** Run one more copy (as cron would) and report how it ended. */
+  async startAnother(): Promise<{ code: number | null; ms: number }> {
+    const t0 = Date.now();
+    const p = spawn(SH, [path.join(this.inst, 'reroute-loop.sh')], { env: this.env(), detached: true, stdio: 'ignore' });
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-(p.pid as number), 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+        resolve(-1);
+      }, 5000);
+      p.on('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    return { code, ms: Date.now() - t0 };
+  }
+
+  set(name: string, lines: string[]): void {
+    fs.writeFileSync(path.join(this.fake, name), lines.length ? `${lines.join('\n')}\n` : '');
+  }
+
+  sessions(pairs: [string, string][], table = false): void {
+    fs.writeFileSync(path.join(this.fake, 'sessions.json'), sessionsJson(pairs));
+    fs.writeFileSync(path.join(this.fake, 'sessions.txt'), sessionsTable(pairs));
+    if (table) fs.writeFileSync(path.join(this.fake, 'sessions.json'), 'garbage');
+  }
+
+  setRoute(gw: string | null): void {
+    fs.writeFileSync(path.join(this.fake, 'routes'), gw ? `${NFS} ${gw}\n` : '');
+  }
+
+  route(): string {
+    const line = fs
+      .readFileSync(path.join(this.fake, 'routes'), 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${NFS} `));
+    return line ? (line.split(' ')[1] as string) : '';
+  }
+
+  /** esxcfg-route/esxcli calls that changed something. */
+  changes(): string[] {
+    const f = path.join(this.fake, 'calls');
+    if (!fs.existsSync(f)) return [];
+    return fs
+      .readFileSync(f, 'utf8')
+      .split('\n')
+      .filter((l) => / -a | -d | add | remove /.test(l));
+  }
+
+  status(): Record<string, string> {
+    const f = path.join(this.run, 'status');
+    if (!fs.existsSync(f)) return {};
+    const out: Record<string, string> = {};
+    for (const l of fs.readFileSync(f, 'utf8').split('\n')) {
+      const i = l.indexOf('=');
+      if (i > 0) out[l.slice(0, i)] = l.slice(i + 1);
+    }
+    return out;
+  }
+
+  log(): string {
+    return fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, 'utf8') : '';
+  }
+
+  async until(what: string, pred: () => boolean, timeoutMs = 10000): Promise<number> {
+    const t0 = Date.now();
+    while (Date.now() - t0 < timeoutMs) {
+      if (pred()) return Date.now() - t0;
+      await sleep(100);
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}\nroute=${this.route()}\nlog:\n${this.log()}`);
+  }
+
+  async steady(): Promise<void> {
+    await this.until('route via local', () => this.route() === LOCAL && this.status().target === LOCAL);
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || this.exitCode !== undefined) return;
+    p.kill('SIGTERM');
+    await this.until('loop exit after SIGTERM', () => this.exitCode !== undefined, 5000);
+  }
+
+  destroy(): void {
+    if (this.proc?.pid && this.exitCode === undefined) {
+      try {
+        process.kill(-this.proc.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+afterAll(async () => {
+  for (const h of hosts) await h.stop().catch(() => undefined);
+  for (const h of hosts) h.destroy();
+});
+
+jest.setTimeout(40000);
+
+describe('reroute-loop.sh against ESXi test doubles', () => {
+  test.concurrent('routes a fresh host to its local SCVM and writes the heartbeat', async () => {
+    const h = new FakeEsxi();
+    h.start();
+    await h.steady();
+    const st = h.status();
+    expect(st).toMatchObject({ version: '1.0.0', target: LOCAL, target_kind: 'local', fetch: 'ok' });
+    expect(Number(st.pid)).toBe(h.proc?.pid);
+    expect(Number(st.fetch_ms)).toBeGreaterThanOrEqual(0);
+    expect(Number(st.updated)).toBeGreaterThanOrEqual(Number(st.since));
+    expect(h.changes()).toHaveLength(1);
+    expect(h.log()).toMatch(/route 33.2: none -> 10.20.0.101 \(local\)/);
+    await h.stop();
+  });
+
+  test.concurrent('is a singleton: a second copy exits at once and leaves the first alone', async () => {
+    const h = new FakeEsxi();
+    h.start();
+    await h.steady();
+    const second = await h.startAnother();
+    expect(second.code).toBe(0);
+    expect(second.ms).toBeLessThan(3000);
+    expect(h.exitCode).toBeUndefined();
+    expect(fs.readFileSync(path.join(h.run, 'lock/pid'), 'utf8').trim()).toBe(String(h.proc?.pid));
+    await h.stop();
+  });
+
+  test.concurrent('takes over a stale lock: dead pid, and a live pid that is not the loop', async () => {
+    const h = new FakeEsxi();
+    fs.mkdirSync(path.join(h.run, 'lock'), { recursive: true });
+    fs.writeFileSync(path.join(h.run, 'lock/pid'), '999999\n');
+    h.start();
+    await h.steady();
+    expect(h.log()).toMatch(/took over stale lock \(pid 999999 is gone\)/);
+    await h.stop();
+    expect(fs.existsSync(path.join(h.run, 'lock'))).toBe(false);
+
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      fs.mkdirSync(path.join(h.run, 'lock'));
+      fs.writeFileSync(path.join(h.run, 'lock/pid'), `${other.pid}\n`);
+      h.start();
+      await h.until('takeover from a non-loop pid', () => /is not reroute-loop.sh/.test(h.log()));
+      expect(h.exitCode).toBeUndefined();
+      await h.stop();
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
+  test.concurrent('adopts a healthy route on start: no route change at all', async () => {
+    const h = new FakeEsxi();
+    h.setRoute(LOCAL);
+    h.start();
+    await h.until('heartbeat', () => h.status().target === LOCAL);
+    await sleep(3000);
+    expect(h.changes()).toEqual([]);
+    expect(h.status().target_kind).toBe('local');
+    await h.stop();
+    // SIGTERM leaves the route and releases the lock.
+    expect(h.route()).toBe(LOCAL);
+    expect(fs.existsSync(path.join(h.run, 'lock'))).toBe(false);
+    expect(h.log()).toMatch(/SIGTERM: exiting; route left via 10.20.0.101 \(local\)/);
+    // And a restart (cron after kill or upgrade) again changes nothing.
+    h.start();
+    await sleep(2500);
+    expect(h.changes()).toEqual([]);
+    await h.stop();
+  });
+
+  test.concurrent('adopting a remote route keeps it until local has been healthy for the failback delay', async () => {
+    const h = new FakeEsxi();
+    h.setRoute(PEERS[1] as string);
+    h.start();
+    const t0 = Date.now();
+    await h.until('adopted remote', () => h.status().target_kind === 'remote-storage');
+    await h.until('failback to local', () => h.route() === LOCAL, 10000);
+    const ms = Date.now() - t0;
+    expect(ms).toBeGreaterThanOrEqual(3000);
+    expect(ms).toBeLessThan(6500);
+    expect(h.changes()).toHaveLength(2); // -d remote, -a local
+    await h.stop();
+  });
+
+  test.concurrent('fails over when the local access stops answering ping, fails back after the delay', async () => {
+    const h = new FakeEsxi();
+    h.start();
+    await h.steady();
+    h.set('down', [LOCAL]);
+    const failoverMs = await h.until('failover', () => PEERS.includes(h.route()));
+    expect(failoverMs).toBeLessThan(3500); // 2 intervals + ping timeout (+ margin for a loaded CI box)
+    expect(h.status().target_kind).toBe('remote-storage');
+    const [del, add] = h.changes().slice(-2);
+    expect(del).toMatch(/esxcfg-route -d 192.168.33.2\/32 10.20.0.101/);
+    expect(add).toMatch(/esxcfg-route -a 192.168.33.2\/32 10.20.0.10[23]/);
+    await sleep(1500);
+    h.set('down', []);
+    const back = await h.until('failback', () => h.route() === LOCAL, 12000);
+    expect(back).toBeGreaterThanOrEqual(3000 - 1000);
+    expect(back).toBeLessThan(3000 + 3000);
+    expect(h.log()).toMatch(/local access 10.20.0.101 does not answer ping/);
+    await h.stop();
+  });
+
+  test.concurrent('treats an access missing from the meta session list as down even if it pings', async () => {
+    const h = new FakeEsxi();
+    h.start();
+    await h.steady();
+    h.sessions(ALL.slice(1));
+    await h.until('failover', () => PEERS.includes(h.route()), 5000);
+    expect(h.log()).toMatch(/not in the meta session list/);
+    await h.stop();
+  });
+
+  test.concurrent('falls back to a management IP when no storage address answers, and recovers', async () => {
+    const h = new FakeEsxi();
+    h.start();
+    await h.steady();
+    h.set('down', [LOCAL, ...PEERS]);
+    await h.until('management fallback', () => PEER_MGMT.includes(h.route()), 8000);
+    expect(h.status().target_kind).toBe('remote-management');
+    h.set('down', []);
+    // A storage path beats management at once; local comes back after the failback delay.
+    await h.until('back to storage', () => h.route() === LOCAL || PEERS.includes(h.route()), 5000);
+    await h.until('back to local', () => h.route() === LOCAL, 10000);
+    await h.stop();
+  });
+
+  test.concurrent('keeps the route when the session list cannot be had from anyone', async () => {
+    const h = new FakeEsxi();
+    h.start();
+    await h.steady();
+    h.set('meta-down', [LOCAL, LOCAL_MGMT, ...PEERS, ...PEER_MGMT]);
+    h.set('down', [LOCAL]); // even with the local access silent, no meta means no move
+    await h.until('fetch failure seen', () => h.status().fetch === 'fail', 5000);
+    await sleep(3000);
+    expect(h.route()).toBe(LOCAL);
+    expect(h.changes()).toHaveLength(1);
+    expect(h.log()).toMatch(/session list unavailable from every address tried; keeping route via 10.20.0.101/);
+    await h.stop();
+  });
+
+  test.concurrent('a hung meta costs one fetch timeout, then another SCVM answers', async () => {
+    const h = new FakeEsxi();
+    h.set('meta-hung', [LOCAL, LOCAL_MGMT]);
+    h.start();
+    await h.steady();
+    const st = h.status();
+    expect(st.fetch).toBe('ok');
+    expect([...PEERS, ...PEER_MGMT]).toContain(st.fetch_from);
+    await h.stop();
+  });
+
+  test.concurrent('a pin moves IO to a healthy target and holds; removing it returns to local at once', async () => {
+    const h = new FakeEsxi();
+    h.start();
+    await h.steady();
+    fs.writeFileSync(path.join(h.inst, 'pin'), `${PEERS[0]}\n`);
+    await h.until('pinned', () => h.route() === PEERS[0] && h.status().target_kind === 'pin', 5000);
+    await sleep(2000);
+    expect(h.route()).toBe(PEERS[0]);
+    fs.unlinkSync(path.join(h.inst, 'pin'));
+    const ms = await h.until('unpinned', () => h.route() === LOCAL, 5000);
+    expect(ms).toBeLessThan(3000); // no failback delay: local never failed
+    await h.stop();
+  });
+
+  test.concurrent('ignores a pin to an unhealthy target', async () => {
+    const h = new FakeEsxi();
+    h.start();
+    await h.steady();
+    h.set('down', [PEERS[0] as string]);
+    fs.writeFileSync(path.join(h.inst, 'pin'), `${PEERS[0]}\n`);
+    await h.until('pin rejected', () => /pin 10.20.0.102 is not a healthy/.test(h.log()), 5000);
+    expect(h.route()).toBe(LOCAL);
+    await h.stop();
+  });
+
+  test.concurrent('exits by itself when the script on disk is upgraded, leaving the route', async () => {
+    const h = new FakeEsxi();
+    h.start();
+    await h.steady();
+    const f = path.join(h.inst, 'reroute-loop.sh');
+    const next = fs.readFileSync(f, 'utf8').replace(/^reroute_version=.*$/m, 'reroute_version=1.0.1');
+    fs.writeFileSync(`${f}.new`, next);
+    fs.renameSync(`${f}.new`, f);
+    await h.until('old loop exits', () => h.exitCode !== undefined, 5000);
+    expect(h.exitCode).toBe(0);
+    expect(h.route()).toBe(LOCAL);
+    expect(fs.existsSync(path.join(h.run, 'lock'))).toBe(false);
+    h.start(); // cron
+    await h.until('new version heartbeat', () => h.status().version === '1.0.1', 5000);
+    expect(h.changes()).toHaveLength(1);
+    await h.stop();
+  });
+
+  test.concurrent('reads sessions over ssh with a pinned host key and BatchMode', async () => {
+    const h = new FakeEsxi({ SESSION_SOURCE: 'ssh' });
+    h.sessions(ALL, true);
+    h.start();
+    await h.steady();
+    const args = fs.readFileSync(path.join(h.fake, 'ssh-args'), 'utf8').split('\n')[0] as string;
+    expect(args).toContain('-o BatchMode=yes');
+    expect(args).toContain('-o StrictHostKeyChecking=yes');
+    expect(args).toMatch(/-o UserKnownHostsFile=\S+known_hosts/);
+    expect(args).toMatch(/root@10\.20\.0\.101 zbs-meta session list$/);
+    h.sessions(ALL.slice(1), true);
+    await h.until('failover from the ssh session list', () => PEERS.includes(h.route()), 5000);
+    await h.stop();
+  });
+
+  test.concurrent('uses esxcli when esxcfg-route is missing', async () => {
+    const h = new FakeEsxi({}, { noEsxcfgRoute: true });
+    h.setRoute(PEERS[0] as string);
+    h.start();
+    await h.until('failback via esxcli', () => h.route() === LOCAL, 10000);
+    expect(h.changes().join('\n')).toMatch(/esxcli network ip route ipv4 remove -n 192.168.33.2\/32 -g 10.20.0.102/);
+    expect(h.changes().join('\n')).toMatch(/esxcli network ip route ipv4 add -n 192.168.33.2\/32 -g 10.20.0.101/);
+    await h.stop();
+  });
+
+  test.concurrent('caps the log with one rotation', async () => {
+    const h = new FakeEsxi({ LOG_MAX_BYTES: '250' });
+    h.start();
+    await h.steady();
+    const pin = path.join(h.inst, 'pin');
+    for (let i = 0; i < 3; i++) {
+      fs.writeFileSync(pin, `${PEERS[0]}\n`);
+      await h.until('pinned', () => h.route() === PEERS[0], 5000);
+      fs.unlinkSync(pin);
+      await h.until('unpinned', () => h.route() === LOCAL, 5000);
+    }
+    expect(fs.existsSync(`${h.logFile}.1`)).toBe(true);
+    expect(fs.statSync(h.logFile).size).toBeLessThan(250 + 200);
+    expect(fs.statSync(`${h.logFile}.1`).size).toBeLessThan(250 + 200);
+    await h.stop();
+  });
+
+  test.concurrent('refuses to run on a broken config, touching nothing', async () => {
+    const h = new FakeEsxi({ INTERVAL: 'soon' });
+    h.setRoute(PEERS[0] as string);
+    const r = await h.startAnother();
+    expect(r.code).toBe(1);
+    expect(h.changes()).toEqual([]);
+  });
+});
