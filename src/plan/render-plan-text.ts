@@ -1,0 +1,185 @@
+import { createTwoFilesPatch } from 'diff';
+import pc from 'picocolors';
+import { AUTO_BACKUP_PATH, CRONTAB_PATH, LOCAL_SH_PATH, SCVM_AUTHORIZED_KEYS } from '../agent/bundle-layout';
+import type { Action, HostPlan, Plan } from './plan-types';
+import { assertNoSecrets, looksSecret } from './redact';
+import { editCrontab, editLocalSh } from './text-edits';
+
+export interface RenderTextOptions {
+  /** The CLI decides (NO_COLOR, --no-color, TTY); renderers never look at the environment. */
+  color: boolean;
+  /** Also list hosts that need nothing. */
+  showUnchanged?: boolean;
+}
+
+type Colors = ReturnType<typeof pc.createColors>;
+
+/** New files up to this many lines are shown in full; longer ones (the agent script) as a summary. */
+const MAX_NEW_FILE_LINES = 40;
+const SENSITIVE = '(sensitive)';
+
+function marker(change: HostPlan['change']): string {
+  switch (change) {
+    case 'create':
+      return '+';
+    case 'update':
+    case 'takeover':
+      return '~';
+    case 'delete':
+      return '-';
+    case 'unreachable':
+      return '!';
+    case 'noop':
+      return ' ';
+  }
+}
+
+function paint(c: Colors, sign: string, text: string): string {
+  if (sign === '+') return c.green(text);
+  if (sign === '-') return c.red(text);
+  if (sign === '~') return c.yellow(text);
+  if (sign === '!') return c.magenta(text);
+  return text;
+}
+
+function hostTitle(h: HostPlan, plan: Plan): string {
+  if (h.change === 'unreachable') return `unreachable (${h.address}): ${h.unreachableReason ?? 'no reason given'}`;
+  const pin = h.actions.find((a): a is Extract<Action, { op: 'write-pin' }> => a.op === 'write-pin');
+  if (pin) return `IO drained to ${pin.targetNode}`;
+  if (h.host === 'scvm') {
+    if (h.change === 'create') return 'add key entry';
+    if (h.change === 'delete') return 'remove key entry';
+  }
+  if (h.change === 'create') return `install agent ${plan.version}`;
+  if (h.change === 'delete') return 'remove agent';
+  if (h.change === 'noop') return 'up to date';
+  return h.reasons[0] ?? 'update';
+}
+
+/** `ssh-rsa AAAAB3Nz…7fQ= zbs-reroute:x`: key blobs are long and say nothing to a reader. */
+function shortenKeys(entry: string): string {
+  return entry.replace(/\b(ssh-[a-z0-9]+|ecdsa-[a-z0-9-]+) ([A-Za-z0-9+/]{24,}=*)/g, (_m, t: string, b: string) => `${t} ${b.slice(0, 12)}…${b.slice(-6)}`);
+}
+
+function diffLines(c: Colors, path: string, before: string, after: string): string[] {
+  if (looksSecret(before) || looksSecret(after)) return [SENSITIVE];
+  const patch = createTwoFilesPatch(path, path, before, after, '', '', { context: 3, headerOptions: { includeIndex: false, includeUnderline: false, includeFileHeaders: false } });
+  return patch
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => (l.startsWith('@@') ? c.cyan(l) : l.startsWith('+') ? c.green(l) : l.startsWith('-') ? c.red(l) : l.startsWith('\\') ? c.dim(l) : l));
+}
+
+function short(sha: string): string {
+  return sha.slice(0, 12);
+}
+
+function lineCount(text: string): number {
+  return text === '' ? 0 : text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+}
+
+/** One action → its line(s): [sign, text, detail lines]. */
+function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]] {
+  const rel = (p: string) => (h.installDir && p.startsWith(`${h.installDir}/`) ? p.slice(h.installDir.length + 1) : p);
+  switch (a.op) {
+    case 'mkdir':
+      return ['+', `dir ${a.path} (${a.mode})`, []];
+    case 'write-file': {
+      const sign = a.before ? '~' : '+';
+      const what = `file ${rel(a.path)} (${a.mode})`;
+      if (a.contentRef !== undefined || (a.content !== undefined && looksSecret(a.content))) return [sign, `${what} ${SENSITIVE}`, []];
+      const details: string[] = [];
+      if (a.version !== undefined) details.push(a.before ? `agent ${a.before.version ?? 'unknown'} → ${a.version}` : `agent ${a.version}`);
+      if (a.before && a.before.mode !== a.mode) details.push(`mode ${a.before.mode} → ${a.mode}`);
+      const content = a.content ?? '';
+      if (a.before?.content !== undefined) details.push(...diffLines(c, a.path, a.before.content, content));
+      else if (!a.before && a.content !== undefined && a.version === undefined && lineCount(content) <= MAX_NEW_FILE_LINES) details.push(...diffLines(c, a.path, '', content));
+      else if (!a.before) details.push(`${lineCount(content)} lines, sha256 ${short(a.sha256)}`);
+      else if (a.before.sha256 !== a.sha256) details.push(`sha256 ${short(a.before.sha256)} → ${short(a.sha256)}`);
+      return [sign, what, details];
+    }
+    case 'delete-file':
+      return ['-', `file ${rel(a.path)}`, []];
+    case 'remove-dir':
+      return ['-', `dir ${a.path}${a.recursive ? ' (and everything in it)' : ''}`, []];
+    case 'edit-crontab': {
+      const details = a.before !== undefined ? diffLines(c, CRONTAB_PATH, a.before, editCrontab(a.before, a.remove, a.add)) : [...a.remove.map((l) => c.red(`-${l}`)), ...a.add.map((l) => c.green(`+${l}`))];
+      return ['~', `crontab ${CRONTAB_PATH}`, details];
+    }
+    case 'reload-crond':
+      return ['~', 'reload crond', []];
+    case 'edit-local-sh': {
+      const details =
+        a.before !== undefined
+          ? diffLines(c, LOCAL_SH_PATH, a.before, editLocalSh(a.before, a.block, a.removeLines))
+          : [...a.removeLines.map((l) => c.red(`-${l}`)), ...(a.block === undefined ? [c.red('-(zbs-reroute block)')] : a.block.replace(/\n$/, '').split('\n').map((l) => c.green(`+${l}`)))];
+      return ['~', `${LOCAL_SH_PATH} ${a.block === undefined ? 'block removed' : 'block'}`, details];
+    }
+    case 'auto-backup':
+      return ['~', `run ${AUTO_BACKUP_PATH} (so local.sh survives a reboot)`, []];
+    case 'restart-agent':
+      return ['~', `restart agent (${a.reason}); the route stays as it is`, []];
+    case 'stop-agent':
+      return ['-', `stop processes matching ${a.match.join(', ')}; the route stays as it is`, []];
+    case 'start-agent':
+      return ['+', 'start agent', []];
+    case 'verify-agent':
+      return ['~', `wait up to ${a.timeoutSeconds} s for the agent's heartbeat before going on`, []];
+    case 'write-pin':
+      return ['~', `pin → ${a.target} (${a.targetNode}): the agent moves this host's IO there`, []];
+    case 'remove-pin':
+      return ['-', 'pin: drain ends, the agent fails back by its policy', []];
+    case 'delete-route':
+      return ['-', `route ${a.network}/${a.prefixLength} via ${a.gateway}`, []];
+    case 'authorized-key-add':
+      return ['+', `${SCVM_AUTHORIZED_KEYS}: ${shortenKeys(a.entry)}`, []];
+    case 'authorized-key-remove':
+      return ['-', `${SCVM_AUTHORIZED_KEYS}: ${shortenKeys(a.entry)}`, []];
+  }
+}
+
+function renderHost(c: Colors, h: HostPlan, plan: Plan): string[] {
+  const sign = marker(h.change);
+  const title = hostTitle(h, plan);
+  const out = [`  ${paint(c, sign, sign)} ${c.bold(h.node)} (${h.host}): ${paint(c, sign, title)}`];
+  if (h.change === 'unreachable') return out;
+  // Reasons explain an update; for a create or delete the actions say it all.
+  if (h.change === 'update' || h.change === 'takeover') for (const r of h.reasons) if (r !== title) out.push(`      ${c.dim(`# ${r}`)}`);
+  for (const a of h.actions) {
+    const [s, text, details] = describe(c, a, h);
+    out.push(`      ${paint(c, s, s)} ${text}`);
+    for (const d of details) out.push(`          ${d}`);
+  }
+  return out;
+}
+
+export function summaryLine(plan: Plan): string {
+  const { add, change, destroy } = plan.summary;
+  return add + change + destroy === 0 ? 'No changes.' : `Plan: ${add} to add, ${change} to change, ${destroy} to destroy.`;
+}
+
+/**
+ * The plan as operators read it, Terraform style: one block per host with
+ * + / ~ / - (and ! for unreachable), unified diffs for file, crontab and
+ * local.sh edits, the summary line last. Returns text; printing is the CLI's.
+ * The private key is never rendered, only `(sensitive)`.
+ */
+export function renderPlanText(plan: Plan, opts: RenderTextOptions): string {
+  assertNoSecrets(plan);
+  const c = pc.createColors(opts.color);
+  const lines: string[] = [];
+  lines.push(c.bold(`zbs-reroute ${plan.mode} plan for cluster ${plan.cluster} (agent ${plan.version})`));
+  lines.push('');
+  const shown = plan.hosts.filter((h) => h.change !== 'noop' || opts.showUnchanged === true);
+  for (const h of shown) {
+    lines.push(...renderHost(c, h, plan));
+    lines.push('');
+  }
+  for (const w of plan.warnings ?? []) lines.push(c.yellow(`Warning: ${w}`));
+  if ((plan.warnings ?? []).length > 0) lines.push('');
+  const unchanged = plan.hosts.filter((h) => h.change === 'noop').length;
+  if (unchanged > 0 && opts.showUnchanged !== true) lines.push(c.dim(`${unchanged} host(s) already as wanted.`));
+  if (plan.summary.unreachable > 0) lines.push(c.magenta(`${plan.summary.unreachable} host(s) unreachable: not planned; run again when they are back.`));
+  lines.push(c.bold(summaryLine(plan)));
+  return lines.join('\n') + '\n';
+}
