@@ -3,9 +3,13 @@
 const path = require('path');
 const fs = require('fs');
 const compiled = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+let cli;
 if (fs.existsSync(compiled)) {
-  require(compiled);
+  cli = require(compiled);
 } else {
   require('tsx/cjs');
-  require(path.join(__dirname, '..', 'src', 'cli', 'main.ts'));
+  cli = require(path.join(__dirname, '..', 'src', 'cli', 'main.ts'));
 }
+cli.main(process.argv).then((code) => {
+  process.exitCode = code;
+});

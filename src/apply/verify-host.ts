@@ -1,0 +1,61 @@
+import type { Manifest, NodeSpec } from '../manifest/manifest-types';
+import type { EsxiObserved } from '../observe/observed-types';
+
+/**
+ * "How do we know it worked?" (the seed's residual issue 5). After apply, a
+ * changed host passes when its agent is alive at the wanted version, its
+ * 192.168.33.2 route points where the policy says, and it reaches every
+ * access IP. Pure: the I/O side gathers an observation and ping results.
+ */
+export interface HostVerification {
+  node: string;
+  ok: boolean;
+  /** Human findings, each one line; empty when ok. */
+  problems: string[];
+  /** Where 33.2 is routed now and whether that is the local SCVM. */
+  route?: { gateway: string; local: boolean };
+  unreachableIps: string[];
+}
+
+export interface VerifyInputs {
+  manifest: Manifest;
+  node: NodeSpec;
+  observed: EsxiObserved;
+  /** When apply started on this host (host clock, epoch s): the heartbeat must be newer. */
+  since: number;
+  /** IP → reachable, from the host's own pings. */
+  pings: Record<string, boolean>;
+}
+
+export function judgeHost(v: VerifyInputs): HostVerification {
+  const { manifest, node, observed } = v;
+  const problems: string[] = [];
+  const hb = observed.heartbeat;
+  if (observed.agentProcesses.length === 0) problems.push('no agent loop is running');
+  if (observed.agentProcesses.length > 1) problems.push(`${observed.agentProcesses.length} agent loops are running (must be one)`);
+  if (!hb) problems.push('the agent has written no heartbeat');
+  else {
+    if (hb.version !== manifest.version) problems.push(`agent reports version ${hb.version}, wanted ${manifest.version}`);
+    if (hb.updated < v.since) problems.push('the agent heartbeat has not been updated since apply');
+  }
+  const route = observed.nfsRoute;
+  let routeInfo: HostVerification['route'];
+  if (!route) problems.push(`no ${manifest.nfsAddress}/32 route`);
+  else {
+    routeInfo = { gateway: route.gateway, local: route.gateway === node.scvm.storageIp };
+    const clusterIps = manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp]);
+    if (!clusterIps.includes(route.gateway)) problems.push(`${manifest.nfsAddress} is routed via ${route.gateway}, which is no SCVM of this cluster`);
+    if (hb && hb.target !== '' && hb.target !== route.gateway) problems.push(`route points at ${route.gateway} but the agent believes ${hb.target}`);
+    const localReachable = v.pings[node.scvm.storageIp] !== false;
+    if (!routeInfo.local && localReachable && node.drain === undefined && hb?.targetKind !== 'pin' && hb?.targetKind !== 'remote-storage') {
+      // Off-local while the local SCVM answers is only right during failback delay (remote-storage) or a drain.
+      problems.push(`IO is served by ${route.gateway} although the local SCVM ${node.scvm.storageIp} answers`);
+    }
+  }
+  const unreachableIps = Object.entries(v.pings)
+    .filter(([, ok]) => !ok)
+    .map(([ip]) => ip)
+    .sort();
+  if (unreachableIps.length > 0) problems.push(`cannot reach ${unreachableIps.join(', ')}`);
+  return { node: node.name, ok: problems.length === 0, problems, route: routeInfo, unreachableIps };
+}

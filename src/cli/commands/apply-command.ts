@@ -1,0 +1,164 @@
+import * as fs from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import Table from 'cli-table3';
+import type { HostApplyResult } from '../../apply/apply-events';
+import { applyPlan } from '../../apply/apply-plan';
+import { verifyHosts } from '../../apply/verify-cluster';
+import type { HostVerification } from '../../apply/verify-host';
+import { shippedEsxiScript } from '../../agent/shipped-bundle';
+import { manifestSha256, type ClusterSession } from '../../engine/cluster-session';
+import { RerouteError } from '../../errors/reroute-error';
+import { sanitizeForDisplay } from '../../observe/sanitize';
+import type { ObservedCluster } from '../../observe/observed-types';
+import { planHasChanges } from '../../plan/plan-cluster';
+import type { Plan, PlanMode } from '../../plan/plan-types';
+import { renderPlanText } from '../../plan/render-plan-text';
+import type { ClusterKeypair } from '../../state/cluster-keypair';
+import { ApplyJournal } from '../../state/apply-journal';
+import { acquireStateLock } from '../../state/state-lock';
+import { EXIT_ERROR, EXIT_OK } from '../exit-codes';
+import type { IoHost } from '../io-host';
+import { applyProgress, observeProgress } from '../progress';
+import { openSession } from './session-options';
+
+export interface ApplyCommandOptions {
+  file: string;
+  planFile?: string;
+  autoApprove?: boolean;
+  target?: string[];
+  stateDir: string;
+  acceptNewHostKey?: string[];
+  /** Skip the post-apply verification (not recommended; for scripted partial runs). */
+  verify?: boolean;
+  mode: PlanMode;
+  commandLine: string;
+}
+
+function readSavedPlan(file: string): Plan {
+  let plan: Plan;
+  try {
+    plan = JSON.parse(fs.readFileSync(file, 'utf8')) as Plan;
+  } catch (err) {
+    throw new RerouteError('PLAN_INVALID', `${file}: not a readable plan (${(err as Error).message})`, 'Create it with `reroute plan -f MANIFEST --out FILE`.');
+  }
+  if (plan?.format !== 'zbs-reroute/plan-v1' || !Array.isArray(plan.hosts)) {
+    throw new RerouteError('PLAN_INVALID', `${file}: not a zbs-reroute plan`, 'Create it with `reroute plan -f MANIFEST --out FILE`.');
+  }
+  return plan;
+}
+
+/**
+ * A saved plan is only safe while the hosts still look as they did when it was
+ * made: every host's observation fingerprint must match, and so must the manifest.
+ */
+function checkSavedPlanFresh(saved: Plan, fresh: Plan): void {
+  if (saved.manifestSha256 !== fresh.manifestSha256) {
+    throw new RerouteError('PLAN_STALE', 'the manifest changed since the plan was saved', 'Run `reroute plan --out FILE` again and apply the new plan.');
+  }
+  const changed = saved.hosts.filter((h) => fresh.hosts.find((f) => f.node === h.node && f.host === h.host)?.observedFingerprint !== h.observedFingerprint);
+  if (changed.length > 0 || saved.hosts.length !== fresh.hosts.length) {
+    throw new RerouteError('PLAN_STALE', `the hosts changed since the plan was saved: ${changed.map((h) => `${h.node} (${h.host})`).join(', ') || 'host list differs'}`, 'Run `reroute plan --out FILE` again and apply the new plan.');
+  }
+  if (JSON.stringify(saved.hosts) !== JSON.stringify(fresh.hosts)) {
+    throw new RerouteError('PLAN_STALE', 'the saved plan does not match what the planner computes now (edited by hand, or made by another release)', 'Run `reroute plan --out FILE` again and apply the new plan.');
+  }
+}
+
+function resultTable(io: IoHost, results: HostApplyResult[], verifications: HostVerification[]): string {
+  const table = new Table({ head: ['node', 'host', 'result', 'actions', 'verification'], style: { head: io.color ? ['bold'] : [], border: [] } });
+  for (const r of results) {
+    const v = r.host === 'esxi' ? verifications.find((x) => x.node === r.node) : undefined;
+    const verdict = v ? (v.ok ? `ok (route via ${v.route?.gateway ?? '?'}${v.route?.local ? ', local' : ''})` : v.problems.join('; ')) : '-';
+    const result = r.error ? `${r.status}: ${r.error.message}` : r.status;
+    table.push([r.node, r.host, sanitizeForDisplay(result, { multiline: false, maxLength: 160 }), `${r.actionsDone}/${r.actionsTotal}`, sanitizeForDisplay(verdict, { multiline: false, maxLength: 160 })]);
+  }
+  return table.toString();
+}
+
+export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<number> {
+  const lock = acquireStateLock(opts.stateDir, { command: opts.commandLine, onWarning: (m) => io.warn(m) });
+  const journal = ApplyJournal.open(opts.stateDir);
+  const incomplete = journal.lastIncompleteRun();
+  if (incomplete) io.warn(`the previous run (${incomplete.runId}) did not finish; hosts are re-observed, so this run picks up where it stopped`);
+  let session: ClusterSession | undefined;
+  try {
+    session = await openSession(io, opts);
+    io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
+    const { plan, observed, keypair } = await session.plan({ mode: opts.mode, targets: opts.target, onEvent: observeProgress(io) });
+    if (opts.planFile) checkSavedPlanFresh(readSavedPlan(opts.planFile), plan);
+    if (plan.manifestSha256 !== manifestSha256(session.manifest)) throw new RerouteError('INTERNAL', 'plan/manifest mismatch', 'Report this bug.');
+    io.info(renderPlanText(plan, { color: io.color }));
+    if (!planHasChanges(plan)) {
+      io.result('No changes. Nothing to apply.', { ok: true, changes: false, plan });
+      return EXIT_OK;
+    }
+    if (!opts.autoApprove && !opts.planFile) {
+      const ok = await io.confirm(`Do you want to ${opts.mode === 'destroy' ? 'remove zbs-reroute from these hosts' : 'perform these actions'}?`);
+      if (!ok) throw new RerouteError('USAGE', 'apply cancelled: not confirmed', 'Answer `yes` at the prompt, or pass --auto-approve in scripts.');
+    }
+    return await execute(io, session, plan, observed, keypair, journal, opts);
+  } finally {
+    await session?.close();
+    lock.release();
+  }
+}
+
+async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed: ObservedCluster, keypair: ClusterKeypair, journal: ApplyJournal, opts: ApplyCommandOptions): Promise<number> {
+  const manifest = session.manifest;
+  const run = journal.startRun({ command: opts.commandLine, nodes: plan.hosts.filter((h) => h.actions.length > 0).map((h) => h.node) });
+  let outcome: 'ok' | 'failed' = 'failed';
+  try {
+    io.info('Applying…');
+    let user = 'unknown';
+    try {
+      user = userInfo().username;
+    } catch {
+      // No passwd entry (containers): the lease still names the machine and pid.
+    }
+    const results = await applyPlan(plan, {
+      connect: (h) => session.connections.get({ kind: h.host, node: h.node, address: h.address }),
+      privateKey: () => keypair.privateKeyPem.reveal(),
+      hostOpsLibrary: shippedEsxiScript('apply/host-ops.sh'),
+      events: applyProgress(io),
+      journal: run,
+      leaseOwner: `${user}@${hostname()}`,
+      leaseTtlSeconds: manifest.access.ssh.hostTimeoutSeconds,
+      commandTimeoutMs: manifest.access.ssh.commandTimeoutSeconds * 1000,
+      parallelism: manifest.access.parallelism,
+    });
+    let verifications: HostVerification[] = [];
+    const toVerify = opts.mode === 'apply' && opts.verify !== false ? results.filter((r) => r.host === 'esxi' && r.status === 'applied') : [];
+    if (toVerify.length > 0) {
+      io.info(`Verifying ${toVerify.length} host(s)…`);
+      verifications = await verifyHosts(
+        manifest,
+        toVerify.map((r) => {
+          const o = observed.esxi[r.node];
+          return { node: r.node, since: o && o.reachable ? o.now : 0 };
+        }),
+        {
+          connect: async (t) => {
+            const host = await session.connections.get({ kind: t.kind, node: t.node, address: t.address });
+            return { exec: (c, o) => host.exec(c, o), close: () => host.close() };
+          },
+          esxi: (node) => session.connections.get({ kind: 'esxi', node, address: manifest.nodes.find((n) => n.name === node)?.esxi.address ?? '' }),
+          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+          nowMs: () => Date.now(),
+          onProgress: (m) => io.info(m),
+        },
+        { timeoutMs: Math.max(45, 10 * manifest.routing.intervalSeconds) * 1000 },
+      );
+    }
+    const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
+    const unverified = verifications.filter((v) => !v.ok);
+    const ok = failed.length === 0 && unverified.length === 0;
+    outcome = ok ? 'ok' : 'failed';
+    const summary = ok
+      ? `Apply complete: ${results.filter((r) => r.status === 'applied').length} host(s) changed${verifications.length ? `, ${verifications.length} verified` : ''}.`
+      : `Apply finished with problems: ${failed.length} host(s) failed or skipped, ${unverified.length} failed verification. Fix them and run apply again: it converges.`;
+    io.result(`${resultTable(io, results, verifications)}\n${summary}`, { ok, results, verifications });
+    return ok ? EXIT_OK : EXIT_ERROR;
+  } finally {
+    run.end(outcome);
+  }
+}

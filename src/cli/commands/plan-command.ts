@@ -1,0 +1,70 @@
+import * as fs from 'node:fs';
+import { loadShippedBundle } from '../../agent/shipped-bundle';
+import { RerouteError } from '../../errors/reroute-error';
+import { loadManifest } from '../../manifest/manifest-load';
+import { readSnapshot } from '../../observe/snapshot';
+import { planCluster, planHasChanges } from '../../plan/plan-cluster';
+import type { Plan } from '../../plan/plan-types';
+import { renderPlanText } from '../../plan/render-plan-text';
+import { ClusterSession, desiredForObservation, manifestSha256, offlineKeyInfo } from '../../engine/cluster-session';
+import { EXIT_CHANGES, EXIT_OK } from '../exit-codes';
+import type { IoHost } from '../io-host';
+import { observeProgress } from '../progress';
+import { openSession } from './session-options';
+
+export interface PlanCommandOptions {
+  file: string;
+  observed?: string;
+  out?: string;
+  destroy?: boolean;
+  target?: string[];
+  detailedExitcode?: boolean;
+  stateDir: string;
+  acceptNewHostKey?: string[];
+}
+
+/** A placeholder key for offline plans of a cluster that has none yet: apply creates the real one. */
+const PENDING_KEY = { publicKey: 'ssh-rsa AAAAcreatedAtApply zbs-reroute:pending', privateKeySha256: '0'.repeat(64) };
+
+function offlinePlan(io: IoHost, opts: PlanCommandOptions): Plan {
+  const bundle = loadShippedBundle();
+  const manifest = loadManifest(opts.file, { bundledVersion: bundle.version });
+  const observed = readSnapshot(opts.observed as string);
+  let key = offlineKeyInfo(manifest, opts.stateDir, observed);
+  if (!key) {
+    io.warn('no cluster keypair in the state folder or on any host: the plan shows a placeholder key; apply creates the real one');
+    key = PENDING_KEY;
+  }
+  const mode = opts.destroy ? 'destroy' : 'apply';
+  const desired = desiredForObservation(manifest, bundle, observed, key, { allowVersionMismatch: mode === 'destroy' });
+  return planCluster(desired, observed, { mode, targets: opts.target, now: new Date().toISOString(), manifestSha256: manifestSha256(manifest) });
+}
+
+export function savePlan(file: string, plan: Plan): void {
+  try {
+    fs.writeFileSync(file, `${JSON.stringify(plan, null, 2)}\n`, { mode: 0o600 });
+  } catch (err) {
+    throw new RerouteError('USAGE', `cannot write the plan to ${file}: ${(err as Error).message}`, 'Choose a writable path for --out.');
+  }
+}
+
+export async function runPlan(io: IoHost, opts: PlanCommandOptions): Promise<number> {
+  let plan: Plan;
+  if (opts.observed) {
+    plan = offlinePlan(io, opts);
+  } else {
+    const session: ClusterSession = await openSession(io, opts);
+    try {
+      io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
+      plan = (await session.plan({ mode: opts.destroy ? 'destroy' : 'apply', targets: opts.target, onEvent: observeProgress(io) })).plan;
+    } finally {
+      await session.close();
+    }
+  }
+  if (opts.out) {
+    savePlan(opts.out, plan);
+    io.info(`Plan saved to ${opts.out}; run \`reroute apply ${opts.out}\` to carry it out.`);
+  }
+  io.result(renderPlanText(plan, { color: io.color }), plan);
+  return opts.detailedExitcode && planHasChanges(plan) ? EXIT_CHANGES : EXIT_OK;
+}

@@ -1,0 +1,15 @@
+import { ClusterSession } from '../../engine/cluster-session';
+import { describePin } from '../../state/known-hosts-store';
+import type { IoHost } from '../io-host';
+
+/** Open a session for an online command, showing every host key pinned on first contact. */
+export async function openSession(io: IoHost, opts: { file: string; stateDir: string; acceptNewHostKey?: string[] }): Promise<ClusterSession> {
+  return ClusterSession.open({
+    manifestPath: opts.file,
+    stateDir: opts.stateDir,
+    acceptNewHostKeyFor: opts.acceptNewHostKey,
+    onPin: (r) => {
+      if (r.status !== 'match') io.info(`  ${describePin(r)}`);
+    },
+  });
+}

@@ -1,0 +1,35 @@
+import Table from 'cli-table3';
+import { clusterStatus } from '../../engine/cluster-status';
+import { sanitizeForDisplay } from '../../observe/sanitize';
+import { EXIT_CHANGES, EXIT_OK } from '../exit-codes';
+import type { IoHost } from '../io-host';
+import { observeProgress } from '../progress';
+import { openSession } from './session-options';
+
+export async function runStatus(io: IoHost, opts: { file: string; stateDir: string; check?: boolean; acceptNewHostKey?: string[] }): Promise<number> {
+  const session = await openSession(io, opts);
+  try {
+    io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
+    const observed = await session.observe(observeProgress(io));
+    const rows = clusterStatus(session.manifest, observed);
+    const table = new Table({ head: ['node', 'reachable', 'agent version', 'wanted', 'agent alive', 'route 192.168.33.2 via', 'local', 'heartbeat'], style: { head: io.color ? ['bold'] : [], border: [] } });
+    for (const r of rows) {
+      table.push([
+        r.node,
+        r.reachable ? 'yes' : `no: ${sanitizeForDisplay(r.reason ?? '', { multiline: false, maxLength: 60 })}`,
+        r.installedVersion ?? '-',
+        r.wantedVersion + (r.versionOk ? '' : ' (!)'),
+        r.agentAlive ? 'yes' : r.agentProcesses > 1 ? `no (${r.agentProcesses} loops)` : 'no',
+        r.routeGateway ? `${r.routeGateway}${r.routeTargetNode ? ` (${r.routeTargetNode})` : ''}` : '-',
+        r.routeLocal === undefined ? '-' : r.routeLocal ? 'yes' : 'NO',
+        r.heartbeatAgeSeconds === undefined ? '-' : `${r.heartbeatAgeSeconds}s ago`,
+      ]);
+    }
+    const off = rows.filter((r) => !r.versionOk);
+    const summary = off.length === 0 ? `All ${rows.length} host(s) run agent ${session.manifest.version}.` : `${off.length} of ${rows.length} host(s) are not on agent ${session.manifest.version}: ${off.map((r) => r.node).join(', ')}. Run \`reroute apply\` to upgrade.`;
+    io.result(`${table.toString()}\n${summary}`, { cluster: session.manifest.clusterName, wantedVersion: session.manifest.version, hosts: rows });
+    return opts.check && off.length > 0 ? EXIT_CHANGES : EXIT_OK;
+  } finally {
+    await session.close();
+  }
+}

@@ -1,0 +1,148 @@
+import { Command, CommanderError, Option } from 'commander';
+import { RerouteError } from '../errors/reroute-error';
+import { createConsoleIoHost, IoHost } from './io-host';
+import { EXIT_ERROR, exitCodeFor } from './exit-codes';
+import { runValidate } from './commands/validate-command';
+import { runPlan } from './commands/plan-command';
+import { runApply } from './commands/apply-command';
+import { runStatus } from './commands/status-command';
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+interface GlobalOpts {
+  json?: boolean;
+  color?: boolean; // commander turns --no-color into color: false
+  state: string;
+}
+
+function ioFor(cmd: Command): IoHost {
+  const g = cmd.optsWithGlobals<GlobalOpts>();
+  return createConsoleIoHost({ json: Boolean(g.json), noColor: g.color === false });
+}
+
+function reportError(io: IoHost, err: unknown): number {
+  if (err instanceof RerouteError) {
+    if (io.json) io.result('', { ok: false, error: err.toJSON() });
+    else process.stderr.write(`Error [${err.code}]: ${err.message}\n  fix: ${err.fix}\n`);
+    return exitCodeFor(err);
+  }
+  // An unexpected error is a bug: show the stack so it can be reported.
+  const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  if (io.json) io.result('', { ok: false, error: { code: 'INTERNAL', message: text } });
+  else process.stderr.write(`Internal error (please report): ${text}\n`);
+  return EXIT_ERROR;
+}
+
+/** Wraps a command body so every error becomes a message and an exit code, never a crash dump. */
+function action<A extends unknown[]>(body: (io: IoHost, cmd: Command, ...args: A) => Promise<number>) {
+  return async (...args: unknown[]): Promise<void> => {
+    const cmd = args[args.length - 1] as Command;
+    const io = ioFor(cmd);
+    let code: number;
+    try {
+      code = await body(io, cmd, ...(args.slice(0, -1) as A));
+    } catch (err) {
+      code = reportError(io, err);
+    }
+    process.exitCode = code;
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('reroute')
+    .description('Deploy, upgrade, check and reconcile the ZBS IO Reroute agent on ESXi hosts')
+    .option('--json', 'machine-readable output on stdout')
+    .option('--no-color', 'disable colour (NO_COLOR is honoured too)')
+    .option('--state <dir>', 'state folder (host keys, cluster keypair, lock, journal)', 'state')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('validate')
+    .description('check a cluster manifest: schema and semantic rules, every problem with file:line:col')
+    .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
+    .action(action(async (io, cmd) => runValidate(io, cmd.opts<{ file: string }>())));
+
+  program
+    .command('plan')
+    .description('observe the hosts (or read a saved observation) and show what apply would change')
+    .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
+    .option('--observed <snapshot>', 'plan offline from a saved observation (JSON) instead of connecting')
+    .option('--out <planfile>', 'save the plan (JSON) for `reroute apply PLANFILE`')
+    .option('--destroy', 'plan a teardown instead of an install')
+    .option('--target <node>', 'limit to this node (repeatable)', collect)
+    .option('--detailed-exitcode', 'exit 2 when the plan has changes, 0 when none')
+    .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
+    .action(
+      action(async (io, cmd) => {
+        const g = cmd.optsWithGlobals<GlobalOpts>();
+        return runPlan(io, { ...cmd.opts(), stateDir: g.state });
+      }),
+    );
+
+  program
+    .command('apply')
+    .argument('[planfile]', 'a plan saved by `reroute plan --out` (refused if the hosts changed since)')
+    .description('observe, plan, confirm, apply and verify (the agent moves routes; apply never does)')
+    .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
+    .option('--auto-approve', 'do not ask for confirmation')
+    .option('--target <node>', 'limit to this node, plus what must follow it elsewhere (repeatable)', collect)
+    .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
+    .option('--no-verify', 'skip the post-apply verification')
+    .action(
+      action(async (io, cmd, planFile?: string) => {
+        const g = cmd.optsWithGlobals<GlobalOpts>();
+        return runApply(io, { ...cmd.opts(), planFile, stateDir: g.state, mode: 'apply', commandLine: process.argv.slice(2).join(' ') });
+      }),
+    );
+
+  program
+    .command('destroy')
+    .description('remove everything zbs-reroute owns from every host (routes only where the gateway is this cluster\'s)')
+    .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
+    .option('--auto-approve', 'do not ask for confirmation')
+    .option('--target <node>', 'limit to this node (repeatable)', collect)
+    .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
+    .action(
+      action(async (io, cmd) => {
+        const g = cmd.optsWithGlobals<GlobalOpts>();
+        return runApply(io, { ...cmd.opts(), stateDir: g.state, mode: 'destroy', verify: false, commandLine: process.argv.slice(2).join(' ') });
+      }),
+    );
+
+  program
+    .command('status')
+    .description('per-host report: reachable, agent version vs wanted, agent alive, where 192.168.33.2 is routed')
+    .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
+    .option('--check', 'exit 2 when any host is not on the wanted agent version')
+    .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
+    .action(
+      action(async (io, cmd) => {
+        const g = cmd.optsWithGlobals<GlobalOpts>();
+        return runStatus(io, { ...cmd.opts(), stateDir: g.state });
+      }),
+    );
+
+  program.addOption(new Option('--debug', 'print stack traces').hideHelp());
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help / --version exit 0; usage errors exit 1 (commander already printed them).
+      return err.exitCode === 0 ? 0 : EXIT_ERROR;
+    }
+    throw err;
+  }
+  return typeof process.exitCode === 'number' ? process.exitCode : 0;
+}
+
+if (require.main === module) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

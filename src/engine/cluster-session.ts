@@ -1,0 +1,158 @@
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import { LEGACY_KEY_DIR, PRIVATE_KEY_FILE } from '../agent/bundle-layout';
+import { installDirFor } from '../agent/host-entries';
+import { loadShippedBundle } from '../agent/shipped-bundle';
+import { desiredCluster } from '../desired/desired-state';
+import type { AgentBundle, ClusterKeyInfo, DesiredCluster } from '../desired/desired-types';
+import { RerouteError } from '../errors/reroute-error';
+import { loadManifest } from '../manifest/manifest-load';
+import type { Manifest } from '../manifest/manifest-types';
+import { observeCluster, type ObserveEvent, type ObserveTarget } from '../observe/observe-cluster';
+import type { EsxiObserved, ObservedCluster } from '../observe/observed-types';
+import { canonicalJson } from '../plan/fingerprint';
+import { planCluster } from '../plan/plan-cluster';
+import type { Plan, PlanMode } from '../plan/plan-types';
+import { HostConnections, type HostEndpoint } from '../remote/host-connections';
+import { shellCommand } from '../remote/shell-quote';
+import { ensureClusterKeypair, loadClusterKeypair, type ClusterKeypair } from '../state/cluster-keypair';
+import { resolveCredential, type PromptFn } from '../state/credentials';
+import { KnownHostsStore, type PinResult } from '../state/known-hosts-store';
+import { ensureStateDir } from '../state/state-dir';
+
+export interface SessionOptions {
+  manifestPath: string;
+  stateDir: string;
+  acceptNewHostKeyFor?: string[];
+  prompt?: PromptFn;
+  /** Told about every newly pinned or re-pinned host key (shown to the operator). */
+  onPin?(result: PinResult): void;
+}
+
+export function manifestSha256(manifest: Manifest): string {
+  const { source: _source, ...rest } = manifest;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
+}
+
+/**
+ * Everything one CLI run needs for a cluster: the validated manifest, the
+ * shipped agent, the state folder and one SSH connection per host. Composes
+ * the pure core (desired, plan) with the edges (observe, state); prints nothing.
+ */
+export class ClusterSession {
+  private constructor(
+    readonly manifest: Manifest,
+    readonly bundle: AgentBundle,
+    readonly stateDir: string,
+    readonly connections: HostConnections,
+  ) {}
+
+  static async open(opts: SessionOptions): Promise<ClusterSession> {
+    const bundle = loadShippedBundle();
+    const manifest = loadManifest(opts.manifestPath, { bundledVersion: bundle.version });
+    const paths = ensureStateDir(opts.stateDir);
+    const baseDir = path.dirname(path.resolve(opts.manifestPath));
+    const [esxiCred, scvmCred] = await Promise.all([
+      resolveCredential(manifest.access.esxi.credential, { who: `${manifest.access.esxi.user} on the ESXi hosts`, baseDir, prompt: opts.prompt }),
+      resolveCredential(manifest.access.scvm.credential, { who: `${manifest.access.scvm.user} on the SCVMs`, baseDir, prompt: opts.prompt }),
+    ]);
+    const store = new KnownHostsStore(paths.knownHosts, { acceptNewKeyFor: opts.acceptNewHostKeyFor ?? [] });
+    const connections = new HostConnections({
+      ssh: manifest.access.ssh,
+      users: { esxi: manifest.access.esxi.user, scvm: manifest.access.scvm.user },
+      credentials: { esxi: esxiCred, scvm: scvmCred },
+      hostKeyPolicy: (e) => store.policyFor(`${e.node}/${e.kind}`, e.address, manifest.access.ssh.port, opts.onPin),
+      preferredHostKeyTypes: (e) => store.pinnedKeyTypes(e.address, manifest.access.ssh.port),
+    });
+    return new ClusterSession(manifest, bundle, paths.root, connections);
+  }
+
+  endpoints(): HostEndpoint[] {
+    return this.manifest.nodes.flatMap((n) => [
+      { kind: 'esxi' as const, node: n.name, address: n.esxi.address },
+      { kind: 'scvm' as const, node: n.name, address: n.scvm.managementIp },
+    ]);
+  }
+
+  async observe(onEvent?: (e: ObserveEvent) => void): Promise<ObservedCluster> {
+    return observeCluster(this.manifest, {
+      onEvent,
+      connect: async (t: ObserveTarget) => {
+        const endpoint: HostEndpoint = { kind: t.kind, node: t.node, address: t.address };
+        const host = await this.connections.get(endpoint);
+        return { exec: (cmd, o) => host.exec(cmd, o), close: () => host.close(), hostKey: this.connections.hostKeyOf(endpoint) };
+      },
+    });
+  }
+
+  /**
+   * The cluster keypair: the state folder's, else adopted from a host that
+   * already has one (ours, then the seed tooling's), else created once.
+   */
+  async keypair(observed: ObservedCluster): Promise<ClusterKeypair> {
+    const existing = loadClusterKeypair(this.stateDir, this.manifest.clusterName);
+    if (existing) return existing;
+    for (const n of this.manifest.nodes) {
+      const o = observed.esxi[n.name];
+      if (!o || !o.reachable) continue;
+      const candidates = [`${installDirFor(this.manifest, n)}/${PRIVATE_KEY_FILE}`];
+      if (o.legacy) candidates.push(`${o.legacy.dir}/${LEGACY_KEY_DIR}/smartx_reroute_id_rsa`);
+      for (const file of candidates) {
+        const host = await this.connections.get({ kind: 'esxi', node: n.name, address: n.esxi.address });
+        const r = await host.exec(`cat ${shellCommand([file])} 2>/dev/null`, { timeoutMs: this.manifest.access.ssh.commandTimeoutSeconds * 1000 });
+        if (r.code === 0 && r.stdout.includes('PRIVATE KEY')) {
+          try {
+            return ensureClusterKeypair(this.stateDir, this.manifest.clusterName, { adopt: { key: Buffer.from(r.stdout), from: `${n.name}:${file}` } }).keypair;
+          } catch (err) {
+            // A key we cannot use (not RSA, corrupt) is not adopted; the next candidate or a new key follows.
+            if (!(err instanceof RerouteError)) throw err;
+          }
+        }
+      }
+    }
+    return ensureClusterKeypair(this.stateDir, this.manifest.clusterName).keypair;
+  }
+
+  desired(observed: ObservedCluster, key: ClusterKeyInfo, opts: { allowVersionMismatch?: boolean } = {}): DesiredCluster {
+    return desiredForObservation(this.manifest, this.bundle, observed, key, opts);
+  }
+
+  async plan(opts: { mode: PlanMode; targets?: string[]; onEvent?: (e: ObserveEvent) => void; now?: Date }): Promise<{ plan: Plan; observed: ObservedCluster; keypair: ClusterKeypair }> {
+    const observed = await this.observe(opts.onEvent);
+    const keypair = await this.keypair(observed);
+    const desired = this.desired(observed, { publicKey: keypair.publicKeyOpenSsh, privateKeySha256: keypair.privateKeySha256 }, { allowVersionMismatch: opts.mode === 'destroy' });
+    const plan = planCluster(desired, observed, { mode: opts.mode, targets: opts.targets, now: (opts.now ?? new Date()).toISOString(), manifestSha256: manifestSha256(this.manifest) });
+    return { plan, observed, keypair };
+  }
+
+  async close(): Promise<void> {
+    await this.connections.closeAll();
+  }
+}
+
+/** The SCVM host keys the agent pins come from the observation (verified against the state folder's pins). */
+export function scvmHostKeysFrom(manifest: Manifest, observed: ObservedCluster): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of manifest.nodes) {
+    const o = observed.scvm[n.name];
+    if (o && o.reachable && o.hostKey) out[n.name] = `${n.scvm.managementIp} ${o.hostKey}\n`;
+  }
+  return out;
+}
+
+export function desiredForObservation(manifest: Manifest, bundle: AgentBundle, observed: ObservedCluster, key: ClusterKeyInfo, opts: { allowVersionMismatch?: boolean } = {}): DesiredCluster {
+  return desiredCluster({ manifest, bundle, key, scvmHostKeys: scvmHostKeysFrom(manifest, observed), allowVersionMismatch: opts.allowVersionMismatch });
+}
+
+/** Offline key info: the state folder's keypair, else the key the hosts already carry (no private bytes needed to plan). */
+export function offlineKeyInfo(manifest: Manifest, stateDir: string, observed: ObservedCluster): ClusterKeyInfo | undefined {
+  const kp = loadClusterKeypair(stateDir, manifest.clusterName);
+  if (kp) return { publicKey: kp.publicKeyOpenSsh, privateKeySha256: kp.privateKeySha256 };
+  for (const n of manifest.nodes) {
+    const o = observed.esxi[n.name] as EsxiObserved | undefined;
+    if (!o || !o.reachable || !o.reroutePublicKey) continue;
+    const file = o.files[`${installDirFor(manifest, n)}/${PRIVATE_KEY_FILE}`];
+    if (file) return { publicKey: o.reroutePublicKey.trim(), privateKeySha256: file.sha256 };
+  }
+  return undefined;
+}

@@ -1,0 +1,58 @@
+import type { Manifest } from '../manifest/manifest-types';
+import type { ObservedCluster } from '../observe/observed-types';
+import { heartbeatStaleSeconds } from '../desired/desired-state';
+
+/** One row of `reroute status`: what an operator on call needs to see per host. */
+export interface HostStatus {
+  node: string;
+  reachable: boolean;
+  reason?: string;
+  installedVersion?: string;
+  wantedVersion: string;
+  versionOk: boolean;
+  agentAlive: boolean;
+  agentProcesses: number;
+  routeGateway?: string;
+  routeLocal?: boolean;
+  routeTargetNode?: string;
+  heartbeatAgeSeconds?: number;
+  legacy?: string;
+}
+
+/** Pure: observation → per-host status rows. */
+export function clusterStatus(manifest: Manifest, observed: ObservedCluster): HostStatus[] {
+  const byIp = new Map<string, string>();
+  for (const n of manifest.nodes) {
+    byIp.set(n.scvm.storageIp, n.name);
+    byIp.set(n.scvm.managementIp, `${n.name} (mgmt)`);
+  }
+  const stale = heartbeatStaleSeconds(manifest);
+  return manifest.nodes.map((n) => {
+    const o = observed.esxi[n.name];
+    if (!o || !o.reachable) {
+      return { node: n.name, reachable: false, reason: o && !o.reachable ? o.reason : 'not observed', wantedVersion: manifest.version, versionOk: false, agentAlive: false, agentProcesses: 0 };
+    }
+    const hb = o.heartbeat;
+    const age = hb ? Math.max(0, o.now - hb.updated) : undefined;
+    const loop = Object.values(o.files).find((f) => f.path.endsWith('/reroute-loop.sh'));
+    const installed = loop?.version ?? (o.legacy ? `legacy ${o.legacy.version ?? '?'}` : undefined);
+    const row: HostStatus = {
+      node: n.name,
+      reachable: true,
+      wantedVersion: manifest.version,
+      versionOk: loop?.version === manifest.version && (hb === undefined || hb.version === manifest.version),
+      agentAlive: o.agentProcesses.length === 1 && age !== undefined && age <= stale,
+      agentProcesses: o.agentProcesses.length,
+    };
+    if (installed !== undefined) row.installedVersion = installed;
+    if (o.nfsRoute) {
+      row.routeGateway = o.nfsRoute.gateway;
+      row.routeLocal = o.nfsRoute.gateway === n.scvm.storageIp;
+      const target = byIp.get(o.nfsRoute.gateway);
+      if (target !== undefined) row.routeTargetNode = target;
+    }
+    if (age !== undefined) row.heartbeatAgeSeconds = age;
+    if (o.legacy) row.legacy = o.legacy.dir;
+    return row;
+  });
+}
