@@ -152,7 +152,10 @@ function parseUnsafe(raw: Buffer | string, ctx: ProbeContext): EsxiObserved | Un
 
   const ps = parsePsOutput(text('ps', 'process list'));
   const legacyProcesses: { pid: number; command: string }[] = [];
+  const seenPids = new Set<number>();
   for (const row of ps.items) {
+    if (seenPids.has(row.pid)) continue;
+    seenPids.add(row.pid);
     const command = sanitizeForDisplay(row.command, { multiline: false, maxLength: 500 });
     if (commandRunsScript(row.command, AGENT_LOOP_FILE)) {
       obs.agentProcesses.push({ pid: row.pid, command });
