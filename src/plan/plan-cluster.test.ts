@@ -85,8 +85,8 @@ describe('planCluster, apply mode', () => {
     const p = apply(d4, o);
     for (const n of ['node-1', 'node-2', 'node-3']) {
       expect(host_(p, n).change).toBe('update');
-      // Peers and known_hosts grew: conf + known_hosts rewritten and the agent restarted to read the conf.
-      expect(ops(p, n)).toEqual(['write-file', 'write-file', 'restart-agent']);
+      // Peers and known_hosts grew: both rewritten; the loop re-reads its conf, so no restart.
+      expect(ops(p, n)).toEqual(['write-file', 'write-file']);
       expect(ops(p, n, 'scvm')).toEqual(['authorized-key-add', 'authorized-key-remove']);
       expect(host_(p, n, 'scvm').reasons).toEqual(['key entry from= gains 10.10.0.14, 10.20.0.14']);
     }
@@ -122,8 +122,8 @@ describe('planCluster, apply mode', () => {
       ['private key changed', (e) => { e.files[`${dir}/keys/reroute_id_rsa`]!.sha256 = 'a'.repeat(64); }, ['write-file']],
       ['public key missing', (e) => { delete e.files[`${dir}/keys/reroute_id_rsa.pub`]; }, ['write-file']],
       ['known_hosts changed', (e) => { e.files[`${dir}/keys/known_hosts`]!.sha256 = 'b'.repeat(64); }, ['write-file']],
-      ['reroute.conf changed (agent must re-read it)', (e) => { e.files[`${dir}/reroute.conf`]!.sha256 = 'c'.repeat(64); }, ['write-file', 'restart-agent']],
-      ['reroute.conf mode loosened', (e) => { e.files[`${dir}/reroute.conf`]!.mode = '0644'; }, ['write-file', 'restart-agent']],
+      ['reroute.conf changed (the loop re-reads it, no restart)', (e) => { e.files[`${dir}/reroute.conf`]!.sha256 = 'c'.repeat(64); }, ['write-file']],
+      ['reroute.conf mode loosened', (e) => { e.files[`${dir}/reroute.conf`]!.mode = '0644'; }, ['write-file']],
       ['agent script edited in place', (e) => { e.files[`${dir}/reroute-loop.sh`]!.sha256 = 'd'.repeat(64); }, ['write-file', 'restart-agent']],
       ['all keys gone (keys dir recreated)', (e) => { for (const k of Object.keys(e.files)) if (k.includes('/keys/')) delete e.files[k]; }, ['mkdir', 'write-file', 'write-file', 'write-file']],
       ['crontab line missing', (e) => { e.crontab = ESXI_CRONTAB; }, ['edit-crontab', 'reload-crond']],

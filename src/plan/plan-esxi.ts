@@ -1,4 +1,4 @@
-import { AGENT_CONF_FILE, AGENT_LOOP_FILE, KEY_DIR, LEASE_DIR, LEGACY_KEY_DIR, LEGACY_LOOP_FILE, PIN_FILE } from '../agent/bundle-layout';
+import { AGENT_LOOP_FILE, KEY_DIR, LEASE_DIR, LEGACY_KEY_DIR, LEGACY_LOOP_FILE, PIN_FILE } from '../agent/bundle-layout';
 import { pinFileContent } from '../agent/host-entries';
 import { sha256Hex } from '../desired/desired-state';
 import type { DesiredCluster, DesiredEsxi, DesiredFile } from '../desired/desired-types';
@@ -122,13 +122,11 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   const actions: Action[] = [];
   const legacy = detectLegacy(o);
   const loopPath = `${d.installDir}/${AGENT_LOOP_FILE}`;
-  const confPath = `${d.installDir}/${AGENT_CONF_FILE}`;
   const wantedVersion = d.files.find((f) => f.path === loopPath)?.version ?? desired.version;
 
   // Files.
   const writes: Action[] = [];
   let loopChanged = false;
-  let confChanged = false;
   for (const f of d.files) {
     const seen = o.files[f.path] as ObservedFileWithContent | undefined;
     const name = fileName(d, f.path);
@@ -142,7 +140,6 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
     } else continue;
     writes.push(writeAction(f, seen));
     if (f.path === loopPath) loopChanged = true;
-    if (f.path === confPath) confChanged = true;
   }
   if (writes.length > 0) {
     if (!dirKnown(o, d.installDir, '0700')) actions.push({ op: 'mkdir', path: d.installDir, mode: '0700' });
@@ -205,7 +202,8 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   // The seed's loop would fight ours over the route: stop it before ours starts.
   if (legacy?.running) actions.push({ op: 'stop-agent', match: [LEGACY_LOOP_FILE] });
 
-  // Agent process.
+  // Agent process. A reroute.conf change needs no restart: the loop re-sources the file every
+  // iteration (esxi/agent/reroute-loop.sh, load_conf), and a restart would reset its failback timer.
   const running = o.agentProcesses.some((p) => isOurProcess(p.command));
   const hb = o.heartbeat;
   const stale = desired.heartbeatStaleSeconds ?? 90;
@@ -215,13 +213,12 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   } else {
     const why: string[] = [];
     if (loopChanged) why.push('agent script replaced');
-    if (confChanged) why.push('reroute.conf changed');
     if (!loopChanged && hb !== undefined && hb.version !== wantedVersion) why.push(`running agent reports ${hb.version}, wanted ${wantedVersion}`);
     if (hb === undefined) why.push('no heartbeat');
     else if (o.now - hb.updated > stale) why.push(`heartbeat stale (${o.now - hb.updated} s old)`);
     if (why.length > 0) {
       // Script and conf changes already have their reason; the others are news.
-      reasons.push(...why.filter((w) => w !== 'agent script replaced' && w !== 'reroute.conf changed'));
+      reasons.push(...why.filter((w) => w !== 'agent script replaced'));
       actions.push({ op: 'restart-agent', reason: why.join('; ') });
     }
   }
