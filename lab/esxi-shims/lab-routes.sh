@@ -1,0 +1,115 @@
+#!/bin/sh
+# Shared by the route shims (sourced, not run): reads the namespace's real
+# routing table and prints one row per IPv4 route, ESXi-ordered
+# (connected subnets, then static routes, then the default route):
+#   NETWORK NETMASK GATEWAY INTERFACE
+# GATEWAY is "-" for a connected route.
+
+LAB_CONF=/etc/vmware/esx.conf
+LAB_IP=/usr/lib/vmware/lab/ip
+
+lab_route_rows() {
+  ip -4 route show table main | awk '
+    # busybox awk here has no math library (no ^): mask bytes come from a table.
+    BEGIN { split("0 128 192 224 240 248 252 254 255", byte, " ") }
+    function mask(len,   m, i, b) {
+      m = ""
+      for (i = 0; i < 4; i++) {
+        if (len >= 8) b = 255; else if (len <= 0) b = 0; else b = byte[len + 1]
+        len -= 8
+        m = m (i ? "." : "") b
+      }
+      return m
+    }
+    {
+      dst = $1; gw = "-"; dev = "-"
+      for (i = 2; i < NF; i++) {
+        if ($i == "via") gw = $(i + 1)
+        if ($i == "dev") dev = $(i + 1)
+      }
+      if (dst == "default") { net = "default"; len = 0 }
+      else if (index(dst, "/")) { split(dst, p, "/"); net = p[1]; len = p[2] + 0 }
+      else { net = dst; len = 32 }
+      row = net " " mask(len) " " gw " " dev
+      if (net == "default") d[++nd] = row
+      else if (gw == "-") c[++nc] = row
+      else s[++ns] = row
+    }
+    END {
+      for (i = 1; i <= nc; i++) print c[i]
+      for (i = 1; i <= ns; i++) print s[i]
+      for (i = 1; i <= nd; i++) print d[i]
+    }'
+}
+
+# NET/LEN or NET MASK -> NET/LEN on stdout; returns 1 when malformed.
+lab_prefix() {
+  case "$1" in
+    default) echo "0.0.0.0/0"; return 0 ;;
+  esac
+  if [ -n "$2" ]; then
+    lab_len=$(echo "$2" | awk -F. '
+      BEGIN { split("0 128 192 224 240 248 252 254 255", byte, " "); for (k = 1; k <= 9; k++) bits[byte[k]] = k - 1 }
+      NF != 4 { exit 1 }
+      {
+        n = 0; partial = 0
+        for (i = 1; i <= 4; i++) {
+          if ($i !~ /^[0-9]+$/ || !(($i + 0) in bits)) exit 1
+          b = bits[$i + 0]
+          if (partial && b > 0) exit 1
+          if (b < 8) partial = 1
+          n += b
+        }
+        print n
+      }') || return 1
+    set -- "$1/$lab_len"
+  fi
+  echo "$1" | awk -F/ '
+    NF != 2 { exit 1 }
+    $2 !~ /^[0-9]+$/ || $2 + 0 > 32 { exit 1 }
+    {
+      n = split($1, o, ".")
+      if (n != 4) exit 1
+      for (i = 1; i <= 4; i++) if (o[i] !~ /^[0-9]+$/ || o[i] + 0 > 255) exit 1
+      print $1 "/" ($2 + 0)
+    }'
+}
+
+lab_is_ipv4() {
+  echo "$1" | awk -F. 'NF != 4 { exit 1 } { for (i = 1; i <= 4; i++) if ($i !~ /^[0-9]+$/ || $i + 0 > 255) exit 1 }'
+}
+
+# Persist a static route the way ESXi does (esx.conf), so boot re-adds it.
+lab_conf_add_route() {
+  lab_conf_del_route "$1"
+  mkdir -p /etc/vmware
+  echo "/net/route/ipv4[$1]/gateway = \"$2\"" >> "$LAB_CONF"
+}
+
+lab_conf_del_route() {
+  [ -f "$LAB_CONF" ] || return 0
+  lab_key="/net/route/ipv4[$1]/"
+  awk -v k="$lab_key" 'index($0, k) != 1' "$LAB_CONF" > "$LAB_CONF.new" && mv "$LAB_CONF.new" "$LAB_CONF"
+}
+
+lab_conf_get() {
+  [ -f "$LAB_CONF" ] || return 0
+  awk -v k="$1 = " 'index($0, k) == 1 { v = substr($0, length(k) + 1); gsub(/"/, "", v); print v }' "$LAB_CONF"
+}
+
+lab_conf_set() {
+  mkdir -p /etc/vmware
+  touch "$LAB_CONF"
+  awk -v k="$1 = " 'index($0, k) != 1' "$LAB_CONF" > "$LAB_CONF.new" && mv "$LAB_CONF.new" "$LAB_CONF"
+  echo "$1 = \"$2\"" >> "$LAB_CONF"
+}
+
+# The sshClient firewall ruleset is enforced with a policy-routing rule that
+# makes outgoing TCP connects to port 22 fail, the effect ESXi's firewall has.
+lab_firewall_apply() {
+  lab_n=0
+  while [ "$lab_n" -lt 16 ] && "$LAB_IP" rule del pref 100 2>/dev/null; do lab_n=$((lab_n + 1)); done
+  if [ "$(lab_conf_get "/firewall/ruleset[sshClient]/enabled")" = "false" ]; then
+    "$LAB_IP" rule add pref 100 ipproto tcp dport 22 prohibit
+  fi
+}

@@ -1,0 +1,1041 @@
+/**
+ * The lab: a simulated ZBS-on-ESXi cluster of real SSH hosts in network
+ * namespaces (issue 3). See lab/README.md for what it models and what not.
+ *
+ * Nothing here ever adds an address, route or link to the root namespace:
+ * veths are created directly inside lab namespaces, and every namespace and
+ * process is recorded in the lab's registry before `down` may remove it.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { newScvmState, updateScvm, writeClusterState, type ClusterState } from './services/cluster-state';
+import { summarizeHostLog, type HostIoSummary } from './services/io-summary';
+import { LabError, parallel, run, runOk, sleep, waitFor, type RunResult } from './proc';
+import { ensureTemplates, ESXI_CRONTAB, type Templates } from './rootfs';
+import {
+  checkName,
+  labDir,
+  LAB_STATE_ROOT,
+  listLabNames,
+  readRegistry,
+  registryPath,
+  writeRegistry,
+  type ActiveFault,
+  type LabConfig,
+  type Registry,
+} from './registry';
+
+export { LabError } from './proc';
+
+export const FAULTS = ['storage-down', 'access-unhealthy', 'scvm-down', 'sshd-hang', 'ssh-client-blocked'] as const;
+export type FaultName = (typeof FAULTS)[number];
+
+export interface LabOptions {
+  nodes: number;
+  name?: string;
+  /** First three octets of the management /24 (default 10.10.0). */
+  mgmtNet?: string;
+  /** First three octets of the storage /24 (default 10.20.0). */
+  storageNet?: string;
+  /** Start meta-sim, nfs-sim and the IO probes (default true). */
+  services?: boolean;
+}
+
+export interface EsxiHost {
+  ns: string;
+  target: string;
+  mgmtIp: string;
+  storageIp: string;
+  /** Host path of the chroot that stands for the ESXi file system. */
+  root: string;
+  datastore: string;
+  datastoreUuid: string;
+  /** Host path of /vmfs/volumes/<uuid> (persistent across reboots). */
+  datastorePath: string;
+}
+
+export interface ScvmHost {
+  ns: string;
+  target: string;
+  mgmtIp: string;
+  storageIp: string;
+  root: string;
+}
+
+export interface LabNode {
+  index: number;
+  name: string;
+  esxi: EsxiHost;
+  scvm: ScvmHost;
+}
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  /** SCVM only: run as this user of the SCVM (e.g. smartx) instead of root. */
+  user?: string;
+  input?: string;
+  /** Controller only: working directory (default: the repository). */
+  cwd?: string;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface TargetStatus {
+  target: string;
+  ns: string;
+  up: boolean;
+  sshd: boolean;
+  services: Record<string, boolean>;
+}
+
+export interface LabStatus {
+  name: string;
+  nodes: number;
+  stateDir: string;
+  controller: { ns: string; ip: string };
+  targets: TargetStatus[];
+  faults: ActiveFault[];
+}
+
+const NFS_ADDRESS = '192.168.33.2';
+const ESXI_LINK_IP = '192.168.33.1';
+const HOST_PATH = '/bin:/sbin:/usr/bin:/usr/sbin';
+const START_PARALLELISM = 8;
+const SERVICE_READY_MS = 30_000;
+
+function alive(pid: number | undefined): boolean {
+  if (pid === undefined || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A zombie still answers kill(0) but is gone for our purposes.
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z /.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return fs
+      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function comm(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function netnsInode(pid: number): string | undefined {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
+  }
+}
+
+function randomHex(n: number): string {
+  let s = '';
+  for (let i = 0; i < n; i++) s += Math.floor(Math.random() * 16).toString(16);
+  return s;
+}
+
+/** ESXi VMFS volume UUIDs look like 5f3c1b2a-8e1d4f20-1c2b-000c29aabbcc. */
+function vmfsUuid(): string {
+  return `${randomHex(8)}-${randomHex(8)}-${randomHex(4)}-${randomHex(12)}`;
+}
+
+function mac(kind: number, index: number, port: number): string {
+  const h = (n: number) => n.toString(16).padStart(2, '0');
+  return `00:50:56:${h(0x60 + kind)}:${h(index)}:${h(port)}`;
+}
+
+function parseTarget(target: string): { kind: 'ctl' | 'esxi' | 'scvm'; index: number } {
+  if (target === 'ctl') return { kind: 'ctl', index: 0 };
+  const m = /^(esxi|scvm)-(\d+)$/.exec(target);
+  if (!m) throw new LabError(`unknown target ${JSON.stringify(target)}`, 'Use ctl, esxi-N or scvm-N.');
+  return { kind: m[1] as 'esxi' | 'scvm', index: Number(m[2]) };
+}
+
+function octetsOk(net: string): boolean {
+  const parts = net.split('.');
+  return parts.length === 3 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+export class Lab {
+  readonly name: string;
+  readonly dir: string;
+  readonly nodes: LabNode[];
+  readonly controller: { ns: string; ip: string };
+  readonly operatorKeyPath: string;
+  readonly clusterFile: string;
+  readonly switchNs: string;
+  private reg: Registry;
+
+  private constructor(reg: Registry) {
+    this.reg = reg;
+    const c = reg.config;
+    this.name = c.name;
+    this.dir = labDir(c.name);
+    this.switchNs = `${reg.prefix}sw`;
+    this.controller = { ns: `${reg.prefix}ctl`, ip: `${c.mgmtNet}.250` };
+    this.operatorKeyPath = path.join(this.dir, 'keys', 'operator_id_rsa');
+    this.clusterFile = path.join(this.dir, 'cluster', 'cluster.json');
+    this.nodes = [];
+    for (let i = 1; i <= c.nodes; i++) {
+      const uuid = c.datastoreUuids[i - 1] ?? '';
+      const esxiRoot = path.join(this.dir, `esxi-${i}`, 'root');
+      this.nodes.push({
+        index: i,
+        name: `node-${i}`,
+        esxi: {
+          ns: `${reg.prefix}esxi-${i}`,
+          target: `esxi-${i}`,
+          mgmtIp: `${c.mgmtNet}.${10 + i}`,
+          storageIp: `${c.storageNet}.${10 + i}`,
+          root: esxiRoot,
+          datastore: 'datastore1',
+          datastoreUuid: uuid,
+          datastorePath: path.join(esxiRoot, 'vmfs', 'volumes', uuid),
+        },
+        scvm: {
+          ns: `${reg.prefix}scvm-${i}`,
+          target: `scvm-${i}`,
+          mgmtIp: `${c.mgmtNet}.${100 + i}`,
+          storageIp: `${c.storageNet}.${100 + i}`,
+          root: path.join(this.dir, `scvm-${i}`, 'root'),
+        },
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  static async start(opts: LabOptions): Promise<Lab> {
+    if (process.getuid?.() !== 0) throw new LabError('the lab needs root (network namespaces, chroot, mknod)', 'Run as root.');
+    const name = opts.name ?? 'lab';
+    checkName(name);
+    const n = opts.nodes;
+    if (!Number.isInteger(n) || n < 1 || n > 32) throw new LabError(`nodes must be 1..32, got ${n}`);
+    const mgmtNet = opts.mgmtNet ?? '10.10.0';
+    const storageNet = opts.storageNet ?? '10.20.0';
+    if (!octetsOk(mgmtNet) || !octetsOk(storageNet) || mgmtNet === storageNet) {
+      throw new LabError(`bad address plan ${mgmtNet} / ${storageNet}`, 'Give two different /24 prefixes as three octets, e.g. 10.10.0.');
+    }
+    if (fs.existsSync(registryPath(name))) {
+      throw new LabError(`lab ${name} already exists`, `Use Lab.attach('${name}') or \`npm run lab -- down --name ${name}\`.`);
+    }
+    const templates = await ensureTemplates();
+    const dir = labDir(name);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    fs.chmodSync(LAB_STATE_ROOT, 0o755);
+    fs.chmodSync(dir, 0o755);
+    const prefix = `zrl-${name}-`;
+    const config: LabConfig = {
+      name,
+      nodes: n,
+      mgmtNet,
+      storageNet,
+      repo: path.resolve(__dirname, '..'),
+      services: opts.services ?? true,
+      datastoreUuids: Array.from({ length: n }, () => vmfsUuid()),
+    };
+    const namespaces = [`${prefix}sw`, `${prefix}ctl`];
+    for (let i = 1; i <= n; i++) namespaces.push(`${prefix}esxi-${i}`, `${prefix}scvm-${i}`);
+    const reg: Registry = {
+      version: 1,
+      name,
+      prefix,
+      createdAt: new Date().toISOString(),
+      owner: { pid: process.pid, ppid: process.ppid, jest: process.env.JEST_WORKER_ID !== undefined },
+      namespaces,
+      pids: {},
+      faults: [],
+      config,
+    };
+    // Written before anything exists, so a start that fails half-way can still be torn down.
+    writeRegistry(reg);
+    const lab = new Lab(reg);
+    try {
+      await lab.create(templates);
+    } catch (e) {
+      await Lab.down(name).catch(() => undefined);
+      throw e;
+    }
+    return lab;
+  }
+
+  /** Re-opens a running lab (the CLI between commands, or another process). */
+  static attach(name = 'lab'): Lab {
+    return new Lab(readRegistry(name));
+  }
+
+  static list(): string[] {
+    return listLabNames();
+  }
+
+  async stop(): Promise<void> {
+    await Lab.down(this.name);
+  }
+
+  /**
+   * Removes a lab: kills every process in its namespaces (they would outlive
+   * the namespace otherwise), deletes the namespaces it lists, then its state
+   * directory. Refuses namespaces that are not this lab's.
+   */
+  static async down(name: string): Promise<void> {
+    const reg = readRegistry(name);
+    for (const ns of reg.namespaces) {
+      if (!ns.startsWith(reg.prefix)) throw new LabError(`registry of ${name} lists foreign namespace ${ns}; refusing`, 'Inspect the registry by hand.');
+    }
+    const existing = new Set((await runOk('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0] ?? ''));
+    const labNs = reg.namespaces.filter((ns) => existing.has(ns));
+    const inodes = new Set<string>();
+    for (const ns of labNs) {
+      try {
+        inodes.add(`net:[${fs.statSync(`/run/netns/${ns}`).ino}]`);
+      } catch {
+        // listed by `ip netns list` a moment ago; gone now is fine.
+      }
+    }
+    const victims = new Set<number>();
+    for (const ns of labNs) {
+      const out = await run('ip', ['netns', 'pids', ns]);
+      for (const p of out.stdout.split(/\s+/).filter(Boolean)) victims.add(Number(p));
+    }
+    // Tracked pids are killed only if they still live in one of this lab's namespaces (no pid reuse accidents).
+    for (const pid of Object.values(reg.pids)) {
+      const ino = netnsInode(pid);
+      if (ino !== undefined && inodes.has(ino)) victims.add(pid);
+    }
+    for (const pid of victims) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await waitFor('lab processes to exit', 10_000, () => ([...victims].some(alive) ? undefined : true));
+    for (const ns of labNs) await runOk('ip', ['netns', 'delete', ns]);
+    const dir = labDir(name);
+    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+    if (mounts.includes(` ${dir}/`)) throw new LabError(`something is still mounted under ${dir}; not removing it`, `umount the listed mounts (grep ${dir} /proc/self/mountinfo).`);
+    await runOk('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 120_000 });
+  }
+
+  private save(): void {
+    writeRegistry(this.reg);
+  }
+
+  private async create(t: Templates): Promise<void> {
+    const reg = this.reg;
+    const c = reg.config;
+    for (const ns of reg.namespaces) await runOk('ip', ['netns', 'add', ns]);
+    // IPv4-only lab (as the modelled vmknics): no IPv6 link-local noise in routes and probes.
+    await parallel(reg.namespaces, START_PARALLELISM, (ns) =>
+      runOk('ip', ['netns', 'exec', ns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6']),
+    );
+    await this.ipBatch(this.switchNs, [
+      'link set lo up',
+      'link add br-mgmt type bridge',
+      'link add br-stor type bridge',
+      'link set br-mgmt up',
+      'link set br-stor up',
+      `addr add ${c.mgmtNet}.1/24 dev br-mgmt`,
+      `addr add ${c.storageNet}.1/24 dev br-stor`,
+    ]);
+    await this.createController();
+    fs.mkdirSync(path.join(this.dir, 'keys'), { mode: 0o700 });
+    await runOk('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-C', `zrl-operator@${this.name}`, '-f', this.operatorKeyPath]);
+    fs.mkdirSync(path.join(this.dir, 'io'), { mode: 0o755 });
+    fs.mkdirSync(path.dirname(this.clusterFile), { mode: 0o755 });
+    const state: ClusterState = { version: 1, scvms: {} };
+    for (const node of this.nodes) state.scvms[node.scvm.target] = newScvmState(node.scvm.target, node.index, node.scvm.storageIp, node.scvm.mgmtIp);
+    writeClusterState(this.clusterFile, state);
+    fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+
+    await parallel(this.nodes, START_PARALLELISM, async (node) => {
+      await this.wireNode(node);
+      await Promise.all([this.prepareEsxi(node, t), this.prepareScvm(node, t)]);
+      await this.bootScvm(node);
+      await this.bootEsxi(node, false);
+    });
+    this.writeKnownHosts();
+    if (c.services) {
+      await parallel(this.nodes, START_PARALLELISM, (node) => this.startMonitor(node));
+    }
+    this.save();
+  }
+
+  private async ipBatch(ns: string, lines: string[], force = false): Promise<RunResult> {
+    const args = ['-n', ns, ...(force ? ['-force'] : []), '-batch', '-'];
+    const r = await run('ip', args, { input: lines.join('\n') + '\n' });
+    if (r.code !== 0 && !force) throw new LabError(`ip -n ${ns} -batch failed: ${r.stderr.trim()}\n${lines.join('\n')}`);
+    return r;
+  }
+
+  private async createController(): Promise<void> {
+    const c = this.reg.config;
+    await this.ipBatch(this.switchNs, [
+      `link add m-c type veth peer name eth0 address ${mac(9, 0, 0)} netns ${this.controller.ns}`,
+      'link set m-c master br-mgmt up',
+    ]);
+    await this.ipBatch(this.controller.ns, ['link set lo up', `addr add ${this.controller.ip}/24 dev eth0`, 'link set eth0 up', `route add default via ${c.mgmtNet}.1`]);
+    const bin = path.join(this.dir, 'ctl', 'bin');
+    fs.mkdirSync(bin, { recursive: true, mode: 0o755 });
+    fs.mkdirSync(path.join(this.dir, 'ctl', 'home'), { recursive: true, mode: 0o700 });
+    const reroute = path.join(c.repo, 'bin', 'reroute.js');
+    fs.writeFileSync(path.join(bin, 'reroute'), `#!/bin/sh\n# The project's CLI, as an operator would have it on PATH.\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(reroute)} "$@"\n`, { mode: 0o755 });
+    const sshConfig = path.join(this.dir, 'ctl', 'ssh_config');
+    fs.writeFileSync(
+      sshConfig,
+      [
+        'Host *',
+        `  IdentityFile ${this.operatorKeyPath}`,
+        '  IdentitiesOnly yes',
+        `  UserKnownHostsFile ${path.join(this.dir, 'ctl', 'known_hosts')}`,
+        '  StrictHostKeyChecking yes',
+        '  BatchMode yes',
+        '  ConnectTimeout 10',
+        '',
+      ].join('\n'),
+    );
+    // `ssh` in the controller namespace uses the lab's operator key and pinned host keys.
+    fs.writeFileSync(path.join(bin, 'ssh'), `#!/bin/sh\nexec /usr/bin/ssh -F ${sshConfig} "$@"\n`, { mode: 0o755 });
+  }
+
+  private async wireNode(node: LabNode): Promise<void> {
+    const c = this.reg.config;
+    const i = node.index;
+    const e = node.esxi.ns;
+    const s = node.scvm.ns;
+    await this.ipBatch(this.switchNs, [
+      `link add m-e${i} type veth peer name vmk0 address ${mac(0, i, 0)} netns ${e}`,
+      `link add s-e${i} type veth peer name vmk1 address ${mac(0, i, 1)} netns ${e}`,
+      `link add m-s${i} type veth peer name eth0 address ${mac(1, i, 0)} netns ${s}`,
+      `link add s-s${i} type veth peer name eth1 address ${mac(1, i, 1)} netns ${s}`,
+      `link set m-e${i} master br-mgmt up`,
+      `link set s-e${i} master br-stor up`,
+      `link set m-s${i} master br-mgmt up`,
+      `link set s-s${i} master br-stor up`,
+    ]);
+    await this.ipBatch(e, [
+      'link set lo up',
+      `link add vmk2 address ${mac(0, i, 2)} type veth peer name eth2 address ${mac(1, i, 2)} netns ${s}`,
+      `addr add ${node.esxi.mgmtIp}/24 dev vmk0`,
+      `addr add ${node.esxi.storageIp}/24 dev vmk1`,
+      `addr add ${ESXI_LINK_IP}/24 dev vmk2`,
+      'link set vmk0 up',
+      'link set vmk1 up',
+      'link set vmk2 up',
+    ]);
+    await this.ipBatch(s, [
+      'link set lo up',
+      `addr add ${node.scvm.mgmtIp}/24 dev eth0`,
+      `addr add ${node.scvm.storageIp}/24 dev eth1`,
+      `addr add ${NFS_ADDRESS}/24 dev eth2`,
+      'link set eth0 up',
+      'link set eth1 up',
+      'link set eth2 up',
+      `route add default via ${c.mgmtNet}.1`,
+    ]);
+  }
+
+  // ---------------------------------------------------------------- host roots
+
+  private hostDir(target: string): string {
+    return path.join(this.dir, target);
+  }
+
+  private async hostKeys(root: string, target: string): Promise<void> {
+    const sshDir = path.join(root, 'etc', 'ssh');
+    fs.mkdirSync(sshDir, { recursive: true, mode: 0o755 });
+    for (const f of fs.readdirSync(sshDir)) if (f.startsWith('ssh_host_')) fs.unlinkSync(path.join(sshDir, f));
+    await Promise.all([
+      runOk('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-C', `root@${target}`, '-f', path.join(sshDir, 'ssh_host_rsa_key')]),
+      runOk('ssh-keygen', ['-q', '-t', 'ecdsa', '-b', '256', '-N', '', '-C', `root@${target}`, '-f', path.join(sshDir, 'ssh_host_ecdsa_key')]),
+    ]);
+  }
+
+  private sshdConfig(target: string, root: string, kind: 'esxi' | 'scvm'): string {
+    const lines = [
+      '# sshd of one simulated host; runs in its namespaces, chrooted per session.',
+      'Port 22',
+      'AddressFamily inet',
+      'ListenAddress 0.0.0.0',
+      `HostKey ${root}/etc/ssh/ssh_host_rsa_key`,
+      `HostKey ${root}/etc/ssh/ssh_host_ecdsa_key`,
+      'PidFile none',
+      'PubkeyAuthentication yes',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'UseDNS no',
+      'StrictModes yes',
+      `ChrootDirectory ${root}`,
+      'Subsystem sftp internal-sftp',
+      `SetEnv PATH=${HOST_PATH}`,
+      'MaxStartups 100:30:200',
+      'MaxSessions 10',
+      'LoginGraceTime 30',
+      'PrintMotd no',
+      'PrintLastLog no',
+      'X11Forwarding no',
+    ];
+    if (kind === 'esxi') {
+      // ESXi: root logs in (by key here), keys in /etc/ssh/keys-<user>/authorized_keys.
+      lines.push('PermitRootLogin yes', `AuthorizedKeysFile ${root}/etc/ssh/keys-%u/authorized_keys`);
+    } else {
+      // SMTX OS: root never by password; keys in ~/.ssh/authorized_keys inside the SCVM.
+      lines.push('PermitRootLogin prohibit-password', `AuthorizedKeysFile ${root}%h/.ssh/authorized_keys`);
+    }
+    const file = path.join(this.hostDir(target), 'sshd_config');
+    fs.writeFileSync(file, lines.join('\n') + '\n', { mode: 0o644 });
+    return file;
+  }
+
+  private async prepareEsxi(node: LabNode, t: Templates): Promise<void> {
+    const h = node.esxi;
+    const hostDir = this.hostDir(h.target);
+    fs.mkdirSync(hostDir, { mode: 0o755 });
+    await runOk('cp', ['-a', t.esxi, h.root]);
+    fs.chmodSync(h.root, 0o755);
+    const etc = path.join(h.root, 'etc');
+    fs.writeFileSync(path.join(etc, 'hostname'), `${h.target}\n`);
+    fs.writeFileSync(path.join(etc, 'hosts'), `127.0.0.1 localhost\n${h.mgmtIp} ${h.target}.lab ${h.target}\n`);
+    await this.hostKeys(h.root, h.target);
+    fs.writeFileSync(path.join(etc, 'ssh', 'keys-root', 'authorized_keys'), fs.readFileSync(`${this.operatorKeyPath}.pub`), { mode: 0o600 });
+    fs.mkdirSync(h.datastorePath, { recursive: true, mode: 0o755 });
+    fs.symlinkSync(h.datastoreUuid, path.join(h.root, 'vmfs', 'volumes', h.datastore));
+    fs.writeFileSync(
+      path.join(etc, 'vmware', 'esx.conf'),
+      [
+        `/adv/Misc/HostIPAddr = "${h.mgmtIp}"`,
+        `/adv/Misc/HostName = "${h.target}"`,
+        `/net/routes/kernel/gateway = "${this.reg.config.mgmtNet}.1"`,
+        '',
+      ].join('\n'),
+    );
+    this.sshdConfig(h.target, h.root, 'esxi');
+    // The "installation image" of /etc that every boot starts from before state.tgz is applied.
+    await runOk('cp', ['-a', etc, path.join(hostDir, 'etc.pristine')]);
+    await runOk('chroot', [h.root, '/bin/sh', '/sbin/auto-backup.sh'], { env: { PATH: HOST_PATH } });
+  }
+
+  private async prepareScvm(node: LabNode, t: Templates): Promise<void> {
+    const h = node.scvm;
+    fs.mkdirSync(this.hostDir(h.target), { mode: 0o755 });
+    await runOk('cp', ['-a', t.scvm, h.root]);
+    fs.chmodSync(h.root, 0o755);
+    const etc = path.join(h.root, 'etc');
+    fs.writeFileSync(path.join(etc, 'hostname'), `${h.target}\n`);
+    fs.writeFileSync(path.join(etc, 'hosts'), `127.0.0.1 localhost\n${h.mgmtIp} ${h.target}.lab ${h.target}\n`);
+    fs.writeFileSync(path.join(etc, 'zbs-sim-self'), `${h.target}\n`);
+    await this.hostKeys(h.root, h.target);
+    const keys = path.join(h.root, 'home', 'smartx', '.ssh', 'authorized_keys');
+    fs.writeFileSync(keys, fs.readFileSync(`${this.operatorKeyPath}.pub`));
+    fs.chownSync(keys, 1000, 1000);
+    this.sshdConfig(h.target, h.root, 'scvm');
+  }
+
+  // ---------------------------------------------------------------- power
+
+  private pid(key: string): number | undefined {
+    return this.reg.pids[key];
+  }
+
+  /**
+   * Starts PID 1 of a host: its own pid and mount namespaces inside the host's
+   * network namespace, proc mounted in its root, and the host's passwd files
+   * bind-mounted where sshd looks (sshd resolves users before it chroots).
+   */
+  private async startInit(target: string, ns: string, root: string, extraMounts: string[] = []): Promise<number> {
+    const script = [
+      'set -e',
+      `mount -t proc proc ${root}/proc`,
+      `mount --bind /dev/pts ${root}/dev/pts`,
+      `mount --bind ${root}/etc/passwd /etc/passwd`,
+      `mount --bind ${root}/etc/shadow /etc/shadow`,
+      `mount --bind ${root}/etc/group /etc/group`,
+      ...extraMounts,
+      `exec chroot ${root} /sbin/init`,
+    ].join('\n');
+    const log = fs.openSync(path.join(this.hostDir(target), 'init.log'), 'a');
+    const child = spawn('ip', ['netns', 'exec', ns, 'unshare', '--pid', '--fork', '--kill-child=SIGKILL', '--mount', '--propagation', 'private', 'sh', '-c', script], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: { PATH: HOST_PATH },
+    });
+    fs.closeSync(log);
+    child.unref();
+    const parent = child.pid;
+    if (parent === undefined) throw new LabError(`cannot start ${target}`);
+    const init = await waitFor(`${target} init`, 10_000, () => {
+      if (!alive(parent)) {
+        throw new LabError(`${target} failed to boot: ${fs.readFileSync(path.join(this.hostDir(target), 'init.log'), 'utf8').trim()}`);
+      }
+      return childrenOf(parent).find((p) => comm(p) === 'init');
+    });
+    this.reg.pids[`${target}:unshare`] = parent;
+    this.reg.pids[`${target}:init`] = init;
+    return init;
+  }
+
+  private nsenterArgs(init: number): string[] {
+    return ['-t', String(init), '--net', '--pid', '--mount', '--'];
+  }
+
+  private async startSshd(target: string): Promise<void> {
+    const init = this.pid(`${target}:init`);
+    if (init === undefined) throw new LabError(`${target} is not running`);
+    const before = new Set(childrenOf(init));
+    const conf = path.join(this.hostDir(target), 'sshd_config');
+    await runOk('nsenter', [...this.nsenterArgs(init), '/usr/sbin/sshd', '-f', conf, '-E', path.join(this.hostDir(target), 'sshd.log')], { env: { PATH: HOST_PATH } });
+    this.reg.pids[`${target}:sshd`] = await waitFor(`${target} sshd`, 10_000, () => childrenOf(init).find((p) => !before.has(p) && comm(p) === 'sshd'));
+  }
+
+  private async stopSshd(target: string): Promise<void> {
+    const pid = this.pid(`${target}:sshd`);
+    if (pid !== undefined && alive(pid)) {
+      process.kill(pid, 'SIGCONT');
+      process.kill(pid, 'SIGTERM');
+      await waitFor(`${target} sshd to stop`, 5_000, () => (alive(pid) ? undefined : true));
+    }
+    delete this.reg.pids[`${target}:sshd`];
+  }
+
+  /** Powers a host off: killing PID 1 of its pid namespace kills everything in it. */
+  private async powerOff(target: string): Promise<void> {
+    const keys = [`${target}:init`, `${target}:unshare`];
+    const pids = keys.map((k) => this.reg.pids[k]).filter((p): p is number => p !== undefined && alive(p));
+    for (const p of pids) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // raced with its own exit
+      }
+    }
+    await waitFor(`${target} to power off`, 10_000, () => (pids.some(alive) ? undefined : true));
+    for (const k of [...keys, `${target}:sshd`]) delete this.reg.pids[k];
+  }
+
+  private hostEnv(): NodeJS.ProcessEnv {
+    return { PATH: HOST_PATH, HOME: '/', TERM: 'dumb', LANG: 'C' };
+  }
+
+  /** ESXi boot: ramdisk wiped, /etc from the image plus state.tgz, persistent routes, services, local.sh. */
+  private async bootEsxi(node: LabNode, restore: boolean): Promise<void> {
+    const h = node.esxi;
+    const root = h.root;
+    const wipe = async (rel: string, mode = 0o755) => {
+      const p = path.join(root, rel);
+      await runOk('rm', ['-rf', '--one-file-system', p]);
+      fs.mkdirSync(p, { recursive: true, mode });
+      fs.chmodSync(p, mode);
+    };
+    if (restore) {
+      const conf = path.join(root, 'etc', 'vmware', 'esx.conf');
+      const esxConf = fs.readFileSync(conf);
+      await runOk('rm', ['-rf', '--one-file-system', path.join(root, 'etc')]);
+      await runOk('cp', ['-a', path.join(this.hostDir(h.target), 'etc.pristine'), path.join(root, 'etc')]);
+      // Configuration changes made through ESXi's own tools (esx.conf) persist immediately.
+      fs.writeFileSync(conf, esxConf);
+      if (fs.existsSync(path.join(root, 'bootbank', 'state.tgz'))) {
+        await runOk('chroot', [root, '/bin/busybox', 'tar', 'xzf', '/bootbank/state.tgz', '-C', '/'], { env: this.hostEnv() });
+      }
+      await wipe('tmp', 0o1777);
+      await wipe('var/run');
+      await wipe('var/log');
+      await wipe('var/spool/cron');
+    }
+    fs.mkdirSync(path.join(root, 'var', 'spool', 'cron', 'crontabs'), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(path.join(root, 'var', 'spool', 'cron', 'crontabs', 'root'), ESXI_CRONTAB, { mode: 0o600 });
+    await this.applyEsxConf(node);
+    await this.startInit(h.target, h.ns, root);
+    const init = this.pid(`${h.target}:init`) as number;
+    await runOk('nsenter', [...this.nsenterArgs(init), 'chroot', root, '/bin/sh', '-c', 'busybox syslogd -O /var/log/syslog.log && /usr/lib/vmware/busybox/bin/busybox crond'], {
+      env: this.hostEnv(),
+    });
+    await this.startSshd(h.target);
+    if (fs.existsSync(path.join(root, 'etc', 'rc.local.d', 'local.sh'))) {
+      const r = await this.exec(h.target, '/bin/sh /etc/rc.local.d/local.sh >/var/log/rc.local.log 2>&1 </dev/null', { timeoutMs: 60_000 });
+      if (r.code !== 0) fs.appendFileSync(path.join(this.hostDir(h.target), 'boot.log'), `${new Date().toISOString()} local.sh exited ${r.code}\n`);
+    }
+    this.save();
+  }
+
+  /** Resets the namespace's routes to what ESXi would have after boot: connected, default, esx.conf statics. */
+  private async applyEsxConf(node: LabNode): Promise<void> {
+    const text = fs.readFileSync(path.join(node.esxi.root, 'etc', 'vmware', 'esx.conf'), 'utf8');
+    const get = (key: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${key} = `));
+      return line?.slice(key.length + 3).replace(/"/g, '');
+    };
+    const lines = ['route flush proto boot', 'route flush proto static', 'rule del pref 100'];
+    const gw = get('/net/routes/kernel/gateway');
+    if (gw) lines.push(`route replace default via ${gw}`);
+    for (const l of text.split('\n')) {
+      const m = /^\/net\/route\/ipv4\[([0-9./]+)\]\/gateway = "([0-9.]+)"$/.exec(l);
+      if (m) lines.push(`route replace ${m[1]} via ${m[2]}`);
+    }
+    if (get('/firewall/ruleset[sshClient]/enabled') === 'false') lines.push('rule add pref 100 ipproto tcp dport 22 prohibit');
+    const r = await this.ipBatch(node.esxi.ns, lines, true);
+    const errors = r.stderr
+      .split('\n')
+      .filter((l) => l.trim() && !/Cannot find device|No such file or directory|No such process/.test(l) && !/^Command failed/.test(l));
+    if (errors.length > 0) fs.appendFileSync(path.join(this.hostDir(node.esxi.target), 'boot.log'), errors.join('\n') + '\n');
+  }
+
+  private async bootScvm(node: LabNode): Promise<void> {
+    const h = node.scvm;
+    const simDir = path.dirname(this.clusterFile);
+    await this.startInit(h.target, h.ns, h.root, [`mount --bind ${simDir} ${h.root}/etc/zbs-sim`, `mount -o remount,bind,ro ${h.root}/etc/zbs-sim`]);
+    await this.startSshd(h.target);
+    if (this.reg.config.services) await this.startScvmServices(node);
+    this.save();
+  }
+
+  private async spawnService(key: string, ns: string, program: string, args: string[], logFile: string): Promise<void> {
+    const repo = this.reg.config.repo;
+    const start = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+    const log = fs.openSync(logFile, 'a');
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-r', 'tsx/cjs', path.join(repo, 'lab', 'services', program), ...args], {
+      cwd: repo,
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: { PATH: `${path.dirname(process.execPath)}:${HOST_PATH}`, HOME: '/root', LANG: 'C' },
+    });
+    fs.closeSync(log);
+    child.unref();
+    if (child.pid === undefined) throw new LabError(`cannot start ${program} in ${ns}`);
+    this.reg.pids[key] = child.pid;
+    const pid = child.pid;
+    await waitFor(`${program} in ${ns} to be ready`, SERVICE_READY_MS, () => {
+      if (!alive(pid)) throw new LabError(`${program} in ${ns} exited: ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
+      return fs.readFileSync(logFile).subarray(start).toString().includes('READY ') ? true : undefined;
+    }, 100);
+  }
+
+  private async startScvmServices(node: LabNode): Promise<void> {
+    const h = node.scvm;
+    const dir = this.hostDir(h.target);
+    await Promise.all([
+      this.spawnService(`${h.target}:meta-sim`, h.ns, 'meta-sim.ts', ['--listen', `${h.mgmtIp},${h.storageIp}`, '--port', '80', '--cluster-file', this.clusterFile, '--self', h.target], path.join(dir, 'meta-sim.log')),
+      this.spawnService(`${h.target}:nfs-sim`, h.ns, 'nfs-sim.ts', ['--node', h.target, '--listen', NFS_ADDRESS], path.join(dir, 'nfs-sim.log')),
+    ]);
+  }
+
+  private async stopTracked(keys: string[]): Promise<void> {
+    const pids = keys.map((k) => this.reg.pids[k]).filter((p): p is number => p !== undefined && alive(p));
+    for (const p of pids) {
+      try {
+        process.kill(p, 'SIGTERM');
+      } catch {
+        // raced with its own exit
+      }
+    }
+    try {
+      await waitFor('services to stop', 5_000, () => (pids.some(alive) ? undefined : true));
+    } catch {
+      for (const p of pids.filter(alive)) process.kill(p, 'SIGKILL');
+    }
+    for (const k of keys) delete this.reg.pids[k];
+  }
+
+  private async startMonitor(node: LabNode): Promise<void> {
+    const h = node.esxi;
+    await this.spawnService(`${h.target}:monitor`, h.ns, 'host-monitor.ts', ['--host', h.target, '--out', path.join(this.dir, 'io', `${h.target}.io.jsonl`)], path.join(this.hostDir(h.target), 'monitor.log'));
+  }
+
+  private writeKnownHosts(): void {
+    const lines: string[] = [];
+    for (const node of this.nodes) {
+      for (const h of [node.esxi, node.scvm]) {
+        for (const k of ['ssh_host_ecdsa_key.pub', 'ssh_host_rsa_key.pub']) {
+          const [type, key] = fs.readFileSync(path.join(h.root, 'etc', 'ssh', k), 'utf8').trim().split(/\s+/);
+          lines.push(`${h.mgmtIp},${h.storageIp} ${type} ${key}`);
+        }
+      }
+    }
+    fs.writeFileSync(path.join(this.dir, 'ctl', 'known_hosts'), lines.join('\n') + '\n');
+  }
+
+  // ---------------------------------------------------------------- exec
+
+  private node(target: string, kind: 'esxi' | 'scvm'): LabNode {
+    const t = parseTarget(target);
+    const node = this.nodes[t.index - 1];
+    if (t.kind !== kind || node === undefined) throw new LabError(`${target} is not a ${kind} of lab ${this.name} (1..${this.nodes.length})`);
+    return node;
+  }
+
+  /**
+   * Runs a shell command inside a host the way its sshd would: same network,
+   * pid and mount namespaces, chrooted, busybox sh. `ctl` runs on the real
+   * root file system inside the controller namespace with `reroute` on PATH.
+   */
+  async exec(target: string, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const t = parseTarget(target);
+    let r: RunResult;
+    if (t.kind === 'ctl') {
+      r = await run('ip', ['netns', 'exec', this.controller.ns, 'sh', '-c', command], {
+        timeoutMs,
+        input: opts.input,
+        cwd: opts.cwd ?? this.reg.config.repo,
+        env: {
+          ...process.env,
+          PATH: `${path.join(this.dir, 'ctl', 'bin')}:${path.dirname(process.execPath)}:${process.env.PATH ?? HOST_PATH}`,
+          HOME: path.join(this.dir, 'ctl', 'home'),
+          ZRL_LAB: this.name,
+        },
+      });
+    } else {
+      const node = this.node(target, t.kind);
+      const root = t.kind === 'esxi' ? node.esxi.root : node.scvm.root;
+      const init = this.pid(`${target}:init`);
+      if (init === undefined || !alive(init)) throw new LabError(`${target} is not running`, `heal or reboot it (npm run lab -- status --name ${this.name}).`);
+      const chrootArgs = [root];
+      const env = this.hostEnv();
+      if (opts.user !== undefined && opts.user !== 'root') {
+        if (t.kind !== 'scvm') throw new LabError('exec as a non-root user is only modelled on SCVMs');
+        const line = fs.readFileSync(path.join(root, 'etc', 'passwd'), 'utf8').split('\n').find((l) => l.startsWith(`${opts.user}:`));
+        const f = line?.split(':');
+        if (!f || f.length < 7) throw new LabError(`no user ${opts.user} on ${target}`);
+        chrootArgs.unshift(`--userspec=${f[2]}:${f[3]}`);
+        env.HOME = f[5];
+        env.USER = opts.user;
+      }
+      r = await run('nsenter', [...this.nsenterArgs(init), 'chroot', ...chrootArgs, '/bin/sh', '-c', command], { timeoutMs, input: opts.input, env });
+    }
+    if (r.timedOut) throw new LabError(`command on ${target} timed out after ${timeoutMs} ms: ${command}`);
+    return { stdout: r.stdout, stderr: r.stderr, code: r.code };
+  }
+
+  /** exec that throws on a non-zero exit and returns stdout. */
+  async execOk(target: string, command: string, opts: ExecOptions = {}): Promise<string> {
+    const r = await this.exec(target, command, opts);
+    if (r.code !== 0) throw new LabError(`on ${target}: \`${command}\` exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+    return r.stdout;
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  private addFault(name: string, target: string): void {
+    this.reg.faults = this.reg.faults.filter((f) => !(f.name === name && f.target === target));
+    this.reg.faults.push({ name, target, since: new Date().toISOString() });
+  }
+
+  private removeFault(name: string, target: string): void {
+    this.reg.faults = this.reg.faults.filter((f) => !(f.name === name && f.target === target));
+  }
+
+  get faults(): ActiveFault[] {
+    return [...this.reg.faults];
+  }
+
+  async fault(name: FaultName | string, target: string): Promise<void> {
+    await this.setFault(name, target, true);
+  }
+
+  async heal(name: FaultName | string, target: string): Promise<void> {
+    await this.setFault(name, target, false);
+  }
+
+  private async setFault(name: string, target: string, on: boolean): Promise<void> {
+    const t = parseTarget(target);
+    const updown = on ? 'down' : 'up';
+    switch (name) {
+      case 'storage-down': {
+        if (t.kind === 'ctl') break;
+        const node = this.node(target, t.kind);
+        // The switch port goes down, as a pulled cable: the host keeps its routes, its link loses carrier.
+        await this.ipBatch(this.switchNs, [`link set s-${t.kind === 'esxi' ? 'e' : 's'}${node.index} ${updown}`]);
+        break;
+      }
+      case 'access-unhealthy': {
+        this.node(target, 'scvm');
+        updateScvm(this.clusterFile, target, { healthy: !on });
+        break;
+      }
+      case 'scvm-down': {
+        const node = this.node(target, 'scvm');
+        if (on) {
+          await this.stopTracked([`${target}:meta-sim`, `${target}:nfs-sim`]);
+          await this.powerOff(target);
+          await this.ipBatch(this.switchNs, [`link set m-s${node.index} down`, `link set s-s${node.index} down`]);
+          await this.ipBatch(node.scvm.ns, ['link set eth2 down']);
+          updateScvm(this.clusterFile, target, { healthy: false, metaUp: false });
+          this.removeFault('sshd-hang', target);
+        } else {
+          await this.ipBatch(this.switchNs, [`link set m-s${node.index} up`, `link set s-s${node.index} up`]);
+          await this.ipBatch(node.scvm.ns, ['link set eth2 up']);
+          updateScvm(this.clusterFile, target, { healthy: !this.reg.faults.some((f) => f.name === 'access-unhealthy' && f.target === target), metaUp: true });
+          if (!alive(this.pid(`${target}:init`))) await this.bootScvm(node);
+        }
+        break;
+      }
+      case 'sshd-hang': {
+        if (t.kind === 'ctl') break;
+        this.node(target, t.kind);
+        const pid = this.pid(`${target}:sshd`);
+        if (pid === undefined || !alive(pid)) throw new LabError(`sshd of ${target} is not running`);
+        // Stopped, not closed: the kernel still completes TCP handshakes into the listen backlog.
+        process.kill(pid, on ? 'SIGSTOP' : 'SIGCONT');
+        break;
+      }
+      case 'ssh-client-blocked': {
+        this.node(target, 'esxi');
+        await this.execOk(target, `esxcli network firewall ruleset set --ruleset-id=sshClient --enabled=${on ? 'false' : 'true'}`);
+        break;
+      }
+      default:
+        throw new LabError(`unknown fault ${JSON.stringify(name)}`, `Use one of: ${FAULTS.join(', ')}.`);
+    }
+    if (t.kind === 'ctl') throw new LabError(`fault ${name} does not apply to ctl`);
+    if (on) this.addFault(name, target);
+    else this.removeFault(name, target);
+    this.save();
+  }
+
+  /**
+   * Reboots an ESXi host: auto-backup at shutdown (not on crash), power off,
+   * optional time off, then boot (ramdisk wiped, /etc restored from
+   * state.tgz, persistent routes re-added, local.sh run, sshd and crond).
+   */
+  async reboot(target: string, opts: { offMs?: number } = {}): Promise<void> {
+    await this.restart(target, false, opts.offMs ?? 0);
+  }
+
+  async crash(target: string, opts: { offMs?: number } = {}): Promise<void> {
+    await this.restart(target, true, opts.offMs ?? 0);
+  }
+
+  private async restart(target: string, crash: boolean, offMs: number): Promise<void> {
+    const node = this.node(target, 'esxi');
+    if (!crash) {
+      const pid = this.pid(`${target}:sshd`);
+      if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGCONT');
+      await this.execOk(target, '/sbin/auto-backup.sh', { timeoutMs: 30_000 });
+    }
+    await this.powerOff(target);
+    this.removeFault('sshd-hang', target);
+    this.save();
+    if (offMs > 0) await sleep(offMs);
+    await this.bootEsxi(node, true);
+    this.removeFault('ssh-client-blocked', target);
+    const text = fs.readFileSync(path.join(node.esxi.root, 'etc', 'vmware', 'esx.conf'), 'utf8');
+    if (text.includes('/firewall/ruleset[sshClient]/enabled = "false"')) this.addFault('ssh-client-blocked', target);
+    this.save();
+  }
+
+  /** New host keys (persisted through auto-backup, as ESXi would), sshd restarted to serve them. */
+  async rotateHostKey(target: string): Promise<void> {
+    const t = parseTarget(target);
+    if (t.kind === 'ctl') throw new LabError('ctl has no host key in the lab');
+    const node = this.node(target, t.kind);
+    const root = t.kind === 'esxi' ? node.esxi.root : node.scvm.root;
+    await this.hostKeys(root, target);
+    if (t.kind === 'esxi') await this.execOk(target, '/sbin/auto-backup.sh', { timeoutMs: 30_000 });
+    await this.stopSshd(target);
+    await this.startSshd(target);
+    this.removeFault('sshd-hang', target);
+    this.save();
+  }
+
+  /** The host's current public host keys, as `type base64` lines. */
+  hostPublicKeys(target: string): string[] {
+    const t = parseTarget(target);
+    if (t.kind === 'ctl') return [];
+    const node = this.node(target, t.kind);
+    const root = t.kind === 'esxi' ? node.esxi.root : node.scvm.root;
+    return ['ssh_host_ecdsa_key.pub', 'ssh_host_rsa_key.pub'].map((k) => fs.readFileSync(path.join(root, 'etc', 'ssh', k), 'utf8').trim().split(/\s+/).slice(0, 2).join(' '));
+  }
+
+  // ---------------------------------------------------------------- reports
+
+  status(): LabStatus {
+    const targets: TargetStatus[] = [];
+    const svc = (k: string) => alive(this.pid(k));
+    for (const node of this.nodes) {
+      for (const h of [node.esxi, node.scvm]) {
+        const services: Record<string, boolean> = {};
+        if (this.reg.config.services) {
+          for (const s of h === node.esxi ? ['monitor'] : ['meta-sim', 'nfs-sim']) services[s] = svc(`${h.target}:${s}`);
+        }
+        targets.push({ target: h.target, ns: h.ns, up: svc(`${h.target}:init`), sshd: svc(`${h.target}:sshd`), services });
+      }
+    }
+    return { name: this.name, nodes: this.nodes.length, stateDir: this.dir, controller: this.controller, targets, faults: this.faults };
+  }
+
+  /** Per ESXi host: the IO probe's summary (served-by timeline, gaps, route changes). */
+  io(sinceMs?: number): Record<string, HostIoSummary> {
+    const out: Record<string, HostIoSummary> = {};
+    for (const node of this.nodes) {
+      const file = path.join(this.dir, 'io', `${node.esxi.target}.io.jsonl`);
+      if (fs.existsSync(file)) out[node.esxi.target] = summarizeHostLog(file, sinceMs);
+    }
+    return out;
+  }
+
+  /** A cluster manifest (the shape of examples/cluster-3node.yaml) for this lab. */
+  manifest(opts: { clusterName?: string } = {}): string {
+    const c = this.reg.config;
+    const key = this.operatorKeyPath;
+    const lines = [
+      `# Cluster manifest for lab ${this.name} (npm run lab -- manifest --name ${this.name}).`,
+      'apiVersion: zbs-reroute/v1',
+      'kind: RerouteCluster',
+      'metadata:',
+      `  name: ${opts.clusterName ?? `lab-${this.name}`}`,
+      'spec:',
+      `  nfsAddress: ${NFS_ADDRESS}`,
+      '  networks:',
+      `    storage: ${c.storageNet}.0/24`,
+      `    management: ${c.mgmtNet}.0/24`,
+      '  access:',
+      '    esxi:',
+      '      user: root',
+      `      credential: { keyFile: ${key} }`,
+      '    scvm:',
+      '      user: smartx',
+      '      sudo: true',
+      `      credential: { keyFile: ${key} }`,
+      '  nodes:',
+    ];
+    for (const node of this.nodes) {
+      lines.push(
+        `    - name: ${node.name}`,
+        '      esxi:',
+        `        address: ${node.esxi.mgmtIp}`,
+        '        storageVmk: vmk1',
+        `        storageIp: ${node.esxi.storageIp}`,
+        `        datastore: ${node.esxi.datastore}`,
+        '      scvm:',
+        `        managementIp: ${node.scvm.mgmtIp}`,
+        `        storageIp: ${node.scvm.storageIp}`,
+      );
+    }
+    return lines.join('\n') + '\n';
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The registry: the one file per lab that lists everything the lab created
+ * (namespaces, tracked processes) plus the lab's configuration. `down` and
+ * the jest teardown act only on what a registry lists, so a lab never
+ * touches namespaces or processes it did not create.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LabError } from './proc';
+
+/** Root-owned and outside /tmp: sshd refuses a chroot under a world-writable directory. */
+export const LAB_STATE_ROOT = process.env.ZRL_STATE_ROOT ?? '/var/lib/zbs-reroute-lab';
+
+export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,23}$/;
+
+export interface LabConfig {
+  name: string;
+  nodes: number;
+  /** First three octets of the /24 management and storage networks. */
+  mgmtNet: string;
+  storageNet: string;
+  repo: string;
+  services: boolean;
+  datastoreUuids: string[];
+}
+
+export interface ActiveFault {
+  name: string;
+  target: string;
+  since: string;
+}
+
+export interface Registry {
+  version: 1;
+  name: string;
+  /** Every namespace of this lab starts with this; `down` refuses any other name. */
+  prefix: string;
+  createdAt: string;
+  owner: { pid: number; ppid: number; jest: boolean };
+  namespaces: string[];
+  /** key "esxi-1:init" etc. -> host pid */
+  pids: Record<string, number>;
+  faults: ActiveFault[];
+  config: LabConfig;
+}
+
+export function labDir(name: string): string {
+  return path.join(LAB_STATE_ROOT, name);
+}
+
+export function registryPath(name: string): string {
+  return path.join(labDir(name), 'registry.json');
+}
+
+export function checkName(name: string): void {
+  if (!NAME_RE.test(name)) {
+    throw new LabError(`invalid lab name ${JSON.stringify(name)}`, 'Use 1-24 characters: lower-case letters, digits, dashes.');
+  }
+}
+
+export function readRegistry(name: string): Registry {
+  checkName(name);
+  const file = registryPath(name);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new LabError(`no lab named ${name} (no ${file})`, 'Start one with `npm run lab -- up --nodes 3`.');
+  }
+  const reg = JSON.parse(text) as Registry;
+  if (reg.version !== 1 || reg.name !== name || reg.prefix !== `zrl-${name}-`) {
+    throw new LabError(`registry ${file} does not belong to lab ${name}`, 'Remove it by hand after checking what it lists.');
+  }
+  return reg;
+}
+
+export function writeRegistry(reg: Registry): void {
+  const file = registryPath(reg.name);
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(reg, null, 2) + '\n', { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
+
+export function listLabNames(): string[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(LAB_STATE_ROOT);
+  } catch {
+    return [];
+  }
+  return entries.filter((e) => NAME_RE.test(e) && fs.existsSync(registryPath(e))).sort();
+}

@@ -1,0 +1,280 @@
+/**
+ * Root file systems for the simulated hosts. Two templates (ESXi and SCVM)
+ * are built once per content hash under LAB_STATE_ROOT/.cache and copied
+ * (cp -a) into each host: building from busybox, a few static helpers
+ * compiled here, and real OpenSSH/iproute2 binaries with their libraries.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LAB_STATE_ROOT } from './registry';
+import { LabError, run, runOk } from './proc';
+
+const LAB_SRC = __dirname;
+const NATIVE = ['bash-shim', 'lab-init', 'sudo-shim'] as const;
+const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
+
+/** ESXi's own root crontab lines (ESXi 7), which every test must see survive. */
+export const ESXI_CRONTAB = [
+  '#min hour day mon dow command',
+  '1    1    *   *   *   /sbin/tmpwatch.py',
+  '1    *    *   *   *   /sbin/auto-backup.sh ++group=host/vim/vmvisor/backup.sh',
+  '0    *    *   *   *   /usr/lib/vmware/vmksummary/log-heartbeat.py',
+  '*/5  *    *   *   *   /bin/hostd-probe.sh ++group=host/vim/vmvisor/hostd-probe/stats/sh',
+  '00   1    *   *   *   localcli storage core device purge',
+  '*/10 *    *   *   *   /bin/crx-cli gc',
+  '',
+].join('\n');
+
+export const ESXI_LOCAL_SH = `#!/bin/sh
+
+# local configuration options
+
+# Note: modify at your own risk!  If you do/use anything in this
+# script that is not part of a stable API (relying on files to be in
+# specific places, specific tools, specific output, etc) there is a
+# possibility you will end up with a broken system after patching or
+# upgrading.  Changes are not supported unless under direction of
+# VMware support.
+
+# Note: This script will not be run when UEFI secure boot is enabled.
+
+exit 0
+`;
+
+/** ESXi shims: [file under lab/esxi-shims, install path, extra symlinks]. */
+const ESXI_SHIMS: [string, string, string[]][] = [
+  ['esxcfg-route', '/bin/esxcfg-route', ['/sbin/esxcfg-route', '/usr/sbin/esxcfg-route']],
+  ['esxcli', '/bin/esxcli', ['/sbin/esxcli', '/usr/bin/esxcli']],
+  ['esxcfg-vmknic', '/bin/esxcfg-vmknic', ['/sbin/esxcfg-vmknic', '/usr/sbin/esxcfg-vmknic']],
+  ['vmware', '/bin/vmware', ['/sbin/vmware']],
+  ['ps', '/bin/ps', []],
+  ['localcli', '/bin/localcli', ['/sbin/localcli']],
+  ['auto-backup.sh', '/sbin/auto-backup.sh', []],
+  ['noop-stub', '/sbin/tmpwatch.py', []],
+  ['noop-stub', '/usr/lib/vmware/vmksummary/log-heartbeat.py', []],
+  ['noop-stub', '/bin/hostd-probe.sh', []],
+  ['noop-stub', '/bin/crx-cli', []],
+  ['lab-routes.sh', '/usr/lib/vmware/lab/lab-routes.sh', []],
+];
+
+export interface Templates {
+  esxi: string;
+  scvm: string;
+  bin: string;
+}
+
+function findBusybox(): string {
+  for (const p of BUSYBOX_CANDIDATES) if (fs.existsSync(p)) return p;
+  throw new LabError('busybox not found', 'apt-get install busybox-static (see lab/REQUIREMENTS.apt).');
+}
+
+function contentHash(): string {
+  const h = createHash('sha256');
+  h.update('template-v3');
+  const files = [
+    ...NATIVE.map((n) => path.join(LAB_SRC, 'native', `${n}.c`)),
+    ...fs.readdirSync(path.join(LAB_SRC, 'esxi-shims')).sort().map((f) => path.join(LAB_SRC, 'esxi-shims', f)),
+    path.join(LAB_SRC, 'services', 'zbs-meta'),
+    __filename,
+  ];
+  for (const f of files) {
+    h.update(f);
+    if (fs.existsSync(f)) h.update(fs.readFileSync(f));
+  }
+  for (const b of [findBusybox(), '/usr/bin/ssh', '/usr/sbin/ip']) {
+    const st = fs.statSync(b);
+    h.update(`${b}:${st.size}:${st.mtimeMs}`);
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+async function compileNative(binDir: string): Promise<void> {
+  fs.mkdirSync(binDir, { recursive: true });
+  for (const n of NATIVE) {
+    await runOk('gcc', ['-static', '-O2', '-o', path.join(binDir, n), path.join(LAB_SRC, 'native', `${n}.c`)], { timeoutMs: 120_000 });
+  }
+}
+
+/** Copies a dynamic binary and every library ldd names into root, at the same paths. */
+async function copyWithLibs(root: string, binary: string, dest = binary): Promise<void> {
+  const out = await runOk('ldd', [binary]);
+  const libs = new Set<string>();
+  for (const line of out.split('\n')) {
+    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+    if (m?.[1]) libs.add(m[1]);
+  }
+  for (const lib of libs) copyFile(root, lib, path.join(root, lib));
+  copyFile(root, binary, path.join(root, dest));
+}
+
+/**
+ * Template paths may already be busybox applet symlinks pointing at absolute
+ * host paths (/sbin/init -> /bin/busybox): writing through one would clobber
+ * the host's file. Every write into a root goes through here: the existing
+ * entry is unlinked, and the parent must resolve inside the root.
+ */
+function safeDest(root: string, dst: string): void {
+  const parent = path.dirname(dst);
+  fs.mkdirSync(parent, { recursive: true });
+  const real = fs.realpathSync(parent);
+  const realRoot = fs.realpathSync(root);
+  if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
+    throw new LabError(`refusing to write ${dst}: its folder resolves outside the host root (${real})`);
+  }
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.lstatSync(dst);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (st !== undefined && !st.isDirectory()) fs.unlinkSync(dst);
+}
+
+function copyFile(root: string, src: string, dst: string, mode?: number): void {
+  safeDest(root, dst);
+  const real = fs.realpathSync(src);
+  fs.copyFileSync(real, dst, fs.constants.COPYFILE_EXCL);
+  fs.chmodSync(dst, mode ?? fs.statSync(real).mode & 0o7777);
+}
+
+function symlink(root: string, target: string, at: string): void {
+  safeDest(root, at);
+  fs.symlinkSync(target, at);
+}
+
+function write(root: string, rel: string, text: string, mode = 0o644): void {
+  const p = path.join(root, rel);
+  safeDest(root, p);
+  fs.writeFileSync(p, text, { mode, flag: 'wx' });
+  fs.chmodSync(p, mode);
+}
+
+async function baseRoot(root: string, bin: string, skipApplets: Set<string>): Promise<void> {
+  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'var/run', 'var/log', 'var/spool/cron/crontabs', 'proc', 'dev/pts', 'lib', 'lib64']) {
+    fs.mkdirSync(path.join(root, d), { recursive: true, mode: 0o755 });
+  }
+  fs.mkdirSync(path.join(root, 'tmp'), { mode: 0o1777 });
+  fs.chmodSync(path.join(root, 'tmp'), 0o1777);
+  const busybox = findBusybox();
+  copyFile(root, busybox, path.join(root, 'bin/busybox'), 0o755);
+  const list = await runOk(busybox, ['--list-full'], { timeoutMs: 10_000 });
+  for (const rel of list.split('\n').map((s) => s.trim()).filter(Boolean)) {
+    const name = path.basename(rel);
+    if (skipApplets.has(name) || name === 'busybox') continue;
+    symlink(root, '/bin/busybox', path.join(root, rel));
+  }
+  symlink(root, '/bin/busybox', path.join(root, 'bin/sh'));
+  copyFile(root, path.join(bin, 'bash-shim'), path.join(root, 'bin/bash'), 0o755);
+  copyFile(root, path.join(bin, 'lab-init'), path.join(root, 'sbin/init'), 0o755);
+  for (const [dev, major, minor, mode] of [['null', 1, 3, 0o666], ['zero', 1, 5, 0o666], ['random', 1, 8, 0o666], ['urandom', 1, 9, 0o666], ['tty', 5, 0, 0o666]] as const) {
+    await runOk('mknod', ['-m', mode.toString(8), path.join(root, 'dev', dev), 'c', String(major), String(minor)]);
+  }
+  await copyWithLibs(root, '/usr/bin/ssh');
+  write(root, 'etc/nsswitch.conf', 'passwd: files\ngroup: files\nshadow: files\nhosts: files\n');
+  write(root, 'etc/profile', 'export PATH=/bin:/sbin:/usr/bin:/usr/sbin\n');
+}
+
+function sshdPasswdLine(): string {
+  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('sshd:'));
+  // sshd's privilege-separation user must exist in the passwd sshd reads, which the lab replaces.
+  return line ?? 'sshd:x:102:65534::/run/sshd:/usr/sbin/nologin';
+}
+
+/**
+ * Debian's static busybox runs its own applets before searching PATH
+ * (FEATURE_SH_STANDALONE), so ash would never reach the ESXi `ps` shim. ESXi's
+ * ps is not busybox's, so the ESXi root gets a copy whose "ps" applet is
+ * renamed "pt" (same length, same sort position in the applet name table).
+ */
+function hideBusyboxPs(file: string): void {
+  const data = fs.readFileSync(file);
+  const from = Buffer.from('\0printf\0ps\0pwd\0');
+  const at = data.indexOf(from);
+  if (at < 0 || data.indexOf(from, at + 1) >= 0) {
+    throw new LabError('cannot find the ps applet name in this busybox build', 'Use Debian 12 busybox-static, or adapt hideBusyboxPs in lab/rootfs.ts.');
+  }
+  Buffer.from('\0printf\0pt\0pwd\0').copy(data, at);
+  fs.writeFileSync(file, data);
+}
+
+async function buildEsxi(root: string, bin: string): Promise<void> {
+  await baseRoot(root, bin, new Set(['ps', 'pt']));
+  hideBusyboxPs(path.join(root, 'bin/busybox'));
+  for (const [file, dest, links] of ESXI_SHIMS) {
+    copyFile(root, path.join(LAB_SRC, 'esxi-shims', file), path.join(root, dest), 0o755);
+    for (const l of links) symlink(root, dest, path.join(root, l));
+  }
+  fs.chmodSync(path.join(root, 'usr/lib/vmware/lab/lab-routes.sh'), 0o644);
+  // ESXi's documented crond reload idiom calls this path.
+  symlink(root, '/bin/busybox', path.join(root, 'usr/lib/vmware/busybox/bin/busybox'));
+  // Real iproute2, for the firewall shim's policy rule (busybox ip cannot match ports).
+  await copyWithLibs(root, '/usr/sbin/ip', '/usr/lib/vmware/lab/ip');
+  for (const d of ['etc/ssh/keys-root', 'etc/rc.local.d', 'etc/vmware', 'vmfs/volumes', 'bootbank', 'scratch']) {
+    fs.mkdirSync(path.join(root, d), { recursive: true, mode: 0o755 });
+  }
+  write(root, 'etc/passwd', `root:x:0:0:Administrator:/:/bin/sh\ndaemon:x:2:2:daemon:/:/bin/sh\n${sshdPasswdLine()}\n`);
+  write(root, 'etc/shadow', 'root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n', 0o600);
+  write(root, 'etc/group', 'root:x:0:root\ndaemon:x:2:\nnogroup:x:65534:\n');
+  write(root, 'etc/rc.local.d/local.sh', ESXI_LOCAL_SH, 0o755);
+  write(root, 'etc/ssh/keys-root/authorized_keys', '', 0o600);
+  write(root, 'etc/vmware/esx.conf', '/adv/Misc/HostIPAddr = "0.0.0.0"\n/system/uuid = "00000000-0000-0000-0000-000000000000"\n');
+}
+
+async function buildScvm(root: string, bin: string): Promise<void> {
+  await baseRoot(root, bin, new Set());
+  copyFile(root, path.join(bin, 'sudo-shim'), path.join(root, 'usr/bin/sudo'), 0o4755);
+  const zbsMeta = path.join(LAB_SRC, 'services', 'zbs-meta');
+  if (fs.existsSync(zbsMeta)) copyFile(root, zbsMeta, path.join(root, 'usr/bin/zbs-meta'), 0o755);
+  fs.mkdirSync(path.join(root, 'etc/zbs-sim'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'root/.ssh'), { recursive: true, mode: 0o700 });
+  fs.chmodSync(path.join(root, 'root'), 0o700);
+  fs.mkdirSync(path.join(root, 'home'), { mode: 0o755 });
+  fs.mkdirSync(path.join(root, 'home/smartx/.ssh'), { recursive: true, mode: 0o700 });
+  fs.chmodSync(path.join(root, 'home/smartx'), 0o700);
+  write(root, 'etc/passwd', `root:x:0:0:root:/root:/bin/bash\n${sshdPasswdLine()}\nsmartx:x:1000:1000::/home/smartx:/bin/bash\n`);
+  write(root, 'etc/shadow', 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\nsmartx:*:19000:0:99999:7:::\n', 0o600);
+  write(root, 'etc/group', 'root:x:0:\nwheel:x:10:smartx\nnogroup:x:65534:\nsmartx:x:1000:\n');
+  // A line that is not ours, as SMTX OS nodes carry cluster-internal keys: it must survive.
+  write(root, 'root/.ssh/authorized_keys', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkVtDj0n8WbX0Ew2sGZsK3xv6m5hZfQ0b1X9dXqzL1p root@smtx-cluster-internal\n', 0o600);
+  write(root, 'home/smartx/.ssh/authorized_keys', '', 0o600);
+  for (const p of ['home/smartx', 'home/smartx/.ssh', 'home/smartx/.ssh/authorized_keys']) fs.chownSync(path.join(root, p), 1000, 1000);
+}
+
+let building: Promise<Templates> | undefined;
+
+/** Builds (once per content hash, shared by all labs) and returns the template roots. */
+export function ensureTemplates(): Promise<Templates> {
+  building ??= buildTemplates().finally(() => {
+    building = undefined;
+  });
+  return building;
+}
+
+async function buildTemplates(): Promise<Templates> {
+  const dir = path.join(LAB_STATE_ROOT, '.cache', contentHash());
+  const done: Templates = { esxi: path.join(dir, 'esxi'), scvm: path.join(dir, 'scvm'), bin: path.join(dir, 'bin') };
+  if (fs.existsSync(path.join(dir, 'complete'))) return done;
+  fs.mkdirSync(path.join(LAB_STATE_ROOT, '.cache'), { recursive: true, mode: 0o755 });
+  fs.chmodSync(LAB_STATE_ROOT, 0o755);
+  const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
+  fs.mkdirSync(tmp, { mode: 0o755 });
+  try {
+    const bin = path.join(tmp, 'bin');
+    await compileNative(bin);
+    await buildEsxi(path.join(tmp, 'esxi'), bin);
+    await buildScvm(path.join(tmp, 'scvm'), bin);
+    fs.writeFileSync(path.join(tmp, 'complete'), new Date().toISOString() + '\n');
+    try {
+      fs.renameSync(tmp, dir);
+    } catch (e) {
+      // Another process finished the same template first: use theirs.
+      if (!fs.existsSync(path.join(dir, 'complete'))) throw e;
+      await run('rm', ['-rf', '--one-file-system', tmp]);
+    }
+  } catch (e) {
+    await run('rm', ['-rf', '--one-file-system', tmp]);
+    throw e;
+  }
+  return done;
+}
