@@ -1,0 +1,148 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Lab } from '../../lab/lab';
+import type { Plan } from '../../src/plan/plan-types';
+import { longestGaps, nfsRouteChanges, reroute, servedBy, waitFor, writeLabManifest } from './lab-cli';
+
+/**
+ * The seed's three flows (deploy, join, version check + upgrade) and its
+ * teardown, run with the real CLI inside the lab's controller namespace against
+ * real sshd/busybox hosts. The rule under test throughout: apply never moves
+ * an installed host's 192.168.33.2 route, and VM IO never stops.
+ */
+jest.setTimeout(600_000);
+
+const OLD_VERSION = '0.9.0';
+let lab: Lab;
+let dir: string;
+let oldEsxiDir: string;
+const OLD = () => `ZBS_REROUTE_ESXI_DIR=${oldEsxiDir}`;
+
+/** An "older release": the shipped ESXi scripts with line 2 saying 0.9.0. */
+function makeOldRelease(): string {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-old-'));
+  fs.cpSync(path.join(__dirname, '..', '..', 'esxi'), out, { recursive: true });
+  const loop = path.join(out, 'agent', 'reroute-loop.sh');
+  const lines = fs.readFileSync(loop, 'utf8').split('\n');
+  lines[1] = `reroute_version=${OLD_VERSION}`;
+  fs.writeFileSync(loop, lines.join('\n'));
+  return out;
+}
+
+beforeAll(async () => {
+  lab = await Lab.start({ nodes: 4, name: 'e2e' });
+  dir = path.join(os.tmpdir(), `zbs-reroute-e2e-${process.pid}`);
+  oldEsxiDir = makeOldRelease();
+});
+
+afterAll(async () => {
+  await lab?.stop();
+  fs.rmSync(oldEsxiDir, { recursive: true, force: true });
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const esxiHosts = (n: number) => Array.from({ length: n }, (_, i) => `esxi-${i + 1}`);
+
+describe('deploy, join, upgrade and teardown on a lab cluster', () => {
+  let m3: string;
+  let m4: string;
+  const state = () => `--state ${dir}/state`;
+
+  it('validate accepts the manifest and plan shows a full install (exit 2 with --detailed-exitcode)', async () => {
+    m3 = writeLabManifest(lab, dir, 'cluster-3.yaml', { nodes: 3, version: OLD_VERSION });
+    expect((await reroute(lab, `validate -f ${m3}`, { env: OLD() })).code).toBe(0);
+    const plan = await reroute(lab, `plan -f ${m3} ${state()} --detailed-exitcode`, { env: OLD() });
+    expect(plan.stderr).toContain('pinned');
+    expect(plan.code).toBe(2);
+    expect(plan.stdout).toContain('Plan: ');
+  });
+
+  it('deploys the whole cluster in one command, verified on every host, each served by its own SCVM', async () => {
+    const r = await reroute(lab, `apply -f ${m3} ${state()} --auto-approve`, { env: OLD() });
+    expect({ code: r.code, out: r.stdout.slice(-2000) }).toEqual({ code: 0, out: expect.stringContaining('Apply complete') });
+    const t = Date.now();
+    await waitFor('each host served by its own SCVM', () => {
+      const s = servedBy(lab, t);
+      return esxiHosts(3).every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
+    }, { timeoutMs: 20_000 });
+    for (const h of esxiHosts(3)) {
+      const routes = await lab.execOk(h, 'esxcfg-route -l');
+      const node = lab.nodes.find((n) => n.esxi.target === h);
+      expect(routes).toMatch(new RegExp(`192\\.168\\.33\\.2\\s+255\\.255\\.255\\.255\\s+${node?.scvm.storageIp.replace(/\./g, '\\.')}`));
+    }
+  });
+
+  it('a second apply says No changes. and touches nothing', async () => {
+    const t = Date.now();
+    const r = await reroute(lab, `apply -f ${m3} ${state()} --auto-approve`, { env: OLD() });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('No changes.');
+    expect(nfsRouteChanges(lab, t)).toEqual(Object.fromEntries(esxiHosts(4).map((h) => [h, []])));
+  });
+
+  it('join: plan changes only node 4 (plus every SCVM key entry), and installed hosts see zero route changes and no IO gap', async () => {
+    m4 = writeLabManifest(lab, dir, 'cluster-4.yaml', { nodes: 4, version: OLD_VERSION });
+    const planRun = await reroute(lab, `--json plan -f ${m4} ${state()}`, { env: OLD() });
+    expect(planRun.code).toBe(0);
+    const plan = JSON.parse(planRun.stdout) as Plan;
+    const changedEsxi = plan.hosts.filter((h) => h.host === 'esxi' && h.actions.length > 0).map((h) => h.node);
+    expect(changedEsxi).toEqual(['node-4']);
+    expect(plan.hosts.flatMap((h) => h.actions).filter((a) => a.op === 'delete-route')).toEqual([]);
+
+    const t = Date.now();
+    const r = await reroute(lab, `apply -f ${m4} ${state()} --auto-approve`, { env: OLD() });
+    expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
+    const changes = nfsRouteChanges(lab, t);
+    for (const h of esxiHosts(3)) expect({ h, changes: changes[h] }).toEqual({ h, changes: [] });
+    const gaps = longestGaps(lab, t);
+    for (const h of esxiHosts(3)) expect({ h, gap: (gaps[h] ?? 0) < 500 }).toEqual({ h, gap: true });
+    await waitFor('node 4 served locally', () => (servedBy(lab, Date.now() - 1500)['esxi-4'] === 'scvm-4' ? true : undefined), { timeoutMs: 20_000 });
+  });
+
+  it('version check after a ZBS upgrade: status --check exits 2 naming every host on the old agent', async () => {
+    const r = await reroute(lab, `--json status -f ${m4} ${state()} --check`);
+    expect(r.code).toBe(2);
+    const status = JSON.parse(r.stdout) as { hosts: Array<{ node: string; installedVersion: string; versionOk: boolean; routeLocal: boolean }> };
+    expect(status.hosts.map((h) => [h.node, h.installedVersion, h.versionOk, h.routeLocal])).toEqual([
+      ['node-1', OLD_VERSION, false, true],
+      ['node-2', OLD_VERSION, false, true],
+      ['node-3', OLD_VERSION, false, true],
+      ['node-4', OLD_VERSION, false, true],
+    ]);
+  });
+
+  it('upgrade: apply swaps the agent on every host with zero route changes and no IO gap; status --check then exits 0', async () => {
+    const t = Date.now();
+    const r = await reroute(lab, `apply -f ${m4} ${state()} --auto-approve`);
+    expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
+    expect(nfsRouteChanges(lab, t)).toEqual(Object.fromEntries(esxiHosts(4).map((h) => [h, []])));
+    const gaps = longestGaps(lab, t);
+    for (const h of esxiHosts(4)) expect({ h, gap: (gaps[h] ?? 0) < 500 }).toEqual({ h, gap: true });
+    const status = await reroute(lab, `status -f ${m4} ${state()} --check`);
+    expect(status.code).toBe(0);
+    for (const h of esxiHosts(4)) {
+      const loops = await lab.execOk(h, 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l');
+      expect({ h, loops: loops.trim() }).toEqual({ h, loops: '1' });
+    }
+  });
+
+  it('teardown: destroy removes everything we own; the seed post-clear checks print nothing; ESXi lines survive', async () => {
+    const r = await reroute(lab, `destroy -f ${m4} ${state()} --auto-approve`);
+    expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
+    for (const node of lab.nodes) {
+      const h = node.esxi.target;
+      const checks = await lab.exec(h, "grep -e reroute-loop -e zbs-reroute /var/spool/cron/crontabs/root; ps -c | grep reroute-loop | grep -v grep; esxcfg-route -l | grep 192.168.33.2; grep zbs-reroute /etc/rc.local.d/local.sh; ls /vmfs/volumes/datastore1/zbs-reroute 2>/dev/null");
+      expect({ h, out: checks.stdout }).toEqual({ h, out: '' });
+      expect(await lab.execOk(h, 'cat /var/spool/cron/crontabs/root')).toContain('/sbin/auto-backup.sh');
+      const keys = await lab.exec(node.scvm.target, 'grep -c zbs-reroute: /root/.ssh/authorized_keys || true');
+      expect({ scvm: node.scvm.target, keys: keys.stdout.trim() }).toEqual({ scvm: node.scvm.target, keys: '0' });
+    }
+    // Without the /32, ESXi reaches its own SCVM over the host-only link: IO still flows.
+    const t = Date.now();
+    await waitFor('IO served locally after teardown', () => {
+      const s = servedBy(lab, t);
+      return esxiHosts(4).every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
+    }, { timeoutMs: 10_000 });
+  });
+});

@@ -1,0 +1,79 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse, stringify } from 'yaml';
+import type { Lab } from '../../lab/lab';
+
+/**
+ * Helpers for end-to-end tests: the reconciler runs inside the lab's
+ * controller namespace as an operator would run it on an SCVM, through the
+ * `reroute` on that namespace's PATH. Nothing here fakes a host.
+ */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface LabManifestOptions {
+  nodes?: number;
+  clusterName?: string;
+  routing?: Record<string, unknown>;
+  /** Extra per-node fields by node name (e.g. drain). */
+  nodeExtras?: Record<string, Record<string, unknown>>;
+  version?: string;
+}
+
+/** Write a manifest for the first `nodes` lab nodes (short agent timings for tests) and return its path. */
+export function writeLabManifest(lab: Lab, dir: string, file: string, opts: LabManifestOptions = {}): string {
+  const doc = parse(lab.manifest({ clusterName: opts.clusterName ?? 'e2e' })) as { spec: Record<string, unknown> & { nodes: Array<Record<string, unknown>> } };
+  const nodes = doc.spec.nodes.slice(0, opts.nodes ?? doc.spec.nodes.length);
+  doc.spec.nodes = nodes.map((n) => ({ ...n, ...(opts.nodeExtras?.[n.name as string] ?? {}) }));
+  doc.spec.routing = { intervalSeconds: 1, failbackDelaySeconds: 8, pingTimeoutSeconds: 1, ...(opts.routing ?? {}) };
+  if (opts.version) doc.spec.version = opts.version;
+  fs.mkdirSync(dir, { recursive: true });
+  const p = path.join(dir, file);
+  fs.writeFileSync(p, stringify(doc));
+  return p;
+}
+
+export async function reroute(lab: Lab, args: string, opts: { env?: string; timeoutMs?: number } = {}): Promise<CliRun> {
+  const r = await lab.exec('ctl', `${opts.env ?? ''} NO_COLOR=1 reroute ${args}`, { timeoutMs: opts.timeoutMs ?? 240_000 });
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Route changes for 192.168.33.2 seen on each ESXi since `sinceMs`. */
+export function nfsRouteChanges(lab: Lab, sinceMs: number): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [host, s] of Object.entries(lab.io(sinceMs))) {
+    out[host] = s.routeChanges.filter((c) => c.dst === '192.168.33.2' || c.dst === '192.168.33.2/32').map((c) => c.line);
+  }
+  return out;
+}
+
+export function longestGaps(lab: Lab, sinceMs: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [host, s] of Object.entries(lab.io(sinceMs))) out[host] = s.longestGapMs;
+  return out;
+}
+
+export function servedBy(lab: Lab, sinceMs?: number): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const [host, s] of Object.entries(lab.io(sinceMs))) out[host] = s.servedBy;
+  return out;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, opts: { timeoutMs: number; everyMs?: number }): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let last: unknown;
+  for (let i = 0; i < 10_000; i++) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() >= deadline) break;
+    await new Promise((r) => setTimeout(r, opts.everyMs ?? 500));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
