@@ -208,6 +208,21 @@ describe('planCluster, apply mode', () => {
     expect(e.localSh).not.toMatch(/scvm_failure/);
   });
 
+  test('legacy traces without a usable folder path: lines removed and loop stopped, but no rm -rf of a guessed path', () => {
+    const o = convergedCluster(d3, m3);
+    const l = legacyEsxi('node-1', '10.20.0.101');
+    l.legacy = { ...l.legacy!, dir: '', keyDir: '/vmfs/volumes/uuid-1' };
+    o.esxi['node-1'] = l;
+    const p = apply(d3, o);
+    expect(host_(p, 'node-1').change).toBe('takeover');
+    expect(ops(p, 'node-1')).not.toContain('remove-dir');
+    expect(ops(p, 'node-1')).toContain('stop-agent');
+    expectConverges(d3, o, p);
+    l.legacy = { ...l.legacy, dir: '/vmfs/volumes/../vmware_scvm_failure' };
+    expect(ops(apply(d3, o), 'node-1')).not.toContain('remove-dir');
+    expect(ops(destroy(d3, o), 'node-1')).not.toContain('remove-dir');
+  });
+
   test('an unreachable host is listed with its reason and no actions; the others still plan', () => {
     const o = convergedCluster(d3, m3);
     o.esxi['node-2'] = unreachable('esxi', 'node-2', 'connect ECONNREFUSED 10.10.0.12:22');

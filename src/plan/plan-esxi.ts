@@ -1,4 +1,4 @@
-import { AGENT_LOOP_FILE, KEY_DIR, LEASE_DIR, LEGACY_KEY_DIR, LEGACY_LOOP_FILE, PIN_FILE } from '../agent/bundle-layout';
+import { AGENT_LOOP_FILE, KEY_DIR, LEASE_DIR, LEGACY_DIR_NAME, LEGACY_KEY_DIR, LEGACY_LOOP_FILE, PIN_FILE } from '../agent/bundle-layout';
 import { pinFileContent } from '../agent/host-entries';
 import { sha256Hex } from '../desired/desired-state';
 import type { DesiredCluster, DesiredEsxi, DesiredFile } from '../desired/desired-types';
@@ -51,6 +51,10 @@ function localShOutsideOurs(text: string): string[] {
   return lines.filter((_, i) => !ours.has(i)).map(bare);
 }
 
+const SEGMENT = '(?!\\.\\.?/)[^/\\s]+';
+const LEGACY_DIR_PATH = new RegExp(`^/vmfs/volumes/${SEGMENT}/${LEGACY_DIR_NAME}$`);
+const LEGACY_KEY_PATH = new RegExp(`^/vmfs/volumes/${SEGMENT}/(${LEGACY_DIR_NAME}/)?\\${LEGACY_KEY_DIR}$`);
+
 export function detectLegacy(o: EsxiObserved): LegacyFindings | undefined {
   const crontab = splitKeepingEnds(o.crontab).map(bare);
   const reportedCron = o.legacy?.crontabLine === undefined ? undefined : bare(o.legacy.crontabLine);
@@ -59,11 +63,13 @@ export function detectLegacy(o: EsxiObserved): LegacyFindings | undefined {
   const localShLines = unique(localShOutsideOurs(o.localSh).filter((l) => isLegacyLocalShLine(l) || reportedLocal.has(l)));
   const running = o.agentProcesses.some((p) => p.command.includes(LEGACY_LOOP_FILE)) || (o.legacy?.processes?.length ?? 0) > 0;
   const found: LegacyFindings = { crontabLines, localShLines, running };
-  if (o.legacy?.dir !== undefined) found.dir = o.legacy.dir;
+  // Paths come from a host (or were guessed from a crontab line) and end up in an rm -rf: only
+  // the seed's own folder and key folder names directly under a datastore are accepted.
+  const dir = o.legacy?.dir;
+  if (dir !== undefined && LEGACY_DIR_PATH.test(dir)) found.dir = dir;
   if (o.legacy?.version !== undefined) found.version = o.legacy.version;
-  // Only a key folder of the seed's own name is removed: the path comes from a host and must not widen an rm -rf.
   const kd = o.legacy?.keyDir;
-  if (kd !== undefined && kd.split('/').pop() === LEGACY_KEY_DIR && (found.dir === undefined || !kd.startsWith(`${found.dir}/`))) found.keyDir = kd;
+  if (kd !== undefined && LEGACY_KEY_PATH.test(kd) && (found.dir === undefined || !kd.startsWith(`${found.dir}/`))) found.keyDir = kd;
   const anything = found.dir !== undefined || found.keyDir !== undefined || crontabLines.length > 0 || localShLines.length > 0 || running;
   return anything ? found : undefined;
 }

@@ -49,7 +49,7 @@ function esxiArb(d: DesiredEsxi, m: Manifest): fc.Arbitrary<EsxiObserved | Unrea
       crondRunning: fc.boolean(),
       nfsRoute: fc.option(route([m.nfsAddress]), { nil: undefined }),
       otherRoutes: fc.array(route(NETWORK_POOL(m)), { maxLength: 4 }),
-      legacy: fc.option(fc.record({ cron: fc.boolean(), local: fc.boolean(), keyDir: fc.constantFrom(undefined, `${legacyDir}/.smartx_key`, '/vmfs/volumes/uuid-1/.smartx_key', '/vmfs/volumes/uuid-1') }), { nil: undefined }),
+      legacy: fc.option(fc.record({ dir: fc.constantFrom(legacyDir, legacyDir, '', '/vmfs/volumes/None/vmware_scvm_failure'), cron: fc.boolean(), local: fc.boolean(), keyDir: fc.constantFrom(undefined, `${legacyDir}/.smartx_key`, '/vmfs/volumes/uuid-1/.smartx_key', '/vmfs/volumes/uuid-1') }), { nil: undefined }),
       pin: fc.option(gw, { nil: undefined }),
       withDirs: fc.boolean(),
     })
@@ -85,7 +85,7 @@ function esxiArb(d: DesiredEsxi, m: Manifest): fc.Arbitrary<EsxiObserved | Unrea
       if (g.nfsRoute) o.nfsRoute = g.nfsRoute;
       if (g.pin !== undefined && files[`${d.installDir}/pin`]) o.pinTarget = g.pin;
       if (g.legacy) {
-        o.legacy = { dir: legacyDir, version: '0.9.3', localShLines: g.legacy.local ? [legacyLocal] : [] };
+        o.legacy = { dir: g.legacy.dir, version: '0.9.3', localShLines: g.legacy.local ? [legacyLocal] : [] };
         if (g.legacy.cron) o.legacy.crontabLine = legacyCron;
         if (g.legacy.keyDir !== undefined) o.legacy.keyDir = g.legacy.keyDir;
       }
@@ -187,6 +187,20 @@ describe('planner properties over generated manifests and observations', () => {
             expect(allowed.has(a.gateway)).toBe(true);
             expect(a.prefixLength).toBe(32);
             expect(routeIsOurs({ network: a.network, prefixLength: a.prefixLength, gateway: a.gateway }, d as DesiredEsxi, w.desired)).toBe(true);
+          }
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  test.each(['apply', 'destroy'] as const)('%s removes folders only under /vmfs/volumes/<datastore>/ with our or the seed\'s name', (mode) => {
+    fc.assert(
+      fc.property(worldArb, (w) => {
+        for (const h of plan(w, mode).hosts) {
+          for (const a of h.actions) {
+            if (a.op !== 'remove-dir' && a.op !== 'delete-file') continue;
+            expect(a.path).toMatch(/^\/vmfs\/volumes\/[^/.][^/]*\/(zbs-reroute|vmware_scvm_failure|\.smartx_key)(\/|$)/);
           }
         }
       }),
