@@ -141,6 +141,13 @@ describe('parseProbeOutput on other host states', () => {
     expect(obs.agentProcesses.map((p) => p.pid)).toEqual([812]);
   });
 
+  it('does not take a symlinked install dir for a file', () => {
+    const obs = ok(frameProbe(installedSections({ files: { name: 'files', body: `lrwxrwxrwx - - ${INSTALL}\n` } })));
+    expect(obs.files).toEqual({});
+    expect(obs.dirs).toBeUndefined();
+    expect(obs.warnings?.join('\n')).toMatch(/is not a directory \(symlink\)/);
+  });
+
   it('records a symlink in the install dir without a hash and warns', () => {
     const obs = ok(frameProbe(installedSections({ files: { name: 'files', body: files([`lrwxrwxrwx - - ${INSTALL}/reroute-loop.sh`]) } })));
     expect(obs.files[`${INSTALL}/reroute-loop.sh`]?.sha256).toBe('');

@@ -204,6 +204,10 @@ function readFiles(listing: string, ctx: ProbeContext, obs: EsxiObserved, warn: 
     }
     const mode = lsPermsToOctal(perms) ?? '0000';
     const type = perms[0];
+    if (path === ctx.installDir && type !== 'd') {
+      warn(`install dir ${path} is not a directory (${type === 'l' ? 'symlink' : 'file'})`);
+      continue;
+    }
     if (type === 'd') {
       if (ownedDirs.has(path)) dirs[path] = { mode };
       else warn(`unexpected directory in install dir: ${path}`);
