@@ -1,0 +1,162 @@
+/**
+ * `npm run lab -- <command>`: drive the lab from a shell. The lab keeps
+ * running between commands (state dir + registry); every command takes
+ * --name (default $ZRL_LAB or "lab").
+ */
+import { Command, Option } from 'commander';
+import * as fs from 'node:fs';
+import { FAULTS, Lab, LabError } from './lab';
+
+const program = new Command();
+program.name('lab').description('The zbs-reroute lab: a simulated ZBS-on-ESXi cluster in network namespaces (see lab/README.md)');
+
+const nameOpt = () => new Option('--name <name>', 'lab name').default(process.env.ZRL_LAB ?? 'lab');
+
+function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+program
+  .command('up')
+  .description('start a lab')
+  .addOption(nameOpt())
+  .requiredOption('--nodes <n>', 'number of nodes (ESXi + SCVM pairs)', (v) => Number(v))
+  .option('--mgmt-net <a.b.c>', 'management /24 prefix', '10.10.0')
+  .option('--storage-net <a.b.c>', 'storage /24 prefix', '10.20.0')
+  .option('--no-services', 'do not start meta-sim, nfs-sim and the IO probes')
+  .action(async (o: { name: string; nodes: number; mgmtNet: string; storageNet: string; services: boolean }) => {
+    const t0 = Date.now();
+    const lab = await Lab.start({ nodes: o.nodes, name: o.name, mgmtNet: o.mgmtNet, storageNet: o.storageNet, services: o.services });
+    out(`lab ${lab.name} up: ${lab.nodes.length} nodes in ${((Date.now() - t0) / 1000).toFixed(1)} s; state ${lab.dir}`);
+    out(`controller ${lab.controller.ip} (npm run lab -- exec ctl -- ssh root@${lab.nodes[0]?.esxi.mgmtIp})`);
+  });
+
+program
+  .command('down')
+  .description('stop a lab and remove everything it created')
+  .addOption(nameOpt())
+  .action(async (o: { name: string }) => {
+    await Lab.down(o.name);
+    out(`lab ${o.name} removed`);
+  });
+
+program
+  .command('list')
+  .description('list labs on this machine')
+  .action(() => {
+    for (const n of Lab.list()) out(n);
+  });
+
+program
+  .command('status')
+  .description('show hosts, processes and active faults')
+  .addOption(nameOpt())
+  .option('--json', 'machine-readable output')
+  .action((o: { name: string; json?: boolean }) => {
+    const s = Lab.attach(o.name).status();
+    if (o.json) return out(JSON.stringify(s, null, 2));
+    out(`lab ${s.name}: ${s.nodes} nodes, controller ${s.controller.ip}, state ${s.stateDir}`);
+    for (const t of s.targets) {
+      const svc = Object.entries(t.services)
+        .map(([k, v]) => `${k}=${v ? 'up' : 'DOWN'}`)
+        .join(' ');
+      out(`  ${t.target.padEnd(8)} ${t.up ? 'up  ' : 'DOWN'} sshd=${t.sshd ? 'up' : 'DOWN'} ${svc}`);
+    }
+    out(s.faults.length === 0 ? 'faults: none' : `faults: ${s.faults.map((f) => `${f.name} ${f.target}`).join(', ')}`);
+  });
+
+program
+  .command('fault')
+  .description(`inject a fault: ${FAULTS.join(' | ')}`)
+  .argument('<fault>')
+  .argument('<target>', 'esxi-N or scvm-N')
+  .addOption(nameOpt())
+  .action(async (fault: string, target: string, o: { name: string }) => {
+    await Lab.attach(o.name).fault(fault, target);
+    out(`fault ${fault} ${target}: on`);
+  });
+
+program
+  .command('heal')
+  .description('remove a fault')
+  .argument('<fault>')
+  .argument('<target>')
+  .addOption(nameOpt())
+  .action(async (fault: string, target: string, o: { name: string }) => {
+    await Lab.attach(o.name).heal(fault, target);
+    out(`fault ${fault} ${target}: healed`);
+  });
+
+for (const [cmd, desc] of [
+  ['reboot', 'reboot an ESXi host (auto-backup runs at shutdown)'],
+  ['crash', 'crash and restart an ESXi host (no shutdown auto-backup)'],
+] as const) {
+  program
+    .command(cmd)
+    .description(desc)
+    .argument('<target>', 'esxi-N')
+    .addOption(nameOpt())
+    .option('--off-ms <ms>', 'time the host stays off', (v) => Number(v), 0)
+    .action(async (target: string, o: { name: string; offMs: number }) => {
+      const lab = Lab.attach(o.name);
+      await (cmd === 'reboot' ? lab.reboot(target, { offMs: o.offMs }) : lab.crash(target, { offMs: o.offMs }));
+      out(`${target}: ${cmd === 'reboot' ? 'rebooted' : 'crashed and booted'}`);
+    });
+}
+
+program
+  .command('rotate-hostkey')
+  .description('give a host new SSH host keys')
+  .argument('<target>', 'esxi-N (or scvm-N)')
+  .addOption(nameOpt())
+  .action(async (target: string, o: { name: string }) => {
+    await Lab.attach(o.name).rotateHostKey(target);
+    out(`${target}: host keys rotated`);
+  });
+
+program
+  .command('exec')
+  .description('run a command inside ctl, esxi-N or scvm-N (as its sshd would)')
+  .argument('<target>')
+  .argument('<command...>')
+  .addOption(nameOpt())
+  .option('--user <user>', 'SCVM user (e.g. smartx)')
+  .option('--timeout-ms <ms>', 'kill the command after this long', (v) => Number(v), 600_000)
+  .option('--stdin', 'pass this command\'s standard input to the remote command')
+  .action(async (target: string, command: string[], o: { name: string; user?: string; timeoutMs: number; stdin?: boolean }) => {
+    const input = o.stdin ? fs.readFileSync(0, 'utf8') : undefined;
+    const r = await Lab.attach(o.name).exec(target, command.join(' '), { user: o.user, timeoutMs: o.timeoutMs, input });
+    process.stdout.write(r.stdout);
+    process.stderr.write(r.stderr);
+    process.exitCode = r.code;
+  });
+
+program
+  .command('manifest')
+  .description('print a cluster manifest for this lab')
+  .addOption(nameOpt())
+  .option('--cluster-name <name>', 'metadata.name')
+  .action((o: { name: string; clusterName?: string }) => {
+    process.stdout.write(Lab.attach(o.name).manifest({ clusterName: o.clusterName }));
+  });
+
+program
+  .command('io')
+  .description("print each ESXi host's IO-probe summary and route changes as JSON")
+  .addOption(nameOpt())
+  .option('--since-ms <epochMs>', 'ignore records before this time', (v) => Number(v))
+  .action((o: { name: string; sinceMs?: number }) => {
+    out(JSON.stringify(Lab.attach(o.name).io(o.sinceMs), null, 2));
+  });
+
+program.parseAsync(process.argv).then(
+  () => process.exit(process.exitCode ?? 0),
+  (e: unknown) => {
+    if (e instanceof LabError) {
+      process.stderr.write(`lab: ${e.message}\n  fix: ${e.fix}\n`);
+    } else {
+      process.stderr.write(`lab: ${(e as Error).stack ?? String(e)}\n`);
+    }
+    process.exit(1);
+  },
+);
