@@ -24,6 +24,8 @@ export interface HostDraft {
 /** Observation may carry the text of small non-secret files (reroute.conf, known_hosts) so diffs can be shown. */
 type ObservedFileWithContent = ObservedFile & { content?: string };
 
+/** Reason (and plan title) when a drain is lifted. */
+export const DRAIN_ENDED = "drain ended: IO returns by the agent's failback policy";
 /** How long apply waits for our agent's first heartbeat before deleting a legacy install. */
 export const TAKEOVER_VERIFY_SECONDS = 120;
 const SECRET = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
@@ -201,7 +203,7 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
       actions.push({ op: 'write-pin', target: d.pinTarget, targetNode: d.pinTargetNode ?? d.pinTarget, path: pinPath(d) });
     }
   } else if (pin.present) {
-    reasons.push('drain ended: pin removed, the agent fails back by policy');
+    reasons.push(DRAIN_ENDED);
     actions.push({ op: 'remove-pin', path: pinPath(d) });
   }
 

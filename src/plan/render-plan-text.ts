@@ -1,6 +1,7 @@
 import { createTwoFilesPatch } from 'diff';
 import pc from 'picocolors';
 import { AUTO_BACKUP_PATH, CRONTAB_PATH, LOCAL_SH_PATH, SCVM_AUTHORIZED_KEYS } from '../agent/bundle-layout';
+import { DRAIN_ENDED } from './plan-esxi';
 import type { Action, HostPlan, Plan } from './plan-types';
 import { assertNoSecrets, looksSecret } from './redact';
 import { editCrontab, editLocalSh } from './text-edits';
@@ -45,7 +46,8 @@ function paint(c: Colors, sign: string, text: string): string {
 function hostTitle(h: HostPlan, plan: Plan): string {
   if (h.change === 'unreachable') return `unreachable (${h.address}): ${h.unreachableReason ?? 'no reason given'}`;
   const pin = h.actions.find((a): a is Extract<Action, { op: 'write-pin' }> => a.op === 'write-pin');
-  if (pin) return `IO drained to ${pin.targetNode}`;
+  if (pin) return h.change === 'create' ? `install agent ${plan.version}, IO drained to ${pin.targetNode}` : `IO drained to ${pin.targetNode}`;
+  if (h.change === 'update' && h.actions.some((a) => a.op === 'remove-pin')) return DRAIN_ENDED;
   if (h.host === 'scvm') {
     if (h.change === 'create') return 'add key entry';
     if (h.change === 'delete') return 'remove key entry';

@@ -34,6 +34,16 @@ describe('renderPlanText (colour off)', () => {
     expect(out).toMatchSnapshot();
   });
 
+  test('drain titles: a drained new host says both; ending a drain says so', () => {
+    const m = fixtureManifest(2);
+    m.nodes[0] = fixtureNode(1, { drain: { to: 'node-2' } });
+    const d = fixtureDesired(m);
+    const o = observedCluster({ 'node-1': freshEsxi('node-1') }, {});
+    expect(text(planCluster(d, o, { mode: 'apply', ...PLAN_OPTS, targets: ['node-1'] }))).toContain('  + node-1 (esxi): install agent 1.0.0, IO drained to node-2\n');
+    const drained = convergedCluster(d, m);
+    expect(text(planCluster(d2, drained, { mode: 'apply', ...PLAN_OPTS }))).toContain("  ~ node-1 (esxi): drain ended: IO returns by the agent's failback policy\n      - pin: drain ends");
+  });
+
   test('teardown', () => {
     const out = text(planCluster(fixtureDesired(fixtureManifest(1)), convergedCluster(fixtureDesired(fixtureManifest(1)), fixtureManifest(1)), { mode: 'destroy', ...PLAN_OPTS }));
     expect(out).toMatch(/Plan: 0 to add, 0 to change, 2 to destroy\.\n$/);
