@@ -3,6 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError } from '../errors/reroute-error';
 import type { ObservedCluster } from './observed-types';
+import * as gen from '../../test/fixtures/snapshots/generate-snapshots';
+import { planCluster } from '../plan/plan-cluster';
 import { parseSnapshot, readSnapshot, renderSnapshot, writeSnapshot } from './snapshot';
 
 const FIXTURES = path.join(__dirname, '..', '..', 'test', 'fixtures', 'snapshots');
@@ -103,6 +105,37 @@ describe('writeSnapshot', () => {
       expect(fs.readdirSync(dir)).toEqual([]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('snapshot fixtures mean what their names say (planner view)', () => {
+  // Built fresh from the generator, so a changed agent bundle cannot make this stale.
+  const snaps = gen.buildSnapshots();
+  const plan = (name: string) => planCluster(gen.desired, snaps[name] as ObservedCluster, { mode: 'apply', now: '2026-11-24T21:00:00.000Z', manifestSha256: '0'.repeat(64) });
+
+  it('installed-3node: nothing to do', () => {
+    expect(plan('installed-3node.json').hosts.filter((h) => h.change !== 'noop').map((h) => `${h.host}/${h.node}: ${h.reasons.join('; ')}`)).toEqual([]);
+  });
+
+  it('fresh-3node: every ESXi host is created', () => {
+    expect(plan('fresh-3node.json').hosts.filter((h) => h.host === 'esxi').map((h) => h.change)).toEqual(['create', 'create', 'create']);
+  });
+
+  it('legacy-3node: every ESXi host is taken over', () => {
+    expect(plan('legacy-3node.json').hosts.filter((h) => h.host === 'esxi').map((h) => h.change)).toEqual(['takeover', 'takeover', 'takeover']);
+  });
+
+  it('one-unreachable: node-3 is unreachable, the others need nothing', () => {
+    const p = plan('one-unreachable.json');
+    expect(p.hosts.filter((h) => h.change !== 'noop').map((h) => `${h.host}/${h.node}:${h.change}`)).toEqual(['esxi/node-3:unreachable']);
+  });
+
+  it('the committed fixtures validate and have the same shape as freshly built ones', () => {
+    for (const [name, snap] of Object.entries(snaps)) {
+      const onDisk = readSnapshot(path.join(FIXTURES, name));
+      expect(Object.keys(onDisk.esxi)).toEqual(Object.keys(snap.esxi));
+      expect(Object.values(onDisk.esxi).map((h) => h.reachable)).toEqual(Object.values(snap.esxi).map((h) => h.reachable));
     }
   });
 });
