@@ -166,6 +166,12 @@ describe('parseProbeOutput refuses output it cannot trust', () => {
     expect(bad(full.subarray(0, Math.floor(full.length / 2))).reason).toMatch(/ends inside section|framing broken|trailer/);
   });
 
+  it('a lossy UTF-8 decode of non-UTF-8 content says so (byte counts no longer match)', () => {
+    const bytes = frameProbe(installedSections({ local_sh: { name: 'local_sh', body: Buffer.from([0x23, 0xe9, 0x0a]) } }));
+    expect(ok(bytes).localSh).toBe('#\ufffd\n');
+    expect(bad(bytes.toString('utf8')).reason).toMatch(/not UTF-8 .*raw bytes/);
+  });
+
   it('a required section missing', () => {
     expect(bad(frameProbe(installedSections({ crontab: null }))).reason).toMatch(/lacks section\(s\) crontab/);
   });

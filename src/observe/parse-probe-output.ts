@@ -58,7 +58,13 @@ export function parseProbeOutput(raw: Buffer | string, ctx: ProbeContext): EsxiO
 
 function parseUnsafe(raw: Buffer | string, ctx: ProbeContext): EsxiObserved | Unreachable {
   const frames = readProbeFrames(raw);
-  if (!frames.complete) return unreachable(ctx, frames.problems.join('; ') || 'probe output incomplete');
+  if (!frames.complete) {
+    let reason = frames.problems.join('; ') || 'probe output incomplete';
+    // Byte counts only survive a lossless transport: text decoded as UTF-8 with
+    // replacement characters no longer matches them.
+    if (typeof raw === 'string' && raw.includes('\ufffd')) reason += ' (the output held bytes that are not UTF-8 and was decoded lossily; the SSH layer must pass raw bytes)';
+    return unreachable(ctx, reason);
+  }
   const warnings: string[] = [];
   const warn = (msg: string): void => {
     if (warnings.length < MAX_WARNINGS) warnings.push(sanitizeForDisplay(msg, { multiline: false, maxLength: 300 }));
