@@ -245,6 +245,22 @@ function hardClose(client: Client): void {
   setTimeout(() => sock?.destroy(), 500).unref();
 }
 
+/**
+ * Ask sshd to SIGKILL the command's process group. OpenSSH does not kill a
+ * non-pty command when its channel closes: a hung `sleep` would keep its
+ * session (and a MaxSessions slot) until it ends on its own. ssh2's
+ * `signal()` refuses once stdin was ended, which every exec does at once, so
+ * the request is sent through the protocol object directly.
+ */
+function sendKill(ch: ClientChannel): void {
+  const c = ch as unknown as { outgoing?: { id?: number; state?: string }; _client?: { _protocol?: { signal(id: number, name: string): void } } };
+  try {
+    if ((c.outgoing?.state === 'open' || c.outgoing?.state === 'eof') && typeof c.outgoing.id === 'number') c._client?._protocol?.signal(c.outgoing.id, 'KILL');
+  } catch {
+    /* connection already gone */
+  }
+}
+
 interface Pending {
   fail(err: RerouteError): void;
 }
@@ -253,6 +269,8 @@ export class SshRemoteHost implements RemoteHost {
   private readonly limiter: ChannelLimiter;
   private readonly pending = new Set<Pending>();
   private closedError: RerouteError | undefined;
+  /** Commands that timed out after their channel opened (they may still run on the host). */
+  private timedOut = 0;
   private lastError: unknown;
 
   constructor(
@@ -331,11 +349,7 @@ export class SshRemoteHost implements RemoteHost {
       };
       const killChannel = (): void => {
         if (!stream) return;
-        try {
-          stream.signal('KILL');
-        } catch {
-          /* channel already closing */
-        }
+        sendKill(stream);
         try {
           stream.close();
         } catch {
@@ -343,8 +357,13 @@ export class SshRemoteHost implements RemoteHost {
         }
       };
       const timer = setTimeout(() => {
+        if (stream) this.timedOut++;
         abort.abort(new Error('timeout'));
         killChannel();
+        // Do not wait for sshd to confirm the close: for root logins OpenSSH cannot signal the
+        // command (no privilege separation) and keeps the session until the command ends by
+        // itself. Holding the slot that long would stall every later command on this host.
+        releaseSlot();
         finish(new RerouteError('REMOTE_TIMEOUT', `Command on ${label} did not finish within ${Math.round(timeoutMs / 100) / 10} s: ${shortCmd}`, `The host may be overloaded or hung. Check it, or raise access.ssh.commandTimeoutSeconds if it is just slow.`, { details: { node: this.target.label, host: this.target.host, timeoutMs, elapsedMs: Date.now() - started } }));
       }, timeoutMs);
       this.pending.add(entry);
@@ -353,7 +372,9 @@ export class SshRemoteHost implements RemoteHost {
         (rel) => {
           release = rel;
           slotHeld = true;
-          if (done || this.closedError) {
+          // A slot freed by another command's timeout may be granted in the same tick this
+          // command's own deadline passes: do not open a channel that is already too late.
+          if (done || this.closedError || Date.now() - started >= timeoutMs) {
             releaseSlot();
             return;
           }
@@ -361,7 +382,8 @@ export class SshRemoteHost implements RemoteHost {
             this.client.exec(cmd, (openErr, ch) => {
               if (openErr) {
                 releaseSlot();
-                finish(this.closedError ?? new RerouteError('REMOTE_COMMAND_FAILED', `Could not open an SSH channel on ${label}: ${openErr.message}`, 'The host\'s sshd refused a new session (MaxSessions or resource limits); re-run, or lower access.parallelism.', { cause: openErr }));
+                const orphans = this.timedOut > 0 ? ` ${this.timedOut} earlier command(s) here timed out and may still be running on the host, each holding an SSH session.` : '';
+                finish(this.closedError ?? new RerouteError('REMOTE_COMMAND_FAILED', `Could not open an SSH channel on ${label}: ${openErr.message}.${orphans}`, 'The host\'s sshd refused a new session (MaxSessions, or sessions still held by commands that timed out); check the host for hung processes and re-run.', { cause: openErr, details: { node: this.target.label, host: this.target.host, timedOutCommands: this.timedOut } }));
                 return;
               }
               stream = ch;

@@ -59,6 +59,11 @@ describe('cluster keypair', () => {
     expect(keypair.publicKeyOpenSsh).toBe(`${expectedPub} zbs-reroute:lab`);
   });
 
+  it('adopts a PKCS#8 PEM RSA key as PKCS#1', () => {
+    const pkcs8 = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey);
+    expect(normaliseRsaPrivateKey(pkcs8, 'esxi-1').toString()).toMatch(/^-----BEGIN RSA PRIVATE KEY-----\n/);
+  });
+
   it('keeps the existing keypair when a host offers a different one', () => {
     const a = ensureClusterKeypair(stateDir, 'lab').keypair;
     const other = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey);

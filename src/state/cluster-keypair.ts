@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, linkSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { utils as ssh2Utils } from 'ssh2';
 import { RerouteError } from '../errors/reroute-error';
@@ -71,17 +71,26 @@ function describe(pem: Buffer, cluster: string, privateKeyPath: string, publicKe
  * contains key material.
  */
 export function normaliseRsaPrivateKey(key: Buffer, origin: string): Buffer {
-  const parsed = ssh2Utils.parseKey(key);
-  const k = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!k || k instanceof Error || !k.isPrivateKey()) {
-    throw new RerouteError('CREDENTIAL_MISSING', `The reroute private key from ${origin} is not an unencrypted private key`, `Check the key file on ${origin}; if it is damaged, remove it there and let apply install the cluster key.`);
+  const refuse = (why: string): RerouteError =>
+    new RerouteError('CREDENTIAL_MISSING', `The reroute private key from ${origin} ${why}`, `Check the key file on ${origin}; if it is damaged or not RSA, remove it there and let apply install the cluster key.`);
+  let nodeKey: KeyObject | undefined;
+  try {
+    // PEM PKCS#1 / PKCS#8 (what the seed tooling's ssh-keygen -m PEM wrote).
+    nodeKey = createPrivateKey({ key, format: 'pem' });
+  } catch {
+    // OpenSSH's own format ("BEGIN OPENSSH PRIVATE KEY"): ssh2 reads it and re-emits PKCS#1 for RSA.
+    const parsed = ssh2Utils.parseKey(key);
+    const k = Array.isArray(parsed) ? parsed[0] : parsed;
+    if (!k || k instanceof Error || !k.isPrivateKey()) throw refuse('is not an unencrypted private key');
+    if (k.type !== 'ssh-rsa') throw refuse(`is a ${k.type} key; the agent needs RSA`);
+    try {
+      nodeKey = createPrivateKey({ key: k.getPrivatePEM(), format: 'pem' });
+    } catch {
+      throw refuse('cannot be converted to PEM');
+    }
   }
-  if (k.type !== 'ssh-rsa') {
-    throw new RerouteError('CREDENTIAL_MISSING', `The reroute private key from ${origin} is a ${k.type} key; the agent needs RSA`, `Remove the key on ${origin} and let apply install the cluster key.`);
-  }
-  const pem = Buffer.from(k.getPrivatePEM().trim() + '\n');
-  // ssh2 emits PKCS#1 for RSA; re-export through node:crypto to be sure of the exact encoding.
-  return Buffer.from(createPrivateKey(pem).export({ type: 'pkcs1', format: 'pem' }));
+  if (nodeKey.asymmetricKeyType !== 'rsa') throw refuse(`is a ${nodeKey.asymmetricKeyType ?? 'unknown'} key; the agent needs RSA`);
+  return Buffer.from(nodeKey.export({ type: 'pkcs1', format: 'pem' }));
 }
 
 /** Read the keypair from the state folder, or undefined if none was created yet. */
