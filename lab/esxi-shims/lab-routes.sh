@@ -110,6 +110,6 @@ lab_firewall_apply() {
   lab_n=0
   while [ "$lab_n" -lt 16 ] && "$LAB_IP" rule del pref 100 2>/dev/null; do lab_n=$((lab_n + 1)); done
   if [ "$(lab_conf_get "/firewall/ruleset[sshClient]/enabled")" = "false" ]; then
-    "$LAB_IP" rule add pref 100 ipproto tcp dport 22 prohibit
+    "$LAB_IP" rule add pref 100 ipproto 6 dport 22 prohibit
   fi
 }
