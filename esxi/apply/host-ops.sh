@@ -10,7 +10,8 @@
 #
 # Exit codes: 0 ok; 10 bad arguments; 11 hash mismatch after write;
 # 12 the file changed since it was observed (compare-and-swap lost);
-# 13 lease held by someone else; 14 processes would not stop; 15 unsafe path.
+# 13 lease held by someone else; 14 processes would not stop; 15 unsafe path;
+# 16 the agent did not come alive in time.
 
 zr_die() {
   code=$1
@@ -93,6 +94,35 @@ zr_remove_dir() {
   [ $# -eq 1 ] || zr_die 10 "zr_remove_dir needs PATH"
   zr_safe_dir "$1"
   rm -rf "$1" || zr_die 11 "cannot remove $1"
+}
+
+# zr_rmdir PATH : an empty directory only (never a tree).
+zr_rmdir() {
+  [ $# -eq 1 ] || zr_die 10 "zr_rmdir needs PATH"
+  [ -d "$1" ] || return 0
+  rmdir "$1" || zr_die 11 "cannot remove $1 (not empty?)"
+}
+
+# zr_wait_heartbeat STATUS_FILE VERSION TIMEOUT_SECONDS : wait until the agent
+# writes a heartbeat newer than now at VERSION. Used before a legacy folder is
+# deleted: until ours is seen alive, the old install is the way back.
+zr_wait_heartbeat() {
+  [ $# -eq 3 ] || zr_die 10 "zr_wait_heartbeat needs STATUS_FILE VERSION TIMEOUT"
+  start=$(date +%s)
+  i=0
+  while [ "$i" -lt "$3" ]; do
+    if [ -r "$1" ]; then
+      v=$(sed -n 's/^version=//p' "$1")
+      u=$(sed -n 's/^updated=//p' "$1")
+      case "$u" in '' | *[!0-9]*) u=0 ;; esac
+      if [ "$v" = "$2" ] && [ "$u" -ge "$start" ]; then
+        return 0
+      fi
+    fi
+    sleep 1
+    i=$((i + 1))
+  done
+  zr_die 16 "no fresh heartbeat from agent $2 within $3 s"
 }
 
 zr_delete_file() {

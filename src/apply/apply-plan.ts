@@ -19,6 +19,10 @@ export interface ApplyDeps {
   connect(hostPlan: HostPlan): Promise<RemoteHost>;
   /** Bytes of the cluster's private key, for `contentRef: reroute-private-key`. */
   privateKey(): Buffer;
+  /** <install.runDir>/status on ESXi: the agent heartbeat (for `verify-agent`). */
+  statusFile: string;
+  /** The agent version the plan installs (`verify-agent` waits for it). */
+  version: string;
   /** Text of esxi/apply/host-ops.sh. */
   hostOpsLibrary: string;
   events: ApplyEventSink;
@@ -55,9 +59,9 @@ class HostRunner {
     return this.hostPlan.host === 'scvm';
   }
 
-  async run(ops: HostOp[], what: string, stdin?: string | Buffer): Promise<void> {
+  async run(ops: HostOp[], what: string, stdin?: string | Buffer, timeoutMs = this.deps.commandTimeoutMs): Promise<void> {
     const cmd = hostOpCommand(this.deps.hostOpsLibrary, ops, { sudo: this.sudo });
-    const r = await this.remote.exec(cmd, { stdin, timeoutMs: this.deps.commandTimeoutMs });
+    const r = await this.remote.exec(cmd, { stdin, timeoutMs });
     if (r.code === 0) return;
     const meaning = r.code !== null ? HOST_OP_EXIT[r.code] : undefined;
     const stderr = r.stderr.trim().split('\n').slice(-3).join('; ');
@@ -108,7 +112,9 @@ class HostRunner {
       case 'delete-file':
         return this.run([['zr_delete_file', a.path]], `deleting ${a.path}`);
       case 'remove-dir':
-        return this.run([['zr_remove_dir', a.path]], `removing ${a.path}`);
+        return a.recursive ? this.run([['zr_remove_dir', a.path]], `removing ${a.path}`) : this.run([['zr_rmdir', a.path]], `removing ${a.path}`);
+      case 'verify-agent':
+        return this.run([['zr_wait_heartbeat', this.deps.statusFile, this.deps.version, String(a.timeoutSeconds)]], 'waiting for the new agent', undefined, (a.timeoutSeconds + 30) * 1000);
       case 'edit-crontab':
         return this.editShared(CRONTAB_PATH, CRONTAB_MODE, (t) => editLines(t, a.remove, a.add), 'editing the root crontab');
       case 'reload-crond':
@@ -125,10 +131,10 @@ class HostRunner {
         return this.run([['zr_start_agent', this.loopPath()]], 'starting the agent');
       case 'write-pin': {
         const content = pinFileContent(a.target);
-        return this.run([['zr_write_file', `${this.installDir()}/${PIN_FILE}`, '0600', sha256(content)]], `draining IO to ${a.targetNode}`, content);
+        return this.run([['zr_write_file', a.path ?? `${this.installDir()}/${PIN_FILE}`, '0600', sha256(content)]], `draining IO to ${a.targetNode}`, content);
       }
       case 'remove-pin':
-        return this.run([['zr_delete_file', `${this.installDir()}/${PIN_FILE}`]], 'removing the drain pin');
+        return this.run([['zr_delete_file', a.path ?? `${this.installDir()}/${PIN_FILE}`]], 'removing the drain pin');
       case 'delete-route':
         return this.run([['zr_delete_route', `${a.network}/${a.prefixLength}`, a.gateway]], `deleting route ${a.network}/${a.prefixLength} via ${a.gateway}`);
       case 'authorized-key-add':
@@ -136,6 +142,11 @@ class HostRunner {
         return this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [], [a.entry]), 'adding the reroute key to authorized_keys');
       case 'authorized-key-remove':
         return this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [a.entry], []), 'removing the reroute key from authorized_keys');
+      default: {
+        // Compile-time exhaustiveness: a new action type must be taught to apply, never skipped.
+        const unknown: never = a;
+        throw new RerouteError('PLAN_INVALID', `unknown action ${JSON.stringify(unknown)}`, 'Re-create the plan with this release of zbs-reroute.');
+      }
     }
   }
 }

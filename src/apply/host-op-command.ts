@@ -11,6 +11,8 @@ export type HostOp =
   | ['zr_cas_delete', string, string]
   | ['zr_mkdir', string, string]
   | ['zr_remove_dir', string]
+  | ['zr_rmdir', string]
+  | ['zr_wait_heartbeat', string, string, string]
   | ['zr_delete_file', string]
   | ['zr_reload_crond']
   | ['zr_auto_backup']
@@ -36,4 +38,5 @@ export const HOST_OP_EXIT: Record<number, string> = {
   13: 'the host lease is held by another operator',
   14: 'agent processes would not stop',
   15: 'refused an unsafe path',
+  16: 'the new agent did not report a fresh heartbeat in time',
 };

@@ -31,6 +31,8 @@ function makeOldRelease(): string {
 }
 
 beforeAll(async () => {
+  // A lab left by a killed earlier run is removed first (the registry says what it created).
+  if (Lab.list().includes('e2e')) await Lab.down('e2e');
   lab = await Lab.start({ nodes: 4, name: 'e2e' });
   dir = path.join(os.tmpdir(), `zbs-reroute-e2e-${process.pid}`);
   oldEsxiDir = makeOldRelease();
@@ -38,8 +40,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await lab?.stop();
-  fs.rmSync(oldEsxiDir, { recursive: true, force: true });
-  fs.rmSync(dir, { recursive: true, force: true });
+  if (oldEsxiDir) fs.rmSync(oldEsxiDir, { recursive: true, force: true });
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 const esxiHosts = (n: number) => Array.from({ length: n }, (_, i) => `esxi-${i + 1}`);
@@ -47,13 +49,16 @@ const esxiHosts = (n: number) => Array.from({ length: n }, (_, i) => `esxi-${i +
 describe('deploy, join, upgrade and teardown on a lab cluster', () => {
   let m3: string;
   let m4: string;
+  /** The same 4 nodes, wanting the version this release ships (what the operator has after a ZBS upgrade). */
+  let m4new: string;
   const state = () => `--state ${dir}/state`;
 
   it('validate accepts the manifest and plan shows a full install (exit 2 with --detailed-exitcode)', async () => {
     m3 = writeLabManifest(lab, dir, 'cluster-3.yaml', { nodes: 3, version: OLD_VERSION });
     expect((await reroute(lab, `validate -f ${m3}`, { env: OLD() })).code).toBe(0);
     const plan = await reroute(lab, `plan -f ${m3} ${state()} --detailed-exitcode`, { env: OLD() });
-    expect(plan.stderr).toContain('pinned');
+    // Host keys are pinned on first contact and shown to the operator.
+    expect(plan.stdout).toContain('first contact, pinned host key SHA256:');
     expect(plan.code).toBe(2);
     expect(plan.stdout).toContain('Plan: ');
   });
@@ -86,8 +91,14 @@ describe('deploy, join, upgrade and teardown on a lab cluster', () => {
     const planRun = await reroute(lab, `--json plan -f ${m4} ${state()}`, { env: OLD() });
     expect(planRun.code).toBe(0);
     const plan = JSON.parse(planRun.stdout) as Plan;
-    const changedEsxi = plan.hosts.filter((h) => h.host === 'esxi' && h.actions.length > 0).map((h) => h.node);
-    expect(changedEsxi).toEqual(['node-4']);
+    const install = plan.hosts.find((h) => h.host === 'esxi' && h.node === 'node-4');
+    expect(install?.change).toBe('create');
+    // Installed hosts only learn about the new peer: its IPs in reroute.conf and its SCVM's host
+    // key in the agent's known_hosts. No process, crontab or route action.
+    for (const h of plan.hosts.filter((x) => x.host === 'esxi' && x.node !== 'node-4')) {
+      const touched = h.actions.map((a) => `${a.op} ${'path' in a ? path.basename(a.path ?? '') : ''}`.trim());
+      expect({ node: h.node, touched }).toEqual({ node: h.node, touched: ['write-file known_hosts', 'write-file reroute.conf'].filter((t) => touched.includes(t)) });
+    }
     expect(plan.hosts.flatMap((h) => h.actions).filter((a) => a.op === 'delete-route')).toEqual([]);
 
     const t = Date.now();
@@ -101,7 +112,8 @@ describe('deploy, join, upgrade and teardown on a lab cluster', () => {
   });
 
   it('version check after a ZBS upgrade: status --check exits 2 naming every host on the old agent', async () => {
-    const r = await reroute(lab, `--json status -f ${m4} ${state()} --check`);
+    m4new = writeLabManifest(lab, dir, 'cluster-4-new.yaml', { nodes: 4 });
+    const r = await reroute(lab, `--json status -f ${m4new} ${state()} --check`);
     expect(r.code).toBe(2);
     const status = JSON.parse(r.stdout) as { hosts: Array<{ node: string; installedVersion: string; versionOk: boolean; routeLocal: boolean }> };
     expect(status.hosts.map((h) => [h.node, h.installedVersion, h.versionOk, h.routeLocal])).toEqual([
@@ -114,12 +126,12 @@ describe('deploy, join, upgrade and teardown on a lab cluster', () => {
 
   it('upgrade: apply swaps the agent on every host with zero route changes and no IO gap; status --check then exits 0', async () => {
     const t = Date.now();
-    const r = await reroute(lab, `apply -f ${m4} ${state()} --auto-approve`);
+    const r = await reroute(lab, `apply -f ${m4new} ${state()} --auto-approve`);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
     expect(nfsRouteChanges(lab, t)).toEqual(Object.fromEntries(esxiHosts(4).map((h) => [h, []])));
     const gaps = longestGaps(lab, t);
     for (const h of esxiHosts(4)) expect({ h, gap: (gaps[h] ?? 0) < 500 }).toEqual({ h, gap: true });
-    const status = await reroute(lab, `status -f ${m4} ${state()} --check`);
+    const status = await reroute(lab, `status -f ${m4new} ${state()} --check`);
     expect(status.code).toBe(0);
     for (const h of esxiHosts(4)) {
       const loops = await lab.execOk(h, 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l');
@@ -128,7 +140,7 @@ describe('deploy, join, upgrade and teardown on a lab cluster', () => {
   });
 
   it('teardown: destroy removes everything we own; the seed post-clear checks print nothing; ESXi lines survive', async () => {
-    const r = await reroute(lab, `destroy -f ${m4} ${state()} --auto-approve`);
+    const r = await reroute(lab, `destroy -f ${m4new} ${state()} --auto-approve`);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
     for (const node of lab.nodes) {
       const h = node.esxi.target;

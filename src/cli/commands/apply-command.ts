@@ -119,6 +119,8 @@ async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed
       connect: (h) => session.connections.get({ kind: h.host, node: h.node, address: h.address }),
       privateKey: () => keypair.privateKeyPem.reveal(),
       hostOpsLibrary: shippedEsxiScript('apply/host-ops.sh'),
+      statusFile: `${manifest.install.runDir}/status`,
+      version: plan.version,
       events: applyProgress(io),
       journal: run,
       leaseOwner: `${user}@${hostname()}`,
