@@ -79,7 +79,13 @@ function main(): void {
   const maxBytes = args.num('max-bytes', 512 * 1024 * 1024, 4096);
   const maxInFlight = Math.ceil(timeoutMs / periodMs) + 1;
 
-  const fd = fs.openSync(out, 'a', 0o644);
+  let fd: number;
+  try {
+    fd = fs.openSync(out, 'a', 0o644);
+  } catch (e) {
+    process.stderr.write(`${PROGRAM}: cannot open --out ${out}: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
   let bytes = 0;
   let truncated = false;
   const write = (rec: MonitorRecord) => {
