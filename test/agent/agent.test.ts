@@ -98,7 +98,16 @@ async function scvmStorageDown(n: LabNode) {
   await until('failback to the local SCVM', 30_000, () => routeVia(n) === n.scvm.storageIp);
   await sleep(1_000);
   const back = nfsRouteChanges(n, tHeal).find((r) => r.action === 'add' && r.via === n.scvm.storageIp);
-  return { failover, failbackAfterHealMs: back ? back.t - tHeal : -1, servedAfter: io(n, Date.now() - 800).servedBy };
+  const backDel = nfsRouteChanges(n, tHeal).find((r) => r.action === 'del');
+  return {
+    failover,
+    failbackAfterHealMs: back ? back.t - tHeal : -1,
+    // Delete-to-add interval of the route switch, as the route monitor saw it.
+    switchGapMs: back && backDel ? back.t - backDel.t : -1,
+    // Failback moves between two healthy paths: the only IO gap left is the route switch itself.
+    failbackIoGapMs: io(n, tHeal).longestGapMs,
+    servedAfter: io(n, Date.now() - 800).servedBy,
+  };
 }
 
 async function esxiStorageDown(n: LabNode) {
@@ -260,6 +269,8 @@ maybe('reroute agent in the lab', () => {
     measured.failoverGapMs = r.failover.longestGapMs;
     measured.failoverRouteMs = r.failover.routeMovedAfterMs;
     measured.failbackAfterHealMs = r.failbackAfterHealMs;
+    measured.routeSwitchDelToAddMs = r.switchGapMs;
+    measured.failbackIoGapMs = r.failbackIoGapMs;
     const n = nodeOf(2);
     expect(r.failover.kind).toBe('remote-storage');
     expect(r.failover.servedBy).not.toBe(n.scvm.target);
@@ -268,6 +279,8 @@ maybe('reroute agent in the lab', () => {
     // + 1 s: the agent's failback clock is `date +%s` (whole seconds; ESXi's busybox has no %N).
     expect(r.failbackAfterHealMs).toBeLessThanOrEqual((T.failbackDelay + 2 * T.interval + T.pingTimeout + 1) * 1000);
     expect(r.servedAfter).toBe(n.scvm.target);
+    expect(r.switchGapMs).toBeGreaterThanOrEqual(0);
+    expect(r.failbackIoGapMs).toBeLessThan(1_000);
   });
 
   test('ESXi storage link down: falls back to a remote management IP, then recovers to local', async () => {
