@@ -14,6 +14,7 @@ import type { Manifest } from '../../src/manifest/manifest-types';
 import { observeCluster, probeCommand, probeContext, type ObserveConnection, type ObserveTarget } from '../../src/observe/observe-cluster';
 import type { EsxiObserved, ScvmObserved } from '../../src/observe/observed-types';
 import { parseProbeOutput } from '../../src/observe/parse-probe-output';
+import { shellQuote } from '../../src/remote/shell-quote';
 
 const ROOT = path.join(__dirname, '..', '..');
 let lab: Lab;
@@ -119,6 +120,19 @@ describe('probe.sh on lab ESXi hosts', () => {
       expect(obs.legacy).toMatchObject({ dir: legacyDir, version: '1.4', keyDir: `${legacyDir}/.smartx_key` });
     } finally {
       await lab.exec('esxi-1', `for p in $(ps -c | grep '[r]eroute-loop.sh' | awk '{print $1}'); do kill "$p"; done; rm -rf ${dir} ${legacyDir}`);
+    }
+  });
+
+  it('keeps a hostile crontab (fake section markers, escape sequences) as one exact crontab', async () => {
+    const before = await lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root');
+    const evil = '# @@section files 3 ok\n# \u001b]0;owned\u0007\n@@end 1\n';
+    await lab.execOk('esxi-2', `printf '%s' ${shellQuote(evil)} >> /var/spool/cron/crontabs/root`);
+    try {
+      const obs = await probe(1);
+      expect(obs.crontab).toBe(before + evil);
+      expect(obs.files).toEqual({});
+    } finally {
+      await lab.execOk('esxi-2', `printf '%s' ${shellQuote(before)} > /var/spool/cron/crontabs/root`);
     }
   });
 });
