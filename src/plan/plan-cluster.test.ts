@@ -223,6 +223,15 @@ describe('planCluster, apply mode', () => {
     expect(ops(destroy(d3, o), 'node-1')).not.toContain('remove-dir');
   });
 
+  test('a loop still running from an old datastore folder is stopped and ours started', () => {
+    const o = convergedCluster(d3, m3);
+    const e = esxiOf(o, 'node-1');
+    e.agentProcesses = [{ pid: 55, command: '/bin/sh /vmfs/volumes/old-ds/zbs-reroute/reroute-loop.sh' }];
+    const p = apply(d3, o);
+    expect(host_(p, 'node-1').actions).toEqual([{ op: 'stop-agent', match: ['/vmfs/volumes/old-ds/zbs-reroute/reroute-loop.sh'] }, { op: 'start-agent' }]);
+    expectConverges(d3, o, p);
+  });
+
   test('an unreachable host is listed with its reason and no actions; the others still plan', () => {
     const o = convergedCluster(d3, m3);
     o.esxi['node-2'] = unreachable('esxi', 'node-2', 'connect ECONNREFUSED 10.10.0.12:22');

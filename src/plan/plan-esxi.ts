@@ -210,9 +210,21 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   // The seed's loop would fight ours over the route: stop it before ours starts.
   if (legacy?.running) actions.push({ op: 'stop-agent', match: [LEGACY_LOOP_FILE] });
 
+  // A loop of ours started from another folder (the manifest moved the datastore) would keep
+  // the singleton lock with its old config: stop it, so the one in our folder can run.
+  const elsewhere = unique(
+    o.agentProcesses
+      .filter((p) => isOurProcess(p.command) && !p.command.includes(loopPath))
+      .map((p) => /(\S*\/reroute-loop\.sh)/.exec(p.command)?.[1] ?? AGENT_LOOP_FILE),
+  );
+  if (elsewhere.length > 0) {
+    reasons.push(`agent running from another folder: ${elsewhere.join(', ')}`);
+    actions.push({ op: 'stop-agent', match: elsewhere });
+  }
+
   // Agent process. A reroute.conf change needs no restart: the loop re-sources the file every
   // iteration (esxi/agent/reroute-loop.sh, load_conf), and a restart would reset its failback timer.
-  const running = o.agentProcesses.some((p) => isOurProcess(p.command));
+  const running = o.agentProcesses.some((p) => isOurProcess(p.command) && (elsewhere.length === 0 || p.command.includes(loopPath)));
   const hb = o.heartbeat;
   const stale = desired.heartbeatStaleSeconds ?? 90;
   if (!running) {

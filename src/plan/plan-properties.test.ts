@@ -44,7 +44,7 @@ function esxiArb(d: DesiredEsxi, m: Manifest): fc.Arbitrary<EsxiObserved | Unrea
       cronTrailing: fc.boolean(),
       local: fc.array(fc.oneof(garbageLine, fc.constantFrom(...ESXI_LOCAL_SH.split('\n'), d.localShBlock.slice(0, -1), d.localShBlock.replace('crond', 'crond -x').slice(0, -1), legacyLocal, 'exit 0', '  exit 0')), { maxLength: 12 }),
       localTrailing: fc.boolean(),
-      procs: fc.subarray([`/bin/sh ${d.installDir}/reroute-loop.sh`, `/bin/sh ${legacyDir}/scvm_failure_loop.sh`, 'sleep 3', 'hostd']),
+      procs: fc.subarray([`/bin/sh ${d.installDir}/reroute-loop.sh`, '/bin/sh /vmfs/volumes/old/zbs-reroute/reroute-loop.sh', `/bin/sh ${legacyDir}/scvm_failure_loop.sh`, 'sleep 3', 'hostd']),
       heartbeat: fc.option(fc.record({ age: fc.integer({ min: 0, max: 900 }), version: fc.constantFrom('1.0.0', '1.1.0', '0.9.0') }), { nil: undefined }),
       crondRunning: fc.boolean(),
       nfsRoute: fc.option(route([m.nfsAddress]), { nil: undefined }),
@@ -133,7 +133,7 @@ const worldArb: fc.Arbitrary<World> = fc
   });
 
 const plan = (w: World, mode: 'apply' | 'destroy', o = w.observed): Plan => planCluster(w.desired, o, { mode, ...PLAN_OPTS });
-const RUNS = { numRuns: 300 };
+const RUNS = { numRuns: Number(process.env.PLAN_PROPERTY_RUNS ?? 200) };
 
 function foreignCrontab(o: EsxiObserved): string {
   const legacy = o.legacy?.crontabLine === undefined ? undefined : bare(o.legacy.crontabLine);

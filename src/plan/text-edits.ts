@@ -14,9 +14,13 @@ export function splitKeepingEnds(text: string): string[] {
   return text === '' ? [] : text.split(/(?<=\n)/);
 }
 
-/** A line without its `\n` / `\r\n`. */
+/**
+ * A line without its `\n` / `\r\n`. A lone `\r` at the very end counts as a
+ * line ending too: the file's last line may lack its `\n`, and it must read
+ * the same before and after a line is appended behind it.
+ */
 export function bare(line: string): string {
-  return line.replace(/\r?\n$/, '');
+  return line.replace(/\r?\n$|\r$/, '');
 }
 
 function isComment(line: string): boolean {
