@@ -16,6 +16,8 @@ export interface ExecOptions {
 
 export interface ExecResult {
   stdout: string;
+  /** stdout as received: framing that counts bytes (the probe) must not go through UTF-8 decoding. */
+  stdoutBytes?: Buffer;
   stderr: string;
   /** Exit status; null when the command died by a signal or the channel closed without one. */
   code: number | null;
@@ -391,6 +393,7 @@ export class SshRemoteHost implements RemoteHost {
                 releaseSlot();
                 finish(undefined, {
                   stdout: Buffer.concat(out).toString('utf8'),
+                  stdoutBytes: Buffer.concat(out),
                   stderr: Buffer.concat(err).toString('utf8'),
                   code,
                   ...(signal !== undefined ? { signal } : {}),
