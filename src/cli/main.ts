@@ -6,6 +6,8 @@ import { runValidate } from './commands/validate-command';
 import { runPlan } from './commands/plan-command';
 import { runApply } from './commands/apply-command';
 import { runStatus } from './commands/status-command';
+import { runWatch } from './commands/watch-command';
+import { runDiscover } from './commands/discover-command';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -120,6 +122,45 @@ export function buildProgram(): Command {
       action(async (io, cmd) => {
         const g = cmd.optsWithGlobals<GlobalOpts>();
         return runStatus(io, { ...cmd.opts(), stateDir: g.state });
+      }),
+    );
+
+  program
+    .command('watch')
+    .description('keep the cluster as the manifest says: re-check every host periodically and on manifest edits; report or correct drift')
+    .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML); edits are picked up while running')
+    .option('--mode <mode>', 'report (log drift only) or correct (fix it, never touching routes)', 'report')
+    .option('--interval <seconds>', 'seconds between checks of each host', '60')
+    .option('--jitter <fraction>', 'spread checks by ± this fraction of the interval', '0.1')
+    .option('--prune', 'tear down nodes removed from the manifest (off: they are only no longer watched)')
+    .option('--verbose', 'debug lines on the console too (the JSON log always has them)')
+    .action(
+      action(async (io, cmd) => {
+        const g = cmd.optsWithGlobals<GlobalOpts>();
+        return runWatch(io, { ...cmd.opts(), stateDir: g.state, commandLine: `reroute ${process.argv.slice(2).join(' ')}` });
+      }),
+    );
+
+  program
+    .command('discover')
+    .description('read ESXi hosts (vmknics, datastores) and the ZBS session list (SCVMs) and write a manifest')
+    .requiredOption('--esxi <address...>', 'management address of every ESXi host of the cluster')
+    .option('--out <file>', 'write the manifest here (default: print it)')
+    .option('--force', 'replace --out if it exists')
+    .option('--cluster-name <name>', 'metadata.name (marks the cluster key on every SCVM)')
+    .option('--datastore <name>', 'local VMFS datastore for the agent on every host')
+    .option('--user <user>', 'ESXi user', 'root')
+    .option('--key-file <path>', 'ESXi SSH private key (else ssh-agent)')
+    .option('--password-env <NAME>', 'ESXi password from this environment variable')
+    .option('--scvm <address>', 'any healthy SCVM management IP, when the hosts cannot read the session list on the NFS address')
+    .option('--scvm-user <user>', 'SCVM operator user (sudo, never root)', 'smartx')
+    .option('--scvm-key-file <path>', 'SCVM SSH private key for the manifest (default: the ESXi one)')
+    .option('--scvm-password-env <NAME>', 'SCVM password variable for the manifest')
+    .option('--pair <esxi=scvmIp>', 'pair this ESXi with the SCVM having this IP (repeatable)', collect)
+    .action(
+      action(async (io, cmd) => {
+        const g = cmd.optsWithGlobals<GlobalOpts>();
+        return runDiscover(io, { ...cmd.opts<Omit<Parameters<typeof runDiscover>[1], 'stateDir'>>(), stateDir: g.state });
       }),
     );
 

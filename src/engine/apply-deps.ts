@@ -1,0 +1,41 @@
+import { hostname, userInfo } from 'node:os';
+import type { ApplyEventSink } from '../apply/apply-events';
+import type { ApplyDeps, ApplyJournalSink } from '../apply/apply-plan';
+import { shippedEsxiScript } from '../agent/shipped-bundle';
+import type { Manifest } from '../manifest/manifest-types';
+import type { HostConnections } from '../remote/host-connections';
+import type { ClusterKeypair } from '../state/cluster-keypair';
+
+/** `<user>@<machine>`: who holds a host lease (apply adds the pid). */
+export function leaseOwner(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (containers): the lease still names the machine and pid.
+  }
+  return `${user}@${hostname()}`;
+}
+
+/**
+ * What applyPlan needs from a cluster run: the run's connections, the
+ * cluster key, the shipped host-ops library and the manifest's limits.
+ * Shared by `reroute apply` and `reroute watch --mode correct`, so both
+ * change hosts the same way.
+ */
+export function applyDepsFor(opts: { manifest: Manifest; version: string; connections: HostConnections; keypair: ClusterKeypair; events: ApplyEventSink; journal?: ApplyJournalSink; leaseOwner?: string }): ApplyDeps {
+  const { manifest, connections, keypair } = opts;
+  return {
+    connect: (h) => connections.get({ kind: h.host, node: h.node, address: h.address }),
+    privateKey: () => keypair.privateKeyPem.reveal(),
+    hostOpsLibrary: shippedEsxiScript('apply/host-ops.sh'),
+    statusFile: `${manifest.install.runDir}/status`,
+    version: opts.version,
+    events: opts.events,
+    journal: opts.journal,
+    leaseOwner: opts.leaseOwner ?? leaseOwner(),
+    leaseTtlSeconds: manifest.access.ssh.hostTimeoutSeconds,
+    commandTimeoutMs: manifest.access.ssh.commandTimeoutSeconds * 1000,
+    parallelism: manifest.access.parallelism,
+  };
+}

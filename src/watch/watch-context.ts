@@ -1,0 +1,62 @@
+import * as path from 'node:path';
+import { loadShippedBundle } from '../agent/shipped-bundle';
+import type { AgentBundle } from '../desired/desired-types';
+import { manifestSha256 } from '../engine/cluster-session';
+import { loadManifest } from '../manifest/manifest-load';
+import type { Manifest } from '../manifest/manifest-types';
+import type { ObserveConnection, ObserveTarget } from '../observe/observe-cluster';
+import { HostConnections, type HostEndpoint } from '../remote/host-connections';
+import { resolveCredential, type ResolvedCredential } from '../state/credentials';
+import { KnownHostsStore, type PinResult } from '../state/known-hosts-store';
+import { ensureStateDir } from '../state/state-dir';
+
+/**
+ * One manifest version as the watch loop uses it: the validated manifest and
+ * its resolved credentials. Unlike a CLI run's ClusterSession, connections
+ * are not kept: each check opens its own and closes it, so a host that
+ * rebooted (dead cached connection) is simply dialled again next time.
+ */
+export interface WatchContext {
+  manifest: Manifest;
+  bundle: AgentBundle;
+  sha: string;
+  stateDir: string;
+  credentials: { esxi: ResolvedCredential; scvm: ResolvedCredential };
+  store: KnownHostsStore;
+  onPin?(r: PinResult): void;
+}
+
+/** Throws InputError (with file:line:col problems) for an invalid manifest, RerouteError for missing credentials. */
+export async function openWatchContext(manifestPath: string, stateDir: string, onPin?: (r: PinResult) => void): Promise<WatchContext> {
+  const bundle = loadShippedBundle();
+  const manifest = loadManifest(manifestPath, { bundledVersion: bundle.version });
+  const paths = ensureStateDir(stateDir);
+  const baseDir = path.dirname(path.resolve(manifestPath));
+  // No prompt: a watch runs unattended, so a credential must come from a file, an agent or the environment.
+  const [esxi, scvm] = await Promise.all([
+    resolveCredential(manifest.access.esxi.credential, { who: `${manifest.access.esxi.user} on the ESXi hosts`, baseDir }),
+    resolveCredential(manifest.access.scvm.credential, { who: `${manifest.access.scvm.user} on the SCVMs`, baseDir }),
+  ]);
+  return { manifest, bundle, sha: manifestSha256(manifest), stateDir: paths.root, credentials: { esxi, scvm }, store: new KnownHostsStore(paths.knownHosts), onPin };
+}
+
+/** A fresh connection pool for one job; the caller closes it. */
+export function connectionsFor(ctx: WatchContext): HostConnections {
+  const { manifest, store } = ctx;
+  return new HostConnections({
+    ssh: manifest.access.ssh,
+    users: { esxi: manifest.access.esxi.user, scvm: manifest.access.scvm.user },
+    credentials: ctx.credentials,
+    hostKeyPolicy: (e) => store.policyFor(`${e.node}/${e.kind}`, e.address, manifest.access.ssh.port, ctx.onPin),
+    preferredHostKeyTypes: (e) => store.pinnedKeyTypes(e.address, manifest.access.ssh.port),
+  });
+}
+
+/** observeCluster's connect, over a pool. */
+export function observeConnect(pool: HostConnections): (t: ObserveTarget) => Promise<ObserveConnection> {
+  return async (t) => {
+    const endpoint: HostEndpoint = { kind: t.kind, node: t.node, address: t.address };
+    const host = await pool.get(endpoint);
+    return { exec: (cmd, o) => host.exec(cmd, o), close: () => host.close(), hostKey: pool.hostKeyOf(endpoint) };
+  };
+}

@@ -1,0 +1,372 @@
+/**
+ * The I/O side of `reroute watch`: carries out the reducer's effects (observe
+ * a node, correct it, tear down a pruned one, log) and feeds their outcomes
+ * back as events. All decisions live in watch-reducer.ts.
+ */
+import * as path from 'node:path';
+import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
+import type winston from 'winston';
+import type { HostApplyResult } from '../apply/apply-events';
+import { applyPlan } from '../apply/apply-plan';
+import { KNOWN_HOSTS_FILE } from '../agent/bundle-layout';
+import { desiredCluster } from '../desired/desired-state';
+import type { ClusterKeyInfo } from '../desired/desired-types';
+import { applyDepsFor } from '../engine/apply-deps';
+import { offlineKeyInfo } from '../engine/cluster-session';
+import { InputError, RerouteError, formatProblem } from '../errors/reroute-error';
+import type { Manifest, NodeSpec } from '../manifest/manifest-types';
+import { observeCluster } from '../observe/observe-cluster';
+import type { ObservedCluster } from '../observe/observed-types';
+import { planCluster } from '../plan/plan-cluster';
+import type { HostPlan, Plan } from '../plan/plan-types';
+import { ApplyJournal } from '../state/apply-journal';
+import { loadClusterKeypair, type ClusterKeypair } from '../state/cluster-keypair';
+import { acquireStateLock, type StateLock } from '../state/state-lock';
+import { nodeHostPlans, observeOutcome } from './drift-items';
+import { connectionsFor, observeConnect, openWatchContext, type WatchContext } from './watch-context';
+import { initialWatchState, reduceWatch, type CorrectOutcome, type DriftItem, type WatchConfig, type WatchEffect, type WatchEvent, type WatchState } from './watch-reducer';
+
+export interface WatchLoopOptions {
+  manifestPath: string;
+  stateDir: string;
+  config: WatchConfig;
+  logger: winston.Logger;
+  /** Manifest edits are applied this long after the last change event (editors write in bursts). */
+  debounceMs?: number;
+  /** Shown in the lock file and the journal. */
+  commandLine: string;
+  now?(): number;
+  seed?: number;
+}
+
+/** A placeholder key for report mode on a cluster with none yet: every host then shows as a new install anyway. */
+const PENDING_KEY: ClusterKeyInfo = { publicKey: 'ssh-rsa AAAAcreatedAtApply zbs-reroute:pending', privateKeySha256: '0'.repeat(64) };
+
+const TICK_MS = 250;
+
+/**
+ * The state lock, shared by every correction in flight in this process: taken
+ * by the first, released by the last. A manual `reroute apply` meanwhile fails
+ * at once with LOCK_HELD naming this watch; while a manual apply holds it, the
+ * watch's corrections are deferred, never interleaved.
+ */
+class SharedStateLock {
+  private lock: StateLock | undefined;
+  private holders = 0;
+  constructor(
+    private readonly stateDir: string,
+    private readonly command: string,
+  ) {}
+
+  acquire(): void {
+    if (this.holders === 0) this.lock = acquireStateLock(this.stateDir, { command: this.command });
+    this.holders++;
+  }
+
+  release(): void {
+    this.holders = Math.max(0, this.holders - 1);
+    if (this.holders === 0) {
+      this.lock?.release();
+      this.lock = undefined;
+    }
+  }
+}
+
+function problemsOf(err: unknown): string[] {
+  if (err instanceof InputError) return err.problems.map((p) => formatProblem(p).replace(/\n\s*/g, ' '));
+  if (err instanceof RerouteError) return [`[${err.code}] ${err.message}`];
+  return [err instanceof Error ? err.message : String(err)];
+}
+
+function reasonOf(err: unknown): string {
+  if (err instanceof RerouteError) return `[${err.code}] ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class WatchLoop {
+  private state: WatchState;
+  private ctx!: WatchContext;
+  private keypair: ClusterKeypair | undefined;
+  /** Latest observation of every host (a reachable one is never replaced by an unreachable one). */
+  private readonly cache: ObservedCluster = { format: 'zbs-reroute/observed-v1', takenAt: new Date(0).toISOString(), esxi: {}, scvm: {} };
+  /** SCVM host keys ever seen (the agent's known_hosts), kept while an SCVM is unreachable. */
+  private readonly scvmKeys: Record<string, string> = {};
+  /** The plan from each node's last observation: what a correction carries out. */
+  private readonly plans = new Map<string, { plan: Plan; hosts: HostPlan[]; ctx: WatchContext }>();
+  /** Specs of nodes removed from the manifest, for --prune. */
+  private readonly removedSpecs = new Map<string, { node: NodeSpec; ctx: WatchContext }>();
+  private readonly lock: SharedStateLock;
+  private readonly journal: ApplyJournal;
+  private readonly inFlight = new Set<Promise<void>>();
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private reloading: Promise<void> = Promise.resolve();
+  private finished!: () => void;
+  private readonly done: Promise<void>;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: WatchLoopOptions) {
+    this.state = initialWatchState(opts.config, opts.seed ?? Date.now());
+    this.lock = new SharedStateLock(opts.stateDir, opts.commandLine);
+    this.journal = ApplyJournal.open(opts.stateDir);
+    this.now = opts.now ?? Date.now;
+    this.done = new Promise((resolve) => (this.finished = resolve));
+  }
+
+  /** Validates the manifest and credentials (throws if they are bad at start), then runs until stop(). */
+  async start(): Promise<void> {
+    this.ctx = await openWatchContext(this.opts.manifestPath, this.opts.stateDir, (r) => this.onPin(r));
+    this.keypair = loadClusterKeypair(this.opts.stateDir, this.ctx.manifest.clusterName);
+    if (this.opts.config.mode === 'correct' && !this.keypair) {
+      throw new RerouteError('USAGE', `the state folder ${this.opts.stateDir} has no keypair for cluster ${this.ctx.manifest.clusterName}`, 'Deploy with `reroute apply` first (it creates or adopts the cluster keypair); watch keeps a deployed cluster in shape.');
+    }
+    // The manifest's parallelism bounds the watch as it bounds apply.
+    this.state = { ...this.state, config: { ...this.state.config, parallelism: this.ctx.manifest.access.parallelism } };
+    const file = path.resolve(this.opts.manifestPath);
+    // The folder, not the file: editors save by writing a new file and renaming it over the old one.
+    this.watcher = chokidarWatch(path.dirname(file), { ignoreInitial: true, depth: 0, ignored: (p: string) => p !== path.dirname(file) && path.resolve(p) !== file });
+    this.watcher.on('all', () => this.manifestTouched());
+    this.watcher.on('error', (err) => this.log({ type: 'log', level: 'error', event: 'manifest-watch-failed', message: `cannot watch ${file}: ${reasonOf(err)}`, fields: { reason: reasonOf(err) } }));
+    this.dispatch({ type: 'manifest-loaded', now: this.now(), nodes: this.ctx.manifest.nodes.map((n) => n.name), manifestSha: this.ctx.sha, source: this.opts.manifestPath });
+    this.timer = setInterval(() => this.dispatch({ type: 'tick', now: this.now() }), TICK_MS);
+  }
+
+  /** Resolves when the loop has stopped (after stop() and the jobs in flight). */
+  async wait(): Promise<void> {
+    await this.done;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  stop(signal: string): void {
+    this.dispatch({ type: 'stop', now: this.now(), signal });
+  }
+
+  private onPin(r: { status: string; node: string; address: string; fingerprint: string }): void {
+    if (r.status !== 'match') this.log({ type: 'log', level: 'info', event: 'host-key-pinned', message: `${r.node} (${r.address}): pinned host key ${r.fingerprint}`, fields: { host: r.node, address: r.address, fingerprint: r.fingerprint, status: r.status } });
+  }
+
+  private manifestTouched(): void {
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      this.reloading = this.reloading.then(() => this.reload());
+    }, this.opts.debounceMs ?? 500);
+  }
+
+  private async reload(): Promise<void> {
+    if (this.state.stopping) return;
+    let next: WatchContext;
+    try {
+      next = await openWatchContext(this.opts.manifestPath, this.opts.stateDir, (r) => this.onPin(r));
+    } catch (err) {
+      this.dispatch({ type: 'manifest-invalid', now: this.now(), problems: problemsOf(err), source: this.opts.manifestPath });
+      return;
+    }
+    if (next.sha === this.ctx.sha) return;
+    const wanted = new Set(next.manifest.nodes.map((n) => n.name));
+    for (const n of this.ctx.manifest.nodes) if (!wanted.has(n.name)) this.removedSpecs.set(n.name, { node: n, ctx: this.ctx });
+    for (const n of wanted) this.removedSpecs.delete(n);
+    this.ctx = next;
+    this.keypair = loadClusterKeypair(this.opts.stateDir, next.manifest.clusterName) ?? this.keypair;
+    this.plans.clear();
+    this.dispatch({ type: 'manifest-loaded', now: this.now(), nodes: next.manifest.nodes.map((n) => n.name), manifestSha: next.sha, source: this.opts.manifestPath });
+  }
+
+  private dispatch(event: WatchEvent): void {
+    const r = reduceWatch(this.state, event);
+    this.state = r.state;
+    for (const e of r.effects) this.run(e);
+  }
+
+  private log(e: Extract<WatchEffect, { type: 'log' }>): void {
+    this.opts.logger.log(e.level, e.message, { event: e.event, ...e.fields });
+  }
+
+  private run(effect: WatchEffect): void {
+    switch (effect.type) {
+      case 'log':
+        this.log(effect);
+        return;
+      case 'observe':
+        this.track(this.observe(effect.node));
+        return;
+      case 'correct':
+        this.track(this.correct(effect.node));
+        return;
+      case 'prune':
+        this.track(this.prune(effect.node));
+        return;
+      case 'done':
+        this.shutDown();
+        return;
+    }
+  }
+
+  private track(job: Promise<void>): void {
+    const p = job.catch((err: unknown) => {
+      // A job must always report back, or its host would stay busy forever; this is a bug path.
+      this.opts.logger.error(`internal error in a watch job: ${reasonOf(err)}`, { event: 'internal-error', reason: reasonOf(err) });
+    });
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  private shutDown(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.debounce) clearTimeout(this.debounce);
+    this.timer = undefined;
+    void this.watcher?.close();
+    this.finished();
+  }
+
+  private keyInfo(manifest: Manifest): ClusterKeyInfo {
+    if (this.keypair) return { publicKey: this.keypair.publicKeyOpenSsh, privateKeySha256: this.keypair.privateKeySha256 };
+    return offlineKeyInfo(manifest, this.opts.stateDir, this.cache) ?? PENDING_KEY;
+  }
+
+  private merge(observed: ObservedCluster): void {
+    for (const [node, o] of Object.entries(observed.esxi)) this.cache.esxi[node] = o;
+    for (const [node, o] of Object.entries(observed.scvm)) {
+      this.cache.scvm[node] = o;
+      if (o.reachable && o.hostKey) {
+        const spec = this.ctx.manifest.nodes.find((n) => n.name === node);
+        if (spec) this.scvmKeys[node] = `${spec.scvm.managementIp} ${o.hostKey}\n`;
+      }
+    }
+    this.cache.takenAt = observed.takenAt;
+  }
+
+  /**
+   * This node's plan against the cache. While some SCVM's host key was never
+   * seen, the agent's known_hosts is left alone: writing it from a partial
+   * view would drop a key the agent needs.
+   */
+  private planNode(ctx: WatchContext, node: string): { plan: Plan; hosts: HostPlan[] } {
+    const { manifest } = ctx;
+    const desired = desiredCluster({ manifest, bundle: ctx.bundle, key: this.keyInfo(manifest), scvmHostKeys: { ...this.scvmKeys } });
+    const observed: ObservedCluster = { ...this.cache, esxi: { ...this.cache.esxi }, scvm: { ...this.cache.scvm } };
+    const plan = planCluster(desired, observed, { mode: 'apply', targets: [node], now: new Date(this.now()).toISOString(), manifestSha256: ctx.sha });
+    let hosts = nodeHostPlans(plan, node);
+    if (manifest.nodes.some((n) => this.scvmKeys[n.name] === undefined)) {
+      hosts = hosts.map((h) => {
+        const actions = h.actions.filter((a) => !(a.op === 'write-file' && a.path.endsWith(`/${KNOWN_HOSTS_FILE}`)));
+        if (actions.length === h.actions.length) return h;
+        return { ...h, actions, reasons: h.reasons.filter((r) => !r.startsWith(KNOWN_HOSTS_FILE)), change: actions.length === 0 ? 'noop' : h.change };
+      });
+    }
+    return { plan, hosts };
+  }
+
+  private async observe(node: string): Promise<void> {
+    const ctx = this.ctx;
+    const pool = connectionsFor(ctx);
+    let outcome: ReturnType<typeof observeOutcome>;
+    try {
+      const observed = await observeCluster(ctx.manifest, { nodes: [node], connect: observeConnect(pool) });
+      if (ctx !== this.ctx) {
+        // The manifest changed meanwhile; the reducer has already asked for a fresh check.
+        outcome = { unreachable: [], drift: [] };
+      } else {
+        this.merge(observed);
+        const p = this.planNode(ctx, node);
+        this.plans.set(node, { ...p, ctx });
+        outcome = observeOutcome(p.hosts);
+      }
+    } catch (err) {
+      outcome = { unreachable: [{ hostKind: 'esxi', reason: `cannot plan: ${reasonOf(err)}` }], drift: [] };
+    } finally {
+      await pool.closeAll();
+    }
+    this.dispatch({ type: 'observed', now: this.now(), node, outcome });
+  }
+
+  private async execute(ctx: WatchContext, plan: Plan, hosts: HostPlan[], keypair: ClusterKeypair, what: string): Promise<HostApplyResult[]> {
+    const pool = connectionsFor(ctx);
+    const run = this.journal.startRun({ command: `${this.opts.commandLine} (${what})`, nodes: [...new Set(hosts.map((h) => h.node))] });
+    let ok = false;
+    try {
+      const deps = applyDepsFor({
+        manifest: ctx.manifest,
+        version: plan.version,
+        connections: pool,
+        keypair,
+        journal: run,
+        events: (e) => {
+          if (e.type === 'action-done') this.opts.logger.debug(`${e.node} (${e.host}): ${e.action.op}${'path' in e.action ? ` ${e.action.path}` : ''}`, { event: 'action-done', host: e.node, hostKind: e.host, op: e.action.op });
+        },
+      });
+      const results = await applyPlan({ ...plan, hosts }, deps);
+      ok = results.every((r) => r.status === 'applied' || r.status === 'unchanged');
+      return results;
+    } finally {
+      run.end(ok ? 'ok' : 'failed');
+      await pool.closeAll();
+    }
+  }
+
+  private async correct(node: string): Promise<void> {
+    const entry = this.plans.get(node);
+    const outcome = await this.correctWith(entry);
+    this.dispatch({ type: 'corrected', now: this.now(), node, outcome });
+  }
+
+  private async correctWith(entry: { plan: Plan; hosts: HostPlan[]; ctx: WatchContext } | undefined): Promise<CorrectOutcome> {
+    if (!entry || entry.ctx !== this.ctx) return { kind: 'deferred', reason: 'the manifest changed since the observation; re-checking' };
+    if (!this.keypair) return { kind: 'failed', items: [], reason: 'no cluster keypair in the state folder' };
+    const hosts = entry.hosts.filter((h) => h.actions.length > 0);
+    const items: DriftItem[] = observeOutcome(hosts).drift;
+    try {
+      this.lock.acquire();
+    } catch (err) {
+      if (err instanceof RerouteError && err.code === 'LOCK_HELD') return { kind: 'deferred', reason: err.message };
+      throw err;
+    }
+    try {
+      const results = await this.execute(entry.ctx, entry.plan, hosts, this.keypair, 'correct');
+      const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
+      if (failed.length === 0) return { kind: 'ok', items };
+      if (failed.every((r) => r.error?.code === 'LEASE_HELD')) return { kind: 'deferred', reason: failed.map((r) => r.error?.message ?? '').join('; ') };
+      return { kind: 'failed', items, reason: failed.map((r) => `${r.host}: ${r.error ? `[${r.error.code}] ${r.error.message}` : r.status}`).join('; ') };
+    } catch (err) {
+      return { kind: 'failed', items, reason: reasonOf(err) };
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  /** --prune: tear down a node that left the manifest, with the spec and credentials it had. */
+  private async prune(node: string): Promise<void> {
+    const removed = this.removedSpecs.get(node);
+    let ok = false;
+    let reason: string | undefined;
+    if (!removed || !this.keypair) {
+      reason = !removed ? 'its old spec is unknown' : 'no cluster keypair in the state folder';
+    } else {
+      const manifest: Manifest = { ...removed.ctx.manifest, nodes: [removed.node] };
+      const ctx: WatchContext = { ...removed.ctx, manifest };
+      let locked = false;
+      const pool = connectionsFor(ctx);
+      try {
+        const observed = await observeCluster(manifest, { connect: observeConnect(pool) });
+        const desired = desiredCluster({ manifest, bundle: ctx.bundle, key: this.keyInfo(manifest), scvmHostKeys: {}, allowVersionMismatch: true });
+        const plan = planCluster(desired, observed, { mode: 'destroy', now: new Date(this.now()).toISOString(), manifestSha256: ctx.sha });
+        const unreachable = plan.hosts.filter((h) => h.change === 'unreachable');
+        if (unreachable.length > 0) throw new RerouteError('HOST_UNREACHABLE', unreachable.map((h) => `${h.host}: ${h.unreachableReason ?? 'unreachable'}`).join('; '), 'It is retried.');
+        this.lock.acquire();
+        locked = true;
+        const results = await this.execute(ctx, plan, plan.hosts.filter((h) => h.actions.length > 0), this.keypair, 'prune');
+        const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
+        ok = failed.length === 0;
+        if (!ok) reason = failed.map((r) => `${r.host}: ${r.error?.message ?? r.status}`).join('; ');
+      } catch (err) {
+        reason = reasonOf(err);
+      } finally {
+        if (locked) this.lock.release();
+        await pool.closeAll();
+      }
+    }
+    if (ok) this.removedSpecs.delete(node);
+    this.dispatch({ type: 'pruned', now: this.now(), node, ok, reason });
+  }
+}
