@@ -109,6 +109,14 @@ const START_PARALLELISM = 8;
 const HOST_KEY_TYPES = ['ecdsa', 'ed25519'] as const;
 const SERVICE_READY_MS = 30_000;
 
+const TRACE = process.env.ZRL_TRACE === '1';
+const T0 = Date.now();
+
+/** ZRL_TRACE=1 prints phase timings to stderr (used for the README's start/stop figures). */
+function trace(msg: string): void {
+  if (TRACE) process.stderr.write(`[lab +${((Date.now() - T0) / 1000).toFixed(2)}s] ${msg}\n`);
+}
+
 function alive(pid: number | undefined): boolean {
   if (pid === undefined || pid <= 0) return false;
   try {
@@ -335,12 +343,16 @@ export class Lab {
         // already gone
       }
     }
+    trace(`down ${name}: killed ${victims.size} processes`);
     await waitFor('lab processes to exit', 10_000, () => ([...victims].some(alive) ? undefined : true));
+    trace(`down ${name}: processes gone`);
     for (const ns of labNs) await runOk('ip', ['netns', 'delete', ns]);
+    trace(`down ${name}: namespaces deleted`);
     const dir = labDir(name);
     const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8');
     if (mounts.includes(` ${dir}/`)) throw new LabError(`something is still mounted under ${dir}; not removing it`, `umount the listed mounts (grep ${dir} /proc/self/mountinfo).`);
     await runOk('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 120_000 });
+    trace(`down ${name}: state removed`);
   }
 
   private save(): void {
@@ -374,15 +386,20 @@ export class Lab {
     writeClusterState(this.clusterFile, state);
     fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
+    trace('namespaces, switch and controller ready');
     await parallel(this.nodes, START_PARALLELISM, async (node) => {
       await this.wireNode(node);
       await Promise.all([this.prepareEsxi(node, t), this.prepareScvm(node, t)]);
+      trace(`node-${node.index}: wired, roots prepared`);
       await this.bootScvm(node);
+      trace(`node-${node.index}: scvm up`);
       await this.bootEsxi(node, false);
+      trace(`node-${node.index}: esxi up`);
     });
     this.writeKnownHosts();
     if (c.services) {
       await parallel(this.nodes, START_PARALLELISM, (node) => this.startMonitor(node));
+      trace('IO probes running');
     }
     this.save();
   }
