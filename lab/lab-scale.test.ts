@@ -18,7 +18,7 @@ describeIfRoot('lab at 16 nodes', () => {
     const t0 = Date.now();
     const lab = await Lab.start({ nodes: NODES, name: testLabName('scale') });
     const startMs = Date.now() - t0;
-    let stopMs = -1;
+    let stopMs: number;
     try {
       const since = Date.now();
       await sleep(1000);
