@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -12,13 +12,18 @@ import { statePaths } from './state-dir';
 describe('cluster keypair', () => {
   let root: string;
   let stateDir: string;
+  /** A state folder with a keypair already created; RSA 3072 generation is slow, so most tests copy it. */
+  let seeded: string;
   beforeAll(() => {
     root = mkdtempSync(join(tmpdir(), 'zrr-kp-'));
+    seeded = join(root, 'seeded');
+    ensureClusterKeypair(seeded, 'lab');
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
   beforeEach(() => {
     stateDir = join(mkdtempSync(join(root, 's-')), 'state');
   });
+  const fromSeed = (): void => cpSync(seeded, stateDir, { recursive: true });
 
   it('creates an RSA 3072 keypair once, PKCS#1 PEM 0600, OpenSSH public 0644, state dir 0700', () => {
     const { keypair, origin } = ensureClusterKeypair(stateDir, 'lab');
@@ -41,6 +46,7 @@ describe('cluster keypair', () => {
   });
 
   it('returns the same keypair on later runs instead of generating another', () => {
+    fromSeed();
     const a = ensureClusterKeypair(stateDir, 'lab').keypair;
     const b = ensureClusterKeypair(stateDir, 'lab');
     expect(b.origin).toBe('existing');
@@ -65,6 +71,7 @@ describe('cluster keypair', () => {
   });
 
   it('keeps the existing keypair when a host offers a different one', () => {
+    fromSeed();
     const a = ensureClusterKeypair(stateDir, 'lab').keypair;
     const other = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey);
     const b = ensureClusterKeypair(stateDir, 'lab', { adopt: { key: other, from: 'esxi-2' } });
@@ -87,6 +94,7 @@ describe('cluster keypair', () => {
   });
 
   it('never shows the private key when the keypair object is printed', () => {
+    fromSeed();
     const { keypair } = ensureClusterKeypair(stateDir, 'lab');
     const pem = readFileSync(keypair.privateKeyPath, 'utf8');
     const body = pem.split('\n')[1] as string;
@@ -96,12 +104,14 @@ describe('cluster keypair', () => {
   });
 
   it('writes a key ssh2 can use for authentication', () => {
+    fromSeed();
     const { keypair } = ensureClusterKeypair(stateDir, 'lab');
     const k = ssh2Utils.parseKey(keypair.privateKeyPem.reveal());
     expect(k instanceof Error).toBe(false);
   });
 
   it('re-creates a lost public file from the private key', () => {
+    fromSeed();
     const { keypair } = ensureClusterKeypair(stateDir, 'lab');
     writeFileSync(keypair.publicKeyPath, 'garbage\n');
     expect(loadClusterKeypair(stateDir, 'lab')?.publicKeyOpenSsh).toBe(keypair.publicKeyOpenSsh);
