@@ -45,6 +45,7 @@ export class ClusterSession {
     readonly bundle: AgentBundle,
     readonly stateDir: string,
     readonly connections: HostConnections,
+    private readonly hostKeys: KnownHostsStore,
   ) {}
 
   static async open(opts: SessionOptions): Promise<ClusterSession> {
@@ -64,7 +65,7 @@ export class ClusterSession {
       hostKeyPolicy: (e) => store.policyFor(`${e.node}/${e.kind}`, e.address, manifest.access.ssh.port, opts.onPin),
       preferredHostKeyTypes: (e) => store.pinnedKeyTypes(e.address, manifest.access.ssh.port),
     });
-    return new ClusterSession(manifest, bundle, paths.root, connections);
+    return new ClusterSession(manifest, bundle, paths.root, connections, store);
   }
 
   endpoints(): HostEndpoint[] {
@@ -114,15 +115,38 @@ export class ClusterSession {
   }
 
   desired(observed: ObservedCluster, key: ClusterKeyInfo, opts: { allowVersionMismatch?: boolean } = {}): DesiredCluster {
-    return desiredForObservation(this.manifest, this.bundle, observed, key, opts);
+    // An SCVM that is unreachable right now keeps its pinned key in every agent's
+    // known_hosts: an outage must not rewrite files on every healthy host.
+    const pinned: Record<string, string[]> = {};
+    for (const n of this.manifest.nodes) pinned[n.name] = this.hostKeys.pinnedKeys(n.scvm.managementIp, this.manifest.access.ssh.port);
+    return desiredCluster({ manifest: this.manifest, bundle: this.bundle, key, scvmHostKeys: scvmHostKeysFrom(this.manifest, observed, pinned), allowVersionMismatch: opts.allowVersionMismatch });
   }
 
   async plan(opts: { mode: PlanMode; targets?: string[]; onEvent?: (e: ObserveEvent) => void; now?: Date }): Promise<{ plan: Plan; observed: ObservedCluster; keypair: ClusterKeypair }> {
     const observed = await this.observe(opts.onEvent);
+    this.refuseChangedHostKeys();
     const keypair = await this.keypair(observed);
     const desired = this.desired(observed, { publicKey: keypair.publicKeyOpenSsh, privateKeySha256: keypair.privateKeySha256 }, { allowVersionMismatch: opts.mode === 'destroy' });
     const plan = planCluster(desired, observed, { mode: opts.mode, targets: opts.targets, now: (opts.now ?? new Date()).toISOString(), manifestSha256: manifestSha256(this.manifest) });
     return { plan, observed, keypair };
+  }
+
+  /**
+   * A changed host key may be a reinstalled host or someone in the middle: the
+   * operator decides, so plan and apply stop instead of treating it as one more
+   * unreachable host (which would let an apply report success around it).
+   */
+  private refuseChangedHostKeys(): void {
+    const refused = this.hostKeys.refusals();
+    const [first] = refused;
+    if (first === undefined) return;
+    if (refused.length === 1) throw first;
+    throw new RerouteError(
+      'HOST_KEY_CHANGED',
+      refused.map((e) => e.message).join('\n'),
+      `Check each presented fingerprint on the host's console, then re-run with --accept-new-host-key NODE for each of them (${refused.map((e) => String(e.details.node ?? '?')).join(', ')}).`,
+      { details: { hosts: refused.map((e) => e.details) } },
+    );
   }
 
   async close(): Promise<void> {
@@ -130,12 +154,17 @@ export class ClusterSession {
   }
 }
 
-/** The SCVM host keys the agent pins come from the observation (verified against the state folder's pins). */
-export function scvmHostKeysFrom(manifest: Manifest, observed: ObservedCluster): Record<string, string> {
+/**
+ * The SCVM host keys the agent pins: what observation saw (already checked
+ * against the state folder's pins), else, for an SCVM not seen this time, the
+ * keys pinned earlier.
+ */
+export function scvmHostKeysFrom(manifest: Manifest, observed: ObservedCluster, pinned: Record<string, string[]> = {}): Record<string, string> {
   const out: Record<string, string> = {};
   for (const n of manifest.nodes) {
     const o = observed.scvm[n.name];
-    if (o && o.reachable && o.hostKey) out[n.name] = `${n.scvm.managementIp} ${o.hostKey}\n`;
+    const keys = o && o.reachable && o.hostKey ? [o.hostKey] : (pinned[n.name] ?? []);
+    if (keys.length > 0) out[n.name] = keys.map((k) => `${n.scvm.managementIp} ${k}\n`).join('');
   }
   return out;
 }

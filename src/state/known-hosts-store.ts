@@ -50,7 +50,10 @@ function fingerprintOfBase64(b64: string): string {
 }
 
 export interface KnownHostsStoreOptions {
-  /** Nodes whose changed key the operator accepted (`--accept-new-host-key NODE`). */
+  /**
+   * Nodes whose changed key the operator accepted (`--accept-new-host-key NODE`):
+   * a host label (`node-1/esxi`) or a plain node name (`node-1`, both of its hosts).
+   */
   acceptNewKeyFor?: Iterable<string>;
 }
 
@@ -61,6 +64,7 @@ export interface KnownHostsStoreOptions {
  */
 export class KnownHostsStore {
   private readonly acceptFor: Set<string>;
+  private readonly refused = new Map<string, RerouteError>();
 
   constructor(
     readonly path: string,
@@ -80,7 +84,26 @@ export class KnownHostsStore {
     });
   }
 
+  private accepts(label: string): boolean {
+    // Labels are `<node>/<kind>`; operators name nodes as the manifest does.
+    return this.acceptFor.has(label) || this.acceptFor.has(label.split('/')[0] ?? label);
+  }
+
+  /**
+   * Every changed key refused so far, one per host. A connection layer may turn
+   * the refusal into "unreachable"; the caller asks here so the run can stop.
+   */
+  refusals(): RerouteError[] {
+    return [...this.refused.values()];
+  }
+
   /** Keys pinned for this address and port. */
+  /** Pinned keys of a host as `type base64` (what the agent's known_hosts needs). */
+  pinnedKeys(address: string, port: number): string[] {
+    const pat = hostPattern(address, port);
+    return this.read().flatMap((l) => (l.entry && l.entry.hosts.includes(pat) ? [`${l.entry.keyType} ${l.entry.base64}`] : []));
+  }
+
   pinned(address: string, port: number): Array<{ keyType: string; fingerprint: string; node?: string }> {
     const pat = hostPattern(address, port);
     return this.read()
@@ -117,7 +140,7 @@ export class KnownHostsStore {
       return { status: 'match', ...base };
     }
     const previous = mine.map((e) => `${fingerprintOfBase64(e.base64)} (${e.keyType})`);
-    if (this.acceptFor.has(node)) {
+    if (this.accepts(node)) {
       // Drop only this host from lines that list several hosts; keep everything else byte for byte.
       const kept = lines.flatMap((l) => {
         if (!l.entry || !l.entry.hosts.includes(pat)) return [l.line];
@@ -128,7 +151,7 @@ export class KnownHostsStore {
       this.rewrite(kept);
       return { status: 'replaced', ...base, previousFingerprints: mine.map((e) => fingerprintOfBase64(e.base64)) };
     }
-    throw new RerouteError(
+    const refusal = new RerouteError(
       'HOST_KEY_CHANGED',
       `The SSH host key of ${node} (${address}:${port}) has changed since it was pinned.\n` +
         `  pinned:    ${previous.join(', ')}\n` +
@@ -137,6 +160,8 @@ export class KnownHostsStore {
       `Check the presented fingerprint on the host's console (\`for f in /etc/ssh/ssh_host_*key.pub; do ssh-keygen -lf "$f"; done\`), then re-run with --accept-new-host-key ${node} to pin the new key.`,
       { details: { node, address, port, pinnedFingerprints: mine.map((e) => fingerprintOfBase64(e.base64)), presentedFingerprint: info.fingerprint, presentedKeyType: info.keyType } },
     );
+    this.refused.set(`${node} ${pat}`, refusal);
+    throw refusal;
   }
 
   /**
