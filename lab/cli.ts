@@ -4,6 +4,7 @@
  * --name (default $ZRL_LAB or "lab").
  */
 import { Command, Option } from 'commander';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { FAULTS, Lab, LabError } from './lab';
 
@@ -129,6 +130,19 @@ program
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
     process.exitCode = r.code;
+  });
+
+program
+  .command('shell')
+  .description('interactive ssh session from the controller into esxi-N (root) or scvm-N (smartx)')
+  .argument('<target>')
+  .addOption(nameOpt())
+  .option('--user <user>', 'login user (default root on ESXi, smartx on SCVMs)')
+  .action(async (target: string, o: { name: string; user?: string }) => {
+    const lab = Lab.attach(o.name);
+    const { ip, user } = lab.sshTarget(target, o.user);
+    const child = spawn('ip', ['netns', 'exec', lab.controller.ns, '/usr/bin/ssh', '-F', lab.sshConfigPath, `${user}@${ip}`], { stdio: 'inherit' });
+    process.exitCode = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
   });
 
 program

@@ -980,6 +980,24 @@ export class Lab {
     this.save();
   }
 
+  /** ssh config used by `ssh` in the controller namespace (lab key, pinned host keys). */
+  get sshConfigPath(): string {
+    return path.join(this.dir, 'ctl', 'ssh_config');
+  }
+
+  /** known_hosts with every host's keys as of lab start (mgmt and storage IPs). */
+  get knownHostsPath(): string {
+    return path.join(this.dir, 'ctl', 'known_hosts');
+  }
+
+  /** Where an operator would ssh to reach a target: its management IP and default user. */
+  sshTarget(target: string, user?: string): { ip: string; user: string } {
+    const t = parseTarget(target);
+    if (t.kind === 'ctl') throw new LabError('ctl is where ssh starts from, not a target');
+    const node = this.node(target, t.kind);
+    return t.kind === 'esxi' ? { ip: node.esxi.mgmtIp, user: user ?? 'root' } : { ip: node.scvm.mgmtIp, user: user ?? 'smartx' };
+  }
+
   /** The host's current public host keys, as `type base64` lines. */
   hostPublicKeys(target: string): string[] {
     const t = parseTarget(target);
