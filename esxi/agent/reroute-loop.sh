@@ -16,8 +16,11 @@ case $0 in
 esac
 CONF_FILE=${REROUTE_CONF:-$SELF_DIR/reroute.conf}
 
-# cron's environment may carry a proxy; meta must be reached directly.
+# cron's environment may carry a proxy; meta must be reached directly. Its PATH may also lack
+# /sbin, where ESXi keeps esxcfg-route and esxcli (appended: a caller's own PATH keeps precedence).
 unset http_proxy HTTP_PROXY no_proxy NO_PROXY
+PATH=${PATH:+$PATH:}/bin:/sbin:/usr/bin:/usr/sbin
+export PATH
 
 # ---------------------------------------------------------------- state
 CUR=''             # gateway the route points at now ('' = no /32 route)
@@ -880,6 +883,8 @@ main() {
   exec >/dev/null 2>&1
   trap on_term TERM INT
   trap '' HUP
+  # Temp files of loops that were killed -9; we hold the lock, nobody else writes here.
+  rm -f "$RUN_DIR"/sessions.* "$RUN_DIR"/routes.* "$RUN_DIR"/route-out.* "$RUN_DIR"/status.tmp.* 2>/dev/null
   TMP_SESS=$RUN_DIR/sessions.$$
   TMP_ROUTES=$RUN_DIR/routes.$$
   TMP_OUT=$RUN_DIR/route-out.$$
