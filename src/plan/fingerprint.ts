@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { EsxiObserved } from '../observe/observed-types';
 
 /** JSON with object keys sorted at every level, so equal data always gives equal text. */
 export function canonicalJson(value: unknown): string {
@@ -18,7 +19,28 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-/** sha256 of the canonical JSON of one host's observation (`null` when there is none). */
+/**
+ * The part of a host's observation a saved plan stands on. The agent rewrites its
+ * heartbeat every interval, moves the NFS route on failover, and cron may restart it
+ * under a new pid: none of that is a change apply makes, and counting it would make
+ * every saved plan stale within seconds on a live cluster. What the agent runs (its
+ * command lines) and at which version still count; so does everything on disk.
+ */
+export function stableObservation(observation: unknown): unknown {
+  const o = observation as Partial<EsxiObserved> | null | undefined;
+  if (o === null || o === undefined || o.kind !== 'esxi' || o.reachable !== true) return observation;
+  const { now: _now, heartbeat, nfsRoute: _route, agentProcesses, warnings: _warnings, legacy, ...rest } = o as EsxiObserved;
+  const commands = (ps: { command: string }[] | undefined) => [...new Set((ps ?? []).map((p) => p.command))].sort();
+  const stable: Record<string, unknown> = { ...rest, agentCommands: commands(agentProcesses) };
+  if (heartbeat !== undefined) stable.heartbeatVersion = heartbeat.version;
+  if (legacy !== undefined) {
+    const { processes, ...files } = legacy;
+    stable.legacy = { ...files, commands: commands(processes) };
+  }
+  return stable;
+}
+
+/** sha256 of the canonical JSON of the stable part of one host's observation (`null` when there is none). */
 export function observationFingerprint(observation: unknown): string {
-  return createHash('sha256').update(canonicalJson(observation ?? null), 'utf8').digest('hex');
+  return createHash('sha256').update(canonicalJson(stableObservation(observation) ?? null), 'utf8').digest('hex');
 }
