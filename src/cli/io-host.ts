@@ -15,6 +15,42 @@ export interface IoHost {
   result(text: string, json?: unknown): void;
   /** Ask a yes/no question; resolves false when there is no terminal to ask on. */
   confirm(question: string): Promise<boolean>;
+  /** Ask for a secret without echoing it; undefined when there is no terminal to ask on. */
+  readonly askSecret?: (question: string) => Promise<string>;
+}
+
+/** Reads one line from the terminal with echo off (a password must not appear on screen or in scrollback). */
+async function askSecretOnTty(question: string, stderr: NodeJS.WriteStream): Promise<string> {
+  const stdin = process.stdin;
+  stderr.write(question);
+  stdin.setRawMode(true);
+  stdin.resume();
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let value = '';
+      const onData = (chunk: Buffer): void => {
+        for (const ch of chunk.toString('utf8')) {
+          if (ch === '\r' || ch === '\n') {
+            stdin.off('data', onData);
+            stderr.write('\n');
+            resolve(value);
+            return;
+          }
+          if (ch === '\u0003') {
+            stdin.off('data', onData);
+            reject(new Error('cancelled at the password prompt'));
+            return;
+          }
+          if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
+          else value += ch;
+        }
+      };
+      stdin.on('data', onData);
+    });
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+  }
 }
 
 export interface IoHostOptions {
@@ -50,6 +86,7 @@ export function createConsoleIoHost(opts: IoHostOptions): IoHost {
       if (opts.json) stdout.write(`${JSON.stringify(json ?? null, null, 2)}\n`);
       else stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     },
+    ...(process.stdin.isTTY ? { askSecret: (q: string) => askSecretOnTty(q, stderr) } : {}),
     confirm: async (question) => {
       if (!process.stdin.isTTY) return false;
       const readline = await import('node:readline/promises');

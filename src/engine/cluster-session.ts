@@ -53,10 +53,9 @@ export class ClusterSession {
     const manifest = loadManifest(opts.manifestPath, { bundledVersion: bundle.version });
     const paths = ensureStateDir(opts.stateDir);
     const baseDir = path.dirname(path.resolve(opts.manifestPath));
-    const [esxiCred, scvmCred] = await Promise.all([
-      resolveCredential(manifest.access.esxi.credential, { who: `${manifest.access.esxi.user} on the ESXi hosts`, baseDir, prompt: opts.prompt }),
-      resolveCredential(manifest.access.scvm.credential, { who: `${manifest.access.scvm.user} on the SCVMs`, baseDir, prompt: opts.prompt }),
-    ]);
+    // One after the other: two password prompts must not share the terminal at once.
+    const esxiCred = await resolveCredential(manifest.access.esxi.credential, { who: `${manifest.access.esxi.user} on the ESXi hosts`, baseDir, prompt: opts.prompt });
+    const scvmCred = await resolveCredential(manifest.access.scvm.credential, { who: `${manifest.access.scvm.user} on the SCVMs`, baseDir, prompt: opts.prompt });
     const store = new KnownHostsStore(paths.knownHosts, { acceptNewKeyFor: opts.acceptNewHostKeyFor ?? [] });
     const connections = new HostConnections({
       ssh: manifest.access.ssh,

@@ -8,6 +8,7 @@ export async function openSession(io: IoHost, opts: { file: string; stateDir: st
     manifestPath: opts.file,
     stateDir: opts.stateDir,
     acceptNewHostKeyFor: opts.acceptNewHostKey,
+    ...(io.askSecret ? { prompt: (question: string) => (io.askSecret as (q: string) => Promise<string>)(question) } : {}),
     onPin: (r) => {
       if (r.status !== 'match') io.info(`  ${describePin(r)}`);
     },
