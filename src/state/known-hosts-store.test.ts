@@ -84,6 +84,22 @@ describe('KnownHostsStore', () => {
     expect(s.check('esxi-2', '10.0.0.12', 22, keyB).status).toBe('match');
   });
 
+  it('accepts a plain node name for a host label node/kind, so --accept-new-host-key node-1 re-pins node-1/esxi', () => {
+    new KnownHostsStore(path).check('node-1/esxi', '10.0.0.11', 22, keyA);
+    new KnownHostsStore(path).check('node-10/esxi', '10.0.0.20', 22, keyA);
+    const s = new KnownHostsStore(path, { acceptNewKeyFor: ['node-1'] });
+    expect(s.check('node-1/esxi', '10.0.0.11', 22, keyB).status).toBe('replaced');
+    expect(() => s.check('node-10/esxi', '10.0.0.20', 22, keyB)).toThrow(/has changed/);
+  });
+
+  it('remembers each refused host once, so a session can stop the run after observation', () => {
+    const s = new KnownHostsStore(path);
+    s.check('node-2/esxi', '10.0.0.12', 22, keyA);
+    expect(s.refusals()).toEqual([]);
+    for (let i = 0; i < 2; i++) expect(() => s.check('node-2/esxi', '10.0.0.12', 22, keyB)).toThrow(RerouteError);
+    expect(s.refusals().map((e) => [e.code, e.details.node])).toEqual([['HOST_KEY_CHANGED', 'node-2/esxi']]);
+  });
+
   it('keys pins by address and port, writing non-22 ports as [host]:port like OpenSSH', () => {
     expect(hostPattern('10.0.0.1', 22)).toBe('10.0.0.1');
     expect(hostPattern('10.0.0.1', 2222)).toBe('[10.0.0.1]:2222');
