@@ -1,0 +1,74 @@
+/**
+ * The release tarball (scripts/package-linux-x64.sh) runs on a machine with
+ * no Node.js install and no node_modules: it is unpacked into an empty temp
+ * folder and run with a bare environment, through its own launcher and node.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.join(__dirname, '..', '..');
+let work: string;
+let release: string;
+
+function reroute(args: string[], cwd = release) {
+  // No PATH entry with node, no NODE_PATH, HOME elsewhere: only what the tarball carries.
+  return spawnSync(path.join(release, 'bin', 'reroute'), args, { cwd, env: { PATH: '/usr/bin:/bin', HOME: work, NO_COLOR: '1' }, encoding: 'utf8', timeout: 60_000 });
+}
+
+beforeAll(() => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'zr-package-'));
+  const out = path.join(work, 'out');
+  const tarball = execFileSync(path.join(ROOT, 'scripts', 'package-linux-x64.sh'), ['--out', out], { encoding: 'utf8', timeout: 240_000 }).trim().split('\n').pop() as string;
+  const unpack = path.join(work, 'opt');
+  fs.mkdirSync(unpack);
+  execFileSync('tar', ['-C', unpack, '-xzf', tarball]);
+  const [name] = fs.readdirSync(unpack);
+  release = path.join(unpack, name as string);
+}, 300_000);
+
+afterAll(() => {
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('the packaged release', () => {
+  it('carries the node binary, one bundled JS file and the shipped shell files, and no node_modules', () => {
+    expect(fs.existsSync(path.join(release, 'node', 'bin', 'node'))).toBe(true);
+    expect(fs.existsSync(path.join(release, 'lib', 'cli', 'reroute.js'))).toBe(true);
+    for (const f of ['esxi/agent/reroute-loop.sh', 'esxi/probe/probe.sh', 'esxi/apply/host-ops.sh', 'schemas/reroute-cluster.schema.json', 'deploy/systemd/reroute-watch.service']) expect(fs.existsSync(path.join(release, f))).toBe(true);
+    const all = execFileSync('find', [release, '-name', 'node_modules', '-o', '-name', '*.test.ts', '-o', '-name', 'test-shims'], { encoding: 'utf8' }).trim();
+    expect(all).toBe('');
+    let dir = release;
+    while (dir !== path.dirname(dir)) {
+      expect(fs.existsSync(path.join(dir, 'node_modules'))).toBe(false);
+      dir = path.dirname(dir);
+    }
+  });
+
+  it('validates a manifest, and reports a broken one with file:line', () => {
+    const ok = reroute(['validate', '-f', 'examples/cluster-3node.yaml']);
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/valid \(cluster prod-a, 3 node\(s\)/);
+    const broken = path.join(work, 'broken.yaml');
+    fs.writeFileSync(broken, fs.readFileSync(path.join(release, 'examples', 'cluster-3node.yaml'), 'utf8').replace('10.20.0.11', '10.20.0.999'));
+    const bad = reroute(['validate', '-f', broken]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(new RegExp(`${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+:`));
+  });
+
+  it('plans offline from a saved observation', () => {
+    const snap = path.join(work, 'snap.json');
+    fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'snapshots', 'fresh-3node.json'), snap);
+    const r = reroute(['--state', path.join(work, 'state'), 'plan', '-f', 'examples/cluster-3node.yaml', '--observed', snap]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/Plan: \d+ to add/);
+  });
+
+  it('offers watch and discover', () => {
+    const r = reroute(['--help']);
+    expect(r.stdout).toMatch(/watch \[options\]/);
+    expect(r.stdout).toMatch(/discover \[options\]/);
+  });
+});
