@@ -126,7 +126,8 @@ async function accessUnhealthyThenMetaDown(n: LabNode) {
   const l = lab as Lab;
   await l.fault('access-unhealthy', n.scvm.target);
   await until('failover away from the unhealthy access', 15_000, () => otherStorage(n).includes(routeVia(n)));
-  const failoverKind = status(n).target_kind;
+  // The heartbeat is written at the end of the iteration that moved the route.
+  const failoverKind = await until('heartbeat of the failover', 5_000, () => (status(n).target === routeVia(n) ? status(n).target_kind : undefined));
   await l.heal('access-unhealthy', n.scvm.target);
   await until('failback after the access is healthy again', 30_000, () => routeVia(n) === n.scvm.storageIp);
 
@@ -203,6 +204,22 @@ async function pingFanout(n: LabNode) {
   return { ms: m ? Math.round((Number(m[2]) - Number(m[1])) * 1000) : -1, up, live, dead: addrs.filter((a) => !live.includes(a)) };
 }
 
+/** The lock's "is that pid our loop?" check against the lab's ESXi-format `ps -c` (WID CID name cmd). */
+async function psCheck(n: LabNode) {
+  const script = [
+    `REROUTE_LIB=1 . ${installDir(n)}/reroute-loop.sh`,
+    // Busybox ash prefers its own ps applet; the lab's ESXi ps is the file /bin/ps.
+    'ps() { /bin/ps "$@"; }',
+    'SELF_NAME=reroute-loop.sh',
+    'read -r p </var/run/zbs-reroute/lock/pid',
+    'is_our_loop "$p" && echo LOOP-IS-OURS',
+    'read -r c </var/run/crond.pid',
+    'is_our_loop "$c" || echo CROND-IS-NOT',
+    '/bin/ps -c | head -1',
+  ].join('\n');
+  return (lab as Lab).execOk(n.esxi.target, script);
+}
+
 // ------------------------------------------------------------------ setup
 
 const scenarios: {
@@ -213,6 +230,7 @@ const scenarios: {
   upgrade?: Promise<Outcome<Awaited<ReturnType<typeof upgrade>>>>;
   reboot?: Promise<Outcome<Awaited<ReturnType<typeof reboot>>>>;
   fanout?: Promise<Outcome<Awaited<ReturnType<typeof pingFanout>>>>;
+  ps?: Promise<Outcome<string>>;
 } = {};
 
 maybe('reroute agent in the lab', () => {
@@ -229,6 +247,8 @@ maybe('reroute agent in the lab', () => {
     for (const n of l.nodes) steady.push({ node: n, route: routeVia(n), st: status(n), io: io(n, steadyAt) });
     scenarios.fanout = settle(pingFanout(nodeOf(1)));
     await scenarios.fanout;
+    scenarios.ps = settle(psCheck(nodeOf(1)));
+    await scenarios.ps;
     scenarios.scvmStorage = settle(scvmStorageDown(nodeOf(2)));
     scenarios.esxiStorage = settle(esxiStorageDown(nodeOf(3)));
     scenarios.access = settle(accessUnhealthyThenMetaDown(nodeOf(4)));
@@ -262,6 +282,13 @@ maybe('reroute agent in the lab', () => {
     expect(r.ms).toBeGreaterThan(0);
     expect(r.ms).toBeLessThan(3_000); // the default interval
     expect(r.up.sort()).toEqual([...r.live].sort());
+  });
+
+  test("tells its own loop from other processes in ESXi's `ps -c` output", async () => {
+    const out = await result(scenarios.ps);
+    expect(out).toContain('LOOP-IS-OURS');
+    expect(out).toContain('CROND-IS-NOT');
+    expect(out).toMatch(/^WID\s+CID\s+World Name\s+Command/m);
   });
 
   test('SCVM storage link down: IO moves within 2 intervals + ping timeout, comes back after the failback delay', async () => {
