@@ -81,6 +81,12 @@ describeIfRoot('lab ESXi reboot and crash', () => {
     expect(await sh('ps -c')).not.toContain('sleep 1000');
   });
 
+  test('a lab object sees a reboot done through another handle (the CLI attaches the same way)', async () => {
+    const other = Lab.attach(lab.name);
+    await other.crash('esxi-1');
+    expect(await sh('hostname')).toBe('esxi-1\n');
+  });
+
   test('sshClient disabled in esx.conf stays disabled after a reboot', async () => {
     await lab.fault('ssh-client-blocked', 'esxi-1');
     await lab.reboot('esxi-1');

@@ -359,6 +359,15 @@ export class Lab {
     writeRegistry(this.reg);
   }
 
+  /**
+   * Picks up changes other processes made (the CLI rebooting a host while a
+   * test holds this object): every public operation that changes the lab
+   * starts from the registry on disk.
+   */
+  private reload(): void {
+    this.reg = readRegistry(this.name);
+  }
+
   private async create(t: Templates): Promise<void> {
     const reg = this.reg;
     const c = reg.config;
@@ -830,7 +839,11 @@ export class Lab {
     } else {
       const node = this.node(target, t.kind);
       const root = t.kind === 'esxi' ? node.esxi.root : node.scvm.root;
-      const init = this.pid(`${target}:init`);
+      let init = this.pid(`${target}:init`);
+      if (init === undefined || !alive(init)) {
+        this.reload();
+        init = this.pid(`${target}:init`);
+      }
       if (init === undefined || !alive(init)) throw new LabError(`${target} is not running`, `heal or reboot it (npm run lab -- status --name ${this.name}).`);
       const chrootArgs = [root];
       const env = this.hostEnv();
@@ -868,6 +881,7 @@ export class Lab {
   }
 
   get faults(): ActiveFault[] {
+    this.reload();
     return [...this.reg.faults];
   }
 
@@ -880,6 +894,7 @@ export class Lab {
   }
 
   private async setFault(name: string, target: string, on: boolean): Promise<void> {
+    this.reload();
     const t = parseTarget(target);
     const updown = on ? 'down' : 'up';
     switch (name) {
@@ -949,6 +964,7 @@ export class Lab {
   }
 
   private async restart(target: string, crash: boolean, offMs: number): Promise<void> {
+    this.reload();
     const node = this.node(target, 'esxi');
     if (!crash) {
       const pid = this.pid(`${target}:sshd`);
@@ -970,6 +986,7 @@ export class Lab {
   async rotateHostKey(target: string): Promise<void> {
     const t = parseTarget(target);
     if (t.kind === 'ctl') throw new LabError('ctl has no host key in the lab');
+    this.reload();
     const node = this.node(target, t.kind);
     const root = t.kind === 'esxi' ? node.esxi.root : node.scvm.root;
     await this.hostKeys(root, target);
@@ -1010,6 +1027,7 @@ export class Lab {
   // ---------------------------------------------------------------- reports
 
   status(): LabStatus {
+    this.reload();
     const targets: TargetStatus[] = [];
     const svc = (k: string) => alive(this.pid(k));
     for (const node of this.nodes) {
