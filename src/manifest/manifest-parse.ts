@@ -2,7 +2,7 @@
  * parseManifest: manifest text → normalized Manifest, or an InputError listing
  * every problem with its line:col. Pure: the caller reads the file.
  */
-import { LineCounter, parseDocument, type YAMLError } from 'yaml';
+import { isAlias, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
 import { InputError, type SourceProblem } from '../errors/reroute-error';
 import { applyDefaults } from './apply-defaults';
 import type { Manifest } from './manifest-types';
@@ -51,6 +51,23 @@ function yamlProblem(file: string, text: string, err: YAMLError, kind: 'error' |
   return fileProblem(file, 'yaml.syntax', `YAML syntax error (${err.code}): ${message}`, 'Fix the YAML here: check indentation, `key: value` colons, and matching quotes and brackets.', at);
 }
 
+/** Where expanding aliases failed: the first alias with no anchor before it, else (too many aliases) the first alias. */
+function aliasPosition(doc: Document, lineCounter: LineCounter): { line: number; col: number } {
+  let unresolved: number | undefined;
+  let first: number | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      const offset = node.range?.[0];
+      if (offset === undefined) return undefined;
+      first ??= offset;
+      if (unresolved === undefined && isAlias(node) && node.resolve(doc) === undefined) unresolved = offset;
+      return undefined;
+    },
+  });
+  const offset = unresolved ?? first;
+  return offset === undefined ? { line: 1, col: 1 } : lineCounter.linePos(offset);
+}
+
 export function parseManifest(text: string, file: string, opts: ManifestOptions): Manifest {
   const fail = (problems: SourceProblem[]): never => {
     throw new InputError('MANIFEST_INVALID', sortProblems(problems));
@@ -87,7 +104,7 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions)
   try {
     data = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    fail([...yamlProblems, fileProblem(file, 'yaml.alias', `YAML aliases could not be expanded: ${(err as Error).message}`, 'Write the values out instead of using many nested aliases.')]);
+    fail([...yamlProblems, fileProblem(file, 'yaml.alias', `YAML aliases could not be expanded: ${(err as Error).message}`, 'Write the values out instead of using many nested aliases.', aliasPosition(doc, lineCounter))]);
   }
 
   const ctx: ProblemContext = { file, locate: yamlLocator(doc, lineCounter, text) };
