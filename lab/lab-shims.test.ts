@@ -2,6 +2,10 @@
  * The ESXi command shims and the host model, seen the way zbs-reroute sees
  * them: over SSH from the controller namespace, or via lab.exec.
  */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseManifest } from '../src/manifest';
 import { Lab } from './lab';
 import { describeIfRoot, testLabName } from './test-support';
 
@@ -151,10 +155,29 @@ describeIfRoot('lab ESXi/SCVM hosts', () => {
     expect(r.stderr).toContain('guest is not in the sudoers file');
   });
 
+  test("the lab's manifest passes the project's own manifest parser and names every host", () => {
+    const m = parseManifest(lab.manifest({ clusterName: 'lab-test' }), 'lab.yaml', { bundledVersion: '1.0.0' });
+    expect(m.clusterName).toBe('lab-test');
+    expect(m.nodes.map((n) => [n.name, n.esxi.address, n.esxi.storageIp, n.scvm.managementIp, n.scvm.storageIp, n.esxi.datastore])).toEqual(
+      lab.nodes.map((n) => [n.name, n.esxi.mgmtIp, n.esxi.storageIp, n.scvm.mgmtIp, n.scvm.storageIp, 'datastore1']),
+    );
+    expect(m.access.scvm.user).toBe('smartx');
+    expect(m.access.esxi.credential).toEqual({ kind: 'key-file', path: lab.operatorKeyPath });
+  });
+
   test('exec runs inside the host: a hung command is killed at the timeout', async () => {
     const t0 = Date.now();
     await expect(lab.exec('esxi-2', 'sleep 30', { timeoutMs: 1000 })).rejects.toThrow(/timed out/);
     expect(Date.now() - t0).toBeLessThan(5000);
     expect((await lab.exec('esxi-2', 'ps -c')).stdout).not.toContain('sleep 30');
   });
+});
+
+test('the ESXi shims are POSIX sh (shellcheck -s sh clean)', () => {
+  const dir = path.join(__dirname, 'esxi-shims');
+  const files = fs.readdirSync(dir).map((f) => path.join(dir, f));
+  const r = spawnSync('shellcheck', ['-s', 'sh', ...files], { encoding: 'utf8' });
+  expect(r.error).toBeUndefined();
+  expect(r.stdout + r.stderr).toBe('');
+  expect(r.status).toBe(0);
 });
