@@ -1,0 +1,216 @@
+/**
+ * `reroute watch` on a lab cluster, running as an operator would run it: the
+ * real CLI inside the controller namespace, against real sshd/busybox hosts.
+ * Each kind of drift an operator (or an ESXi quirk) can cause is made by hand
+ * on a host; the watch must notice it within one period and correct it, with
+ * zero changes to any 192.168.33.2 route. In report mode it must change nothing.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Lab } from '../../lab/lab';
+import { acquireStateLock } from '../../src/state/state-lock';
+import { longestGaps, nfsRouteChanges, reroute, waitFor, writeLabManifest } from '../e2e/lab-cli';
+
+jest.setTimeout(900_000);
+
+const INTERVAL_S = 6;
+/** Noticed within one period (+ jitter + one observation on a loaded 2-core machine). */
+const NOTICE_MS = INTERVAL_S * 1100 + 12_000;
+const CORRECT_MS = NOTICE_MS + 30_000;
+
+let lab: Lab;
+let dir: string;
+let manifest: string;
+const state = () => path.join(dir, 'state');
+
+interface LogEvent {
+  level: string;
+  event: string;
+  message: string;
+  host?: string;
+  item?: string;
+  reason?: string;
+  timestamp: string;
+}
+
+function events(): LogEvent[] {
+  const file = path.join(state(), 'watch.log');
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as LogEvent);
+}
+
+function eventsSince(t: number, pred: (e: LogEvent) => boolean): LogEvent[] {
+  return events().filter((e) => Date.parse(e.timestamp) >= t && pred(e));
+}
+
+class WatchProcess {
+  readonly proc: ChildProcess;
+  out = '';
+  exit: Promise<number | null>;
+  constructor(mode: 'report' | 'correct') {
+    const bin = path.join(lab.dir, 'ctl', 'bin');
+    this.proc = spawn('ip', ['netns', 'exec', lab.controller.ns, path.join(bin, 'reroute'), '--state', state(), 'watch', '-f', manifest, '--mode', mode, '--interval', String(INTERVAL_S)], {
+      cwd: path.join(__dirname, '..', '..'),
+      env: { ...process.env, PATH: `${bin}:${path.dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: path.join(lab.dir, 'ctl', 'home'), NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc.stdout?.on('data', (c: Buffer) => (this.out += c.toString()));
+    this.proc.stderr?.on('data', (c: Buffer) => (this.out += c.toString()));
+    this.exit = new Promise((resolve) => this.proc.on('exit', (code) => resolve(code)));
+  }
+
+  async stop(): Promise<number | null> {
+    if (this.proc.exitCode === null) this.proc.kill('SIGTERM');
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 120_000);
+    const code = await this.exit;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+async function startWatch(mode: 'report' | 'correct'): Promise<WatchProcess> {
+  const t = Date.now();
+  const w = new WatchProcess(mode);
+  // Started; one period later every host has been observed once.
+  await waitFor(
+    'the watch to check every host once',
+    () => {
+      if (w.proc.exitCode !== null) throw new Error(`watch exited ${w.proc.exitCode}: ${w.out}`);
+      return eventsSince(t, (e) => e.event === 'watch-started').length > 0 ? true : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
+  await new Promise((r) => setTimeout(r, INTERVAL_S * 1000));
+  return w;
+}
+
+const installDir = (i: number) => `/vmfs/volumes/${lab.nodes[i - 1]?.esxi.datastore}/zbs-reroute`;
+
+/** Make a drift, then wait for the watch to find and correct it on that host and item. */
+async function driftAndExpectCorrection(what: string, node: string, item: string, make: () => Promise<unknown>): Promise<{ foundMs: number; correctedMs: number }> {
+  const t = Date.now();
+  await make();
+  const found = await waitFor(`${what}: drift-found`, () => eventsSince(t, (e) => e.event === 'drift-found' && e.host === node && e.item === item)[0], { timeoutMs: NOTICE_MS + 5_000 });
+  const corrected = await waitFor(`${what}: drift-corrected`, () => eventsSince(t, (e) => e.event === 'drift-corrected' && e.host === node && e.item === item)[0], { timeoutMs: CORRECT_MS });
+  return { foundMs: Date.parse(found.timestamp) - t, correctedMs: Date.parse(corrected.timestamp) - t };
+}
+
+beforeAll(async () => {
+  if (Lab.list().includes('watch')) await Lab.down('watch');
+  lab = await Lab.start({ nodes: 2, name: 'watch' });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-watch-'));
+  manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'watch' });
+  const r = await reroute(lab, `apply -f ${manifest} --state ${state()} --auto-approve`);
+  if (r.code !== 0) throw new Error(`apply failed: ${r.stdout.slice(-2000)} ${r.stderr.slice(-2000)}`);
+});
+
+afterAll(async () => {
+  await lab?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('reroute watch --mode correct on a deployed lab cluster', () => {
+  let watch: WatchProcess;
+  let t0: number;
+
+  beforeAll(async () => {
+    watch = await startWatch('correct');
+    t0 = Date.now();
+  });
+
+  afterAll(async () => {
+    await watch?.stop();
+  });
+
+  it('finds nothing to do on a cluster that is as the manifest says', () => {
+    expect(eventsSince(0, (e) => e.event === 'drift-found' || e.event === 'drift-correction-failed')).toEqual([]);
+  });
+
+  it('puts back our crontab line removed by hand (other lines untouched)', async () => {
+    const before = await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root');
+    const r = await driftAndExpectCorrection('crontab edit', 'node-1', 'crontab', () => lab.execOk('esxi-1', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root"));
+    expect(r.foundMs).toBeLessThan(NOTICE_MS);
+    expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toBe(before);
+  });
+
+  it('puts back the local.sh block', async () => {
+    const r = await driftAndExpectCorrection('local.sh block deleted', 'node-2', 'local.sh', () => lab.execOk('esxi-2', "sed -i '/# BEGIN zbs-reroute/,/# END zbs-reroute/d' /etc/rc.local.d/local.sh"));
+    expect(r.foundMs).toBeLessThan(NOTICE_MS);
+    expect(await lab.execOk('esxi-2', 'cat /etc/rc.local.d/local.sh')).toContain('# BEGIN zbs-reroute');
+  });
+
+  it('replaces an agent script overwritten with an old version and restarts the agent, which adopts its route', async () => {
+    const loop = `${installDir(1)}/reroute-loop.sh`;
+    const r = await driftAndExpectCorrection('old agent script', 'node-1', 'agent', () => lab.execOk('esxi-1', `sed -i '2s/.*/reroute_version=0.0.1/' ${loop}`));
+    expect(r.foundMs).toBeLessThan(NOTICE_MS);
+    expect((await lab.execOk('esxi-1', `sed -n 2p ${loop}`)).trim()).not.toBe('reroute_version=0.0.1');
+  });
+
+  it('puts back the authorized_keys entry removed from an SCVM', async () => {
+    const r = await driftAndExpectCorrection('authorized_keys entry removed', 'node-1', 'authorized_keys', () => lab.execOk('scvm-1', "sed -i '/zbs-reroute:watch/d' /root/.ssh/authorized_keys"));
+    expect(r.foundMs).toBeLessThan(NOTICE_MS);
+    expect(await lab.execOk('scvm-1', 'cat /root/.ssh/authorized_keys')).toContain('zbs-reroute:watch');
+  });
+
+  it('restarts crond after it was killed', async () => {
+    const r = await driftAndExpectCorrection('crond killed', 'node-2', 'crond', () => lab.execOk('esxi-2', 'kill $(cat /var/run/crond.pid)'));
+    expect(r.foundMs).toBeLessThan(NOTICE_MS);
+    await waitFor('crond running again', async () => ((await lab.exec('esxi-2', 'kill -0 $(cat /var/run/crond.pid)')).code === 0 ? true : undefined), { timeoutMs: 10_000 });
+  });
+
+  it('waits while a manual apply holds the state lock, then corrects (never interleaves)', async () => {
+    const lock = acquireStateLock(state(), { command: 'reroute apply (test)', releaseOnExit: false });
+    const t = Date.now();
+    try {
+      await lab.execOk('esxi-1', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root");
+      await waitFor('correction-deferred', () => eventsSince(t, (e) => e.event === 'correction-deferred' && e.host === 'node-1')[0], { timeoutMs: NOTICE_MS + 5_000 });
+      expect(eventsSince(t, (e) => e.event === 'drift-corrected')).toEqual([]);
+      expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
+    } finally {
+      lock.release();
+    }
+    await waitFor('drift-corrected after the lock is free', () => eventsSince(t, (e) => e.event === 'drift-corrected' && e.host === 'node-1' && e.item === 'crontab')[0], { timeoutMs: CORRECT_MS });
+  });
+
+  it('moved no 192.168.33.2 route and kept IO flowing through all of it', () => {
+    expect(nfsRouteChanges(lab, t0)).toEqual({ 'esxi-1': [], 'esxi-2': [] });
+    const gaps = longestGaps(lab, t0);
+    for (const h of ['esxi-1', 'esxi-2']) expect({ h, gap: (gaps[h] ?? 0) < 500 }).toEqual({ h, gap: true });
+  });
+
+  it('logs JSON events with host, item and reason, and never a secret', () => {
+    const all = fs.readFileSync(path.join(state(), 'watch.log'), 'utf8');
+    expect(all).not.toMatch(/PRIVATE KEY|MII[A-Za-z0-9+/]{20}/);
+    const found = events().filter((e) => e.event === 'drift-found');
+    expect(found.length).toBeGreaterThanOrEqual(5);
+    for (const e of found) expect(e).toEqual(expect.objectContaining({ host: expect.any(String), item: expect.any(String), reason: expect.any(String) }));
+  });
+
+  it('stops cleanly on SIGTERM (exit 0, nothing in flight left half done)', async () => {
+    const code = await watch.stop();
+    expect(code).toBe(0);
+    expect(events().some((e) => e.event === 'watch-stopped')).toBe(true);
+  });
+});
+
+describe('reroute watch --mode report', () => {
+  it('reports drift and changes nothing', async () => {
+    const watch = await startWatch('report');
+    try {
+      const t = Date.now();
+      await lab.execOk('esxi-2', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root");
+      await waitFor('drift-found', () => eventsSince(t, (e) => e.event === 'drift-found' && e.host === 'node-2' && e.item === 'crontab')[0], { timeoutMs: NOTICE_MS + 5_000 });
+      await new Promise((r) => setTimeout(r, 2 * INTERVAL_S * 1000));
+      expect(eventsSince(t, (e) => e.event === 'drift-corrected')).toEqual([]);
+      expect(await lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
+    } finally {
+      expect(await watch.stop()).toBe(0);
+    }
+  });
+});
