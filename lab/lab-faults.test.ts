@@ -145,6 +145,16 @@ describeIfRoot('lab faults', () => {
     expect(lab.faults).toEqual([]);
   });
 
+  test('hosts rebooted and faulted in parallel keep their own bookkeeping', async () => {
+    await Promise.all([lab.crash('esxi-1'), lab.reboot('esxi-2'), lab.fault('access-unhealthy', 'scvm-1'), lab.fault('storage-down', 'scvm-2')]);
+    expect(await lab.execOk('esxi-1', 'hostname')).toBe('esxi-1\n');
+    expect(await lab.execOk('esxi-2', 'hostname')).toBe('esxi-2\n');
+    expect(lab.faults.map((f) => `${f.name} ${f.target}`).sort()).toEqual(['access-unhealthy scvm-1', 'storage-down scvm-2']);
+    await Promise.all([lab.heal('access-unhealthy', 'scvm-1'), lab.heal('storage-down', 'scvm-2')]);
+    expect(lab.faults).toEqual([]);
+    expect(lab.status().targets.every((t) => t.up && t.sshd)).toBe(true);
+  });
+
   test('unknown fault names and targets are refused', async () => {
     await expect(lab.fault('disk-full', 'esxi-1')).rejects.toThrow(/unknown fault/);
     await expect(lab.fault('storage-down', 'esxi-9')).rejects.toThrow(/not a esxi/);

@@ -355,8 +355,28 @@ export class Lab {
     trace(`down ${name}: state removed`);
   }
 
-  private save(): void {
-    writeRegistry(this.reg);
+  /**
+   * Every registry change is a synchronous read-modify-write of the file, so
+   * concurrent operations (two reboots in parallel, or the CLI next to a
+   * test) never overwrite each other's pids or faults.
+   */
+  private mutate(fn: (reg: Registry) => void): void {
+    const reg = readRegistry(this.name);
+    fn(reg);
+    writeRegistry(reg);
+    this.reg = reg;
+  }
+
+  private setPid(key: string, pid: number): void {
+    this.mutate((r) => {
+      r.pids[key] = pid;
+    });
+  }
+
+  private dropPids(keys: string[]): void {
+    this.mutate((r) => {
+      for (const k of keys) delete r.pids[k];
+    });
   }
 
   /**
@@ -410,7 +430,6 @@ export class Lab {
       await parallel(this.nodes, START_PARALLELISM, (node) => this.startMonitor(node));
       trace('IO probes running');
     }
-    this.save();
   }
 
   private async ipBatch(ns: string, lines: string[], force = false): Promise<RunResult> {
@@ -622,8 +641,8 @@ export class Lab {
       }
       return childrenOf(parent).find((p) => comm(p) === 'init');
     });
-    this.reg.pids[`${target}:unshare`] = parent;
-    this.reg.pids[`${target}:init`] = init;
+    this.setPid(`${target}:unshare`, parent);
+    this.setPid(`${target}:init`, init);
     return init;
   }
 
@@ -637,7 +656,7 @@ export class Lab {
     const before = new Set(childrenOf(init));
     const conf = path.join(this.hostDir(target), 'sshd_config');
     await runOk('nsenter', [...this.nsenterArgs(init), '/usr/sbin/sshd', '-f', conf, '-E', path.join(this.hostDir(target), 'sshd.log')], { env: { PATH: HOST_PATH } });
-    this.reg.pids[`${target}:sshd`] = await waitFor(`${target} sshd`, 10_000, () => childrenOf(init).find((p) => !before.has(p) && comm(p) === 'sshd'));
+    this.setPid(`${target}:sshd`, await waitFor(`${target} sshd`, 10_000, () => childrenOf(init).find((p) => !before.has(p) && comm(p) === 'sshd')));
   }
 
   private async stopSshd(target: string): Promise<void> {
@@ -647,7 +666,7 @@ export class Lab {
       process.kill(pid, 'SIGTERM');
       await waitFor(`${target} sshd to stop`, 5_000, () => (alive(pid) ? undefined : true));
     }
-    delete this.reg.pids[`${target}:sshd`];
+    this.dropPids([`${target}:sshd`]);
   }
 
   /** Powers a host off: killing PID 1 of its pid namespace kills everything in it. */
@@ -662,7 +681,7 @@ export class Lab {
       }
     }
     await waitFor(`${target} to power off`, 10_000, () => (pids.some(alive) ? undefined : true));
-    for (const k of [...keys, `${target}:sshd`]) delete this.reg.pids[k];
+    this.dropPids([...keys, `${target}:sshd`]);
   }
 
   private hostEnv(): NodeJS.ProcessEnv {
@@ -707,7 +726,6 @@ export class Lab {
       const r = await this.exec(h.target, '/bin/sh /etc/rc.local.d/local.sh >/var/log/rc.local.log 2>&1 </dev/null', { timeoutMs: 60_000 });
       if (r.code !== 0) fs.appendFileSync(path.join(this.hostDir(h.target), 'boot.log'), `${new Date().toISOString()} local.sh exited ${r.code}\n`);
     }
-    this.save();
   }
 
   /** Resets the namespace's routes to what ESXi would have after boot: connected, default, esx.conf statics. */
@@ -738,7 +756,6 @@ export class Lab {
     await this.startInit(h.target, h.ns, h.root, [`mount --bind ${simDir} ${h.root}/etc/zbs-sim`, `mount -o remount,bind,ro ${h.root}/etc/zbs-sim`]);
     await this.startSshd(h.target);
     if (this.reg.config.services) await this.startScvmServices(node);
-    this.save();
   }
 
   private async spawnService(key: string, ns: string, program: string, args: string[], logFile: string): Promise<void> {
@@ -754,7 +771,7 @@ export class Lab {
     fs.closeSync(log);
     child.unref();
     if (child.pid === undefined) throw new LabError(`cannot start ${program} in ${ns}`);
-    this.reg.pids[key] = child.pid;
+    this.setPid(key, child.pid);
     const pid = child.pid;
     await waitFor(`${program} in ${ns} to be ready`, SERVICE_READY_MS, () => {
       if (!alive(pid)) throw new LabError(`${program} in ${ns} exited: ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
@@ -785,7 +802,7 @@ export class Lab {
     } catch {
       for (const p of pids.filter(alive)) process.kill(p, 'SIGKILL');
     }
-    for (const k of keys) delete this.reg.pids[k];
+    this.dropPids(keys);
   }
 
   private async startMonitor(node: LabNode): Promise<void> {
@@ -872,12 +889,16 @@ export class Lab {
   // ---------------------------------------------------------------- faults
 
   private addFault(name: string, target: string): void {
-    this.reg.faults = this.reg.faults.filter((f) => !(f.name === name && f.target === target));
-    this.reg.faults.push({ name, target, since: new Date().toISOString() });
+    this.mutate((r) => {
+      r.faults = r.faults.filter((f) => !(f.name === name && f.target === target));
+      r.faults.push({ name, target, since: new Date().toISOString() });
+    });
   }
 
   private removeFault(name: string, target: string): void {
-    this.reg.faults = this.reg.faults.filter((f) => !(f.name === name && f.target === target));
+    this.mutate((r) => {
+      r.faults = r.faults.filter((f) => !(f.name === name && f.target === target));
+    });
   }
 
   get faults(): ActiveFault[] {
@@ -947,7 +968,6 @@ export class Lab {
     if (t.kind === 'ctl') throw new LabError(`fault ${name} does not apply to ctl`);
     if (on) this.addFault(name, target);
     else this.removeFault(name, target);
-    this.save();
   }
 
   /**
@@ -973,13 +993,11 @@ export class Lab {
     }
     await this.powerOff(target);
     this.removeFault('sshd-hang', target);
-    this.save();
     if (offMs > 0) await sleep(offMs);
     await this.bootEsxi(node, true);
     this.removeFault('ssh-client-blocked', target);
     const text = fs.readFileSync(path.join(node.esxi.root, 'etc', 'vmware', 'esx.conf'), 'utf8');
     if (text.includes('/firewall/ruleset[sshClient]/enabled = "false"')) this.addFault('ssh-client-blocked', target);
-    this.save();
   }
 
   /** New host keys (persisted through auto-backup, as ESXi would), sshd restarted to serve them. */
@@ -994,7 +1012,6 @@ export class Lab {
     await this.stopSshd(target);
     await this.startSshd(target);
     this.removeFault('sshd-hang', target);
-    this.save();
   }
 
   /** ssh config used by `ssh` in the controller namespace (lab key, pinned host keys). */
