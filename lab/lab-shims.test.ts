@@ -94,6 +94,7 @@ describeIfRoot('lab ESXi/SCVM hosts', () => {
     const lines = list.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^Network\s+Netmask\s+Gateway\s+Interface\s+Source$/);
     expect(lines[1]).toMatch(/^-+\s+-+\s+-+\s+-+\s+-+$/);
+    expect(lines[2]).toMatch(/^default\s+0\.0\.0\.0\s+10\.10\.0\.1\s+vmk0\s+MANUAL$/);
     expect(list.stdout).toMatch(/^192\.168\.33\.2\s+255\.255\.255\.255\s+10\.10\.0\.102\s+vmk0\s+MANUAL$/m);
     expect(list.stdout).toMatch(/^10\.10\.0\.0\s+255\.255\.255\.0\s+0\.0\.0\.0\s+vmk0\s+MANUAL$/m);
     const rm = await esxi('esxcli network ip route ipv4 remove --network=192.168.33.2/32 --gateway=10.10.0.102');
