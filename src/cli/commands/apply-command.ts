@@ -34,7 +34,7 @@ export interface ApplyCommandOptions {
   commandLine: string;
 }
 
-function readSavedPlan(file: string): Plan {
+export function readSavedPlan(file: string): Plan {
   let plan: Plan;
   try {
     plan = JSON.parse(fs.readFileSync(file, 'utf8')) as Plan;
@@ -44,6 +44,14 @@ function readSavedPlan(file: string): Plan {
   if (plan?.format !== 'zbs-reroute/plan-v1' || !Array.isArray(plan.hosts)) {
     throw new RerouteError('PLAN_INVALID', `${file}: not a zbs-reroute plan`, 'Create it with `reroute plan -f MANIFEST --out FILE`.');
   }
+  // The freshness check reads these fields; a hand-edited host entry without them is refused, not a crash.
+  const bad = plan.hosts.findIndex((h: unknown) => {
+    const x = h as Record<string, unknown> | null;
+    return typeof x !== 'object' || x === null || typeof x.node !== 'string' || typeof x.host !== 'string' || typeof x.observedFingerprint !== 'string' || !Array.isArray(x.actions);
+  });
+  if (bad >= 0) {
+    throw new RerouteError('PLAN_INVALID', `${file}: hosts[${bad}] is not a host plan (edited by hand?)`, 'Create it with `reroute plan -f MANIFEST --out FILE`.');
+  }
   return plan;
 }
 
@@ -51,7 +59,7 @@ function readSavedPlan(file: string): Plan {
  * A saved plan is only safe while the hosts still look as they did when it was
  * made: every host's observation fingerprint must match, and so must the manifest.
  */
-function checkSavedPlanFresh(saved: Plan, fresh: Plan): void {
+export function checkSavedPlanFresh(saved: Plan, fresh: Plan): void {
   if (saved.manifestSha256 !== fresh.manifestSha256) {
     throw new RerouteError('PLAN_STALE', 'the manifest changed since the plan was saved', 'Run `reroute plan --out FILE` again and apply the new plan.');
   }
@@ -82,10 +90,12 @@ export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<n
   if (incomplete) io.warn(`the previous run (${incomplete.runId}) did not finish; hosts are re-observed, so this run picks up where it stopped`);
   let session: ClusterSession | undefined;
   try {
+    // An unreadable or foreign plan file is refused before any host is contacted.
+    const saved = opts.planFile ? readSavedPlan(opts.planFile) : undefined;
     session = await openSession(io, opts);
     io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
     const { plan, observed, keypair } = await session.plan({ mode: opts.mode, targets: opts.target, onEvent: observeProgress(io) });
-    if (opts.planFile) checkSavedPlanFresh(readSavedPlan(opts.planFile), plan);
+    if (saved) checkSavedPlanFresh(saved, plan);
     if (plan.manifestSha256 !== manifestSha256(session.manifest)) throw new RerouteError('INTERNAL', 'plan/manifest mismatch', 'Report this bug.');
     io.info(renderPlanText(plan, { color: io.color }));
     if (!planHasChanges(plan)) {
