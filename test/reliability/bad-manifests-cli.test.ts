@@ -245,6 +245,18 @@ const COMMANDS = (c: Case, i: number): Array<{ cmd: string; argv: string[] }> =>
 
 let results: Map<string, Result>;
 
+const BAD_PLANS: Record<string, string | Buffer> = {
+  missing: 'MISSING',
+  directory: 'DIR',
+  empty: '',
+  'not-json': 'apply everything',
+  truncated: '{"format":"zbs-reroute/plan-v1","hosts":[{"node":"node-1",',
+  'other-format': '{"format":"terraform-plan","hosts":[]}',
+  'null-host': '{"format":"zbs-reroute/plan-v1","hosts":[null]}',
+  'host-without-actions': '{"format":"zbs-reroute/plan-v1","hosts":[{"node":"node-1","host":"esxi","observedFingerprint":"x"}]}',
+  binary: junk(512, 3),
+};
+
 /** A control character other than newline/tab reached the terminal (CR only as part of CRLF). */
 function hasRawControl(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
@@ -268,6 +280,13 @@ beforeAll(() => {
   // Positive controls: a valid manifest validates with no connection, and `plan` does try to connect.
   const valid = write('valid.yaml', render({}));
   batch.push({ id: 'control validate', argv: ['validate', '-f', valid] });
+  // Broken saved plans with a valid manifest: refused before any host is contacted.
+  for (const [name, content] of Object.entries(BAD_PLANS)) {
+    const file = path.join(dir, 'corpus', `plan-${name}.json`);
+    if (content === 'DIR') fs.mkdirSync(file);
+    else if (content !== 'MISSING') fs.writeFileSync(file, content);
+    batch.push({ id: `planfile ${name}`, argv: ['--state', path.join(dir, 'state', `plan-${name}`), 'apply', file, '-f', valid] });
+  }
   if (isRoot) batch.push({ id: 'control plan', argv: ['--state', path.join(dir, 'state', 'control'), 'plan', '-f', valid] });
   results = new Map(runBatch(batch, 'all').map((r) => [r.id, r]));
 });
@@ -317,6 +336,15 @@ describe('bad manifests through the real CLI', () => {
       if (problems.length > 0) failures.push(`${c.id}: ${problems.join('; ')}\n    ${out.split('\n').slice(0, 3).join('\n    ')}`);
     }
     expect(failures).toEqual([]);
+  });
+
+  it('apply PLANFILE with a broken saved plan is refused (PLAN_INVALID, exit 1) before any connection', () => {
+    for (const name of Object.keys(BAD_PLANS)) {
+      const id = `planfile ${name}`;
+      const r = results.get(id);
+      expect({ name, code: r?.code, err: r?.stderr }).toEqual({ name, code: 1, err: expect.stringContaining('Error [PLAN_INVALID]') });
+      expect({ name, attempts: attemptsFor(id) }).toEqual({ name, attempts: [] });
+    }
   });
 
   it('plan --out writes no plan file for a broken manifest, and nothing ran any injected command', () => {
