@@ -3,7 +3,7 @@ import { observeCluster, type ObserveOptions } from '../observe/observe-cluster'
 import type { EsxiObserved } from '../observe/observed-types';
 import type { RemoteHost } from '../remote/ssh-connection';
 import { shellCommand } from '../remote/shell-quote';
-import { judgeHost, type HostVerification } from './verify-host';
+import { drainGateway, judgeHost, type HostVerification } from './verify-host';
 
 export interface VerifyDeps {
   connect: ObserveOptions['connect'];
@@ -42,6 +42,8 @@ export async function verifyHosts(manifest: Manifest, nodes: { node: string; sin
       const spec = manifest.nodes.find((n) => n.name === node);
       if (!spec) return { node, ok: false, problems: ['not in the manifest'], unreachableIps: [] } satisfies HostVerification;
       const deadline = deps.nowMs() + opts.timeoutMs;
+      // A drained host is done when the agent has followed the pin, which takes it an interval or two.
+      const pin = drainGateway(manifest, spec);
       let last: EsxiObserved | undefined;
       let lastReason = 'no observation';
       for (let attempt = 0; attempt < 200; attempt++) {
@@ -50,7 +52,7 @@ export async function verifyHosts(manifest: Manifest, nodes: { node: string; sin
         if (o && o.reachable) {
           last = o;
           const hb = o.heartbeat;
-          if (hb && hb.updated > since && hb.version === manifest.version && o.agentProcesses.length === 1 && o.nfsRoute) break;
+          if (hb && hb.updated > since && hb.version === manifest.version && o.agentProcesses.length === 1 && o.nfsRoute && (pin === undefined || o.nfsRoute.gateway === pin)) break;
         } else lastReason = o && !o.reachable ? o.reason : 'not observed';
         if (deps.nowMs() >= deadline) break;
         await deps.sleep(1000);

@@ -1,3 +1,4 @@
+import { drainTarget } from '../desired/desired-state';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import type { EsxiObserved } from '../observe/observed-types';
 
@@ -27,6 +28,11 @@ export interface VerifyInputs {
   pings: Record<string, boolean>;
 }
 
+/** Where a drained host's route must point (the pin the plan wrote); undefined when not drained. */
+export function drainGateway(manifest: Manifest, node: NodeSpec): string | undefined {
+  return node.drain === undefined ? undefined : drainTarget(manifest, node).scvm.storageIp;
+}
+
 export function judgeHost(v: VerifyInputs): HostVerification {
   const { manifest, node, observed } = v;
   const problems: string[] = [];
@@ -46,6 +52,11 @@ export function judgeHost(v: VerifyInputs): HostVerification {
     const clusterIps = manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp]);
     if (!clusterIps.includes(route.gateway)) problems.push(`${manifest.nfsAddress} is routed via ${route.gateway}, which is no SCVM of this cluster`);
     if (hb && hb.target !== '' && hb.target !== route.gateway) problems.push(`route points at ${route.gateway} but the agent believes ${hb.target}`);
+    const pin = drainGateway(manifest, node);
+    if (pin !== undefined && route.gateway !== pin) {
+      // The agent follows a pin only to a healthy access point: a drain that did not happen must not pass.
+      problems.push(`IO is not drained: ${manifest.nfsAddress} is routed via ${route.gateway}, the drain wants ${pin}`);
+    }
     const localReachable = v.pings[node.scvm.storageIp] !== false;
     if (!routeInfo.local && localReachable && node.drain === undefined && hb?.targetKind !== 'pin' && hb?.targetKind !== 'remote-storage') {
       // Off-local while the local SCVM answers is only right during failback delay (remote-storage) or a drain.

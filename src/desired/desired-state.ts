@@ -45,7 +45,7 @@ function fileOf(path: string, mode: string, content: string, version?: string): 
  * in manifest order that is not drained itself (wrapping), so the choice is
  * stable across runs and never lands on another node being serviced.
  */
-function drainTarget(manifest: Manifest, node: NodeSpec): NodeSpec {
+export function drainTarget(manifest: Manifest, node: NodeSpec): NodeSpec {
   const nodes = manifest.nodes;
   if (node.drain?.to !== undefined) {
     const to = nodes.find((n) => n.name === node.drain?.to);

@@ -1,0 +1,40 @@
+import type { Manifest } from '../manifest/manifest-types';
+import type { EsxiObserved } from '../observe/observed-types';
+import { convergedEsxi, fixtureDesired, fixtureManifest, fixtureNode, NOW } from '../plan/test-fixtures';
+import { drainGateway, judgeHost } from './verify-host';
+
+const drained: Manifest = fixtureManifest(3, { nodes: [fixtureNode(1), fixtureNode(2, { drain: { to: 'node-3' } }), fixtureNode(3)] });
+const node2 = drained.nodes[1] as Manifest['nodes'][number];
+
+function host(gateway: string, kind: 'local' | 'pin' | 'remote-storage'): EsxiObserved {
+  const d = fixtureDesired(drained).esxi[1];
+  if (!d) throw new Error('fixture has no node-2');
+  const o = convergedEsxi(d, gateway);
+  if (o.heartbeat) Object.assign(o.heartbeat, { target: gateway, targetKind: kind });
+  return o;
+}
+
+const pings = Object.fromEntries(drained.nodes.flatMap((n) => [[n.scvm.storageIp, true], [n.scvm.managementIp, true]]));
+
+describe('judgeHost for a drained host', () => {
+  it('wants the route on the drain target', () => {
+    expect(drainGateway(drained, node2)).toBe('10.20.0.103');
+    expect(drainGateway(drained, drained.nodes[0] as Manifest['nodes'][number])).toBeUndefined();
+  });
+
+  it('passes once the agent has followed the pin to the drain target', () => {
+    const v = judgeHost({ manifest: drained, node: node2, observed: host('10.20.0.103', 'pin'), since: NOW - 10, pings });
+    expect(v).toMatchObject({ ok: true, problems: [], route: { gateway: '10.20.0.103', local: false } });
+  });
+
+  it('fails while IO is still served locally (a drain that did not happen is no success)', () => {
+    const v = judgeHost({ manifest: drained, node: node2, observed: host('10.20.0.102', 'local'), since: NOW - 10, pings });
+    expect(v.ok).toBe(false);
+    expect(v.problems).toEqual(['IO is not drained: 192.168.33.2 is routed via 10.20.0.102, the drain wants 10.20.0.103']);
+  });
+
+  it('fails when the agent went to another SCVM than the drain target', () => {
+    const v = judgeHost({ manifest: drained, node: node2, observed: host('10.20.0.101', 'remote-storage'), since: NOW - 10, pings });
+    expect(v.problems).toContain('IO is not drained: 192.168.33.2 is routed via 10.20.0.101, the drain wants 10.20.0.103');
+  });
+});
