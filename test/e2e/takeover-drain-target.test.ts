@@ -166,6 +166,8 @@ describe('takeover, drain, --target, saved plans, leases, host keys and a down h
     const t = Date.now();
     const r = await reroute(lab, `apply -f ${drained} ${state()} --auto-approve`);
     expect(ok(r)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
+    // Verification waits for the agent to follow the pin: the drain is in effect when apply says ok.
+    expect(r.stdout).toMatch(new RegExp(`node-2\\s.*esxi.*applied.*ok \\(route via ${n3.scvm.storageIp.replace(/\./g, '\\.')}\\)`));
     await waitFor('esxi-2 routed via scvm-3', async () => ((await nfsGateway('esxi-2')) === n3.scvm.storageIp ? true : undefined), { timeoutMs: 20_000 });
     await waitFor('esxi-2 served by scvm-3', () => (servedBy(lab, Date.now() - 500)['esxi-2'] === 'scvm-3' ? true : undefined), { timeoutMs: 10_000 });
     const moved = nfsRouteChanges(lab, t);
