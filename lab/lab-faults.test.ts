@@ -125,11 +125,16 @@ describeIfRoot('lab faults', () => {
   test('rotate-hostkey: the controller sees a changed host key', async () => {
     const ip = lab.nodes[0]!.esxi.mgmtIp;
     const before = lab.hostPublicKeys('esxi-1');
+    // An open session must neither block the rotation nor be mistaken for the new sshd.
+    await lab.exec('ctl', `ssh root@${ip} sleep 6 >/dev/null 2>&1 </dev/null & echo started`);
+    await sleep(800);
     await lab.rotateHostKey('esxi-1');
     expect(lab.hostPublicKeys('esxi-1')).not.toEqual(before);
     const r = await lab.exec('ctl', `ssh root@${ip} true`);
     expect(r.code).toBe(255);
     expect(r.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+    const fresh = await lab.exec('ctl', `ssh -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no root@${ip} true`);
+    expect(fresh.code).toBe(0);
     // The new key survives a reboot (it was backed up).
     const rotated = lab.hostPublicKeys('esxi-1');
     await lab.crash('esxi-1');

@@ -154,6 +154,14 @@ function comm(pid: number): string {
   }
 }
 
+function cmdline(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
 function netnsInode(pid: number): string | undefined {
   try {
     return fs.readlinkSync(`/proc/${pid}/ns/net`);
@@ -656,7 +664,9 @@ export class Lab {
     const before = new Set(childrenOf(init));
     const conf = path.join(this.hostDir(target), 'sshd_config');
     await runOk('nsenter', [...this.nsenterArgs(init), '/usr/sbin/sshd', '-f', conf, '-E', path.join(this.hostDir(target), 'sshd.log')], { env: { PATH: HOST_PATH } });
-    this.setPid(`${target}:sshd`, await waitFor(`${target} sshd`, 10_000, () => childrenOf(init).find((p) => !before.has(p) && comm(p) === 'sshd')));
+    // The listener, not a session orphaned by an earlier sshd: only the listener's title names its config.
+    const isListener = (p: number) => !before.has(p) && comm(p) === 'sshd' && cmdline(p).includes(conf);
+    this.setPid(`${target}:sshd`, await waitFor(`${target} sshd`, 10_000, () => childrenOf(init).find(isListener)));
   }
 
   private async stopSshd(target: string): Promise<void> {
