@@ -1,5 +1,39 @@
+import * as fs from 'node:fs';
 import type { SshSettings } from '../manifest/manifest-types';
 import { connectSsh, type HostKeyPolicy, type RemoteHost, type SshCredential } from './ssh-connection';
+
+/**
+ * ZBS_REROUTE_EXEC_LOG=FILE appends one JSON line per SSH connect and per exec
+ * ({"event":"connect"|"exec","kind","node","ms","code"?}) so benchmarks can count
+ * round trips per host (bench/reconcile-scaling.ts). Unset (always, in production):
+ * the connection is returned untouched. Never logs commands, output or secrets.
+ */
+const EXEC_LOG_ENV = 'ZBS_REROUTE_EXEC_LOG';
+
+function recordRoundTrip(file: string, entry: Record<string, unknown>): void {
+  try {
+    fs.appendFileSync(file, `${JSON.stringify({ t: Date.now(), pid: process.pid, ...entry })}\n`);
+  } catch {
+    // A measurement aid must never change what the tool does.
+  }
+}
+
+function countingHost(file: string, endpoint: HostEndpoint, host: RemoteHost): RemoteHost {
+  return {
+    exec: async (cmd, opts) => {
+      const started = Date.now();
+      try {
+        const r = await host.exec(cmd, opts);
+        recordRoundTrip(file, { event: 'exec', kind: endpoint.kind, node: endpoint.node, ms: Date.now() - started, code: r.code });
+        return r;
+      } catch (err) {
+        recordRoundTrip(file, { event: 'exec', kind: endpoint.kind, node: endpoint.node, ms: Date.now() - started, error: true });
+        throw err;
+      }
+    },
+    close: () => host.close(),
+  };
+}
 
 /** One host the reconciler talks to. */
 export interface HostEndpoint {
@@ -60,7 +94,9 @@ export class HostConnections {
       return decision;
     };
     const connect = this.opts.connect ?? connectSsh;
-    return connect({
+    const logFile = process.env[EXEC_LOG_ENV];
+    const started = Date.now();
+    const dialed = connect({
       host: endpoint.address,
       port: ssh.port,
       username: this.opts.users[endpoint.kind],
@@ -73,6 +109,17 @@ export class HostConnections {
       keepaliveCountMax: 3,
       defaultCommandTimeoutMs: ssh.commandTimeoutSeconds * 1000,
     });
+    if (!logFile) return dialed;
+    return dialed.then(
+      (host) => {
+        recordRoundTrip(logFile, { event: 'connect', kind: endpoint.kind, node: endpoint.node, ms: Date.now() - started });
+        return countingHost(logFile, endpoint, host);
+      },
+      (err: unknown) => {
+        recordRoundTrip(logFile, { event: 'connect', kind: endpoint.kind, node: endpoint.node, ms: Date.now() - started, error: true });
+        throw err;
+      },
+    );
   }
 
   async closeAll(): Promise<void> {
