@@ -149,6 +149,13 @@ describeIfRoot('lab ESXi/SCVM hosts', () => {
     expect(root).toMatchObject({ code: 0, stdout: '0\n2\n' });
   });
 
+  test('a sudoer without NOPASSWD (group wheel-pw) gets sudo\'s password refusal', async () => {
+    await lab.execOk('scvm-2', "sed -i -e 's/^wheel:x:10:smartx$/wheel:x:10:/' -e 's/^wheel-pw:x:11:$/wheel-pw:x:11:smartx/' /etc/group");
+    const r = await lab.exec('ctl', `ssh smartx@${lab.nodes[1]!.scvm.mgmtIp} 'sudo -n id'`);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('sudo: a password is required\n');
+  });
+
   test('a user outside wheel cannot sudo on the SCVM', async () => {
     await lab.execOk('scvm-1', "echo 'guest:x:1001:1001::/tmp:/bin/sh' >> /etc/passwd");
     const r = await lab.exec('scvm-1', 'sudo -n id', { user: 'guest' });

@@ -234,7 +234,7 @@ async function buildScvm(root: string, bin: string): Promise<void> {
   fs.chmodSync(path.join(root, 'home/smartx'), 0o700);
   write(root, 'etc/passwd', `root:x:0:0:root:/root:/bin/bash\n${sshdPasswdLine()}\nsmartx:x:1000:1000::/home/smartx:/bin/bash\n`);
   write(root, 'etc/shadow', 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\nsmartx:*:19000:0:99999:7:::\n', 0o600);
-  write(root, 'etc/group', 'root:x:0:\nwheel:x:10:smartx\nnogroup:x:65534:\nsmartx:x:1000:\n');
+  write(root, 'etc/group', 'root:x:0:\nwheel:x:10:smartx\nwheel-pw:x:11:\nnogroup:x:65534:\nsmartx:x:1000:\n');
   // A line that is not ours, as SMTX OS nodes carry cluster-internal keys: it must survive.
   write(root, 'root/.ssh/authorized_keys', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkVtDj0n8WbX0Ew2sGZsK3xv6m5hZfQ0b1X9dXqzL1p root@smtx-cluster-internal\n', 0o600);
   write(root, 'home/smartx/.ssh/authorized_keys', '', 0o600);

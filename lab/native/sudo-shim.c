@@ -1,10 +1,11 @@
 /* A minimal sudo for the simulated SCVM, installed setuid root inside its
  * root. SMTX OS lets the operator user `smartx` (group wheel) become root with
  * sudo; the real sudo needs PAM and its plugins, which a busybox root lacks.
- * Policy: members of group "wheel" (by /etc/group inside the root) may run any
- * command as root without a password (like `%wheel ALL=(ALL) NOPASSWD: ALL`);
- * everyone else is refused with sudo's own wording. Supported options:
- * -n -E -H -S -k (accepted; no password is ever asked), -u root, --. */
+ * Policy (by /etc/group inside the root): members of "wheel" may run any
+ * command as root without a password (`%wheel ALL=(ALL) NOPASSWD: ALL`);
+ * members of "wheel-pw" are sudoers who need a password, which this lab never
+ * accepts (tests of a missing NOPASSWD rule); everyone else is refused. The
+ * messages are sudo's own. Options: -n -E -H -S -k, -u root, --. */
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +35,7 @@ static int user_name(uid_t uid, char *name, size_t cap, gid_t *gid) {
   return found;
 }
 
-static int in_wheel(uid_t uid, const char *name, gid_t pgid) {
-  if (uid == 0) return 1;
+static int in_group(const char *group, const char *name, gid_t pgid) {
   FILE *f = fopen("/etc/group", "r");
   if (f == NULL) return 0;
   char line[1024];
@@ -45,7 +45,7 @@ static int in_wheel(uid_t uid, const char *name, gid_t pgid) {
     char *fields[4] = {0};
     char *p = line;
     for (int k = 0; k < 4 && p != NULL; k++) { fields[k] = p; p = strchr(p, ':'); if (p) *p++ = '\0'; }
-    if (fields[0] == NULL || strcmp(fields[0], "wheel") != 0 || fields[2] == NULL) continue;
+    if (fields[0] == NULL || strcmp(fields[0], group) != 0 || fields[2] == NULL) continue;
     if ((gid_t)strtoul(fields[2], NULL, 10) == pgid) { ok = 1; break; }
     for (char *m = fields[3] ? strtok(fields[3], ",") : NULL; m != NULL; m = strtok(NULL, ",")) {
       if (strcmp(m, name) == 0) { ok = 1; break; }
@@ -57,6 +57,7 @@ static int in_wheel(uid_t uid, const char *name, gid_t pgid) {
 
 int main(int argc, char **argv) {
   int i = 1;
+  int non_interactive = 0;
   for (; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--") == 0) { i++; break; }
@@ -70,6 +71,7 @@ int main(int argc, char **argv) {
       i++;
       continue;
     }
+    if (strcmp(a, "-n") == 0 || strcmp(a, "-nE") == 0 || strcmp(a, "-En") == 0) non_interactive = 1;
     if (strcmp(a, "-n") == 0 || strcmp(a, "-E") == 0 || strcmp(a, "-H") == 0 ||
         strcmp(a, "-S") == 0 || strcmp(a, "-k") == 0 || strcmp(a, "-nE") == 0 || strcmp(a, "-En") == 0) {
       continue;
@@ -84,7 +86,15 @@ int main(int argc, char **argv) {
   uid_t ruid = getuid();
   char name[128] = "unknown";
   gid_t pgid = (gid_t)-1;
-  if (!user_name(ruid, name, sizeof name, &pgid) || !in_wheel(ruid, name, pgid)) {
+  int known = user_name(ruid, name, sizeof name, &pgid);
+  if (ruid != 0 && known && in_group("wheel-pw", name, pgid) && !in_group("wheel", name, pgid)) {
+    if (!non_interactive) {
+      fprintf(stderr, "sudo: a terminal is required to read the password; either use the -S option to read from standard input or configure an askpass helper\n");
+    }
+    fprintf(stderr, "sudo: a password is required\n");
+    return 1;
+  }
+  if (ruid != 0 && (!known || !in_group("wheel", name, pgid))) {
     fprintf(stderr, "%s is not in the sudoers file.  This incident will be reported.\n", name);
     return 1;
   }
