@@ -204,7 +204,10 @@ function readFiles(listing: string, ctx: ProbeContext, obs: EsxiObserved, warn: 
     }
     const perms = m[1] as string;
     const path = m[4] as string;
-    if (path !== ctx.installDir && !path.startsWith(prefix)) {
+    // A file name holding a newline can forge a listing line; only plain paths below the dir count
+    // (a forged `<dir>/../..` entry must never become a delete at teardown).
+    // eslint-disable-next-line no-control-regex -- control characters in a path are the point
+    if ((path !== ctx.installDir && !path.startsWith(prefix)) || /\/\.{1,2}(\/|$)|\/\/|[\u0000-\u001f\u007f]/.test(path.slice(prefix.length - 1))) {
       warn(`install dir listing names a path outside it: ${path.slice(0, 120)}`);
       continue;
     }
