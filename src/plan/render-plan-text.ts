@@ -5,6 +5,7 @@ import { DRAIN_ENDED } from './plan-esxi';
 import type { Action, HostPlan, Plan } from './plan-types';
 import { assertNoSecrets, looksSecret } from './redact';
 import { editCrontab, editLocalSh } from './text-edits';
+import { sanitizeForDisplay } from '../observe/sanitize';
 
 export interface RenderTextOptions {
   /** The CLI decides (NO_COLOR, --no-color, TTY); renderers never look at the environment. */
@@ -18,6 +19,11 @@ type Colors = ReturnType<typeof pc.createColors>;
 /** New files up to this many lines are shown in full; longer ones (the agent script) as a summary. */
 const MAX_NEW_FILE_LINES = 40;
 const SENSITIVE = '(sensitive)';
+
+/** Host-controlled text (crontab, local.sh, file names, reasons) never reaches the terminal raw. */
+function safe(text: string): string {
+  return sanitizeForDisplay(text, { multiline: false });
+}
 
 function marker(change: HostPlan['change']): string {
   switch (change) {
@@ -69,6 +75,7 @@ function diffLines(c: Colors, path: string, before: string, after: string): stri
   return patch
     .split('\n')
     .filter((l) => l !== '')
+    .map(safe)
     .map((l) => (l.startsWith('@@') ? c.cyan(l) : l.startsWith('+') ? c.green(l) : l.startsWith('-') ? c.red(l) : l.startsWith('\\') ? c.dim(l) : l));
 }
 
@@ -91,8 +98,8 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
       const what = `file ${rel(a.path)} (${a.mode})`;
       if (a.contentRef !== undefined || (a.content !== undefined && looksSecret(a.content))) return [sign, `${what} ${SENSITIVE}`, []];
       const details: string[] = [];
-      if (a.version !== undefined) details.push(a.before ? `agent ${a.before.version ?? 'unknown'} → ${a.version}` : `agent ${a.version}`);
-      if (a.before && a.before.mode !== a.mode) details.push(`mode ${a.before.mode} → ${a.mode}`);
+      if (a.version !== undefined) details.push(safe(a.before ? `agent ${a.before.version ?? 'unknown'} → ${a.version}` : `agent ${a.version}`));
+      if (a.before && a.before.mode !== a.mode) details.push(safe(`mode ${a.before.mode} → ${a.mode}`));
       const content = a.content ?? '';
       if (a.before?.content !== undefined) details.push(...diffLines(c, a.path, a.before.content, content));
       else if (!a.before && a.content !== undefined && a.version === undefined && lineCount(content) <= MAX_NEW_FILE_LINES) details.push(...diffLines(c, a.path, '', content));
@@ -105,7 +112,7 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
     case 'remove-dir':
       return ['-', `dir ${a.path}${a.recursive ? ' (and everything in it)' : ''}`, []];
     case 'edit-crontab': {
-      const details = a.before !== undefined ? diffLines(c, CRONTAB_PATH, a.before, editCrontab(a.before, a.remove, a.add)) : [...a.remove.map((l) => c.red(`-${l}`)), ...a.add.map((l) => c.green(`+${l}`))];
+      const details = a.before !== undefined ? diffLines(c, CRONTAB_PATH, a.before, editCrontab(a.before, a.remove, a.add)) : [...a.remove.map((l) => c.red(safe(`-${l}`))), ...a.add.map((l) => c.green(safe(`+${l}`)))];
       return ['~', `crontab ${CRONTAB_PATH}`, details];
     }
     case 'reload-crond':
@@ -114,7 +121,7 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
       const details =
         a.before !== undefined
           ? diffLines(c, LOCAL_SH_PATH, a.before, editLocalSh(a.before, a.block, a.removeLines))
-          : [...a.removeLines.map((l) => c.red(`-${l}`)), ...(a.block === undefined ? [c.red('-(zbs-reroute block)')] : a.block.replace(/\n$/, '').split('\n').map((l) => c.green(`+${l}`)))];
+          : [...a.removeLines.map((l) => c.red(safe(`-${l}`))), ...(a.block === undefined ? [c.red('-(zbs-reroute block)')] : a.block.replace(/\n$/, '').split('\n').map((l) => c.green(safe(`+${l}`))))];
       return ['~', `${LOCAL_SH_PATH} ${a.block === undefined ? 'block removed' : 'block'}`, details];
     }
     case 'auto-backup':
@@ -142,14 +149,14 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
 
 function renderHost(c: Colors, h: HostPlan, plan: Plan): string[] {
   const sign = marker(h.change);
-  const title = hostTitle(h, plan);
+  const title = safe(hostTitle(h, plan));
   const out = [`  ${paint(c, sign, sign)} ${c.bold(h.node)} (${h.host}): ${paint(c, sign, title)}`];
   if (h.change === 'unreachable') return out;
   // Reasons explain an update; for a create or delete the actions say it all.
-  if (h.change === 'update' || h.change === 'takeover') for (const r of h.reasons) if (r !== title) out.push(`      ${c.dim(`# ${r}`)}`);
+  if (h.change === 'update' || h.change === 'takeover') for (const r of h.reasons.map(safe)) if (r !== title) out.push(`      ${c.dim(`# ${r}`)}`);
   for (const a of h.actions) {
     const [s, text, details] = describe(c, a, h);
-    out.push(`      ${paint(c, s, s)} ${text}`);
+    out.push(`      ${paint(c, s, s)} ${safe(text)}`);
     for (const d of details) out.push(`          ${d}`);
   }
   return out;
@@ -177,7 +184,7 @@ export function renderPlanText(plan: Plan, opts: RenderTextOptions): string {
     lines.push(...renderHost(c, h, plan));
     lines.push('');
   }
-  for (const w of plan.warnings ?? []) lines.push(c.yellow(`Warning: ${w}`));
+  for (const w of plan.warnings ?? []) lines.push(c.yellow(`Warning: ${safe(w)}`));
   if ((plan.warnings ?? []).length > 0) lines.push('');
   const unchanged = plan.hosts.filter((h) => h.change === 'noop').length;
   if (unchanged > 0 && opts.showUnchanged !== true) lines.push(c.dim(`${unchanged} host(s) already as wanted.`));
