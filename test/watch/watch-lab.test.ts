@@ -178,6 +178,38 @@ describe('reroute watch --mode correct on a deployed lab cluster', () => {
     await waitFor('drift-corrected after the lock is free', () => eventsSince(t, (e) => e.event === 'drift-corrected' && e.host === 'node-1' && e.item === 'crontab')[0], { timeoutMs: CORRECT_MS });
   });
 
+  it('reports an invalid manifest edit with file:line and keeps correcting with the last good one', async () => {
+    const good = fs.readFileSync(manifest, 'utf8');
+    const t = Date.now();
+    try {
+      fs.writeFileSync(manifest, good.replace(/storageIp: 10\.20\.0\.12\b/, 'storageIp: 10.20.0.999'));
+      const bad = await waitFor('manifest-invalid', () => eventsSince(t, (e) => e.event === 'manifest-invalid')[0], { timeoutMs: 20_000 });
+      expect(bad.message).toMatch(new RegExp(`${manifest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
+      expect(bad.message).toContain('last good manifest stays in force');
+      const r = await driftAndExpectCorrection('crontab edit under an invalid manifest', 'node-2', 'crontab', () => lab.execOk('esxi-2', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root"));
+      expect(r.foundMs).toBeLessThan(NOTICE_MS);
+    } finally {
+      fs.writeFileSync(manifest, good);
+    }
+  });
+
+  it('leaves a node removed from the manifest installed (no --prune), and watches it again when it comes back', async () => {
+    const full = fs.readFileSync(manifest, 'utf8');
+    const one = writeLabManifest(lab, dir, 'one.yaml', { clusterName: 'watch', nodes: 1 });
+    const t = Date.now();
+    try {
+      fs.copyFileSync(one, manifest);
+      const removed = await waitFor('node-removed', () => eventsSince(t, (e) => e.event === 'node-removed')[0], { timeoutMs: 20_000 });
+      expect(removed).toEqual(expect.objectContaining({ node: 'node-2', prune: false }));
+      await new Promise((r) => setTimeout(r, INTERVAL_S * 1000));
+      expect(await lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).toContain('zbs-reroute');
+      expect(eventsSince(t, (e) => e.host === 'node-2' && e.event.startsWith('drift'))).toEqual([]);
+    } finally {
+      fs.writeFileSync(manifest, full);
+    }
+    await waitFor('manifest-reloaded with node-2 back', () => eventsSince(t, (e) => e.event === 'manifest-reloaded' && JSON.stringify(e).includes('node-2'))[0], { timeoutMs: 20_000 });
+  });
+
   it('moved no 192.168.33.2 route and kept IO flowing through all of it', () => {
     expect(nfsRouteChanges(lab, t0)).toEqual({ 'esxi-1': [], 'esxi-2': [] });
     const gaps = longestGaps(lab, t0);
@@ -190,6 +222,18 @@ describe('reroute watch --mode correct on a deployed lab cluster', () => {
     const found = events().filter((e) => e.event === 'drift-found');
     expect(found.length).toBeGreaterThanOrEqual(5);
     for (const e of found) expect(e).toEqual(expect.objectContaining({ host: expect.any(String), item: expect.any(String), reason: expect.any(String) }));
+  });
+
+  it('re-checks a host as soon as it is back from a reboot, and leaves it in shape', async () => {
+    const t = Date.now();
+    await lab.reboot('esxi-1', { offMs: INTERVAL_S * 1500 });
+    await waitFor('host-unreachable', () => eventsSince(t, (e) => e.event === 'host-unreachable' && e.host === 'node-1')[0], { timeoutMs: 60_000 });
+    const back = await waitFor('host-returned', () => eventsSince(t, (e) => e.event === 'host-returned' && e.host === 'node-1')[0], { timeoutMs: 120_000 });
+    expect(Date.parse(back.timestamp)).toBeGreaterThan(t);
+    // Back in shape: one agent loop, our crontab line, and no correction failing.
+    await waitFor('one agent loop on esxi-1', async () => ((await lab.execOk('esxi-1', 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l')).trim() === '1' ? true : undefined), { timeoutMs: 120_000, everyMs: 2000 });
+    expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toContain('zbs-reroute');
+    expect(eventsSince(t, (e) => e.event === 'drift-correction-failed')).toEqual([]);
   });
 
   it('stops cleanly on SIGTERM (exit 0, nothing in flight left half done)', async () => {
