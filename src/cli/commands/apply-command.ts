@@ -99,6 +99,13 @@ export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<n
     if (plan.manifestSha256 !== manifestSha256(session.manifest)) throw new RerouteError('INTERNAL', 'plan/manifest mismatch', 'Report this bug.');
     io.info(renderPlanText(plan, { color: io.color }));
     if (!planHasChanges(plan)) {
+      // Hosts that could not be observed may well need changes: that is no success to report.
+      const unseen = plan.hosts.filter((h) => h.change === 'unreachable');
+      if (unseen.length > 0) {
+        const list = unseen.map((h) => `${h.node} (${h.host})`).join(', ');
+        io.result(`No changes on the reachable hosts, but ${unseen.length} host(s) could not be observed: ${list}. Run apply again when they are back.`, { ok: false, changes: false, unreachable: unseen.map((h) => ({ node: h.node, host: h.host, reason: h.unreachableReason })), plan });
+        return EXIT_ERROR;
+      }
       io.result('No changes. Nothing to apply.', { ok: true, changes: false, plan });
       return EXIT_OK;
     }
