@@ -54,14 +54,19 @@ program
   .addOption(nameOpt())
   .option('--json', 'machine-readable output')
   .action((o: { name: string; json?: boolean }) => {
-    const s = Lab.attach(o.name).status();
+    const lab = Lab.attach(o.name);
+    const s = lab.status();
     if (o.json) return out(JSON.stringify(s, null, 2));
+    // IO of the last 2 s: who serves each ESXi now.
+    const io = lab.io(Date.now() - 2000);
     out(`lab ${s.name}: ${s.nodes} nodes, controller ${s.controller.ip}, state ${s.stateDir}`);
     for (const t of s.targets) {
       const svc = Object.entries(t.services)
         .map(([k, v]) => `${k}=${v ? 'up' : 'DOWN'}`)
         .join(' ');
-      out(`  ${t.target.padEnd(8)} ${t.up ? 'up  ' : 'DOWN'} sshd=${t.sshd ? 'up' : 'DOWN'} ${svc}`);
+      const h = io[t.target];
+      const served = h === undefined ? '' : ` io: ${h.failed > 0 ? `${h.failed}/${h.probes} failed, ` : ''}served by ${h.servedBy ?? 'nobody'}`;
+      out(`  ${t.target.padEnd(8)} ${t.up ? 'up  ' : 'DOWN'} sshd=${t.sshd ? 'up' : 'DOWN'} ${svc}${served}`);
     }
     out(s.faults.length === 0 ? 'faults: none' : `faults: ${s.faults.map((f) => `${f.name} ${f.target}`).join(', ')}`);
   });

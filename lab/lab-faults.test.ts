@@ -36,8 +36,8 @@ describeIfRoot('lab faults', () => {
 
   test('baseline: each ESXi is served by its own SCVM over the private link', async () => {
     const t = Date.now();
-    expect(await servedBy('esxi-1', t)).toBe('scvm-1');
-    expect(await servedBy('esxi-2', t)).toBe('scvm-2');
+    await lab.waitForIo('both hosts served locally', (io) => io['esxi-1']?.servedBy === 'scvm-1' && io['esxi-2']?.servedBy === 'scvm-2', { sinceMs: t, timeoutMs: 5000 });
+    await expect(lab.waitForIo('never', () => false, { timeoutMs: 300 })).rejects.toThrow(/served by: \{"esxi-1":"scvm-1"/);
     const io = lab.io();
     expect(io['esxi-1']!.probes).toBeGreaterThan(10);
   });

@@ -1079,6 +1079,24 @@ export class Lab {
     return out;
   }
 
+  /**
+   * Polls the IO summaries (every 200 ms) until `check` accepts them; fails
+   * with the last summaries' served-by map after timeoutMs.
+   */
+  async waitForIo(what: string, check: (io: Record<string, HostIoSummary>) => boolean, opts: { timeoutMs?: number; sinceMs?: number } = {}): Promise<Record<string, HostIoSummary>> {
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    let last: Record<string, HostIoSummary> = {};
+    try {
+      return await waitFor(what, timeoutMs, () => {
+        last = this.io(opts.sinceMs);
+        return check(last) ? last : undefined;
+      }, 200);
+    } catch {
+      const served = Object.fromEntries(Object.entries(last).map(([h, s]) => [h, s.servedBy]));
+      throw new LabError(`timed out after ${timeoutMs} ms waiting for ${what}; served by: ${JSON.stringify(served)}`);
+    }
+  }
+
   /** A cluster manifest (the shape of examples/cluster-3node.yaml) for this lab. */
   manifest(opts: { clusterName?: string } = {}): string {
     const c = this.reg.config;
