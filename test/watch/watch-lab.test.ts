@@ -53,9 +53,9 @@ class WatchProcess {
   readonly proc: ChildProcess;
   out = '';
   exit: Promise<number | null>;
-  constructor(mode: 'report' | 'correct') {
+  constructor(mode: 'report' | 'correct', extra: string[] = []) {
     const bin = path.join(lab.dir, 'ctl', 'bin');
-    this.proc = spawn('ip', ['netns', 'exec', lab.controller.ns, path.join(bin, 'reroute'), '--state', state(), 'watch', '-f', manifest, '--mode', mode, '--interval', String(INTERVAL_S)], {
+    this.proc = spawn('ip', ['netns', 'exec', lab.controller.ns, path.join(bin, 'reroute'), '--state', state(), 'watch', '-f', manifest, '--mode', mode, '--interval', String(INTERVAL_S), ...extra], {
       cwd: path.join(__dirname, '..', '..'),
       env: { ...process.env, PATH: `${bin}:${path.dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: path.join(lab.dir, 'ctl', 'home'), NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -254,6 +254,29 @@ describe('reroute watch --mode report', () => {
       expect(eventsSince(t, (e) => e.event === 'drift-corrected')).toEqual([]);
       expect(await lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
     } finally {
+      expect(await watch.stop()).toBe(0);
+    }
+  });
+});
+
+describe('reroute watch --mode correct --prune', () => {
+  it('tears down a node removed from the manifest, and only that node', async () => {
+    const full = fs.readFileSync(manifest, 'utf8');
+    const watch = new WatchProcess('correct', ['--prune']);
+    try {
+      await waitFor('watch-started', () => (watch.out.includes('watching') ? true : undefined), { timeoutMs: 60_000 });
+      const t = Date.now();
+      fs.copyFileSync(writeLabManifest(lab, dir, 'one-prune.yaml', { clusterName: 'watch', nodes: 1 }), manifest);
+      await waitFor('node-pruned', () => eventsSince(t, (e) => e.event === 'node-pruned' && e.host === 'node-2')[0], { timeoutMs: 120_000 });
+      expect(await lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
+      expect((await lab.exec('esxi-2', `test -d ${installDir(2)}`)).code).not.toBe(0);
+      expect(await lab.execOk('scvm-2', 'cat /root/.ssh/authorized_keys')).not.toContain('zbs-reroute:watch');
+      // The remaining node is untouched apart from its SCVM key entry no longer listing esxi-2's IPs.
+      expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toContain('zbs-reroute');
+      await waitFor('scvm-1 key entry without esxi-2', async () => (!(await lab.execOk('scvm-1', 'cat /root/.ssh/authorized_keys')).includes(lab.nodes[1]?.esxi.mgmtIp ?? '?') ? true : undefined), { timeoutMs: 60_000 });
+      expect(nfsRouteChanges(lab, t)['esxi-1']).toEqual([]);
+    } finally {
+      fs.writeFileSync(manifest, full);
       expect(await watch.stop()).toBe(0);
     }
   });
