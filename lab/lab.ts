@@ -261,6 +261,8 @@ export class Lab {
     if (fs.existsSync(registryPath(name))) {
       throw new LabError(`lab ${name} already exists`, `Use Lab.attach('${name}') or \`npm run lab -- down --name ${name}\`.`);
     }
+    // Host roots must be traversable by the SCVM's non-root user whatever umask the caller has.
+    process.umask(0o022);
     const templates = await ensureTemplates();
     const dir = labDir(name);
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
