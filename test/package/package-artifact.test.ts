@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Lab } from '../../lab/lab';
 
 const ROOT = path.join(__dirname, '..', '..');
 let work: string;
@@ -71,4 +72,27 @@ describe('the packaged release', () => {
     expect(r.stdout).toMatch(/watch \[options\]/);
     expect(r.stdout).toMatch(/discover \[options\]/);
   });
+});
+
+describe('the packaged release in the lab controller namespace (no node_modules, real SSH)', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    if (Lab.list().includes('pkg')) await Lab.down('pkg');
+    lab = await Lab.start({ nodes: 1, name: 'pkg', services: false });
+  }, 600_000);
+  afterAll(async () => {
+    await lab?.stop();
+  }, 120_000);
+
+  it('validates and plans against the lab hosts over SSH', async () => {
+    const m = path.join(work, 'lab.yaml');
+    fs.writeFileSync(m, lab.manifest({ clusterName: 'pkg' }));
+    const run = (args: string) => lab.exec('ctl', `env -i PATH=/usr/bin:/bin HOME=${work} NO_COLOR=1 ${path.join(release, 'bin', 'reroute')} ${args}`, { cwd: work, timeoutMs: 120_000 });
+    const v = await run(`validate -f ${m}`);
+    expect({ code: v.code, out: v.stdout }).toEqual({ code: 0, out: expect.stringContaining('valid (cluster pkg, 1 node(s)') });
+    const p = await run(`--state ${path.join(work, 'lab-state')} plan -f ${m} --detailed-exitcode`);
+    expect({ code: p.code, err: p.stderr }).toEqual({ code: 2, err: '' });
+    expect(p.stdout).toContain('first contact, pinned host key SHA256:');
+    expect(p.stdout).toMatch(/Plan: 2 to add, 0 to change, 0 to destroy/);
+  }, 300_000);
 });
