@@ -42,6 +42,9 @@ NOW=0
 ITER=0
 RND=0
 WD_PID=''
+FETCH_PID=''
+FETCH_WD=''
+FETCH_T0=0
 BG_PID=''
 SLEEP_PID=''
 PING_PIDS=''
@@ -323,65 +326,100 @@ parse_result() {
   META_MGMT="${_r#*;} "
 }
 
-fetch_from() { # fetch_from IP
+# fetch_start IP: the session-list call in the background, bounded by its own watchdog, so that
+# it can run while the pings wait for their timeout. fetch_finish collects and parses it.
+fetch_start() {
   if [ "$SESSION_SOURCE" = ssh ]; then
-    run_bounded "$SSH_TIMEOUT" "$TMP_SESS" ssh -i "$SSH_KEY" -o BatchMode=yes \
-      -o ConnectTimeout="$FETCH_TIMEOUT" -o StrictHostKeyChecking=yes \
-      -o UserKnownHostsFile="$SSH_KNOWN_HOSTS" "$SSH_USER@$1" zbs-meta session list || return 1
+    ssh -i "$SSH_KEY" -o BatchMode=yes -o ConnectTimeout="$FETCH_TIMEOUT" \
+      -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$SSH_KNOWN_HOSTS" \
+      "$SSH_USER@$1" zbs-meta session list >"$TMP_SESS" 2>/dev/null &
+    FETCH_PID=$!
+    start_watchdog "$SSH_TIMEOUT" "$FETCH_PID"
+  else
+    wget -q -O - "http://$1:$REST_PORT$REST_PATH" >"$TMP_SESS" 2>/dev/null &
+    FETCH_PID=$!
+    start_watchdog "$FETCH_TIMEOUT" "$FETCH_PID"
+  fi
+  FETCH_WD=$WD_PID
+  WD_PID=''
+}
+
+fetch_finish() {
+  wait_pid "$FETCH_PID"
+  _fr=$?
+  kill "$FETCH_WD" 2>/dev/null
+  wait "$FETCH_WD" 2>/dev/null
+  FETCH_PID=''
+  FETCH_WD=''
+  [ "$_fr" = 0 ] || return 1
+  if [ "$SESSION_SOURCE" = ssh ]; then
     parse_ssh "$TMP_SESS"
   else
-    run_bounded "$FETCH_TIMEOUT" "$TMP_SESS" wget -q -O - "http://$1:$REST_PORT$REST_PATH" || return 1
     parse_rest "$TMP_SESS"
   fi
 }
 
-# Local SCVM first (only addresses that answered the ping, so a dead link costs no timeout),
-# then the last remote source that worked, then peers in rotation. At most FETCH_TRIES calls.
+# The local SCVM first: its management address was started in the background with the pings
+# (the management network does not share the storage path whose failure we are detecting); then
+# its storage address if that answered the ping (a dead link costs no timeout), the last remote
+# source that worked, and the peers in rotation. At most FETCH_TRIES calls in all.
 fetch_sessions() {
-  clock_ms
-  _t0=$CLOCK
   _tries=0
   FETCH=fail
   FETCH_FROM=''
-  _cands=''
-  for _ip in "$LOCAL_STORAGE_IP" "$LOCAL_MGMT_IP"; do
-    [ -n "$_ip" ] && is_up "$_ip" && _cands="$_cands $_ip"
-  done
-  [ -z "$LAST_SOURCE" ] || _cands="$_cands $LAST_SOURCE"
-  # shellcheck disable=SC2086
-  set -- $PEER_STORAGE_IPS $PEER_MGMT_IPS
-  _np=$#
-  if [ "$_np" -gt 0 ]; then
-    _i=0
-    while [ "$_i" -lt "$_np" ]; do
-      _k=$(((ROT + _i) % _np + 1))
-      eval "_cands=\"\$_cands \${$_k}\""
-      _i=$((_i + 1))
-    done
-    ROT=$(((ROT + 1) % _np))
-  fi
   _seen=' '
-  for _ip in $_cands; do
-    case $_seen in
-    *" $_ip "*) continue ;;
-    esac
-    _seen="$_seen$_ip "
-    [ "$_tries" -lt "$FETCH_TRIES" ] || break
-    _tries=$((_tries + 1))
-    if fetch_from "$_ip"; then
+  if [ -n "$FETCH_PID" ]; then
+    _tries=1
+    _seen=" $LOCAL_MGMT_IP "
+    # No ping answer from that address either (the whole SCVM is down): stop waiting for it.
+    is_up "$LOCAL_MGMT_IP" || kill -9 "$FETCH_PID" 2>/dev/null
+    if fetch_finish; then
       FETCH=ok
-      FETCH_FROM=$_ip
-      if [ "$_ip" = "$LOCAL_STORAGE_IP" ] || [ "$_ip" = "$LOCAL_MGMT_IP" ]; then
-        LAST_SOURCE=''
-      else
-        LAST_SOURCE=$_ip
-      fi
-      break
+      FETCH_FROM=$LOCAL_MGMT_IP
+      LAST_SOURCE=''
     fi
-    [ "$_ip" != "$LAST_SOURCE" ] || LAST_SOURCE=''
-  done
+  fi
+  if [ "$FETCH" != ok ]; then
+    _cands=''
+    for _ip in "$LOCAL_STORAGE_IP" "$LOCAL_MGMT_IP"; do
+      [ -n "$_ip" ] && is_up "$_ip" && _cands="$_cands $_ip"
+    done
+    [ -z "$LAST_SOURCE" ] || _cands="$_cands $LAST_SOURCE"
+    # shellcheck disable=SC2086
+    set -- $PEER_STORAGE_IPS $PEER_MGMT_IPS
+    _np=$#
+    if [ "$_np" -gt 0 ]; then
+      _i=0
+      while [ "$_i" -lt "$_np" ]; do
+        _k=$(((ROT + _i) % _np + 1))
+        eval "_cands=\"\$_cands \${$_k}\""
+        _i=$((_i + 1))
+      done
+      ROT=$(((ROT + 1) % _np))
+    fi
+    for _ip in $_cands; do
+      case $_seen in
+      *" $_ip "*) continue ;;
+      esac
+      _seen="$_seen$_ip "
+      [ "$_tries" -lt "$FETCH_TRIES" ] || break
+      _tries=$((_tries + 1))
+      fetch_start "$_ip"
+      if fetch_finish; then
+        FETCH=ok
+        FETCH_FROM=$_ip
+        if [ "$_ip" = "$LOCAL_STORAGE_IP" ] || [ "$_ip" = "$LOCAL_MGMT_IP" ]; then
+          LAST_SOURCE=''
+        else
+          LAST_SOURCE=$_ip
+        fi
+        break
+      fi
+      [ "$_ip" != "$LAST_SOURCE" ] || LAST_SOURCE=''
+    done
+  fi
   clock_ms
-  FETCH_MS=$((CLOCK - _t0))
+  FETCH_MS=$((CLOCK - FETCH_T0))
   [ "$FETCH" = ok ]
 }
 
@@ -594,7 +632,7 @@ on_term() {
     return
   fi
   # shellcheck disable=SC2086
-  kill $PING_PIDS $BG_PID $WD_PID $SLEEP_PID 2>/dev/null
+  kill $PING_PIDS $BG_PID $WD_PID $SLEEP_PID $FETCH_PID $FETCH_WD 2>/dev/null
   log "SIGTERM: exiting; route left via ${CUR:-none} ($CUR_KIND)"
   release_lock
   cleanup_tmp
@@ -752,6 +790,10 @@ iterate() {
   fi
   UP=' '
   PINGED=' '
+  clock_ms
+  FETCH_T0=$CLOCK
+  FETCH_PID=''
+  [ -z "$LOCAL_MGMT_IP" ] || fetch_start "$LOCAL_MGMT_IP"
   # Always: the local access (the decision's first question) and whatever we route through now.
   # shellcheck disable=SC2086 # empty values must vanish
   ping_all "$LOCAL_STORAGE_IP" $LOCAL_MGMT_IP $CUR $PIN
@@ -805,12 +847,15 @@ change_route() { # change_route NEW KIND
   _from=$CUR
   _why=''
   [ -z "$CUR" ] || is_up "$CUR" || _why=" (old gateway does not answer ping)"
-  # Delete what is really there, not what we remember.
-  if route_get; then
-    _from=$ROUTE_GW
-  fi
+  # The switch goes first (no route read before it: that would lengthen the outage); if what we
+  # remembered was not what the table held, read it and switch once more from what is really there.
   route_switch "$1" "$_from"
-  if route_get && [ "$ROUTE_GW" = "$1" ]; then
+  if route_get && [ "$ROUTE_GW" != "$1" ] && [ "$ROUTE_GW" != "$_from" ]; then
+    _from=$ROUTE_GW
+    route_switch "$1" "$_from"
+    route_get
+  fi
+  if [ "$ROUTE_GW" = "$1" ]; then
     log "route 33.2: ${_from:-none} -> $1 ($2)$_why"
     CUR=$1
     CUR_KIND=$2
@@ -890,6 +935,10 @@ main() {
   TMP_OUT=$RUN_DIR/route-out.$$
   RND=$(($$ + NOW))
   clock_init
+  FRAC_SLEEP=0
+  if sleep 0.01 2>/dev/null; then
+    FRAC_SLEEP=1
+  fi
   route_tool_init
   if [ -z "$ROUTE_TOOL" ]; then
     log "neither esxcfg-route nor esxcli found; exiting"
@@ -902,13 +951,22 @@ main() {
     _it0=$CLOCK
     iterate
     clock_ms
-    _left=$(((INTERVAL * 1000 - (CLOCK - _it0) + 500) / 1000))
-    if [ "$_left" -gt 0 ]; then
+    _left=$((INTERVAL * 1000 - (CLOCK - _it0)))
+    if [ "$FRAC_SLEEP" = 1 ] && [ "$CLOCK_MODE" != s ]; then
+      # Sub-second sleeps keep the period at INTERVAL: detection time counts against failover.
+      [ "$_left" -gt 0 ] && _left=$((_left / 1000)).$(printf '%03d' $((_left % 1000)))
+    else
+      _left=$(((_left + 500) / 1000))
+    fi
+    case $_left in
+    0 | -* | '') ;;
+    *)
       sleep "$_left" &
       SLEEP_PID=$!
       wait "$SLEEP_PID"
       SLEEP_PID=''
-    fi
+      ;;
+    esac
   done
 }
 
