@@ -77,11 +77,18 @@ describeIfRoot('lab down', () => {
     }
   });
 
-  test('a second lab with the same name is refused while the first runs', async () => {
+  test('a second lab with the same name is refused while its creator runs; replaceStale replaces an orphan', async () => {
     const name = testLabName('dup');
-    const lab = await Lab.start({ nodes: 1, name, services: false });
+    let lab = await Lab.start({ nodes: 1, name, services: false });
     try {
       await expect(Lab.start({ nodes: 1, name, services: false })).rejects.toThrow(/already exists/);
+      await expect(Lab.start({ nodes: 1, name, services: false, replaceStale: true })).rejects.toThrow(/already exists/);
+      // Pretend the creator died (pid 0x7ffffff0 does not exist).
+      const reg = readRegistry(name);
+      writeRegistry({ ...reg, owner: { ...reg.owner, pid: 0x7ffffff0 } });
+      const oldInit = reg.pids['esxi-1:init'];
+      lab = await Lab.start({ nodes: 1, name, services: false, replaceStale: true });
+      expect(readRegistry(name).pids['esxi-1:init']).not.toBe(oldInit);
       expect(Lab.attach(name).nodes[0]!.esxi.mgmtIp).toBe('10.10.0.11');
     } finally {
       await lab.stop();

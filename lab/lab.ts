@@ -40,6 +40,12 @@ export interface LabOptions {
   storageNet?: string;
   /** Start meta-sim, nfs-sim and the IO probes (default true). */
   services?: boolean;
+  /**
+   * A lab of the same name whose creating process is gone (a killed test
+   * run) is torn down first instead of failing the start. A lab whose
+   * creator still runs is never replaced.
+   */
+  replaceStale?: boolean;
 }
 
 export interface EsxiHost {
@@ -257,6 +263,10 @@ export class Lab {
     const storageNet = opts.storageNet ?? '10.20.0';
     if (!octetsOk(mgmtNet) || !octetsOk(storageNet) || mgmtNet === storageNet) {
       throw new LabError(`bad address plan ${mgmtNet} / ${storageNet}`, 'Give two different /24 prefixes as three octets, e.g. 10.10.0.');
+    }
+    if (fs.existsSync(registryPath(name)) && opts.replaceStale === true) {
+      const owner = readRegistry(name).owner;
+      if (!alive(owner.pid)) await Lab.down(name);
     }
     if (fs.existsSync(registryPath(name))) {
       throw new LabError(`lab ${name} already exists`, `Use Lab.attach('${name}') or \`npm run lab -- down --name ${name}\`.`);
