@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--node PATH] [--out DIR]" >&2; exit 2 ;;
   esac
 done
-[ -n "$node_bin" ] && [ -x "$node_bin" ] || { echo "no node binary to ship (use --node PATH)" >&2; exit 1; }
+if [ -z "$node_bin" ] || [ ! -x "$node_bin" ]; then echo "no node binary to ship (use --node PATH)" >&2; exit 1; fi
 case "$(file -L "$node_bin" 2>/dev/null || echo unknown)" in
   *ELF*x86-64*|unknown) ;;
   *) echo "$node_bin is not an x86-64 ELF binary" >&2; exit 1 ;;
