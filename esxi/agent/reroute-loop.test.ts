@@ -280,6 +280,39 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     }
   });
 
+  test.concurrent('takes over a lock without a pid file (owner died between mkdir and writing it)', async () => {
+    const h = new FakeEsxi();
+    fs.mkdirSync(path.join(h.run, 'lock'), { recursive: true });
+    h.start();
+    await h.steady();
+    expect(h.log()).toMatch(/took over stale lock \(no pid\)/);
+    await h.stop();
+  });
+
+  test.concurrent('replaces a hung loop whose heartbeat went silent', async () => {
+    const h = new FakeEsxi({ HUNG_AFTER: '2' });
+    h.start();
+    await h.steady();
+    const hung = h.proc as ChildProcess;
+    hung.kill('SIGSTOP');
+    await sleep(3500);
+    const next = h.start();
+    await h.until('the new loop heartbeat', () => h.status().pid === String(next.pid), 15000);
+    expect(h.log()).toMatch(new RegExp(`loop pid ${hung.pid} silent for \\d+s \\(hung\\); killing it`));
+    expect(hung.signalCode ?? hung.exitCode).not.toBeNull();
+    await h.stop();
+  });
+
+  test.concurrent('puts back a route that someone removed (drift check)', async () => {
+    const h = new FakeEsxi();
+    h.start();
+    await h.steady();
+    h.setRoute(null);
+    await h.until('route restored', () => h.route() === LOCAL, 20000);
+    expect(h.log()).toMatch(/route drift: 33.2 route is via nothing, expected 10.20.0.101/);
+    await h.stop();
+  });
+
   test.concurrent('adopts a healthy route on start: no route change at all', async () => {
     const h = new FakeEsxi();
     h.setRoute(LOCAL);
