@@ -938,19 +938,23 @@ export class Lab {
 
   private async setFault(name: string, target: string, on: boolean): Promise<void> {
     this.reload();
+    if (!(FAULTS as readonly string[]).includes(name)) throw new LabError(`unknown fault ${JSON.stringify(name)}`, `Use one of: ${FAULTS.join(', ')}.`);
     const t = parseTarget(target);
+    if (t.kind === 'ctl') throw new LabError(`fault ${name} does not apply to ctl`, 'Faults target esxi-N or scvm-N.');
+    const kind = t.kind;
+    const active = (fault: string) => this.reg.faults.some((f) => f.name === fault && f.target === target);
     const updown = on ? 'down' : 'up';
     switch (name) {
       case 'storage-down': {
-        if (t.kind === 'ctl') break;
-        const node = this.node(target, t.kind);
+        const node = this.node(target, kind);
         // The switch port goes down, as a pulled cable: the host keeps its routes, its link loses carrier.
         await this.ipBatch(this.switchNs, [`link set s-${t.kind === 'esxi' ? 'e' : 's'}${node.index} ${updown}`]);
         break;
       }
       case 'access-unhealthy': {
         this.node(target, 'scvm');
-        updateScvm(this.clusterFile, target, { healthy: !on });
+        // A down SCVM stays out of the session list whatever its access state.
+        updateScvm(this.clusterFile, target, { healthy: !on && !active('scvm-down') });
         break;
       }
       case 'scvm-down': {
@@ -965,14 +969,13 @@ export class Lab {
         } else {
           await this.ipBatch(this.switchNs, [`link set m-s${node.index} up`, `link set s-s${node.index} up`]);
           await this.ipBatch(node.scvm.ns, ['link set eth2 up']);
-          updateScvm(this.clusterFile, target, { healthy: !this.reg.faults.some((f) => f.name === 'access-unhealthy' && f.target === target), metaUp: true });
+          updateScvm(this.clusterFile, target, { healthy: !active('access-unhealthy'), metaUp: true });
           if (!alive(this.pid(`${target}:init`))) await this.bootScvm(node);
         }
         break;
       }
       case 'sshd-hang': {
-        if (t.kind === 'ctl') break;
-        this.node(target, t.kind);
+        this.node(target, kind);
         const pid = this.pid(`${target}:sshd`);
         if (pid === undefined || !alive(pid)) throw new LabError(`sshd of ${target} is not running`);
         // Stopped, not closed: the kernel still completes TCP handshakes into the listen backlog.
@@ -984,10 +987,7 @@ export class Lab {
         await this.execOk(target, `esxcli network firewall ruleset set --ruleset-id=sshClient --enabled=${on ? 'false' : 'true'}`);
         break;
       }
-      default:
-        throw new LabError(`unknown fault ${JSON.stringify(name)}`, `Use one of: ${FAULTS.join(', ')}.`);
     }
-    if (t.kind === 'ctl') throw new LabError(`fault ${name} does not apply to ctl`);
     if (on) this.addFault(name, target);
     else this.removeFault(name, target);
   }
