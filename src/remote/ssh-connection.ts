@@ -1,4 +1,4 @@
-import { Client, type ClientChannel, type ConnectConfig, type KeyboardInteractiveCallback, type Prompt } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type KeyboardInteractiveCallback, type ParsedKey, type Prompt } from 'ssh2';
 import { RerouteError } from '../errors/reroute-error';
 import { reveal, type Sensitive } from '../state/sensitive';
 import { ChannelLimiter } from './channel-limiter';
@@ -37,6 +37,8 @@ export interface RemoteHost {
 export interface SshCredential {
   privateKey?: Buffer | Sensitive<Buffer>;
   passphrase?: string | Sensitive<string>;
+  /** privateKey already decrypted with passphrase: used instead of both. */
+  decryptedKey?: ParsedKey | Sensitive<ParsedKey>;
   password?: string | Sensitive<string>;
   /** Path of an ssh-agent socket. */
   agent?: string;
@@ -94,7 +96,7 @@ export function hostKeyAlgorithmOrder(preferredKeyTypes: string[] | undefined): 
 }
 
 type AuthAttempt =
-  | { type: 'publickey'; username: string; key: Buffer; passphrase?: string }
+  | { type: 'publickey'; username: string; key: Buffer | ParsedKey; passphrase?: string }
   | { type: 'agent'; username: string; agent: string }
   | { type: 'password'; username: string; password: string }
   | { type: 'keyboard-interactive'; username: string; prompt: (name: string, instructions: string, lang: string, prompts: Prompt[], finish: KeyboardInteractiveCallback) => void };
@@ -109,7 +111,9 @@ function authAttempts(opts: ConnectSshOptions): AuthAttempt[] {
   const { username, credential: c } = opts;
   const out: AuthAttempt[] = [];
   const key = reveal(c.privateKey);
-  if (key) {
+  const decrypted = reveal(c.decryptedKey);
+  if (decrypted) out.push({ type: 'publickey', username, key: decrypted });
+  else if (key) {
     const passphrase = reveal(c.passphrase);
     out.push(passphrase === undefined ? { type: 'publickey', username, key } : { type: 'publickey', username, key, passphrase });
   }

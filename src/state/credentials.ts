@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { utils as ssh2Utils } from 'ssh2';
+import { utils as ssh2Utils, type ParsedKey } from 'ssh2';
 import { RerouteError } from '../errors/reroute-error';
 import type { CredentialSource } from '../manifest/manifest-types';
 import { Sensitive } from './sensitive';
@@ -13,6 +13,8 @@ export interface ResolvedCredential {
   description: string;
   privateKey?: Sensitive<Buffer>;
   passphrase?: Sensitive<string>;
+  /** The key as decrypted with the passphrase (so no handshake decrypts it again). */
+  decryptedKey?: Sensitive<ParsedKey>;
   password?: Sensitive<string>;
   /** ssh-agent socket path. */
   agent?: string;
@@ -83,7 +85,10 @@ export async function resolveCredential(source: CredentialSource, ctx: Credentia
         kind: 'key-file',
         description: `key file ${path}`,
         privateKey: new Sensitive(key),
-        ...(passphrase !== undefined ? { passphrase: new Sensitive(passphrase) } : {}),
+        // Decrypting is a bcrypt KDF (~1-2 s of blocking CPU for an OpenSSH-format key): done once
+        // here, not again in every connection's handshake, where it stalled the event loop past
+        // other connections' timeouts.
+        ...(passphrase !== undefined ? { passphrase: new Sensitive(passphrase), decryptedKey: new Sensitive(k) } : {}),
       };
     }
     case 'agent': {
