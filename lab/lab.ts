@@ -297,6 +297,7 @@ export class Lab {
       createdAt: new Date().toISOString(),
       owner: { pid: process.pid, ppid: process.ppid, jest: process.env.JEST_WORKER_ID !== undefined },
       namespaces,
+      bridges: [`${prefix}sw/br-mgmt`, `${prefix}sw/br-stor`],
       pids: {},
       faults: [],
       config,

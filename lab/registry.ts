@@ -38,6 +38,11 @@ export interface Registry {
   createdAt: string;
   owner: { pid: number; ppid: number; jest: boolean };
   namespaces: string[];
+  /**
+   * Bridges, as "namespace/bridge". Like every veth they live inside a lab
+   * namespace and go with it; listed so the registry names all the lab made.
+   */
+  bridges?: string[];
   /** key "esxi-1:init" etc. -> host pid */
   pids: Record<string, number>;
   faults: ActiveFault[];
