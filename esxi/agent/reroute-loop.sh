@@ -453,7 +453,6 @@ route_get() {
 # so the old route is deleted and the new one added back to back in one child: the gap is the
 # exec time of the second command (measured in README.md).
 route_switch() { # route_switch NEW OLD
-  IN_ROUTE_CHANGE=1
   if [ "$ROUTE_TOOL" = esxcfg ]; then
     if [ -n "$2" ]; then
       (
@@ -478,14 +477,10 @@ route_switch() { # route_switch NEW OLD
   wait_pid "$BG_PID"
   stop_watchdog
   BG_PID=''
-  IN_ROUTE_CHANGE=0
   _rs_out=''
   while IFS= read -r _l; do
     _rs_out="$_rs_out${_rs_out:+ / }$_l"
   done <"$TMP_OUT"
-  if [ "$TERM_PENDING" = 1 ]; then
-    on_term
-  fi
 }
 
 kind_of() { # kind_of GW → KIND
@@ -844,6 +839,8 @@ iterate() {
 }
 
 change_route() { # change_route NEW KIND
+  # SIGTERM waits until the switch is done and recorded (see on_term).
+  IN_ROUTE_CHANGE=1
   _from=$CUR
   _why=''
   [ -z "$CUR" ] || is_up "$CUR" || _why=" (old gateway does not answer ping)"
@@ -864,6 +861,10 @@ change_route() { # change_route NEW KIND
   else
     log "route change ${_from:-none} -> $1 failed (now via ${ROUTE_GW:-nothing}): $_rs_out"
     adopt "$ROUTE_GW"
+  fi
+  IN_ROUTE_CHANGE=0
+  if [ "$TERM_PENDING" = 1 ]; then
+    on_term
   fi
 }
 
