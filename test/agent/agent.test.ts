@@ -2,11 +2,12 @@
  * The agent in the lab (issue 4): busybox ash, real routes in network namespaces, real sshd and
  * crond, the meta simulator over REST and `zbs-meta session list` over ssh, and the IO probe.
  *
- * One 6-node lab for the whole file; the scenarios run at the same time on different nodes
+ * One 7-node lab for the whole file; the scenarios run at the same time on different nodes
  * (they do not disturb each other) and each test awaits and checks its own scenario:
  *   node-1 rest  kill -9 of the loop                 node-4 rest  access unhealthy, then meta unreachable
  *   node-2 rest  SCVM storage link down              node-5 ssh   script upgrade
  *   node-3 rest  ESXi storage link down              node-6 ssh   ESXi reboot
+ *   node-7 rest  whole SCVM down (after nodes 2-4 are back home: others may have failed over to it)
  * Timing: INTERVAL=1 s, FAILBACK_DELAY=8 s, PING_TIMEOUT=1 s.
  */
 import { execFileSync } from 'node:child_process';
@@ -213,6 +214,29 @@ async function pingFanout(n: LabNode) {
   return { ms: m ? Math.round((Number(m[2]) - Number(m[1])) * 1000) : -1, up, live, dead: addrs.filter((a) => !live.includes(a)) };
 }
 
+/** The whole local SCVM stops (meta, NFS, links): the agent must not wait for its meta. */
+async function scvmDown(n: LabNode) {
+  const t0 = Date.now();
+  await (lab as Lab).fault('scvm-down', n.scvm.target);
+  // The lab stops the SCVM's services first and takes its links down last (up to a few seconds
+  // later); the agent can only see the links. Its own reaction is measured from the links going.
+  const linksDown = Date.now();
+  await until('failover away from the dead SCVM', 15_000, () => otherStorage(n).includes(routeVia(n)));
+  await sleep(1_500);
+  const during = io(n, t0 - 200);
+  const moved = nfsRouteChanges(n, t0).find((r) => r.action === 'add' && r.via !== n.scvm.storageIp);
+  const kind = await settledKind(n);
+  await (lab as Lab).heal('scvm-down', n.scvm.target);
+  await until('failback once the SCVM is back', 60_000, () => routeVia(n) === n.scvm.storageIp);
+  return {
+    ioGapMs: during.longestGapMs,
+    labSequenceMs: linksDown - t0,
+    routeMovedAfterLinksDownMs: moved ? moved.t - linksDown : -1,
+    servedBy: during.servedBy,
+    kind,
+  };
+}
+
 /** The lock's "is that pid our loop?" check against the lab's ESXi-format `ps -c` (WID CID name cmd). */
 async function psCheck(n: LabNode) {
   const script = [
@@ -240,11 +264,12 @@ const scenarios: {
   reboot?: Promise<Outcome<Awaited<ReturnType<typeof reboot>>>>;
   fanout?: Promise<Outcome<Awaited<ReturnType<typeof pingFanout>>>>;
   ps?: Promise<Outcome<string>>;
+  scvmDown?: Promise<Outcome<Awaited<ReturnType<typeof scvmDown>>>>;
 } = {};
 
 maybe('reroute agent in the lab', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 6, name: 'zra-agent' });
+    lab = await Lab.start({ nodes: 7, name: 'zra-agent' });
     key = new AgentKey();
     authorizeOnScvms(lab, key);
     const l = lab;
@@ -264,6 +289,8 @@ maybe('reroute agent in the lab', () => {
     scenarios.kill = settle(killNine(nodeOf(1)));
     scenarios.upgrade = settle(upgrade(nodeOf(5)));
     scenarios.reboot = settle(reboot(nodeOf(6)));
+    const homeAgain = Promise.all([scenarios.scvmStorage, scenarios.esxiStorage, scenarios.access]);
+    scenarios.scvmDown = settle(homeAgain.then(() => scvmDown(nodeOf(7))));
   }, 150_000);
 
   afterAll(async () => {
@@ -274,7 +301,7 @@ maybe('reroute agent in the lab', () => {
   }, 120_000);
 
   test('steady state: every ESXi routes 33.2 via its own SCVM storage IP and is served by it', () => {
-    expect(steady).toHaveLength(6);
+    expect(steady).toHaveLength(7);
     for (const { node: n, route, st, io: s } of steady) {
       expect(route).toBe(n.scvm.storageIp);
       expect(st).toMatchObject({ target: n.scvm.storageIp, target_kind: 'local', fetch: 'ok', version: '1.0.0' });
@@ -336,6 +363,16 @@ maybe('reroute agent in the lab', () => {
     expect(r.kept).toEqual({ route: n.scvm.storageIp, fetch: 'fail', changes: 0 });
     expect(r.log).toMatch(/not in the meta session list/);
     expect(r.log).toMatch(/session list unavailable from every address tried; keeping route via /);
+  });
+
+  test('whole SCVM down: IO moves to another SCVM as fast, and comes back after the SCVM returns', async () => {
+    const r = await result(scenarios.scvmDown);
+    measured.scvmDownIoGapMs = r.ioGapMs;
+    measured.scvmDownLabSequenceMs = r.labSequenceMs;
+    measured.scvmDownRouteAfterLinksMs = r.routeMovedAfterLinksDownMs;
+    expect(r.kind).toBe('remote-storage');
+    expect(r.servedBy).not.toBe(nodeOf(7).scvm.target);
+    expect(r.routeMovedAfterLinksDownMs).toBeLessThanOrEqual((2 * T.interval + T.pingTimeout) * 1000);
   });
 
   test('kill -9 of the loop: cron starts exactly one new loop within a minute, route untouched', async () => {
