@@ -128,7 +128,18 @@ export class WatchLoop {
     this.watcher = chokidarWatch(path.dirname(file), { ignoreInitial: true, depth: 0, ignored: (p: string) => p !== path.dirname(file) && path.resolve(p) !== file });
     this.watcher.on('all', () => this.manifestTouched());
     this.watcher.on('error', (err) => this.log({ type: 'log', level: 'error', event: 'manifest-watch-failed', message: `cannot watch ${file}: ${reasonOf(err)}`, fields: { reason: reasonOf(err) } }));
+    // Edits before chokidar's first scan completes are not reported: wait for it (bounded), then
+    // re-read once, so an edit made while starting is not lost.
+    const watcher = this.watcher;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 10_000);
+      watcher.once('ready', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
     this.dispatch({ type: 'manifest-loaded', now: this.now(), nodes: this.ctx.manifest.nodes.map((n) => n.name), manifestSha: this.ctx.sha, source: this.opts.manifestPath });
+    this.manifestTouched();
     this.timer = setInterval(() => this.dispatch({ type: 'tick', now: this.now() }), TICK_MS);
   }
 

@@ -267,7 +267,9 @@ describe('reroute watch --mode correct --prune', () => {
       await waitFor('watch-started', () => (watch.out.includes('watching') ? true : undefined), { timeoutMs: 60_000 });
       const t = Date.now();
       fs.copyFileSync(writeLabManifest(lab, dir, 'one-prune.yaml', { clusterName: 'watch', nodes: 1 }), manifest);
-      await waitFor('node-pruned', () => eventsSince(t, (e) => e.event === 'node-pruned' && e.host === 'node-2')[0], { timeoutMs: 120_000 });
+      await waitFor('node-pruned', () => eventsSince(t, (e) => e.event === 'node-pruned' && e.host === 'node-2')[0], { timeoutMs: 120_000 }).catch((err: Error) => {
+        throw new Error(`${err.message}\nwatch events since the edit:\n${eventsSince(t, () => true).map((e) => `${e.level} ${e.event} ${e.message}`).join('\n')}\nwatch output:\n${watch.out.slice(-3000)}`);
+      });
       expect(await lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
       expect((await lab.exec('esxi-2', `test -d ${installDir(2)}`)).code).not.toBe(0);
       expect(await lab.execOk('scvm-2', 'cat /root/.ssh/authorized_keys')).not.toContain('zbs-reroute:watch');
