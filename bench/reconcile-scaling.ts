@@ -1,0 +1,190 @@
+/**
+ * Reconcile scaling (issue 7 item 2): the real CLI (`reroute`, in the lab's controller
+ * namespace, as an operator runs it) against labs of 1, 4, 8 and 16 nodes: observe (`status`),
+ * plan on a fresh cluster, apply from scratch, no-op plan, observe of the installed cluster, and
+ * an agent upgrade. Wall time of each command, CLI start-up (`validate`, no SSH) for reference,
+ * and SSH round trips per host counted by the product's ZBS_REROUTE_EXEC_LOG hook
+ * (src/remote/host-connections.ts: one line per connect and per exec).
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Lab } from '../lab/lab';
+import { writeLabManifest } from '../test/e2e/lab-cli';
+import { startLab } from './bench-lab';
+import { stats, type BenchBody, type BenchContext, type Benchmark, type Stats } from './bench-result';
+
+const OLD_VERSION = '0.9.0';
+const REPO = path.resolve(__dirname, '..');
+
+export type Step = 'startup' | 'observe-fresh' | 'plan-fresh' | 'apply-scratch' | 'noop-plan' | 'observe' | 'upgrade';
+
+export interface StepSample {
+  step: Step;
+  wallMs: number;
+  code: number;
+  /** SSH execs per host key `esxi:node-1` / `scvm:node-1`. */
+  execs: Record<string, number>;
+  connects: number;
+}
+
+export interface RoundTrips {
+  perEsxi: Stats;
+  perScvm: Stats;
+  total: number;
+  connects: number;
+}
+
+/** Counts exec and connect lines of one ZBS_REROUTE_EXEC_LOG file. */
+export function countRoundTrips(logText: string): { execs: Record<string, number>; connects: number } {
+  const execs: Record<string, number> = {};
+  let connects = 0;
+  for (const line of logText.split('\n')) {
+    if (!line.trim()) continue;
+    let e: { event?: string; kind?: string; node?: string };
+    try {
+      e = JSON.parse(line) as typeof e;
+    } catch {
+      continue;
+    }
+    if (e.event === 'connect') connects += 1;
+    else if (e.event === 'exec') execs[`${e.kind}:${e.node}`] = (execs[`${e.kind}:${e.node}`] ?? 0) + 1;
+  }
+  return { execs, connects };
+}
+
+export function roundTrips(s: StepSample, nodes: number): RoundTrips {
+  const per = (kind: string) => Array.from({ length: nodes }, (_, i) => s.execs[`${kind}:node-${i + 1}`] ?? 0);
+  return { perEsxi: stats(per('esxi')), perScvm: stats(per('scvm')), total: Object.values(s.execs).reduce((a, b) => a + b, 0), connects: s.connects };
+}
+
+/** An "older release": the shipped ESXi scripts with line 2 saying OLD_VERSION (as the e2e test does). */
+function makeOldRelease(workDir: string): string {
+  const out = path.join(workDir, 'old-esxi');
+  fs.cpSync(path.join(REPO, 'esxi'), out, { recursive: true });
+  const loop = path.join(out, 'agent', 'reroute-loop.sh');
+  const lines = fs.readFileSync(loop, 'utf8').split('\n');
+  lines[1] = `reroute_version=${OLD_VERSION}`;
+  fs.writeFileSync(loop, lines.join('\n'));
+  return out;
+}
+
+/**
+ * The CLI as operators get it: the release folder of scripts/package-linux-x64.sh (one esbuild
+ * bundle run by node, no tsx). Falls back to the dev `reroute` (tsx) when packaging fails.
+ */
+function packagedCli(workDir: string, log: (m: string) => void): { cli: string; how: string } {
+  try {
+    const out = path.join(workDir, 'pkg');
+    const tarball = execFileSync('sh', [path.join(REPO, 'scripts', 'package-linux-x64.sh'), '--out', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 }).trim().split('\n').pop() ?? '';
+    const cli = path.join(tarball.replace(/\.tar\.gz$/, ''), 'bin', 'reroute');
+    if (fs.existsSync(cli)) return { cli, how: `release bundle (scripts/package-linux-x64.sh): ${path.basename(path.dirname(path.dirname(cli)))}` };
+    log(`packaging gave no ${cli}; using the dev CLI`);
+  } catch (err) {
+    log(`packaging failed (${(err as Error).message.split('\n')[0]}); using the dev CLI`);
+  }
+  return { cli: 'reroute', how: 'dev CLI (bin/reroute.js through tsx)' };
+}
+
+async function measure(lab: Lab, cli: string, workDir: string, tag: string, step: Step, args: string, env = ''): Promise<StepSample> {
+  const log = path.join(workDir, `exec-${tag}-${step}-${Date.now()}.jsonl`);
+  const t0 = Date.now();
+  const r = await lab.exec('ctl', `${env} ZBS_REROUTE_EXEC_LOG=${log} NO_COLOR=1 ${cli} ${args} >/dev/null`, { timeoutMs: 600_000 });
+  const wallMs = Date.now() - t0;
+  const counted = fs.existsSync(log) ? countRoundTrips(fs.readFileSync(log, 'utf8')) : { execs: {}, connects: 0 };
+  if (r.code !== 0 && !(step === 'plan-fresh' && r.code === 2)) {
+    throw new Error(`reroute ${args} exited ${r.code}: ${r.stderr.slice(-1500)}`);
+  }
+  return { step, wallMs, code: r.code, ...counted };
+}
+
+export const reconcileScaling: Benchmark = {
+  name: 'reconcile-scaling',
+  title: 'Reconcile scaling: observe / plan / apply / no-op / upgrade',
+  async run(ctx: BenchContext): Promise<BenchBody> {
+    const sizes = ctx.smoke ? [1, 2] : [1, 4, 8, 16];
+    const repeats = ctx.smoke ? 1 : 3;
+    const oldEsxi = makeOldRelease(ctx.workDir);
+    const OLD = `ZBS_REROUTE_ESXI_DIR=${oldEsxi}`;
+    const { cli, how } = packagedCli(ctx.workDir, ctx.log);
+    ctx.log(`CLI: ${how}`);
+    const devStartupMs: number[] = [];
+    const bySize: Record<string, StepSample[]> = {};
+    const labStartMs: Record<string, number> = {};
+    for (const n of sizes) {
+      const name = ctx.smoke ? `zrb-rs${n}-s${process.pid % 10000}` : `zrb-rs${n}`;
+      const t0 = Date.now();
+      const lab = await startLab(name, n, ctx.log);
+      labStartMs[n] = Date.now() - t0;
+      const samples: StepSample[] = [];
+      try {
+        const dir = path.join(ctx.workDir, `n${n}`);
+        const mOld = writeLabManifest(lab, dir, 'old.yaml', { version: OLD_VERSION });
+        const mNew = writeLabManifest(lab, dir, 'new.yaml', {});
+        const st = `--state ${dir}/state`;
+        const tag = `n${n}`;
+        const step = async (s: Step, args: string, env = '') => {
+          const sample = await measure(lab, cli, ctx.workDir, tag, s, args, env);
+          samples.push(sample);
+          ctx.log(`${n} node(s) ${s}: ${sample.wallMs} ms, ${Object.values(sample.execs).reduce((a, b) => a + b, 0)} execs`);
+        };
+        for (let i = 0; i < repeats; i++) await step('startup', `validate -f ${mOld}`, OLD);
+        if (n === sizes[0]) {
+          // For reference: the same start-up through the dev CLI (tsx transpiles on every run).
+          for (let i = 0; i < repeats; i++) devStartupMs.push((await measure(lab, 'reroute', ctx.workDir, tag, 'startup', `validate -f ${mOld}`, OLD)).wallMs);
+        }
+        // First contact pins host keys; the repeats then measure the steady case.
+        for (let i = 0; i < repeats; i++) await step('observe-fresh', `--json status -f ${mOld} ${st}`, OLD);
+        for (let i = 0; i < repeats; i++) await step('plan-fresh', `plan -f ${mOld} ${st} --detailed-exitcode`, OLD);
+        await step('apply-scratch', `apply -f ${mOld} ${st} --auto-approve`, OLD);
+        for (let i = 0; i < repeats; i++) await step('noop-plan', `plan -f ${mOld} ${st} --detailed-exitcode`, OLD);
+        for (let i = 0; i < repeats; i++) await step('observe', `--json status -f ${mOld} ${st}`, OLD);
+        await step('upgrade', `apply -f ${mNew} ${st} --auto-approve`);
+      } finally {
+        await lab.stop();
+      }
+      bySize[n] = samples;
+    }
+
+    const summarize = (n: number) => {
+      const samples = bySize[n] ?? [];
+      const out: Record<string, unknown> = {};
+      const startup = stats(samples.filter((s) => s.step === 'startup').map((s) => s.wallMs));
+      for (const st of ['startup', 'observe-fresh', 'plan-fresh', 'apply-scratch', 'noop-plan', 'observe', 'upgrade'] as Step[]) {
+        const ss = samples.filter((s) => s.step === st);
+        if (ss.length === 0) continue;
+        const wall = stats(ss.map((s) => s.wallMs));
+        out[st] = { wallMs: wall, wallMinusStartupMs: Math.max(0, wall.p50 - startup.p50), roundTrips: roundTrips(ss[ss.length - 1] as StepSample, n) };
+      }
+      return out;
+    };
+    const summary: Record<string, unknown> = {};
+    for (const n of sizes) summary[`n${n}`] = summarize(n);
+
+    const small = sizes[0] as number;
+    const big = sizes[sizes.length - 1] as number;
+    type S = { wallMs: Stats; wallMinusStartupMs: number; roundTrips: RoundTrips };
+    const get = (n: number, st: Step) => (summary[`n${n}`] as Record<string, S>)[st] as S;
+    const ratio = (a: number, b: number): number | null => (b > 0 ? Math.round((a / b) * 100) / 100 : null);
+    const observeExecs = sizes.map((n) => get(n, 'observe').roundTrips.perEsxi.max);
+    const targets = {
+      largest: big,
+      observeOneExecPerHost: { value: `max ${Math.max(...observeExecs)} exec(s) per ESXi host, max ${Math.max(...sizes.map((n) => get(n, 'observe').roundTrips.perScvm.max))} per SCVM`, target: '1 per host', met: observeExecs.every((x) => x === 1) },
+      observeScaling: { value: ratio(get(big, 'observe').wallMs.p50, get(small, 'observe').wallMs.p50), valueWithoutStartup: ratio(get(big, 'observe').wallMinusStartupMs, get(small, 'observe').wallMinusStartupMs), target: `${big}-node observe ≤ 2 × ${small}-node`, met: get(big, 'observe').wallMs.p50 <= 2 * get(small, 'observe').wallMs.p50 },
+      applyScaling: { value: ratio(get(big, 'apply-scratch').wallMs.p50, get(small, 'apply-scratch').wallMs.p50), valueWithoutStartup: ratio(get(big, 'apply-scratch').wallMinusStartupMs, get(small, 'apply-scratch').wallMinusStartupMs), target: `${big}-node apply ≤ 3 × ${small}-node`, met: get(big, 'apply-scratch').wallMs.p50 <= 3 * get(small, 'apply-scratch').wallMs.p50 },
+      noopPlanLargest: { valueMs: get(big, 'noop-plan').wallMs.p50, withoutStartupMs: get(big, 'noop-plan').wallMinusStartupMs, target: `${big}-node no-op plan < 2 s`, met: get(big, 'noop-plan').wallMs.p50 < 2000 },
+    };
+    return {
+      lab: { nodes: big, name: 'zrb-rs<N>' },
+      parameters: { sizes, repeats, parallelism: 8, routing: { intervalSeconds: 1, failbackDelaySeconds: 8, pingTimeoutSeconds: 1 }, oldVersion: OLD_VERSION, cli: how, where: 'lab controller namespace (as on an SCVM)' },
+      samples: { bySize, labStartMs, devCliStartupMs: devStartupMs },
+      summary: { ...summary, targets, devCliStartupMs: stats(devStartupMs) },
+      notes: [
+        'Wall time is the whole CLI process as an operator sees it (node start-up, tsx transpile cache, manifest, SSH, output). `startup` is `reroute validate` (no SSH) for reference; wallMinusStartupMs subtracts its median.',
+        'apply includes post-apply verification, which waits for each changed agent to write a fresh heartbeat (agent interval 1 s here).',
+        'Round trips: SSH execs per host from the ZBS_REROUTE_EXEC_LOG hook, last repeat of each step; connects = SSH connections opened (one per host per run).',
+        'All hosts of a lab share the same 2 CPU cores with the CLI and with other work on the machine: larger labs are slowed by their own sshd/crond/agents too.',
+      ],
+    };
+  },
+};
