@@ -3,6 +3,7 @@ import type { ApplyEventSink } from '../apply/apply-events';
 import type { ApplyDeps, ApplyJournalSink } from '../apply/apply-plan';
 import { shippedEsxiScript } from '../agent/shipped-bundle';
 import type { Manifest } from '../manifest/manifest-types';
+import { TAKEOVER_VERIFY_SECONDS } from '../plan/plan-esxi';
 import type { HostConnections } from '../remote/host-connections';
 import type { ClusterKeypair } from '../state/cluster-keypair';
 
@@ -34,7 +35,8 @@ export function applyDepsFor(opts: { manifest: Manifest; version: string; connec
     events: opts.events,
     journal: opts.journal,
     leaseOwner: opts.leaseOwner ?? leaseOwner(),
-    leaseTtlSeconds: manifest.access.ssh.hostTimeoutSeconds,
+    // Long enough for the slowest host step (a takeover waits for the new agent) on top of the host timeout.
+    leaseTtlSeconds: manifest.access.ssh.hostTimeoutSeconds + TAKEOVER_VERIFY_SECONDS,
     commandTimeoutMs: manifest.access.ssh.commandTimeoutSeconds * 1000,
     parallelism: manifest.access.parallelism,
   };

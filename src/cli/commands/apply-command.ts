@@ -1,11 +1,10 @@
 import * as fs from 'node:fs';
-import { hostname, userInfo } from 'node:os';
 import Table from 'cli-table3';
 import type { HostApplyResult } from '../../apply/apply-events';
 import { applyPlan } from '../../apply/apply-plan';
 import { verifyHosts } from '../../apply/verify-cluster';
 import type { HostVerification } from '../../apply/verify-host';
-import { shippedEsxiScript } from '../../agent/shipped-bundle';
+import { applyDepsFor } from '../../engine/apply-deps';
 import { manifestSha256, type ClusterSession } from '../../engine/cluster-session';
 import { RerouteError } from '../../errors/reroute-error';
 import { sanitizeForDisplay } from '../../observe/sanitize';
@@ -126,25 +125,7 @@ async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed
   let outcome: 'ok' | 'failed' = 'failed';
   try {
     io.info('Applying…');
-    let user = 'unknown';
-    try {
-      user = userInfo().username;
-    } catch {
-      // No passwd entry (containers): the lease still names the machine and pid.
-    }
-    const results = await applyPlan(plan, {
-      connect: (h) => session.connections.get({ kind: h.host, node: h.node, address: h.address }),
-      privateKey: () => keypair.privateKeyPem.reveal(),
-      hostOpsLibrary: shippedEsxiScript('apply/host-ops.sh'),
-      statusFile: `${manifest.install.runDir}/status`,
-      version: plan.version,
-      events: applyProgress(io),
-      journal: run,
-      leaseOwner: `${user}@${hostname()}`,
-      leaseTtlSeconds: manifest.access.ssh.hostTimeoutSeconds,
-      commandTimeoutMs: manifest.access.ssh.commandTimeoutSeconds * 1000,
-      parallelism: manifest.access.parallelism,
-    });
+    const results = await applyPlan(plan, applyDepsFor({ manifest, version: plan.version, connections: session.connections, keypair, events: applyProgress(io), journal: run }));
     let verifications: HostVerification[] = [];
     const toVerify = opts.mode === 'apply' && opts.verify !== false ? results.filter((r) => r.host === 'esxi' && r.status === 'applied') : [];
     if (toVerify.length > 0) {
