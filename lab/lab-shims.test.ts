@@ -80,6 +80,24 @@ describeIfRoot('lab ESXi/SCVM hosts', () => {
     expect((await esxi('esxcfg-route -d 192.168.33.2/32 10.20.0.102')).code).not.toBe(0);
   });
 
+  test('route changes through the shims are attributed to their caller (audit file and vmkernel.log)', async () => {
+    const since = Date.now();
+    const ip = lab.nodes[0]!.esxi.mgmtIp;
+    await lab.exec('ctl', `ssh root@${ip} 'esxcfg-route -a 10.99.1.0/24 10.10.0.1'`);
+    await lab.execOk('esxi-1', "printf 'esxcli network ip route ipv4 remove -n 10.99.1.0/24 -g 10.10.0.1\\n' > /vmfs/volumes/datastore1/fix.sh && /bin/sh /vmfs/volumes/datastore1/fix.sh");
+    // 1 s resolution: entries of the same second before `since` may be included, so filter by prefix.
+    const audit = lab.routeAudit('esxi-1', since).filter((a) => a.prefix === '10.99.1.0/24');
+    expect(audit.map((a) => [a.op, a.prefix, a.gateway, a.tool])).toEqual([
+      ['add', '10.99.1.0/24', '10.10.0.1', 'esxcfg-route'],
+      ['del', '10.99.1.0/24', '10.10.0.1', 'esxcli'],
+    ]);
+    // ash execs a lone `sh -c` command in place, so an SSH session shows up as sshd itself.
+    expect(audit[0]!.parent).toMatch(/^sshd: root@notty/);
+    expect(audit[1]!.parent).toBe('/bin/sh /vmfs/volumes/datastore1/fix.sh');
+    expect(audit[0]!.t).toBeGreaterThanOrEqual(Math.floor(since / 1000) * 1000);
+    expect(await lab.execOk('esxi-1', 'tail -2 /var/log/vmkernel.log')).toMatch(/Net: route add 10\.99\.1\.0\/24 via 10\.10\.0\.1 \(esxcfg-route; by: sshd: root@notty/);
+  });
+
   test('esxcfg-route refuses unknown options and malformed arguments', async () => {
     for (const cmd of ['esxcfg-route -x', 'esxcfg-route -a 192.168.33.2/33 10.20.0.102', 'esxcfg-route -a 192.168.33.2 255.0.255.0 10.20.0.102', 'esxcfg-route -a 192.168.33.2/32 nohost', 'esxcfg-route -l extra']) {
       const r = await esxi(cmd);

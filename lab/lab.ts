@@ -91,6 +91,25 @@ export interface ExecResult {
   code: number;
 }
 
+/** One route change made through the ESXi route shims (esxcfg-route / esxcli), with who ran it. */
+export interface RouteAuditEntry {
+  /** Epoch ms, 1 s resolution (ESXi's busybox date has no sub-second format). */
+  t: number;
+  op: 'add' | 'del';
+  /** NET/LEN, e.g. 192.168.33.2/32 (0.0.0.0/0 for the default gateway). */
+  prefix: string;
+  gateway: string;
+  tool: string;
+  /**
+   * Command line of the shim's parent: `/bin/sh /vmfs/volumes/…/reroute-loop.sh` for the agent,
+   * `sshd: root@notty` for a command sent over SSH (ash execs a lone command in place), `sh -c …`
+   * for a compound one.
+   */
+  parent: string;
+  /** Its parent's command line (e.g. `sshd: root@notty` for an SSH session). */
+  grandparent: string;
+}
+
 export interface TargetStatus {
   target: string;
   ns: string;
@@ -1088,6 +1107,26 @@ export class Lab {
     for (const node of this.nodes) {
       const file = path.join(this.dir, 'io', `${node.esxi.target}.io.jsonl`);
       if (fs.existsSync(file)) out[node.esxi.target] = summarizeHostLog(file, sinceMs);
+    }
+    return out;
+  }
+
+  /**
+   * Every route change made with the ESXi route shims on this host since it
+   * was created (kept across reboots; ad-hoc `ip route` changes are not
+   * shims and are not listed: the IO monitor sees those).
+   */
+  routeAudit(target: string, sinceMs = 0): RouteAuditEntry[] {
+    const node = this.node(target, 'esxi');
+    const file = path.join(node.esxi.root, 'var', 'lib', 'vmware', 'lab', 'route-audit.log');
+    if (!fs.existsSync(file)) return [];
+    const out: RouteAuditEntry[] = [];
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      const f = line.split('\t');
+      if (f.length < 7 || !/^\d+$/.test(f[0] ?? '')) continue;
+      const t = Number(f[0]) * 1000;
+      if (t < sinceMs - 999) continue;
+      out.push({ t, op: f[1] === 'del' ? 'del' : 'add', prefix: f[2] ?? '', gateway: f[3] ?? '', tool: f[4] ?? '', parent: f[5] ?? '', grandparent: f[6] ?? '' });
     }
     return out;
   }

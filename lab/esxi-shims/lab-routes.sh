@@ -113,3 +113,24 @@ lab_firewall_apply() {
     "$LAB_IP" rule add pref 100 ipproto 6 dport 22 prohibit
   fi
 }
+
+# Who changed a route: one line in ESXi's /var/log/vmkernel.log (ramdisk, as
+# on ESXi) and one in the lab's audit file, which survives reboots so tests
+# can prove that only the agent moved a route. $1 add|del, $2 NET/LEN, $3 GW,
+# $4 tool name.
+LAB_AUDIT=/var/lib/vmware/lab/route-audit.log
+
+lab_cmdline() {
+  [ -r "/proc/$1/cmdline" ] || return 0
+  tr '\000\t\n' '   ' < "/proc/$1/cmdline" | sed 's/ *$//'
+}
+
+lab_audit() {
+  lab_parent=$(lab_cmdline "$PPID")
+  lab_gpid=$(awk '{ print $4 }' "/proc/$PPID/stat" 2>/dev/null)
+  lab_grand=""
+  [ -n "$lab_gpid" ] && lab_grand=$(lab_cmdline "$lab_gpid")
+  mkdir -p /var/lib/vmware/lab /var/log
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date +%s)" "$1" "$2" "$3" "$4" "$lab_parent" "$lab_grand" >> "$LAB_AUDIT"
+  printf '%s cpu0:%s)Net: route %s %s via %s (%s; by: %s)\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$$" "$1" "$2" "$3" "$4" "$lab_parent" >> /var/log/vmkernel.log
+}
