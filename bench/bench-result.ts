@@ -4,6 +4,7 @@
  * figure is read next to the load it was taken under), the lab size, the parameters, the raw
  * samples and the summary derived from them. Benchmarks report; they never pass or fail.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -37,6 +38,8 @@ export interface BenchResult {
   durationMs: number;
   machine: MachineInfo;
   lab: { nodes: number; name: string };
+  /** The code measured: HEAD and whether the agent, probe or CLI sources differed from it. */
+  source: { commit: string; dirty: boolean };
   parameters: Record<string, unknown>;
   samples: Record<string, unknown>;
   summary: Record<string, unknown>;
@@ -77,6 +80,17 @@ export function stats(values: number[]): Stats {
   return { n: v.length, min: round3(v[0] as number), p50: round3(quantile(v, 0.5)), p90: round3(quantile(v, 0.9)), max: round3(v[v.length - 1] as number), mean: round3(mean) };
 }
 
+function sourceInfo(): { commit: string; dirty: boolean } {
+  const repo = path.resolve(__dirname, '..');
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'esxi', 'src', 'bench'], { cwd: repo, encoding: 'utf8' }).trim() !== '';
+    return { commit, dirty };
+  } catch {
+    return { commit: 'unknown', dirty: true };
+  }
+}
+
 export function loadAvg(): number[] {
   return os.loadavg().map((x) => Math.round(x * 100) / 100);
 }
@@ -87,6 +101,7 @@ export async function runBenchmark(b: Benchmark, opts: { smoke: boolean; workDir
   const t0 = Date.now();
   const log = opts.log ?? ((msg: string) => process.stderr.write(`[${b.name} +${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`));
   fs.mkdirSync(opts.workDir, { recursive: true });
+  const source = sourceInfo();
   const body = await b.run({ smoke: opts.smoke, workDir: opts.workDir, log });
   return {
     format: RESULT_FORMAT,
@@ -96,6 +111,7 @@ export async function runBenchmark(b: Benchmark, opts: { smoke: boolean; workDir
     finishedAt: new Date().toISOString(),
     durationMs: Date.now() - t0,
     machine: { cpus: os.cpus().length, node: process.version, kernel: os.release(), loadAvgStart, loadAvgEnd: loadAvg() },
+    source,
     ...body,
   };
 }

@@ -20,7 +20,7 @@ const yes = (b: unknown): string => (b === true ? '**met**' : b === false ? '**n
 
 function header(r: BenchResult): string {
   const l = r.machine;
-  return `_${r.mode} run, ${r.date.slice(0, 16).replace('T', ' ')} UTC, ${(r.durationMs / 1000).toFixed(0)} s, lab of ${r.lab.nodes} node(s); load average at start ${l.loadAvgStart.join(' / ')}, at end ${l.loadAvgEnd.join(' / ')} on ${l.cpus} CPU(s). Raw data: \`bench/results/${r.benchmark}.json\`._`;
+  return `_${r.mode} run, ${r.date.slice(0, 16).replace('T', ' ')} UTC, ${(r.durationMs / 1000).toFixed(0)} s, lab of ${r.lab.nodes} node(s); load average at start ${l.loadAvgStart.join(' / ')}, at end ${l.loadAvgEnd.join(' / ')} on ${l.cpus} CPU(s); code at ${r.source?.commit ?? '?'}${r.source?.dirty ? ' + uncommitted changes' : ''}. Raw data: \`bench/results/${r.benchmark}.json\`._`;
 }
 
 function notes(r: BenchResult): string {
