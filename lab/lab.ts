@@ -294,6 +294,11 @@ export class Lab {
     process.umask(0o022);
     const templates = await ensureTemplates();
     const dir = labDir(name);
+    if (fs.existsSync(dir)) {
+      // Leftover of a start that died before writing its registry: nothing in it can be running.
+      if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir}/`)) throw new LabError(`something is mounted under ${dir}`, `umount it (grep ${dir} /proc/self/mountinfo).`);
+      await runOk('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 120_000 });
+    }
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
     fs.chmodSync(LAB_STATE_ROOT, 0o755);
     fs.chmodSync(dir, 0o755);
