@@ -372,7 +372,9 @@ maybe('reroute agent in the lab', () => {
     measured.scvmDownRouteAfterLinksMs = r.routeMovedAfterLinksDownMs;
     expect(r.kind).toBe('remote-storage');
     expect(r.servedBy).not.toBe(nodeOf(7).scvm.target);
-    expect(r.routeMovedAfterLinksDownMs).toBeLessThanOrEqual((2 * T.interval + T.pingTimeout) * 1000);
+    // Two ping timeouts can be spent here: the local SCVM's addresses, then the burst to the remote
+    // candidates (it waits for its slowest member; a peer's first ping sometimes needs it).
+    expect(r.routeMovedAfterLinksDownMs).toBeLessThanOrEqual((2 * T.interval + 2 * T.pingTimeout) * 1000);
   });
 
   test('kill -9 of the loop: cron starts exactly one new loop within a minute, route untouched', async () => {
