@@ -20,6 +20,7 @@ import {
   listLabNames,
   readRegistry,
   registryPath,
+  repoRoot,
   writeRegistry,
   type ActiveFault,
   type LabConfig,
@@ -308,7 +309,7 @@ export class Lab {
       nodes: n,
       mgmtNet,
       storageNet,
-      repo: path.resolve(__dirname, '..'),
+      repo: repoRoot(),
       services: opts.services ?? true,
       datastoreUuids: Array.from({ length: n }, () => vmfsUuid()),
     };

@@ -11,6 +11,20 @@ import { LabError } from './proc';
 /** Root-owned and outside /tmp: sshd refuses a chroot under a world-writable directory. */
 export const LAB_STATE_ROOT = process.env.ZRL_STATE_ROOT ?? '/var/lib/zbs-reroute-lab';
 
+/**
+ * The repository root, found from this file whether it runs from lab/ (tsx)
+ * or from a compiled dist/lab/: the shims, native sources and services are
+ * read from the source tree either way.
+ */
+export function repoRoot(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'lab', 'esxi-shims'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new LabError(`cannot find the repository root above ${__dirname}`, 'Run the lab from a checkout of zbs-reroute.');
+}
+
 export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,23}$/;
 
 export interface LabConfig {

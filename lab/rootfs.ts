@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LAB_STATE_ROOT } from './registry';
+import { LAB_STATE_ROOT, repoRoot } from './registry';
 import { LabError, run, runOk } from './proc';
 
-const LAB_SRC = __dirname;
+const LAB_SRC = path.join(repoRoot(), 'lab');
 const NATIVE = ['bash-shim', 'lab-init', 'sudo-shim'] as const;
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 
