@@ -134,6 +134,7 @@ const HOST_PATH = '/bin:/sbin:/usr/bin:/usr/sbin';
 const START_PARALLELISM = 8;
 const HOST_KEY_TYPES = ['ecdsa', 'ed25519'] as const;
 const SERVICE_READY_MS = 30_000;
+const LOCAL_SH_TIMEOUT_MS = 60_000;
 
 const TRACE = process.env.ZRL_TRACE === '1';
 const T0 = Date.now();
@@ -771,7 +772,12 @@ export class Lab {
     });
     await this.startSshd(h.target);
     if (fs.existsSync(path.join(root, 'etc', 'rc.local.d', 'local.sh'))) {
-      const r = await this.exec(h.target, '/bin/sh /etc/rc.local.d/local.sh >/var/log/rc.local.log 2>&1 </dev/null', { timeoutMs: 60_000 });
+      const r = await this.exec(h.target, '/bin/sh /etc/rc.local.d/local.sh >/var/log/rc.local.log 2>&1 </dev/null', { timeoutMs: LOCAL_SH_TIMEOUT_MS }).catch((e: unknown) => {
+        throw new LabError(
+          `${h.target} boot: /etc/rc.local.d/local.sh did not finish within ${LOCAL_SH_TIMEOUT_MS / 1000} s (a real ESXi boot would hang here): ${(e as Error).message}`,
+          'local.sh must only start things in the background; see /var/log/rc.local.log on the host.',
+        );
+      });
       if (r.code !== 0) fs.appendFileSync(path.join(this.hostDir(h.target), 'boot.log'), `${new Date().toISOString()} local.sh exited ${r.code}\n`);
     }
   }
