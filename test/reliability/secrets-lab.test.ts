@@ -136,7 +136,8 @@ describe('secrets never leave the places they belong', () => {
     expect(by).toMatchObject({ 'plan --out': 0, 'plan --json': 0, apply: 0, 'apply --json (no changes)': 0, 'apply --json (drift)': 0, status: 0, 'status --json': 0 });
     // The lab's sshd takes keys only: the password is offered, refused, and the hosts reported.
     for (const what of ['plan with a password credential', 'plan --json with a password credential']) {
-      expect(runs.find((r) => r.what === what)?.run.stderr).toContain('refused our login (tried: password');
+      const r = runs.find((x) => x.what === what)?.run;
+      expect(`${r?.stdout}${r?.stderr}`).toContain('refused our login (tried: password');
     }
     expect(runs.find((r) => r.what === 'watch (report, 12 s)')?.run.stderr).not.toContain('unknown');
     expect(runs.find((r) => r.what === 'apply')?.run.stdout).toContain('Apply complete');
