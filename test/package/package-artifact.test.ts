@@ -3,7 +3,7 @@
  * no Node.js install and no node_modules: it is unpacked into an empty temp
  * folder and run with a bare environment, through its own launcher and node.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -95,4 +95,25 @@ describe('the packaged release in the lab controller namespace (no node_modules,
     expect(p.stdout).toContain('first contact, pinned host key SHA256:');
     expect(p.stdout).toMatch(/Plan: 2 to add, 0 to change, 0 to destroy/);
   }, 300_000);
+
+  it('runs watch (bundled chokidar and winston): reports the uninstalled node, then stops on SIGTERM with exit 0', async () => {
+    const m = path.join(work, 'lab.yaml');
+    const stateDir = path.join(work, 'lab-state');
+    const proc = spawn('ip', ['netns', 'exec', lab.controller.ns, 'env', '-i', 'PATH=/usr/bin:/bin', `HOME=${work}`, 'NO_COLOR=1', path.join(release, 'bin', 'reroute'), '--state', stateDir, 'watch', '-f', m, '--interval', '2'], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const exit = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!/drift: agent: install agent/.test(out) && Date.now() < deadline && proc.exitCode === null) await new Promise((r) => setTimeout(r, 250));
+      expect(out).toMatch(/watching 1 node\(s\)/);
+      expect(out).toMatch(/node-1 \(esxi\) drift: agent: install agent/);
+    } finally {
+      proc.kill('SIGTERM');
+    }
+    expect(await exit).toBe(0);
+    const log = fs.readFileSync(path.join(stateDir, 'watch.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string });
+    expect(log.map((e) => e.event)).toEqual(expect.arrayContaining(['watch-started', 'drift-found', 'watch-stopped']));
+  }, 120_000);
 });
