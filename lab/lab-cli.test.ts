@@ -38,10 +38,14 @@ describeIfRoot('lab CLI', () => {
     expect(ex).toMatchObject({ code: 0, stdout: 'VMkernel default gateway is 10.10.0.1\n' });
     expect((await lab('exec', 'esxi-1', '--', 'exit', '3')).code).toBe(3);
 
-    expect((await lab('fault', 'storage-down', 'scvm-2')).code).toBe(0);
+    // Two processes change the registry at once: neither change is lost.
+    const both = await Promise.all([lab('fault', 'storage-down', 'scvm-2'), lab('fault', 'access-unhealthy', 'scvm-1')]);
+    expect(both.map((r) => r.code)).toEqual([0, 0]);
     expect((await lab('exec', 'esxi-1', '--', 'ping', '-c', '1', '-W', '1', '10.20.0.102')).code).not.toBe(0);
-    expect((await lab('status')).stdout).toContain('faults: storage-down scvm-2');
+    const faults = (await lab('status')).stdout.split('\n').find((l) => l.startsWith('faults: '));
+    expect(faults?.slice(8).split(', ').sort()).toEqual(['access-unhealthy scvm-1', 'storage-down scvm-2']);
     expect((await lab('heal', 'storage-down', 'scvm-2')).code).toBe(0);
+    expect((await lab('heal', 'access-unhealthy', 'scvm-1')).code).toBe(0);
     const bad = await lab('fault', 'nope', 'esxi-1');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/unknown fault "nope"\n {2}fix: /);

@@ -21,6 +21,7 @@ import {
   readRegistry,
   registryPath,
   repoRoot,
+  updateRegistry,
   writeRegistry,
   type ActiveFault,
   type LabConfig,
@@ -408,10 +409,7 @@ export class Lab {
    * test) never overwrite each other's pids or faults.
    */
   private mutate(fn: (reg: Registry) => void): void {
-    const reg = readRegistry(this.name);
-    fn(reg);
-    writeRegistry(reg);
-    this.reg = reg;
+    this.reg = updateRegistry(this.name, fn);
   }
 
   private setPid(key: string, pid: number): void {

@@ -100,6 +100,48 @@ export function writeRegistry(reg: Registry): void {
   fs.renameSync(tmp, file);
 }
 
+const LOCK_WAIT_MS = 5_000;
+const LOCK_STALE_MS = 10_000;
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Read-modify-write of a lab's registry under a lock file, so separate
+ * processes (the CLI next to a test, or commands run in parallel by a
+ * script) never lose each other's pids or faults. Synchronous on purpose:
+ * nothing else in this process can interleave either.
+ */
+export function updateRegistry(name: string, fn: (reg: Registry) => void): Registry {
+  const lock = `${registryPath(name)}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      fs.closeSync(fs.openSync(lock, 'wx'));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      try {
+        // A holder that died mid-update leaves its lock behind; updates take milliseconds.
+        if (Date.now() - fs.statSync(lock).mtimeMs > LOCK_STALE_MS) fs.unlinkSync(lock);
+      } catch {
+        // the holder released it meanwhile
+      }
+      if (Date.now() > deadline) throw new LabError(`registry of lab ${name} stayed locked for ${LOCK_WAIT_MS} ms (${lock})`, 'Remove the lock file if no lab command is running.');
+      sleepSync(5);
+    }
+  }
+  try {
+    const reg = readRegistry(name);
+    fn(reg);
+    writeRegistry(reg);
+    return reg;
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
 export function listLabNames(): string[] {
   let entries: string[];
   try {
