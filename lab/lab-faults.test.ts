@@ -143,12 +143,14 @@ describeIfRoot('lab faults', () => {
     expect(lab.hostPublicKeys('esxi-1')).toEqual(rotated);
   });
 
-  test('reboot keeps the IO probe running (it lives outside the host) and records the outage', async () => {
+  test('a host that is off is dark on the network; the IO probe (outside the host) records the outage', async () => {
     const t = Date.now();
-    await lab.reboot('esxi-2', { offMs: 500 });
-    await sleep(500);
-    const s = lab.io(t)['esxi-2']!;
-    expect(s.servedBy).toBe('scvm-2');
+    const rebooting = lab.reboot('esxi-2', { offMs: 2500 });
+    await sleep(1200);
+    expect((await lab.exec('ctl', `ping -c 1 -W 1 ${lab.nodes[1]!.esxi.mgmtIp}`)).code).not.toBe(0);
+    await rebooting;
+    expect((await lab.exec('ctl', `ping -c 1 -W 2 ${lab.nodes[1]!.esxi.mgmtIp}`)).code).toBe(0);
+    await lab.waitForIo('esxi-2 served again', (io) => io['esxi-2']?.servedBy === 'scvm-2' && (io['esxi-2']?.longestGapMs ?? 0) >= 1000, { sinceMs: t, timeoutMs: 5000 });
     expect(lab.faults).toEqual([]);
   });
 

@@ -1045,7 +1045,13 @@ export class Lab {
     }
     await this.powerOff(target);
     this.removeFault('sshd-hang', target);
+    // Powered off, the host's NICs go dark: neighbours see timeouts, not refused connections.
+    await this.ipBatch(this.switchNs, [`link set m-e${node.index} down`, `link set s-e${node.index} down`]);
+    await this.ipBatch(node.esxi.ns, ['link set vmk2 down']);
     if (offMs > 0) await sleep(offMs);
+    const storageDown = this.reg.faults.some((f) => f.name === 'storage-down' && f.target === target);
+    await this.ipBatch(this.switchNs, [`link set m-e${node.index} up`, ...(storageDown ? [] : [`link set s-e${node.index} up`])]);
+    await this.ipBatch(node.esxi.ns, ['link set vmk2 up']);
     await this.bootEsxi(node, true);
     this.removeFault('ssh-client-blocked', target);
     const text = fs.readFileSync(path.join(node.esxi.root, 'etc', 'vmware', 'esx.conf'), 'utf8');
