@@ -81,12 +81,35 @@ class HostRunner {
   }
 
   /** Read-modify-write with compare-and-swap: foreign edits in between make it fail, never get lost. */
-  async editShared(path: string, mode: string, edit: (text: string) => string, what: string): Promise<void> {
+  async editShared(path: string, mode: string, edit: (text: string) => string, what: string): Promise<{ before: string; after: string } | undefined> {
     const before = await this.read(path);
     const after = edit(before);
-    if (after === before) return;
+    if (after === before) return undefined;
     const expected = before === '' ? 'absent' : sha256(before);
     await this.run([['zr_cas_write', path, expected, mode, sha256(after)]], what, after);
+    return { before, after };
+  }
+
+  /** The local.sh edit this run made and has not yet persisted with auto-backup. */
+  private unsavedLocalSh: { before: string; after: string } | undefined;
+
+  /**
+   * auto-backup failed: put local.sh back as it was, so the host is left in
+   * the old state (which the next plan sees and redoes) rather than in one
+   * that looks right and is lost at the next reboot.
+   */
+  private async revertUnsavedLocalSh(err: unknown): Promise<never> {
+    const edit = this.unsavedLocalSh;
+    if (!edit || !(err instanceof RerouteError)) throw err;
+    this.unsavedLocalSh = undefined;
+    const ops: HostOp[] = edit.before === '' ? [['zr_cas_delete', LOCAL_SH_PATH, sha256(edit.after)]] : [['zr_cas_write', LOCAL_SH_PATH, sha256(edit.after), LOCAL_SH_MODE, sha256(edit.before)]];
+    let outcome = 'local.sh was put back as it was, so the next apply redoes the edit';
+    try {
+      await this.run(ops, 'restoring /etc/rc.local.d/local.sh', edit.before === '' ? undefined : edit.before);
+    } catch (revertErr) {
+      outcome = `restoring local.sh failed too (${revertErr instanceof Error ? revertErr.message : String(revertErr)}): it holds the new block, which a reboot loses until auto-backup runs`;
+    }
+    throw new RerouteError(err.code, `${err.message}; ${outcome}`, err.fix, { details: err.details, cause: err });
   }
 
   private loopPath(): string {
@@ -116,13 +139,17 @@ class HostRunner {
       case 'verify-agent':
         return this.run([['zr_wait_heartbeat', this.deps.statusFile, this.deps.version, String(a.timeoutSeconds)]], 'waiting for the new agent', undefined, (a.timeoutSeconds + 30) * 1000);
       case 'edit-crontab':
-        return this.editShared(CRONTAB_PATH, CRONTAB_MODE, (t) => editLines(t, a.remove, a.add), 'editing the root crontab');
+        await this.editShared(CRONTAB_PATH, CRONTAB_MODE, (t) => editLines(t, a.remove, a.add), 'editing the root crontab');
+        return;
       case 'reload-crond':
         return this.run([['zr_reload_crond']], 'reloading crond');
       case 'edit-local-sh':
-        return this.editShared(LOCAL_SH_PATH, LOCAL_SH_MODE, (t) => editLocalSh(t, a.block, a.removeLines), 'editing /etc/rc.local.d/local.sh');
+        this.unsavedLocalSh = await this.editShared(LOCAL_SH_PATH, LOCAL_SH_MODE, (t) => editLocalSh(t, a.block, a.removeLines), 'editing /etc/rc.local.d/local.sh');
+        return;
       case 'auto-backup':
-        return this.run([['zr_auto_backup']], 'running /sbin/auto-backup.sh');
+        await this.run([['zr_auto_backup']], 'running /sbin/auto-backup.sh').catch((err: unknown) => this.revertUnsavedLocalSh(err));
+        this.unsavedLocalSh = undefined;
+        return;
       case 'restart-agent':
         return this.run([['zr_stop_agent', this.loopPath()], ['zr_start_agent', this.loopPath()]], 'restarting the agent');
       case 'stop-agent':
@@ -139,9 +166,11 @@ class HostRunner {
         return this.run([['zr_delete_route', `${a.network}/${a.prefixLength}`, a.gateway]], `deleting route ${a.network}/${a.prefixLength} via ${a.gateway}`);
       case 'authorized-key-add':
         await this.run([['zr_mkdir', '/root/.ssh', '0700']], 'creating /root/.ssh');
-        return this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [], [a.entry]), 'adding the reroute key to authorized_keys');
+        await this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [], [a.entry]), 'adding the reroute key to authorized_keys');
+        return;
       case 'authorized-key-remove':
-        return this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [a.entry], []), 'removing the reroute key from authorized_keys');
+        await this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [a.entry], []), 'removing the reroute key from authorized_keys');
+        return;
       default: {
         // Compile-time exhaustiveness: a new action type must be taught to apply, never skipped.
         const unknown: never = a;
