@@ -1,7 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { RerouteError } from '../errors/reroute-error';
 import { createConsoleIoHost, IoHost } from './io-host';
-import { EXIT_ERROR, exitCodeFor } from './exit-codes';
+import { EXIT_ERROR, EXIT_OK, exitCodeFor } from './exit-codes';
+import { forceUnlock } from '../state/state-lock';
 import { runValidate } from './commands/validate-command';
 import { runPlan } from './commands/plan-command';
 import { runApply } from './commands/apply-command';
@@ -161,6 +162,19 @@ export function buildProgram(): Command {
       action(async (io, cmd) => {
         const g = cmd.optsWithGlobals<GlobalOpts>();
         return runDiscover(io, { ...cmd.opts<Omit<Parameters<typeof runDiscover>[1], 'stateDir'>>(), stateDir: g.state });
+      }),
+    );
+
+  program
+    .command('force-unlock')
+    .argument('<lockId>', 'the lock id shown in the LOCK_HELD message')
+    .description('remove the state lock left by a run that is known to be dead (the LOCK_HELD message names it)')
+    .action(
+      action(async (io, cmd, lockId: string) => {
+        const g = cmd.optsWithGlobals<GlobalOpts>();
+        const held = forceUnlock(g.state, lockId);
+        io.result(`Removed the state lock of \`${held.command}\` by ${held.user}@${held.host} (pid ${held.pid}).`, { ok: true, removed: held });
+        return EXIT_OK;
       }),
     );
 
