@@ -2,6 +2,8 @@
 // (everything that crosses SSH or touches a route; needs root and the lab).
 const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 module.exports = {
+  // Lab tests start namespaces and wait on real timers; a project-level testTimeout is ignored by jest.
+  testTimeout: 300000,
   projects: [
     {
       displayName: 'unit',
@@ -15,7 +17,6 @@ module.exports = {
       transform: { '^.+\\.ts$': tsJest },
       testEnvironment: 'node',
       globalTeardown: '<rootDir>/lab/jest-global-teardown.ts',
-      testTimeout: 300000,
     },
   ],
 };
