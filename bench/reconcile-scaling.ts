@@ -26,6 +26,8 @@ export interface StepSample {
   /** SSH execs per host key `esxi:node-1` / `scvm:node-1`. */
   execs: Record<string, number>;
   connects: number;
+  /** Last lines of the command's output when it failed (exit 1, or 2 where no changes were expected). */
+  failure?: string;
 }
 
 export interface RoundTrips {
@@ -89,13 +91,17 @@ function packagedCli(workDir: string, log: (m: string) => void): { cli: string; 
 async function measure(lab: Lab, cli: string, workDir: string, tag: string, step: Step, args: string, env = ''): Promise<StepSample> {
   const log = path.join(workDir, `exec-${tag}-${step}-${Date.now()}.jsonl`);
   const t0 = Date.now();
-  const r = await lab.exec('ctl', `${env} ZBS_REROUTE_EXEC_LOG=${log} NO_COLOR=1 ${cli} ${args} >/dev/null`, { timeoutMs: 600_000 });
+  const out = `${log}.out`;
+  const r = await lab.exec('ctl', `${env} ZBS_REROUTE_EXEC_LOG=${log} NO_COLOR=1 ${cli} ${args} >${out} 2>&1`, { timeoutMs: 600_000 });
   const wallMs = Date.now() - t0;
   const counted = fs.existsSync(log) ? countRoundTrips(fs.readFileSync(log, 'utf8')) : { execs: {}, connects: 0 };
+  const sample: StepSample = { step, wallMs, code: r.code, ...counted };
+  // A failed step is a finding, not a reason to stop: it is recorded with its output and reported.
   if (r.code !== 0 && !(step === 'plan-fresh' && r.code === 2)) {
-    throw new Error(`reroute ${args} exited ${r.code}: ${r.stderr.slice(-1500)}`);
+    const text = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
+    sample.failure = text.split('\n').filter((l) => l.trim()).slice(-25).join('\n');
   }
-  return { step, wallMs, code: r.code, ...counted };
+  return sample;
 }
 
 export const reconcileScaling: Benchmark = {
@@ -109,6 +115,7 @@ export const reconcileScaling: Benchmark = {
     const { cli, how } = packagedCli(ctx.workDir, ctx.log);
     ctx.log(`CLI: ${how}`);
     const devStartupMs: number[] = [];
+    const failures: string[] = [];
     const bySize: Record<string, StepSample[]> = {};
     const labStartMs: Record<string, number> = {};
     for (const n of sizes) {
@@ -126,7 +133,11 @@ export const reconcileScaling: Benchmark = {
         const step = async (s: Step, args: string, env = '') => {
           const sample = await measure(lab, cli, ctx.workDir, tag, s, args, env);
           samples.push(sample);
-          ctx.log(`${n} node(s) ${s}: ${sample.wallMs} ms, ${Object.values(sample.execs).reduce((a, b) => a + b, 0)} execs`);
+          ctx.log(`${n} node(s) ${s}: ${sample.wallMs} ms, exit ${sample.code}, ${Object.values(sample.execs).reduce((a, b) => a + b, 0)} execs`);
+          if (sample.failure) {
+            failures.push(`${n} node(s) ${s} exited ${sample.code}: ${sample.failure.split('\n').slice(-6).join(' / ')}`);
+            ctx.log(`  failure: ${sample.failure.split('\n').slice(-6).join(' / ')}`);
+          }
         };
         for (let i = 0; i < repeats; i++) await step('startup', `validate -f ${mOld}`, OLD);
         if (n === sizes[0]) {
@@ -154,7 +165,7 @@ export const reconcileScaling: Benchmark = {
         const ss = samples.filter((s) => s.step === st);
         if (ss.length === 0) continue;
         const wall = stats(ss.map((s) => s.wallMs));
-        out[st] = { wallMs: wall, wallMinusStartupMs: Math.max(0, wall.p50 - startup.p50), roundTrips: roundTrips(ss[ss.length - 1] as StepSample, n) };
+        out[st] = { wallMs: wall, wallMinusStartupMs: Math.max(0, wall.p50 - startup.p50), roundTrips: roundTrips(ss[ss.length - 1] as StepSample, n), exitCodes: ss.map((x) => x.code) };
       }
       return out;
     };
@@ -180,7 +191,8 @@ export const reconcileScaling: Benchmark = {
       samples: { bySize, labStartMs, devCliStartupMs: devStartupMs },
       summary: { ...summary, targets, devCliStartupMs: stats(devStartupMs) },
       notes: [
-        'Wall time is the whole CLI process as an operator sees it (node start-up, tsx transpile cache, manifest, SSH, output). `startup` is `reroute validate` (no SSH) for reference; wallMinusStartupMs subtracts its median.',
+        ...failures.map((f) => `FAILED STEP: ${f}`),
+        'Wall time is the whole CLI process as an operator sees it (node start-up, loading the bundled CLI, manifest, SSH, output). `startup` is `reroute validate` (no SSH) for reference; wallMinusStartupMs subtracts its median.',
         'apply includes post-apply verification, which waits for each changed agent to write a fresh heartbeat (agent interval 1 s here).',
         'Round trips: SSH execs per host from the ZBS_REROUTE_EXEC_LOG hook, last repeat of each step; connects = SSH connections opened (one per host per run).',
         'All hosts of a lab share the same 2 CPU cores with the CLI and with other work on the machine: larger labs are slowed by their own sshd/crond/agents too.',
