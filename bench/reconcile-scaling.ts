@@ -11,7 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Lab } from '../lab/lab';
 import { writeLabManifest } from '../test/e2e/lab-cli';
-import { startLab } from './bench-lab';
+import { buildRusage, startLab } from './bench-lab';
+import { parseCallSamples } from './session-source';
 import { stats, type BenchBody, type BenchContext, type Benchmark, type Stats } from './bench-result';
 
 const OLD_VERSION = '0.9.0';
@@ -26,7 +27,9 @@ export interface StepSample {
   /** SSH execs per host key `esxi:node-1` / `scvm:node-1`. */
   execs: Record<string, number>;
   connects: number;
-  /** Last lines of the command's output when it failed (exit 1, or 2 where no changes were expected). */
+  /** user+sys CPU of the CLI process itself (wait4 rusage), ms: the controller's share of the wall time. */
+  cliCpuMs?: number;
+  /** The command's result lines when it failed (exit 1, or 2 where no changes were expected). */
   failure?: string;
 }
 
@@ -88,18 +91,30 @@ function packagedCli(workDir: string, log: (m: string) => void): { cli: string; 
   return { cli: 'reroute', how: 'dev CLI (bin/reroute.js through tsx)' };
 }
 
+/** The lines of a failed run worth reading: table rows and messages without box drawing, deduplicated. */
+export function failureLines(text: string): string[] {
+  const out: string[] = [];
+  for (const raw of text.split('\n')) {
+    const l = raw.replace(/[│┌┐└┘├┤┬┴┼─]+/g, ' ').replace(/\s+/g, ' ').trim();
+    if (!l || !/(cannot|fail|error|problem|timed out|refus|unreachable|not )/i.test(l)) continue;
+    if (!out.includes(l)) out.push(l);
+  }
+  return out;
+}
+
 async function measure(lab: Lab, cli: string, workDir: string, tag: string, step: Step, args: string, env = ''): Promise<StepSample> {
   const log = path.join(workDir, `exec-${tag}-${step}-${Date.now()}.jsonl`);
+  const ru = `${log}.rusage`;
   const t0 = Date.now();
   const out = `${log}.out`;
-  const r = await lab.exec('ctl', `${env} ZBS_REROUTE_EXEC_LOG=${log} NO_COLOR=1 ${cli} ${args} >${out} 2>&1`, { timeoutMs: 600_000 });
+  const r = await lab.exec('ctl', `${env} ZBS_REROUTE_EXEC_LOG=${log} NO_COLOR=1 ${buildRusage(workDir)} ${ru} ${cli} ${args} >${out} 2>&1`, { timeoutMs: 600_000 });
   const wallMs = Date.now() - t0;
   const counted = fs.existsSync(log) ? countRoundTrips(fs.readFileSync(log, 'utf8')) : { execs: {}, connects: 0 };
-  const sample: StepSample = { step, wallMs, code: r.code, ...counted };
+  const cpu = fs.existsSync(ru) ? parseCallSamples(fs.readFileSync(ru, 'utf8'), '')[0]?.cpuMs : undefined;
+  const sample: StepSample = { step, wallMs, code: r.code, ...counted, ...(cpu === undefined ? {} : { cliCpuMs: cpu }) };
   // A failed step is a finding, not a reason to stop: it is recorded with its output and reported.
   if (r.code !== 0 && !(step === 'plan-fresh' && r.code === 2)) {
-    const text = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
-    sample.failure = text.split('\n').filter((l) => l.trim()).slice(-25).join('\n');
+    sample.failure = failureLines(fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '').slice(-12).join('\n');
   }
   return sample;
 }
@@ -135,8 +150,8 @@ export const reconcileScaling: Benchmark = {
           samples.push(sample);
           ctx.log(`${n} node(s) ${s}: ${sample.wallMs} ms, exit ${sample.code}, ${Object.values(sample.execs).reduce((a, b) => a + b, 0)} execs`);
           if (sample.failure) {
-            failures.push(`${n} node(s) ${s} exited ${sample.code}: ${sample.failure.split('\n').slice(-6).join(' / ')}`);
-            ctx.log(`  failure: ${sample.failure.split('\n').slice(-6).join(' / ')}`);
+            failures.push(`${n} node(s) ${s} exited ${sample.code}: ${sample.failure.split('\n').join(' / ')}`);
+            ctx.log(`  failure: ${sample.failure.split('\n').join(' / ')}`);
           }
         };
         for (let i = 0; i < repeats; i++) await step('startup', `validate -f ${mOld}`, OLD);
@@ -165,7 +180,13 @@ export const reconcileScaling: Benchmark = {
         const ss = samples.filter((s) => s.step === st);
         if (ss.length === 0) continue;
         const wall = stats(ss.map((s) => s.wallMs));
-        out[st] = { wallMs: wall, wallMinusStartupMs: Math.max(0, wall.p50 - startup.p50), roundTrips: roundTrips(ss[ss.length - 1] as StepSample, n), exitCodes: ss.map((x) => x.code) };
+        out[st] = {
+          wallMs: wall,
+          wallMinusStartupMs: Math.max(0, wall.p50 - startup.p50),
+          cliCpuMs: stats(ss.map((x) => x.cliCpuMs ?? NaN)),
+          roundTrips: roundTrips(ss[ss.length - 1] as StepSample, n),
+          exitCodes: ss.map((x) => x.code),
+        };
       }
       return out;
     };
@@ -193,6 +214,7 @@ export const reconcileScaling: Benchmark = {
       notes: [
         ...failures.map((f) => `FAILED STEP: ${f}`),
         'Wall time is the whole CLI process as an operator sees it (node start-up, loading the bundled CLI, manifest, SSH, output). `startup` is `reroute validate` (no SSH) for reference; wallMinusStartupMs subtracts its median.',
+        "cliCpuMs: user+sys CPU of the CLI process itself (wait4 rusage through bench/native/rusage.c): what the controller spends; the rest of the wall time is waiting for hosts, which in the lab are processes on the same 2 cores (on a real cluster every ESXi host has its own CPUs).",
         'apply includes post-apply verification, which waits for each changed agent to write a fresh heartbeat (agent interval 1 s here).',
         'Round trips: SSH execs per host from the ZBS_REROUTE_EXEC_LOG hook, last repeat of each step; connects = SSH connections opened (one per host per run).',
         'All hosts of a lab share the same 2 CPU cores with the CLI and with other work on the machine: larger labs are slowed by their own sshd/crond/agents too.',
