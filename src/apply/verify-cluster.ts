@@ -52,15 +52,21 @@ export async function verifyHosts(manifest: Manifest, nodes: { node: string; sin
         if (o && o.reachable) {
           last = o;
           const hb = o.heartbeat;
-          if (hb && hb.updated > since && hb.version === manifest.version && o.agentProcesses.length === 1 && o.nfsRoute && (pin === undefined || o.nfsRoute.gateway === pin)) break;
+          if (hb && hb.updated > since && hb.version === manifest.version && o.agentProcesses.some((p) => p.pid === hb.pid) && o.nfsRoute && (pin === undefined || o.nfsRoute.gateway === pin)) break;
         } else lastReason = o && !o.reachable ? o.reason : 'not observed';
         if (deps.nowMs() >= deadline) break;
         await deps.sleep(1000);
       }
       if (!last) return { node, ok: false, problems: [`unreachable during verification: ${lastReason}`], unreachableIps: [] } satisfies HostVerification;
       const host = await deps.esxi(node);
-      const r = await host.exec(pingCommand(accessIps), { timeoutMs: 15000 });
-      const pings = parsePingOutput(r.stdout, accessIps);
+      // One lost ICMP reply is not a broken path: addresses that did not answer get two more tries.
+      const pings: Record<string, boolean> = {};
+      let pending = accessIps;
+      for (let round = 0; round < 3 && pending.length > 0; round++) {
+        const r = await host.exec(pingCommand(pending), { timeoutMs: 15000 });
+        Object.assign(pings, parsePingOutput(r.stdout, pending));
+        pending = pending.filter((ip) => !pings[ip]);
+      }
       const verdict = judgeHost({ manifest, node: spec, observed: last, since, pings });
       deps.onProgress?.(`  verify ${node}: ${verdict.ok ? 'ok' : verdict.problems.join('; ')}`);
       return verdict;

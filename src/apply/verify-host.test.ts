@@ -38,3 +38,30 @@ describe('judgeHost for a drained host', () => {
     expect(v.problems).toContain('IO is not drained: 192.168.33.2 is routed via 10.20.0.101, the drain wants 10.20.0.103');
   });
 });
+
+describe('judgeHost and the agent singleton', () => {
+  const plain: Manifest = fixtureManifest(3);
+  const node1 = plain.nodes[0] as Manifest['nodes'][number];
+  const allPings = Object.fromEntries(plain.nodes.flatMap((n) => [[n.scvm.storageIp, true], [n.scvm.managementIp, true]]));
+  function local(): EsxiObserved {
+    const d = fixtureDesired(plain).esxi[0];
+    if (!d) throw new Error('fixture has no node-1');
+    return convergedEsxi(d, node1.scvm.storageIp);
+  }
+
+  it('passes while the loop has forks (parallel pings) that show its command line', () => {
+    const o = local();
+    const loop = o.agentProcesses[0];
+    if (!loop || !o.heartbeat) throw new Error('fixture has no running agent');
+    o.heartbeat.pid = loop.pid;
+    o.agentProcesses = [loop, { pid: loop.pid + 1, command: loop.command }, { pid: loop.pid + 2, command: loop.command }];
+    expect(judgeHost({ manifest: plain, node: node1, observed: o, since: NOW - 10, pings: allPings })).toMatchObject({ ok: true, problems: [] });
+  });
+
+  it('fails when the heartbeat names a pid that is not running', () => {
+    const o = local();
+    if (!o.heartbeat) throw new Error('fixture has no heartbeat');
+    o.heartbeat.pid = 999_999;
+    expect(judgeHost({ manifest: plain, node: node1, observed: o, since: NOW - 10, pings: allPings }).problems).toEqual(['the heartbeat names pid 999999, which is not running']);
+  });
+});

@@ -37,8 +37,11 @@ export function judgeHost(v: VerifyInputs): HostVerification {
   const { manifest, node, observed } = v;
   const problems: string[] = [];
   const hb = observed.heartbeat;
+  // The loop's parallel pings are forks that show the same command line, so the
+  // count of matching processes is not the count of loops; the lock makes the
+  // loop a singleton, and the heartbeat names the one that holds it.
   if (observed.agentProcesses.length === 0) problems.push('no agent loop is running');
-  if (observed.agentProcesses.length > 1) problems.push(`${observed.agentProcesses.length} agent loops are running (must be one)`);
+  else if (hb && !observed.agentProcesses.some((p) => p.pid === hb.pid)) problems.push(`the heartbeat names pid ${hb.pid}, which is not running`);
   if (!hb) problems.push('the agent has written no heartbeat');
   else {
     if (hb.version !== manifest.version) problems.push(`agent reports version ${hb.version}, wanted ${manifest.version}`);

@@ -41,7 +41,8 @@ export function clusterStatus(manifest: Manifest, observed: ObservedCluster): Ho
       reachable: true,
       wantedVersion: manifest.version,
       versionOk: loop?.version === manifest.version && (hb === undefined || hb.version === manifest.version),
-      agentAlive: o.agentProcesses.length === 1 && age !== undefined && age <= stale,
+      // Forks of the loop (parallel pings) share its command line: alive = the heartbeat's pid runs and is fresh.
+      agentAlive: hb !== undefined && o.agentProcesses.some((p) => p.pid === hb.pid) && age !== undefined && age <= stale,
       agentProcesses: o.agentProcesses.length,
     };
     if (installed !== undefined) row.installedVersion = installed;

@@ -134,8 +134,14 @@ describe('deploy, join, upgrade and teardown on a lab cluster', () => {
     const status = await reroute(lab, `status -f ${m4new} ${state()} --check`);
     expect(status.code).toBe(0);
     for (const h of esxiHosts(4)) {
-      const loops = await lab.execOk(h, 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l');
-      expect({ h, loops: loops.trim() }).toEqual({ h, loops: '1' });
+      // The loop's own short-lived subshells (parallel pings) carry its command line too, so
+      // the singleton is judged on the fewest copies over a few samples.
+      const counts: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        counts.push(Number((await lab.execOk(h, 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l')).trim()));
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      expect({ h, loops: Math.min(...counts) }).toEqual({ h, loops: 1 });
     }
   });
 

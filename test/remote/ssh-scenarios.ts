@@ -100,7 +100,10 @@ const scenarios: Record<string, Scenario> = {
   async 'exec-basic'() {
     const host = await connectSsh(options());
     try {
-      const a = await host.exec('echo out; echo err >&2; exit 3');
+      const full = await host.exec('echo out; echo err >&2; exit 3');
+      // The raw bytes must match the decoded text; the comparison below is on the text fields.
+      const { stdoutBytes, ...a } = full;
+      if (stdoutBytes === undefined || stdoutBytes.toString('utf8') !== a.stdout) throw new Error('stdoutBytes missing or different from stdout');
       const b = await host.exec(shellCommand(['printf', '%s', "it's $(not) `run`\nline2"]));
       const c = await host.exec('cat', { stdin: 'from stdin' });
       const killed = await host.exec('kill -9 $$');

@@ -19,7 +19,7 @@ export async function runStatus(io: IoHost, opts: { file: string; stateDir: stri
         r.reachable ? 'yes' : `no: ${sanitizeForDisplay(r.reason ?? '', { multiline: false, maxLength: 60 })}`,
         r.installedVersion ?? '-',
         r.wantedVersion + (r.versionOk ? '' : ' (!)'),
-        r.agentAlive ? 'yes' : r.agentProcesses > 1 ? `no (${r.agentProcesses} loops)` : 'no',
+        r.agentAlive ? 'yes' : r.agentProcesses === 0 ? 'no (not running)' : 'no (heartbeat stale)',
         r.routeGateway ? `${r.routeGateway}${r.routeTargetNode ? ` (${r.routeTargetNode})` : ''}` : '-',
         r.routeLocal === undefined ? '-' : r.routeLocal ? 'yes' : 'NO',
         r.heartbeatAgeSeconds === undefined ? '-' : `${r.heartbeatAgeSeconds}s ago`,
