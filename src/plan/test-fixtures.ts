@@ -8,34 +8,8 @@ import type { AgentBundle, ClusterKeyInfo, DesiredCluster, DesiredEsxi, DesiredS
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import type { EsxiObserved, ObservedCluster, ScvmObserved, Unreachable } from '../observe/observed-types';
 
-export const ESXI_CRONTAB = [
-  '#min hour day mon dow command',
-  '1    1    *   *   *   /sbin/tmpwatch.py',
-  '1    *    *   *   *   /sbin/auto-backup.sh ++group=host/vim/vmvisor/backup.sh',
-  '0    *    *   *   *   /usr/lib/vmware/vmksummary/log-heartbeat.py',
-  '*/5  *    *   *   *   /bin/hostd-probe.sh ++group=host/vim/vmvisor/hostd-probe/stats/sh',
-  '00   1    *   *   *   localcli storage core device purge',
-  '*/10 *    *   *   *   /bin/crx-cli gc',
-  '',
-].join('\n');
-
-export const ESXI_LOCAL_SH = [
-  '#!/bin/sh',
-  '',
-  '# local configuration options',
-  '',
-  '# Note: modify at your own risk!  If you do/use anything in this',
-  '# script that is not part of a stable API (relying on files to be in',
-  '# specific places, specific tools, specific output, etc) there is a',
-  '# possibility you will end up with a broken system after patching or',
-  '# upgrading.  Changes are not supported unless under direction of',
-  '# VMware support.',
-  '',
-  '# Note: This script will not be run when UEFI secure boot is enabled.',
-  '',
-  'exit 0',
-  '',
-].join('\n');
+export { ESXI_CRONTAB, ESXI_LOCAL_SH } from '../../lab/esxi-stock-files';
+import { ESXI_CRONTAB, ESXI_LOCAL_SH } from '../../lab/esxi-stock-files';
 
 export function agentScript(version: string): string {
   return `#!/bin/sh\nreroute_version=${version}\n# fixture agent\n. "$(dirname "$0")/reroute.conf"\nwhile :; do sleep "$INTERVAL"; done\n`;
