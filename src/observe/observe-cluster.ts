@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { installDirFor } from '../agent/host-entries';
+import { shippedEsxiDir } from '../agent/shipped-bundle';
 import { RerouteError } from '../errors/reroute-error';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import type { ExecResult, RemoteHost } from '../remote/ssh-connection';
@@ -49,18 +50,9 @@ export interface ObserveOptions {
 const PROBE_MAX_OUTPUT = 8 * 1024 * 1024;
 const KEYS_MAX_OUTPUT = 4 * 1024 * 1024;
 
-/** Where probe.sh lives, from src/observe (tsx, jest) or dist/src/observe (build). */
-export function probeScriptPath(): string {
-  const candidates = [path.resolve(__dirname, '..', '..', 'esxi', 'probe', 'probe.sh'), path.resolve(__dirname, '..', '..', '..', 'esxi', 'probe', 'probe.sh')];
-  const found = candidates.find((p) => fs.existsSync(p));
-  if (!found) {
-    throw new RerouteError('INTERNAL', 'esxi/probe/probe.sh is missing from this installation', 'Run zbs-reroute from a complete checkout or release (esxi/probe/ must be present).');
-  }
-  return found;
-}
-
+/** probe.sh as shipped (esxi/probe/), found the same way as every other ESXi script. */
 export function loadProbeScript(): Buffer {
-  return fs.readFileSync(probeScriptPath());
+  return fs.readFileSync(path.join(shippedEsxiDir(), 'probe', 'probe.sh'));
 }
 
 /** Every SCVM IP and declared storage gateway: /32 routes through these are ours to report. */
