@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --only NAME[,NAME]] [-- --smoke] [-- --out DIR] [-- --no-docs]
+ * npm run bench [-- --only NAME[,NAME]] [-- --smoke] [-- --out DIR] [-- --no-docs] [-- --docs-only]
  *
  * Runs each benchmark on a lab of its own (needs root, like the lab tests), writes
  * bench/results/<name>.json per benchmark and regenerates docs/benchmarks.md (and the failover
@@ -25,18 +25,21 @@ interface Args {
   smoke: boolean;
   out: string;
   docs: boolean;
+  /** Only regenerate docs/benchmarks.md and the SVG from the result files (no lab, no root). */
+  docsOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { smoke: false, out: path.join(REPO, 'bench', 'results'), docs: true };
+  const a: Args = { smoke: false, out: path.join(REPO, 'bench', 'results'), docs: true, docsOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     if (v === '--smoke') a.smoke = true;
     else if (v === '--no-docs') a.docs = false;
+    else if (v === '--docs-only') a.docsOnly = true;
     else if (v === '--only') a.only = [...(a.only ?? []), ...(argv[++i] ?? '').split(',').filter(Boolean)];
     else if (v === '--out') a.out = path.resolve(argv[++i] ?? '');
     else if (v === '--help' || v === '-h') {
-      process.stdout.write(`usage: npm run bench -- [--smoke] [--only ${BENCHMARKS.map((b) => b.name).join('|')}] [--out DIR] [--no-docs]\n`);
+      process.stdout.write(`usage: npm run bench -- [--smoke] [--only ${BENCHMARKS.map((b) => b.name).join('|')}] [--out DIR] [--no-docs] [--docs-only]\n`);
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown argument ${v}\n`);
@@ -48,6 +51,11 @@ function parseArgs(argv: string[]): Args {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.docsOnly) {
+    const written = writeDocs(args.out, path.join(REPO, 'docs'));
+    process.stderr.write(`bench: wrote ${written.map((f) => path.relative(process.cwd(), f)).join(', ')}\n`);
+    return 0;
+  }
   if (process.getuid?.() !== 0) {
     process.stderr.write('bench: the lab needs root (network namespaces, chroot sshd)\n');
     return 1;
