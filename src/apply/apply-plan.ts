@@ -30,6 +30,8 @@ export interface ApplyDeps {
   /** Who holds the host lease: `<user>@<machine>:<pid>`. */
   leaseOwner: string;
   leaseTtlSeconds: number;
+  /** ESXi nodes where observation found a lease held by `leaseOwner` (left by a killed run). */
+  ownLeftoverLeases?: ReadonlySet<string>;
   commandTimeoutMs: number;
   parallelism: number;
 }
@@ -186,7 +188,20 @@ async function applyHost(hostPlan: HostPlan, deps: ApplyDeps): Promise<HostApply
     deps.events({ type: 'host-skipped', node: hostPlan.node, host: hostPlan.host, reason: hostPlan.unreachableReason ?? 'unreachable' });
     return { ...base, status: 'skipped', actionsDone: 0, error: { code: 'HOST_UNREACHABLE', message: hostPlan.unreachableReason ?? 'unreachable', fix: 'Bring the host back and re-run apply.' } };
   }
-  if (hostPlan.actions.length === 0) return { ...base, status: 'unchanged', actionsDone: 0 };
+  if (hostPlan.actions.length === 0) {
+    // A run killed mid-apply leaves its lease behind; where nothing else is to be done,
+    // ours is released now instead of blocking other operators until it expires.
+    if (hostPlan.host === 'esxi' && hostPlan.installDir && deps.ownLeftoverLeases?.has(hostPlan.node)) {
+      try {
+        const remote = await deps.connect(hostPlan);
+        await new HostRunner(remote, hostPlan, deps).run([['zr_lease_release', `${hostPlan.installDir}/${LEASE_DIR}`, deps.leaseOwner]], 'releasing a leftover host lease');
+      } catch (err) {
+        deps.events({ type: 'host-failed', node: hostPlan.node, host: hostPlan.host, error: describeError(err) });
+        return { ...base, status: 'failed', actionsDone: 0, error: describeError(err) };
+      }
+    }
+    return { ...base, status: 'unchanged', actionsDone: 0 };
+  }
   deps.events({ type: 'host-start', node: hostPlan.node, host: hostPlan.host, actions: hostPlan.actions.length });
   let done = 0;
   let leaseDir: string | undefined;

@@ -125,7 +125,9 @@ async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed
   let outcome: 'ok' | 'failed' = 'failed';
   try {
     io.info('Applying…');
-    const results = await applyPlan(plan, applyDepsFor({ manifest, version: plan.version, connections: session.connections, keypair, events: applyProgress(io), journal: run }));
+    const deps = applyDepsFor({ manifest, version: plan.version, connections: session.connections, keypair, events: applyProgress(io), journal: run });
+    const ownLeftoverLeases = new Set(Object.entries(observed.esxi).flatMap(([node, o]) => (o.reachable && o.lease?.owner === deps.leaseOwner ? [node] : [])));
+    const results = await applyPlan(plan, { ...deps, ownLeftoverLeases });
     let verifications: HostVerification[] = [];
     const toVerify = opts.mode === 'apply' && opts.verify !== false ? results.filter((r) => r.host === 'esxi' && r.status === 'applied') : [];
     if (toVerify.length > 0) {
