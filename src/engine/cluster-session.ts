@@ -8,12 +8,13 @@ import type { AgentBundle, ClusterKeyInfo, DesiredCluster } from '../desired/des
 import { RerouteError } from '../errors/reroute-error';
 import { loadManifest } from '../manifest/manifest-load';
 import type { Manifest } from '../manifest/manifest-types';
-import { observeCluster, type ObserveEvent, type ObserveTarget } from '../observe/observe-cluster';
+import { observeCluster, type ObserveEvent } from '../observe/observe-cluster';
 import type { EsxiObserved, ObservedCluster } from '../observe/observed-types';
 import { canonicalJson } from '../plan/fingerprint';
 import { planCluster } from '../plan/plan-cluster';
 import type { Plan, PlanMode } from '../plan/plan-types';
 import { HostConnections, type HostEndpoint } from '../remote/host-connections';
+import { observeConnect } from './observe-connect';
 import { shellCommand } from '../remote/shell-quote';
 import { ensureClusterKeypair, loadClusterKeypair, type ClusterKeypair } from '../state/cluster-keypair';
 import { resolveCredential, type PromptFn } from '../state/credentials';
@@ -77,11 +78,7 @@ export class ClusterSession {
   async observe(onEvent?: (e: ObserveEvent) => void): Promise<ObservedCluster> {
     return observeCluster(this.manifest, {
       onEvent,
-      connect: async (t: ObserveTarget) => {
-        const endpoint: HostEndpoint = { kind: t.kind, node: t.node, address: t.address };
-        const host = await this.connections.get(endpoint);
-        return { exec: (cmd, o) => host.exec(cmd, o), close: () => host.close(), hostKey: this.connections.hostKeyOf(endpoint) };
-      },
+      connect: observeConnect(this.connections),
     });
   }
 

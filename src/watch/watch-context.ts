@@ -4,8 +4,7 @@ import type { AgentBundle } from '../desired/desired-types';
 import { manifestSha256 } from '../engine/cluster-session';
 import { loadManifest } from '../manifest/manifest-load';
 import type { Manifest } from '../manifest/manifest-types';
-import type { ObserveConnection, ObserveTarget } from '../observe/observe-cluster';
-import { HostConnections, type HostEndpoint } from '../remote/host-connections';
+import { HostConnections } from '../remote/host-connections';
 import { resolveCredential, type ResolvedCredential } from '../state/credentials';
 import { KnownHostsStore, type PinResult } from '../state/known-hosts-store';
 import { ensureStateDir } from '../state/state-dir';
@@ -52,11 +51,4 @@ export function connectionsFor(ctx: WatchContext): HostConnections {
   });
 }
 
-/** observeCluster's connect, over a pool. */
-export function observeConnect(pool: HostConnections): (t: ObserveTarget) => Promise<ObserveConnection> {
-  return async (t) => {
-    const endpoint: HostEndpoint = { kind: t.kind, node: t.node, address: t.address };
-    const host = await pool.get(endpoint);
-    return { exec: (cmd, o) => host.exec(cmd, o), close: () => host.close(), hostKey: pool.hostKeyOf(endpoint) };
-  };
-}
+export { observeConnect } from '../engine/observe-connect';

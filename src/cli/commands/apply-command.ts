@@ -5,6 +5,7 @@ import { applyPlan } from '../../apply/apply-plan';
 import { verifyHosts } from '../../apply/verify-cluster';
 import type { HostVerification } from '../../apply/verify-host';
 import { applyDepsFor } from '../../engine/apply-deps';
+import { observeConnect } from '../../engine/observe-connect';
 import { manifestSha256, type ClusterSession } from '../../engine/cluster-session';
 import { RerouteError } from '../../errors/reroute-error';
 import { sanitizeForDisplay } from '../../observe/sanitize';
@@ -139,10 +140,7 @@ async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed
           return { node: r.node, since: o && o.reachable ? o.now : 0 };
         }),
         {
-          connect: async (t) => {
-            const host = await session.connections.get({ kind: t.kind, node: t.node, address: t.address });
-            return { exec: (c, o) => host.exec(c, o), close: () => host.close() };
-          },
+          connect: observeConnect(session.connections),
           esxi: (node) => session.connections.get({ kind: 'esxi', node, address: manifest.nodes.find((n) => n.name === node)?.esxi.address ?? '' }),
           sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
           nowMs: () => Date.now(),
