@@ -8,7 +8,9 @@ import {
   renderMetaStatusTxt,
   renderSessionsTxt,
   sessionListResponse,
+  newSessionId,
   sessionsTxtPath,
+  setSessionClientIps,
   updateScvm,
   validateClusterState,
   writeClusterState,
@@ -41,6 +43,7 @@ describe('session list (REST body)', () => {
       secondary_data_ip: '10.10.0.101',
       zone: 'default',
       machine_uuid: s1.machineUuid,
+      local_clients_ips: '',
     });
   });
 
@@ -67,7 +70,7 @@ describe('sidecars for the shell zbs-meta', () => {
     st.scvms['scvm-2']!.healthy = false;
     const s1 = st.scvms['scvm-1']!;
     const lines = renderSessionsTxt(st).split('\n');
-    expect(lines[0]).toBe(`${s1.sessionId} 10.20.0.101 10201 1 10.10.0.101 default ${s1.machineUuid}`);
+    expect(lines[0]).toBe(`${s1.sessionId} 10.20.0.101 10201 1 10.10.0.101 default ${s1.machineUuid} -`);
     expect(lines).toHaveLength(3); // two rows + trailing newline
   });
 
@@ -143,5 +146,48 @@ describe('file round trip', () => {
     expect(fs.existsSync(file)).toBe(false);
     fs.writeFileSync(file, '{"version":1,');
     expect(() => readClusterState(file)).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+  });
+});
+
+describe('session client IPs (local_clients_ips)', () => {
+  let dir: string;
+  let file: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zrs-clients-'));
+    file = path.join(dir, 'cluster.json');
+    writeClusterState(file, threeNodes());
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('sets them by session id, shows them in the list and the sidecar, and leaves no lock behind', () => {
+    const s2 = threeNodes().scvms['scvm-2']!;
+    const view = setSessionClientIps(file, s2.sessionId, '10.10.0.12,10.20.0.12');
+    expect(view).toMatchObject({ session_id: s2.sessionId, ip: '10.20.0.102', local_clients_ips: '10.10.0.12,10.20.0.12' });
+    const st = readClusterState(file);
+    expect(sessionListResponse(st).data.find((d) => d.cid === 2)?.local_clients_ips).toBe('10.10.0.12,10.20.0.12');
+    expect(fs.readFileSync(sessionsTxtPath(file), 'utf8')).toContain(`${s2.machineUuid} 10.10.0.12,10.20.0.12\n`);
+    expect(fs.readdirSync(dir).sort()).toEqual(['cluster.json', 'meta-status.txt', 'sessions.txt']);
+  });
+
+  it('answers undefined for an unknown session id (REST 404) and changes nothing', () => {
+    const before = fs.readFileSync(file, 'utf8');
+    expect(setSessionClientIps(file, '00000000-0000-4000-8000-000000000000', '10.10.0.12')).toBeUndefined();
+    expect(fs.readFileSync(file, 'utf8')).toBe(before);
+  });
+
+  it('a restarted access gets a new random session id with no clients', () => {
+    const s1 = threeNodes().scvms['scvm-1']!;
+    setSessionClientIps(file, s1.sessionId, '10.20.0.11');
+    const id = newSessionId();
+    const st = updateScvm(file, 'scvm-1', { sessionId: id, localClientsIps: '' });
+    expect(id).not.toBe(s1.sessionId);
+    expect(st.scvms['scvm-1']).toMatchObject({ sessionId: id, localClientsIps: '' });
+    expect(setSessionClientIps(file, s1.sessionId, '10.20.0.11')).toBeUndefined();
+  });
+
+  it('refuses client lists that are not IPv4 addresses', () => {
+    const st = threeNodes();
+    st.scvms['scvm-1']!.localClientsIps = '10.0.0.1, x';
+    expect(validateClusterState(st).join('\n')).toMatch(/localClientsIps/);
   });
 });

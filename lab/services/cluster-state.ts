@@ -22,6 +22,12 @@ export interface ScvmState {
   metaUp: boolean;
   /** This SCVM's meta accepts connections but never answers. */
   hung: boolean;
+  /**
+   * The ESXi client IPs registered in this SCVM's session (`local_clients_ips`), comma-joined,
+   * '' when none. Set by the REST PUT or `zbs-meta session refresh_address`; a new session
+   * (access restart) starts empty. Optional so older state files still load.
+   */
+  localClientsIps?: string;
 }
 
 export interface ClusterState {
@@ -37,6 +43,8 @@ export interface ZbsSession {
   secondary_data_ip: string;
   zone: string;
   machine_uuid: string;
+  /** Comma-joined client IPs of the local hypervisor ('' when none); field name as in the PUT body. */
+  local_clients_ips: string;
 }
 
 export interface ZbsSessionListResponse {
@@ -65,7 +73,41 @@ export function newScvmState(name: string, cid: number, storageIp: string, mgmtI
     healthy: true,
     metaUp: true,
     hung: false,
+    localClientsIps: '',
   };
+}
+
+/** A fresh random session id: what an access service gets from meta when it (re)starts. */
+export function newSessionId(): string {
+  return crypto.randomUUID();
+}
+
+/** The SCVM whose current session has this id (any health), or undefined. */
+export function findBySessionId(state: ClusterState, sessionId: string): [string, ScvmState] | undefined {
+  return Object.entries(state.scvms).find(([, s]) => s.sessionId === sessionId);
+}
+
+/** One session as the REST API shows it. */
+export function sessionView(s: ScvmState): ZbsSession {
+  return {
+    session_id: s.sessionId,
+    ip: s.storageIp,
+    port: ZBS_SESSION_PORT,
+    cid: s.cid,
+    secondary_data_ip: s.mgmtIp,
+    zone: ZBS_ZONE,
+    machine_uuid: s.machineUuid,
+    local_clients_ips: s.localClientsIps ?? '',
+  };
+}
+
+/** Parses a `local_clients_ips` value ("ip1,ip2", '' allowed); returns the normalised string or an error. */
+export function parseClientIps(value: unknown): { ok: string } | { error: string } {
+  if (typeof value !== 'string') return { error: 'local_clients_ips must be a string of comma-separated IPv4 addresses' };
+  const ips = value.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const bad = ips.filter((x) => !isIpv4(x));
+  if (bad.length > 0) return { error: `not IPv4 addresses: ${bad.join(', ')}` };
+  return { ok: ips.join(',') };
 }
 
 /** Ordered by cid then name, so every view (REST, table, sidecars) agrees. */
@@ -78,21 +120,14 @@ export function sessionListResponse(state: ClusterState): ZbsSessionListResponse
     ec: 'EOK',
     data: orderedScvms(state)
       .filter(([, s]) => s.healthy)
-      .map(([, s]) => ({
-        session_id: s.sessionId,
-        ip: s.storageIp,
-        port: ZBS_SESSION_PORT,
-        cid: s.cid,
-        secondary_data_ip: s.mgmtIp,
-        zone: ZBS_ZONE,
-        machine_uuid: s.machineUuid,
-      })),
+      .map(([, s]) => sessionView(s)),
   };
 }
 
 export function renderSessionsTxt(state: ClusterState): string {
   return sessionListResponse(state)
-    .data.map((d) => `${d.session_id} ${d.ip} ${d.port} ${d.cid} ${d.secondary_data_ip} ${d.zone} ${d.machine_uuid}\n`)
+    // Field 8: the client IPs, '-' when none (awk splits on blanks, so an empty field would vanish).
+    .data.map((d) => `${d.session_id} ${d.ip} ${d.port} ${d.cid} ${d.secondary_data_ip} ${d.zone} ${d.machine_uuid} ${d.local_clients_ips || '-'}\n`)
     .join('');
 }
 
@@ -148,6 +183,10 @@ export function validateClusterState(value: unknown): string[] {
     if (typeof s.machineUuid !== 'string' || !UUID_RE.test(s.machineUuid)) p('machineUuid must be a lowercase uuid');
     if (typeof s.cid !== 'number' || !Number.isInteger(s.cid) || s.cid < 1) p('cid must be a positive integer');
     for (const k of ['healthy', 'metaUp', 'hung'] as const) if (typeof s[k] !== 'boolean') p(`${k} must be a boolean`);
+    if (s.localClientsIps !== undefined) {
+      const c = parseClientIps(s.localClientsIps);
+      if ('error' in c || c.ok !== s.localClientsIps) p('localClientsIps must be comma-separated IPv4 addresses without blanks');
+    }
   }
   return problems;
 }
@@ -193,14 +232,70 @@ export function writeClusterState(file: string, state: ClusterState): void {
   writeAtomic(file, `${JSON.stringify(state, null, 2)}\n`);
 }
 
-/** Read-modify-write; the lab core is the only writer, so no cross-process lock is needed. */
-export function updateScvm(file: string, name: string, patch: Partial<ScvmState>): ClusterState {
-  const state = readClusterState(file);
-  const cur = state.scvms[name];
-  if (cur === undefined) {
-    throw new RerouteError('USAGE', `no SCVM named ${name} in ${file}`, `Use one of: ${Object.keys(state.scvms).join(', ')}.`);
+const LOCK_WAIT_MS = 5_000;
+const LOCK_STALE_MS = 10_000;
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Runs a read-modify-write under a lock file beside the cluster file. Two kinds of writers
+ * exist: the lab core (faults) and every meta-sim (a PUT of local_clients_ips), in different
+ * processes, so an unlocked update could drop the other's change. Synchronous and bounded.
+ */
+export function withClusterLock<T>(file: string, fn: () => T): T {
+  const lock = `${file}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      try {
+        // A holder killed mid-update leaves the file behind; an old one is taken over.
+        if (Date.now() - fs.statSync(lock).mtimeMs > LOCK_STALE_MS) fs.rmSync(lock, { force: true });
+      } catch {
+        // removed by its holder meanwhile
+      }
+      if (Date.now() > deadline) throw new RerouteError('INTERNAL', `cluster state lock ${lock} held for over ${LOCK_WAIT_MS} ms`, 'Remove the lock file if no lab command is running.');
+      sleepSync(20);
+    }
   }
-  state.scvms[name] = { ...cur, ...patch };
-  writeClusterState(file, state);
-  return state;
+  try {
+    return fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+/** Read-modify-write of one SCVM under the cluster lock. */
+export function updateScvm(file: string, name: string, patch: Partial<ScvmState>): ClusterState {
+  return withClusterLock(file, () => {
+    const state = readClusterState(file);
+    const cur = state.scvms[name];
+    if (cur === undefined) {
+      throw new RerouteError('USAGE', `no SCVM named ${name} in ${file}`, `Use one of: ${Object.keys(state.scvms).join(', ')}.`);
+    }
+    state.scvms[name] = { ...cur, ...patch };
+    writeClusterState(file, state);
+    return state;
+  });
+}
+
+/**
+ * What meta does for `PUT …/session/<id>` and `zbs-meta session refresh_address`: sets the
+ * session's client IPs. Returns the updated session, or undefined for an unknown id.
+ */
+export function setSessionClientIps(file: string, sessionId: string, ips: string): ZbsSession | undefined {
+  return withClusterLock(file, () => {
+    const state = readClusterState(file);
+    const hit = findBySessionId(state, sessionId);
+    if (hit === undefined) return undefined;
+    const [name, cur] = hit;
+    state.scvms[name] = { ...cur, localClientsIps: ips };
+    writeClusterState(file, state);
+    return sessionView(state.scvms[name]);
+  });
 }

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type * as net from 'node:net';
-import { readClusterState, sessionListResponse, type ScvmState } from './cluster-state';
+import { findBySessionId, parseClientIps, readClusterState, sessionListResponse, sessionView, setSessionClientIps, type ClusterState, type ScvmState } from './cluster-state';
 import { DEFAULT_MAX_LIFETIME_S, installShutdown, parseServiceArgs } from './service-runtime';
 
 const PROGRAM = 'meta-sim';
@@ -14,6 +14,7 @@ const USAGE = 'meta-sim.ts --listen IP[,IP…] --port N --cluster-file PATH --se
 const POLL_MS = 200;
 const BIND_RETRY_MS = 500;
 const HUNG_HOLD_MS = 10 * 60 * 1000;
+const MAX_BODY_BYTES = 64 * 1024;
 export const DEFAULT_SESSION_PATH = '/api/v2/zbs_session/session';
 
 interface Listener {
@@ -43,21 +44,62 @@ function main(): void {
   let lastReadError: string | null = null;
 
   /** Fresh read each time: the lab flips faults by rewriting the file, and must see them at once. */
-  function readSelf(): { self: ScvmState | null; error: string | null; body: unknown } {
+  function readSelf(): { self: ScvmState | null; error: string | null; body: unknown; state: ClusterState | null } {
     try {
       const state = readClusterState(clusterFile);
       lastReadError = null;
-      return { self: state.scvms[self] ?? null, error: state.scvms[self] ? null : `no SCVM ${self} in ${clusterFile}`, body: sessionListResponse(state) };
+      return { self: state.scvms[self] ?? null, error: state.scvms[self] ? null : `no SCVM ${self} in ${clusterFile}`, body: sessionListResponse(state), state };
     } catch (e) {
       const msg = (e as Error).message;
       if (msg !== lastReadError) process.stderr.write(`${PROGRAM} ${self}: ${msg}\n`);
       lastReadError = msg;
-      return { self: null, error: msg, body: null };
+      return { self: null, error: msg, body: null, state: null };
     }
   }
 
+  /** `<path>/<session_id>`: GET shows one session, PUT sets its local_clients_ips (as ZBS's REST does). */
+  function handleOne(req: http.IncomingMessage, res: http.ServerResponse, id: string, state: ClusterState | null): void {
+    if (req.method === 'GET') {
+      const hit = state === null ? undefined : findBySessionId(state, id);
+      if (hit === undefined) sendJson(res, 404, { ec: 'ENotFound', error: `no session ${id}` });
+      else sendJson(res, 200, { ec: 'EOK', data: sessionView(hit[1]) });
+      return;
+    }
+    if (req.method !== 'PUT') {
+      res.setHeader('Allow', 'GET, PUT');
+      sendJson(res, 405, { ec: 'EMethodNotAllowed', error: `${req.method ?? '?'} not allowed on ${sessionPath}/<id>` });
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(c);
+    });
+    req.on('end', () => {
+      if (size > MAX_BODY_BYTES) return sendJson(res, 413, { ec: 'EBadRequest', error: 'body too large' });
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        return sendJson(res, 400, { ec: 'EBadRequest', error: 'body is not JSON' });
+      }
+      const value = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).local_clients_ips : undefined;
+      const ips = parseClientIps(value);
+      if ('error' in ips) return sendJson(res, 400, { ec: 'EBadRequest', error: ips.error });
+      let updated;
+      try {
+        updated = setSessionClientIps(clusterFile, id, ips.ok);
+      } catch (e) {
+        return sendJson(res, 500, { ec: 'EInternal', error: (e as Error).message });
+      }
+      if (updated === undefined) return sendJson(res, 404, { ec: 'ENotFound', error: `no session ${id}` });
+      return sendJson(res, 200, { ec: 'EOK', data: updated });
+    });
+  }
+
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const { self: me, error, body } = readSelf();
+    const { self: me, error, body, state } = readSelf();
     if (me !== null && !me.metaUp) {
       req.socket.resetAndDestroy();
       return;
@@ -73,6 +115,11 @@ function main(): void {
       return;
     }
     const urlPath = (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '');
+    const one = urlPath.startsWith(`${sessionPath}/`) ? urlPath.slice(sessionPath.length + 1) : undefined;
+    if (one !== undefined && /^[^/]+$/.test(one)) {
+      handleOne(req, res, /^[0-9A-Za-z-]+$/.test(one) ? one : '?', state);
+      return;
+    }
     if (urlPath !== sessionPath) {
       sendJson(res, 404, { ec: 'ENotFound', error: `no such path: ${urlPath || '/'}` });
       return;

@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { newScvmState, updateScvm, writeClusterState } from './cluster-state';
+import { newScvmState, setSessionClientIps, updateScvm, writeClusterState } from './cluster-state';
 
 const ZBS_META = path.join(__dirname, 'zbs-meta');
 const shells: string[][] = [['sh']];
@@ -62,8 +62,33 @@ describe.each(shells)('zbs-meta under %s', (...sh: string[]) => {
     expect(r.stderr).toMatch(/ETIMEDOUT/);
   });
 
+  it('session show prints the one session with its Local_clients_ips column; an unknown id fails', () => {
+    const s1 = newScvmState('scvm-1', 1, '10.20.0.101', '10.10.0.101');
+    setSessionClientIps(file, s1.sessionId, '10.10.0.11,10.20.0.11');
+    const r = run(['session', 'show', s1.sessionId]);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(/^UUID {2,}Ip .*Machine UUID {2,}Local_clients_ips {2,}$/);
+    expect(lines[2]).toBe(`${s1.sessionId}  10.20.0.101   10201      1  10.10.0.101          default  ${s1.machineUuid}  10.10.0.11,10.20.0.11`);
+    expect(lines).toHaveLength(4);
+    const empty = run(['session', 'show', newScvmState('scvm-12', 12, '10.20.0.112', '10.10.0.112').sessionId]);
+    expect(empty.stdout.split('\n')[2]).toMatch(/default {2}\S+ {21}$/);
+    const none = run(['session', 'show', '00000000-0000-4000-8000-000000000000']);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/not found/);
+  });
+
+  it('session refresh_address without a reachable meta fails like a refused connection', () => {
+    const r = run(['session', 'refresh_address', newScvmState('scvm-1', 1, '10.20.0.101', '10.10.0.101').sessionId, '10.20.0.11'], { ZBS_SIM_META: '127.0.0.1:1' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/ECONNREFUSED/);
+    expect(run(['session', 'refresh_address', 'x y', '10.20.0.11']).status).toBe(2);
+    expect(run(['session', 'refresh_address', 'abc', '10.20.0.11;reboot']).status).toBe(2);
+  });
+
   it('rejects other subcommands with usage (exit 2) and reports missing lab state', () => {
     expect(run(['session', 'show']).status).toBe(2);
+    expect(run(['session', 'delete', 'x']).status).toBe(2);
     expect(run([]).stderr).toMatch(/usage: zbs-meta session list/);
     fs.rmSync(path.join(dir, 'sessions.txt'));
     const r = run(['session', 'list']);
