@@ -3,13 +3,13 @@
  * "scvm" namespaces and a private 192.168.33.x link to the first, as in the lab. Builds and
  * removes its own `zrs-<pid>-*` namespaces; never touches the root namespace's addresses or routes.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { buildServices, type ServiceProgram } from './build-services';
-import { newScvmState, sessionListResponse, updateScvm, writeClusterState, type ClusterState } from './cluster-state';
+import { newScvmState, readClusterState, sessionListResponse, updateScvm, writeClusterState, type ClusterState } from './cluster-state';
 import { summarizeHostLog, type HostIoSummary } from './io-summary';
 
 const execFileP = promisify(execFile);
@@ -202,6 +202,51 @@ d('lab services in throwaway namespaces', () => {
     updateScvm(clusterFile, 'scvm-a', { hung: false });
     updateScvm(clusterFile, 'scvm-b', { healthy: true });
     expect((await httpGet(NS.esxi, 'http://10.99.9.2/api/v2/zbs_session/session')).status).toBe(200);
+  }, 30000);
+
+  async function httpSend(ns: string, method: string, url: string, body: string): Promise<{ status?: number; body?: string; error?: string }> {
+    const script =
+      "const h=require('http');const q=h.request(process.argv[1],{method:process.argv[2],timeout:2000,headers:{'Content-Type':'application/json'}},r=>{let b='';r.on('data',c=>b+=c);" +
+      "r.on('end',()=>process.stdout.write(JSON.stringify({status:r.statusCode,body:b})))});" +
+      "q.on('error',e=>process.stdout.write(JSON.stringify({error:e.code||e.message})));q.end(process.argv[3]);";
+    const { stdout } = await execFileP('ip', ['netns', 'exec', ns, process.execPath, '-e', script, url, method, body], { timeout: 8000 });
+    return JSON.parse(stdout) as { status?: number; body?: string; error?: string };
+  }
+
+  it('sets a session\'s local_clients_ips by REST PUT and by zbs-meta refresh_address; unknown ids get 404', async () => {
+    const a = readClusterState(clusterFile).scvms['scvm-a']!;
+    const b = readClusterState(clusterFile).scvms['scvm-b']!;
+    const base = 'http://10.99.1.2/api/v2/zbs_session/session';
+    const put = await httpSend(NS.esxi, 'PUT', `${base}/${b.sessionId}`, JSON.stringify({ local_clients_ips: '10.99.9.20,10.99.2.1' }));
+    expect(put.status).toBe(200);
+    expect(JSON.parse(put.body ?? '')).toMatchObject({ ec: 'EOK', data: { session_id: b.sessionId, local_clients_ips: '10.99.9.20,10.99.2.1' } });
+    const one = await httpGet(NS.esxi, `${base}/${b.sessionId}`);
+    expect(JSON.parse(one.body ?? '')).toMatchObject({ ec: 'EOK', data: { ip: '10.99.2.2', local_clients_ips: '10.99.9.20,10.99.2.1' } });
+    const list = JSON.parse((await httpGet(NS.esxi, base)).body ?? '') as { data: { ip: string; local_clients_ips: string }[] };
+    expect(list.data.map((d) => d.local_clients_ips)).toEqual(['', '10.99.9.20,10.99.2.1']);
+    expect((await httpSend(NS.esxi, 'PUT', `${base}/00000000-0000-4000-8000-000000000000`, '{"local_clients_ips":"10.0.0.1"}')).status).toBe(404);
+    expect((await httpSend(NS.esxi, 'PUT', `${base}/${b.sessionId}`, '{"local_clients_ips":"not-an-ip"}')).status).toBe(400);
+    expect((await httpSend(NS.esxi, 'PUT', base, '{}')).status).toBe(405);
+
+    // zbs-meta inside the SCVM namespace talks to its own meta-sim (with busybox's nc, as in the lab SCVM).
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin, { recursive: true });
+    const bb = ['/bin/busybox', '/usr/bin/busybox'].find((p) => fs.existsSync(p));
+    if (bb !== undefined && !fs.existsSync(path.join(bin, 'nc'))) fs.symlinkSync(bb, path.join(bin, 'nc'));
+    const zbs = (args: string[]) =>
+      spawnSync('ip', ['netns', 'exec', NS.a, 'sh', path.join(__dirname, 'zbs-meta'), 'session', ...args], {
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, ZBS_SIM_DIR: dir, ZBS_SIM_SELF: 'scvm-a', ZBS_SIM_META: '10.99.1.2:80' },
+        encoding: 'utf8',
+        timeout: 10000,
+      });
+    const r = zbs(['refresh_address', a.sessionId, '10.99.9.10,10.99.1.1']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(readClusterState(clusterFile).scvms['scvm-a']!.localClientsIps).toBe('10.99.9.10,10.99.1.1');
+    expect(zbs(['show', a.sessionId]).stdout).toContain('10.99.9.10,10.99.1.1');
+    const gone = zbs(['refresh_address', '00000000-0000-4000-8000-000000000000', '10.99.1.1']);
+    expect(gone.status).toBe(1);
+    expect(gone.stderr).toMatch(/not found/);
   }, 30000);
 
   it('prints the zbs-meta session list table from the same state, also under busybox', () => {
