@@ -23,7 +23,8 @@ PATH=${PATH:+$PATH:}/bin:/sbin:/usr/bin:/usr/sbin
 export PATH
 
 # ---------------------------------------------------------------- state
-CUR=''             # gateway the route points at now ('' = no /32 route)
+CUR=''             # SCVM address the route serves now: its storage IP ('' = no /32 route)
+CUR_GW=''          # gateway the route points at now (CUR, or CUR's access IP)
 CUR_KIND=none      # local|remote-storage|remote-management|pin|none
 SINCE=0            # epoch s when CUR was chosen or adopted
 LOCAL_OK_SINCE=''  # epoch s since the local access has been continuously healthy ('' = not healthy)
@@ -59,7 +60,7 @@ ROUTE_TOOL=''
 # ---------------------------------------------------------------- config
 conf_defaults() {
   : "${NODE_NAME:=esxi}" "${NFS_ADDRESS:=192.168.33.2}" "${LOCAL_MGMT_IP:=}"
-  : "${PEER_STORAGE_IPS:=}" "${PEER_MGMT_IPS:=}"
+  : "${PEER_STORAGE_IPS:=}" "${PEER_MGMT_IPS:=}" "${LOCAL_ACCESS_IP:=}" "${PEER_ACCESS_IPS:=}"
   : "${INTERVAL:=3}" "${FAILBACK_DELAY:=180}" "${PING_TIMEOUT:=1}"
   : "${FALLBACK_ORDER:=local-storage remote-storage remote-management}"
   : "${SESSION_SOURCE:=rest}" "${REST_PORT:=80}" "${REST_PATH:=/api/v2/zbs_session/session}"
@@ -115,12 +116,102 @@ load_conf() {
   /*) ;;
   *) REST_PATH=/$REST_PATH ;;
   esac
+  access_map || return 1
   # A loop whose heartbeat is this old is hung (every call is bounded, so it should never be).
   if ! is_uint "$HUNG_AFTER" || [ "$HUNG_AFTER" -lt 1 ]; then
     HUNG_AFTER=$((INTERVAL * 10))
     [ "$HUNG_AFTER" -ge 90 ] || HUNG_AFTER=90
   fi
   return 0
+}
+
+is_ipv4() {
+  case $1 in
+  *[!0-9.]* | .* | *. | *..*) return 1 ;;
+  *.*.*.*.*) return 1 ;;
+  *.*.*.*) return 0 ;;
+  esac
+  return 1
+}
+
+# RDMA clusters (SmartX deploy) route the NFS address and the SCVM storage IP /32 via the SCVM's
+# *access IP*, e.g. `192.168.33.2 255.255.255.255 10.0.85.121 vmk1`. The decisions stay in terms of
+# SCVM storage IPs (what meta lists and pins name); only the route and the pings use the address
+# an SCVM is reached through. GW_MAP " storage=gateway ..." and T_MAP " gateway=storage ..." hold
+# the translation; SCVMs without an access IP (`-` or empty) are their own gateway.
+access_map() {
+  GW_MAP=' '
+  T_MAP=' '
+  if [ -n "$LOCAL_ACCESS_IP" ] && [ "$LOCAL_ACCESS_IP" != - ]; then
+    if ! is_ipv4 "$LOCAL_ACCESS_IP"; then
+      CONF_ERROR="LOCAL_ACCESS_IP is not an IPv4 address: '$LOCAL_ACCESS_IP'"
+      return 1
+    fi
+    GW_MAP=" $LOCAL_STORAGE_IP=$LOCAL_ACCESS_IP "
+    T_MAP=" $LOCAL_ACCESS_IP=$LOCAL_STORAGE_IP "
+  fi
+  [ -n "$PEER_ACCESS_IPS" ] || return 0
+  # shellcheck disable=SC2086 # the lists are space separated on purpose
+  set -- $PEER_ACCESS_IPS
+  _n=0
+  for _s in $PEER_STORAGE_IPS; do
+    _n=$((_n + 1))
+    if [ "$#" -eq 0 ]; then
+      CONF_ERROR="PEER_ACCESS_IPS has fewer entries than PEER_STORAGE_IPS (use - for none)"
+      return 1
+    fi
+    if [ "$1" != - ]; then
+      if ! is_ipv4 "$1"; then
+        CONF_ERROR="PEER_ACCESS_IPS entry $_n is not an IPv4 address or -: '$1'"
+        return 1
+      fi
+      GW_MAP="$GW_MAP$_s=$1 "
+      T_MAP="$T_MAP$1=$_s "
+    fi
+    shift
+  done
+  if [ "$#" -ne 0 ]; then
+    CONF_ERROR="PEER_ACCESS_IPS has more entries than PEER_STORAGE_IPS"
+    return 1
+  fi
+  return 0
+}
+
+gw_of() { # gw_of ADDRESS → GW: the address the route and the pings use for that SCVM address
+  GW=$1
+  case $GW_MAP in
+  *" $1="*)
+    GW=${GW_MAP#*" $1="}
+    GW=${GW%% *}
+    ;;
+  esac
+}
+
+target_of() { # target_of GATEWAY → T: the SCVM storage IP behind an access IP, else GATEWAY
+  T=$1
+  case $T_MAP in
+  *" $1="*)
+    T=${T_MAP#*" $1="}
+    T=${T%% *}
+    ;;
+  esac
+}
+
+# is_up_via ADDRESS: the address an SCVM is routed through answered this iteration's ping.
+is_up_via() {
+  gw_of "$1"
+  is_up "$GW"
+}
+
+# ping_via ADDRESS...: ping the gateway of each address.
+ping_via() {
+  _pv=''
+  for _a in "$@"; do
+    gw_of "$_a"
+    _pv="$_pv $GW"
+  done
+  # shellcheck disable=SC2086
+  ping_all $_pv
 }
 
 # ---------------------------------------------------------------- clock and log
@@ -275,23 +366,40 @@ in_list() { # in_list WORD LIST
   return 1
 }
 
+ping_targets() {
+  gw_of "$LOCAL_STORAGE_IP"
+  _pl=$GW
+  for _a in $CUR $PIN; do
+    gw_of "$_a"
+    _pl="$_pl $GW"
+  done
+  # shellcheck disable=SC2086 # empty values must vanish
+  ping_all $_pl $LOCAL_MGMT_IP $CUR_GW
+}
+
 # ---------------------------------------------------------------- session list
 TMP_SESS=''
 
 # parse_rest FILE: meta's JSON → META_STORAGE / META_MGMT. Fails unless "ec" is "EOK".
+# awk alone (no `tr`: ESXi 6.5's busybox lacks it): the whole reply is joined into one string and
+# split at `}`, so each session object is one piece whether meta printed it on one line or many.
 parse_rest() {
-  _pr=$(tr '}' '\n' <"$1" | awk '
-    /"ec" *: *"EOK"/ { ok = 1 }
-    {
-      ip = ""; sec = ""
-      if (match($0, /"ip" *: *"[^"]*"/)) { ip = substr($0, RSTART, RLENGTH); sub(/^"ip" *: *"/, "", ip); sub(/"$/, "", ip) }
-      if (match($0, /"secondary_data_ip" *: *"[^"]*"/)) { sec = substr($0, RSTART, RLENGTH); sub(/^"secondary_data_ip" *: *"/, "", sec); sub(/"$/, "", sec) }
-      if (ip ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/) {
-        s = s " " ip
-        if (sec ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/) m = m " " sec
+  _pr=$(awk '
+    { buf = buf " " $0 }
+    END {
+      if (buf !~ /"ec" *: *"EOK"/) exit 1
+      n = split(buf, part, "}")
+      for (k = 1; k <= n; k++) {
+        r = part[k]; ip = ""; sec = ""
+        if (match(r, /"ip" *: *"[^"]*"/)) { ip = substr(r, RSTART, RLENGTH); sub(/^"ip" *: *"/, "", ip); sub(/"$/, "", ip) }
+        if (match(r, /"secondary_data_ip" *: *"[^"]*"/)) { sec = substr(r, RSTART, RLENGTH); sub(/^"secondary_data_ip" *: *"/, "", sec); sub(/"$/, "", sec) }
+        if (ip ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/) {
+          s = s " " ip
+          if (sec ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/) m = m " " sec
+        }
       }
-    }
-    END { if (!ok) exit 1; print "OK" s ";" m }') || return 1
+      print "OK" s ";" m
+    }' "$1") || return 1
   parse_result "$_pr"
 }
 
@@ -329,14 +437,15 @@ parse_result() {
 # fetch_start IP: the session-list call in the background, bounded by its own watchdog, so that
 # it can run while the pings wait for their timeout. fetch_finish collects and parses it.
 fetch_start() {
+  FETCH_IP=$1
   if [ "$SESSION_SOURCE" = ssh ]; then
     ssh -i "$SSH_KEY" -o BatchMode=yes -o ConnectTimeout="$FETCH_TIMEOUT" \
       -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$SSH_KNOWN_HOSTS" \
-      "$SSH_USER@$1" zbs-meta session list >"$TMP_SESS" 2>/dev/null &
+      "$SSH_USER@$1" zbs-meta session list </dev/null >"$TMP_SESS" 2>/dev/null &
     FETCH_PID=$!
     start_watchdog "$SSH_TIMEOUT" "$FETCH_PID"
   else
-    wget -q -O - "http://$1:$REST_PORT$REST_PATH" >"$TMP_SESS" 2>/dev/null &
+    wget -q -O - "http://$1:$REST_PORT$REST_PATH" </dev/null >"$TMP_SESS" 2>/dev/null &
     FETCH_PID=$!
     start_watchdog "$FETCH_TIMEOUT" "$FETCH_PID"
   fi
@@ -351,12 +460,17 @@ fetch_finish() {
   wait "$FETCH_WD" 2>/dev/null
   FETCH_PID=''
   FETCH_WD=''
-  [ "$_fr" = 0 ] || return 1
-  if [ "$SESSION_SOURCE" = ssh ]; then
-    parse_ssh "$TMP_SESS"
-  else
-    parse_rest "$TMP_SESS"
+  if [ "$_fr" != 0 ]; then
+    FETCH_WHY="$FETCH_WHY${FETCH_WHY:+, }$FETCH_IP no answer (rc $_fr)"
+    return 1
   fi
+  if [ "$SESSION_SOURCE" = ssh ]; then
+    parse_ssh "$TMP_SESS" && return 0
+  else
+    parse_rest "$TMP_SESS" && return 0
+  fi
+  FETCH_WHY="$FETCH_WHY${FETCH_WHY:+, }$FETCH_IP answered no session list"
+  return 1
 }
 
 # The local SCVM first: its management address was started in the background with the pings
@@ -367,6 +481,7 @@ fetch_sessions() {
   _tries=0
   FETCH=fail
   FETCH_FROM=''
+  FETCH_WHY=''
   _seen=' '
   if [ -n "$FETCH_PID" ]; then
     _tries=1
@@ -382,7 +497,7 @@ fetch_sessions() {
   if [ "$FETCH" != ok ]; then
     _cands=''
     for _ip in "$LOCAL_STORAGE_IP" "$LOCAL_MGMT_IP"; do
-      [ -n "$_ip" ] && is_up "$_ip" && _cands="$_cands $_ip"
+      [ -n "$_ip" ] && is_up_via "$_ip" && _cands="$_cands $_ip"
     done
     [ -z "$LAST_SOURCE" ] || _cands="$_cands $LAST_SOURCE"
     # shellcheck disable=SC2086
@@ -507,7 +622,7 @@ write_status() {
     echo "version=$reroute_version"
     echo "pid=$$"
     echo "node=$NODE_NAME"
-    echo "target=$CUR"
+    echo "target=$CUR_GW"
     echo "target_kind=$_sk"
     echo "since=$SINCE"
     echo "updated=$NOW"
@@ -628,7 +743,7 @@ on_term() {
   fi
   # shellcheck disable=SC2086
   kill $PING_PIDS $BG_PID $WD_PID $SLEEP_PID $FETCH_PID $FETCH_WD 2>/dev/null
-  log "SIGTERM: exiting; route left via ${CUR:-none} ($CUR_KIND)"
+  log "SIGTERM: exiting; route left via ${CUR_GW:-none} ($CUR_KIND)"
   release_lock
   cleanup_tmp
   exit 0
@@ -659,8 +774,8 @@ tier_candidates() { # tier_candidates remote-storage|remote-management → CANDS
   fi
 }
 
-healthy() { # healthy IP: listed by meta and answering ping
-  { in_list "$1" "$META_STORAGE" || in_list "$1" "$META_MGMT"; } && is_up "$1"
+healthy() { # healthy IP: listed by meta and answering ping (at the address it is routed through)
+  { in_list "$1" "$META_STORAGE" || in_list "$1" "$META_MGMT"; } && is_up_via "$1"
 }
 
 # choose → WANT / WANT_KIND ('' when nothing healthy is known).
@@ -701,16 +816,16 @@ choose() {
         return
       fi
       tier_candidates "$_tier"
-      if [ -n "$CUR" ] && in_list "$CUR" "$CANDS" && is_up "$CUR"; then
+      if [ -n "$CUR" ] && in_list "$CUR" "$CANDS" && is_up_via "$CUR"; then
         WANT=$CUR
         WANT_KIND=$_tier
         return
       fi
       # shellcheck disable=SC2086
-      ping_all $CANDS
+      ping_via $CANDS
       _ok=''
       for _ip in $CANDS; do
-        is_up "$_ip" && _ok="$_ok $_ip"
+        is_up_via "$_ip" && _ok="$_ok $_ip"
       done
       if rand_pick "$_ok"; then
         WANT=$PICK
@@ -735,6 +850,9 @@ read_pin() {
     case $PIN in
     *[!0-9.]*) PIN='' ;;
     esac
+    # A pin naming an SCVM's access IP means that SCVM (decisions use storage IPs).
+    target_of "$PIN"
+    PIN=$T
   fi
 }
 
@@ -779,8 +897,8 @@ iterate() {
   check_self
   read_pin
   # Re-read the route now and then: a link going down can flush it, and an operator may touch it.
-  if [ $((ITER % 10)) = 0 ] && route_get && [ "$ROUTE_GW" != "$CUR" ]; then
-    log "route drift: 33.2 route is via ${ROUTE_GW:-nothing}, expected ${CUR:-nothing}; adopting"
+  if [ $((ITER % 10)) = 0 ] && route_get && [ "$ROUTE_GW" != "$CUR_GW" ]; then
+    log "route drift: 33.2 route is via ${ROUTE_GW:-nothing}, expected ${CUR_GW:-nothing}; adopting"
     adopt "$ROUTE_GW"
   fi
   UP=' '
@@ -789,12 +907,12 @@ iterate() {
   FETCH_T0=$CLOCK
   FETCH_PID=''
   [ -z "$LOCAL_MGMT_IP" ] || fetch_start "$LOCAL_MGMT_IP"
-  # Always: the local access (the decision's first question) and whatever we route through now.
-  # shellcheck disable=SC2086 # empty values must vanish
-  ping_all "$LOCAL_STORAGE_IP" $LOCAL_MGMT_IP $CUR $PIN
+  # Always: the local access (the decision's first question) and whatever we route through now,
+  # each at the address it is routed through (its access IP where it has one), in one burst.
+  ping_targets
   if ! fetch_sessions; then
     if [ "$META_DOWN_LOGGED" = 0 ] || [ $((NOW - META_DOWN_LOGGED)) -ge 60 ]; then
-      log "session list unavailable from every address tried; keeping route via ${CUR:-none}"
+      log "session list unavailable from every address tried; keeping route via ${CUR_GW:-none}"
       META_DOWN_LOGGED=$NOW
     fi
     write_status
@@ -805,7 +923,7 @@ iterate() {
     META_DOWN_LOGGED=0
   fi
   LOCAL_OK=0
-  if in_list "$LOCAL_STORAGE_IP" "$META_STORAGE" && is_up "$LOCAL_STORAGE_IP"; then
+  if in_list "$LOCAL_STORAGE_IP" "$META_STORAGE" && is_up_via "$LOCAL_STORAGE_IP"; then
     LOCAL_OK=1
   fi
   if [ "$LOCAL_OK" = 1 ]; then
@@ -824,12 +942,13 @@ iterate() {
   choose
   if [ -z "$WANT" ]; then
     if [ "$NO_TARGET_LOGGED" = 0 ]; then
-      log "no healthy access point reachable; keeping route via ${CUR:-none}"
+      log "no healthy access point reachable; keeping route via ${CUR_GW:-none}"
       NO_TARGET_LOGGED=1
     fi
   else
     NO_TARGET_LOGGED=0
-    if [ "$WANT" != "$CUR" ]; then
+    gw_of "$WANT"
+    if [ "$WANT" != "$CUR" ] || [ "$GW" != "$CUR_GW" ]; then
       change_route "$WANT" "$WANT_KIND"
     elif [ "$WANT_KIND" != "$CUR_KIND" ]; then
       CUR_KIND=$WANT_KIND
@@ -841,25 +960,29 @@ iterate() {
 change_route() { # change_route NEW KIND
   # SIGTERM waits until the switch is done and recorded (see on_term).
   IN_ROUTE_CHANGE=1
-  _from=$CUR
+  _from=$CUR_GW
+  gw_of "$1"
+  _to=$GW
   _why=''
-  [ -z "$CUR" ] || is_up "$CUR" || _why=" (old gateway does not answer ping)"
+  [ -z "$CUR_GW" ] || is_up "$CUR_GW" || _why=" (old gateway does not answer ping)"
+  [ "$_to" = "$1" ] || _why=" via access IP of $1$_why"
   # The switch goes first (no route read before it: that would lengthen the outage); if what we
   # remembered was not what the table held, read it and switch once more from what is really there.
-  route_switch "$1" "$_from"
-  if route_get && [ "$ROUTE_GW" != "$1" ] && [ "$ROUTE_GW" != "$_from" ]; then
+  route_switch "$_to" "$_from"
+  if route_get && [ "$ROUTE_GW" != "$_to" ] && [ "$ROUTE_GW" != "$_from" ]; then
     _from=$ROUTE_GW
-    route_switch "$1" "$_from"
+    route_switch "$_to" "$_from"
     route_get
   fi
-  if [ "$ROUTE_GW" = "$1" ]; then
-    log "route 33.2: ${_from:-none} -> $1 ($2)$_why"
+  if [ "$ROUTE_GW" = "$_to" ]; then
+    log "route 33.2: ${_from:-none} -> $_to ($2)$_why"
     CUR=$1
+    CUR_GW=$_to
     CUR_KIND=$2
     SINCE=$NOW
     NO_TARGET_LOGGED=0
   else
-    log "route change ${_from:-none} -> $1 failed (now via ${ROUTE_GW:-nothing}): $_rs_out"
+    log "route change ${_from:-none} -> $_to failed (now via ${ROUTE_GW:-nothing}): $_rs_out"
     adopt "$ROUTE_GW"
   fi
   IN_ROUTE_CHANGE=0
@@ -869,7 +992,9 @@ change_route() { # change_route NEW KIND
 }
 
 adopt() { # adopt GW: make GW our idea of the current route
-  CUR=$1
+  CUR_GW=$1
+  target_of "$1"
+  CUR=$T
   kind_of "$CUR"
   CUR_KIND=$KIND
   SINCE=$NOW
@@ -903,17 +1028,62 @@ adopt_on_start() {
       local_ok_since) _pl=$_v ;;
       esac
     done <"$STATUS_FILE"
-    if [ -n "$CUR" ] && [ "$_pt" = "$CUR" ] && is_uint "$_ps"; then
+    if [ -n "$CUR_GW" ] && [ "$_pt" = "$CUR_GW" ] && is_uint "$_ps"; then
       SINCE=$_ps
       if is_uint "$_pl"; then
         LOCAL_OK_SINCE=$_pl
       fi
     fi
   fi
-  log "start v$reroute_version (source $SESSION_SOURCE, interval ${INTERVAL}s, failback ${FAILBACK_DELAY}s): found route via ${CUR:-none} ($CUR_KIND)"
+  log "start v$reroute_version (source $SESSION_SOURCE, interval ${INTERVAL}s, failback ${FAILBACK_DELAY}s): found route via ${CUR_GW:-none} ($CUR_KIND)"
+}
+
+# --fetch-once CONF: one session-list fetch with the loop's own fetch and parse code, for
+# `reroute preflight` (run from the ESXi host itself, so its firewall, busybox and routes count).
+# Prints `session <storage-ip>` per listed access point then `fetch ok`, or `fetch fail <reason>`
+# and exits 3. CONF may be /dev/null when the keys were prepended to this script on stdin.
+# Touches no route, lock, heartbeat or log: only a temp file under /tmp, removed on exit.
+fetch_once() {
+  # Read from stdin, the rest of this script must not reach wget/ssh/ping (already parsed).
+  exec </dev/null
+  CONF_FILE=$1
+  if [ -z "$CONF_FILE" ] || ! load_conf; then
+    echo "fetch fail config error: ${CONF_ERROR:-no CONF given}"
+    return 3
+  fi
+  LOG_FILE=/dev/null
+  if [ "$SESSION_SOURCE" = ssh ]; then _tool=ssh; else _tool=wget; fi
+  if ! command -v "$_tool" >/dev/null 2>&1; then
+    echo "fetch fail $_tool not found on this host"
+    return 3
+  fi
+  TMP_SESS=/tmp/zbs-reroute-fetch.$$
+  trap 'rm -f "$TMP_SESS"' EXIT
+  trap 'rm -f "$TMP_SESS"; exit 3' INT TERM HUP
+  clock_init
+  clock_ms
+  FETCH_T0=$CLOCK
+  FETCH_PID=''
+  [ -z "$LOCAL_MGMT_IP" ] || fetch_start "$LOCAL_MGMT_IP"
+  gw_of "$LOCAL_STORAGE_IP"
+  # shellcheck disable=SC2086
+  ping_all "$GW" $LOCAL_MGMT_IP
+  if fetch_sessions; then
+    for _ip in $META_STORAGE; do
+      echo "session $_ip"
+    done
+    echo "fetch ok"
+    return 0
+  fi
+  echo "fetch fail ${FETCH_WHY:-no address to ask (local SCVM silent, no peers configured)}"
+  return 3
 }
 
 main() {
+  if [ "${1:-}" = "--fetch-once" ]; then
+    fetch_once "${2:-}"
+    exit $?
+  fi
   if ! load_conf; then
     echo "reroute-loop: config error: $CONF_ERROR" >&2
     exit 1

@@ -19,6 +19,10 @@ const LOCAL_MGMT = '10.10.0.101';
 const PEERS = ['10.20.0.102', '10.20.0.103'];
 const PEER_MGMT = ['10.10.0.102', '10.10.0.103'];
 const NFS = '192.168.33.2/32';
+// RDMA clusters: each SCVM also has an access IP that the ESXi routes 33.2 through.
+const LOCAL_ACCESS = '10.20.0.201';
+const PEER_ACCESS = ['10.20.0.202', '10.20.0.203'];
+const ACCESS_CONF = { LOCAL_ACCESS_IP: LOCAL_ACCESS, PEER_ACCESS_IPS: PEER_ACCESS.join(' ') };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -503,6 +507,91 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     expect(fs.statSync(h.logFile).size).toBeLessThan(250 + 200);
     expect(fs.statSync(`${h.logFile}.1`).size).toBeLessThan(250 + 200);
     await h.stop();
+  });
+
+  test.concurrent('RDMA: adopts 33.2 via the local access IP with no route change, and pings that address', async () => {
+    const h = new FakeEsxi(ACCESS_CONF);
+    h.setRoute(LOCAL_ACCESS);
+    h.start();
+    await h.until('heartbeat', () => h.status().target === LOCAL_ACCESS && h.status().target_kind === 'local');
+    await sleep(2500);
+    expect(h.changes()).toEqual([]);
+    expect(h.route()).toBe(LOCAL_ACCESS);
+    const pinged = fs.readFileSync(path.join(h.fake, 'pings'), 'utf8').split('\n');
+    expect(pinged).toContain(LOCAL_ACCESS);
+    expect(pinged).not.toContain(LOCAL); // the session list names the storage IP; health is the routed address
+    await h.stop();
+    expect(h.log()).toMatch(/start v.*found route via 10\.20\.0\.201 \(local\)/);
+  });
+
+  test.concurrent("RDMA: fails over via a peer's access IP and fails back via the local one", async () => {
+    const h = new FakeEsxi(ACCESS_CONF);
+    h.setRoute(LOCAL_ACCESS);
+    h.start();
+    await h.until('heartbeat', () => h.status().target === LOCAL_ACCESS);
+    h.set('down', [LOCAL_ACCESS]);
+    await h.until('failover via a peer access IP', () => PEER_ACCESS.includes(h.route()), 10000);
+    await h.until('heartbeat names the gateway', () => PEER_ACCESS.includes(h.status().target ?? '') && h.status().target_kind === 'remote-storage', 5000);
+    expect(h.log()).toMatch(/route 33\.2: 10\.20\.0\.201 -> 10\.20\.0\.20[23] \(remote-storage\) via access IP of 10\.20\.0\.10[23]/);
+    h.set('down', []);
+    await h.until('failback via the local access IP', () => h.route() === LOCAL_ACCESS, 12000);
+    expect(h.changes()).toHaveLength(4);
+    await h.stop();
+  });
+
+  test.concurrent('RDMA: a route via the storage IP of an SCVM that has an access IP is moved to the access IP', async () => {
+    const h = new FakeEsxi(ACCESS_CONF);
+    h.setRoute(LOCAL);
+    h.start();
+    await h.until('moved to the access IP', () => h.route() === LOCAL_ACCESS, 10000);
+    await h.until('heartbeat says local via the access IP', () => h.status().target === LOCAL_ACCESS && h.status().target_kind === 'local', 5000);
+    await h.stop();
+  });
+
+  test.concurrent('refuses PEER_ACCESS_IPS that do not line up with PEER_STORAGE_IPS', async () => {
+    const h = new FakeEsxi({ ...ACCESS_CONF, PEER_ACCESS_IPS: '10.20.0.202' });
+    const r = spawnSync(SH, [path.join(h.inst, 'reroute-loop.sh')], { env: h.env(), encoding: 'utf8', timeout: 10000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/PEER_ACCESS_IPS has fewer entries than PEER_STORAGE_IPS/);
+    expect(h.changes()).toEqual([]);
+  });
+
+  test.concurrent('--fetch-once prints the listed sessions and touches no route, lock, heartbeat or log', async () => {
+    const h = new FakeEsxi();
+    h.set('down', [LOCAL_MGMT]);
+    const r = spawnSync(SH, [path.join(h.inst, 'reroute-loop.sh'), '--fetch-once', path.join(h.inst, 'reroute.conf')], { env: h.env(), encoding: 'utf8', timeout: 15000 });
+    expect(r.stdout).toBe(`session ${LOCAL}\nsession ${PEERS[0]}\nsession ${PEERS[1]}\nfetch ok\n`);
+    expect(r.status).toBe(0);
+    expect(fs.existsSync(h.run)).toBe(false);
+    expect(fs.existsSync(h.logFile)).toBe(false);
+    expect(h.changes()).toEqual([]);
+    expect(fs.existsSync(path.join(h.fake, 'calls'))).toBe(false); // not even a route read
+  });
+
+  test.concurrent('--fetch-once reads a pretty-printed session list (awk only, no tr)', async () => {
+    const h = new FakeEsxi();
+    const pretty = JSON.stringify(JSON.parse(sessionsJson(ALL)), null, 2);
+    fs.writeFileSync(path.join(h.fake, 'sessions.json'), pretty);
+    const r = spawnSync(SH, [path.join(h.inst, 'reroute-loop.sh'), '--fetch-once', path.join(h.inst, 'reroute.conf')], { env: h.env(), encoding: 'utf8', timeout: 15000 });
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('session '))).toHaveLength(3);
+    expect(r.status).toBe(0);
+  });
+
+  test.concurrent('--fetch-once with the keys prepended on stdin and CONF /dev/null; fails with a reason and exit 3', async () => {
+    const h = new FakeEsxi();
+    h.set('meta-down', [LOCAL, LOCAL_MGMT, ...PEERS, ...PEER_MGMT]);
+    const keys = fs.readFileSync(path.join(h.inst, 'reroute.conf'), 'utf8');
+    const input = keys + fs.readFileSync(LOOP, 'utf8');
+    const r = spawnSync(SH, ['-s', '--', '--fetch-once', '/dev/null'], { env: h.env(), input, encoding: 'utf8', timeout: 15000 });
+    expect(r.stdout).toMatch(/^fetch fail 10\.10\.0\.101 no answer \(rc 1\), 10\.20\.0\.101 no answer \(rc 1\), \S+ no answer \(rc 1\)\n$/);
+    expect(r.status).toBe(3);
+    fs.writeFileSync(path.join(h.fake, 'meta-down'), '');
+    const ok = spawnSync(SH, ['-s', '--', '--fetch-once', '/dev/null'], { env: h.env(), input, encoding: 'utf8', timeout: 15000 });
+    expect(ok.stdout).toMatch(/fetch ok\n$/);
+    expect(ok.status).toBe(0);
+    const bad = spawnSync(SH, [LOOP, '--fetch-once', path.join(h.root, 'nope.conf')], { env: h.env(), encoding: 'utf8', timeout: 15000 });
+    expect(bad.stdout).toMatch(/^fetch fail config error: cannot read/);
+    expect(bad.status).toBe(3);
   });
 
   test.concurrent('refuses to run on a broken config, touching nothing', async () => {
