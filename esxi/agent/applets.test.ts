@@ -57,6 +57,48 @@ describe('agent scripts keep to the ESXi applet list (applets.txt)', () => {
   });
 });
 
+/** Lines `NAME busybox ...` of an allow-list: what must exist in ESXi's busybox itself. */
+function busyboxEntries(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.replace(/#.*$/, '').trim().split(/\s+/))
+    .filter((w) => w[1] === 'busybox')
+    .map((w) => w[0] as string);
+}
+
+const LISTS = {
+  agent: path.join(AGENT_DIR, 'applets.txt'),
+  probe: path.join(ESXI_DIR, 'probe', 'probe-commands.txt'),
+  'host-ops': path.join(ESXI_DIR, 'apply', 'host-ops-commands.txt'),
+};
+
+describe('host-ops.sh keeps to the agent list plus host-ops-commands.txt', () => {
+  test('every command and option it runs is listed', () => {
+    const merged = { ...allow, ...parseAllowList(fs.readFileSync(LISTS['host-ops'], 'utf8')) };
+    expect(checkScript(fs.readFileSync(path.join(ESXI_DIR, 'apply', 'host-ops.sh'), 'utf8'), merged)).toEqual([]);
+  });
+});
+
+// ESXi 6.5+ ship a reduced busybox (no tr, pgrep, pidof, killall, flock, base64, id): every busybox
+// applet our scripts are allowed must be in the smallest public list, which the lab's 6.7 profile is.
+const PROFILE_67 = path.resolve(ESXI_DIR, '..', 'lab', 'esxi-profiles', '6.7.applets');
+(fs.existsSync(PROFILE_67) ? describe : describe.skip)('the allow-lists agree with the ESXi 6.7 busybox profile', () => {
+  const have = new Set(
+    fs
+      .readFileSync(PROFILE_67, 'utf8')
+      .split('\n')
+      .map((l) => l.replace(/#.*$/, '').trim())
+      .filter(Boolean),
+  );
+  test.each(Object.entries(LISTS))('%s list names only applets ESXi 6.7 has', (_n, file) => {
+    expect(busyboxEntries(fs.readFileSync(file, 'utf8')).filter((a) => !have.has(a))).toEqual([]);
+  });
+  test('the commands public sources say ESXi lacks are on no list', () => {
+    const all = Object.values(LISTS).flatMap((f) => Object.keys(parseAllowList(fs.readFileSync(f, 'utf8'))));
+    expect(all.filter((c) => ['tr', 'pgrep', 'pidof', 'killall', 'flock', 'base64', 'id', 'timeout'].includes(c))).toEqual([]);
+  });
+});
+
 describe('the applet checker', () => {
   const check = (src: string): string[] => checkScript(src, allow, WRAPPERS);
 
