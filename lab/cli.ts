@@ -25,9 +25,11 @@ program
   .option('--mgmt-net <a.b.c>', 'management /24 prefix', '10.10.0')
   .option('--storage-net <a.b.c>', 'storage /24 prefix', '10.20.0')
   .option('--no-services', 'do not start meta-sim, nfs-sim and the IO probes')
-  .action(async (o: { name: string; nodes: number; mgmtNet: string; storageNet: string; services: boolean }) => {
+  .option('--rdma', 'RDMA cluster: SCVM access IPs <storage-net>.(150+N), 33.2 and the SCVM storage /32 routed via them')
+  .option('--scvm-version <x.y.z>', 'SMTX OS version the SCVMs report (/etc/smtxos-release)', '5.1.2')
+  .action(async (o: { name: string; nodes: number; mgmtNet: string; storageNet: string; services: boolean; rdma?: boolean; scvmVersion: string }) => {
     const t0 = Date.now();
-    const lab = await Lab.start({ nodes: o.nodes, name: o.name, mgmtNet: o.mgmtNet, storageNet: o.storageNet, services: o.services });
+    const lab = await Lab.start({ nodes: o.nodes, name: o.name, mgmtNet: o.mgmtNet, storageNet: o.storageNet, services: o.services, rdma: o.rdma === true, scvmVersion: o.scvmVersion });
     out(`lab ${lab.name} up: ${lab.nodes.length} nodes in ${((Date.now() - t0) / 1000).toFixed(1)} s; state ${lab.dir}`);
     out(`controller ${lab.controller.ip} (npm run lab -- exec ctl -- ssh root@${lab.nodes[0]?.esxi.mgmtIp})`);
   });
@@ -66,7 +68,9 @@ program
         .join(' ');
       const h = io[t.target];
       const served = h === undefined ? '' : ` io: ${h.failed > 0 ? `${h.failed}/${h.probes} failed, ` : ''}served by ${h.servedBy ?? 'nobody'}`;
-      out(`  ${t.target.padEnd(8)} ${t.up ? 'up  ' : 'DOWN'} sshd=${t.sshd ? 'up' : 'DOWN'} ${svc}${served}`);
+      const r = t.nfsRoute;
+      const route = r === undefined ? '' : r.gateway === null ? ' 33.2: private link' : ` 33.2 via ${r.gateway} (${r.scvm ?? 'not an SCVM'}${r.scvm ? ` ${r.via}${r.via === 'access' ? ' IP' : ''}` : ''})`;
+      out(`  ${t.target.padEnd(8)} ${t.up ? 'up  ' : 'DOWN'} sshd=${t.sshd ? 'up' : 'DOWN'} ${svc}${served}${route}`);
     }
     out(s.faults.length === 0 ? 'faults: none' : `faults: ${s.faults.map((f) => `${f.name} ${f.target}`).join(', ')}`);
   });

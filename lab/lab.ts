@@ -6,10 +6,10 @@
  * veths are created directly inside lab namespaces, and every namespace and
  * process is recorded in the lab's registry before `down` may remove it.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { newScvmState, updateScvm, writeClusterState, type ClusterState } from './services/cluster-state';
+import { newScvmState, newSessionId, updateScvm, writeClusterState, type ClusterState } from './services/cluster-state';
 import { summarizeHostLog, type HostIoSummary } from './services/io-summary';
 import { LabError, parallel, run, runOk, sleep, waitFor, type RunResult } from './proc';
 import { ensureTemplates, ESXI_CRONTAB, type Templates } from './rootfs';
@@ -30,7 +30,7 @@ import {
 
 export { LabError } from './proc';
 
-export const FAULTS = ['storage-down', 'access-unhealthy', 'scvm-down', 'sshd-hang', 'ssh-client-blocked'] as const;
+export const FAULTS = ['storage-down', 'access-unhealthy', 'scvm-down', 'sshd-hang', 'ssh-client-blocked', 'access-restart'] as const;
 export type FaultName = (typeof FAULTS)[number];
 
 export interface LabOptions {
@@ -48,6 +48,14 @@ export interface LabOptions {
    * creator still runs is never replaced.
    */
   replaceStale?: boolean;
+  /**
+   * RDMA cluster (SCVM side, L2): every SCVM gets an access IP <storageNet>.(150+N) on its
+   * storage NIC, and every ESXi starts with 192.168.33.2/32 and its SCVM's storage IP /32
+   * via that access IP, persisted in esx.conf, as SmartX deploy leaves an RDMA host.
+   */
+  rdma?: boolean;
+  /** SMTX OS version every SCVM reports in /etc/smtxos-release (default '5.1.2'). */
+  scvmVersion?: string;
 }
 
 export interface EsxiHost {
@@ -69,6 +77,8 @@ export interface ScvmHost {
   mgmtIp: string;
   storageIp: string;
   root: string;
+  /** RDMA labs only: the access IP (a second address on the storage NIC, <storageNet>.(150+N)). */
+  accessIp?: string;
 }
 
 export interface LabNode {
@@ -118,6 +128,17 @@ export interface TargetStatus {
   up: boolean;
   sshd: boolean;
   services: Record<string, boolean>;
+  /** ESXi only: where its 192.168.33.2 route points now and whose address that is. */
+  nfsRoute?: NfsRouteView;
+}
+
+/** An ESXi's route to the NFS address, named by SCVM: `via: 'access'` is an RDMA access IP. */
+export interface NfsRouteView {
+  /** Gateway of the 192.168.33.2/32 route, or null (no /32: the private link to the local SCVM). */
+  gateway: string | null;
+  /** The SCVM that owns the gateway (or the local one over the private link); null if no SCVM does. */
+  scvm: string | null;
+  via: 'private-link' | 'storage' | 'management' | 'access' | 'foreign';
 }
 
 export interface LabStatus {
@@ -136,6 +157,8 @@ const START_PARALLELISM = 8;
 const HOST_KEY_TYPES = ['ecdsa', 'ed25519'] as const;
 const SERVICE_READY_MS = 30_000;
 const LOCAL_SH_TIMEOUT_MS = 60_000;
+/** SMTX OS 5.1.2 is the first release with `PermitRootLogin no` on SCVMs (issue 11). */
+export const DEFAULT_SCVM_VERSION = '5.1.2';
 
 const TRACE = process.env.ZRL_TRACE === '1';
 const T0 = Date.now();
@@ -268,6 +291,7 @@ export class Lab {
           mgmtIp: `${c.mgmtNet}.${100 + i}`,
           storageIp: `${c.storageNet}.${100 + i}`,
           root: path.join(this.dir, `scvm-${i}`, 'root'),
+          ...(c.rdma === true ? { accessIp: `${c.storageNet}.${150 + i}` } : {}),
         },
       });
     }
@@ -313,6 +337,8 @@ export class Lab {
       storageNet,
       repo: repoRoot(),
       services: opts.services ?? true,
+      rdma: opts.rdma === true,
+      scvmVersion: opts.scvmVersion ?? DEFAULT_SCVM_VERSION,
       datastoreUuids: Array.from({ length: n }, () => vmfsUuid()),
     };
     const namespaces = [`${prefix}sw`, `${prefix}ctl`];
@@ -543,6 +569,7 @@ export class Lab {
       'link set lo up',
       `addr add ${node.scvm.mgmtIp}/24 dev eth0`,
       `addr add ${node.scvm.storageIp}/24 dev eth1`,
+      ...(node.scvm.accessIp !== undefined ? [`addr add ${node.scvm.accessIp}/24 dev eth1`] : []),
       `addr add ${NFS_ADDRESS}/24 dev eth2`,
       'link set eth0 up',
       'link set eth1 up',
@@ -595,8 +622,8 @@ export class Lab {
       // ESXi: root logs in (by key here), keys in /etc/ssh/keys-<user>/authorized_keys.
       lines.push('PermitRootLogin yes', `AuthorizedKeysFile ${root}/etc/ssh/keys-%u/authorized_keys`);
     } else {
-      // SMTX OS: root never by password; keys in ~/.ssh/authorized_keys inside the SCVM.
-      lines.push('PermitRootLogin prohibit-password', `AuthorizedKeysFile ${root}%h/.ssh/authorized_keys`);
+      // SMTX OS >= 5.1.2 refuses root logins outright (issue 11): only the operator user logs in.
+      lines.push('PermitRootLogin no', `AuthorizedKeysFile ${root}%h/.ssh/authorized_keys`);
     }
     const file = path.join(this.hostDir(target), 'sshd_config');
     fs.writeFileSync(file, lines.join('\n') + '\n', { mode: 0o644 });
@@ -622,6 +649,10 @@ export class Lab {
         `/adv/Misc/HostIPAddr = "${h.mgmtIp}"`,
         `/adv/Misc/HostName = "${h.target}"`,
         `/net/routes/kernel/gateway = "${this.reg.config.mgmtNet}.1"`,
+        // RDMA: as SmartX deploy leaves it, persistent, so boot re-adds them before any agent runs.
+        ...(node.scvm.accessIp !== undefined
+          ? [`/net/route/ipv4[${NFS_ADDRESS}/32]/gateway = "${node.scvm.accessIp}"`, `/net/route/ipv4[${node.scvm.storageIp}/32]/gateway = "${node.scvm.accessIp}"`]
+          : []),
         '',
       ].join('\n'),
     );
@@ -640,6 +671,8 @@ export class Lab {
     fs.writeFileSync(path.join(etc, 'hostname'), `${h.target}\n`);
     fs.writeFileSync(path.join(etc, 'hosts'), `127.0.0.1 localhost\n${h.mgmtIp} ${h.target}.lab ${h.target}\n`);
     fs.writeFileSync(path.join(etc, 'zbs-sim-self'), `${h.target}\n`);
+    // Where SMTX OS names its release (file name unverified, see lab/README.md).
+    fs.writeFileSync(path.join(etc, 'smtxos-release'), `SMTX OS ${this.reg.config.scvmVersion ?? DEFAULT_SCVM_VERSION}\n`);
     await this.hostKeys(h.root, h.target);
     const keys = path.join(h.root, 'home', 'smartx', '.ssh', 'authorized_keys');
     fs.writeFileSync(keys, fs.readFileSync(`${this.operatorKeyPath}.pub`));
@@ -835,7 +868,7 @@ export class Lab {
     const h = node.scvm;
     const dir = this.hostDir(h.target);
     await Promise.all([
-      this.spawnService(`${h.target}:meta-sim`, h.ns, 'meta-sim.ts', ['--listen', `${h.mgmtIp},${h.storageIp}`, '--port', '80', '--cluster-file', this.clusterFile, '--self', h.target], path.join(dir, 'meta-sim.log')),
+      this.spawnService(`${h.target}:meta-sim`, h.ns, 'meta-sim.ts', ['--listen', `${h.mgmtIp},${h.storageIp},127.0.0.1`, '--port', '80', '--cluster-file', this.clusterFile, '--self', h.target], path.join(dir, 'meta-sim.log')),
       this.spawnService(`${h.target}:nfs-sim`, h.ns, 'nfs-sim.ts', ['--node', h.target, '--listen', NFS_ADDRESS], path.join(dir, 'nfs-sim.log')),
     ]);
   }
@@ -999,7 +1032,8 @@ export class Lab {
         } else {
           await this.ipBatch(this.switchNs, [`link set m-s${node.index} up`, `link set s-s${node.index} up`]);
           await this.ipBatch(node.scvm.ns, ['link set eth2 up']);
-          updateScvm(this.clusterFile, target, { healthy: !active('access-unhealthy'), metaUp: true });
+          // A booted SCVM's access service opens a new meta session: new id, no client IPs yet.
+          updateScvm(this.clusterFile, target, { healthy: !active('access-unhealthy'), metaUp: true, sessionId: newSessionId(), localClientsIps: '' });
           if (!alive(this.pid(`${target}:init`))) await this.bootScvm(node);
         }
         break;
@@ -1011,6 +1045,13 @@ export class Lab {
         // Stopped, not closed: the kernel still completes TCP handshakes into the listen backlog.
         process.kill(pid, on ? 'SIGSTOP' : 'SIGCONT');
         break;
+      }
+      case 'access-restart': {
+        // One-shot, nothing to heal: the access service restarted and meta gave it a new session
+        // (new id, local_clients_ips empty), as ZBS does (issue 11). Never an active fault.
+        this.node(target, 'scvm');
+        if (on) updateScvm(this.clusterFile, target, { sessionId: newSessionId(), localClientsIps: '' });
+        return;
       }
       case 'ssh-client-blocked': {
         this.node(target, 'esxi');
@@ -1111,10 +1152,29 @@ export class Lab {
         if (this.reg.config.services) {
           for (const s of h === node.esxi ? ['monitor'] : ['meta-sim', 'nfs-sim']) services[s] = svc(`${h.target}:${s}`);
         }
-        targets.push({ target: h.target, ns: h.ns, up: svc(`${h.target}:init`), sshd: svc(`${h.target}:sshd`), services });
+        const t: TargetStatus = { target: h.target, ns: h.ns, up: svc(`${h.target}:init`), sshd: svc(`${h.target}:sshd`), services };
+        if (h === node.esxi) t.nfsRoute = this.nfsRoute(node);
+        targets.push(t);
       }
     }
     return { name: this.name, nodes: this.nodes.length, stateDir: this.dir, controller: this.controller, targets, faults: this.faults };
+  }
+
+  /** Which SCVM (and which of its addresses) this ESXi's 192.168.33.2 route goes to now. */
+  nfsRoute(node: LabNode): NfsRouteView {
+    let out = '';
+    try {
+      out = execFileSync('ip', ['-n', node.esxi.ns, '-4', 'route', 'show', `${NFS_ADDRESS}/32`], { encoding: 'utf8', timeout: 5000 });
+    } catch {
+      // namespace gone (lab going down): report the private link
+    }
+    const gw = /\bvia (\S+)/.exec(out)?.[1] ?? null;
+    if (gw === null) return { gateway: null, scvm: node.scvm.target, via: 'private-link' };
+    for (const n of this.nodes) {
+      const kind = gw === n.scvm.storageIp ? 'storage' : gw === n.scvm.mgmtIp ? 'management' : gw === n.scvm.accessIp ? 'access' : undefined;
+      if (kind !== undefined) return { gateway: gw, scvm: n.scvm.target, via: kind };
+    }
+    return { gateway: gw, scvm: null, via: 'foreign' };
   }
 
   /** Per ESXi host: the IO probe's summary (served-by timeline, gaps, route changes). */
@@ -1201,6 +1261,7 @@ export class Lab {
         '      scvm:',
         `        managementIp: ${node.scvm.mgmtIp}`,
         `        storageIp: ${node.scvm.storageIp}`,
+        ...(node.scvm.accessIp !== undefined ? [`        accessIp: ${node.scvm.accessIp}`] : []),
       );
     }
     return lines.join('\n') + '\n';

@@ -36,6 +36,10 @@ export interface LabConfig {
   repo: string;
   services: boolean;
   datastoreUuids: string[];
+  /** RDMA lab: SCVM access IPs and the routes via them (absent in older registries = false). */
+  rdma?: boolean;
+  /** SMTX OS version in each SCVM's /etc/smtxos-release (absent = 5.1.2). */
+  scvmVersion?: string;
 }
 
 export interface ActiveFault {
