@@ -155,18 +155,21 @@ describeIfRoot('lab ESXi/SCVM hosts', () => {
     expect(n.esxi.datastoreUuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   });
 
-  test('SCVM: root ssh login refused until the operator (smartx, via sudo) adds a key to root', async () => {
+  test('SCVM (SMTX OS >= 5.1.2): root ssh login refused even with a key in root\'s authorized_keys; smartx + sudo -n works', async () => {
     const ip = lab.nodes[0]!.scvm.mgmtIp;
     expect((await lab.exec('ctl', `ssh root@${ip} true`)).code).toBe(255);
-    const sudo = await lab.exec('ctl', `ssh smartx@${ip} 'id -un; sudo -n id -u'`);
-    expect(sudo).toMatchObject({ code: 0, stdout: 'smartx\n0\n' });
+    const sudo = await lab.exec('ctl', `ssh smartx@${ip} 'id -un; sudo -n id -u; cat /etc/smtxos-release'`);
+    expect(sudo).toMatchObject({ code: 0, stdout: 'smartx\n0\nSMTX OS 5.1.2\n' });
     // Without sudo, root's authorized_keys is out of reach.
     expect((await lab.exec('ctl', `ssh smartx@${ip} 'cat /root/.ssh/authorized_keys'`)).code).not.toBe(0);
     const pub = (await lab.exec('ctl', `cat ${lab.operatorKeyPath}.pub`)).stdout.trim();
     const add = await lab.exec('ctl', `ssh smartx@${ip} "echo '${pub}' | sudo -n tee -a /root/.ssh/authorized_keys >/dev/null"`);
     expect(add.code).toBe(0);
-    const root = await lab.exec('ctl', `ssh root@${ip} 'id -u; wc -l < /root/.ssh/authorized_keys'`);
-    expect(root).toMatchObject({ code: 0, stdout: '0\n2\n' });
+    expect(await lab.execOk('scvm-1', 'wc -l < /root/.ssh/authorized_keys')).toBe('2\n');
+    // PermitRootLogin no: the key is there, sshd still refuses root.
+    const root = await lab.exec('ctl', `ssh root@${ip} true`);
+    expect(root.code).toBe(255);
+    expect(root.stderr).toMatch(/Permission denied/);
   });
 
   test('a sudoer without NOPASSWD (group wheel-pw) gets sudo\'s password refusal', async () => {
