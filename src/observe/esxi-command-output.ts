@@ -160,6 +160,9 @@ export function parseVmknicList(text: string): ParsedLines<{ name: string; ip: s
     if (t[fam] !== 'IPv4') continue;
     const ip = t[fam + 1] ?? '';
     const netmask = t[fam + 2] ?? '';
+    // A vmknic with no IPv4 address prints "N/A" there (Type NONE): nothing to read, nothing wrong.
+    // Seen in real output: test/fixtures/real-output/esxcfg-vmknic-l.unknown.2.txt.
+    if (ip === 'N/A') continue;
     if (!isIpv4(ip) || !isIpv4(netmask)) {
       out.skipped.push(raw);
       continue;
