@@ -123,7 +123,8 @@ export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
 
   const esxiAddresses = manifest.nodes.flatMap((n) => [n.esxi.address, n.esxi.storageIp]);
   const entry = renderAuthorizedKey(manifest.clusterName, esxiAddresses, key.publicKey);
-  const scvm: DesiredScvm[] = manifest.nodes.map((n) => ({ node: n.name, address: n.scvm.managementIp, authorizedKey: entry }));
+  // The local ESXi's NFS client source addresses (management, storage; never the shared 33.1), as SmartX's agent registered them.
+  const scvm: DesiredScvm[] = manifest.nodes.map((n) => ({ node: n.name, address: n.scvm.managementIp, authorizedKey: entry, sessionClientIps: unique([n.esxi.address, n.esxi.storageIp]) }));
 
   const clusterGateways = unique(manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp]));
   const clusterAddresses = unique([

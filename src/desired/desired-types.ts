@@ -39,6 +39,11 @@ export interface DesiredScvm {
   address: string; // SCVM management IP, what the reconciler connects to
   /** The one authorized_keys line we own on this SCVM (for root). */
   authorizedKey: string;
+  /**
+   * The local ESXi's client IPs (management, storage) that this SCVM's ZBS session must list
+   * in local_clients_ips (src/observe/zbs-session.ts); absent = not managed (older callers).
+   */
+  sessionClientIps?: string[];
 }
 
 export interface DesiredCluster {

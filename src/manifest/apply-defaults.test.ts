@@ -72,5 +72,14 @@ describe('defaults', () => {
     const m = parse(minimal.replace('    - name: node-1\n', '    - name: node-1\n      storageGateway: 10.20.0.254\n'));
     expect(m.nodes[0]!.storageGateway).toBe('10.20.0.254');
     expect(m.nodes[0]).not.toHaveProperty('drain');
+    expect(m.nodes[0]!.scvm).not.toHaveProperty('accessIp');
+  });
+
+  it('keeps an SCVM access IP (RDMA), which need not lie in the storage network and may be the storage gateway', () => {
+    const scvmStorage = /( +)storageIp: (10\.20\.0\.1\d\d)\n/;
+    const withAccess = minimal.replace(scvmStorage, (_m, ind: string, ip: string) => `${ind}storageIp: ${ip}\n${ind}accessIp: 10.0.85.121\n`);
+    expect(withAccess).toContain('accessIp: 10.0.85.121');
+    const m = parse(withAccess.replace('    - name: node-1\n', '    - name: node-1\n      storageGateway: 10.0.85.121\n'));
+    expect(m.nodes[0]!.scvm.accessIp).toBe('10.0.85.121');
   });
 });

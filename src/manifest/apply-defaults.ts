@@ -71,6 +71,7 @@ function node(raw: NodeSpec): NodeSpec {
     esxi: { address: raw.esxi.address, storageVmk: raw.esxi.storageVmk, storageIp: raw.esxi.storageIp, datastore: raw.esxi.datastore },
     scvm: { managementIp: raw.scvm.managementIp, storageIp: raw.scvm.storageIp },
   };
+  if (raw.scvm.accessIp !== undefined) out.scvm.accessIp = raw.scvm.accessIp;
   if (raw.storageGateway !== undefined) out.storageGateway = raw.storageGateway;
   if (raw.drain !== undefined) out.drain = raw.drain.to === undefined ? {} : { to: raw.drain.to };
   return out;

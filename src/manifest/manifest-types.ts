@@ -42,6 +42,8 @@ export interface NodeSpec {
   scvm: {
     managementIp: string;
     storageIp: string;
+    /** RDMA clusters: the address the ESXi routes this SCVM (and 33.2) through; absent = the storage IP. */
+    accessIp?: string;
   };
   /** RDMA / storage-gateway /32 route this cluster owns on the host (seed residual issue 3). */
   storageGateway?: string;

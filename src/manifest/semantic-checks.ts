@@ -27,7 +27,7 @@ function int(v: unknown): number | undefined {
 /** The private host-only network every SCVM answers the NFS address on. */
 const SEED_NFS_NET = parseCidr('192.168.33.0/24')!;
 
-type IpRole = 'esxi-management' | 'esxi-storage' | 'scvm-management' | 'scvm-storage';
+type IpRole = 'esxi-management' | 'esxi-storage' | 'scvm-management' | 'scvm-storage' | 'scvm-access';
 interface NodeIp {
   node: number;
   role: IpRole;
@@ -41,6 +41,7 @@ const ROLE_LABEL: Record<IpRole, string> = {
   'esxi-storage': 'ESXi storage IP',
   'scvm-management': 'SCVM management IP',
   'scvm-storage': 'SCVM storage IP',
+  'scvm-access': 'SCVM access IP',
 };
 
 export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProblem[] {
@@ -110,6 +111,7 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
     take('esxi-storage', esxi, 'esxi', 'storageIp');
     take('scvm-management', scvm, 'scvm', 'managementIp');
     take('scvm-storage', scvm, 'scvm', 'storageIp');
+    take('scvm-access', scvm, 'scvm', 'accessIp');
   });
 
   const ipAt = new Map<number, NodeIp>();
@@ -131,6 +133,8 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
     } else if (nfsNets.some((n) => netContains(n, entry.ip))) {
       add(entry.path, 'semantic.ip-in-nfs-network', `${label} ${entry.text} is inside the private NFS network ${formatIpv4(nfsNets.find((n) => netContains(n, entry.ip))!.base)}/24`, `That network exists only inside each host; give the ${ROLE_LABEL[entry.role]} from the cluster network.`);
     }
+    // An access IP (RDMA) is where the ESXi routes the SCVM through; no network is required of it.
+    if (entry.role === 'scvm-access') continue;
     const isStorage = entry.role === 'esxi-storage' || entry.role === 'scvm-storage';
     const net = isStorage ? storageNet : mgmtNet;
     const netKey = isStorage ? 'storage' : 'management';
@@ -149,6 +153,8 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
     const path: DataPath = ['spec', 'nodes', i, 'storageGateway'];
     const label = pathLabel(path);
     const owner = ipAt.get(ip);
+    // The RDMA /32 gateway of a node is its own SCVM's access IP: the same route, named twice.
+    if (owner?.role === 'scvm-access' && owner.node === i) return;
     if (owner) {
       add(path, 'semantic.gateway-is-node-ip', `${label} ${text} is ${pathLabel(owner.path)} (line ${lineOf(owner.path)}), not a gateway`, 'Give the storage network gateway (the router the RDMA /32 route points at).');
     } else if (nfs !== undefined && ip === nfs) {

@@ -94,6 +94,12 @@ export interface ScvmObserved {
    * from these, so offline planning from a snapshot needs no state folder.
    */
   hostKey?: string;
+  /**
+   * This SCVM's own ZBS session (the `zbs-meta session list` row whose Ip is its storage IP) and
+   * the ESXi client IPs registered in it, or why it could not be read (meta down, access not
+   * listed). Absent in snapshots from older releases: then nothing is planned for it.
+   */
+  zbsSession?: { sessionId: string; localClientsIps: string[] } | { problem: string };
 }
 
 export interface Unreachable {

@@ -53,6 +53,12 @@ export type Action =
   | { op: 'write-pin'; target: string; targetNode: string; path?: string }
   | { op: 'remove-pin'; path?: string }
   | { op: 'delete-route'; network: string; prefixLength: number; gateway: string }
+  /**
+   * SCVM: register the local ESXi's client IPs in this SCVM's ZBS session
+   * (`zbs-meta session refresh_address`, through sudo -n). Touches no route. `before` = what the
+   * session listed; the session id changes when the SCVM's access restarts, so the plan names it.
+   */
+  | { op: 'register-session-clients'; sessionId: string; clientIps: string[]; before: string[]; reason: string }
   | { op: 'authorized-key-add'; entry: string }
   | { op: 'authorized-key-remove'; entry: string };
 
