@@ -11,7 +11,7 @@
 # Exit codes: 0 ok; 10 bad arguments; 11 hash mismatch after write;
 # 12 the file changed since it was observed (compare-and-swap lost);
 # 13 lease held by someone else; 14 processes would not stop; 15 unsafe path;
-# 16 the agent did not come alive in time.
+# 16 the agent did not come alive in time; 17 a firewall change failed.
 
 zr_die() {
   code=$1
@@ -55,6 +55,40 @@ zr_cas_write() {
   now=$(zr_sha "$1")
   [ "$now" = "$2" ] || zr_die 12 "$1 changed since it was observed (now $now, expected $2); re-run plan"
   zr_write_file "$1" "$3" "$4"
+}
+
+# zr_cas_rewrite PATH EXPECTED_SHA|absent MODE NEW_SHA < new content
+# For files under /etc on ESXi (local.sh): rewritten in place, keeping the inode, the
+# mode and the sticky bit, as every public local.sh recipe does. /sbin/auto-backup.sh
+# saves only the /etc files VisorFS marks with the sticky bit, and a file renamed over
+# one is a new, unmarked file (on 7.0 root may get "Operation not permitted" there).
+# MODE is used only when the file is new. Still compare-and-swap on the hash.
+zr_cas_rewrite() {
+  [ $# -eq 4 ] || zr_die 10 "zr_cas_rewrite needs PATH EXPECTED MODE NEW_SHA"
+  now=$(zr_sha "$1")
+  [ "$now" = "$2" ] || zr_die 12 "$1 changed since it was observed (now $now, expected $2); re-run plan"
+  tmp=/tmp/.zr-rewrite.$$
+  umask 077
+  cat > "$tmp" || { rm -f "$tmp"; zr_die 11 "cannot write $tmp (ramdisk full?)"; }
+  got=$(zr_sha "$tmp")
+  if [ "$got" != "$4" ]; then
+    rm -f "$tmp"
+    zr_die 11 "upload of $1 arrived with hash $got, expected $4"
+  fi
+  # A copy of the old content, so a write that fails half-way can be undone.
+  if [ "$2" != absent ]; then
+    cp "$1" "$tmp.old" || { rm -f "$tmp"; zr_die 11 "cannot copy $1 to $tmp.old"; }
+  fi
+  if ! cat "$tmp" > "$1"; then
+    [ "$2" = absent ] || cat "$tmp.old" > "$1"
+    rm -f "$tmp" "$tmp.old"
+    zr_die 11 "cannot rewrite $1 in place (read-only or not permitted?)"
+  fi
+  rm -f "$tmp" "$tmp.old"
+  if [ "$2" = absent ]; then
+    chmod "$3" "$1" || zr_die 11 "cannot chmod $1"
+  fi
+  [ "$(zr_sha "$1")" = "$4" ] || zr_die 11 "$1 does not hold the expected content after the rewrite"
 }
 
 # zr_cas_delete PATH EXPECTED_SHA
@@ -225,4 +259,72 @@ zr_delete_route() {
   else
     esxcli network ip route ipv4 remove -n "$1" -g "$2"
   fi
+}
+
+# zr_bounded SECS CMD ARG... : CMD with a watchdog that kills it after SECS seconds
+# (ESXi's busybox `timeout` changed syntax between builds, so it is not used).
+# Returns CMD's status (137 when it was killed).
+zr_bounded() {
+  zr_b_secs=$1
+  shift
+  "$@" &
+  zr_b_pid=$!
+  (
+    trap 'kill "$zr_b_sleep" 2>/dev/null; exit 0' TERM
+    sleep "$zr_b_secs" &
+    zr_b_sleep=$!
+    wait "$zr_b_sleep"
+    kill -9 "$zr_b_pid" 2>/dev/null
+  ) >/dev/null 2>&1 &
+  zr_b_wd=$!
+  wait "$zr_b_pid"
+  zr_b_rc=$?
+  kill "$zr_b_wd" 2>/dev/null
+  wait "$zr_b_wd" 2>/dev/null
+  return "$zr_b_rc"
+}
+
+# esxcli can hang while hostd is busy: every firewall call is bounded.
+zr_esxcli() {
+  zr_bounded 30 esxcli "$@"
+}
+
+# zr_fw_has_ip RULESET IP : is IP in the ruleset's allowed-IP list?
+# (`Ruleset  Allowed IP Addresses` rows: `sshClient  10.0.0.1, 10.0.0.0/24`)
+zr_fw_has_ip() {
+  zr_esxcli network firewall ruleset allowedip list -r "$1" 2>/dev/null |
+    awk -v r="$1" -v ip="$2" '$1 == r { for (i = 2; i <= NF; i++) { x = $i; sub(/,$/, "", x); if (x == ip) f = 1 } } END { exit f ? 0 : 1 }'
+}
+
+# zr_fw_ruleset RULESET STEP... : change one firewall ruleset, steps in the order given
+# (the planner orders them so a ruleset is never open to every address in between):
+#   enabled=true|false  allowed-all=true|false  add=IP  remove=IP
+# then `esxcli network firewall refresh`. Adding an address that is already listed, or
+# removing one that is not, counts as done.
+zr_fw_ruleset() {
+  [ $# -ge 1 ] || zr_die 10 "zr_fw_ruleset needs RULESET STEP..."
+  rs=$1
+  shift
+  case "$rs" in '' | *[!A-Za-z0-9_-]*) zr_die 10 "bad ruleset name $rs" ;; esac
+  for step in "$@"; do
+    val=${step#*=}
+    case "$step" in
+      enabled=true | enabled=false)
+        zr_esxcli network firewall ruleset set -r "$rs" -e "$val" || zr_die 17 "cannot set ruleset $rs enabled=$val"
+        ;;
+      allowed-all=true | allowed-all=false)
+        zr_esxcli network firewall ruleset set -r "$rs" --allowed-all "$val" || zr_die 17 "cannot set ruleset $rs allowed-all=$val"
+        ;;
+      add=* | remove=*)
+        case "$val" in '' | *[!0-9./]*) zr_die 10 "bad address in firewall step $step" ;; esac
+        if [ "${step%%=*}" = add ]; then
+          zr_esxcli network firewall ruleset allowedip add -r "$rs" -i "$val" || zr_fw_has_ip "$rs" "$val" || zr_die 17 "cannot allow $val in ruleset $rs"
+        else
+          zr_esxcli network firewall ruleset allowedip remove -r "$rs" -i "$val" || ! zr_fw_has_ip "$rs" "$val" || zr_die 17 "cannot remove $val from ruleset $rs"
+        fi
+        ;;
+      *) zr_die 10 "unknown firewall step $step" ;;
+    esac
+  done
+  zr_esxcli network firewall refresh || zr_die 17 "esxcli network firewall refresh failed"
 }

@@ -15,7 +15,8 @@
 # This script changes nothing on the host except its own temp dir under /tmp (removed on exit).
 # Commands: ash builtins (printf echo command kill cd pwd set shift trap umask test), the busybox
 # basics every ESXi release has (cat dd ls mkdir rm sed wc date, sha256sum or else openssl), and
-# VMware's own esxcfg-route, esxcfg-vmknic, vmware and ps (-c; plain `ps` where -c is unknown).
+# VMware's own esxcfg-route, esxcfg-vmknic, vmware, esxcli (the firewall listings) and ps (-c;
+# plain `ps` where -c is unknown).
 # No head -c, stat, find, od or base64: their presence and options vary between ESXi builds.
 # ZBS_PROBE_ROOT prefixes the fixed system paths; only the local script test sets it.
 
@@ -71,6 +72,11 @@ main() {
   crond_section
   legacy_sections
   lease_sections
+  # The firewall rulesets the agent's session source needs (httpClient, sshClient) and our
+  # record of how they were before we changed them.
+  run_section fw_rulesets esxcli network firewall ruleset list
+  run_section fw_allowedip esxcli network firewall ruleset allowedip list
+  file_section fw_prior "$INSTALL_DIR/firewall.prior" "$SMALL"
 
   echo "@@end $COUNT"
   return 0

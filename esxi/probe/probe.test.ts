@@ -41,6 +41,12 @@ function makeHost(): Host {
   shim('esxcfg-route', `[ "$1" = -l ] || exit 1\ncat <<'EOF'\n${ROUTES}EOF`);
   shim('esxcfg-vmknic', `cat <<'EOF'\n${VMKNICS}EOF`);
   shim('vmware', 'echo "VMware ESXi 7.0.3 build-19193900"');
+  // The two firewall listings, in the format of the vSphere CLI examples.
+  shim('esxcli', `case "$*" in
+  'network firewall ruleset list') printf '%s\\n' 'Name        Enabled' '----------  -------' 'sshServer      true' 'httpClient    false' 'sshClient      true' ;;
+  'network firewall ruleset allowedip list') printf '%s\\n' 'Ruleset     Allowed IP Addresses' '----------  --------------------' 'sshServer   All' 'httpClient  All' 'sshClient   10.20.0.101, 10.10.0.0/24' ;;
+  *) exit 1 ;;
+esac`);
   // busybox sh prefers its own applets over PATH, so `ps` is busybox ps either way (as in the lab).
   shim('ps', `exec ${BUSYBOX} ps "$@"`);
   return { root, install, run, shims };
@@ -116,6 +122,7 @@ maybe('probe.sh under busybox sh', () => {
     write(`${h.install}/keys/reroute_id_rsa.pub`, 'ssh-rsa AAAAB3Nza zbs-reroute:prod-a\n', 0o644);
     write(`${h.install}/pin`, '10.20.0.102\n', 0o600);
     write(`${h.install}/lease/info`, `owner=ops@scvm-1\npid=4242\nexpires=1790000300\n`, 0o600);
+    write(`${h.install}/firewall.prior`, '# record\nsshClient.enabled=false\nsshClient.allowed_all=true\nsshClient.allowed_ips=\nsshClient.added_ips=10.20.0.101\n', 0o600);
     fs.chmodSync(h.install, 0o700);
     fs.chmodSync(`${h.install}/keys`, 0o700);
     const cronLine = `* * * * * /bin/sh ${h.install}/reroute-loop.sh &`;
@@ -156,6 +163,11 @@ maybe('probe.sh under busybox sh', () => {
     expect(obs.crondRunning).toBe(true);
     expect(obs.vmknics.map((v) => v.name)).toEqual(['vmk0', 'vmk1', 'vmk2']);
     expect(obs.lease).toEqual({ owner: 'ops@scvm-1', pid: 4242, expires: 1790000300 });
+    expect(obs.firewall).toEqual({
+      httpClient: { enabled: false, allowedAll: true, allowedIps: [] },
+      sshClient: { enabled: true, allowedAll: false, allowedIps: ['10.20.0.101', '10.10.0.0/24'] },
+    });
+    expect(obs.firewallPrior).toEqual({ sshClient: { enabled: false, allowedAll: true, allowedIps: [], addedIps: ['10.20.0.101'] } });
     expect(obs.legacy?.dir ?? '').not.toContain(h.root);
     expect(ownWarnings(obs)).toEqual([]);
     expect(r.stdout.toString('latin1')).not.toContain('secret');

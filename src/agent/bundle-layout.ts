@@ -10,6 +10,8 @@ export const PUBLIC_KEY_FILE = 'keys/reroute_id_rsa.pub';
 export const KNOWN_HOSTS_FILE = 'keys/known_hosts';
 export const PIN_FILE = 'pin';
 export const LEASE_DIR = 'lease';
+/** The firewall rulesets as they were before we changed them (read back by teardown). */
+export const FIREWALL_PRIOR_FILE = 'firewall.prior';
 export const STATUS_FILE = 'status'; // under install.runDir
 export const LOCK_DIR = 'lock'; // under install.runDir
 export const LOCAL_SH_PATH = '/etc/rc.local.d/local.sh';

@@ -7,6 +7,7 @@ import type { RemoteHost } from '../remote/ssh-connection';
 import { shellCommand } from '../remote/shell-quote';
 import type { ApplyEventSink, HostApplyResult } from './apply-events';
 import { HOST_OP_EXIT, HostOp, hostOpCommand } from './host-op-command';
+import { refreshAddressCommand } from '../observe/zbs-session';
 import { editCrontab as editLines, editLocalSh } from '../plan/text-edits';
 
 /** Where apply records each step, so a re-run after a crash knows what was in flight. */
@@ -83,12 +84,13 @@ class HostRunner {
   }
 
   /** Read-modify-write with compare-and-swap: foreign edits in between make it fail, never get lost. */
-  async editShared(path: string, mode: string, edit: (text: string) => string, what: string): Promise<{ before: string; after: string } | undefined> {
+  async editShared(path: string, mode: string, edit: (text: string) => string, what: string, opts: { inPlace?: boolean } = {}): Promise<{ before: string; after: string } | undefined> {
     const before = await this.read(path);
     const after = edit(before);
     if (after === before) return undefined;
     const expected = before === '' ? 'absent' : sha256(before);
-    await this.run([['zr_cas_write', path, expected, mode, sha256(after)]], what, after);
+    // ESXi /etc files are rewritten in place: a renamed-in file loses the sticky bit auto-backup saves by.
+    await this.run([[opts.inPlace === true ? 'zr_cas_rewrite' : 'zr_cas_write', path, expected, mode, sha256(after)]], what, after);
     return { before, after };
   }
 
@@ -104,7 +106,7 @@ class HostRunner {
     const edit = this.unsavedLocalSh;
     if (!edit || !(err instanceof RerouteError)) throw err;
     this.unsavedLocalSh = undefined;
-    const ops: HostOp[] = edit.before === '' ? [['zr_cas_delete', LOCAL_SH_PATH, sha256(edit.after)]] : [['zr_cas_write', LOCAL_SH_PATH, sha256(edit.after), LOCAL_SH_MODE, sha256(edit.before)]];
+    const ops: HostOp[] = edit.before === '' ? [['zr_cas_delete', LOCAL_SH_PATH, sha256(edit.after)]] : [['zr_cas_rewrite', LOCAL_SH_PATH, sha256(edit.after), LOCAL_SH_MODE, sha256(edit.before)]];
     let outcome = 'local.sh was put back as it was, so the next apply redoes the edit';
     try {
       await this.run(ops, 'restoring /etc/rc.local.d/local.sh', edit.before === '' ? undefined : edit.before);
@@ -114,8 +116,44 @@ class HostRunner {
     throw new RerouteError(err.code, `${err.message}; ${outcome}`, err.fix, { details: err.details, cause: err });
   }
 
+  /**
+   * One firewall ruleset change, in one exec: our firewall.prior record (compare-and-swap on
+   * its observed hash) before the esxcli steps when it grows, after them when it shrinks, so
+   * the state to restore is on disk before anything changes and until it is back.
+   */
+  private async firewall(a: Extract<Action, { op: 'firewall-ruleset' }>): Promise<void> {
+    const fw: HostOp[] = a.steps.length > 0 ? [['zr_fw_ruleset', a.ruleset, ...a.steps]] : [];
+    const r = a.record;
+    let record: HostOp[] = [];
+    let stdin: string | undefined;
+    if (r !== undefined && r.content !== undefined && r.sha256 !== undefined) {
+      if (sha256(r.content) !== r.sha256) throw new RerouteError('PLAN_STALE', `content for ${r.path} does not match the plan`, 'The plan file was edited: run `reroute plan` again.');
+      record = [['zr_cas_write', r.path, r.beforeSha256, '0600', r.sha256]];
+      stdin = r.content;
+    } else if (r !== undefined) {
+      record = [['zr_cas_delete', r.path, r.beforeSha256]];
+    }
+    const ops = r?.when === 'after' ? [...fw, ...record] : [...record, ...fw];
+    if (ops.length === 0) return;
+    await this.run(ops, `changing firewall ruleset ${a.ruleset}`, stdin);
+  }
+
   private loopPath(): string {
     return `${this.installDir()}/${AGENT_LOOP_FILE}`;
+  }
+
+  /** SCVM: `zbs-meta session refresh_address` as the operator through sudo -n; an unknown (changed) id fails with a re-plan hint. */
+  private async registerSessionClients(sessionId: string, clientIps: string[]): Promise<void> {
+    const r = await this.remote.exec(refreshAddressCommand({ sudo: this.sudo }, sessionId, clientIps), { timeoutMs: this.deps.commandTimeoutMs });
+    if (r.code === 0) return;
+    const stderr = r.stderr.trim().split('\n').slice(-3).join('; ');
+    const gone = /not found|ENotFound|no such session/i.test(stderr);
+    throw new RerouteError(
+      'REMOTE_COMMAND_FAILED',
+      `${this.hostPlan.node} (scvm): registering ${clientIps.join(',')} in ZBS session ${sessionId} failed${stderr ? `: ${stderr}` : ''}`,
+      gone ? 'The session id changed (the SCVM\'s access service restarted): run `reroute plan` and apply again.' : 'Check that zbs-meta works for the SCVM operator user through sudo -n, then apply again.',
+      { details: { node: this.hostPlan.node, exitCode: r.code } },
+    );
   }
 
   installDir(): string {
@@ -146,7 +184,7 @@ class HostRunner {
       case 'reload-crond':
         return this.run([['zr_reload_crond']], 'reloading crond');
       case 'edit-local-sh':
-        this.unsavedLocalSh = await this.editShared(LOCAL_SH_PATH, LOCAL_SH_MODE, (t) => editLocalSh(t, a.block, a.removeLines), 'editing /etc/rc.local.d/local.sh');
+        this.unsavedLocalSh = await this.editShared(LOCAL_SH_PATH, LOCAL_SH_MODE, (t) => editLocalSh(t, a.block, a.removeLines), 'editing /etc/rc.local.d/local.sh', { inPlace: true });
         return;
       case 'auto-backup':
         await this.run([['zr_auto_backup']], 'running /sbin/auto-backup.sh').catch((err: unknown) => this.revertUnsavedLocalSh(err));
@@ -166,6 +204,10 @@ class HostRunner {
         return this.run([['zr_delete_file', a.path ?? `${this.installDir()}/${PIN_FILE}`]], 'removing the drain pin');
       case 'delete-route':
         return this.run([['zr_delete_route', `${a.network}/${a.prefixLength}`, a.gateway]], `deleting route ${a.network}/${a.prefixLength} via ${a.gateway}`);
+      case 'firewall-ruleset':
+        return this.firewall(a);
+      case 'register-session-clients':
+        return this.registerSessionClients(a.sessionId, a.clientIps);
       case 'authorized-key-add':
         await this.run([['zr_mkdir', '/root/.ssh', '0700']], 'creating /root/.ssh');
         await this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [], [a.entry]), 'adding the reroute key to authorized_keys');

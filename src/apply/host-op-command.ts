@@ -8,6 +8,8 @@ import { shellCommand, shellQuote } from '../remote/shell-quote';
 export type HostOp =
   | ['zr_write_file', string, string, string]
   | ['zr_cas_write', string, string, string, string]
+  | ['zr_cas_rewrite', string, string, string, string]
+  | ['zr_fw_ruleset', string, ...string[]]
   | ['zr_cas_delete', string, string]
   | ['zr_mkdir', string, string]
   | ['zr_remove_dir', string]
@@ -39,4 +41,5 @@ export const HOST_OP_EXIT: Record<number, string> = {
   14: 'agent processes would not stop',
   15: 'refused an unsafe path',
   16: 'the new agent did not report a fresh heartbeat in time',
+  17: 'an esxcli firewall change failed',
 };

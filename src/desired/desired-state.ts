@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import { RerouteError } from '../errors/reroute-error';
-import { AGENT_CONF_FILE, AGENT_LOOP_FILE, KNOWN_HOSTS_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from '../agent/bundle-layout';
+import { AGENT_CONF_FILE, AGENT_LOOP_FILE, FIREWALL_PRIOR_FILE, KNOWN_HOSTS_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from '../agent/bundle-layout';
 import { scriptVersion } from '../agent/agent-version';
 import { renderAgentConf } from '../agent/agent-conf';
 import { installDirFor, renderCrontabLine, renderLocalShBlock } from '../agent/host-entries';
 import { renderAuthorizedKey } from './authorized-key';
 import { hostKeysOf, knownHostsLines } from './known-hosts';
-import type { AgentBundle, ClusterKeyInfo, DesiredCluster, DesiredEsxi, DesiredFile, DesiredScvm } from './desired-types';
+import type { AgentBundle, ClusterKeyInfo, DesiredCluster, DesiredEsxi, DesiredFile, DesiredFirewall, DesiredScvm } from './desired-types';
 
 export interface DesiredInputs {
   manifest: Manifest;
@@ -63,6 +63,20 @@ export function drainTarget(manifest: Manifest, node: NodeSpec): NodeSpec {
   return pick;
 }
 
+/** ESXi's httpClient ruleset opens outgoing TCP 80 and 443 only (vSphere Security, "ESXi firewall"). */
+const HTTP_CLIENT_PORTS = [80, 443];
+
+/**
+ * The firewall ruleset the agent's session source needs, open to the SCVM addresses it
+ * talks to: every SCVM's storage and management IP (and access IP where the manifest has one).
+ */
+export function desiredFirewall(manifest: Manifest, recordPath: string): DesiredFirewall {
+  const ruleset = manifest.routing.sessionSource === 'ssh' ? 'sshClient' : 'httpClient';
+  const accessIp = (n: NodeSpec) => (n.scvm as { accessIp?: string }).accessIp;
+  const allowedIps = unique(manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp, ...(accessIp(n) === undefined ? [] : [accessIp(n) as string])]));
+  return { ruleset, allowedIps, recordPath };
+}
+
 /**
  * What every host should look like. Pure: the manifest, the shipped agent
  * bundle, the cluster key's public half (+ hash of the private half) and the
@@ -87,6 +101,9 @@ export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
   }
 
   const warnings: string[] = [];
+  if (manifest.routing.sessionSource === 'rest' && !HTTP_CLIENT_PORTS.includes(manifest.routing.rest.port)) {
+    warnings.push(`The REST port ${manifest.routing.rest.port} is not one ESXi's httpClient firewall ruleset opens (TCP 80, 443): the agent's session fetch stays blocked unless a custom ruleset allows it.`);
+  }
   const knownHosts = manifest.nodes
     .map((n) => {
       const keys = hostKeysOf(inputs.scvmHostKeys[n.name] ?? '');
@@ -118,6 +135,7 @@ export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
       d.pinTargetNode = to.name;
     }
     if (node.storageGateway !== undefined) d.storageGateway = node.storageGateway;
+    d.firewall = desiredFirewall(manifest, `${dir}/${FIREWALL_PRIOR_FILE}`);
     return d;
   });
 

@@ -32,6 +32,17 @@ export interface DesiredEsxi {
   pinTargetNode?: string;
   /** Storage-gateway /32 route this cluster owns (only teardown removes it). */
   storageGateway?: string;
+  /** The firewall ruleset the agent's session source needs, open to exactly these addresses. */
+  firewall?: DesiredFirewall;
+}
+
+export interface DesiredFirewall {
+  /** httpClient (REST: the agent's wget) or sshClient (ssh session source). */
+  ruleset: 'httpClient' | 'sshClient';
+  /** The SCVM addresses the agent talks to (storage, management, access), manifest order. */
+  allowedIps: string[];
+  /** <installDir>/firewall.prior: how the rulesets were before we changed them. */
+  recordPath: string;
 }
 
 export interface DesiredScvm {

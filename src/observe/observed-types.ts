@@ -45,6 +45,24 @@ export interface LegacyInstall {
   processes?: { pid: number; command: string }[];
 }
 
+/** One ESXi firewall ruleset (`esxcli network firewall ruleset list` + `allowedip list`). */
+export interface FirewallRulesetState {
+  enabled: boolean;
+  /** `All` in the allowed-IP list: the ruleset's ports are open to every address. */
+  allowedAll: boolean;
+  /** Addresses or networks (`a.b.c.d` or `a.b.c.d/len`) when allowedAll is false. */
+  allowedIps: string[];
+}
+
+/**
+ * What a ruleset looked like before zbs-reroute first changed it, and which
+ * addresses zbs-reroute added since (the install dir's `firewall.prior` file):
+ * teardown puts the ruleset back from this.
+ */
+export interface FirewallPrior extends FirewallRulesetState {
+  addedIps: string[];
+}
+
 export interface EsxiObserved {
   kind: 'esxi';
   node: string;
@@ -74,6 +92,13 @@ export interface EsxiObserved {
   reroutePublicKey?: string;
   vmknics: { name: string; ip: string; netmask: string }[];
   legacy?: LegacyInstall;
+  /**
+   * The firewall rulesets an agent session source may need (httpClient, sshClient), by name;
+   * absent when the probe could not read them (old probe, esxcli failed).
+   */
+  firewall?: Record<string, FirewallRulesetState>;
+  /** Our record of rulesets as they were before we changed them (install dir `firewall.prior`). */
+  firewallPrior?: Record<string, FirewallPrior>;
   /** A live host lease held by another operator (issue 5). */
   lease?: { owner: string; pid: number; expires: number };
   /** Oddities seen while parsing the probe output (already sanitized for display). */

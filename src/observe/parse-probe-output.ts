@@ -19,6 +19,7 @@ import {
   parseVmknicList,
 } from './esxi-command-output';
 import type { EsxiObserved, LegacyInstall, ObservedFile, ObservedRoute, Unreachable } from './observed-types';
+import { firewallState, parseFirewallPrior } from './firewall-output';
 import { readProbeFrames, type ProbeSection } from './probe-framing';
 import { sanitizeForDisplay } from './sanitize';
 
@@ -182,6 +183,7 @@ function parseUnsafe(raw: Buffer | string, ctx: ProbeContext): EsxiObserved | Un
 
   readLegacy(frames.sections, obs, legacyProcesses, warn);
   readLease(frames.sections, obs, warn);
+  readFirewall(byName, text, obs, warn);
 
   if (warnings.length > 0) obs.warnings = warnings;
   return obs;
@@ -289,6 +291,29 @@ function readLegacy(sections: ProbeSection[], obs: EsxiObserved, processes: { pi
   legacy.localShLines = localLines;
   if (processes.length > 0) legacy.processes = processes;
   obs.legacy = legacy;
+}
+
+/** The firewall rulesets we may own, only when both listings were read whole (else left unknown). */
+function readFirewall(byName: Map<string, ProbeSection>, text: (name: string, what: string) => string, obs: EsxiObserved, warn: (m: string) => void): void {
+  const list = byName.get('fw_rulesets');
+  const allowed = byName.get('fw_allowedip');
+  if (list !== undefined && allowed !== undefined) {
+    const listText = text('fw_rulesets', '`esxcli network firewall ruleset list`');
+    const allowedText = text('fw_allowedip', '`esxcli network firewall ruleset allowedip list`');
+    if (list.status === 'ok' && allowed.status === 'ok') {
+      const fw = firewallState(listText, allowedText);
+      if (fw.skipped > 0) warn(`${fw.skipped} unreadable line(s) in the esxcli firewall listings`);
+      obs.firewall = fw.rulesets;
+    } else if (list.status === 'missing' || allowed.status === 'missing') {
+      warn('esxcli is not available on this host: the firewall rulesets cannot be read');
+    }
+  }
+  const prior = byName.get('fw_prior');
+  if (prior !== undefined && prior.status !== 'missing') {
+    const parsed = parseFirewallPrior(text('fw_prior', 'firewall.prior'));
+    if (parsed.invalid.length > 0) warn(`firewall.prior has an unreadable record for ${parsed.invalid.join(', ')}`);
+    if (Object.keys(parsed.prior).length > 0) obs.firewallPrior = parsed.prior;
+  }
 }
 
 function readLease(sections: ProbeSection[], obs: EsxiObserved, warn: (m: string) => void): void {

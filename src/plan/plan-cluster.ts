@@ -4,6 +4,7 @@ import type { ObservedCluster } from '../observe/observed-types';
 import { observationFingerprint } from './fingerprint';
 import { type HostDraft, planEsxiApply, planEsxiDestroy } from './plan-esxi';
 import { planScvmApply, planScvmDestroy } from './plan-scvm';
+import { planSessionClients } from './plan-zbs-session';
 import type { HostPlan, Plan, PlanMode } from './plan-types';
 
 export interface PlanOptions {
@@ -20,6 +21,7 @@ export interface PlanOptions {
 function hostPlan(base: Pick<HostPlan, 'node' | 'host' | 'address'>, observation: unknown, draft: HostDraft, installDir?: string): HostPlan {
   const p: HostPlan = { ...base, change: draft.change, observedFingerprint: observationFingerprint(observation), reasons: draft.reasons, actions: draft.actions };
   if (installDir !== undefined) p.installDir = installDir;
+  if (draft.notes !== undefined && draft.notes.length > 0) p.notes = draft.notes;
   return p;
 }
 
@@ -76,7 +78,14 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
     hosts,
     summary: { add: count('create'), change: count('update', 'takeover'), destroy: count('delete'), unreachable: count('unreachable') },
   };
-  if (desired.warnings !== undefined && desired.warnings.length > 0) plan.warnings = [...desired.warnings];
+  // An SCVM whose ZBS session could not be read gets no registration; say so rather than stay silent.
+  const sessionWarnings = opts.mode !== 'apply' ? [] : desired.scvm.flatMap((d) => {
+    const o = observed.scvm[d.node];
+    const w = o !== undefined && o.reachable ? planSessionClients(d, o).warning : undefined;
+    return w === undefined ? [] : [w];
+  });
+  const warnings = [...(desired.warnings ?? []), ...sessionWarnings];
+  if (warnings.length > 0) plan.warnings = warnings;
   return plan;
 }
 

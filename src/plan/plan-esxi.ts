@@ -3,6 +3,7 @@ import { pinFileContent } from '../agent/host-entries';
 import { sha256Hex } from '../desired/desired-state';
 import type { DesiredCluster, DesiredEsxi, DesiredFile } from '../desired/desired-types';
 import type { EsxiObserved, ObservedFile, ObservedRoute } from '../observe/observed-types';
+import { planFirewallApply, planFirewallDestroy } from './plan-firewall';
 import type { Action, HostChange } from './plan-types';
 import {
   bare,
@@ -19,6 +20,8 @@ export interface HostDraft {
   change: HostChange;
   reasons: string[];
   actions: Action[];
+  /** Left alone on purpose, worth saying (src/plan/plan-firewall.ts). */
+  notes?: string[];
 }
 
 /** Observation may carry the text of small non-secret files (reroute.conf, known_hosts) so diffs can be shown. */
@@ -158,7 +161,7 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   }
   if (prune) {
     const wanted = new Set(d.files.map((f) => f.path));
-    const kept = (p: string) => wanted.has(p) || p === pinPath(d) || p.startsWith(`${d.installDir}/${LEASE_DIR}/`);
+    const kept = (p: string) => wanted.has(p) || p === pinPath(d) || p === d.firewall?.recordPath || p.startsWith(`${d.installDir}/${LEASE_DIR}/`);
     for (const p of Object.keys(o.files).sort()) {
       if (p.startsWith(`${d.installDir}/`) && !kept(p)) {
         actions.push({ op: 'delete-file', path: p });
@@ -185,13 +188,21 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
     actions.push({ op: 'reload-crond' });
   }
 
-  // local.sh block (+ auto-backup, or the edit is lost at the next reboot).
+  // The firewall ruleset the session source needs, before the agent starts (it fetches at once).
+  const fw = planFirewallApply(d, o);
+  reasons.push(...fw.reasons);
+  actions.push(...fw.actions);
+
+  // local.sh block (+ auto-backup, or the edit is lost at the next reboot; the firewall
+  // change lives in esx.conf, saved by the same auto-backup).
   const drift = localShDrift(o.localSh, d.localShBlock);
   const legacyLocal = legacy?.localShLines ?? [];
   if (drift !== undefined || legacyLocal.length > 0) {
     if (drift !== undefined) reasons.push(drift);
     if (legacyLocal.length > 0) reasons.push('local.sh has legacy scvm_failure lines');
     actions.push({ op: 'edit-local-sh', block: d.localShBlock, removeLines: legacyLocal, before: o.localSh });
+    actions.push({ op: 'auto-backup' });
+  } else if (fw.actions.some((a) => a.steps.length > 0)) {
     actions.push({ op: 'auto-backup' });
   }
 
@@ -256,7 +267,9 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   const anyOurs = hasOurFiles(d, o) || cronLines.some(isManagedCrontabLine) || hasLocalShTrace(o.localSh) || running;
   const change: HostChange = legacy !== undefined ? 'takeover' : actions.length === 0 ? 'noop' : anyOurs ? 'update' : 'create';
   if (change === 'create') reasons.splice(0, reasons.length, `install agent ${wantedVersion}`, ...reasons.filter((r) => r.startsWith('IO drained')));
-  return { change, reasons: unique(reasons), actions };
+  const draft: HostDraft = { change, reasons: unique(reasons), actions };
+  if (fw.notes.length > 0) draft.notes = fw.notes;
+  return draft;
 }
 
 /** May teardown delete this /32? Only a cluster destination via a cluster gateway (or the host's own storage gateway). */
@@ -299,10 +312,16 @@ export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: Desire
     reasons.push('agent');
     actions.push({ op: 'stop-agent', match });
   }
+  // Firewall rulesets back as they were, while their record (in the install dir) still exists.
+  const fw = planFirewallDestroy(d, o);
+  reasons.push(...fw.reasons);
+  actions.push(...fw.actions);
   const legacyLocal = legacy?.localShLines ?? [];
   if (hasLocalShTrace(o.localSh) || legacyLocal.length > 0) {
     reasons.push('local.sh block');
     actions.push({ op: 'edit-local-sh', removeLines: legacyLocal, before: o.localSh });
+    actions.push({ op: 'auto-backup' });
+  } else if (fw.actions.some((a) => a.steps.length > 0)) {
     actions.push({ op: 'auto-backup' });
   }
   if (dirPresent) {
@@ -324,5 +343,7 @@ export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: Desire
     reasons.push(`route ${r.network}/${r.prefixLength} via ${r.gateway}`);
     actions.push({ op: 'delete-route', network: r.network, prefixLength: r.prefixLength, gateway: r.gateway });
   }
-  return { change: actions.length > 0 ? 'delete' : 'noop', reasons, actions };
+  const draft: HostDraft = { change: actions.length > 0 ? 'delete' : 'noop', reasons, actions };
+  if (fw.notes.length > 0) draft.notes = fw.notes;
+  return draft;
 }

@@ -3,6 +3,7 @@ import type { DesiredScvm } from '../desired/desired-types';
 import type { ScvmObserved } from '../observe/observed-types';
 import type { Action } from './plan-types';
 import type { HostDraft } from './plan-esxi';
+import { planSessionClients } from './plan-zbs-session';
 
 function fromList(entry: string): string[] {
   const m = /^from="([^"]*)"/.exec(entry);
@@ -41,7 +42,12 @@ export function planScvmApply(d: DesiredScvm, o: ScvmObserved, cluster: string):
   }
   for (const s of stale) actions.push({ op: 'authorized-key-remove', entry: s });
   if (have === 1 && stale.length > 0) reasons.push('stale key entry of this cluster');
-  return { change: actions.length === 0 ? 'noop' : ours.length === 0 ? 'create' : 'update', reasons, actions };
+  // After the key: the session registration needs no login of the agent and touches no route.
+  const session = planSessionClients(d, o);
+  actions.push(...session.actions);
+  reasons.push(...session.reasons);
+  const keyChanged = actions.some((a) => a.op === 'authorized-key-add' || a.op === 'authorized-key-remove');
+  return { change: actions.length === 0 ? 'noop' : keyChanged && ours.length === 0 ? 'create' : 'update', reasons, actions };
 }
 
 export function planScvmDestroy(o: ScvmObserved, cluster: string): HostDraft {

@@ -8,6 +8,8 @@
  * and only for gateways that belong to this cluster.
  */
 
+import type { PlanPreflight } from '../preflight/preflight-types';
+
 export type PlanMode = 'apply' | 'destroy';
 
 export type Action =
@@ -54,6 +56,20 @@ export type Action =
   | { op: 'remove-pin'; path?: string }
   | { op: 'delete-route'; network: string; prefixLength: number; gateway: string }
   /**
+   * Open (apply) or restore (teardown) one ESXi firewall ruleset: `steps` run in
+   * order through esxcli, then the firewall is refreshed (src/plan/plan-firewall.ts).
+   * `record` rewrites our firewall.prior (CAS on its observed hash) before the steps
+   * when it grows, after them when it shrinks, so a crash never loses the prior state.
+   */
+  | {
+      op: 'firewall-ruleset';
+      ruleset: string;
+      reason: string;
+      steps: FirewallStep[];
+      before: { enabled: boolean; allowedAll: boolean; allowedIps: string[] };
+      record?: { path: string; beforeSha256: string; content?: string; sha256?: string; when: 'before' | 'after' };
+    }
+  /**
    * SCVM: register the local ESXi's client IPs in this SCVM's ZBS session
    * (`zbs-meta session refresh_address`, through sudo -n). Touches no route. `before` = what the
    * session listed; the session id changes when the SCVM's access restarts, so the plan names it.
@@ -63,6 +79,9 @@ export type Action =
   | { op: 'authorized-key-remove'; entry: string };
 
 export type ActionOp = Action['op'];
+
+/** One esxcli change to a firewall ruleset, as host-ops.sh's zr_fw_ruleset takes it. */
+export type FirewallStep = `enabled=${'true' | 'false'}` | `allowed-all=${'true' | 'false'}` | `add=${string}` | `remove=${string}`;
 
 export type HostChange = 'create' | 'update' | 'delete' | 'noop' | 'unreachable' | 'takeover';
 
@@ -80,6 +99,8 @@ export interface HostPlan {
   actions: Action[];
   /** Set when change is 'unreachable'. */
   unreachableReason?: string;
+  /** Things left alone on purpose that the operator should know (e.g. a firewall ruleset already open to all). */
+  notes?: string[];
 }
 
 export interface Plan {
@@ -94,5 +115,7 @@ export interface Plan {
   hosts: HostPlan[];
   /** Things worth knowing that do not block the plan (from the desired state). */
   warnings?: string[];
+  /** `reroute preflight`'s checks, shown above the actions (src/preflight); not part of what apply compares. */
+  preflight?: PlanPreflight;
   summary: { add: number; change: number; destroy: number; unreachable: number };
 }

@@ -6,6 +6,7 @@ import type { Action, HostPlan, Plan } from './plan-types';
 import { assertNoSecrets, looksSecret } from './redact';
 import { editCrontab, editLocalSh } from './text-edits';
 import { sanitizeForDisplay } from '../observe/sanitize';
+import { renderChecksSection } from '../preflight/render-preflight';
 
 export interface RenderTextOptions {
   /** The CLI decides (NO_COLOR, --no-color, TTY); renderers never look at the environment. */
@@ -125,7 +126,9 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
       return ['~', `${LOCAL_SH_PATH} ${a.block === undefined ? 'block removed' : 'block'}`, details];
     }
     case 'auto-backup':
-      return ['~', `run ${AUTO_BACKUP_PATH} (so local.sh survives a reboot)`, []];
+      return ['~', `run ${AUTO_BACKUP_PATH} (so ${h.actions.some((x) => x.op === 'firewall-ruleset') ? 'the firewall and local.sh changes survive' : 'local.sh survives'} a reboot)`, []];
+    case 'firewall-ruleset':
+      return describeFirewall(c, a);
     case 'restart-agent':
       return ['~', `restart agent (${a.reason}); the route stays as it is`, []];
     case 'stop-agent':
@@ -140,11 +143,33 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
       return ['-', 'pin: drain ends, the agent fails back by its policy', []];
     case 'delete-route':
       return ['-', `route ${a.network}/${a.prefixLength} via ${a.gateway}`, []];
+    case 'register-session-clients':
+      return ['~', `ZBS session ${a.sessionId}: local_clients_ips ${a.before.length > 0 ? a.before.join(',') : '(none)'} → ${a.clientIps.join(',')} (zbs-meta session refresh_address; no route changes)`, []];
     case 'authorized-key-add':
       return ['+', `${SCVM_AUTHORIZED_KEYS}: ${shortenKeys(a.entry)}`, []];
     case 'authorized-key-remove':
       return ['-', `${SCVM_AUTHORIZED_KEYS}: ${shortenKeys(a.entry)}`, []];
   }
+}
+
+/** `~ firewall ruleset httpClient: disabled → enabled, allowed IPs 10.20.0.101, …` with one line per step. */
+function describeFirewall(c: Colors, a: Extract<Action, { op: 'firewall-ruleset' }>): [string, string, string[]] {
+  const state = (enabled: boolean, allowedAll: boolean, ips: string[]) => `${enabled ? 'enabled' : 'disabled'}, ${allowedAll ? 'all IPs' : ips.length > 0 ? `allowed IPs ${ips.join(', ')}` : 'no allowed IPs'}`;
+  let { enabled, allowedAll } = a.before;
+  let ips = [...a.before.allowedIps];
+  const details: string[] = [];
+  for (const step of a.steps) {
+    const [k, v] = step.split('=') as [string, string];
+    if (k === 'enabled') enabled = v === 'true';
+    else if (k === 'allowed-all') allowedAll = v === 'true';
+    else if (k === 'add') ips = [...ips, v];
+    else ips = ips.filter((x) => x !== v);
+    details.push(k === 'add' ? c.green(safe(`+ allowed IP ${v}`)) : k === 'remove' ? c.red(safe(`- allowed IP ${v}`)) : safe(`${k} ${v}`));
+  }
+  if (a.record !== undefined) details.push(c.dim(`prior state ${a.record.content === undefined ? 'record removed' : 'recorded'} in ${safe(a.record.path)}`));
+  const from = state(a.before.enabled, a.before.allowedAll, a.before.allowedIps);
+  const to = state(enabled, allowedAll, ips);
+  return ['~', `firewall ruleset ${a.ruleset}: ${from} → ${to} (${a.reason})`, details];
 }
 
 function renderHost(c: Colors, h: HostPlan, plan: Plan): string[] {
@@ -160,6 +185,13 @@ function renderHost(c: Colors, h: HostPlan, plan: Plan): string[] {
     for (const d of details) out.push(`          ${d}`);
   }
   return out;
+}
+
+/** Host notes, each said once with the nodes it holds for (the same note on 16 hosts is one line). */
+function groupedNotes(plan: Plan): [string, string[]][] {
+  const by = new Map<string, string[]>();
+  for (const h of plan.hosts) for (const n of h.notes ?? []) by.set(n, [...(by.get(n) ?? []), h.node]);
+  return [...by];
 }
 
 export function summaryLine(plan: Plan): string {
@@ -179,11 +211,13 @@ export function renderPlanText(plan: Plan, opts: RenderTextOptions): string {
   const lines: string[] = [];
   lines.push(c.bold(`zbs-reroute ${plan.mode} plan for cluster ${plan.cluster} (agent ${plan.version})`));
   lines.push('');
+  if (plan.preflight) lines.push(...renderChecksSection(plan.preflight, { color: opts.color }));
   const shown = plan.hosts.filter((h) => h.change !== 'noop' || opts.showUnchanged === true);
   for (const h of shown) {
     lines.push(...renderHost(c, h, plan));
     lines.push('');
   }
+  for (const [note, nodes] of groupedNotes(plan)) lines.push(c.dim(`Note: ${safe(note)} (${nodes.join(', ')})`));
   for (const w of plan.warnings ?? []) lines.push(c.yellow(`Warning: ${safe(w)}`));
   if ((plan.warnings ?? []).length > 0) lines.push('');
   const unchanged = plan.hosts.filter((h) => h.change === 'noop').length;

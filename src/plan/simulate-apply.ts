@@ -2,6 +2,7 @@ import { AGENT_LOOP_FILE } from '../agent/bundle-layout';
 import { pinFileContent } from '../agent/host-entries';
 import { sha256Hex } from '../desired/desired-state';
 import type { EsxiObserved, ObservedCluster, ScvmObserved } from '../observe/observed-types';
+import { parseFirewallPrior } from '../observe/firewall-output';
 import type { Action, HostPlan, Plan } from './plan-types';
 import { bare, editCrontab, editLocalSh, scanLocalSh, splitKeepingEnds } from './text-edits';
 
@@ -48,12 +49,16 @@ function simulateEsxi(o: EsxiObserved, h: HostPlan, version: string): EsxiObserv
         break;
       case 'delete-file':
         delete s.files[a.path];
+        if (a.path.endsWith('/firewall.prior')) delete s.firewallPrior;
         break;
       case 'remove-dir':
         removedDirs.push(a.path);
         for (const p of Object.keys(s.files)) if (under(p, a.path)) delete s.files[p];
         if (s.dirs !== undefined) for (const p of Object.keys(s.dirs)) if (under(p, a.path)) delete s.dirs[p];
-        if (h.installDir !== undefined && a.path === h.installDir) delete s.pinTarget;
+        if (h.installDir !== undefined && a.path === h.installDir) {
+          delete s.pinTarget;
+          delete s.firewallPrior;
+        }
         break;
       case 'edit-crontab':
         s.crontab = editCrontab(s.crontab, a.remove, a.add);
@@ -88,10 +93,14 @@ function simulateEsxi(o: EsxiObserved, h: HostPlan, version: string): EsxiObserv
         if (s.nfsRoute && s.nfsRoute.network === a.network && s.nfsRoute.gateway === a.gateway && s.nfsRoute.prefixLength === a.prefixLength) delete s.nfsRoute;
         s.otherHostRoutes = s.otherHostRoutes.filter((r) => !(r.network === a.network && r.gateway === a.gateway && r.prefixLength === a.prefixLength));
         break;
+      case 'firewall-ruleset':
+        simulateFirewall(s, a);
+        break;
       case 'auto-backup':
       case 'verify-agent':
       case 'authorized-key-add':
       case 'authorized-key-remove':
+      case 'register-session-clients':
         break;
       default:
         assertNever(a);
@@ -111,11 +120,43 @@ function simulateEsxi(o: EsxiObserved, h: HostPlan, version: string): EsxiObserv
   return s;
 }
 
+/** ESXi as zr_fw_ruleset drives it; a ruleset open to all lists `All`, not its addresses. */
+function simulateFirewall(s: EsxiObserved, a: Extract<Action, { op: 'firewall-ruleset' }>): void {
+  const fw = s.firewall?.[a.ruleset];
+  if (s.firewall !== undefined && fw !== undefined) {
+    const next = { ...fw, allowedIps: [...fw.allowedIps] };
+    for (const step of a.steps) {
+      const [k, v] = step.split('=') as [string, string];
+      if (k === 'enabled') next.enabled = v === 'true';
+      else if (k === 'allowed-all') {
+        next.allowedAll = v === 'true';
+        if (next.allowedAll) next.allowedIps = [];
+      } else if (k === 'add' && !next.allowedIps.includes(v)) next.allowedIps.push(v);
+      else if (k === 'remove') next.allowedIps = next.allowedIps.filter((x) => x !== v);
+    }
+    s.firewall[a.ruleset] = next;
+  }
+  const r = a.record;
+  if (r === undefined) return;
+  if (r.content === undefined || r.sha256 === undefined) {
+    delete s.files[r.path];
+    delete s.firewallPrior;
+    return;
+  }
+  s.files[r.path] = { path: r.path, sha256: r.sha256, size: r.content.length, mode: '0600' };
+  const prior = parseFirewallPrior(r.content).prior;
+  if (Object.keys(prior).length > 0) s.firewallPrior = prior;
+  else delete s.firewallPrior;
+}
+
 function simulateScvm(o: ScvmObserved, h: HostPlan): ScvmObserved {
   const s: ScvmObserved = structuredClone(o);
   for (const a of h.actions) {
     if (a.op === 'authorized-key-add' && !s.managedKeys.includes(a.entry)) s.managedKeys.push(a.entry);
     if (a.op === 'authorized-key-remove') s.managedKeys = s.managedKeys.filter((l) => l !== a.entry);
+    if (a.op === 'register-session-clients' && s.zbsSession !== undefined && 'sessionId' in s.zbsSession && s.zbsSession.sessionId === a.sessionId) {
+      s.zbsSession = { sessionId: a.sessionId, localClientsIps: [...a.clientIps] };
+    }
   }
   return s;
 }

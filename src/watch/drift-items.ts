@@ -7,7 +7,7 @@ import type { DriftItem, ObserveOutcome } from './watch-reducer';
  * src/plan/plan-esxi.ts and plan-scvm.ts; an unknown one is filed under `host`.
  */
 export function itemOfReason(hostKind: 'esxi' | 'scvm', reason: string): string {
-  if (hostKind === 'scvm') return 'authorized_keys';
+  if (hostKind === 'scvm') return /^ZBS session\b/.test(reason) ? 'zbs session clients' : 'authorized_keys';
   if (/^crontab\b/.test(reason)) return 'crontab';
   if (/^crond\b/.test(reason)) return 'crond';
   if (/local\.sh/.test(reason)) return 'local.sh';
