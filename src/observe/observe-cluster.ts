@@ -18,6 +18,7 @@ import type { EsxiObserved, ObservedCluster, ScvmObserved, Unreachable } from '.
 import { parseProbeOutput, type ProbeContext } from './parse-probe-output';
 import { sanitizeForDisplay } from './sanitize';
 import { explainSudoFailure, parseAuthorizedKeys, parseAuthorizedKeysRead, readAuthorizedKeysCommand } from './scvm-authorized-keys';
+import { findLocalSession, parseSessionClients, sessionListCommand, sessionShowCommand } from './zbs-session';
 
 export type HostKind = 'esxi' | 'scvm';
 
@@ -139,7 +140,30 @@ async function observeScvm(manifest: Manifest, node: NodeSpec, conn: ObserveConn
   const keys = parseAuthorizedKeys(read.text, manifest.clusterName);
   const obs: ScvmObserved = { kind: 'scvm', node: node.name, reachable: true, managedKeys: keys.managedKeys, foreignKeyCount: keys.foreignKeyCount };
   if (conn.hostKey) obs.hostKey = conn.hostKey;
+  obs.zbsSession = await observeZbsSession(node, conn, { sudo: scvm.sudo }, commandTimeoutMs);
   return obs;
+}
+
+/**
+ * This SCVM's own ZBS session and its local_clients_ips (src/observe/zbs-session.ts). A failure
+ * here is reported on the item, never makes the SCVM unreachable: the key entry is still managed.
+ */
+async function observeZbsSession(node: NodeSpec, conn: ObserveConnection, opts: { sudo: boolean }, commandTimeoutMs: number): Promise<NonNullable<ScvmObserved['zbsSession']>> {
+  const failed = (what: string, r: ExecResult) => ({ problem: `${what} failed (exit ${r.code ?? 'signal'})${r.stderr.trim() ? `: ${sanitizeForDisplay(tail(r.stderr, 200), { multiline: false, maxLength: 200 })}` : ''}` });
+  const list = await conn.exec(sessionListCommand(opts), { timeoutMs: commandTimeoutMs, maxOutputBytes: KEYS_MAX_OUTPUT });
+  if (list.code !== 0) return failed('zbs-meta session list', list);
+  // RDMA: the row may carry the access IP rather than the storage IP (unverified); either is ours.
+  let found = findLocalSession(list.stdout, node.scvm.storageIp);
+  if ('problem' in found && node.scvm.accessIp !== undefined) {
+    const viaAccess = findLocalSession(list.stdout, node.scvm.accessIp);
+    if ('sessionId' in viaAccess) found = viaAccess;
+  }
+  if ('problem' in found) return found;
+  const show = await conn.exec(sessionShowCommand(opts, found.sessionId), { timeoutMs: commandTimeoutMs, maxOutputBytes: KEYS_MAX_OUTPUT });
+  if (show.code !== 0) return failed(`zbs-meta session show ${found.sessionId}`, show);
+  const clients = parseSessionClients(show.stdout);
+  if ('problem' in clients) return clients;
+  return { sessionId: found.sessionId, localClientsIps: clients.localClientsIps };
 }
 
 /** Observe every ESXi host and SCVM of the manifest (or of `opts.nodes`). Never rejects for a host's failure. */

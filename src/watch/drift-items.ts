@@ -12,6 +12,7 @@ export function itemOfReason(hostKind: 'esxi' | 'scvm', reason: string): string 
   if (/^crond\b/.test(reason)) return 'crond';
   if (/local\.sh/.test(reason)) return 'local.sh';
   if (/^legacy\b/.test(reason)) return 'legacy install';
+  if (/^firewall ruleset\b/.test(reason)) return 'firewall';
   if (/^(IO drained|drain ended)/.test(reason)) return 'pin';
   if (/^(agent|running agent|heartbeat|no heartbeat|new install|install agent)\b/.test(reason)) return 'agent';
   const file = /^(\S+) (missing|differs|mode |is not ours)/.exec(reason);
