@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { newScvmState, newSessionId, updateScvm, writeClusterState, type ClusterState } from './services/cluster-state';
 import { summarizeHostLog, type HostIoSummary } from './services/io-summary';
 import { LabError, parallel, run, runOk, sleep, waitFor, type RunResult } from './proc';
-import { ensureTemplates, ESXI_CRONTAB, type Templates } from './rootfs';
+import { ensureTemplates, ESXI_CRONTAB, ESXI_VERSIONS, installEsxiProfile, markSticky, type EsxiVersion, type Templates } from './rootfs';
 import {
   checkName,
   labDir,
@@ -30,7 +30,7 @@ import {
 
 export { LabError } from './proc';
 
-export const FAULTS = ['storage-down', 'access-unhealthy', 'scvm-down', 'sshd-hang', 'ssh-client-blocked', 'access-restart'] as const;
+export const FAULTS = ['storage-down', 'access-unhealthy', 'scvm-down', 'sshd-hang', 'ssh-client-blocked', 'access-restart', 'route-tool-hang'] as const;
 export type FaultName = (typeof FAULTS)[number];
 
 export interface LabOptions {
@@ -56,6 +56,15 @@ export interface LabOptions {
   rdma?: boolean;
   /** SMTX OS version every SCVM reports in /etc/smtxos-release (default '5.1.2'). */
   scvmVersion?: string;
+  /**
+   * ESXi version profile (applets of that release's busybox, `vmware -v`): one for
+   * every host, or per host ({ 'esxi-2': '6.7' }, the rest 7.0). Default '7.0'.
+   */
+  esxiVersion?: EsxiVersion | Record<string, EsxiVersion>;
+  /** 'open' (default: sshClient and httpClient enabled) or 'shipped' (a fresh ESXi: both disabled). */
+  firewall?: 'open' | 'shipped';
+  /** ESXi targets booted with UEFI Secure Boot: /etc/rc.local.d/local.sh is not run at boot. */
+  secureBoot?: string[];
 }
 
 export interface EsxiHost {
@@ -69,6 +78,10 @@ export interface EsxiHost {
   datastoreUuid: string;
   /** Host path of /vmfs/volumes/<uuid> (persistent across reboots). */
   datastorePath: string;
+  /** ESXi version profile of this host (lab option esxiVersion). */
+  version: EsxiVersion;
+  /** Booted with UEFI Secure Boot (lab option secureBoot). */
+  secureBoot: boolean;
 }
 
 export interface ScvmHost {
@@ -244,6 +257,25 @@ function parseTarget(target: string): { kind: 'ctl' | 'esxi' | 'scvm'; index: nu
   return { kind: m[1] as 'esxi' | 'scvm', index: Number(m[2]) };
 }
 
+/** esxiVersion option -> one profile per ESXi target (default 7.0). */
+function resolveEsxiVersions(v: LabOptions['esxiVersion'], n: number): Record<string, EsxiVersion> {
+  const ok = (x: unknown): x is EsxiVersion => (ESXI_VERSIONS as readonly unknown[]).includes(x);
+  const out: Record<string, EsxiVersion> = {};
+  for (let i = 1; i <= n; i++) out[`esxi-${i}`] = '7.0';
+  if (v === undefined) return out;
+  if (typeof v === 'string') {
+    if (!ok(v)) throw new LabError(`esxiVersion ${JSON.stringify(v)} is not one of ${ESXI_VERSIONS.join(', ')}`);
+    for (const k of Object.keys(out)) out[k] = v;
+    return out;
+  }
+  for (const [t, ver] of Object.entries(v)) {
+    if (!(t in out)) throw new LabError(`esxiVersion: ${JSON.stringify(t)} is not an ESXi host of a ${n}-node lab`, 'Name targets esxi-1..esxi-N.');
+    if (!ok(ver)) throw new LabError(`esxiVersion of ${t}: ${JSON.stringify(ver)} is not one of ${ESXI_VERSIONS.join(', ')}`);
+    out[t] = ver;
+  }
+  return out;
+}
+
 function octetsOk(net: string): boolean {
   const parts = net.split('.');
   return parts.length === 3 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
@@ -284,6 +316,8 @@ export class Lab {
           datastore: 'datastore1',
           datastoreUuid: uuid,
           datastorePath: path.join(esxiRoot, 'vmfs', 'volumes', uuid),
+          version: c.esxiVersions?.[`esxi-${i}`] ?? '7.0',
+          secureBoot: (c.secureBoot ?? []).includes(`esxi-${i}`),
         },
         scvm: {
           ns: `${reg.prefix}scvm-${i}`,
@@ -309,6 +343,13 @@ export class Lab {
     const storageNet = opts.storageNet ?? '10.20.0';
     if (!octetsOk(mgmtNet) || !octetsOk(storageNet) || mgmtNet === storageNet) {
       throw new LabError(`bad address plan ${mgmtNet} / ${storageNet}`, 'Give two different /24 prefixes as three octets, e.g. 10.10.0.');
+    }
+    const esxiVersions = resolveEsxiVersions(opts.esxiVersion, n);
+    const firewall = opts.firewall ?? 'open';
+    if (firewall !== 'open' && firewall !== 'shipped') throw new LabError(`firewall must be open or shipped, got ${JSON.stringify(firewall)}`);
+    for (const t of opts.secureBoot ?? []) {
+      const m = /^esxi-(\d+)$/.exec(t);
+      if (!m || Number(m[1]) < 1 || Number(m[1]) > n) throw new LabError(`secureBoot: ${JSON.stringify(t)} is not an ESXi host of a ${n}-node lab`, 'Name targets esxi-1..esxi-N.');
     }
     if (fs.existsSync(registryPath(name)) && opts.replaceStale === true) {
       const owner = readRegistry(name).owner;
@@ -339,6 +380,9 @@ export class Lab {
       services: opts.services ?? true,
       rdma: opts.rdma === true,
       scvmVersion: opts.scvmVersion ?? DEFAULT_SCVM_VERSION,
+      esxiVersions,
+      firewall,
+      secureBoot: [...(opts.secureBoot ?? [])],
       datastoreUuids: Array.from({ length: n }, () => vmfsUuid()),
     };
     const namespaces = [`${prefix}sw`, `${prefix}ctl`];
@@ -592,6 +636,8 @@ export class Lab {
     await Promise.all(
       HOST_KEY_TYPES.map((type) => runOk('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `root@${target}`, '-f', path.join(sshDir, `ssh_host_${type}_key`)])),
     );
+    // On ESXi the host keys are backed-up configuration files: VisorFS marks them sticky.
+    if (target.startsWith('esxi-')) for (const f of fs.readdirSync(sshDir)) if (f.startsWith('ssh_host_')) markSticky(path.join(sshDir, f));
   }
 
   private sshdConfig(target: string, root: string, kind: 'esxi' | 'scvm'): string {
@@ -636,11 +682,15 @@ export class Lab {
     fs.mkdirSync(hostDir, { mode: 0o755 });
     await runOk('cp', ['-a', t.esxi, h.root]);
     fs.chmodSync(h.root, 0o755);
+    // Only this ESXi release's applets are on the host (lab/esxi-profiles/<version>.applets).
+    installEsxiProfile(h.root, h.version);
+    if (h.secureBoot) fs.writeFileSync(path.join(h.root, 'usr', 'lib', 'vmware', 'lab', 'secure-boot'), 'Enabled\n');
     const etc = path.join(h.root, 'etc');
     fs.writeFileSync(path.join(etc, 'hostname'), `${h.target}\n`);
     fs.writeFileSync(path.join(etc, 'hosts'), `127.0.0.1 localhost\n${h.mgmtIp} ${h.target}.lab ${h.target}\n`);
     await this.hostKeys(h.root, h.target);
     fs.writeFileSync(path.join(etc, 'ssh', 'keys-root', 'authorized_keys'), fs.readFileSync(`${this.operatorKeyPath}.pub`), { mode: 0o600 });
+    const nfsUuid = `${h.datastoreUuid.slice(9, 17)}-${h.datastoreUuid.slice(0, 8)}`;
     fs.mkdirSync(h.datastorePath, { recursive: true, mode: 0o755 });
     fs.symlinkSync(h.datastoreUuid, path.join(h.root, 'vmfs', 'volumes', h.datastore));
     fs.writeFileSync(
@@ -653,6 +703,12 @@ export class Lab {
         ...(node.scvm.accessIp !== undefined
           ? [`/net/route/ipv4[${NFS_ADDRESS}/32]/gateway = "${node.scvm.accessIp}"`, `/net/route/ipv4[${node.scvm.storageIp}/32]/gateway = "${node.scvm.accessIp}"`]
           : []),
+        // The ZBS NFS datastore, mounted from 192.168.33.2 (a mount record only: the lab mounts nothing).
+        '/nas/zbs-nfs/host = "192.168.33.2"',
+        '/nas/zbs-nfs/share = "/zbs"',
+        `/nas/zbs-nfs/uuid = "${nfsUuid}"`,
+        // 'open': the client rulesets the product needs are on; 'shipped' leaves ESXi's defaults (off).
+        ...(this.reg.config.firewall === 'shipped' ? [] : ['/firewall/services/sshClient/enabled = "true"', '/firewall/services/httpClient/enabled = "true"']),
         '',
       ].join('\n'),
     );
@@ -798,11 +854,12 @@ export class Lab {
     await this.applyEsxConf(node);
     await this.startInit(h.target, h.ns, root);
     const init = this.pid(`${h.target}:init`) as number;
-    await runOk('nsenter', [...this.nsenterArgs(init), 'chroot', root, '/bin/sh', '-c', 'busybox syslogd -O /var/log/syslog.log && /usr/lib/vmware/busybox/bin/busybox crond'], {
+    await runOk('nsenter', [...this.nsenterArgs(init), 'chroot', root, '/bin/sh', '-c', 'esxcli network firewall refresh && busybox syslogd -O /var/log/syslog.log && /usr/lib/vmware/busybox/bin/busybox crond'], {
       env: this.hostEnv(),
     });
     await this.startSshd(h.target);
-    if (fs.existsSync(path.join(root, 'etc', 'rc.local.d', 'local.sh'))) {
+    // UEFI Secure Boot: ESXi does not run local.sh at boot (the stock file says so).
+    if (!h.secureBoot && fs.existsSync(path.join(root, 'etc', 'rc.local.d', 'local.sh'))) {
       const r = await this.exec(h.target, '/bin/sh /etc/rc.local.d/local.sh >/var/log/rc.local.log 2>&1 </dev/null', { timeoutMs: LOCAL_SH_TIMEOUT_MS }).catch((e: unknown) => {
         throw new LabError(
           `${h.target} boot: /etc/rc.local.d/local.sh did not finish within ${LOCAL_SH_TIMEOUT_MS / 1000} s (a real ESXi boot would hang here): ${(e as Error).message}`,
@@ -820,14 +877,13 @@ export class Lab {
       const line = text.split('\n').find((l) => l.startsWith(`${key} = `));
       return line?.slice(key.length + 3).replace(/"/g, '');
     };
-    const lines = ['route flush proto boot', 'route flush proto static', 'rule del pref 100'];
+    const lines = ['route flush proto boot', 'route flush proto static'];
     const gw = get('/net/routes/kernel/gateway');
     if (gw) lines.push(`route replace default via ${gw}`);
     for (const l of text.split('\n')) {
       const m = /^\/net\/route\/ipv4\[([0-9./]+)\]\/gateway = "([0-9.]+)"$/.exec(l);
       if (m) lines.push(`route replace ${m[1]} via ${m[2]}`);
     }
-    if (get('/firewall/ruleset[sshClient]/enabled') === 'false') lines.push('rule add pref 100 ipproto 6 dport 22 prohibit');
     const r = await this.ipBatch(node.esxi.ns, lines, true);
     const errors = r.stderr
       .split('\n')
@@ -1053,6 +1109,14 @@ export class Lab {
         if (on) updateScvm(this.clusterFile, target, { sessionId: newSessionId(), localClientsIps: '' });
         return;
       }
+      case 'route-tool-hang': {
+        const node = this.node(target, 'esxi');
+        // The route shims sleep while this flag exists (lab-routes.sh lab_route_tool_hang).
+        const flag = path.join(node.esxi.root, 'usr', 'lib', 'vmware', 'lab', 'faults', 'route-tool-hang');
+        if (on) fs.writeFileSync(flag, `${new Date().toISOString()}\n`);
+        else fs.rmSync(flag, { force: true });
+        break;
+      }
       case 'ssh-client-blocked': {
         this.node(target, 'esxi');
         await this.execOk(target, `esxcli network firewall ruleset set --ruleset-id=sshClient --enabled=${on ? 'false' : 'true'}`);
@@ -1094,9 +1158,10 @@ export class Lab {
     await this.ipBatch(this.switchNs, [`link set m-e${node.index} up`, ...(storageDown ? [] : [`link set s-e${node.index} up`])]);
     await this.ipBatch(node.esxi.ns, ['link set vmk2 up']);
     await this.bootEsxi(node, true);
-    this.removeFault('ssh-client-blocked', target);
+    // The fault is a disabled sshClient ruleset in esx.conf, which persists: it stays on unless
+    // someone enabled the ruleset meanwhile (on a 'shipped' lab a disabled sshClient alone is no fault).
     const text = fs.readFileSync(path.join(node.esxi.root, 'etc', 'vmware', 'esx.conf'), 'utf8');
-    if (text.includes('/firewall/ruleset[sshClient]/enabled = "false"')) this.addFault('ssh-client-blocked', target);
+    if (text.includes('/firewall/services/sshClient/enabled = "true"')) this.removeFault('ssh-client-blocked', target);
   }
 
   /** New host keys (persisted through auto-backup, as ESXi would), sshd restarted to serve them. */

@@ -40,6 +40,12 @@ export interface LabConfig {
   rdma?: boolean;
   /** SMTX OS version in each SCVM's /etc/smtxos-release (absent = 5.1.2). */
   scvmVersion?: string;
+  /** ESXi version profile per ESXi target ('esxi-1' -> '6.7'); absent = 7.0. */
+  esxiVersions?: Record<string, '6.7' | '7.0' | '8.0'>;
+  /** ESXi firewall at install: 'open' (sshClient, httpClient on) or 'shipped' (both off). */
+  firewall?: 'open' | 'shipped';
+  /** ESXi targets booted with UEFI Secure Boot (local.sh not run at boot). */
+  secureBoot?: string[];
 }
 
 export interface ActiveFault {

@@ -13,6 +13,11 @@ import { LabError, run, runOk } from './proc';
 const LAB_SRC = path.join(repoRoot(), 'lab');
 const NATIVE = ['bash-shim', 'lab-init', 'sudo-shim'] as const;
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
+const PROFILES_DIR = path.join(LAB_SRC, 'esxi-profiles');
+/** Where the ESXi root keeps every applet of the full busybox, for the lab's own shims only. */
+export const ESXI_PRIVATE_BIN = '/usr/lib/vmware/lab/bin';
+/** ESXi's own busybox path (crond reload idiom); here the static build, which has crond. */
+const ESXI_VMWARE_BUSYBOX = '/usr/lib/vmware/busybox/bin/busybox';
 
 export { ESXI_CRONTAB, ESXI_LOCAL_SH } from './esxi-stock-files';
 import { ESXI_LOCAL_SH } from './esxi-stock-files';
@@ -31,7 +36,16 @@ const ESXI_SHIMS: [string, string, string[]][] = [
   ['noop-stub', '/bin/hostd-probe.sh', []],
   ['noop-stub', '/bin/crx-cli', []],
   ['lab-routes.sh', '/usr/lib/vmware/lab/lab-routes.sh', []],
+  ['lab-firewall.sh', '/usr/lib/vmware/lab/lab-firewall.sh', []],
+  ['secureBoot.py', '/usr/lib/vmware/secureboot/bin/secureBoot.py', []],
 ];
+
+/**
+ * /etc files of the ESXi image that carry the sticky bit: VisorFS marks the
+ * files it backs up that way, and /sbin/auto-backup.sh saves exactly those.
+ */
+const ESXI_STICKY = ['etc/rc.local.d/local.sh', 'etc/ssh/keys-root/authorized_keys', 'etc/passwd', 'etc/shadow', 'etc/group', 'etc/hosts'];
+
 
 export interface Templates {
   esxi: string;
@@ -44,6 +58,70 @@ function findBusybox(): string {
   throw new LabError('busybox not found', 'apt-get install busybox-static (see lab/REQUIREMENTS.apt).');
 }
 
+/**
+ * Debian's dynamic `busybox` package (not installed: it conflicts with
+ * busybox-static). Its ash looks commands up in PATH only (no
+ * FEATURE_SH_STANDALONE), so an applet ESXi lacks can be made "not found"
+ * by not linking it. The .deb is downloaded once (apt-get download, as
+ * .ci/run does) and extracted under the lab's cache.
+ */
+function findDebianDeb(): string | undefined {
+  for (const dir of [path.join(LAB_STATE_ROOT, '.cache', 'debs'), '/var/cache/apt/archives']) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      continue;
+    }
+    const deb = names.filter((n) => /^busybox_.*_amd64\.deb$/.test(n)).sort().pop();
+    if (deb) return path.join(dir, deb);
+  }
+  return undefined;
+}
+
+let dynamicBusybox: string | undefined;
+
+async function findDynamicBusybox(): Promise<string> {
+  if (dynamicBusybox !== undefined && fs.existsSync(dynamicBusybox)) return dynamicBusybox;
+  let deb = findDebianDeb();
+  if (deb === undefined) {
+    const dir = path.join(LAB_STATE_ROOT, '.cache', 'debs');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const r = await run('apt-get', ['download', '-qq', 'busybox'], { cwd: dir, timeoutMs: 180_000 });
+    deb = findDebianDeb();
+    if (deb === undefined) {
+      throw new LabError(`cannot get Debian's dynamic busybox package: ${r.stderr.trim()}`, 'Run `apt-get update && (cd /var/lib/zbs-reroute-lab/.cache/debs && apt-get download busybox)` (see .ci/run).');
+    }
+  }
+  const out = path.join(LAB_STATE_ROOT, '.cache', 'busybox-dyn', path.basename(deb, '.deb').replace(/[^A-Za-z0-9._+-]/g, '_'));
+  fs.mkdirSync(path.dirname(out), { recursive: true, mode: 0o755 });
+  const bin = path.join(out, 'bin', 'busybox');
+  if (!fs.existsSync(bin)) {
+    const tmp = `${out}.${process.pid}.tmp`;
+    await runOk('dpkg-deb', ['-x', deb, tmp], { timeoutMs: 60_000 });
+    try {
+      fs.renameSync(tmp, out);
+    } catch (e) {
+      if (!fs.existsSync(bin)) throw e;
+      await run('rm', ['-rf', '--one-file-system', tmp]);
+    }
+  }
+  dynamicBusybox = bin;
+  return bin;
+}
+
+export const ESXI_VERSIONS = ['6.7', '7.0', '8.0'] as const;
+export type EsxiVersion = (typeof ESXI_VERSIONS)[number];
+
+/** The applets of one ESXi version's busybox (lab/esxi-profiles/<version>.applets). */
+export function profileApplets(version: EsxiVersion): string[] {
+  const text = fs.readFileSync(path.join(PROFILES_DIR, `${version}.applets`), 'utf8');
+  return text
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter(Boolean);
+}
+
 function contentHash(): string {
   const h = createHash('sha256');
   h.update('template-v3');
@@ -51,13 +129,15 @@ function contentHash(): string {
     ...NATIVE.map((n) => path.join(LAB_SRC, 'native', `${n}.c`)),
     ...fs.readdirSync(path.join(LAB_SRC, 'esxi-shims')).sort().map((f) => path.join(LAB_SRC, 'esxi-shims', f)),
     path.join(LAB_SRC, 'services', 'zbs-meta'),
+    path.join(LAB_SRC, 'esxi-stock-files.ts'),
     __filename,
   ];
   for (const f of files) {
     h.update(f);
     if (fs.existsSync(f)) h.update(fs.readFileSync(f));
   }
-  for (const b of [findBusybox(), '/usr/bin/ssh', '/usr/sbin/ip']) {
+  for (const b of [findBusybox(), '/usr/bin/ssh', '/usr/sbin/ip', findDebianDeb() ?? 'none']) {
+    if (!fs.existsSync(b)) continue;
     const st = fs.statSync(b);
     h.update(`${b}:${st.size}:${st.mtimeMs}`);
   }
@@ -73,7 +153,10 @@ async function compileNative(binDir: string): Promise<void> {
 
 /** Copies a dynamic binary and every library ldd names into root, at the same paths. */
 async function copyWithLibs(root: string, binary: string, dest = binary): Promise<void> {
-  const out = await runOk('ldd', [binary]);
+  // A static binary (busybox-static) has no libraries: ldd says so and exits 1.
+  const r = await run('ldd', [binary]);
+  if (r.code !== 0 && !/not a dynamic executable/.test(r.stdout + r.stderr)) throw new LabError(`ldd ${binary} failed: ${r.stderr.trim()}`);
+  const out = r.code === 0 ? r.stdout : '';
   const libs = new Set<string>();
   for (const line of out.split('\n')) {
     const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
@@ -125,15 +208,15 @@ function write(root: string, rel: string, text: string, mode = 0o644): void {
   fs.chmodSync(p, mode);
 }
 
-async function baseRoot(root: string, bin: string, skipApplets: Set<string>): Promise<void> {
+async function baseRoot(root: string, bin: string, skipApplets: Set<string>, busybox = findBusybox(), linkApplets = true): Promise<void> {
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'var/run', 'var/log', 'var/spool/cron/crontabs', 'proc', 'dev/pts', 'lib', 'lib64']) {
     fs.mkdirSync(path.join(root, d), { recursive: true, mode: 0o755 });
   }
   fs.mkdirSync(path.join(root, 'tmp'), { mode: 0o1777 });
   fs.chmodSync(path.join(root, 'tmp'), 0o1777);
-  const busybox = findBusybox();
-  copyFile(root, busybox, path.join(root, 'bin/busybox'), 0o755);
-  const list = await runOk(busybox, ['--list-full'], { timeoutMs: 10_000 });
+  await copyWithLibs(root, busybox, '/bin/busybox');
+  fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
+  const list = linkApplets ? await runOk(busybox, ['--list-full'], { timeoutMs: 10_000 }) : '';
   for (const rel of list.split('\n').map((s) => s.trim()).filter(Boolean)) {
     const name = path.basename(rel);
     if (skipApplets.has(name) || name === 'busybox') continue;
@@ -173,19 +256,34 @@ function hideBusyboxPs(file: string): void {
   fs.writeFileSync(file, data);
 }
 
+/**
+ * The ESXi image. /bin/busybox is Debian's dynamic build, whose ash honours
+ * PATH; /bin has only `sh` here, the per-version applet links are added per
+ * host (installEsxiProfile), so whatever that ESXi version lacks is "not
+ * found" for every caller. The lab's own shims stand for VMware's tools
+ * (esxcli, esxcfg-route, ps, auto-backup.sh are not busybox on ESXi) and put
+ * ESXI_PRIVATE_BIN (every applet) first in their own PATH.
+ */
 async function buildEsxi(root: string, bin: string): Promise<void> {
-  await baseRoot(root, bin, new Set(['ps', 'pt']));
-  hideBusyboxPs(path.join(root, 'bin/busybox'));
+  await baseRoot(root, bin, new Set(), await findDynamicBusybox(), false);
+  const applets = (await runOk(path.join(root, 'bin/busybox'), ['--list'], { timeoutMs: 10_000 })).split('\n').map((a) => a.trim()).filter(Boolean);
+  for (const a of applets) {
+    // ps stays VMware's shim even for the lab's own scripts.
+    if (a !== 'ps' && a !== 'busybox') symlink(root, '/bin/busybox', path.join(root, ESXI_PRIVATE_BIN, a));
+  }
+  // ESXi's documented crond reload idiom calls this path; the static build has crond
+  // (the dynamic one has none). Its ps applet is renamed so a `busybox sh` there still reaches the ps shim.
+  copyFile(root, findBusybox(), path.join(root, ESXI_VMWARE_BUSYBOX), 0o755);
+  hideBusyboxPs(path.join(root, ESXI_VMWARE_BUSYBOX));
   for (const [file, dest, links] of ESXI_SHIMS) {
     copyFile(root, path.join(LAB_SRC, 'esxi-shims', file), path.join(root, dest), 0o755);
     for (const l of links) symlink(root, dest, path.join(root, l));
   }
   fs.chmodSync(path.join(root, 'usr/lib/vmware/lab/lab-routes.sh'), 0o644);
-  // ESXi's documented crond reload idiom calls this path.
-  symlink(root, '/bin/busybox', path.join(root, 'usr/lib/vmware/busybox/bin/busybox'));
-  // Real iproute2, for the firewall shim's policy rule (busybox ip cannot match ports).
+  fs.chmodSync(path.join(root, 'usr/lib/vmware/lab/lab-firewall.sh'), 0o644);
+  // Real iproute2, for the firewall shim's policy rules (busybox ip cannot match ports).
   await copyWithLibs(root, '/usr/sbin/ip', '/usr/lib/vmware/lab/ip');
-  for (const d of ['etc/ssh/keys-root', 'etc/rc.local.d', 'etc/vmware', 'vmfs/volumes', 'bootbank', 'scratch']) {
+  for (const d of ['etc/ssh/keys-root', 'etc/rc.local.d', 'etc/vmware', 'vmfs/volumes', 'bootbank', 'scratch', 'usr/lib/vmware/lab/faults']) {
     fs.mkdirSync(path.join(root, d), { recursive: true, mode: 0o755 });
   }
   write(root, 'etc/passwd', `root:x:0:0:Administrator:/:/bin/sh\ndaemon:x:2:2:daemon:/:/bin/sh\n${sshdPasswdLine()}\n`);
@@ -193,7 +291,30 @@ async function buildEsxi(root: string, bin: string): Promise<void> {
   write(root, 'etc/group', 'root:x:0:root\ndaemon:x:2:\nnogroup:x:65534:\n');
   write(root, 'etc/rc.local.d/local.sh', ESXI_LOCAL_SH, 0o755);
   write(root, 'etc/ssh/keys-root/authorized_keys', '', 0o600);
+  write(root, 'etc/hosts', '127.0.0.1 localhost\n');
   write(root, 'etc/vmware/esx.conf', '/adv/Misc/HostIPAddr = "0.0.0.0"\n/system/uuid = "00000000-0000-0000-0000-000000000000"\n');
+  for (const f of ESXI_STICKY) markSticky(path.join(root, f));
+}
+
+/** VisorFS's "back this file up" mark (see ESXI_STICKY). */
+export function markSticky(file: string): void {
+  fs.chmodSync(file, (fs.statSync(file).mode & 0o777) | 0o1000);
+}
+
+/**
+ * Links the applets of one ESXi version's busybox into a host root's /bin:
+ * to the dynamic busybox where it has the applet, else to the static build
+ * at ESXi's busybox path (crond). An applet neither build has is left out.
+ */
+export function installEsxiProfile(root: string, version: EsxiVersion): void {
+  const privateBin = path.join(root, ESXI_PRIVATE_BIN);
+  for (const a of profileApplets(version)) {
+    if (a === 'sh' || a === 'busybox' || a === 'ps') continue;
+    const dest = path.join(root, 'bin', a);
+    if (fs.existsSync(dest)) continue;
+    symlink(root, fs.existsSync(path.join(privateBin, a)) ? '/bin/busybox' : ESXI_VMWARE_BUSYBOX, dest);
+  }
+  fs.writeFileSync(path.join(root, 'usr/lib/vmware/lab/esxi-version'), `${version}\n`);
 }
 
 async function buildScvm(root: string, bin: string): Promise<void> {

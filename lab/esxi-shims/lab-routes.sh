@@ -1,12 +1,41 @@
 #!/bin/sh
-# Shared by the route shims (sourced, not run): reads the namespace's real
-# routing table and prints one row per IPv4 route, ESXi-ordered
-# (connected subnets, then static routes, then the default route):
+# Shared by the ESXi shims (sourced, not run): reads the namespace's real
+# routing table and prints one row per IPv4 route, ESXi-ordered as
+# `esxcfg-route -l` prints it (static routes, /32s included, then connected
+# subnets, then the default route):
 #   NETWORK NETMASK GATEWAY INTERFACE
 # GATEWAY is "-" for a connected route.
+# The shims stand for VMware's tools, not busybox: they may use every applet.
+PATH=/usr/lib/vmware/lab/bin:/bin:/sbin:/usr/bin:/usr/sbin
+export PATH
 
 LAB_CONF=/etc/vmware/esx.conf
+# shellcheck disable=SC2034 # used by lab-firewall.sh, sourced after this file
 LAB_IP=/usr/lib/vmware/lab/ip
+LAB_FAULTS=/usr/lib/vmware/lab/faults
+
+# Fault route-tool-hang: VMware's route tools can hang for seconds on a real
+# host (SmartX saw esxcfg-route killed after 2 s). Hangs while the fault is
+# on, then carries on; bounded at one hour.
+lab_route_tool_hang() {
+  lab_i=0
+  while [ -e "$LAB_FAULTS/route-tool-hang" ] && [ "$lab_i" -lt 18000 ]; do
+    sleep 0.2
+    lab_i=$((lab_i + 1))
+  done
+}
+
+# The host's ESXi release (lab option esxiVersion): sets LAB_ESXI_FULL,
+# LAB_ESXI_BUILD, LAB_ESXI_UPDATE, LAB_ESXI_PATCH and LAB_ESXI_LEVEL.
+# shellcheck disable=SC2034 # read by the sourcing shim
+lab_esxi_release() {
+  lab_v=$(cat /usr/lib/vmware/lab/esxi-version 2>/dev/null)
+  case "$lab_v" in
+    6.7) LAB_ESXI_FULL=6.7.0; LAB_ESXI_BUILD=17700523; LAB_ESXI_UPDATE=3; LAB_ESXI_PATCH=135; LAB_ESXI_LEVEL="VMware ESXi 6.7.0 Update 3" ;;
+    8.0) LAB_ESXI_FULL=8.0.2; LAB_ESXI_BUILD=22380479; LAB_ESXI_UPDATE=2; LAB_ESXI_PATCH=0; LAB_ESXI_LEVEL="VMware ESXi 8.0 Update 2" ;;
+    *) LAB_ESXI_FULL=7.0.3; LAB_ESXI_BUILD=19193900; LAB_ESXI_UPDATE=3; LAB_ESXI_PATCH=20; LAB_ESXI_LEVEL="VMware ESXi 7.0 Update 3" ;;
+  esac
+}
 
 lab_route_rows() {
   ip -4 route show table main | awk '
@@ -36,8 +65,8 @@ lab_route_rows() {
       else s[++ns] = row
     }
     END {
-      for (i = 1; i <= nc; i++) print c[i]
       for (i = 1; i <= ns; i++) print s[i]
+      for (i = 1; i <= nc; i++) print c[i]
       for (i = 1; i <= nd; i++) print d[i]
     }'
 }
@@ -102,16 +131,6 @@ lab_conf_set() {
   touch "$LAB_CONF"
   awk -v k="$1 = " 'index($0, k) != 1' "$LAB_CONF" > "$LAB_CONF.new" && mv "$LAB_CONF.new" "$LAB_CONF"
   echo "$1 = \"$2\"" >> "$LAB_CONF"
-}
-
-# The sshClient firewall ruleset is enforced with a policy-routing rule that
-# makes outgoing TCP connects to port 22 fail, the effect ESXi's firewall has.
-lab_firewall_apply() {
-  lab_n=0
-  while [ "$lab_n" -lt 16 ] && "$LAB_IP" rule del pref 100 2>/dev/null; do lab_n=$((lab_n + 1)); done
-  if [ "$(lab_conf_get "/firewall/ruleset[sshClient]/enabled")" = "false" ]; then
-    "$LAB_IP" rule add pref 100 ipproto 6 dport 22 prohibit
-  fi
 }
 
 # Who changed a route: one line in ESXi's /var/log/vmkernel.log (ramdisk, as
