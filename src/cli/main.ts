@@ -9,6 +9,7 @@ import { runApply } from './commands/apply-command';
 import { runStatus } from './commands/status-command';
 import { runWatch } from './commands/watch-command';
 import { runDiscover } from './commands/discover-command';
+import { runPreflight } from './commands/preflight-command';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -84,6 +85,19 @@ export function buildProgram(): Command {
     );
 
   program
+    .command('preflight')
+    .description('read-only checks of every host before an install: pass / warn / fail with a fix each; exit 1 on any fail')
+    .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
+    .option('--target <node>', 'check only this node (repeatable)', collect)
+    .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
+    .action(
+      action(async (io, cmd) => {
+        const g = cmd.optsWithGlobals<GlobalOpts>();
+        return runPreflight(io, { ...cmd.opts(), stateDir: g.state });
+      }),
+    );
+
+  program
     .command('apply')
     .argument('[planfile]', 'a plan saved by `reroute plan --out` (refused if the hosts changed since)')
     .description('observe, plan, confirm, apply and verify (the agent moves routes; apply never does)')
@@ -92,6 +106,7 @@ export function buildProgram(): Command {
     .option('--target <node>', 'limit to this node, plus what must follow it elsewhere (repeatable)', collect)
     .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
     .option('--no-verify', 'skip the post-apply verification')
+    .option('--skip-check <name>', 'go ahead although this preflight check fails (repeatable; recorded in the journal)', collect)
     .action(
       action(async (io, cmd, planFile?: string) => {
         const g = cmd.optsWithGlobals<GlobalOpts>();
@@ -117,7 +132,7 @@ export function buildProgram(): Command {
     .command('status')
     .description('per-host report: reachable, agent version vs wanted, agent alive, where 192.168.33.2 is routed')
     .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
-    .option('--check', 'exit 2 when any host is not on the wanted agent version')
+    .option('--check', 'exit 2 when any host is not on the wanted agent version, or an SCVM runs an SMTX OS version that breaks the agent')
     .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
     .action(
       action(async (io, cmd) => {

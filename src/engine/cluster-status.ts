@@ -1,6 +1,8 @@
 import type { Manifest } from '../manifest/manifest-types';
 import type { ObservedCluster } from '../observe/observed-types';
 import { heartbeatStaleSeconds } from '../desired/desired-state';
+import { parseSmtxRelease } from '../preflight/esxi-tables';
+import { zbsVersionProblems } from '../preflight/preflight-checks';
 
 /** One row of `reroute status`: what an operator on call needs to see per host. */
 export interface HostStatus {
@@ -17,20 +19,34 @@ export interface HostStatus {
   routeTargetNode?: string;
   heartbeatAgeSeconds?: number;
   legacy?: string;
+  /** SMTX OS version of this node's SCVM (from /etc/smtxos-release), when it could be read. */
+  scvmVersion?: string;
+  /** What in that version breaks the agent as configured (preflight's scvm-version check); [] when nothing. */
+  zbsProblems: string[];
 }
 
+/** What status knows about each SCVM beyond observation: its release line (undefined: not read). */
+export type ScvmReleases = Record<string, string | undefined>;
+
 /** Pure: observation → per-host status rows. */
-export function clusterStatus(manifest: Manifest, observed: ObservedCluster): HostStatus[] {
+export function clusterStatus(manifest: Manifest, observed: ObservedCluster, scvm: { releases?: ScvmReleases; agentSshUser?: string } = {}): HostStatus[] {
   const byIp = new Map<string, string>();
   for (const n of manifest.nodes) {
     byIp.set(n.scvm.storageIp, n.name);
     byIp.set(n.scvm.managementIp, `${n.name} (mgmt)`);
   }
   const stale = heartbeatStaleSeconds(manifest);
+  const zbs = (node: string): Pick<HostStatus, 'scvmVersion' | 'zbsProblems'> => {
+    const line = scvm.releases?.[node];
+    const version = line ? parseSmtxRelease(line) : undefined;
+    if (!version) return { zbsProblems: [] };
+    const problems = zbsVersionProblems(version, { sessionSource: manifest.routing.sessionSource, agentSshUser: scvm.agentSshUser ?? 'root' });
+    return { scvmVersion: version, zbsProblems: problems.map((p) => `${p.detail}. ${p.fix}`) };
+  };
   return manifest.nodes.map((n) => {
     const o = observed.esxi[n.name];
     if (!o || !o.reachable) {
-      return { node: n.name, reachable: false, reason: o && !o.reachable ? o.reason : 'not observed', wantedVersion: manifest.version, versionOk: false, agentAlive: false, agentProcesses: 0 };
+      return { node: n.name, reachable: false, reason: o && !o.reachable ? o.reason : 'not observed', wantedVersion: manifest.version, versionOk: false, agentAlive: false, agentProcesses: 0, ...zbs(n.name) };
     }
     const hb = o.heartbeat;
     const age = hb ? Math.max(0, o.now - hb.updated) : undefined;
@@ -44,6 +60,7 @@ export function clusterStatus(manifest: Manifest, observed: ObservedCluster): Ho
       // Forks of the loop (parallel pings) share its command line: alive = the heartbeat's pid runs and is fresh.
       agentAlive: hb !== undefined && o.agentProcesses.some((p) => p.pid === hb.pid) && age !== undefined && age <= stale,
       agentProcesses: o.agentProcesses.length,
+      ...zbs(n.name),
     };
     if (installed !== undefined) row.installedVersion = installed;
     if (o.nfsRoute) {

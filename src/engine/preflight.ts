@@ -45,10 +45,10 @@ export function preflightContext(manifest: Manifest): PreflightContext {
   };
 }
 
-/** Whether the plan turns on the session source's firewall ruleset on this node (helper FW's owned item). */
+/** Whether the plan turns on the session source's firewall ruleset on this node (the firewall-ruleset owned item). */
 export function planEnablesRuleset(plan: Plan | undefined, node: string, ruleset: string): boolean {
   const h = plan?.hosts.find((x) => x.node === node && x.host === 'esxi');
-  return (h?.actions ?? []).some((a) => a.op.includes('firewall') && JSON.stringify(a).includes(ruleset));
+  return (h?.actions ?? []).some((a) => a.op === 'firewall-ruleset' && a.ruleset === ruleset && a.steps.includes('enabled=true'));
 }
 
 function reason(err: unknown): string {

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'LOCK_HELD'
   | 'LEASE_HELD'
   | 'VERIFY_FAILED'
+  | 'PREFLIGHT_FAILED'
   | 'CREDENTIAL_MISSING'
   | 'USAGE'
   | 'INTERNAL';

@@ -44,9 +44,9 @@ function parseStatus(s: string): SectionStatus {
   return s as SectionStatus;
 }
 
-function findHeader(buf: Buffer): number {
+function findHeader(buf: Buffer, header: string): number {
   const limit = Math.min(buf.length, MAX_HEADER_SEARCH);
-  const needle = Buffer.from(`${PROBE_HEADER}\n`, 'latin1');
+  const needle = Buffer.from(`${header}\n`, 'latin1');
   let from = 0;
   while (from < limit) {
     const at = buf.indexOf(needle, from);
@@ -64,16 +64,17 @@ function readLine(buf: Buffer, pos: number): { line: string; next: number } | un
   return { line: buf.toString('latin1', pos, stop), next: end < 0 ? buf.length : end + 1 };
 }
 
-export function readProbeFrames(input: Buffer | string): ProbeFrames {
+/** `header`: the first line the script prints (esxi/preflight/preflight.sh uses the same framing under its own). */
+export function readProbeFrames(input: Buffer | string, header: string = PROBE_HEADER): ProbeFrames {
   const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
   const out: ProbeFrames = { sections: [], complete: false, problems: [], warnings: [] };
-  const start = findHeader(buf);
+  const start = findHeader(buf, header);
   if (start < 0) {
-    out.problems.push(`probe output has no "${PROBE_HEADER}" header (${buf.length} bytes received)`);
+    out.problems.push(`probe output has no "${header}" header (${buf.length} bytes received)`);
     return out;
   }
   if (start > 0) out.warnings.push(`${start} bytes of unexpected output before the probe header were ignored`);
-  let pos = start + PROBE_HEADER.length + 1;
+  let pos = start + header.length + 1;
   while (pos < buf.length) {
     const l = readLine(buf, pos);
     if (!l) {

@@ -5,9 +5,15 @@ import { ensureStateDir } from './state-dir';
 
 /** One line of state/apply-journal.jsonl. */
 export type JournalEntry =
-  | { type: 'run-start'; runId: string; at: string; command: string; pid: number; user: string; machine: string; planSha256?: string; nodes?: string[] }
+  | { type: 'run-start'; runId: string; at: string; command: string; pid: number; user: string; machine: string; planSha256?: string; nodes?: string[]; preflight?: PreflightOverride }
   | { type: 'action'; runId: string; at: string; node: string; host: string; index: number; op: string; state: 'started' | 'done' | 'failed'; error?: string }
   | { type: 'run-end'; runId: string; at: string; outcome: 'ok' | 'failed' | 'interrupted' };
+
+/** Preflight checks the operator overrode with `apply --skip-check NAME`: the names, and each failure they let through (`HOST NAME: detail`). */
+export interface PreflightOverride {
+  skipped: string[];
+  overridden: string[];
+}
 
 /** The record() shape apply's executor calls (src/apply/apply-plan.ts ApplyJournalSink). */
 export interface ActionRecord {
@@ -64,7 +70,7 @@ export class ApplyJournal {
     return new ApplyJournal(ensureStateDir(stateDir).journal);
   }
 
-  startRun(meta: { command: string; planSha256?: string; nodes?: string[] }): ApplyRun {
+  startRun(meta: { command: string; planSha256?: string; nodes?: string[]; preflight?: PreflightOverride }): ApplyRun {
     if (existsSync(this.path) && statSync(this.path).size > ROTATE_BYTES) renameSync(this.path, `${this.path}.1`);
     const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
     let user = 'unknown';
@@ -73,7 +79,7 @@ export class ApplyJournal {
     } catch {
       /* no passwd entry */
     }
-    appendLine(this.path, { type: 'run-start', runId, at: new Date().toISOString(), command: meta.command, pid: process.pid, user, machine: hostname(), ...(meta.planSha256 ? { planSha256: meta.planSha256 } : {}), ...(meta.nodes ? { nodes: meta.nodes } : {}) });
+    appendLine(this.path, { type: 'run-start', runId, at: new Date().toISOString(), command: meta.command, pid: process.pid, user, machine: hostname(), ...(meta.planSha256 ? { planSha256: meta.planSha256 } : {}), ...(meta.nodes ? { nodes: meta.nodes } : {}), ...(meta.preflight ? { preflight: meta.preflight } : {}) });
     return new ApplyRun(runId, this.path);
   }
 

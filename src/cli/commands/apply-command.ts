@@ -5,6 +5,8 @@ import { applyPlan } from '../../apply/apply-plan';
 import { verifyHosts } from '../../apply/verify-cluster';
 import type { HostVerification } from '../../apply/verify-host';
 import { applyDepsFor } from '../../engine/apply-deps';
+import { planPreflight, preflightCluster, refuseOnFailedChecks, validateSkips } from '../../engine/preflight';
+import type { PreflightOverride } from '../../state/apply-journal';
 import { observeConnect } from '../../engine/observe-connect';
 import { manifestSha256, type ClusterSession } from '../../engine/cluster-session';
 import { RerouteError } from '../../errors/reroute-error';
@@ -32,6 +34,8 @@ export interface ApplyCommandOptions {
   verify?: boolean;
   mode: PlanMode;
   commandLine: string;
+  /** Preflight checks to go ahead on although they fail (recorded in the journal). */
+  skipCheck?: string[];
 }
 
 export function readSavedPlan(file: string): Plan {
@@ -92,11 +96,22 @@ export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<n
   try {
     // An unreadable or foreign plan file is refused before any host is contacted.
     const saved = opts.planFile ? readSavedPlan(opts.planFile) : undefined;
+    const skip = validateSkips(opts.skipCheck);
     session = await openSession(io, opts);
     io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
     const { plan, observed, keypair } = await session.plan({ mode: opts.mode, targets: opts.target, onEvent: observeProgress(io) });
     if (saved) checkSavedPlanFresh(saved, plan);
     if (plan.manifestSha256 !== manifestSha256(session.manifest)) throw new RerouteError('INTERNAL', 'plan/manifest mismatch', 'Report this bug.');
+    // Preflight on every install or update (teardown needs none): shown above the actions, and a failed check stops the run before any change.
+    let override: PreflightOverride | undefined;
+    if (opts.mode === 'apply') {
+      io.info('Running preflight checks…');
+      const report = await preflightCluster(session, { plan, nodes: opts.target });
+      plan.preflight = planPreflight(report, skip);
+      if (planHasChanges(plan)) refuseOnFailedChecksAfterShowing(io, plan, report.checks, skip);
+      const overridden = report.checks.filter((c) => c.status === 'fail' && skip.includes(c.name)).map((c) => `${c.host} ${c.name}: ${c.detail}`);
+      if (skip.length > 0) override = { skipped: skip, overridden };
+    }
     io.info(renderPlanText(plan, { color: io.color }));
     if (!planHasChanges(plan)) {
       // Hosts that could not be observed may well need changes: that is no success to report.
@@ -113,16 +128,26 @@ export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<n
       const ok = await io.confirm(`Do you want to ${opts.mode === 'destroy' ? 'remove zbs-reroute from these hosts' : 'perform these actions'}?`);
       if (!ok) throw new RerouteError('USAGE', 'apply cancelled: not confirmed', 'Answer `yes` at the prompt, or pass --auto-approve in scripts.');
     }
-    return await execute(io, session, plan, observed, keypair, journal, opts);
+    return await execute(io, session, plan, observed, keypair, journal, opts, override);
   } finally {
     await session?.close();
     lock.release();
   }
 }
 
-async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed: ObservedCluster, keypair: ClusterKeypair, journal: ApplyJournal, opts: ApplyCommandOptions): Promise<number> {
+/** The operator sees the checks (and the plan) before the refusal says which failed. */
+function refuseOnFailedChecksAfterShowing(io: IoHost, plan: Plan, checks: Parameters<typeof refuseOnFailedChecks>[0], skip: string[]): void {
+  try {
+    refuseOnFailedChecks(checks, skip);
+  } catch (err) {
+    io.info(renderPlanText(plan, { color: io.color }));
+    throw err;
+  }
+}
+
+async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed: ObservedCluster, keypair: ClusterKeypair, journal: ApplyJournal, opts: ApplyCommandOptions, preflight?: PreflightOverride): Promise<number> {
   const manifest = session.manifest;
-  const run = journal.startRun({ command: opts.commandLine, nodes: plan.hosts.filter((h) => h.actions.length > 0).map((h) => h.node) });
+  const run = journal.startRun({ command: opts.commandLine, nodes: plan.hosts.filter((h) => h.actions.length > 0).map((h) => h.node), ...(preflight ? { preflight } : {}) });
   let outcome: 'ok' | 'failed' = 'failed';
   try {
     io.info('Applying…');

@@ -6,6 +6,7 @@ import { readSnapshot } from '../../observe/snapshot';
 import { planCluster, planHasChanges } from '../../plan/plan-cluster';
 import type { Plan } from '../../plan/plan-types';
 import { renderPlanText } from '../../plan/render-plan-text';
+import { planPreflight, preflightCluster } from '../../engine/preflight';
 import { ClusterSession, desiredForObservation, manifestSha256, offlineKeyInfo } from '../../engine/cluster-session';
 import { EXIT_CHANGES, EXIT_OK } from '../exit-codes';
 import type { IoHost } from '../io-host';
@@ -52,11 +53,16 @@ export async function runPlan(io: IoHost, opts: PlanCommandOptions): Promise<num
   let plan: Plan;
   if (opts.observed) {
     plan = offlinePlan(io, opts);
+    if (!opts.destroy) plan.preflight = { notRun: 'offline plan from --observed; `reroute preflight` checks the hosts' };
   } else {
     const session: ClusterSession = await openSession(io, opts);
     try {
       io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
       plan = (await session.plan({ mode: opts.destroy ? 'destroy' : 'apply', targets: opts.target, onEvent: observeProgress(io) })).plan;
+      if (!opts.destroy) {
+        io.info('Running preflight checks…');
+        plan.preflight = planPreflight(await preflightCluster(session, { plan, nodes: opts.target }));
+      }
     } finally {
       await session.close();
     }
