@@ -17,6 +17,7 @@ import { parseAllowedIpList, parseRulesetList } from './firewall-output';
 import { editCrontab, editLocalSh, hasLocalShTrace, isLegacyCrontabLine, isManagedCrontabLine, localShDrift } from '../plan/text-edits';
 import { LOCAL_SH_BEGIN, LOCAL_SH_END } from '../agent/bundle-layout';
 import { parseEsxcliTable, parseFilesystemList, parseFirewallRulesets, parseNfsList, parseVmwareVersion } from '../preflight/esxi-tables';
+import { parseSessionList } from '../discover/discover-parse';
 
 const all = listRealSamples();
 const bySlug = (slug: string): RealSample[] => listRealSamples(slug);
@@ -226,6 +227,13 @@ describe('esxcli tables (firewall, nfs, filesystem, route list)', () => {
   });
 });
 
+describe('ZBS REST replies (discover parseSessionList)', () => {
+  test('a real error reply and a real reply of another endpoint are refused with the ec in the message', () => {
+    expect(() => parseSessionList(loadRealSample('zbs-rest-reply.smtx.2.txt').body, 'scvm-1')).toThrow(/not a ZBS session list \(ec "REST_UNKNOWN_ERROR"\)/);
+    expect(() => parseSessionList(loadRealSample('zbs-rest-reply.smtx.1.txt').body, 'scvm-1')).toThrow(/not a ZBS session list \(ec "EOK"\)/);
+  });
+});
+
 /**
  * The agent parses in busybox awk. Its own functions are cut out of
  * reroute-loop.sh (not copied) and run by /bin/sh over the real samples.
@@ -249,6 +257,16 @@ describe('the agent (reroute-loop.sh) over real output', () => {
     writeFileSync(file, loadRealSample('zbs-meta-session-list.smtx.1.txt').body);
     const out = sh(`${fn('parse_result')}\n${fn('parse_ssh')}\nparse_ssh '${file}' && echo "S=$META_STORAGE|M=$META_MGMT"`);
     expect(out.trim()).toBe('S= 10.2.234.198 10.2.234.197 10.2.234.196 |M= 10.93.180.25 10.93.180.24 10.93.180.23');
+  });
+
+  test('parse_rest accepts the real ZBS REST envelope ("ec": "EOK" after data, pretty-printed) and refuses a real error reply', () => {
+    const ok = join(dir, 'rest-ok');
+    const bad = join(dir, 'rest-bad');
+    writeFileSync(ok, loadRealSample('zbs-rest-reply.smtx.1.txt').body);
+    writeFileSync(bad, loadRealSample('zbs-rest-reply.smtx.2.txt').body);
+    const run = (file: string) => sh(`${fn('parse_result')}\n${fn('parse_rest')}\nif parse_rest '${file}'; then echo "ok S=[$META_STORAGE]"; else echo refused; fi`).trim();
+    expect(run(ok)).toBe('ok S=[ ]');
+    expect(run(bad)).toBe('refused');
   });
 
   test('route_get finds the 33.2 gateway in real esxcfg-route and esxcli route output', () => {
