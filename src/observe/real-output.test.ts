@@ -259,6 +259,25 @@ describe('the agent (reroute-loop.sh) over real output', () => {
     expect(out.trim()).toBe('S= 10.2.234.198 10.2.234.197 10.2.234.196 |M= 10.93.180.25 10.93.180.24 10.93.180.23');
   });
 
+  test('--fetch-once (ssh source, as the operator user) lists the storage IPs of the real session table', () => {
+    const fake = mkdtempSync(join(dir, 'fake-'));
+    writeFileSync(join(fake, 'sessions.txt'), loadRealSample('zbs-meta-session-list.smtx.1.txt').body);
+    const conf = join(fake, 'reroute.conf');
+    writeFileSync(
+      conf,
+      'LOCAL_STORAGE_IP=10.2.234.198\nLOCAL_MGMT_IP=10.93.180.25\nPEER_STORAGE_IPS="10.2.234.197 10.2.234.196"\nPEER_MGMT_IPS="10.93.180.24 10.93.180.23"\nSESSION_SOURCE=ssh\nSSH_USER=smartx\nSSH_KEY=/dev/null\n',
+    );
+    // The agent's own test doubles for ssh and ping (ssh serves $FAKE/sessions.txt); dash, as the agent's tests use.
+    const shims = join(__dirname, '../../esxi/agent/test-shims');
+    const out = execFileSync('dash', [join(__dirname, '../../esxi/agent/reroute-loop.sh'), '--fetch-once', conf], {
+      encoding: 'utf8',
+      timeout: 20000,
+      env: { ...process.env, FAKE: fake, PATH: `${shims}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+    });
+    expect(out).toBe('session 10.2.234.198\nsession 10.2.234.197\nsession 10.2.234.196\nfetch ok\n');
+    expect(readFileSync(join(fake, 'ssh-args'), 'utf8')).toMatch(/ smartx@10\.93\.180\.25 zbs-meta session list\n$/);
+  });
+
   test('parse_rest accepts the real ZBS REST envelope ("ec": "EOK" after data, pretty-printed) and refuses a real error reply', () => {
     const ok = join(dir, 'rest-ok');
     const bad = join(dir, 'rest-bad');
