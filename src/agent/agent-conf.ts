@@ -5,8 +5,17 @@ import { installDirFor } from './host-entries';
 
 /** The agent's log is capped at this size (one rotation kept). */
 export const LOG_MAX_BYTES = 262144;
-/** The agent logs in to SCVMs as root with the cluster key (restricted by `from=` on the SCVM). */
-export const AGENT_SSH_USER = 'root';
+/**
+ * The user the agent's ssh session source logs in as on every SCVM: the manifest's operator user
+ * (`access.scvm.user`), never root — SMTX OS 5.1.2 and later set `PermitRootLogin no`. The cluster
+ * key is in that user's authorized_keys, restricted by `from=` to the ESXi addresses.
+ */
+export function agentSshUser(manifest: Manifest): string {
+  return manifest.access.scvm.user;
+}
+
+/** Agent conf value for "this SCVM has no access IP" (keeps PEER_ACCESS_IPS aligned with PEER_STORAGE_IPS). */
+export const NO_ACCESS_IP = '-';
 
 /**
  * reroute.conf for one node: KEY=value lines the agent sources. Values go
@@ -24,6 +33,14 @@ export function renderAgentConf(manifest: Manifest, node: NodeSpec): string {
     ['LOCAL_MGMT_IP', node.scvm.managementIp],
     ['PEER_STORAGE_IPS', peers.map((p) => p.scvm.storageIp).join(' ')],
     ['PEER_MGMT_IPS', peers.map((p) => p.scvm.managementIp).join(' ')],
+    // RDMA clusters only (absent otherwise, so other clusters' conf is unchanged): the address each
+    // SCVM is routed and pinged through, aligned with PEER_STORAGE_IPS.
+    ...(manifest.nodes.some((n) => n.scvm.accessIp !== undefined)
+      ? ([
+          ['LOCAL_ACCESS_IP', node.scvm.accessIp ?? NO_ACCESS_IP],
+          ['PEER_ACCESS_IPS', peers.map((p) => p.scvm.accessIp ?? NO_ACCESS_IP).join(' ')],
+        ] as [string, string][])
+      : []),
     ['INTERVAL', String(r.intervalSeconds)],
     ['FAILBACK_DELAY', String(r.failbackDelaySeconds)],
     ['PING_TIMEOUT', String(r.pingTimeoutSeconds)],
@@ -31,7 +48,7 @@ export function renderAgentConf(manifest: Manifest, node: NodeSpec): string {
     ['SESSION_SOURCE', r.sessionSource],
     ['REST_PORT', String(r.rest.port)],
     ['REST_PATH', r.rest.path],
-    ['SSH_USER', AGENT_SSH_USER],
+    ['SSH_USER', agentSshUser(manifest)],
     ['SSH_KEY', `${dir}/${PRIVATE_KEY_FILE}`],
     ['SSH_KNOWN_HOSTS', `${dir}/${KNOWN_HOSTS_FILE}`],
     ['RUN_DIR', manifest.install.runDir],

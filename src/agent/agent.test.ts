@@ -93,6 +93,28 @@ describe('renderAgentConf', () => {
     expect(conf).not.toMatch(/1\.0\.0/); // no version: an upgrade never rewrites the conf
   });
 
+  test('the ssh session source logs in as the SCVM operator user, never root', () => {
+    expect(m.access.scvm.user).not.toBe('root');
+    expect(conf).toContain(`SSH_USER=${m.access.scvm.user}\n`);
+  });
+
+  test('no access IP anywhere: no access keys (an upgrade leaves other clusters\' conf alone)', () => {
+    expect(conf).not.toMatch(/ACCESS_IP/);
+  });
+
+  test('RDMA: LOCAL_ACCESS_IP and PEER_ACCESS_IPS aligned with PEER_STORAGE_IPS, - for an SCVM without one', () => {
+    const r = fixtureManifest(3);
+    r.nodes[0]!.scvm.accessIp = '10.20.0.151';
+    r.nodes[2]!.scvm.accessIp = '10.20.0.153';
+    const c2 = renderAgentConf(r, r.nodes[1]!);
+    expect(c2).toContain('LOCAL_ACCESS_IP=-\n');
+    expect(c2).toContain("PEER_STORAGE_IPS='10.20.0.101 10.20.0.103'\n");
+    expect(c2).toContain("PEER_ACCESS_IPS='10.20.0.151 10.20.0.153'\n");
+    const c1 = renderAgentConf(r, r.nodes[0]!);
+    expect(c1).toContain('LOCAL_ACCESS_IP=10.20.0.151\n');
+    expect(c1).toContain("PEER_ACCESS_IPS='- 10.20.0.153'\n");
+  });
+
   test('sourced by a POSIX shell it yields exactly the manifest values, even hostile ones', () => {
     const hostile = fixtureManifest(2, { routing: { ...m.routing, rest: { port: 8080, path: "/api/'$(touch /tmp/pwned)'`id`" } } });
     const text = renderAgentConf(hostile, hostile.nodes[0]!);

@@ -23,7 +23,13 @@ export const LOCAL_SH_BEGIN = '# BEGIN zbs-reroute (managed by reroute; do not e
 export const LOCAL_SH_END = '# END zbs-reroute';
 /** Comment that marks our authorized_keys entry on SCVMs: `zbs-reroute:<cluster>`. */
 export const AUTHORIZED_KEY_MARKER = 'zbs-reroute:';
-export const SCVM_AUTHORIZED_KEYS = '/root/.ssh/authorized_keys';
+/**
+ * Our key's file on SCVMs: the operator user's own authorized_keys (the agent's ssh session source
+ * logs in as that user; SMTX OS >= 5.1.2 refuses root). Relative to that user's home, which is the
+ * working directory of every command our ssh session runs there; written as the user, no sudo,
+ * so the file and ~/.ssh keep the owner sshd requires.
+ */
+export const SCVM_AUTHORIZED_KEYS = '.ssh/authorized_keys';
 /** Seed tooling (legacy) names, recognised for takeover. */
 export const LEGACY_DIR_NAME = 'vmware_scvm_failure';
 export const LEGACY_LOOP_FILE = 'scvm_failure_loop.sh';

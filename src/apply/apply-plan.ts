@@ -62,8 +62,9 @@ class HostRunner {
     return this.hostPlan.host === 'scvm';
   }
 
-  async run(ops: HostOp[], what: string, stdin?: string | Buffer, timeoutMs = this.deps.commandTimeoutMs): Promise<void> {
-    const cmd = hostOpCommand(this.deps.hostOpsLibrary, ops, { sudo: this.sudo });
+  /** `asLoginUser`: run as the SCVM operator user itself (its own authorized_keys), not through sudo. */
+  async run(ops: HostOp[], what: string, stdin?: string | Buffer, timeoutMs = this.deps.commandTimeoutMs, asLoginUser = false): Promise<void> {
+    const cmd = hostOpCommand(this.deps.hostOpsLibrary, ops, { sudo: this.sudo && !asLoginUser });
     const r = await this.remote.exec(cmd, { stdin, timeoutMs });
     if (r.code === 0) return;
     const meaning = r.code !== null ? HOST_OP_EXIT[r.code] : undefined;
@@ -73,9 +74,9 @@ class HostRunner {
   }
 
   /** Read a shared text file ('' when absent) as the remote user sees it. */
-  async read(path: string): Promise<string> {
+  async read(path: string, asLoginUser = false): Promise<string> {
     const inner = `if [ -f ${shellCommand([path])} ]; then cat ${shellCommand([path])}; fi`;
-    const cmd = this.sudo ? `sudo -n /bin/sh -c ${shellCommand([inner])}` : inner;
+    const cmd = this.sudo && !asLoginUser ? `sudo -n /bin/sh -c ${shellCommand([inner])}` : inner;
     const r = await this.remote.exec(cmd, { timeoutMs: this.deps.commandTimeoutMs, maxOutputBytes: 4 * 1024 * 1024 });
     if (r.code !== 0) {
       throw new RerouteError('REMOTE_COMMAND_FAILED', `${this.hostPlan.node}: cannot read ${path}: ${r.stderr.trim()}`, this.sudo ? 'Check that the SCVM operator user may run sudo without a password prompt (sudo -n).' : 'Check the host.');
@@ -84,13 +85,13 @@ class HostRunner {
   }
 
   /** Read-modify-write with compare-and-swap: foreign edits in between make it fail, never get lost. */
-  async editShared(path: string, mode: string, edit: (text: string) => string, what: string, opts: { inPlace?: boolean } = {}): Promise<{ before: string; after: string } | undefined> {
-    const before = await this.read(path);
+  async editShared(path: string, mode: string, edit: (text: string) => string, what: string, opts: { inPlace?: boolean; asLoginUser?: boolean } = {}): Promise<{ before: string; after: string } | undefined> {
+    const before = await this.read(path, opts.asLoginUser === true);
     const after = edit(before);
     if (after === before) return undefined;
     const expected = before === '' ? 'absent' : sha256(before);
     // ESXi /etc files are rewritten in place: a renamed-in file loses the sticky bit auto-backup saves by.
-    await this.run([[opts.inPlace === true ? 'zr_cas_rewrite' : 'zr_cas_write', path, expected, mode, sha256(after)]], what, after);
+    await this.run([[opts.inPlace === true ? 'zr_cas_rewrite' : 'zr_cas_write', path, expected, mode, sha256(after)]], what, after, undefined, opts.asLoginUser === true);
     return { before, after };
   }
 
@@ -209,11 +210,12 @@ class HostRunner {
       case 'register-session-clients':
         return this.registerSessionClients(a.sessionId, a.clientIps);
       case 'authorized-key-add':
-        await this.run([['zr_mkdir', '/root/.ssh', '0700']], 'creating /root/.ssh');
-        await this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [], [a.entry]), 'adding the reroute key to authorized_keys');
+        // The operator user's own ~/.ssh, written as that user: sshd wants them owned by it.
+        await this.run([['zr_mkdir', '.ssh', '0700']], 'creating ~/.ssh', undefined, undefined, true);
+        await this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [], [a.entry]), 'adding the reroute key to ~/.ssh/authorized_keys', { asLoginUser: true });
         return;
       case 'authorized-key-remove':
-        await this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [a.entry], []), 'removing the reroute key from authorized_keys');
+        await this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [a.entry], []), 'removing the reroute key from ~/.ssh/authorized_keys', { asLoginUser: true });
         return;
       default: {
         // Compile-time exhaustiveness: a new action type must be taught to apply, never skipped.

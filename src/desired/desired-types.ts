@@ -48,7 +48,7 @@ export interface DesiredFirewall {
 export interface DesiredScvm {
   node: string;
   address: string; // SCVM management IP, what the reconciler connects to
-  /** The one authorized_keys line we own on this SCVM (for root). */
+  /** The one authorized_keys line we own on this SCVM (the operator user's ~/.ssh/authorized_keys). */
   authorizedKey: string;
   /**
    * The local ESXi's client IPs (management, storage) that this SCVM's ZBS session must list

@@ -195,7 +195,7 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
     add(['spec', 'access', 'scvm', 'user'], 'semantic.scvm-root-user', 'spec.access.scvm.user is root, but root ssh login is forbidden on SMTX OS SCVMs', 'Use the non-root operator user (e.g. smartx) with `sudo: true`.');
   }
   if (scvm?.sudo === false) {
-    add(['spec', 'access', 'scvm', 'sudo'], 'semantic.scvm-sudo-required', 'spec.access.scvm.sudo is false, but writing /root/.ssh/authorized_keys on the SCVM needs sudo', 'Set `sudo: true` (or remove the line) and give the user passwordless sudo.');
+    add(['spec', 'access', 'scvm', 'sudo'], 'semantic.scvm-sudo-required', 'spec.access.scvm.sudo is false, but registering the ESXi client IPs in the SCVM\'s ZBS session needs sudo', 'Set `sudo: true` (or remove the line) and give the user passwordless sudo.');
   }
   const ssh = obj(access?.ssh);
   const hostTimeout = int(ssh?.hostTimeoutSeconds) ?? 300;

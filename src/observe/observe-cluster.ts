@@ -128,15 +128,16 @@ async function observeEsxi(manifest: Manifest, node: NodeSpec, conn: ObserveConn
 
 async function observeScvm(manifest: Manifest, node: NodeSpec, conn: ObserveConnection, commandTimeoutMs: number): Promise<ScvmObserved | Unreachable> {
   const scvm = manifest.access.scvm;
-  const r = await conn.exec(readAuthorizedKeysCommand({ sudo: scvm.sudo }), { timeoutMs: commandTimeoutMs, maxOutputBytes: KEYS_MAX_OUTPUT });
+  // The operator user's own file (the agent logs in as that user), read without sudo.
+  const r = await conn.exec(readAuthorizedKeysCommand({ sudo: false }), { timeoutMs: commandTimeoutMs, maxOutputBytes: KEYS_MAX_OUTPUT });
   const fail = (reason: string): Unreachable => ({ kind: 'scvm', node: node.name, reachable: false, reason });
   if (r.code !== 0) {
     const hint = explainSudoFailure(r.stderr, scvm.user);
-    return fail(`reading root's authorized_keys failed (exit ${r.code ?? 'signal'})${hint ? `: ${hint}` : r.stderr.trim() ? `: ${tail(r.stderr)}` : ''}`);
+    return fail(`reading ${scvm.user}'s ~/.ssh/authorized_keys failed (exit ${r.code ?? 'signal'})${hint ? `: ${hint}` : r.stderr.trim() ? `: ${tail(r.stderr)}` : ''}`);
   }
   const read = parseAuthorizedKeysRead(r.stdout);
   if ('error' in read) return fail(read.error);
-  if (read.status === 'not-a-file') return fail("root's authorized_keys exists but is not a regular file");
+  if (read.status === 'not-a-file') return fail(`${scvm.user}'s ~/.ssh/authorized_keys exists but is not a regular file`);
   const keys = parseAuthorizedKeys(read.text, manifest.clusterName);
   const obs: ScvmObserved = { kind: 'scvm', node: node.name, reachable: true, managedKeys: keys.managedKeys, foreignKeyCount: keys.foreignKeyCount };
   if (conn.hostKey) obs.hostKey = conn.hostKey;

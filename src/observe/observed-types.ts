@@ -109,7 +109,7 @@ export interface ScvmObserved {
   kind: 'scvm';
   node: string;
   reachable: true;
-  /** Lines of root's authorized_keys that carry our marker comment. */
+  /** Lines of the operator user's ~/.ssh/authorized_keys that carry our marker comment. */
   managedKeys: string[];
   /** Count of other lines (never shown, never touched). */
   foreignKeyCount: number;

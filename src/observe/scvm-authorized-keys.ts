@@ -1,9 +1,9 @@
 /**
- * Observing root's authorized_keys on an SCVM. Root ssh login is forbidden on
- * SMTX OS, so the file is read by the non-root operator user through
- * `sudo -n` (never prompting: a missing NOPASSWD rule must fail at once, not
- * hang). Only our marked entries are kept; every other line is counted and
- * never shown or stored.
+ * Observing the SCVM operator user's ~/.ssh/authorized_keys, where the cluster key
+ * lives: root ssh login is forbidden on SMTX OS (>= 5.1.2 sets PermitRootLogin no),
+ * so the agent's ssh session source logs in as that user. The file is read as the
+ * user itself (`sudo: false`); `sudo -n` stays available for other files. Only our
+ * marked entries are kept; every other line is counted and never shown or stored.
  */
 
 import { AUTHORIZED_KEY_MARKER, SCVM_AUTHORIZED_KEYS } from '../agent/bundle-layout';

@@ -146,9 +146,9 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
     case 'register-session-clients':
       return ['~', `ZBS session ${a.sessionId}: local_clients_ips ${a.before.length > 0 ? a.before.join(',') : '(none)'} → ${a.clientIps.join(',')} (zbs-meta session refresh_address; no route changes)`, []];
     case 'authorized-key-add':
-      return ['+', `${SCVM_AUTHORIZED_KEYS}: ${shortenKeys(a.entry)}`, []];
+      return ['+', `~/${SCVM_AUTHORIZED_KEYS}: ${shortenKeys(a.entry)}`, []];
     case 'authorized-key-remove':
-      return ['-', `${SCVM_AUTHORIZED_KEYS}: ${shortenKeys(a.entry)}`, []];
+      return ['-', `~/${SCVM_AUTHORIZED_KEYS}: ${shortenKeys(a.entry)}`, []];
   }
 }
 

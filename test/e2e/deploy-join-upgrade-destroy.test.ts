@@ -153,7 +153,7 @@ describe('deploy, join, upgrade and teardown on a lab cluster', () => {
       const checks = await lab.exec(h, "grep -e reroute-loop -e zbs-reroute /var/spool/cron/crontabs/root; ps -c | grep reroute-loop | grep -v grep; esxcfg-route -l | grep 192.168.33.2; grep zbs-reroute /etc/rc.local.d/local.sh; ls /vmfs/volumes/datastore1/zbs-reroute 2>/dev/null");
       expect({ h, out: checks.stdout }).toEqual({ h, out: '' });
       expect(await lab.execOk(h, 'cat /var/spool/cron/crontabs/root')).toContain('/sbin/auto-backup.sh');
-      const keys = await lab.exec(node.scvm.target, 'grep -c zbs-reroute: /root/.ssh/authorized_keys || true');
+      const keys = await lab.exec(node.scvm.target, 'grep -c zbs-reroute: /home/smartx/.ssh/authorized_keys || true');
       expect({ scvm: node.scvm.target, keys: keys.stdout.trim() }).toEqual({ scvm: node.scvm.target, keys: '0' });
     }
     // Without the /32, ESXi reaches its own SCVM over the host-only link: IO still flows.

@@ -219,7 +219,7 @@ describe('takeover, drain, --target, saved plans, leases, host keys and a down h
     expect(await Promise.all(esxiHosts(3).map((h) => installHashes(h)))).toEqual(before);
     await waitFor('node 4 served locally', () => (servedBy(lab, Date.now() - 1000)['esxi-4'] === 'scvm-4' ? true : undefined), { timeoutMs: 20_000 });
     for (const n of lab.nodes) {
-      const keys = await lab.execOk(n.scvm.target, 'grep zbs-reroute:e2e2 /root/.ssh/authorized_keys');
+      const keys = await lab.execOk(n.scvm.target, 'grep zbs-reroute:e2e2 /home/smartx/.ssh/authorized_keys');
       expect({ scvm: n.scvm.target, has4: keys.includes(labNode(4).esxi.mgmtIp) }).toEqual({ scvm: n.scvm.target, has4: true });
     }
     // The rest (peers learn node 4 in reroute.conf / known_hosts) follows with an untargeted apply.

@@ -216,7 +216,7 @@ describe('the SCVM key entry is restricted and still serves the agent', () => {
   it('authorized_keys: from= every ESXi management and storage IP, no port/agent/X11 forwarding, no pty; the foreign line survives', async () => {
     const ips = lab.nodes.flatMap((n) => [n.esxi.mgmtIp, n.esxi.storageIp]);
     for (const n of lab.nodes) {
-      const lines = (await lab.execOk(n.scvm.target, 'cat /root/.ssh/authorized_keys')).split('\n').filter(Boolean);
+      const lines = (await lab.execOk(n.scvm.target, 'cat /home/smartx/.ssh/authorized_keys')).split('\n').filter(Boolean);
       const ours = lines.filter((l) => l.endsWith('zbs-reroute:zrbsec'));
       expect(ours).toHaveLength(1);
       const m = /^from="([^"]+)",(\S+) ssh-rsa /.exec(ours[0]!);

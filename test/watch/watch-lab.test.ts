@@ -153,9 +153,9 @@ describe('reroute watch --mode correct on a deployed lab cluster', () => {
   });
 
   it('puts back the authorized_keys entry removed from an SCVM', async () => {
-    const r = await driftAndExpectCorrection('authorized_keys entry removed', 'node-1', 'authorized_keys', () => lab.execOk('scvm-1', "sed -i '/zbs-reroute:watch/d' /root/.ssh/authorized_keys"));
+    const r = await driftAndExpectCorrection('authorized_keys entry removed', 'node-1', 'authorized_keys', () => lab.execOk('scvm-1', "sed -i '/zbs-reroute:watch/d' /home/smartx/.ssh/authorized_keys"));
     expect(r.foundMs).toBeLessThan(NOTICE_MS);
-    expect(await lab.execOk('scvm-1', 'cat /root/.ssh/authorized_keys')).toContain('zbs-reroute:watch');
+    expect(await lab.execOk('scvm-1', 'cat /home/smartx/.ssh/authorized_keys')).toContain('zbs-reroute:watch');
   });
 
   it('restarts crond after it was killed', async () => {
@@ -273,10 +273,10 @@ describe('reroute watch --mode correct --prune', () => {
       });
       expect(await lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
       expect((await lab.exec('esxi-2', `test -d ${installDir(2)}`)).code).not.toBe(0);
-      expect(await lab.execOk('scvm-2', 'cat /root/.ssh/authorized_keys')).not.toContain('zbs-reroute:watch');
+      expect(await lab.execOk('scvm-2', 'cat /home/smartx/.ssh/authorized_keys')).not.toContain('zbs-reroute:watch');
       // The remaining node is untouched apart from its SCVM key entry no longer listing esxi-2's IPs.
       expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toContain('zbs-reroute');
-      await waitFor('scvm-1 key entry without esxi-2', async () => (!(await lab.execOk('scvm-1', 'cat /root/.ssh/authorized_keys')).includes(lab.nodes[1]?.esxi.mgmtIp ?? '?') ? true : undefined), { timeoutMs: 60_000 });
+      await waitFor('scvm-1 key entry without esxi-2', async () => (!(await lab.execOk('scvm-1', 'cat /home/smartx/.ssh/authorized_keys')).includes(lab.nodes[1]?.esxi.mgmtIp ?? '?') ? true : undefined), { timeoutMs: 60_000 });
       expect(nfsRouteChanges(lab, t)['esxi-1']).toEqual([]);
     } finally {
       fs.writeFileSync(manifest, full);
