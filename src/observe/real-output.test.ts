@@ -5,7 +5,7 @@
  * read what ESXi and SMTX OS actually print.
  */
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,8 @@ import { parseEsxcliTable, parseFilesystemList, parseFirewallRulesets, parseNfsL
 import { parseSessionList } from '../discover/discover-parse';
 
 const all = listRealSamples();
+// The agent's own tests run it with dash (a POSIX sh whose applets are not built in, so PATH doubles work).
+const DASH = spawnSync('dash', ['-c', 'exit 0']).status === 0 ? 'dash' : 'sh';
 const bySlug = (slug: string): RealSample[] => listRealSamples(slug);
 
 describe('the real-output fixtures themselves', () => {
@@ -269,7 +271,7 @@ describe('the agent (reroute-loop.sh) over real output', () => {
     );
     // The agent's own test doubles for ssh and ping (ssh serves $FAKE/sessions.txt); dash, as the agent's tests use.
     const shims = join(__dirname, '../../esxi/agent/test-shims');
-    const out = execFileSync('dash', [join(__dirname, '../../esxi/agent/reroute-loop.sh'), '--fetch-once', conf], {
+    const out = execFileSync(DASH, [join(__dirname, '../../esxi/agent/reroute-loop.sh'), '--fetch-once', conf], {
       encoding: 'utf8',
       timeout: 20000,
       env: { ...process.env, FAKE: fake, PATH: `${shims}:${process.env.PATH ?? '/usr/bin:/bin'}` },
