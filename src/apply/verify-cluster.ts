@@ -36,7 +36,7 @@ export function parsePingOutput(stdout: string, ips: string[]): Record<string, b
  * clock skew between here and the host does not matter.
  */
 export async function verifyHosts(manifest: Manifest, nodes: { node: string; since: number }[], deps: VerifyDeps, opts: { timeoutMs: number }): Promise<HostVerification[]> {
-  const accessIps = [...new Set(manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp]))];
+  const accessIps = [...new Set(manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp, ...(n.scvm.accessIp === undefined ? [] : [n.scvm.accessIp])]))];
   const results = await Promise.all(
     nodes.map(async ({ node, since }) => {
       const spec = manifest.nodes.find((n) => n.name === node);

@@ -65,3 +65,33 @@ describe('judgeHost and the agent singleton', () => {
     expect(judgeHost({ manifest: plain, node: node1, observed: o, since: NOW - 10, pings: allPings }).problems).toEqual(['the heartbeat names pid 999999, which is not running']);
   });
 });
+
+describe('judgeHost on an RDMA cluster (SCVMs reached through access IPs)', () => {
+  const rdma: Manifest = fixtureManifest(3, {
+    nodes: [1, 2, 3].map((i) => {
+      const n = fixtureNode(i, i === 3 ? { drain: { to: 'node-1' } } : {});
+      n.scvm.accessIp = `10.20.0.${150 + i}`;
+      return n;
+    }),
+  });
+  const rdmaPings = Object.fromEntries(rdma.nodes.flatMap((n) => [[n.scvm.storageIp, true], [n.scvm.managementIp, true], [n.scvm.accessIp as string, true]]));
+  const observed = (i: number, gateway: string, kind: 'local' | 'pin' | 'remote-storage'): EsxiObserved => {
+    const o = convergedEsxi(fixtureDesired(rdma).esxi[i]!, gateway);
+    if (o.heartbeat) Object.assign(o.heartbeat, { target: gateway, targetKind: kind });
+    return o;
+  };
+
+  it('33.2 via the local access IP is the local steady state', () => {
+    const v = judgeHost({ manifest: rdma, node: rdma.nodes[0]!, observed: observed(0, '10.20.0.151', 'local'), since: NOW - 10, pings: rdmaPings });
+    expect(v).toMatchObject({ ok: true, problems: [], route: { gateway: '10.20.0.151', local: true } });
+  });
+
+  it("via a peer's access IP is the cluster's (remote), and a drain wants the target's access IP", () => {
+    const v = judgeHost({ manifest: rdma, node: rdma.nodes[1]!, observed: observed(1, '10.20.0.153', 'remote-storage'), since: NOW - 10, pings: rdmaPings });
+    expect(v.problems).toEqual([]);
+    expect(v.route).toEqual({ gateway: '10.20.0.153', local: false });
+    expect(drainGateway(rdma, rdma.nodes[2]!)).toBe('10.20.0.151');
+    const d = judgeHost({ manifest: rdma, node: rdma.nodes[2]!, observed: observed(2, '10.20.0.151', 'pin'), since: NOW - 10, pings: rdmaPings });
+    expect(d.ok).toBe(true);
+  });
+});

@@ -28,9 +28,14 @@ export interface VerifyInputs {
   pings: Record<string, boolean>;
 }
 
-/** Where a drained host's route must point (the pin the plan wrote); undefined when not drained. */
+/** The gateway the agent routes an SCVM through: its access IP (RDMA) when it has one, else its storage IP. */
+export function scvmGateway(node: NodeSpec): string {
+  return node.scvm.accessIp ?? node.scvm.storageIp;
+}
+
+/** Where a drained host's route must point (the pin names the target's storage IP; the route uses its gateway). */
 export function drainGateway(manifest: Manifest, node: NodeSpec): string | undefined {
-  return node.drain === undefined ? undefined : drainTarget(manifest, node).scvm.storageIp;
+  return node.drain === undefined ? undefined : scvmGateway(drainTarget(manifest, node));
 }
 
 export function judgeHost(v: VerifyInputs): HostVerification {
@@ -51,8 +56,9 @@ export function judgeHost(v: VerifyInputs): HostVerification {
   let routeInfo: HostVerification['route'];
   if (!route) problems.push(`no ${manifest.nfsAddress}/32 route`);
   else {
-    routeInfo = { gateway: route.gateway, local: route.gateway === node.scvm.storageIp };
-    const clusterIps = manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp]);
+    // Via the local SCVM's access IP (RDMA) is local as well; via the storage IP too (the agent moves it).
+    routeInfo = { gateway: route.gateway, local: route.gateway === node.scvm.storageIp || route.gateway === node.scvm.accessIp };
+    const clusterIps = manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp, ...(n.scvm.accessIp === undefined ? [] : [n.scvm.accessIp])]);
     if (!clusterIps.includes(route.gateway)) problems.push(`${manifest.nfsAddress} is routed via ${route.gateway}, which is no SCVM of this cluster`);
     if (hb && hb.target !== '' && hb.target !== route.gateway) problems.push(`route points at ${route.gateway} but the agent believes ${hb.target}`);
     const pin = drainGateway(manifest, node);
@@ -60,7 +66,7 @@ export function judgeHost(v: VerifyInputs): HostVerification {
       // The agent follows a pin only to a healthy access point: a drain that did not happen must not pass.
       problems.push(`IO is not drained: ${manifest.nfsAddress} is routed via ${route.gateway}, the drain wants ${pin}`);
     }
-    const localReachable = v.pings[node.scvm.storageIp] !== false;
+    const localReachable = v.pings[node.scvm.storageIp] !== false && v.pings[scvmGateway(node)] !== false;
     if (!routeInfo.local && localReachable && node.drain === undefined && hb?.targetKind !== 'pin' && hb?.targetKind !== 'remote-storage') {
       // Off-local while the local SCVM answers is only right during failback delay (remote-storage) or a drain.
       problems.push(`IO is served by ${route.gateway} although the local SCVM ${node.scvm.storageIp} answers`);

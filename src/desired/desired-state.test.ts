@@ -3,6 +3,7 @@ import { isClusterAuthorizedKey, renderAuthorizedKey } from './authorized-key';
 import { hostKeysOf, knownHostsLines } from './known-hosts';
 import { RerouteError } from '../errors/reroute-error';
 import { FIXTURE_KEY, agentScript, fixtureBundle, fixtureDesired, fixtureHostKeys, fixtureManifest, fixtureNode } from '../plan/test-fixtures';
+import { routeIsOurs } from '../plan/plan-esxi';
 
 describe('desiredCluster', () => {
   const m = fixtureManifest(3);
@@ -121,3 +122,18 @@ describe('authorized key entry', () => {
     expect(() => renderAuthorizedKey('x', [], 'not a key')).toThrow(/OpenSSH/);
   });
 });
+
+describe('RDMA access IPs', () => {
+  const m = fixtureManifest(2);
+  m.nodes[0]!.scvm.accessIp = '10.20.0.151';
+  const d = desiredCluster({ manifest: m, bundle: fixtureBundle(), key: FIXTURE_KEY, scvmHostKeys: fixtureHostKeys(m) });
+
+  test('are cluster gateways, so destroy removes 33.2 and the SCVM storage /32 routed via them', () => {
+    expect(d.clusterGateways).toContain('10.20.0.151');
+    const route = (network: string, gateway: string) => ({ network, prefixLength: 32, gateway, iface: 'vmk1' });
+    expect(routeIsOurs(route('192.168.33.2', '10.20.0.151'), d.esxi[0]!, d)).toBe(true);
+    expect(routeIsOurs(route('10.20.0.101', '10.20.0.151'), d.esxi[0]!, d)).toBe(true);
+    expect(routeIsOurs(route('192.168.33.2', '10.20.0.250'), d.esxi[0]!, d)).toBe(false);
+  });
+});
+

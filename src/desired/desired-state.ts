@@ -144,7 +144,8 @@ export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
   // The local ESXi's NFS client source addresses (management, storage; never the shared 33.1), as SmartX's agent registered them.
   const scvm: DesiredScvm[] = manifest.nodes.map((n) => ({ node: n.name, address: n.scvm.managementIp, authorizedKey: entry, sessionClientIps: unique([n.esxi.address, n.esxi.storageIp]) }));
 
-  const clusterGateways = unique(manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp]));
+  // RDMA clusters route 33.2 (and the SCVM storage /32) via an SCVM's access IP: a cluster gateway too.
+  const clusterGateways = unique(manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp, ...(n.scvm.accessIp === undefined ? [] : [n.scvm.accessIp])]));
   const clusterAddresses = unique([
     manifest.nfsAddress,
     ...clusterGateways,

@@ -61,7 +61,7 @@ export interface DesiredCluster {
   cluster: string;
   version: string;
   nfsAddress: string;
-  /** Every gateway a 33.2 route of this cluster may point at (SCVM storage + management IPs). */
+  /** Every gateway a 33.2 route of this cluster may point at (SCVM storage, management and access IPs). */
   clusterGateways: string[];
   /**
    * Every address that belongs to the cluster (NFS address, SCVM and ESXi IPs, storage gateways).

@@ -34,6 +34,7 @@ export function clusterStatus(manifest: Manifest, observed: ObservedCluster, scv
   for (const n of manifest.nodes) {
     byIp.set(n.scvm.storageIp, n.name);
     byIp.set(n.scvm.managementIp, `${n.name} (mgmt)`);
+    if (n.scvm.accessIp !== undefined) byIp.set(n.scvm.accessIp, n.name);
   }
   const stale = heartbeatStaleSeconds(manifest);
   const zbs = (node: string): Pick<HostStatus, 'scvmVersion' | 'zbsProblems'> => {
@@ -65,7 +66,8 @@ export function clusterStatus(manifest: Manifest, observed: ObservedCluster, scv
     if (installed !== undefined) row.installedVersion = installed;
     if (o.nfsRoute) {
       row.routeGateway = o.nfsRoute.gateway;
-      row.routeLocal = o.nfsRoute.gateway === n.scvm.storageIp;
+      // RDMA: 33.2 via the local SCVM's access IP is the local steady state.
+      row.routeLocal = o.nfsRoute.gateway === n.scvm.storageIp || o.nfsRoute.gateway === n.scvm.accessIp;
       const target = byIp.get(o.nfsRoute.gateway);
       if (target !== undefined) row.routeTargetNode = target;
     }
