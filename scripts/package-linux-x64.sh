@@ -41,7 +41,7 @@ mkdir -p "$stage/lib/cli" "$stage/bin" "$stage/node/bin"
   --legal-comments=external --log-level=warning
 
 # Shell files shipped to ESXi hosts: scripts and their data only, no tests or test shims.
-for d in agent probe apply; do
+for d in agent probe apply preflight; do
   mkdir -p "$stage/esxi/$d"
   for f in "$root/esxi/$d"/*; do
     case "$f" in *.test.ts|*.ts|*/test-shims) continue ;; esac

@@ -164,8 +164,9 @@ function secureBootCheck(n: string, f: EsxiFacts): PreflightCheck {
 function persistenceCheck(n: string, f: EsxiFacts): PreflightCheck {
   if (f.autoBackupMode === undefined) return mk(n, 'esxi', 'persistence', 'fail', '/sbin/auto-backup.sh is missing: nothing saves /etc across a reboot', 'Check the host is a normal ESXi install (not a stateless Auto Deploy host).');
   if (f.localShMode === undefined) return mk(n, 'esxi', 'persistence', 'fail', '/etc/rc.local.d/local.sh is missing', 'Restore ESXi\'s stock /etc/rc.local.d/local.sh (it ends with `exit 0`).');
-  // VisorFS saves only /etc files that carry the sticky bit (docs/field-notes.md).
-  if (!/[tT]$/.test(f.localShMode)) return mk(n, 'esxi', 'persistence', 'fail', `/etc/rc.local.d/local.sh (${f.localShMode}) lacks the sticky bit, so /sbin/auto-backup.sh does not save it: our boot block would be lost at reboot`, 'Restore ESXi\'s stock local.sh (stock is sticky), e.g. `chmod +t /etc/rc.local.d/local.sh`, then /sbin/auto-backup.sh.');
+  // VisorFS saves /etc files it tracks (sticky bit / `.#` twin, docs/field-notes.md §3), but a stock 7.0 host's
+  // `ls -l` shows local.sh as -rwxr-xr-x (ghettoVCB #313): no sticky bit is no proof of loss, so it only warns.
+  if (!/[tT]$/.test(f.localShMode)) return mk(n, 'esxi', 'persistence', 'warn', `/etc/rc.local.d/local.sh is ${f.localShMode}: no sticky bit, so it cannot be confirmed that /sbin/auto-backup.sh saves it`, 'After apply, reboot one host in a maintenance window and check `reroute status` shows its agent alive.');
   return mk(n, 'esxi', 'persistence', 'pass', `local.sh ${f.localShMode} (registered for backup), /sbin/auto-backup.sh present`);
 }
 

@@ -37,7 +37,7 @@ describe('the packaged release', () => {
   it('carries the node binary, one bundled JS file and the shipped shell files, and no node_modules', () => {
     expect(fs.existsSync(path.join(release, 'node', 'bin', 'node'))).toBe(true);
     expect(fs.existsSync(path.join(release, 'lib', 'cli', 'reroute.js'))).toBe(true);
-    for (const f of ['esxi/agent/reroute-loop.sh', 'esxi/probe/probe.sh', 'esxi/apply/host-ops.sh', 'schemas/reroute-cluster.schema.json', 'deploy/systemd/reroute-watch.service']) expect(fs.existsSync(path.join(release, f))).toBe(true);
+    for (const f of ['esxi/agent/reroute-loop.sh', 'esxi/probe/probe.sh', 'esxi/apply/host-ops.sh', 'esxi/preflight/preflight.sh', 'schemas/reroute-cluster.schema.json', 'deploy/systemd/reroute-watch.service']) expect(fs.existsSync(path.join(release, f))).toBe(true);
     const all = execFileSync('find', [release, '-name', 'node_modules', '-o', '-name', '*.test.ts', '-o', '-name', 'test-shims'], { encoding: 'utf8' }).trim();
     expect(all).toBe('');
     let dir = release;
