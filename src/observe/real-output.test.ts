@@ -16,7 +16,7 @@ import { parseProbeOutput } from './parse-probe-output';
 import { parseAllowedIpList, parseRulesetList } from './firewall-output';
 import { editCrontab, editLocalSh, hasLocalShTrace, isLegacyCrontabLine, isManagedCrontabLine, localShDrift } from '../plan/text-edits';
 import { LOCAL_SH_BEGIN, LOCAL_SH_END } from '../agent/bundle-layout';
-import { parseEsxcliTable, parseFilesystemList, parseFirewallRulesets, parseNfsList, parseVmwareVersion } from '../preflight/esxi-tables';
+import { parseBusyboxApplets, parseEsxcliTable, parseFilesystemList, parseFirewallRulesets, parseNfsList, parseVmwareVersion } from '../preflight/esxi-tables';
 import { parseSessionList } from '../discover/discover-parse';
 
 const all = listRealSamples();
@@ -137,6 +137,15 @@ describe('vmware -v (the probe, preflight)', () => {
     const obs = parseProbeOutput(frameProbe(installedSections({ esxi_version: { name: 'esxi_version', body } })), CTX);
     if (!obs.reachable) throw new Error(obs.reason);
     expect(obs.esxiVersion).toBe('VMware ESXi 8.0.2 build-22380479');
+  });
+});
+
+describe('busybox --list (preflight)', () => {
+  test("the real ESXi applet list is read applet by applet, '[' and '[[' included, and has no tr", () => {
+    const applets = parseBusyboxApplets(loadRealSample('busybox-list.unknown.1.txt').body);
+    expect(applets.size).toBe(105);
+    for (const a of ['[', '[[', 'awk', 'sed', 'wget', 'timeout', 'mktemp', 'sha256sum', 'crond']) expect(applets.has(a)).toBe(true);
+    for (const a of ['tr', 'pgrep', 'pidof', 'killall', 'flock', 'base64', 'id', 'crontab', 'ps']) expect(applets.has(a)).toBe(false);
   });
 });
 
