@@ -1,6 +1,6 @@
 import { RerouteError } from '../errors/reroute-error';
 import { shellCommand } from '../remote/shell-quote';
-import { parseVmknicList, parseKeyValueLines } from '../observe/esxi-command-output';
+import { parseEsxcfgRouteList, parseVmknicList, parseKeyValueLines } from '../observe/esxi-command-output';
 import type { EsxiFacts, SessionEntry } from './discover-types';
 
 const MARK = '@@zr-discover@@';
@@ -21,6 +21,7 @@ export function discoverCommand(opts: { nfsAddress: string; restPort: number; re
     `echo ${MARK}conf; for f in ${conf}; do [ -f "$f" ] && grep -E '^LOCAL_(STORAGE|MGMT)_IP=' "$f"; done`,
     `echo ${MARK}vms; if command -v vim-cmd >/dev/null 2>&1; then for id in $(vim-cmd vmsvc/getallvms 2>/dev/null | awk 'NR>1 && $1 ~ /^[0-9]+$/ {print $1}' | head -n 64); do vim-cmd vmsvc/get.guest "$id" 2>/dev/null | grep -E 'ipAddress = "'; done; fi`,
     `echo ${MARK}sessions; wget -q -T 5 -O - ${shellCommand([url])} 2>/dev/null | head -c 1048576`,
+    `echo ${MARK}routes; esxcfg-route -l 2>/dev/null`,
     'echo; exit 0',
   ].join('\n');
 }
@@ -68,6 +69,8 @@ export function parseDiscoverOutput(address: string, stdout: string): EsxiFacts 
   if (installed) facts.installed = installed;
   const sessions = (s.sessions ?? '').trim();
   if (sessions !== '') facts.sessionsJson = sessions;
+  // Optional section (output of an older discover command has none): /32 routes only.
+  if (s.routes !== undefined) facts.hostRoutes = parseEsxcfgRouteList(s.routes).items.filter((r) => r.prefixLength === 32).map((r) => ({ network: r.network, gateway: r.gateway }));
   return facts;
 }
 

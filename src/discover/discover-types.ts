@@ -12,6 +12,9 @@ export interface EsxiFacts {
   guestIps: string[];
   /** Session list as fetched from 192.168.33.2 on the host (JSON text), when that worked. */
   sessionsJson?: string;
+  /** /32 routes of the host (`esxcfg-route -l`): destination → gateway. RDMA clusters route the NFS
+   * address and the local SCVM's storage IP via the SCVM's access IP. Absent from older output. */
+  hostRoutes?: { network: string; gateway: string }[];
 }
 
 /** One ZBS access point from the meta session list. */

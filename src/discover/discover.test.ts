@@ -1,7 +1,7 @@
 import { parseManifest } from '../manifest';
 import { parseDiscoverOutput, parseSessionList, parseVolumes } from './discover-parse';
 import type { EsxiFacts, SessionEntry } from './discover-types';
-import { pairHosts } from './pair-hosts';
+import { accessIpOf, pairHosts } from './pair-hosts';
 import { renderDiscoveredManifest, type RenderInput } from './render-manifest';
 
 const M = '@@zr-discover@@';
@@ -165,3 +165,44 @@ describe('discover: the manifest it writes', () => {
     expect(() => renderDiscoveredManifest(input({ facts: [bad], sessions: sessions(1) }))).toThrow(/no vmknic in the SCVM storage subnet/);
   });
 });
+
+describe('discover: RDMA access IPs from the host routes', () => {
+  const rdmaRoutes = (i: number) => [
+    { network: '192.168.33.2', gateway: `10.20.0.${150 + i}` },
+    { network: `10.20.0.${100 + i}`, gateway: `10.20.0.${150 + i}` },
+  ];
+
+  it('parses the routes section (/32 routes only), and output without one has no routes', () => {
+    const table = ['VMkernel Routes:', 'Network          Netmask          Gateway          Interface', '10.0.85.21       255.255.255.255  10.0.85.121      vmk1', '192.168.33.2     255.255.255.255  10.0.85.121      vmk1', '10.0.85.0        255.255.255.0    Local Subnet     vmk1', 'default          0.0.0.0          10.0.80.1        vmk0'];
+    const base = [`${M}vmknic`, vmknicTable([['vmk1', '10.0.85.11']]), `${M}volumes`, `${M}hostname`, `${M}conf`, `${M}vms`, `${M}sessions`];
+    const f = parseDiscoverOutput('10.0.80.11', [...base, `${M}routes`, ...table, ''].join('\n'));
+    expect(f.hostRoutes).toEqual([
+      { network: '10.0.85.21', gateway: '10.0.85.121' },
+      { network: '192.168.33.2', gateway: '10.0.85.121' },
+    ]);
+    expect(parseDiscoverOutput('10.0.80.11', [...base, ''].join('\n')).hostRoutes).toBeUndefined();
+  });
+
+  it('takes the gateway of the SCVM storage /32; else a 33.2 gateway that is a guest IP of this host and no cluster address', () => {
+    const s = sessions(3);
+    expect(accessIpOf(facts(1, { hostRoutes: rdmaRoutes(1) }), s[0]!, s, '192.168.33.2')).toBe('10.20.0.151');
+    expect(accessIpOf(facts(1, { hostRoutes: [{ network: '192.168.33.2', gateway: '10.20.0.151' }], guestIps: ['10.20.0.151'] }), s[0]!, s, '192.168.33.2')).toBe('10.20.0.151');
+    // 33.2 via an address no VM here carries, or via a peer SCVM (failed over): not an access IP.
+    expect(accessIpOf(facts(1, { hostRoutes: [{ network: '192.168.33.2', gateway: '10.20.0.151' }] }), s[0]!, s, '192.168.33.2')).toBeUndefined();
+    expect(accessIpOf(facts(1, { hostRoutes: [{ network: '192.168.33.2', gateway: '10.20.0.102' }], guestIps: ['10.20.0.102'] }), s[0]!, s, '192.168.33.2')).toBeUndefined();
+    expect(accessIpOf(facts(1), s[0]!, s, '192.168.33.2')).toBeUndefined();
+  });
+
+  it('writes accessIp into the manifest for each paired SCVM, and the manifest is valid', () => {
+    const r = renderDiscoveredManifest(input({ facts: [1, 2, 3].map((i) => facts(i, { hostRoutes: rdmaRoutes(i) })) }));
+    expect(r.yaml).toMatch(/accessIp: 10\.20\.0\.151\s+# RDMA: this host routes the SCVM storage IP 10\.20\.0\.101 via it/);
+    const m = parseManifest(r.yaml, 'discovered.yaml', { bundledVersion: '1.0.0' });
+    expect(m.nodes.map((n) => [n.scvm.storageIp, n.scvm.accessIp])).toEqual([
+      ['10.20.0.101', '10.20.0.151'],
+      ['10.20.0.102', '10.20.0.152'],
+      ['10.20.0.103', '10.20.0.153'],
+    ]);
+    expect(renderDiscoveredManifest(input()).yaml).not.toMatch(/accessIp/);
+  });
+});
+

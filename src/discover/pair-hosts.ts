@@ -29,6 +29,23 @@ function ipNum(ip: string): number {
   return parseIpv4(ip) ?? 0;
 }
 
+/**
+ * The SCVM's access IP (RDMA clusters) as this ESXi host routes it: the gateway of the /32 route
+ * to the SCVM's storage IP when that is another address (a real host: `10.0.85.21 255.255.255.255
+ * 10.0.85.121 vmk1`), else the gateway of the NFS address when it is no SCVM's storage or management
+ * IP and a VM on this host carries it (the SCVM). Undefined when neither route says so.
+ */
+export function accessIpOf(facts: EsxiFacts, scvm: SessionEntry, sessions: SessionEntry[], nfsAddress: string): string | undefined {
+  const routes = facts.hostRoutes ?? [];
+  const own = routes.find((r) => r.network === scvm.storageIp && r.gateway !== scvm.storageIp && parseIpv4(r.gateway) !== undefined);
+  if (own) return own.gateway;
+  const nfs = routes.find((r) => r.network === nfsAddress);
+  if (!nfs || parseIpv4(nfs.gateway) === undefined) return undefined;
+  const clusterIp = sessions.some((s) => s.storageIp === nfs.gateway || s.mgmtIp === nfs.gateway);
+  const vmknic = facts.vmknics.some((v) => v.ip === nfs.gateway);
+  return !clusterIp && !vmknic && facts.guestIps.includes(nfs.gateway) ? nfs.gateway : undefined;
+}
+
 export function pairHosts(input: PairInput): Pairing[] {
   const free = new Map(input.sessions.map((s) => [s.storageIp, s]));
   const byAnyIp = (ip: string | undefined): SessionEntry | undefined => (ip === undefined ? undefined : input.sessions.find((s) => s.storageIp === ip || s.mgmtIp === ip));

@@ -8,7 +8,7 @@ import { formatIpv4, parseIpv4 } from '../manifest/ipv4-net';
 import { netmaskToPrefix } from '../observe/esxi-command-output';
 import type { EsxiFacts, Pairing, SessionEntry } from './discover-types';
 import { VMFS_UUID } from './discover-parse';
-import { pairHosts } from './pair-hosts';
+import { accessIpOf, pairHosts } from './pair-hosts';
 
 export type CredentialFlag = { keyFile: string } | { passwordEnv: string } | { agent: true };
 
@@ -150,6 +150,8 @@ export function renderDiscoveredManifest(input: RenderInput): { yaml: string; pa
       `        managementIp: ${p.scvm.mgmtIp}`,
       `        storageIp: ${p.scvm.storageIp}`,
     );
+    const access = accessIpOf(d.facts, p.scvm, input.sessions, input.nfsAddress);
+    if (access !== undefined) lines.push(`        accessIp: ${access}${c(`RDMA: this host routes the SCVM${access === d.facts.hostRoutes?.find((r) => r.network === p.scvm.storageIp)?.gateway ? ` storage IP ${p.scvm.storageIp}` : ` NFS address ${input.nfsAddress}`} via it`)}`);
   });
   return { yaml: `${lines.join('\n')}\n`, pairings, guesses };
 }
