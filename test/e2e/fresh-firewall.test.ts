@@ -1,0 +1,149 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Lab, type LabNode } from '../../lab/lab';
+import { reroute, servedBy, waitFor, writeLabManifest } from './lab-cli';
+
+/**
+ * Issue 11 on a lab whose ESXi firewall is as shipped: httpClient and
+ * sshClient off, so the agent's wget to the SCVM REST port is blocked until
+ * the ruleset is opened. The plan shows the ruleset change, apply opens it to
+ * this cluster's SCVM addresses only, a storage failure still moves IO, the
+ * local.sh block (edited in place, sticky bit kept) survives a crash-reboot,
+ * and destroy puts the ruleset back as it was.
+ */
+jest.setTimeout(600_000);
+
+const LAB = 'fw-e2e';
+const STATUS = '/var/run/zbs-reroute/status';
+let lab: Lab;
+let dir: string;
+let manifest: string;
+const state = () => `--state ${dir}/state`;
+const esxiHosts = ['esxi-1', 'esxi-2', 'esxi-3'];
+
+beforeAll(async () => {
+  if (Lab.list().includes(LAB)) await Lab.down(LAB);
+  lab = await Lab.start({ nodes: 3, name: LAB, firewall: 'shipped' });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-fw-'));
+  manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'fw' });
+});
+
+afterAll(async () => {
+  await lab?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const node = (i: number): LabNode => {
+  const n = lab.nodes[i - 1];
+  if (!n) throw new Error(`lab has no node ${i}`);
+  return n;
+};
+const clusterIps = () => lab.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.mgmtIp]);
+
+/** `Ruleset  Allowed IP Addresses` row of httpClient, and its Enabled flag. */
+async function httpClient(host: string): Promise<{ enabled: string; allowed: string }> {
+  const list = await lab.execOk(host, 'esxcli network firewall ruleset list');
+  const allowed = await lab.execOk(host, 'esxcli network firewall ruleset allowedip list');
+  const enabled = /^\s*httpClient\s+(\S+)/m.exec(list)?.[1] ?? '?';
+  const row = /^\s*httpClient\s+(.*)$/m.exec(allowed)?.[1]?.trim() ?? '?';
+  return { enabled, allowed: row };
+}
+
+/** Can the ESXi host reach its SCVM's REST port (the agent's session fetch)? */
+async function restReachable(host: string, scvmIp: string): Promise<boolean> {
+  const r = await lab.exec(host, `wget -q -O /dev/null http://${scvmIp}/api/v2/zbs_session/session`, { timeoutMs: 15_000 });
+  return r.code === 0;
+}
+
+async function heartbeat(host: string): Promise<Record<string, string>> {
+  const text = (await lab.exec(host, `cat ${STATUS}`)).stdout;
+  return Object.fromEntries(text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+async function routeVia(host: string): Promise<string> {
+  const out = await lab.execOk(host, 'esxcfg-route -l');
+  return /^192\.168\.33\.2\s+255\.255\.255\.255\s+(\S+)/m.exec(out)?.[1] ?? '';
+}
+
+describe('a fresh-firewall ESXi cluster (issue 11)', () => {
+  it('as shipped, httpClient is off and the ESXi host cannot reach the SCVM REST port', async () => {
+    expect(await httpClient('esxi-1')).toEqual({ enabled: 'false', allowed: 'All' });
+    expect(await restReachable('esxi-1', node(1).scvm.mgmtIp)).toBe(false);
+  });
+
+  it('plan shows the ruleset change on every host, limited to the cluster SCVM addresses', async () => {
+    const r = await reroute(lab, `plan -f ${manifest} ${state()}`);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l.includes('firewall ruleset httpClient: disabled, all IPs → enabled, allowed IPs'));
+    expect(lines).toHaveLength(3);
+    for (const ip of clusterIps()) expect(lines[0]).toContain(ip);
+    expect(r.stdout).toContain("firewall ruleset httpClient is disabled: enable it for this cluster's 6 SCVM address(es) only");
+  });
+
+  it('apply succeeds with verification; the ruleset is open to exactly those addresses and every agent fetches', async () => {
+    const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
+    expect({ code: r.code, tail: r.stdout.slice(-2000) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
+    for (const h of esxiHosts) {
+      const fw = await httpClient(h);
+      expect({ h, fw }).toEqual({ h, fw: { enabled: 'true', allowed: clusterIps().join(', ') } });
+    }
+    expect(await restReachable('esxi-1', node(1).scvm.mgmtIp)).toBe(true);
+    await waitFor('every agent fetching the session list', async () => {
+      for (const h of esxiHosts) if ((await heartbeat(h)).fetch !== 'ok') return undefined;
+      return true;
+    }, { timeoutMs: 20_000 });
+    await waitFor('each host served by its own SCVM', () => {
+      const s = servedBy(lab, Date.now() - 1500);
+      return esxiHosts.every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
+    }, { timeoutMs: 20_000 });
+    const again = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
+    expect(again.stdout).toContain('No changes.');
+  });
+
+  it('a storage failure of one SCVM still moves its host\'s IO to another SCVM, and back after healing', async () => {
+    const n1 = node(1);
+    const others = lab.nodes.filter((n) => n !== n1).map((n) => n.scvm.storageIp);
+    await lab.fault('storage-down', n1.scvm.target);
+    try {
+      await waitFor('esxi-1 routed to another SCVM', async () => (others.includes(await routeVia('esxi-1')) ? true : undefined), { timeoutMs: 20_000 });
+      await waitFor('esxi-1 IO served by another SCVM', () => {
+        const s = servedBy(lab, Date.now() - 1500)['esxi-1'];
+        return s !== null && s !== undefined && s !== 'scvm-1' ? true : undefined;
+      }, { timeoutMs: 15_000 });
+    } finally {
+      await lab.heal('storage-down', n1.scvm.target);
+    }
+    await waitFor('esxi-1 back on its own SCVM', async () => ((await routeVia('esxi-1')) === n1.scvm.storageIp ? true : undefined), { timeoutMs: 40_000 });
+  });
+
+  it('local.sh was edited in place (sticky bit kept), so after a crash-reboot the block is still there and the agent runs', async () => {
+    const n2 = node(2);
+    const localSh = path.join(n2.esxi.root, 'etc', 'rc.local.d', 'local.sh');
+    expect(fs.statSync(localSh).mode & 0o1000).toBe(0o1000);
+    // A crash runs no shutdown auto-backup: only what apply's own auto-backup saved comes back.
+    await lab.crash('esxi-2');
+    expect(await lab.execOk('esxi-2', 'cat /etc/rc.local.d/local.sh')).toContain('# BEGIN zbs-reroute');
+    expect(await httpClient('esxi-2')).toEqual({ enabled: 'true', allowed: clusterIps().join(', ') });
+    const bootedAt = Math.floor(Date.now() / 1000);
+    // cron starts the agent within a minute of boot (local.sh put the crontab line back).
+    await waitFor('the agent alive again on esxi-2 and fetching', async () => {
+      const hb = await heartbeat('esxi-2');
+      return Number(hb.updated ?? 0) >= bootedAt && hb.fetch === 'ok' ? true : undefined;
+    }, { timeoutMs: 90_000, everyMs: 2000 });
+    await waitFor('esxi-2 served by its own SCVM', () => (servedBy(lab, Date.now() - 1500)['esxi-2'] === 'scvm-2' ? true : undefined), { timeoutMs: 20_000 });
+  });
+
+  it('destroy puts httpClient back as it was: disabled, open to all, our addresses gone', async () => {
+    const plan = await reroute(lab, `plan -f ${manifest} ${state()}`);
+    expect(plan.stdout).toContain('No changes.');
+    const r = await reroute(lab, `destroy -f ${manifest} ${state()} --auto-approve`);
+    expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
+    for (const h of esxiHosts) {
+      expect({ h, fw: await httpClient(h) }).toEqual({ h, fw: { enabled: 'false', allowed: 'All' } });
+      expect((await lab.exec(h, 'ls /vmfs/volumes/datastore1/zbs-reroute 2>/dev/null')).stdout).toBe('');
+    }
+    // Hidden behind `All`, the allowed list is empty again too.
+    expect(await lab.execOk('esxi-1', 'grep -c "httpClient/allowedip = \\"[0-9]" /etc/vmware/esx.conf || true')).toBe('0\n');
+  });
+});
