@@ -49,7 +49,7 @@ describeIfRoot('lab faults', () => {
     let t = Date.now();
     expect(await servedBy('esxi-1', t)).toBe('scvm-2');
     await lab.fault('storage-down', 'esxi-1');
-    expect((await lab.exec('esxi-1', 'ip link show vmk1')).stdout).toMatch(/NO-CARRIER/);
+    expect((await lab.exec('esxi-1', '/usr/lib/vmware/lab/ip link show vmk1')).stdout).toMatch(/NO-CARRIER/);
     // The route stays (a pulled cable does not delete routes), IO just fails.
     expect((await lab.exec('esxi-1', 'esxcfg-route -l')).stdout).toMatch(/192\.168\.33\.2\s+255\.255\.255\.255\s+10\.20\.0\.102/);
     t = Date.now();

@@ -57,9 +57,9 @@ describeIfRoot('lab ESXi reboot and crash', () => {
 
   test('static routes come back at boot; ad-hoc ip routes do not', async () => {
     await sh('esxcfg-route -a 192.168.33.2/32 10.20.0.250');
-    await sh('ip route add 10.99.0.0/24 via 10.10.0.1');
+    await sh('/usr/lib/vmware/lab/ip route add 10.99.0.0/24 via 10.10.0.1');
     await lab.crash('esxi-1');
-    const routes = await sh('ip route');
+    const routes = await sh('/usr/lib/vmware/lab/ip route');
     expect(routes).toMatch(/192\.168\.33\.2 via 10\.20\.0\.250 dev vmk1/);
     expect(routes).not.toContain('10.99.0.0');
     expect(routes).toMatch(/default via 10\.10\.0\.1 dev vmk0/);
