@@ -1,7 +1,7 @@
 /**
  * Hand-rolled install of the agent on lab hosts (the reconciler of issue 5 is not used here, so
  * these tests prove the agent alone): files into the datastore, the reroute key into each SCVM's
- * root authorized_keys, SCVM host keys into the agent's known_hosts, our crontab line and the
+ * operator user's (smartx) authorized_keys (the lab's SCVMs refuse root login, as SMTX OS >= 5.1.2), SCVM host keys into the agent's known_hosts, our crontab line and the
  * local.sh block that re-arms it at boot.
  */
 import { execFileSync } from 'node:child_process';
@@ -15,6 +15,9 @@ export const NFS = '192.168.33.2';
 export const DIR_NAME = 'zbs-reroute';
 export const RUN_DIR = '/var/run/zbs-reroute';
 export const LOG_FILE = '/var/log/scvm_failure.log';
+/** The SCVM operator user the ssh session source logs in as, and its uid in the lab's SCVM image. */
+export const SCVM_USER = 'smartx';
+const SCVM_USER_UID = 1000;
 
 export interface AgentTiming {
   interval: number;
@@ -48,6 +51,13 @@ export function renderConf(lab: Lab, node: LabNode, t: AgentTiming, source: 'res
     ['LOCAL_MGMT_IP', node.scvm.mgmtIp],
     ['PEER_STORAGE_IPS', peers.map((p) => p.scvm.storageIp).join(' ')],
     ['PEER_MGMT_IPS', peers.map((p) => p.scvm.mgmtIp).join(' ')],
+    // RDMA labs: each SCVM's access IP, aligned with PEER_STORAGE_IPS (as src/agent/agent-conf.ts renders it).
+    ...(lab.nodes.some((n) => n.scvm.accessIp !== undefined)
+      ? ([
+          ['LOCAL_ACCESS_IP', node.scvm.accessIp ?? '-'],
+          ['PEER_ACCESS_IPS', peers.map((p) => p.scvm.accessIp ?? '-').join(' ')],
+        ] as [string, string][])
+      : []),
     ['INTERVAL', String(t.interval)],
     ['FAILBACK_DELAY', String(t.failbackDelay)],
     ['PING_TIMEOUT', String(t.pingTimeout)],
@@ -55,7 +65,7 @@ export function renderConf(lab: Lab, node: LabNode, t: AgentTiming, source: 'res
     ['SESSION_SOURCE', source],
     ['REST_PORT', '80'],
     ['REST_PATH', '/api/v2/zbs_session/session'],
-    ['SSH_USER', 'root'],
+    ['SSH_USER', SCVM_USER],
     ['SSH_KEY', `${dir}/keys/reroute_id_rsa`],
     ['SSH_KNOWN_HOSTS', `${dir}/keys/known_hosts`],
     ['RUN_DIR', RUN_DIR],
@@ -87,13 +97,14 @@ export function authorizeOnScvms(lab: Lab, key: AgentKey): void {
   const from = lab.nodes.flatMap((n) => [n.esxi.mgmtIp, n.esxi.storageIp]).join(',');
   const line = `from="${from}",no-port-forwarding,no-pty,no-agent-forwarding,no-X11-forwarding ${key.publicKey}`;
   for (const n of lab.nodes) {
-    const sshDir = path.join(n.scvm.root, 'root', '.ssh');
+    const sshDir = path.join(n.scvm.root, 'home', SCVM_USER, '.ssh');
     fs.mkdirSync(sshDir, { recursive: true, mode: 0o700 });
-    fs.chmodSync(path.join(n.scvm.root, 'root'), 0o700);
     fs.chmodSync(sshDir, 0o700);
+    fs.chownSync(sshDir, SCVM_USER_UID, SCVM_USER_UID);
     const f = path.join(sshDir, 'authorized_keys');
     const old = fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter((l) => l && !l.includes('zbs-reroute:')) : [];
     fs.writeFileSync(f, [...old, line].join('\n') + '\n', { mode: 0o600 });
+    fs.chownSync(f, SCVM_USER_UID, SCVM_USER_UID);
   }
 }
 
