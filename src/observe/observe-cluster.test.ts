@@ -57,6 +57,9 @@ function healthy(m: Manifest, t: ObserveTarget, delayMs = 0): FakeHost {
   const h = new FakeHost(async (cmd) => {
     await sleep(delayMs);
     if (t.kind === 'esxi') return ok(PROBE_OK(`/vmfs/volumes/${node?.esxi.datastore}/zbs-reroute`));
+    // The SCVM's own ZBS session (issue 11): listed by its storage IP, one client registered.
+    if (cmd.includes('zbs-meta session list')) return ok(`UUID  Ip  Port\n----  --  ----\n1111-${t.node}  ${node?.scvm.storageIp}  10201\n`);
+    if (cmd.includes('zbs-meta session show')) return ok(`UUID  Local_clients_ips\n----  -----------------\n1111-${t.node}  ${node?.esxi.storageIp}\n`);
     // The cluster key lives in the operator user's own file: read as that user, no sudo.
     if (cmd.includes('zbs-reroute-read')) {
       expect(cmd.startsWith('sudo')).toBe(false);
@@ -77,7 +80,7 @@ describe('observeCluster', () => {
     expect(Object.keys(snap.esxi)).toEqual(['node-1', 'node-2', 'node-3']);
     expect(Object.keys(snap.scvm)).toEqual(['node-1', 'node-2', 'node-3']);
     expect((snap.esxi['node-2'] as EsxiObserved).crondRunning).toBe(true);
-    expect(snap.scvm['node-1']).toEqual({ kind: 'scvm', node: 'node-1', reachable: true, managedKeys: [`from="x" ssh-rsa BBBB zbs-reroute:${m.clusterName}`], foreignKeyCount: 1, hostKey: 'ssh-ed25519 AAAAhostkey' } satisfies ScvmObserved);
+    expect(snap.scvm['node-1']).toEqual({ kind: 'scvm', node: 'node-1', reachable: true, managedKeys: [`from="x" ssh-rsa BBBB zbs-reroute:${m.clusterName}`], foreignKeyCount: 1, hostKey: 'ssh-ed25519 AAAAhostkey', zbsSession: { sessionId: '1111-node-1', localClientsIps: [m.nodes[0]!.esxi.storageIp] } } satisfies ScvmObserved);
     expect(events.filter((e) => e.type === 'host-start')).toHaveLength(6);
     expect(events.filter((e) => e.type === 'host-observed')).toHaveLength(6);
   });
