@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseSnapshot } from './snapshot';
 import { listRealSamples } from '../../test/fixtures/real-output/load-real-output';
 import { firewallState, parseAllowedIpList, parseFirewallPrior, parseRulesetList, renderFirewallPrior } from './firewall-output';
 
@@ -50,5 +53,27 @@ describe('firewall.prior', () => {
   it('drops a record with a missing or malformed field', () => {
     const r = parseFirewallPrior('httpClient.enabled=yes\nhttpClient.allowed_all=true\nhttpClient.allowed_ips=\nhttpClient.added_ips=\nsshClient.enabled=true\n');
     expect(r).toEqual({ prior: {}, invalid: ['httpClient', 'sshClient'] });
+  });
+});
+
+describe('saved snapshots (reroute plan --observed) carry the firewall', () => {
+  const fixture = join(__dirname, '..', '..', 'test', 'fixtures', 'snapshots', 'installed-3node.json');
+  const withFirewall = (extra: Record<string, unknown> = {}): string => {
+    const snap = JSON.parse(readFileSync(fixture, 'utf8')) as { esxi: Record<string, Record<string, unknown>> };
+    const host = snap.esxi['node-1'] as Record<string, unknown>;
+    host.firewall = { httpClient: { enabled: true, allowedAll: false, allowedIps: ['10.20.0.101', '10.10.0.0/24'], ...extra } };
+    host.firewallPrior = { httpClient: { enabled: false, allowedAll: true, allowedIps: [], addedIps: ['10.20.0.101'] } };
+    return JSON.stringify(snap, null, 2);
+  };
+
+  it('validates and reads back the firewall state and our prior record', () => {
+    const snap = parseSnapshot(withFirewall(), 'snap.json');
+    const host = snap.esxi['node-1'];
+    expect(host?.reachable && host.firewall?.httpClient?.allowedIps).toEqual(['10.20.0.101', '10.10.0.0/24']);
+    expect(host?.reachable && host.firewallPrior?.httpClient?.addedIps).toEqual(['10.20.0.101']);
+  });
+
+  it('refuses an unknown key in a ruleset', () => {
+    expect(() => parseSnapshot(withFirewall({ open: true }), 'snap.json')).toThrow(/firewall\/httpClient: must NOT have unevaluated properties/);
   });
 });
