@@ -1,0 +1,110 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Lab } from '../../lab/lab';
+import type { Plan } from '../../src/plan/plan-types';
+import type { PreflightReport } from '../../src/preflight/preflight-types';
+import type { JournalEntry } from '../../src/state/apply-journal';
+import { reroute, writeLabManifest } from './lab-cli';
+
+/**
+ * `reroute preflight` and the apply gate against hosts that fail where real
+ * ones fail: esxi-2 boots with UEFI Secure Boot (local.sh is not run at boot),
+ * esxi-1 runs the ESXi 6.7 applet profile (the smallest busybox). Through the
+ * real CLI in the lab's controller namespace.
+ */
+jest.setTimeout(600_000);
+
+const LAB = 'pf-e2e';
+const INSTALL = '/vmfs/volumes/datastore1/zbs-reroute';
+let lab: Lab;
+let dir: string;
+let m: string;
+const state = () => `--state ${dir}/state`;
+
+beforeAll(async () => {
+  lab = await Lab.start({ nodes: 2, name: LAB, secureBoot: ['esxi-2'], esxiVersion: { 'esxi-1': '6.7' }, replaceStale: true });
+  dir = path.join(os.tmpdir(), `zbs-reroute-pf-e2e-${process.pid}`);
+  fs.mkdirSync(dir, { recursive: true });
+  m = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'pf-e2e' });
+});
+
+afterAll(async () => {
+  await lab?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const out = (r: { code: number; stdout: string; stderr: string }) => ({ code: r.code, tail: `${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}` });
+
+/** What apply could change on an ESXi host: our install dir, crontab, local.sh, firewall rulesets. */
+async function hostState(host: string): Promise<string> {
+  return lab.execOk(host, `ls -la ${INSTALL} 2>&1; sha256sum /var/spool/cron/crontabs/root /etc/rc.local.d/local.sh; esxcli network firewall ruleset list`);
+}
+
+describe('reroute preflight on a Secure Boot host and a 6.7 host', () => {
+  it('fails esxi-2\'s secure-boot check with its fix, passes esxi-1 (6.7: every command found), exit 1; --json parses', async () => {
+    const text = await reroute(lab, `preflight -f ${m} ${state()}`);
+    expect(out(text)).toEqual({ code: 1, tail: expect.stringContaining('Preflight failed') });
+    expect(text.stdout).toMatch(/node-2\/esxi\s*│?\s*secure-boot\s*│?\s*FAIL/);
+
+    const json = await reroute(lab, `--json preflight -f ${m} ${state()}`);
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.stdout) as PreflightReport;
+    const fails = report.checks.filter((c) => c.status === 'fail');
+    expect(fails).toEqual([expect.objectContaining({ host: 'node-2/esxi', name: 'secure-boot', detail: expect.stringContaining('local.sh'), fix: expect.stringContaining('--skip-check secure-boot') })]);
+    const byName = (host: string, name: string) => report.checks.find((c) => c.host === host && c.name === name);
+    expect(byName('node-1/esxi', 'secure-boot')?.status).toBe('pass');
+    expect(byName('node-1/esxi', 'esxi-version')).toMatchObject({ status: 'pass', detail: expect.stringContaining('6.7') });
+    // The 6.7 profile's busybox has every command the agent, probe and host-ops run.
+    expect(byName('node-1/esxi', 'commands')).toMatchObject({ status: 'pass' });
+    expect(byName('node-2/esxi', 'commands')).toMatchObject({ status: 'pass' });
+    // The session list, read on each host by the agent's own code, names both SCVMs.
+    for (const h of ['node-1/esxi', 'node-2/esxi']) expect({ h, c: byName(h, 'session-list') }).toEqual({ h, c: expect.objectContaining({ status: 'pass' }) });
+    for (const h of ['node-1/esxi', 'node-2/esxi']) for (const n of ['datastore', 'nfs-datastore']) expect({ h, n, s: byName(h, n)?.status }).toEqual({ h, n, s: 'pass' });
+    expect(byName('node-1/scvm', 'scvm-login')?.status).toBe('pass');
+    expect(byName('node-1/scvm', 'scvm-version')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/SMTX OS \d/) });
+    expect(report.summary.fail).toBe(1);
+  });
+
+  it('plan shows the checks section above the actions, the failed check with its fix', async () => {
+    const r = await reroute(lab, `plan -f ${m} ${state()}`);
+    expect(out(r)).toEqual({ code: 0, tail: expect.anything() });
+    const checksAt = r.stdout.indexOf('Checks:');
+    const failAt = r.stdout.indexOf('✗ node-2/esxi secure-boot');
+    const firstHost = r.stdout.search(/^ {2}[+~-] /m);
+    expect(checksAt).toBeGreaterThan(0);
+    expect(failAt).toBeGreaterThan(checksAt);
+    expect(firstHost).toBeGreaterThan(failAt);
+    const json = JSON.parse((await reroute(lab, `--json plan -f ${m} ${state()}`)).stdout) as Plan;
+    expect(json.preflight?.summary?.fail).toBe(1);
+  });
+
+  it('apply refuses with PREFLIGHT_FAILED naming host and check, and changes nothing on any host', async () => {
+    const before = { e1: await hostState('esxi-1'), e2: await hostState('esxi-2') };
+    const r = await reroute(lab, `apply -f ${m} ${state()} --auto-approve`);
+    expect(out(r)).toEqual({ code: 1, tail: expect.stringContaining('Error [PREFLIGHT_FAILED]') });
+    expect(r.stderr).toContain('node-2/esxi secure-boot');
+    expect(r.stderr).toContain('--skip-check secure-boot');
+    expect({ e1: await hostState('esxi-1'), e2: await hostState('esxi-2') }).toEqual(before);
+    expect(before.e1).toContain('No such file');
+  });
+
+  it('apply --skip-check secure-boot proceeds, and the journal records the skip and the failure it let through', async () => {
+    const r = await reroute(lab, `apply -f ${m} ${state()} --auto-approve --skip-check secure-boot`);
+    expect(out(r)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
+    const entries = fs
+      .readFileSync(path.join(dir, 'state', 'apply-journal.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as JournalEntry);
+    const start = entries.filter((e): e is Extract<JournalEntry, { type: 'run-start' }> => e.type === 'run-start').pop();
+    expect(start?.preflight).toEqual({ skipped: ['secure-boot'], overridden: [expect.stringContaining('node-2/esxi secure-boot')] });
+  });
+
+  it('status shows each SCVM\'s SMTX OS version beside the agent version; --check passes when no version breaks the agent', async () => {
+    const r = await reroute(lab, `status -f ${m} ${state()} --check`);
+    expect(out(r)).toEqual({ code: 0, tail: expect.stringContaining('SMTX OS') });
+    const json = JSON.parse((await reroute(lab, `--json status -f ${m} ${state()}`)).stdout) as { hosts: Array<{ node: string; scvmVersion?: string; installedVersion?: string }> };
+    for (const h of json.hosts) expect(h).toMatchObject({ scvmVersion: expect.stringMatching(/^\d+\.\d+/), installedVersion: expect.any(String) });
+  });
+});
