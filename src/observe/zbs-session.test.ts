@@ -41,6 +41,10 @@ describe('reading local_clients_ips from zbs-meta session show', () => {
     expect(parseSessionClients(show(''))).toEqual({ localClientsIps: [] });
   });
 
+  it('reads an unaligned table by counting columns', () => {
+    expect(parseSessionClients('UUID  Local_clients_ips\n----  -----------------\n1111-node-1  10.20.0.11\n')).toEqual({ localClientsIps: ['10.20.0.11'] });
+  });
+
   it('also reads a key: value layout', () => {
     expect(parseSessionClients('session_id: 7bc2\nlocal_clients_ips: 10.10.0.12, 10.20.0.12\n')).toEqual({ localClientsIps: ['10.10.0.12', '10.20.0.12'] });
   });

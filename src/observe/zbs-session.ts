@@ -102,7 +102,13 @@ export function parseSessionClients(showText: string): { localClientsIps: string
   const col = header.toLowerCase().search(/local_clients_ips/);
   const row = raw.slice(headerAt + 1).find((l) => l.trim() !== '' && !/^[-+=|\s]*$/.test(l));
   if (row === undefined) return { problem: 'zbs-meta session show printed no session row' };
-  const value = row.slice(col).replace(/\|/g, ' ').trim().split(/\s+/)[0] ?? '';
+  // tabulate aligns cells under their header; if this row is not aligned, take the same cell by
+  // counting columns (tabulate separates them by two or more spaces; "Machine UUID" has one).
+  const aligned = col === 0 || /\s/.test(row[col - 1] ?? ' ');
+  const byPosition = row.slice(col).replace(/\|/g, ' ').trim().split(/\s+/)[0] ?? '';
+  const headerCells = header.replace(/\|/g, ' ').trim().split(/\s{2,}/);
+  const byCount = row.replace(/\|/g, ' ').trim().split(/\s{2,}/)[headerCells.findIndex((h) => /^local_clients_ips$/i.test(h))] ?? '';
+  const value = aligned && splitIps(byPosition).every(isIpv4) ? byPosition : byCount;
   const ips = splitIps(value);
   if (!ips.every(isIpv4)) return { problem: 'local_clients_ips in zbs-meta session show is not a list of IPv4 addresses' };
   return { localClientsIps: ips };
