@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Lab } from '../../lab/lab';
+import { readClusterState } from '../../lab/services/cluster-state';
+import { nfsRouteChanges, reroute, waitFor, writeLabManifest } from './lab-cli';
+
+/**
+ * Issue 11: the ESXi client IPs registered in the local SCVM's ZBS session, as
+ * the seed tooling did, and kept right when the session id changes (the
+ * SCVM's access service restarted). The reconciler owns the item: apply
+ * registers, `plan` shows a re-registration after `access-restart`, apply
+ * (and `watch --mode correct`) fixes it. No route moves anywhere.
+ */
+jest.setTimeout(600_000);
+
+const LAB = 'l2-sess';
+let lab: Lab;
+let dir: string;
+let manifest: string;
+const state = () => `--state ${dir}/state`;
+
+beforeAll(async () => {
+  if (Lab.list().includes(LAB)) await Lab.down(LAB);
+  lab = await Lab.start({ nodes: 2, name: LAB });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-sess-'));
+  manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'sess' });
+});
+
+afterAll(async () => {
+  await lab?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const session = (i: number) => readClusterState(lab.clusterFile).scvms[`scvm-${i}`]!;
+const clientsOf = (i: number) => `${lab.nodes[i - 1]!.esxi.mgmtIp},${lab.nodes[i - 1]!.esxi.storageIp}`;
+
+/** Every route change on any ESXi since `t`, through the shims (who ran it) and in the kernel. */
+function routeChanges(since: number): { audit: string[]; kernel: Record<string, string[]> } {
+  const audit = lab.nodes.flatMap((n) => lab.routeAudit(n.esxi.target, since).map((e) => `${n.esxi.target} ${e.op} ${e.prefix} ${e.gateway} by ${e.parent}`));
+  return { audit, kernel: nfsRouteChanges(lab, since) };
+}
+
+describe('ESXi client IPs in the local SCVM session', () => {
+  let settled = 0;
+
+  it('apply registers each ESXi management and storage IP in its own SCVM session', async () => {
+    expect(session(1).localClientsIps).toBe('');
+    const plan = await reroute(lab, `plan -f ${manifest} ${state()}`);
+    expect(plan.stdout).toMatch(new RegExp(`ZBS session ${session(1).sessionId}: local_clients_ips \\(none\\) → ${clientsOf(1).replace(/\./g, '\\.')}`));
+    const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
+    expect({ code: r.code, out: r.stdout.slice(-1500) }).toEqual({ code: 0, out: expect.stringContaining('Apply complete') });
+    expect([session(1).localClientsIps, session(2).localClientsIps]).toEqual([clientsOf(1), clientsOf(2)]);
+    // The agents have routed 33.2 to their local SCVM: from here on nothing may move a route.
+    await waitFor(
+      'every ESXi routed to its own SCVM by its agent',
+      async () => {
+        for (const n of lab.nodes) if (!(await lab.execOk(n.esxi.target, 'esxcfg-route -l')).includes(n.scvm.storageIp)) return undefined;
+        return true;
+      },
+      { timeoutMs: 60_000 },
+    );
+    settled = Date.now();
+    expect((await reroute(lab, `plan -f ${manifest} ${state()} --detailed-exitcode`)).code).toBe(0);
+  });
+
+  it('after access-restart the session id changes; plan shows the re-registration; apply fixes it; plan is clean again', async () => {
+    const old = session(1).sessionId;
+    await lab.fault('access-restart', 'scvm-1');
+    const fresh = session(1);
+    expect(fresh.sessionId).not.toBe(old);
+    expect(fresh.localClientsIps).toBe('');
+
+    const plan = await reroute(lab, `plan -f ${manifest} ${state()} --detailed-exitcode`);
+    expect(plan.code).toBe(2);
+    expect(plan.stdout).toContain(`ZBS session ${fresh.sessionId}: local_clients_ips (none) → ${clientsOf(1)}`);
+    expect(plan.stdout).toContain('no route changes');
+    expect(plan.stdout).not.toMatch(/node-2 \(scvm\): (?!up to date)/);
+
+    const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
+    expect(r.code).toBe(0);
+    expect(session(1)).toMatchObject({ sessionId: fresh.sessionId, localClientsIps: clientsOf(1) });
+    expect((await reroute(lab, `plan -f ${manifest} ${state()} --detailed-exitcode`)).code).toBe(0);
+    expect(routeChanges(settled)).toEqual({ audit: [], kernel: { 'esxi-1': [], 'esxi-2': [] } });
+  });
+
+  it('watch --mode correct re-registers a changed session within a period, touching no route', async () => {
+    const bin = path.join(lab.dir, 'ctl', 'bin');
+    const w = spawn('ip', ['netns', 'exec', lab.controller.ns, path.join(bin, 'reroute'), '--state', `${dir}/state`, 'watch', '-f', manifest, '--mode', 'correct', '--interval', '5'], {
+      cwd: path.join(__dirname, '..', '..'),
+      env: { ...process.env, PATH: `${bin}:${path.dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: path.join(lab.dir, 'ctl', 'home'), NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    w.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    w.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      // Let it observe every host once before the drift.
+      await new Promise((r) => setTimeout(r, 8_000));
+      await lab.fault('access-restart', 'scvm-2');
+      const id = session(2).sessionId;
+      const t = Date.now();
+      await waitFor('watch to re-register scvm-2', () => (session(2).localClientsIps === clientsOf(2) ? true : undefined), { timeoutMs: 60_000 });
+      expect(session(2).sessionId).toBe(id);
+      const log = fs.readFileSync(path.join(dir, 'state', 'watch.log'), 'utf8');
+      expect(log).toMatch(/"item":"zbs session clients"/);
+      process.stdout.write(`watch re-registered the session in ${Date.now() - t} ms\n`);
+    } finally {
+      w.kill('SIGTERM');
+      await new Promise((r) => {
+        const timer = setTimeout(() => {
+          w.kill('SIGKILL');
+          r(undefined);
+        }, 60_000);
+        w.on('exit', () => {
+          clearTimeout(timer);
+          r(undefined);
+        });
+      });
+    }
+    expect(routeChanges(settled)).toEqual({ audit: [], kernel: { 'esxi-1': [], 'esxi-2': [] } });
+    if (out.includes('Error')) process.stdout.write(out.slice(-2000));
+  });
+});
