@@ -6,12 +6,32 @@
 import { Command, Option } from 'commander';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { FAULTS, Lab, LabError } from './lab';
+import { FAULTS, Lab, LabError, type LabOptions } from './lab';
 
 const program = new Command();
 program.name('lab').description('The zbs-reroute lab: a simulated ZBS-on-ESXi cluster in network namespaces (see lab/README.md)');
 
 const nameOpt = () => new Option('--name <name>', 'lab name').default(process.env.ZRL_LAB ?? 'lab');
+
+/**
+ * --esxi-version values: a bare version (6.7) for every host, or esxi-N=6.7
+ * for one host; a bare one is the default for the hosts not named.
+ */
+function esxiVersionOption(values: string[], nodes: number): LabOptions['esxiVersion'] {
+  if (values.length === 0) return undefined;
+  const perHost: Record<string, string> = {};
+  let all: string | undefined;
+  for (const v of values) {
+    const m = /^(esxi-\d+)=(.+)$/.exec(v);
+    if (m) perHost[m[1]!] = m[2]!;
+    else all = v;
+  }
+  if (Object.keys(perHost).length === 0) return all as LabOptions['esxiVersion'];
+  const out: Record<string, string> = {};
+  for (let i = 1; i <= nodes; i++) out[`esxi-${i}`] = perHost[`esxi-${i}`] ?? all ?? '7.0';
+  for (const t of Object.keys(perHost)) out[t] ??= perHost[t]!;
+  return out as LabOptions['esxiVersion'];
+}
 
 function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -27,9 +47,15 @@ program
   .option('--no-services', 'do not start meta-sim, nfs-sim and the IO probes')
   .option('--rdma', 'RDMA cluster: SCVM access IPs <storage-net>.(150+N), 33.2 and the SCVM storage /32 routed via them')
   .option('--scvm-version <x.y.z>', 'SMTX OS version the SCVMs report (/etc/smtxos-release)', '5.1.2')
-  .action(async (o: { name: string; nodes: number; mgmtNet: string; storageNet: string; services: boolean; rdma?: boolean; scvmVersion: string }) => {
+  .option('--esxi-version <v>', 'ESXi applet/version profile: 6.7 | 7.0 | 8.0 for every host, or esxi-N=6.7 (repeat)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .addOption(new Option('--firewall <mode>', 'ESXi firewall: open (sshClient, httpClient on) or shipped (a fresh ESXi: both off)').choices(['open', 'shipped']).default('open'))
+  .option('--secure-boot <targets...>', 'ESXi hosts booted with UEFI Secure Boot (local.sh not run at boot)')
+  .action(async (o: { name: string; nodes: number; mgmtNet: string; storageNet: string; services: boolean; rdma?: boolean; scvmVersion: string; esxiVersion: string[]; firewall: 'open' | 'shipped'; secureBoot?: string[] }) => {
     const t0 = Date.now();
-    const lab = await Lab.start({ nodes: o.nodes, name: o.name, mgmtNet: o.mgmtNet, storageNet: o.storageNet, services: o.services, rdma: o.rdma === true, scvmVersion: o.scvmVersion });
+    const lab = await Lab.start({
+      nodes: o.nodes, name: o.name, mgmtNet: o.mgmtNet, storageNet: o.storageNet, services: o.services, rdma: o.rdma === true, scvmVersion: o.scvmVersion,
+      esxiVersion: esxiVersionOption(o.esxiVersion, o.nodes), firewall: o.firewall, secureBoot: o.secureBoot,
+    });
     out(`lab ${lab.name} up: ${lab.nodes.length} nodes in ${((Date.now() - t0) / 1000).toFixed(1)} s; state ${lab.dir}`);
     out(`controller ${lab.controller.ip} (npm run lab -- exec ctl -- ssh root@${lab.nodes[0]?.esxi.mgmtIp})`);
   });

@@ -67,7 +67,7 @@ function findBusybox(): string {
  */
 function findDebianDeb(): string | undefined {
   for (const dir of [path.join(LAB_STATE_ROOT, '.cache', 'debs'), '/var/cache/apt/archives']) {
-    let names: string[] = [];
+    let names: string[];
     try {
       names = fs.readdirSync(dir);
     } catch {
