@@ -52,6 +52,9 @@ function esxiArb(d: DesiredEsxi, m: Manifest): fc.Arbitrary<EsxiObserved | Unrea
       legacy: fc.option(fc.record({ dir: fc.constantFrom(legacyDir, legacyDir, '', '/vmfs/volumes/None/vmware_scvm_failure'), cron: fc.boolean(), local: fc.boolean(), keyDir: fc.constantFrom(undefined, `${legacyDir}/.smartx_key`, '/vmfs/volumes/uuid-1/.smartx_key', '/vmfs/volumes/uuid-1') }), { nil: undefined }),
       pin: fc.option(gw, { nil: undefined }),
       withDirs: fc.boolean(),
+      // The session source's firewall ruleset as found (undefined: not observed), and our record of it.
+      firewall: fc.option(fc.record({ enabled: fc.boolean(), allowedAll: fc.boolean(), allowedIps: fc.subarray([...GATEWAY_POOL(m), '10.20.0.0/24', '172.16.0.9']) }), { nil: undefined }),
+      firewallPrior: fc.option(fc.record({ enabled: fc.boolean(), allowedAll: fc.boolean(), allowedIps: fc.constant([] as string[]), addedIps: fc.subarray(GATEWAY_POOL(m)) }), { nil: undefined }),
     })
     .map((g): EsxiObserved => {
       const files: EsxiObserved['files'] = {};
@@ -84,6 +87,11 @@ function esxiArb(d: DesiredEsxi, m: Manifest): fc.Arbitrary<EsxiObserved | Unrea
       if (g.heartbeat) o.heartbeat = { version: g.heartbeat.version, pid: 100, target: '', targetKind: 'none', since: NOW - 1000, updated: NOW - g.heartbeat.age, fetch: 'ok', fetchMs: 3 };
       if (g.nfsRoute) o.nfsRoute = g.nfsRoute;
       if (g.pin !== undefined && files[`${d.installDir}/pin`]) o.pinTarget = g.pin;
+      if (g.firewall) o.firewall = { httpClient: g.firewall.allowedAll ? { ...g.firewall, allowedIps: [] } : g.firewall };
+      if (g.firewallPrior && d.firewall) {
+        o.firewallPrior = { httpClient: g.firewallPrior };
+        files[d.firewall.recordPath] = { path: d.firewall.recordPath, sha256: '2'.repeat(64), mode: '0600', size: 100 };
+      }
       if (g.legacy) {
         o.legacy = { dir: g.legacy.dir, version: '0.9.3', localShLines: g.legacy.local ? [legacyLocal] : [] };
         if (g.legacy.cron) o.legacy.crontabLine = legacyCron;
