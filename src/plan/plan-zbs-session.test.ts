@@ -1,6 +1,9 @@
 import type { DesiredScvm } from '../desired/desired-types';
 import type { ScvmObserved } from '../observe/observed-types';
+import { planCluster } from './plan-cluster';
 import { planSessionClients } from './plan-zbs-session';
+import { applyPlanToObserved } from './simulate-apply';
+import * as fx from './test-fixtures';
 
 const D: DesiredScvm = { node: 'node-2', address: '10.10.0.102', authorizedKey: 'ssh-ed25519 AAAA zbs-reroute:c', sessionClientIps: ['10.10.0.12', '10.20.0.12'] };
 const obs = (zbsSession: ScvmObserved['zbsSession']): ScvmObserved => ({ kind: 'scvm', node: 'node-2', reachable: true, managedKeys: [], foreignKeyCount: 1, ...(zbsSession ? { zbsSession } : {}) });
@@ -35,5 +38,38 @@ describe('registering the ESXi client IPs in the local SCVM session', () => {
   it('never plans a route action', () => {
     const p = planSessionClients(D, obs({ sessionId: ID, localClientsIps: [] }));
     expect(p.actions.every((a) => a.op === 'register-session-clients')).toBe(true);
+  });
+});
+
+describe('in a whole-cluster plan', () => {
+  it('a converged cluster whose SCVM-2 session was renewed gets one update on that SCVM only, and converges', () => {
+    const m = fx.fixtureManifest(3);
+    const d = fx.fixtureDesired(m);
+    const o = fx.convergedCluster(d, m);
+    for (const s of d.scvm) {
+      const obs = o.scvm[s.node];
+      if (obs?.reachable) obs.zbsSession = { sessionId: `${s.node}-old`, localClientsIps: [...(s.sessionClientIps ?? [])] };
+    }
+    const s2 = o.scvm['node-2'];
+    if (!s2?.reachable) throw new Error('fixture');
+    s2.zbsSession = { sessionId: 'node-2-new', localClientsIps: [] };
+    const plan = planCluster(d, o, { mode: 'apply', ...fx.PLAN_OPTS });
+    const changed = plan.hosts.filter((h) => h.actions.length > 0);
+    expect(changed.map((h) => [h.node, h.host, h.change, h.actions.map((a) => a.op)])).toEqual([['node-2', 'scvm', 'update', ['register-session-clients']]]);
+    expect(plan.hosts.flatMap((h) => h.actions).some((a) => a.op === 'delete-route')).toBe(false);
+    const again = planCluster(d, applyPlanToObserved(plan, o), { mode: 'apply', ...fx.PLAN_OPTS });
+    expect(again.hosts.every((h) => h.actions.length === 0)).toBe(true);
+  });
+
+  it('an unreadable session adds a plan warning and no action', () => {
+    const m = fx.fixtureManifest(2);
+    const d = fx.fixtureDesired(m);
+    const o = fx.convergedCluster(d, m);
+    const s1 = o.scvm['node-1'];
+    if (!s1?.reachable) throw new Error('fixture');
+    s1.zbsSession = { problem: 'zbs-meta session list failed (exit 1)' };
+    const plan = planCluster(d, o, { mode: 'apply', ...fx.PLAN_OPTS });
+    expect(plan.hosts.every((h) => h.actions.length === 0)).toBe(true);
+    expect(plan.warnings).toContain('node-1: ZBS session client IPs not checked: zbs-meta session list failed (exit 1)');
   });
 });
