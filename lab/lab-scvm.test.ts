@@ -3,6 +3,7 @@
  * release file, meta sessions whose ids change when access restarts and that carry
  * local_clients_ips, and an RDMA cluster's access IPs with the routes SmartX deploy leaves.
  */
+import { parseManifest } from '../src/manifest/manifest-parse';
 import { Lab } from './lab';
 import { readClusterState } from './services/cluster-state';
 
@@ -68,7 +69,8 @@ describe('--rdma', () => {
     expect(conf).toContain('/net/route/ipv4[10.20.0.101/32]/gateway = "10.20.0.151"');
     expect(lab.status().targets.find((t) => t.target === 'esxi-1')?.nfsRoute).toEqual({ gateway: '10.20.0.151', scvm: 'scvm-1', via: 'access' });
     await lab.waitForIo('esxi-1 served by scvm-1', (io) => io['esxi-1']?.servedBy === 'scvm-1', { sinceMs: Date.now() });
-    expect(lab.manifest()).toContain('accessIp: 10.20.0.151');
+    const m = parseManifest(lab.manifest({ clusterName: 'rdma' }), 'lab.yaml', { bundledVersion: '1.0.0' });
+    expect(m.nodes.map((n) => n.scvm.accessIp)).toEqual(['10.20.0.151', '10.20.0.152']);
 
     await lab.reboot('esxi-1');
     const again = await lab.execOk('esxi-1', 'esxcfg-route -l');
