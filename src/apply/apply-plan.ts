@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { AGENT_LOOP_FILE, CRONTAB_PATH, LEASE_DIR, LOCAL_SH_PATH, PIN_FILE, SCVM_AUTHORIZED_KEYS } from '../agent/bundle-layout';
+import { AGENT_LOOP_FILE, CRONTAB_PATH, LEASE_DIR, LOCAL_SH_PATH, PIN_FILE, SCVM_AUTHORIZED_KEYS, SCVM_ROOT_AUTHORIZED_KEYS } from '../agent/bundle-layout';
 import { pinFileContent } from '../agent/host-entries';
 import { RerouteError } from '../errors/reroute-error';
 import type { Action, HostPlan, Plan } from '../plan/plan-types';
@@ -37,6 +37,13 @@ export interface ApplyDeps {
   parallelism: number;
 }
 
+/**
+ * Whether every ESXi release lets httpClient/sshClient's allowed-IP list be changed is not
+ * documented (8.0.2's API has a per-ruleset ipListUserConfigurable flag): the way out.
+ */
+const FIREWALL_FIX =
+  'ESXi refused the firewall change (see the message). If this release does not let the ruleset be limited to addresses, enable it by hand for all IPs (esxcli network firewall ruleset set -r NAME -e true) and run `reroute apply` again: a ruleset already enabled for all IPs is left as it is.';
+
 const CRONTAB_MODE = '0600';
 // ESXi marks /etc files that auto-backup saves with the sticky bit.
 const LOCAL_SH_MODE = '1755';
@@ -70,7 +77,7 @@ class HostRunner {
     const meaning = r.code !== null ? HOST_OP_EXIT[r.code] : undefined;
     const stderr = r.stderr.trim().split('\n').slice(-3).join('; ');
     const code = r.code === 13 ? 'LEASE_HELD' : 'REMOTE_COMMAND_FAILED';
-    throw new RerouteError(code, `${this.hostPlan.node} (${this.hostPlan.host}): ${what} failed${meaning ? ` — ${meaning}` : ''}${stderr ? `: ${stderr}` : ''}`, r.code === 12 ? 'Run `reroute plan` again: the host changed while applying.' : 'Fix the cause on the host (see the message) and run `reroute apply` again; it resumes where it stopped.', { details: { node: this.hostPlan.node, exitCode: r.code } });
+    throw new RerouteError(code, `${this.hostPlan.node} (${this.hostPlan.host}): ${what} failed${meaning ? ` — ${meaning}` : ''}${stderr ? `: ${stderr}` : ''}`, r.code === 12 ? 'Run `reroute plan` again: the host changed while applying.' : r.code === 17 ? FIREWALL_FIX : 'Fix the cause on the host (see the message) and run `reroute apply` again; it resumes where it stopped.', { details: { node: this.hostPlan.node, exitCode: r.code } });
   }
 
   /** Read a shared text file ('' when absent) as the remote user sees it. */
@@ -215,6 +222,10 @@ class HostRunner {
         await this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [], [a.entry]), 'adding the reroute key to ~/.ssh/authorized_keys', { asLoginUser: true });
         return;
       case 'authorized-key-remove':
+        if (a.file === 'root') {
+          await this.editShared(SCVM_ROOT_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [a.entry], []), "removing the old reroute key from root's authorized_keys");
+          return;
+        }
         await this.editShared(SCVM_AUTHORIZED_KEYS, AUTHORIZED_KEYS_MODE, (t) => editLines(t, [a.entry], []), 'removing the reroute key from ~/.ssh/authorized_keys', { asLoginUser: true });
         return;
       default: {
