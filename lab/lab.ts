@@ -691,6 +691,15 @@ export class Lab {
     await this.hostKeys(h.root, h.target);
     fs.writeFileSync(path.join(etc, 'ssh', 'keys-root', 'authorized_keys'), fs.readFileSync(`${this.operatorKeyPath}.pub`), { mode: 0o600 });
     const nfsUuid = `${h.datastoreUuid.slice(9, 17)}-${h.datastoreUuid.slice(0, 8)}`;
+    // ESXi's own system volumes, as `esxcli storage filesystem list` shows them: 7.0 and later have
+    // OSDATA (VMFSOS) and BOOTBANK1/2 (vfat), 6.x unnamed vfat partitions (test/fixtures/real-output).
+    // OSDATA lives on the boot disk next to datastore1: same first group and device suffix.
+    const osUuid = `${h.datastoreUuid.slice(0, 9)}${randomHex(8)}-${randomHex(4)}-${h.datastoreUuid.slice(23)}`;
+    const systemVolumes =
+      h.version === '6.7'
+        ? [`${vmfsUuid()} - vfat 261853184 106246144`, `${vmfsUuid()} - vfat 299712512 117448704`, `${vmfsUuid()} - vfat 4293591040 4288217088`]
+        : [`${osUuid} OSDATA-${osUuid} VMFSOS 128580583424 122972798976`, `${vmfsUuid()} BOOTBANK1 vfat 4293591040 4077060096`, `${vmfsUuid()} BOOTBANK2 vfat 4293591040 4021878784`];
+    fs.writeFileSync(path.join(h.root, 'usr', 'lib', 'vmware', 'lab', 'system-volumes'), systemVolumes.join('\n') + '\n');
     fs.mkdirSync(h.datastorePath, { recursive: true, mode: 0o755 });
     fs.symlinkSync(h.datastoreUuid, path.join(h.root, 'vmfs', 'volumes', h.datastore));
     fs.writeFileSync(
