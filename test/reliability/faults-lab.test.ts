@@ -67,6 +67,9 @@ async function sh(host: string, cmd: string): Promise<string> {
   return lab.execOk(host, cmd, { timeoutMs: 30_000 });
 }
 
+/** The test's own operator actions (pidof, mount) are not on an ESXi host: the lab's private applets are. */
+const LAB_TOOLS = 'PATH=/usr/lib/vmware/lab/bin:$PATH; ';
+
 async function sha(host: string, file: string): Promise<string> {
   const r = await lab.exec(host, `sha256sum ${file} 2>/dev/null`);
   return r.code === 0 ? (r.stdout.split(' ')[0] ?? '') : 'absent';
@@ -158,10 +161,10 @@ describe('faults during apply', () => {
     // Hang esxi-3 once it has been observed, before apply reaches it: every sshd there (our
     // session's too, which apply reuses) stops answering.
     await waitFor('esxi-3 to be observed', () => (run.stdout().includes('observed node-3 (esxi)') ? true : undefined), { timeoutMs: 120_000, everyMs: 20 });
-    await sh('esxi-3', 'kill -STOP $(pidof sshd)');
+    await sh('esxi-3', `${LAB_TOOLS}kill -STOP $(pidof sshd)`);
     const code = await run.done;
     const took = Date.now() - t0;
-    await sh('esxi-3', 'kill -CONT $(pidof sshd)');
+    await sh('esxi-3', `${LAB_TOOLS}kill -CONT $(pidof sshd)`);
     await down;
     expect(code).toBe(1);
     const out = run.stdout();
@@ -186,12 +189,12 @@ describe('faults during apply', () => {
     const before = await sha('esxi-1', CONF);
     // busybox mount matches /proc/mounts by the real path, not through the datastore1 link.
     const dir1 = `${await datastoreDir('esxi-1')}/zbs-reroute`;
-    await sh('esxi-1', `mount -o bind ${dir1} ${dir1} && mount -o remount,ro,bind ${dir1}`);
+    await sh('esxi-1', `${LAB_TOOLS}mount -o bind ${dir1} ${dir1} && mount -o remount,ro,bind ${dir1}`);
     let r: CliRun;
     try {
       r = await reroute(lab, `apply -f ${m} ${state()} --auto-approve`);
     } finally {
-      await sh('esxi-1', `umount -l ${dir1}`);
+      await sh('esxi-1', `${LAB_TOOLS}umount -l ${dir1}`);
     }
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/node-1\s.*esxi.*failed/);
@@ -205,7 +208,7 @@ describe('faults during apply', () => {
   it('full datastore: apply fails on that host with a precise error, the file is the old one, nothing half-written; with space back a re-run converges', async () => {
     const ds = await datastoreDir('esxi-2');
     // A small tmpfs over the datastore (inside esxi-2's mount namespace only), seeded with its content.
-    await sh('esxi-2', `rm -rf /tmp/zrb-ds && cp -a ${ds} /tmp/zrb-ds && mount -t tmpfs -o size=2m zrb-full ${ds} && cp -a /tmp/zrb-ds/. ${ds}/ && rm -rf /tmp/zrb-ds`);
+    await sh('esxi-2', `${LAB_TOOLS}rm -rf /tmp/zrb-ds && cp -a ${ds} /tmp/zrb-ds && mount -t tmpfs -o size=2m zrb-full ${ds} && cp -a /tmp/zrb-ds/. ${ds}/ && rm -rf /tmp/zrb-ds`);
     try {
       await driftConf('esxi-2');
       const before = await sha('esxi-2', CONF);
@@ -220,7 +223,7 @@ describe('faults during apply', () => {
       expect(converged(await reroute(lab, `apply -f ${m} ${state()} --auto-approve`))).toBe(true);
       expect(await confDrifted('esxi-2')).toBe(false);
     } finally {
-      await lab.exec('esxi-2', `rm -f ${ds}/zrb-fill; umount -l ${ds}`);
+      await lab.exec('esxi-2', `${LAB_TOOLS}rm -f ${ds}/zrb-fill; umount -l ${ds}`);
     }
     // Back on the real datastore (still converged underneath): nothing to do there either.
     expect(converged(await reroute(lab, `apply -f ${m} ${state()} --auto-approve`))).toBe(true);
