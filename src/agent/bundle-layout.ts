@@ -30,6 +30,8 @@ export const AUTHORIZED_KEY_MARKER = 'zbs-reroute:';
  * so the file and ~/.ssh keep the owner sshd requires.
  */
 export const SCVM_AUTHORIZED_KEYS = '.ssh/authorized_keys';
+/** Where releases before issue 11 put the key (for root): only ever cleaned up now. */
+export const SCVM_ROOT_AUTHORIZED_KEYS = '/root/.ssh/authorized_keys';
 /** Seed tooling (legacy) names, recognised for takeover. */
 export const LEGACY_DIR_NAME = 'vmware_scvm_failure';
 export const LEGACY_LOOP_FILE = 'scvm_failure_loop.sh';

@@ -60,6 +60,11 @@ function healthy(m: Manifest, t: ObserveTarget, delayMs = 0): FakeHost {
     // The SCVM's own ZBS session (issue 11): listed by its storage IP, one client registered.
     if (cmd.includes('zbs-meta session list')) return ok(`UUID  Ip  Port\n----  --  ----\n1111-${t.node}  ${node?.scvm.storageIp}  10201\n`);
     if (cmd.includes('zbs-meta session show')) return ok(`UUID  Local_clients_ips\n----  -----------------\n1111-${t.node}  ${node?.esxi.storageIp}\n`);
+    // Root's file (where old releases put the key) is read through sudo, only to clean it up.
+    if (cmd.includes('/root/.ssh/authorized_keys')) {
+      expect(cmd.startsWith('sudo -n ')).toBe(true);
+      return ok('absent\n');
+    }
     // The cluster key lives in the operator user's own file: read as that user, no sudo.
     if (cmd.includes('zbs-reroute-read')) {
       expect(cmd.startsWith('sudo')).toBe(false);

@@ -18,6 +18,7 @@ import type { EsxiObserved, ObservedCluster, ScvmObserved, Unreachable } from '.
 import { parseProbeOutput, type ProbeContext } from './parse-probe-output';
 import { sanitizeForDisplay } from './sanitize';
 import { explainSudoFailure, parseAuthorizedKeys, parseAuthorizedKeysRead, readAuthorizedKeysCommand } from './scvm-authorized-keys';
+import { SCVM_ROOT_AUTHORIZED_KEYS } from '../agent/bundle-layout';
 import { findLocalSession, parseSessionClients, sessionListCommand, sessionShowCommand } from './zbs-session';
 
 export type HostKind = 'esxi' | 'scvm';
@@ -140,6 +141,13 @@ async function observeScvm(manifest: Manifest, node: NodeSpec, conn: ObserveConn
   if (read.status === 'not-a-file') return fail(`${scvm.user}'s ~/.ssh/authorized_keys exists but is not a regular file`);
   const keys = parseAuthorizedKeys(read.text, manifest.clusterName);
   const obs: ScvmObserved = { kind: 'scvm', node: node.name, reachable: true, managedKeys: keys.managedKeys, foreignKeyCount: keys.foreignKeyCount };
+  // Releases before issue 11 put the key in root's file: find it there so plan removes it.
+  const root = await conn.exec(readAuthorizedKeysCommand({ sudo: scvm.sudo, path: SCVM_ROOT_AUTHORIZED_KEYS }), { timeoutMs: commandTimeoutMs, maxOutputBytes: KEYS_MAX_OUTPUT });
+  const rootRead = root.code === 0 ? parseAuthorizedKeysRead(root.stdout) : undefined;
+  if (rootRead !== undefined && !('error' in rootRead)) {
+    const old = parseAuthorizedKeys(rootRead.text, manifest.clusterName).managedKeys;
+    if (old.length > 0) obs.rootManagedKeys = old;
+  }
   if (conn.hostKey) obs.hostKey = conn.hostKey;
   obs.zbsSession = await observeZbsSession(node, conn, { sudo: scvm.sudo }, commandTimeoutMs);
   return obs;

@@ -111,6 +111,8 @@ export interface ScvmObserved {
   reachable: true;
   /** Lines of the operator user's ~/.ssh/authorized_keys that carry our marker comment. */
   managedKeys: string[];
+  /** Our marked lines left in root's authorized_keys by releases before issue 11 (read through sudo; absent when unreadable). */
+  rootManagedKeys?: string[];
   /** Count of other lines (never shown, never touched). */
   foreignKeyCount: number;
   /**

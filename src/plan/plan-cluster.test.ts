@@ -172,6 +172,27 @@ describe('planCluster, apply mode', () => {
       const after = expectConverges(d3, o, p);
       expect(scvmOf(after, 'node-1').managedKeys).toContain(other);
     });
+
+    test("upgrade from a release that put the key in root's authorized_keys: the operator user's entry first, then root's goes; destroy removes a leftover too", () => {
+      const o = base();
+      const oldRoot = d3.scvm[0]!.authorizedKey;
+      scvmOf(o, 'node-1').managedKeys = [];
+      scvmOf(o, 'node-1').rootManagedKeys = [oldRoot, 'ssh-rsa AAAAother zbs-reroute:other-cluster'];
+      const p = apply(d3, o);
+      expect(host_(p, 'node-1', 'scvm').actions).toEqual([
+        { op: 'authorized-key-add', entry: d3.scvm[0]!.authorizedKey },
+        { op: 'authorized-key-remove', entry: oldRoot, file: 'root' },
+      ]);
+      expect(host_(p, 'node-1', 'scvm').reasons).toContain("old key entry in root's authorized_keys (the agent logs in as the operator user now)");
+      const after = expectConverges(d3, o, p);
+      expect(scvmOf(after, 'node-1').rootManagedKeys).toEqual(['ssh-rsa AAAAother zbs-reroute:other-cluster']); // never another cluster's
+      const o2 = base();
+      scvmOf(o2, 'node-2').rootManagedKeys = [d3.scvm[1]!.authorizedKey];
+      expect(host_(destroy(d3, o2), 'node-2', 'scvm').actions).toEqual([
+        { op: 'authorized-key-remove', entry: d3.scvm[1]!.authorizedKey },
+        { op: 'authorized-key-remove', entry: d3.scvm[1]!.authorizedKey, file: 'root' },
+      ]);
+    });
   });
 
   test('foreign crontab and local.sh lines survive byte for byte (CRLF, comments, lookalikes)', () => {

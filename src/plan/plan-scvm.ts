@@ -42,6 +42,10 @@ export function planScvmApply(d: DesiredScvm, o: ScvmObserved, cluster: string):
   }
   for (const s of stale) actions.push({ op: 'authorized-key-remove', entry: s });
   if (have === 1 && stale.length > 0) reasons.push('stale key entry of this cluster');
+  // After the add: the agent logs in as the operator user now, root's old entry only grants root.
+  const rootOld = rootEntries(o, cluster);
+  for (const entry of rootOld) actions.push({ op: 'authorized-key-remove', entry, file: 'root' });
+  if (rootOld.length > 0) reasons.push("old key entry in root's authorized_keys (the agent logs in as the operator user now)");
   // After the key: the session registration needs no login of the agent and touches no route.
   const session = planSessionClients(d, o);
   actions.push(...session.actions);
@@ -50,11 +54,17 @@ export function planScvmApply(d: DesiredScvm, o: ScvmObserved, cluster: string):
   return { change: actions.length === 0 ? 'noop' : keyChanged && ours.length === 0 ? 'create' : 'update', reasons, actions };
 }
 
+function rootEntries(o: ScvmObserved, cluster: string): string[] {
+  return [...new Set((o.rootManagedKeys ?? []).filter((l) => isClusterAuthorizedKey(l, cluster)))];
+}
+
 export function planScvmDestroy(o: ScvmObserved, cluster: string): HostDraft {
   const ours = [...new Set(o.managedKeys.filter((l) => isClusterAuthorizedKey(l, cluster)))];
+  const rootOld = rootEntries(o, cluster);
+  const actions: Action[] = [...ours.map((entry): Action => ({ op: 'authorized-key-remove', entry })), ...rootOld.map((entry): Action => ({ op: 'authorized-key-remove', entry, file: 'root' }))];
   return {
-    change: ours.length > 0 ? 'delete' : 'noop',
-    reasons: ours.length > 0 ? ['key entry'] : [],
-    actions: ours.map((entry) => ({ op: 'authorized-key-remove', entry })),
+    change: actions.length > 0 ? 'delete' : 'noop',
+    reasons: actions.length > 0 ? ['key entry'] : [],
+    actions,
   };
 }

@@ -76,7 +76,8 @@ export type Action =
    */
   | { op: 'register-session-clients'; sessionId: string; clientIps: string[]; before: string[]; reason: string }
   | { op: 'authorized-key-add'; entry: string }
-  | { op: 'authorized-key-remove'; entry: string };
+  /** `file: 'root'`: our entry in /root/.ssh/authorized_keys, where releases before issue 11 put it (removed through sudo). */
+  | { op: 'authorized-key-remove'; entry: string; file?: 'root' };
 
 export type ActionOp = Action['op'];
 

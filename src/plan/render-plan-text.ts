@@ -1,6 +1,6 @@
 import { createTwoFilesPatch } from 'diff';
 import pc from 'picocolors';
-import { AUTO_BACKUP_PATH, CRONTAB_PATH, LOCAL_SH_PATH, SCVM_AUTHORIZED_KEYS } from '../agent/bundle-layout';
+import { AUTO_BACKUP_PATH, CRONTAB_PATH, LOCAL_SH_PATH, SCVM_AUTHORIZED_KEYS, SCVM_ROOT_AUTHORIZED_KEYS } from '../agent/bundle-layout';
 import { DRAIN_ENDED } from './plan-esxi';
 import type { Action, HostPlan, Plan } from './plan-types';
 import { assertNoSecrets, looksSecret } from './redact';
@@ -148,7 +148,7 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
     case 'authorized-key-add':
       return ['+', `~/${SCVM_AUTHORIZED_KEYS}: ${shortenKeys(a.entry)}`, []];
     case 'authorized-key-remove':
-      return ['-', `~/${SCVM_AUTHORIZED_KEYS}: ${shortenKeys(a.entry)}`, []];
+      return ['-', `${a.file === 'root' ? SCVM_ROOT_AUTHORIZED_KEYS : `~/${SCVM_AUTHORIZED_KEYS}`}: ${shortenKeys(a.entry)}`, []];
   }
 }
 

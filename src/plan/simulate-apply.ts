@@ -153,7 +153,10 @@ function simulateScvm(o: ScvmObserved, h: HostPlan): ScvmObserved {
   const s: ScvmObserved = structuredClone(o);
   for (const a of h.actions) {
     if (a.op === 'authorized-key-add' && !s.managedKeys.includes(a.entry)) s.managedKeys.push(a.entry);
-    if (a.op === 'authorized-key-remove') s.managedKeys = s.managedKeys.filter((l) => l !== a.entry);
+    if (a.op === 'authorized-key-remove' && a.file === 'root') {
+      s.rootManagedKeys = (s.rootManagedKeys ?? []).filter((l) => l !== a.entry);
+      if (s.rootManagedKeys.length === 0) delete s.rootManagedKeys;
+    } else if (a.op === 'authorized-key-remove') s.managedKeys = s.managedKeys.filter((l) => l !== a.entry);
     if (a.op === 'register-session-clients' && s.zbsSession !== undefined && 'sessionId' in s.zbsSession && s.zbsSession.sessionId === a.sessionId) {
       s.zbsSession = { sessionId: a.sessionId, localClientsIps: [...a.clientIps] };
     }
