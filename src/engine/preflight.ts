@@ -130,31 +130,50 @@ export async function readScvmReleases(session: ClusterSession): Promise<Record<
   return Object.fromEntries(rows);
 }
 
+/** What the hosts said, before the verdicts (which also need the plan). */
+export type PreflightFacts = Array<Omit<NodeFacts, 'firewallEnabledByPlan'>>;
+
 /**
- * Every check on the given nodes (all by default). `plan` tells which owned
- * items apply will fix (the firewall ruleset); without one, a plan is computed
- * read-only (observe, the state folder's key or a placeholder, no key created).
+ * Runs the read-only execs on the given nodes (all by default). Never rejects:
+ * a host that fails becomes an unreachable fact. Plan and apply start it
+ * before they observe, so both run at once over the same connections.
  */
-export async function preflightCluster(session: ClusterSession, opts: { plan?: Plan; nodes?: string[]; now?: () => Date } = {}): Promise<PreflightReport> {
+export async function gatherPreflight(session: ClusterSession, nodes?: string[]): Promise<PreflightFacts> {
   const m = session.manifest;
   const ctx = preflightContext(m);
-  let plan = opts.plan;
-  if (!plan) {
-    const observed = await session.observe();
-    const key = offlineKeyInfo(m, session.stateDir, observed) ?? PENDING_KEY;
-    plan = planCluster(session.desired(observed, key), observed, { mode: 'apply', now: (opts.now?.() ?? new Date()).toISOString(), manifestSha256: manifestSha256(m) });
-  }
-  const nodes = m.nodes.filter((n) => !opts.nodes || opts.nodes.includes(n.name));
   const timeoutMs = m.access.ssh.commandTimeoutSeconds * 1000;
-  const ruleset = rulesetFor(ctx.sessionSource);
-  const facts: NodeFacts[] = await bounded(nodes, m.access.parallelism, async (n) => {
+  const wanted = m.nodes.filter((n) => !nodes || nodes.includes(n.name));
+  return bounded(wanted, m.access.parallelism, async (n) => {
     const [e, s] = await Promise.all([esxiFacts(m, n, session.connections, ctx, timeoutMs), scvmFacts(n, session.connections, timeoutMs)]);
-    const nf: NodeFacts = { node: n.name, datastore: n.esxi.datastore, esxi: e.esxi, fetch: e.fetch, firewallEnabledByPlan: planEnablesRuleset(plan, n.name, ruleset), scvm: s };
+    const nf: Omit<NodeFacts, 'firewallEnabledByPlan'> = { node: n.name, datastore: n.esxi.datastore, esxi: e.esxi, fetch: e.fetch, scvm: s };
     if (e.controllerNow !== undefined) nf.controllerNow = e.controllerNow;
     return nf;
   });
-  const checks = preflightChecks(facts, ctx);
-  return { format: 'zbs-reroute/preflight-v1', cluster: m.clusterName, checkedAt: (opts.now?.() ?? new Date()).toISOString(), checks, skipped: [], summary: summarize(checks) };
+}
+
+/** The verdicts for gathered facts; `plan` tells which owned items apply fixes itself (the firewall ruleset). */
+export function judgePreflight(manifest: Manifest, facts: PreflightFacts, plan: Plan | undefined, now: Date = new Date()): PreflightReport {
+  const ctx = preflightContext(manifest);
+  const ruleset = rulesetFor(ctx.sessionSource);
+  const checks = preflightChecks(
+    facts.map((f) => ({ ...f, firewallEnabledByPlan: planEnablesRuleset(plan, f.node, ruleset) })),
+    ctx,
+  );
+  return { format: 'zbs-reroute/preflight-v1', cluster: manifest.clusterName, checkedAt: now.toISOString(), checks, skipped: [], summary: summarize(checks) };
+}
+
+/**
+ * `reroute preflight`: gather, and a plan computed read-only alongside
+ * (observe, the state folder's key or a placeholder; no key is created), then judge.
+ */
+export async function preflightCluster(session: ClusterSession, opts: { nodes?: string[]; now?: () => Date } = {}): Promise<PreflightReport> {
+  const m = session.manifest;
+  const now = opts.now ?? (() => new Date());
+  const gathering = gatherPreflight(session, opts.nodes);
+  const observed = await session.observe().finally(() => gathering);
+  const key = offlineKeyInfo(m, session.stateDir, observed) ?? PENDING_KEY;
+  const plan = planCluster(session.desired(observed, key), observed, { mode: 'apply', now: now().toISOString(), manifestSha256: manifestSha256(m) });
+  return judgePreflight(m, await gathering, plan, now());
 }
 
 /** `--skip-check` names, validated: an unknown name is a typo, not an override. */

@@ -5,7 +5,7 @@ import { applyPlan } from '../../apply/apply-plan';
 import { verifyHosts } from '../../apply/verify-cluster';
 import type { HostVerification } from '../../apply/verify-host';
 import { applyDepsFor } from '../../engine/apply-deps';
-import { planPreflight, preflightCluster, refuseOnFailedChecks, validateSkips } from '../../engine/preflight';
+import { gatherPreflight, judgePreflight, planPreflight, refuseOnFailedChecks, validateSkips } from '../../engine/preflight';
 import type { PreflightOverride } from '../../state/apply-journal';
 import { observeConnect } from '../../engine/observe-connect';
 import { manifestSha256, type ClusterSession } from '../../engine/cluster-session';
@@ -93,20 +93,22 @@ export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<n
   const incomplete = journal.lastIncompleteRun();
   if (incomplete) io.warn(`the previous run (${incomplete.runId}) did not finish; hosts are re-observed, so this run picks up where it stopped`);
   let session: ClusterSession | undefined;
+  let gathering: ReturnType<typeof gatherPreflight> | undefined;
   try {
     // An unreadable or foreign plan file is refused before any host is contacted.
     const saved = opts.planFile ? readSavedPlan(opts.planFile) : undefined;
     const skip = validateSkips(opts.skipCheck);
     session = await openSession(io, opts);
     io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
+    // Preflight's execs run while the hosts are observed (teardown needs no checks).
+    gathering = opts.mode === 'apply' ? gatherPreflight(session, opts.target) : undefined;
     const { plan, observed, keypair } = await session.plan({ mode: opts.mode, targets: opts.target, onEvent: observeProgress(io) });
     if (saved) checkSavedPlanFresh(saved, plan);
     if (plan.manifestSha256 !== manifestSha256(session.manifest)) throw new RerouteError('INTERNAL', 'plan/manifest mismatch', 'Report this bug.');
     // Preflight on every install or update (teardown needs none): shown above the actions, and a failed check stops the run before any change.
     let override: PreflightOverride | undefined;
-    if (opts.mode === 'apply') {
-      io.info('Running preflight checks…');
-      const report = await preflightCluster(session, { plan, nodes: opts.target });
+    if (gathering) {
+      const report = judgePreflight(session.manifest, await gathering, plan);
       plan.preflight = planPreflight(report, skip);
       if (planHasChanges(plan)) refuseOnFailedChecksAfterShowing(io, plan, report.checks, skip);
       const overridden = report.checks.filter((c) => c.status === 'fail' && skip.includes(c.name)).map((c) => `${c.host} ${c.name}: ${c.detail}`);
@@ -130,6 +132,8 @@ export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<n
     }
     return await execute(io, session, plan, observed, keypair, journal, opts, override);
   } finally {
+    // Preflight never rejects; it must finish before the pool closes, or it could dial a connection nobody closes.
+    await gathering;
     await session?.close();
     lock.release();
   }

@@ -6,7 +6,7 @@ import { readSnapshot } from '../../observe/snapshot';
 import { planCluster, planHasChanges } from '../../plan/plan-cluster';
 import type { Plan } from '../../plan/plan-types';
 import { renderPlanText } from '../../plan/render-plan-text';
-import { planPreflight, preflightCluster } from '../../engine/preflight';
+import { gatherPreflight, judgePreflight, planPreflight } from '../../engine/preflight';
 import { ClusterSession, desiredForObservation, manifestSha256, offlineKeyInfo } from '../../engine/cluster-session';
 import { EXIT_CHANGES, EXIT_OK } from '../exit-codes';
 import type { IoHost } from '../io-host';
@@ -56,14 +56,15 @@ export async function runPlan(io: IoHost, opts: PlanCommandOptions): Promise<num
     if (!opts.destroy) plan.preflight = { notRun: 'offline plan from --observed; `reroute preflight` checks the hosts' };
   } else {
     const session: ClusterSession = await openSession(io, opts);
+    let gathering: ReturnType<typeof gatherPreflight> | undefined;
     try {
       io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
+      // Preflight's execs run while the hosts are observed; a teardown needs no checks.
+      gathering = opts.destroy ? undefined : gatherPreflight(session, opts.target);
       plan = (await session.plan({ mode: opts.destroy ? 'destroy' : 'apply', targets: opts.target, onEvent: observeProgress(io) })).plan;
-      if (!opts.destroy) {
-        io.info('Running preflight checks…');
-        plan.preflight = planPreflight(await preflightCluster(session, { plan, nodes: opts.target }));
-      }
+      if (gathering) plan.preflight = planPreflight(judgePreflight(session.manifest, await gathering, plan));
     } finally {
+      await gathering; // never rejects; done before the pool closes
       await session.close();
     }
   }
