@@ -66,8 +66,13 @@ async function routeVia(host: string): Promise<string> {
   return /^192\.168\.33\.2\s+255\.255\.255\.255\s+(\S+)/m.exec(out)?.[1] ?? '';
 }
 
+const localShOf = (i: number) => path.join(node(i).esxi.root, 'etc', 'rc.local.d', 'local.sh');
+/** local.sh's inode on esxi-2 before apply: an in-place edit keeps it, a rename would not. */
+let localShInode = 0;
+
 describe('a fresh-firewall ESXi cluster (issue 11)', () => {
   it('as shipped, httpClient is off and the ESXi host cannot reach the SCVM REST port', async () => {
+    localShInode = fs.statSync(localShOf(2)).ino;
     expect(await httpClient('esxi-1')).toEqual({ enabled: 'false', allowed: 'All' });
     expect(await restReachable('esxi-1', node(1).scvm.mgmtIp)).toBe(false);
   });
@@ -118,9 +123,9 @@ describe('a fresh-firewall ESXi cluster (issue 11)', () => {
   });
 
   it('local.sh was edited in place (sticky bit kept), so after a crash-reboot the block is still there and the agent runs', async () => {
-    const n2 = node(2);
-    const localSh = path.join(n2.esxi.root, 'etc', 'rc.local.d', 'local.sh');
-    expect(fs.statSync(localSh).mode & 0o1000).toBe(0o1000);
+    const st = fs.statSync(localShOf(2));
+    expect({ sticky: st.mode & 0o1000, sameInode: st.ino === localShInode }).toEqual({ sticky: 0o1000, sameInode: true });
+    expect(fs.readFileSync(localShOf(2), 'utf8')).toContain('# BEGIN zbs-reroute');
     // A crash runs no shutdown auto-backup: only what apply's own auto-backup saved comes back.
     await lab.crash('esxi-2');
     expect(await lab.execOk('esxi-2', 'cat /etc/rc.local.d/local.sh')).toContain('# BEGIN zbs-reroute');
