@@ -1,19 +1,26 @@
+import { fixtureManifest } from '../plan/test-fixtures';
+import type { ObservedCluster } from '../observe/observed-types';
 import { clusterStatus } from './cluster-status';
-import { convergedEsxi, fixtureDesired, fixtureManifest, fixtureNode, observedCluster } from '../plan/test-fixtures';
 
-describe('clusterStatus on an RDMA cluster (33.2 routed via SCVM access IPs)', () => {
-  const m = fixtureManifest(2, {
-    nodes: [1, 2].map((i) => {
-      const n = fixtureNode(i);
-      n.scvm.accessIp = `10.20.0.${150 + i}`;
-      return n;
-    }),
+/** `reroute status` beside the agent version: each SCVM's SMTX OS version, and whether it breaks the agent (status --check exits 2). */
+describe('status: SMTX OS version per SCVM', () => {
+  const observed: ObservedCluster = { format: 'zbs-reroute/observed-v1', takenAt: '2026-12-01T12:00:00.000Z', esxi: {}, scvm: {} };
+
+  test('shows the version read from /etc/smtxos-release; nothing breaks with the rest session source', () => {
+    const m = fixtureManifest(2);
+    const rows = clusterStatus(m, observed, { releases: { 'node-1': 'SMTX OS 5.1.2', 'node-2': undefined }, agentSshUser: 'smartx' });
+    expect(rows.map((r) => [r.node, r.scvmVersion, r.zbsProblems])).toEqual([
+      ['node-1', '5.1.2', []],
+      ['node-2', undefined, []],
+    ]);
   });
-  const d = fixtureDesired(m);
 
-  test('a route via the local access IP is local; via a peer access IP names that peer', () => {
-    const rows = clusterStatus(m, observedCluster({ 'node-1': convergedEsxi(d.esxi[0]!, '10.20.0.151'), 'node-2': convergedEsxi(d.esxi[1]!, '10.20.0.151') }, {}));
-    expect(rows[0]).toMatchObject({ node: 'node-1', routeGateway: '10.20.0.151', routeLocal: true, routeTargetNode: 'node-1' });
-    expect(rows[1]).toMatchObject({ node: 'node-2', routeGateway: '10.20.0.151', routeLocal: false, routeTargetNode: 'node-1' });
+  test('SMTX OS 5.1.2 with an agent that would ssh in as root is a problem named with its fix', () => {
+    const m = fixtureManifest(1);
+    const ssh = { ...m, routing: { ...m.routing, sessionSource: 'ssh' as const } };
+    const [row] = clusterStatus(ssh, observed, { releases: { 'node-1': 'SMTX OS 5.1.2' }, agentSshUser: 'root' });
+    expect(row?.zbsProblems).toEqual([expect.stringContaining('refuses root ssh login')]);
+    const [older] = clusterStatus(ssh, observed, { releases: { 'node-1': 'SMTX OS 5.0.4' }, agentSshUser: 'root' });
+    expect(older?.zbsProblems).toEqual([]);
   });
 });
