@@ -46,6 +46,17 @@ describeIfRoot('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall
     const found = await overSsh(0, `for a in ${applets.join(' ')}; do command -v "$a" >/dev/null || echo "missing $a"; done; echo done`);
     expect(found.stdout).toBe('done\n');
     expect((await overSsh(0, 'echo a-b | cut -d- -f2 | sed s/b/c/')).stdout).toBe('c\n');
+    expect((await overSsh(0, 'bash -c true')).code).toBe(127);
+  });
+
+  test("ESXi's own busybox path lists exactly the profile's applets and refuses the others", async () => {
+    const bb = '/usr/lib/vmware/busybox/bin/busybox';
+    expect((await sh('esxi-1', `${bb} --list`)).stdout.trim().split('\n')).toEqual(profileApplets('6.7', { all: false }));
+    const tr = await sh('esxi-1', `echo a | ${bb} tr a b`);
+    expect({ code: tr.code, stderr: tr.stderr }).toEqual({ code: 127, stderr: 'tr: applet not found\n' });
+    expect((await sh('esxi-1', `echo a | ${bb} sed s/a/b/`)).stdout).toBe('b\n');
+    // ESXi's crond reload idiom still starts crond from that path.
+    expect((await sh('esxi-1', 'ps -c')).stdout).toMatch(/^\d+ +\d+ +busybox +\/usr\/lib\/vmware\/busybox\/bin\/busybox crond$/m);
   });
 
   test('6.7 profile: a cron job meets the same "not found" (crond runs /bin/sh with the host PATH)', async () => {

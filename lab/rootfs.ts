@@ -11,13 +11,15 @@ import { LAB_STATE_ROOT, repoRoot } from './registry';
 import { LabError, run, runOk } from './proc';
 
 const LAB_SRC = path.join(repoRoot(), 'lab');
-const NATIVE = ['bash-shim', 'lab-init', 'sudo-shim'] as const;
+const NATIVE = ['bash-shim', 'lab-init', 'sudo-shim', 'esxi-busybox'] as const;
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 const PROFILES_DIR = path.join(LAB_SRC, 'esxi-profiles');
 /** Where the ESXi root keeps every applet of the full busybox, for the lab's own shims only. */
 export const ESXI_PRIVATE_BIN = '/usr/lib/vmware/lab/bin';
 /** ESXi's own busybox path (crond reload idiom); here the static build, which has crond. */
 const ESXI_VMWARE_BUSYBOX = '/usr/lib/vmware/busybox/bin/busybox';
+// Named busybox so its world name in `ps -c` is "busybox", as ESXi's crond shows.
+const ESXI_STATIC_BUSYBOX = '/usr/lib/vmware/lab/static/busybox';
 
 export { ESXI_CRONTAB, ESXI_LOCAL_SH } from './esxi-stock-files';
 import { ESXI_LOCAL_SH } from './esxi-stock-files';
@@ -113,13 +115,17 @@ async function findDynamicBusybox(): Promise<string> {
 export const ESXI_VERSIONS = ['6.7', '7.0', '8.0'] as const;
 export type EsxiVersion = (typeof ESXI_VERSIONS)[number];
 
-/** The applets of one ESXi version's busybox (lab/esxi-profiles/<version>.applets). */
-export function profileApplets(version: EsxiVersion): string[] {
+/**
+ * The commands of one ESXi version (lab/esxi-profiles/<version>.applets): its
+ * busybox applets, plus (all: true) the VMware tools marked `esxi-tool`.
+ */
+export function profileApplets(version: EsxiVersion, opts: { all?: boolean } = { all: true }): string[] {
   const text = fs.readFileSync(path.join(PROFILES_DIR, `${version}.applets`), 'utf8');
   return text
     .split('\n')
-    .map((l) => l.replace(/#.*/, '').trim())
-    .filter(Boolean);
+    .map((l) => l.replace(/#.*/, '').trim().split(/\s+/))
+    .filter(([name, kind]) => name !== '' && (opts.all === true || kind !== 'esxi-tool'))
+    .map(([name]) => name as string);
 }
 
 function contentHash(): string {
@@ -266,6 +272,8 @@ function hideBusyboxPs(file: string): void {
  */
 async function buildEsxi(root: string, bin: string): Promise<void> {
   await baseRoot(root, bin, new Set(), await findDynamicBusybox(), false);
+  // ESXi has no bash (root's login shell is /bin/sh): `bash` is "not found" there too.
+  fs.unlinkSync(path.join(root, 'bin/bash'));
   const applets = (await runOk(path.join(root, 'bin/busybox'), ['--list'], { timeoutMs: 10_000 })).split('\n').map((a) => a.trim()).filter(Boolean);
   for (const a of applets) {
     // ps stays VMware's shim even for the lab's own scripts.
@@ -273,8 +281,10 @@ async function buildEsxi(root: string, bin: string): Promise<void> {
   }
   // ESXi's documented crond reload idiom calls this path; the static build has crond
   // (the dynamic one has none). Its ps applet is renamed so a `busybox sh` there still reaches the ps shim.
-  copyFile(root, findBusybox(), path.join(root, ESXI_VMWARE_BUSYBOX), 0o755);
-  hideBusyboxPs(path.join(root, ESXI_VMWARE_BUSYBOX));
+  // The static build sits behind a wrapper that answers `busybox --list` from the host's profile.
+  copyFile(root, findBusybox(), path.join(root, ESXI_STATIC_BUSYBOX), 0o755);
+  hideBusyboxPs(path.join(root, ESXI_STATIC_BUSYBOX));
+  copyFile(root, path.join(bin, 'esxi-busybox'), path.join(root, ESXI_VMWARE_BUSYBOX), 0o755);
   for (const [file, dest, links] of ESXI_SHIMS) {
     copyFile(root, path.join(LAB_SRC, 'esxi-shims', file), path.join(root, dest), 0o755);
     for (const l of links) symlink(root, dest, path.join(root, l));
@@ -315,6 +325,8 @@ export function installEsxiProfile(root: string, version: EsxiVersion): void {
     symlink(root, fs.existsSync(path.join(privateBin, a)) ? '/bin/busybox' : ESXI_VMWARE_BUSYBOX, dest);
   }
   fs.writeFileSync(path.join(root, 'usr/lib/vmware/lab/esxi-version'), `${version}\n`);
+  // What ESXi's own busybox path lists and runs (native/esxi-busybox.c).
+  fs.writeFileSync(path.join(root, 'usr/lib/vmware/lab/applets'), profileApplets(version, { all: false }).join('\n') + '\n');
 }
 
 async function buildScvm(root: string, bin: string): Promise<void> {
