@@ -168,6 +168,8 @@ export function judgePreflight(manifest: Manifest, facts: PreflightFacts, plan: 
  */
 export async function preflightCluster(session: ClusterSession, opts: { nodes?: string[]; now?: () => Date } = {}): Promise<PreflightReport> {
   const m = session.manifest;
+  const unknown = (opts.nodes ?? []).filter((t) => !m.nodes.some((n) => n.name === t));
+  if (unknown.length > 0) throw new RerouteError('USAGE', `--target names no node of cluster ${m.clusterName}: ${unknown.join(', ')}`, `Use node names from the manifest: ${m.nodes.map((n) => n.name).join(', ')}.`);
   const now = opts.now ?? (() => new Date());
   const gathering = gatherPreflight(session, opts.nodes);
   const observed = await session.observe().finally(() => gathering);
