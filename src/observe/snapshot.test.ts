@@ -98,6 +98,20 @@ describe('writeSnapshot', () => {
     }
   });
 
+  it('keeps an SCVM\'s ZBS session (id and client IPs, or the problem) and refuses a malformed one', () => {
+    const snap = parseSnapshot(installedText(), 'x');
+    const [first, second] = Object.keys(snap.scvm);
+    const s1 = snap.scvm[first!];
+    const s2 = snap.scvm[second!];
+    if (!s1?.reachable || !s2?.reachable) throw new Error('fixture');
+    s1.zbsSession = { sessionId: '7bc26e9b-17d3-47fa-b1ba-1527fd4974c9', localClientsIps: ['10.10.0.11', '10.20.0.11'] };
+    s2.zbsSession = { problem: 'zbs-meta session list failed (exit 1)' };
+    expect(parseSnapshot(renderSnapshot(snap), 'x')).toEqual(snap);
+    const bad = JSON.parse(renderSnapshot(snap)) as { scvm: Record<string, { zbsSession: unknown }> };
+    bad.scvm[first!]!.zbsSession = { sessionId: 'x; reboot', localClientsIps: [] };
+    expect(() => parseSnapshot(JSON.stringify(bad), 'x')).toThrow();
+  });
+
   it('refuses to write an invalid snapshot', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'snap-'));
     try {
