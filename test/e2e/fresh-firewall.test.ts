@@ -12,7 +12,9 @@ import { reroute, servedBy, waitFor, writeLabManifest } from './lab-cli';
  * local.sh block (edited in place, sticky bit kept) survives a crash-reboot,
  * and destroy puts the ruleset back as it was.
  */
-jest.setTimeout(600_000);
+jest.setTimeout(900_000);
+/** apply/destroy on a loaded CI machine took up to 4 min here; the CLI gets twice that. */
+const CLI = { timeoutMs: 480_000 };
 
 const LAB = 'fw-e2e';
 const STATUS = '/var/run/zbs-reroute/status';
@@ -78,7 +80,7 @@ describe('a fresh-firewall ESXi cluster (issue 11)', () => {
   });
 
   it('plan shows the ruleset change on every host, limited to the cluster SCVM addresses', async () => {
-    const r = await reroute(lab, `plan -f ${manifest} ${state()}`);
+    const r = await reroute(lab, `plan -f ${manifest} ${state()}`, CLI);
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n').filter((l) => l.includes('firewall ruleset httpClient: disabled, all IPs → enabled, allowed IPs'));
     expect(lines).toHaveLength(3);
@@ -87,7 +89,7 @@ describe('a fresh-firewall ESXi cluster (issue 11)', () => {
   });
 
   it('apply succeeds with verification; the ruleset is open to exactly those addresses and every agent fetches', async () => {
-    const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
+    const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`, CLI);
     expect({ code: r.code, tail: r.stdout.slice(-2000) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
     for (const h of esxiHosts) {
       const fw = await httpClient(h);
@@ -102,7 +104,7 @@ describe('a fresh-firewall ESXi cluster (issue 11)', () => {
       const s = servedBy(lab, Date.now() - 1500);
       return esxiHosts.every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
     }, { timeoutMs: 20_000 });
-    const again = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
+    const again = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`, CLI);
     expect(again.stdout).toContain('No changes.');
   });
 
@@ -140,9 +142,9 @@ describe('a fresh-firewall ESXi cluster (issue 11)', () => {
   });
 
   it('destroy puts httpClient back as it was: disabled, open to all, our addresses gone', async () => {
-    const plan = await reroute(lab, `plan -f ${manifest} ${state()}`);
+    const plan = await reroute(lab, `plan -f ${manifest} ${state()}`, CLI);
     expect(plan.stdout).toContain('No changes.');
-    const r = await reroute(lab, `destroy -f ${manifest} ${state()} --auto-approve`);
+    const r = await reroute(lab, `destroy -f ${manifest} ${state()} --auto-approve`, CLI);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
     for (const h of esxiHosts) {
       expect({ h, fw: await httpClient(h) }).toEqual({ h, fw: { enabled: 'false', allowed: 'All' } });
