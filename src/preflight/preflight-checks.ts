@@ -140,7 +140,9 @@ function datastoreCheck(nf: NodeFacts, f: EsxiFacts, ctx: PreflightContext): Pre
   }
   if (!/^VMFS/i.test(fs.type)) return mk(n, 'esxi', 'datastore', 'fail', `${ds} is ${fs.type || 'of unknown type'}, not local VMFS`, fixLocal);
   if (!fs.mounted) return mk(n, 'esxi', 'datastore', 'fail', `${ds} (${fs.type}) is not mounted`, 'Mount the datastore, or choose another local VMFS datastore.');
-  if (fs.freeBytes !== undefined && fs.freeBytes < MIN_FREE_BYTES) return mk(n, 'esxi', 'datastore', 'fail', `${ds} (${fs.type}) has only ${fs.freeBytes} bytes free`, 'Free some space on the datastore (the agent needs a few MiB).');
+  // Full is a warning, not a failure: the running agent writes nothing there (lock, heartbeat and log are on the
+  // ramdisk), and apply's writes fail on that host alone with "No space left", leaving every file as it was.
+  if (fs.freeBytes !== undefined && fs.freeBytes < MIN_FREE_BYTES) return mk(n, 'esxi', 'datastore', 'warn', `${ds} (${fs.type}) has only ${fs.freeBytes} bytes free: installing or upgrading the agent there will fail`, 'Free some space on the datastore (the agent needs a few MiB).');
   if (fs.freeBytes !== undefined && fs.freeBytes < LOW_FREE_BYTES) return mk(n, 'esxi', 'datastore', 'warn', `${ds} (${fs.type}) has only ${MiB(fs.freeBytes)} free`, 'Free some space on the datastore.');
   return mk(n, 'esxi', 'datastore', 'pass', `${ds}: local ${fs.type}${fs.freeBytes !== undefined ? `, ${MiB(fs.freeBytes)} free` : ''}`);
 }
