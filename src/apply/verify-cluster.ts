@@ -52,7 +52,8 @@ export async function verifyHosts(manifest: Manifest, nodes: { node: string; sin
         if (o && o.reachable) {
           last = o;
           const hb = o.heartbeat;
-          if (hb && hb.updated > since && hb.version === manifest.version && o.agentProcesses.some((p) => p.pid === hb.pid) && o.nfsRoute && (pin === undefined || o.nfsRoute.gateway === pin)) break;
+          // A failed fetch may be one slow SCVM: wait (bounded) for one that works before judging.
+          if (hb && hb.updated > since && hb.version === manifest.version && hb.fetch === 'ok' && o.agentProcesses.some((p) => p.pid === hb.pid) && o.nfsRoute && (pin === undefined || o.nfsRoute.gateway === pin)) break;
         } else lastReason = o && !o.reachable ? o.reason : 'not observed';
         if (deps.nowMs() >= deadline) break;
         await deps.sleep(1000);

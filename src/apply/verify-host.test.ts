@@ -95,3 +95,21 @@ describe('judgeHost on an RDMA cluster (SCVMs reached through access IPs)', () =
     expect(d.ok).toBe(true);
   });
 });
+
+describe('judgeHost and the session fetch (issue 11)', () => {
+  const plain: Manifest = fixtureManifest(3);
+  const node1 = plain.nodes[0] as Manifest['nodes'][number];
+  const allPings = Object.fromEntries(plain.nodes.flatMap((n) => [[n.scvm.storageIp, true], [n.scvm.managementIp, true]]));
+
+  it('fails when the agent cannot fetch the session list (it would never fail over), naming the firewall ruleset', () => {
+    const d = fixtureDesired(plain).esxi[0];
+    if (!d) throw new Error('fixture has no node-1');
+    const o = convergedEsxi(d, node1.scvm.storageIp);
+    if (!o.heartbeat) throw new Error('fixture has no heartbeat');
+    o.heartbeat.pid = o.agentProcesses[0]?.pid ?? 0;
+    o.heartbeat.fetch = 'fail';
+    const v = judgeHost({ manifest: plain, node: node1, observed: o, since: NOW - 10, pings: allPings });
+    expect(v.ok).toBe(false);
+    expect(v.problems).toEqual(['the agent cannot fetch the session list, so it would never fail over (is the httpClient firewall ruleset open to the SCVMs? `reroute preflight` checks it)']);
+  });
+});

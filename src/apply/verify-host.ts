@@ -51,6 +51,12 @@ export function judgeHost(v: VerifyInputs): HostVerification {
   else {
     if (hb.version !== manifest.version) problems.push(`agent reports version ${hb.version}, wanted ${manifest.version}`);
     if (hb.updated < v.since) problems.push('the agent heartbeat has not been updated since apply');
+    // An agent that cannot read the session list never sees an SCVM fail: it would sit on the
+    // local route whatever happens (issue 11: a firewall ruleset off, a command ESXi lacks).
+    if (hb.fetch === 'fail') {
+      const ruleset = manifest.routing.sessionSource === 'ssh' ? 'sshClient' : 'httpClient';
+      problems.push(`the agent cannot fetch the session list, so it would never fail over (is the ${ruleset} firewall ruleset open to the SCVMs? \`reroute preflight\` checks it)`);
+    }
   }
   const route = observed.nfsRoute;
   let routeInfo: HostVerification['route'];
