@@ -173,9 +173,13 @@ persistence_section() {
     _l=$(ls -l "$R$_f" 2>/dev/null) || _l=
     printf 'file %s %s\n' "$_f" "${_l%% *}" >>"$T/raw"
   done
-  _l=$(ls -ld "$R/vmfs/volumes/$DATASTORE/" 2>/dev/null) || _l=
+  # The datastore may be a dead NFS mount (a wrong manifest): every look at it is bounded.
+  _l=
+  if bounded ls -ld "$R/vmfs/volumes/$DATASTORE/"; then
+    _l=$(cat "$T/out")
+  fi
   printf 'datastore %s\n' "${_l%% *}" >>"$T/raw"
-  if [ -r "$KEY_FILE" ]; then
+  if bounded test -r "$KEY_FILE"; then
     printf 'key present\n' >>"$T/raw"
   else
     printf 'key absent\n' >>"$T/raw"

@@ -132,7 +132,10 @@ maybe('preflight.sh under busybox sh', () => {
     expect(f.agentKeyPresent).toBe(false);
     expect(f.crondAlive).toBe(true);
     expect(Math.abs((f.now ?? 0) - Date.now() / 1000)).toBeLessThan(10);
+    expect(f.datastoreMode).toMatch(/^d/);
     expect(treeState(h.root)).toEqual(before);
+    write(`${h.root}/vmfs/volumes/datastore1/zbs-reroute/keys/reroute_id_rsa`, 'key', 0o600);
+    expect(parsePreflightOutput(run(h, []).stdout).agentKeyPresent).toBe(true);
   });
 
   it('reads Secure Boot as enabled; a missing secureBoot.py is `not found`, not a guess', () => {
