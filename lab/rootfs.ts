@@ -313,16 +313,21 @@ export function markSticky(file: string): void {
 
 /**
  * Links the applets of one ESXi version's busybox into a host root's /bin:
- * to the dynamic busybox where it has the applet, else to the static build
- * at ESXi's busybox path (crond). An applet neither build has is left out.
+ * to the dynamic busybox where it has the applet, else to ESXi's busybox
+ * path (the static build behind a wrapper: crond). VMware tools listed in
+ * the profile (esxi-tool) link to the static build directly.
  */
 export function installEsxiProfile(root: string, version: EsxiVersion): void {
   const privateBin = path.join(root, ESXI_PRIVATE_BIN);
+  const busyboxApplets = new Set(profileApplets(version, { all: false }));
   for (const a of profileApplets(version)) {
     if (a === 'sh' || a === 'busybox' || a === 'ps') continue;
     const dest = path.join(root, 'bin', a);
     if (fs.existsSync(dest)) continue;
-    symlink(root, fs.existsSync(path.join(privateBin, a)) ? '/bin/busybox' : ESXI_VMWARE_BUSYBOX, dest);
+    // VMware's own tools (ping, nc) stand in as the static build: not busybox on ESXi, and a
+    // static binary starts faster (the agent starts one ping per address at once).
+    const target = !busyboxApplets.has(a) ? ESXI_STATIC_BUSYBOX : fs.existsSync(path.join(privateBin, a)) ? '/bin/busybox' : ESXI_VMWARE_BUSYBOX;
+    symlink(root, target, dest);
   }
   fs.writeFileSync(path.join(root, 'usr/lib/vmware/lab/esxi-version'), `${version}\n`);
   // What ESXi's own busybox path lists and runs (native/esxi-busybox.c).
