@@ -46,7 +46,7 @@ function makeHost(opts: { secureBoot?: string; esxcliHangs?: boolean } = {}): Ho
   const shim = (name: string, body: string): void => write(`${shims}/${name}`, `#!/bin/sh\n${body}\n`, 0o755);
   shim('vmware', 'echo "VMware ESXi 6.7.0 build-17700523"');
   const esxcli = opts.esxcliHangs
-    ? 'exec sleep 30'
+    ? 'exec sleep 120'
     : `case "$*" in
   "network firewall ruleset list") cat <<'EOF'\n${FW_LIST}EOF\n;;
   "storage nfs list") cat <<'EOF'\n${NFS_LIST}EOF\n;;
@@ -156,7 +156,7 @@ maybe('preflight.sh under busybox sh', () => {
     expect(f.complete).toBe(true);
     expect(f.nfs).toMatchObject({ ok: false, why: expect.stringContaining('hung') });
     expect(f.firewall).toMatchObject({ ok: false });
-    expect(r.ms).toBeLessThan(15000);
+    expect(r.ms).toBeLessThan(60_000); // unbounded, the three calls would take 360 s
   });
 
   it('a hostile command output cannot forge a section', () => {
