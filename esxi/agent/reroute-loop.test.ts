@@ -26,6 +26,26 @@ const ACCESS_CONF = { LOCAL_ACCESS_IP: LOCAL_ACCESS, PEER_ACCESS_IPS: PEER_ACCES
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** spawnSync without blocking the event loop: the other concurrent tests keep polling on time. */
+function run(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; input?: string; timeout: number }): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { env: opts.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeout);
+    p.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+    if (opts.input !== undefined && p.stdin) {
+      p.stdin.on('error', () => undefined); // a script that exits early closes its stdin: not our failure
+      p.stdin.end(opts.input);
+    }
+  });
+}
+
 function sessionsJson(pairs: [string, string][]): string {
   const data = pairs.map(([ip, sec], i) => ({
     session_id: `s-${i}`,
@@ -550,7 +570,7 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
 
   test.concurrent('refuses PEER_ACCESS_IPS that do not line up with PEER_STORAGE_IPS', async () => {
     const h = new FakeEsxi({ ...ACCESS_CONF, PEER_ACCESS_IPS: '10.20.0.202' });
-    const r = spawnSync(SH, [path.join(h.inst, 'reroute-loop.sh')], { env: h.env(), encoding: 'utf8', timeout: 10000 });
+    const r = await run(SH, [path.join(h.inst, 'reroute-loop.sh')], { env: h.env(), timeout: 10000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/PEER_ACCESS_IPS has fewer entries than PEER_STORAGE_IPS/);
     expect(h.changes()).toEqual([]);
@@ -559,7 +579,7 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
   test.concurrent('--fetch-once prints the listed sessions and touches no route, lock, heartbeat or log', async () => {
     const h = new FakeEsxi();
     h.set('down', [LOCAL_MGMT]);
-    const r = spawnSync(SH, [path.join(h.inst, 'reroute-loop.sh'), '--fetch-once', path.join(h.inst, 'reroute.conf')], { env: h.env(), encoding: 'utf8', timeout: 15000 });
+    const r = await run(SH, [path.join(h.inst, 'reroute-loop.sh'), '--fetch-once', path.join(h.inst, 'reroute.conf')], { env: h.env(), timeout: 15000 });
     expect(r.stdout).toBe(`session ${LOCAL}\nsession ${PEERS[0]}\nsession ${PEERS[1]}\nfetch ok\n`);
     expect(r.status).toBe(0);
     expect(fs.existsSync(h.run)).toBe(false);
@@ -572,7 +592,7 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     const h = new FakeEsxi();
     const pretty = JSON.stringify(JSON.parse(sessionsJson(ALL)), null, 2);
     fs.writeFileSync(path.join(h.fake, 'sessions.json'), pretty);
-    const r = spawnSync(SH, [path.join(h.inst, 'reroute-loop.sh'), '--fetch-once', path.join(h.inst, 'reroute.conf')], { env: h.env(), encoding: 'utf8', timeout: 15000 });
+    const r = await run(SH, [path.join(h.inst, 'reroute-loop.sh'), '--fetch-once', path.join(h.inst, 'reroute.conf')], { env: h.env(), timeout: 15000 });
     expect(r.stdout.split('\n').filter((l) => l.startsWith('session '))).toHaveLength(3);
     expect(r.status).toBe(0);
   });
@@ -582,14 +602,14 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     h.set('meta-down', [LOCAL, LOCAL_MGMT, ...PEERS, ...PEER_MGMT]);
     const keys = fs.readFileSync(path.join(h.inst, 'reroute.conf'), 'utf8');
     const input = keys + fs.readFileSync(LOOP, 'utf8');
-    const r = spawnSync(SH, ['-s', '--', '--fetch-once', '/dev/null'], { env: h.env(), input, encoding: 'utf8', timeout: 15000 });
+    const r = await run(SH, ['-s', '--', '--fetch-once', '/dev/null'], { env: h.env(), input, timeout: 15000 });
     expect(r.stdout).toMatch(/^fetch fail 10\.10\.0\.101 no answer \(rc 1\), 10\.20\.0\.101 no answer \(rc 1\), \S+ no answer \(rc 1\)\n$/);
     expect(r.status).toBe(3);
     fs.writeFileSync(path.join(h.fake, 'meta-down'), '');
-    const ok = spawnSync(SH, ['-s', '--', '--fetch-once', '/dev/null'], { env: h.env(), input, encoding: 'utf8', timeout: 15000 });
+    const ok = await run(SH, ['-s', '--', '--fetch-once', '/dev/null'], { env: h.env(), input, timeout: 15000 });
     expect(ok.stdout).toMatch(/fetch ok\n$/);
     expect(ok.status).toBe(0);
-    const bad = spawnSync(SH, [LOOP, '--fetch-once', path.join(h.root, 'nope.conf')], { env: h.env(), encoding: 'utf8', timeout: 15000 });
+    const bad = await run(SH, [LOOP, '--fetch-once', path.join(h.root, 'nope.conf')], { env: h.env(), timeout: 15000 });
     expect(bad.stdout).toMatch(/^fetch fail config error: cannot read/);
     expect(bad.status).toBe(3);
   });
