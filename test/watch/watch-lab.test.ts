@@ -153,7 +153,7 @@ describe('reroute watch --mode correct on a deployed lab cluster', () => {
   });
 
   it('puts back the authorized_keys entry removed from an SCVM', async () => {
-    const r = await driftAndExpectCorrection('authorized_keys entry removed', 'node-1', 'authorized_keys', () => lab.execOk('scvm-1', "sed -i '/zbs-reroute:watch/d' /home/smartx/.ssh/authorized_keys"));
+    const r = await driftAndExpectCorrection('authorized_keys entry removed', 'node-1', 'authorized_keys', () => lab.execOk('scvm-1', "sed -i '/zbs-reroute:watch/d' /home/smartx/.ssh/authorized_keys", { user: 'smartx' }));
     expect(r.foundMs).toBeLessThan(NOTICE_MS);
     expect(await lab.execOk('scvm-1', 'cat /home/smartx/.ssh/authorized_keys')).toContain('zbs-reroute:watch');
   });
