@@ -116,6 +116,15 @@ describeIfRoot('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall
     expect([await fetch(scvm1), await fetch(scvm2)]).toEqual([0, 0]);
   });
 
+  test('sshClient enabled for one allowed IP: ssh out reaches exactly that SCVM', async () => {
+    const [scvm1, scvm2] = [lab.nodes[0]!.scvm.mgmtIp, lab.nodes[1]!.scvm.mgmtIp];
+    const banner = async (ip: string) => (await sh('esxi-2', `nc -w 2 ${ip} 22 </dev/null | head -c 7`)).stdout;
+    await lab.execOk('esxi-2', `esxcli network firewall ruleset set -r sshClient -e true -a false && esxcli network firewall ruleset allowedip add -r sshClient -i ${scvm2}`);
+    expect([await banner(scvm1), await banner(scvm2)]).toEqual(['', 'SSH-2.0']);
+    await lab.execOk('esxi-2', 'esxcli network firewall ruleset set -r sshClient -e false');
+    expect(await banner(scvm2)).toBe('');
+  });
+
   test('persistence: auto-backup saves only sticky /etc files, so an in-place edit survives and a file renamed over local.sh is not saved', async () => {
     const ls = async () => (await lab.execOk('esxi-1', 'ls -l /etc/rc.local.d/local.sh')).split(/\s+/)[0];
     expect(await ls()).toBe('-rwxr-xr-t');
