@@ -133,7 +133,9 @@ async function observeScvm(manifest: Manifest, node: NodeSpec, conn: ObserveConn
   const r = await conn.exec(readAuthorizedKeysCommand({ sudo: false }), { timeoutMs: commandTimeoutMs, maxOutputBytes: KEYS_MAX_OUTPUT });
   const fail = (reason: string): Unreachable => ({ kind: 'scvm', node: node.name, reachable: false, reason });
   if (r.code !== 0) {
-    const hint = explainSudoFailure(r.stderr, scvm.user);
+    // A root-owned file (edited with sudo) is unreadable for its user, and so for sshd's key check.
+    const denied = /permission denied/i.test(r.stderr) ? `not readable by ${scvm.user} (owned by another user?): chown ${scvm.user} ~${scvm.user}/.ssh ~${scvm.user}/.ssh/authorized_keys` : undefined;
+    const hint = denied ?? explainSudoFailure(r.stderr, scvm.user);
     return fail(`reading ${scvm.user}'s ~/.ssh/authorized_keys failed (exit ${r.code ?? 'signal'})${hint ? `: ${hint}` : r.stderr.trim() ? `: ${tail(r.stderr)}` : ''}`);
   }
   const read = parseAuthorizedKeysRead(r.stdout);
