@@ -20,7 +20,7 @@ import { parseFetchOnce, parsePreflightOutput, parseScvmFacts, type EsxiFacts, t
 import { CHECK_NAMES, isCheckName, summarize, type PlanPreflight, type PreflightCheck, type PreflightReport } from '../preflight/preflight-types';
 import { builtinsFromList, requiredCommands } from '../preflight/required-commands';
 import type { HostConnections } from '../remote/host-connections';
-import type { RemoteHost } from '../remote/ssh-connection';
+import type { ExecResult, RemoteHost } from '../remote/ssh-connection';
 import { shellCommand, shellQuote } from '../remote/shell-quote';
 import { manifestSha256, offlineKeyInfo, type ClusterSession } from './cluster-session';
 
@@ -65,7 +65,12 @@ async function esxiFacts(manifest: Manifest, node: NodeSpec, pool: HostConnectio
   const dir = installDirFor(manifest, node);
   const cmd = shellCommand(['/bin/sh', '-s', '--', node.esxi.datastore, `${dir}/${PRIVATE_KEY_FILE}`, ...ctx.required.map((c) => c.name)]);
   const started = Date.now();
-  const r = await host.exec(cmd, { stdin: shippedEsxiScript('preflight/preflight.sh'), timeoutMs, maxOutputBytes: MAX_OUTPUT });
+  let r: ExecResult;
+  try {
+    r = await host.exec(cmd, { stdin: shippedEsxiScript('preflight/preflight.sh'), timeoutMs, maxOutputBytes: MAX_OUTPUT });
+  } catch (err) {
+    return { esxi: { reachable: false, reason: reason(err) }, fetch: { skipped: 'preflight script failed' } };
+  }
   const controllerNow = (started + Date.now()) / 2000;
   if (r.code !== 0) {
     const how = r.code === null ? 'was killed (no answer in time)' : `exited with status ${r.code}`;
@@ -144,7 +149,10 @@ export async function gatherPreflight(session: ClusterSession, nodes?: string[])
   const timeoutMs = m.access.ssh.commandTimeoutSeconds * 1000;
   const wanted = m.nodes.filter((n) => !nodes || nodes.includes(n.name));
   return bounded(wanted, m.access.parallelism, async (n) => {
-    const [e, s] = await Promise.all([esxiFacts(m, n, session.connections, ctx, timeoutMs), scvmFacts(n, session.connections, timeoutMs)]);
+    const [e, s] = await Promise.all([
+      esxiFacts(m, n, session.connections, ctx, timeoutMs).catch((err: unknown) => ({ esxi: { reachable: false as const, reason: reason(err) }, fetch: { skipped: 'preflight failed' }, controllerNow: undefined })),
+      scvmFacts(n, session.connections, timeoutMs),
+    ]);
     const nf: Omit<NodeFacts, 'firewallEnabledByPlan'> = { node: n.name, datastore: n.esxi.datastore, esxi: e.esxi, fetch: e.fetch, scvm: s };
     if (e.controllerNow !== undefined) nf.controllerNow = e.controllerNow;
     return nf;

@@ -133,7 +133,7 @@ export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<n
     return await execute(io, session, plan, observed, keypair, journal, opts, override);
   } finally {
     // Preflight never rejects; it must finish before the pool closes, or it could dial a connection nobody closes.
-    await gathering;
+    await gathering?.catch(() => undefined);
     await session?.close();
     lock.release();
   }

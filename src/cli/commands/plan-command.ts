@@ -64,7 +64,7 @@ export async function runPlan(io: IoHost, opts: PlanCommandOptions): Promise<num
       plan = (await session.plan({ mode: opts.destroy ? 'destroy' : 'apply', targets: opts.target, onEvent: observeProgress(io) })).plan;
       if (gathering) plan.preflight = planPreflight(judgePreflight(session.manifest, await gathering, plan));
     } finally {
-      await gathering; // never rejects; done before the pool closes
+      await gathering?.catch(() => undefined); // done before the pool closes (its error, if any, was reported above)
       await session.close();
     }
   }
