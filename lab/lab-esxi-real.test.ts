@@ -198,6 +198,17 @@ describeIfRoot('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall
   });
 });
 
+describeIfRoot('lab ESXi options', () => {
+  test('an unknown ESXi version, host or firewall mode is refused before anything is created', async () => {
+    const name = testLabName('esxi-bad');
+    await expect(Lab.start({ nodes: 2, name, esxiVersion: '9.0' as never })).rejects.toThrow(/esxiVersion "9\.0" is not one of 6\.7, 7\.0, 8\.0/);
+    await expect(Lab.start({ nodes: 2, name, esxiVersion: { 'esxi-3': '6.7' } })).rejects.toThrow(/"esxi-3" is not an ESXi host of a 2-node lab/);
+    await expect(Lab.start({ nodes: 2, name, secureBoot: ['scvm-1'] })).rejects.toThrow(/secureBoot: "scvm-1"/);
+    await expect(Lab.start({ nodes: 2, name, firewall: 'closed' as never })).rejects.toThrow(/firewall must be open or shipped/);
+    expect(Lab.list()).not.toContain(name);
+  });
+});
+
 test('every ESXi profile names its public source and lacks the applets the issue names', () => {
   for (const v of ['6.7', '7.0', '8.0'] as const) {
     const text = fs.readFileSync(path.join(__dirname, 'esxi-profiles', `${v}.applets`), 'utf8');
