@@ -96,7 +96,8 @@ program
       const served = h === undefined ? '' : ` io: ${h.failed > 0 ? `${h.failed}/${h.probes} failed, ` : ''}served by ${h.servedBy ?? 'nobody'}`;
       const r = t.nfsRoute;
       const route = r === undefined ? '' : r.gateway === null ? ' 33.2: private link' : ` 33.2 via ${r.gateway} (${r.scvm ?? 'not an SCVM'}${r.scvm ? ` ${r.via}${r.via === 'access' ? ' IP' : ''}` : ''})`;
-      out(`  ${t.target.padEnd(8)} ${t.up ? 'up  ' : 'DOWN'} sshd=${t.sshd ? 'up' : 'DOWN'} ${svc}${served}${route}`);
+      const esxi = t.esxiVersion === undefined ? '' : ` ESXi ${t.esxiVersion}${t.secureBoot ? ' secure-boot' : ''}`;
+      out(`  ${t.target.padEnd(8)} ${t.up ? 'up  ' : 'DOWN'} sshd=${t.sshd ? 'up' : 'DOWN'}${esxi} ${svc}${served}${route}`);
     }
     out(s.faults.length === 0 ? 'faults: none' : `faults: ${s.faults.map((f) => `${f.name} ${f.target}`).join(', ')}`);
   });

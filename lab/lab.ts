@@ -143,6 +143,9 @@ export interface TargetStatus {
   services: Record<string, boolean>;
   /** ESXi only: where its 192.168.33.2 route points now and whose address that is. */
   nfsRoute?: NfsRouteView;
+  /** ESXi only: its version profile and whether it boots with UEFI Secure Boot. */
+  esxiVersion?: EsxiVersion;
+  secureBoot?: boolean;
 }
 
 /** An ESXi's route to the NFS address, named by SCVM: `via: 'access'` is an RDMA access IP. */
@@ -1227,7 +1230,7 @@ export class Lab {
           for (const s of h === node.esxi ? ['monitor'] : ['meta-sim', 'nfs-sim']) services[s] = svc(`${h.target}:${s}`);
         }
         const t: TargetStatus = { target: h.target, ns: h.ns, up: svc(`${h.target}:init`), sshd: svc(`${h.target}:sshd`), services };
-        if (h === node.esxi) t.nfsRoute = this.nfsRoute(node);
+        if (h === node.esxi) Object.assign(t, { nfsRoute: this.nfsRoute(node), esxiVersion: node.esxi.version, secureBoot: node.esxi.secureBoot });
         targets.push(t);
       }
     }
