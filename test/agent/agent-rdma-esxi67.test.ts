@@ -12,6 +12,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Lab, type LabNode } from '../../lab/lab';
+import { discoverCommand, parseDiscoverOutput, parseSessionList } from '../../src/discover/discover-parse';
+import { accessIpOf } from '../../src/discover/pair-hosts';
 import { AgentKey, AGENT_SRC, agentLog, authorizeOnScvms, installAgent, installDir, routeVia, SCVM_USER, sleep, status, until, type AgentTiming } from './agent-lab';
 
 jest.setTimeout(240_000);
@@ -122,6 +124,20 @@ maybe('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
     // ssh source, as smartx, from node-3.
     const n3 = node(3);
     expect(sorted(await l.execOk(n3.esxi.target, `/bin/sh ${installDir(n3)}/reroute-loop.sh --fetch-once ${installDir(n3)}/reroute.conf`))).toBe(want);
+  });
+
+  test("discover's host command finds each SCVM's access IP in that host's routes", async () => {
+    const l = lab as Lab;
+    for (const n of l.nodes) {
+      const out = await l.execOk(n.esxi.target, discoverCommand({ nfsAddress: '192.168.33.2', restPort: 80, restPath: '/api/v2/zbs_session/session', dirName: 'zbs-reroute' }), { timeoutMs: 30_000 });
+      const facts = parseDiscoverOutput(n.esxi.mgmtIp, out);
+      // The lab's meta does not answer on 192.168.33.2 (discover then uses --scvm): the SCVM list
+      // is not what is under test here, the routes are.
+      const sessions = facts.sessionsJson ? parseSessionList(facts.sessionsJson, n.esxi.target) : l.nodes.map((m) => ({ storageIp: m.scvm.storageIp, mgmtIp: m.scvm.mgmtIp }));
+      const own = sessions.find((s) => s.storageIp === n.scvm.storageIp);
+      expect(own).toBeDefined();
+      expect(accessIpOf(facts, own!, sessions, '192.168.33.2')).toBe(access(n));
+    }
   });
 
   test('on the 6.7 profile the agent, probe.sh and host-ops.sh run with no "not found"', async () => {
