@@ -44,7 +44,7 @@ ${header(r)}
 
 ${p.callsPerSource} calls per source from esxi-1 to its SCVM's storage IP, with the agent's exact commands
 (\`wget -q -O - http://IP:80/api/v2/zbs_session/session\`; \`ssh -i KEY -o BatchMode=yes -o ConnectTimeout=2
--o StrictHostKeyChecking=yes -o UserKnownHostsFile=… root@IP zbs-meta session list\`). Median (min–max).
+-o StrictHostKeyChecking=yes -o UserKnownHostsFile=… smartx@IP zbs-meta session list\`). Median (min–max).
 
 | per call | REST (wget) | ssh + zbs-meta | ssh / REST |
 |---|---|---|---|

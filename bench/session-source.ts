@@ -86,7 +86,7 @@ while [ "$i" -lt "$N" ]; do
     $D/zrb-rusage $D/ru.$SRC wget -q -O - "http://$IP:80${REST_PATH}" >$D/out.$SRC 2>/dev/null
   else
     $D/zrb-rusage $D/ru.$SRC ssh -i "$KEY" -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=yes \\
-      -o UserKnownHostsFile="$KH" "root@$IP" zbs-meta session list >$D/out.$SRC 2>/dev/null
+      -o UserKnownHostsFile="$KH" "smartx@$IP" zbs-meta session list >$D/out.$SRC 2>/dev/null
   fi
   set -- $(netb)
   echo "$(($1 - rb)) $(($2 - rp)) $(($3 - tb)) $(($4 - tp)) $(wc -c <$D/out.$SRC)" >>$D/net.$SRC
@@ -283,7 +283,7 @@ export const sessionSource: Benchmark = {
             const cmd =
               src === 'rest'
                 ? `wget -q -O - http://${ip}:80${REST_PATH} >/dev/null 2>&1`
-                : `ssh -i ${f.keyPath} -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${f.kh} root@${ip} zbs-meta session list >/dev/null 2>&1`;
+                : `ssh -i ${f.keyPath} -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${f.kh} smartx@${ip} zbs-meta session list >/dev/null 2>&1`;
             try {
               await lab.exec(t, cmd, { timeoutMs: capS * 1000 });
               rawHung[src] = { capS, returnedAfterMs: Date.now() - t0 };

@@ -64,7 +64,7 @@ conf_defaults() {
   : "${INTERVAL:=3}" "${FAILBACK_DELAY:=180}" "${PING_TIMEOUT:=1}"
   : "${FALLBACK_ORDER:=local-storage remote-storage remote-management}"
   : "${SESSION_SOURCE:=rest}" "${REST_PORT:=80}" "${REST_PATH:=/api/v2/zbs_session/session}"
-  : "${SSH_USER:=root}" "${SSH_KEY:=$SELF_DIR/keys/reroute_id_rsa}"
+  : "${SSH_USER:=smartx}" "${SSH_KEY:=$SELF_DIR/keys/reroute_id_rsa}"
   : "${SSH_KNOWN_HOSTS:=$SELF_DIR/keys/known_hosts}"
   : "${RUN_DIR:=/var/run/zbs-reroute}" "${LOG_FILE:=/var/log/scvm_failure.log}"
   : "${LOG_MAX_BYTES:=262144}" "${PIN_FILE:=$SELF_DIR/pin}"

@@ -117,7 +117,7 @@ class FakeEsxi {
       SESSION_SOURCE: 'rest',
       REST_PORT: '80',
       REST_PATH: '/api/v2/zbs_session/session',
-      SSH_USER: 'root',
+      SSH_USER: 'smartx',
       SSH_KEY: path.join(this.inst, 'keys/reroute_id_rsa'),
       SSH_KNOWN_HOSTS: path.join(this.inst, 'keys/known_hosts'),
       RUN_DIR: this.run,

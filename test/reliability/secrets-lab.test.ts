@@ -238,11 +238,11 @@ describe('the SCVM key entry is restricted and still serves the agent', () => {
     const scvm = lab.nodes[0]!.scvm.mgmtIp;
     const key = path.join(dir, 'state', 'reroute_id_rsa');
     const opts = `-F /dev/null -i ${key} -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${lab.knownHostsPath}`;
-    const outside = await lab.exec('ctl', `/usr/bin/ssh ${opts} root@${scvm} true`);
+    const outside = await lab.exec('ctl', `/usr/bin/ssh ${opts} smartx@${scvm} true`);
     expect(outside.code).toBe(255);
     expect(outside.stderr).toMatch(/Permission denied/);
     const known = `${INSTALL}/keys/known_hosts`;
-    const inside = await lab.exec('esxi-1', `ssh -i ${INSTALL}/keys/reroute_id_rsa -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${known} -tt root@${scvm} tty`);
+    const inside = await lab.exec('esxi-1', `ssh -i ${INSTALL}/keys/reroute_id_rsa -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${known} -tt smartx@${scvm} tty`);
     expect(inside.stderr + inside.stdout).toMatch(/PTY allocation request failed|not a tty/);
   });
 });
