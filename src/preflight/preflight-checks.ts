@@ -197,7 +197,7 @@ function scvmChecks(nf: NodeFacts, ctx: PreflightContext): PreflightCheck[] {
   }
   const f = nf.scvm.facts;
   const out: PreflightCheck[] = [];
-  out.push(f.sudo ? mk(n, 'scvm', 'scvm-login', 'pass', `${ctx.operatorUser} logs in, sudo -n works`) : mk(n, 'scvm', 'scvm-login', 'fail', `${ctx.operatorUser} logs in but \`sudo -n true\` fails: apply cannot write root's authorized_keys`, `Allow ${ctx.operatorUser} passwordless sudo on the SCVM (sudoers: ${ctx.operatorUser} ALL=(ALL) NOPASSWD: ALL).`));
+  out.push(f.sudo ? mk(n, 'scvm', 'scvm-login', 'pass', `${ctx.operatorUser} logs in, sudo -n works`) : mk(n, 'scvm', 'scvm-login', 'fail', `${ctx.operatorUser} logs in but \`sudo -n true\` fails: apply cannot register this host's client IPs in the ZBS session (zbs-meta session refresh_address needs root) nor remove key entries earlier releases left in root's authorized_keys`, `Allow ${ctx.operatorUser} passwordless sudo on the SCVM (sudoers: ${ctx.operatorUser} ALL=(ALL) NOPASSWD: ALL).`));
   const version = f.release ? parseSmtxRelease(f.release) : undefined;
   if (!version) out.push(mk(n, 'scvm', 'scvm-version', 'warn', f.release ? `/etc/smtxos-release not understood: ${JSON.stringify(f.release.slice(0, 60))}` : '/etc/smtxos-release not found', 'Check the SMTX OS version by hand; 5.1.2 and later refuse root ssh login.'));
   else {
