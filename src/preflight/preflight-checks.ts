@@ -42,7 +42,8 @@ const MIN_FREE_BYTES = 4 * 1024 * 1024;
 const LOW_FREE_BYTES = 64 * 1024 * 1024;
 const CLOCK_WARN_SECONDS = 30;
 
-export const SECURE_BOOT_FIX = 'Turn UEFI Secure Boot off in the host firmware; or keep it and re-run `reroute apply` after every reboot of this host, passing --skip-check secure-boot.';
+export const SECURE_BOOT_FIX =
+  'Turn UEFI Secure Boot off in the host firmware; or keep it, apply with --skip-check secure-boot and run `reroute watch --mode correct`, which re-adds the crontab line within one period after each reboot (docs/design.md, Secure Boot hosts).';
 
 /** An SMTX OS change that breaks something the agent relies on (docs/design.md §7). */
 export interface ZbsVersionProblem {
