@@ -496,7 +496,7 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     expect(args).toContain('-o BatchMode=yes');
     expect(args).toContain('-o StrictHostKeyChecking=yes');
     expect(args).toMatch(/-o UserKnownHostsFile=\S+known_hosts/);
-    expect(args).toMatch(/root@10\.10\.0\.101 zbs-meta session list$/); // the local SCVM, management address first
+    expect(args).toMatch(/smartx@10\.10\.0\.101 zbs-meta session list$/); // the local SCVM, management address first
     h.sessions(ALL.slice(1), true);
     await h.until('failover from the ssh session list', () => PEERS.includes(h.route()), 10000);
     await h.stop();
