@@ -5,7 +5,7 @@ import { Lab } from '../../lab/lab';
 import type { Plan } from '../../src/plan/plan-types';
 import type { PreflightReport } from '../../src/preflight/preflight-types';
 import type { JournalEntry } from '../../src/state/apply-journal';
-import { reroute, writeLabManifest } from './lab-cli';
+import { nfsRouteChanges, reroute, writeLabManifest } from './lab-cli';
 
 /**
  * `reroute preflight` and the apply gate against hosts that fail where real
@@ -99,6 +99,28 @@ describe('reroute preflight on a Secure Boot host and a 6.7 host', () => {
       .map((l) => JSON.parse(l) as JournalEntry);
     const start = entries.filter((e): e is Extract<JournalEntry, { type: 'run-start' }> => e.type === 'run-start').pop();
     expect(start?.preflight).toEqual({ skipped: ['secure-boot'], overridden: [expect.stringContaining('node-2/esxi secure-boot')] });
+  });
+
+  it('the way out on a Secure Boot host: a reboot loses the crontab line (local.sh not run), correcting that drift restores the agent, the route untouched', async () => {
+    const CRON = '/var/spool/cron/crontabs/root';
+    const routeOf = async () => /^192\.168\.33\.2\s+255\.255\.255\.255\s+(\S+)/m.exec(await lab.execOk('esxi-2', 'esxcfg-route -l'))?.[1];
+    const before = await routeOf();
+    expect(before).toBe(lab.nodes[1]!.scvm.storageIp);
+    await lab.reboot('esxi-2');
+    const since = Date.now();
+    expect(await lab.execOk('esxi-2', `cat ${CRON}`)).not.toContain('zbs-reroute');
+    // The drift watch --mode correct would find: our crontab line, on esxi-2 only.
+    const plan = await reroute(lab, `plan -f ${m} ${state()} --detailed-exitcode`);
+    expect(out(plan)).toEqual({ code: 2, tail: expect.stringContaining('node-2') });
+    expect(plan.stdout).toMatch(/crontab/);
+    expect(plan.stdout).not.toMatch(/^ {2}[+~-] .*node-1\/esxi/m);
+    // Correcting it (what watch runs, with the same executor) brings the agent back.
+    const r = await reroute(lab, `apply -f ${m} ${state()} --auto-approve --skip-check secure-boot`);
+    expect(out(r)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
+    expect(await lab.execOk('esxi-2', `cat ${CRON}`)).toContain(`${INSTALL}/reroute-loop.sh`);
+    expect(await lab.execOk('esxi-2', 'cat /var/run/zbs-reroute/status')).toMatch(/version=/);
+    expect(await routeOf()).toBe(before);
+    expect(nfsRouteChanges(lab, since)['esxi-2'] ?? []).toEqual([]);
   });
 
   it('status shows each SCVM\'s SMTX OS version beside the agent version; --check passes when no version breaks the agent', async () => {
