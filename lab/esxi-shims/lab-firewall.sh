@@ -27,6 +27,27 @@ lab_fw_spec() {
   return 1
 }
 
+# lab_fw_table MODE [ONLY]: every ruleset's row from one pass over esx.conf (a
+# lookup per ruleset forked ~70 awks per listing and made the probe slow).
+# MODE enabled: NAME<TAB>true|false; MODE allowed: NAME<TAB>All | IP, IP...
+lab_fw_table() {
+  lab_c=$LAB_CONF
+  [ -f "$lab_c" ] || lab_c=/dev/null
+  awk -v specs="$LAB_RULESETS" -v mode="$1" -v only="${2:-}" '
+    { i = index($0, " = "); if (i > 0) { v = substr($0, i + 3); gsub(/"/, "", v); conf[substr($0, 1, i - 1)] = v } }
+    END {
+      n = split(specs, s, " ")
+      for (j = 1; j <= n; j++) {
+        split(s[j], f, ":"); r = f[1]
+        if (only != "" && only != r) continue
+        k = "/firewall/services/" r "/"
+        if (mode == "enabled") { e = conf[k "enabled"]; printf "%s\t%s\n", r, (e != "" ? e : f[2]) }
+        else if (conf[k "allowedall"] == "" || conf[k "allowedall"] == "true") printf "%s\tAll\n", r
+        else { ips = conf[k "allowedip"]; gsub(/,/, ", ", ips); printf "%s\t%s\n", r, ips }
+      }
+    }' "$lab_c"
+}
+
 lab_fw_enabled() {
   lab_e=$(lab_conf_get "/firewall/services/$1/enabled")
   if [ -z "$lab_e" ]; then
