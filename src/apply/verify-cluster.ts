@@ -53,7 +53,9 @@ export async function verifyHosts(manifest: Manifest, nodes: { node: string; sin
           last = o;
           const hb = o.heartbeat;
           // A failed fetch may be one slow SCVM: wait (bounded) for one that works before judging.
-          if (hb && hb.updated > since && hb.version === manifest.version && hb.fetch === 'ok' && o.agentProcesses.some((p) => p.pid === hb.pid) && o.nfsRoute && (pin === undefined || o.nfsRoute.gateway === pin)) break;
+          // The agent writes its heartbeat just after it moves the route: wait until both agree.
+          const settled = o.nfsRoute !== undefined && (hb?.target === '' || hb?.target === o.nfsRoute.gateway);
+          if (hb && hb.updated > since && hb.version === manifest.version && hb.fetch === 'ok' && o.agentProcesses.some((p) => p.pid === hb.pid) && settled && (pin === undefined || o.nfsRoute?.gateway === pin)) break;
         } else lastReason = o && !o.reachable ? o.reason : 'not observed';
         if (deps.nowMs() >= deadline) break;
         await deps.sleep(1000);
