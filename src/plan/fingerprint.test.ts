@@ -1,4 +1,4 @@
-import type { EsxiObserved } from '../observe/observed-types';
+import type { EsxiObserved, ScvmObserved } from '../observe/observed-types';
 import { observationFingerprint } from './fingerprint';
 import { convergedEsxi, fixtureDesired, fixtureManifest, legacyEsxi, unreachable } from './test-fixtures';
 
@@ -54,6 +54,14 @@ describe('observationFingerprint (what makes a saved plan stale)', () => {
     expect(observationFingerprint(b)).toBe(observationFingerprint(a));
     b.legacy.version = '0.9.4';
     expect(observationFingerprint(b)).not.toBe(observationFingerprint(a));
+  });
+
+  it('keeps an SCVM stable when its ZBS session moves by itself (new id, unreadable), but not when its key lines change', () => {
+    const scvm = (zbsSession: ScvmObserved['zbsSession']): ScvmObserved => ({ kind: 'scvm', node: 'node-1', reachable: true, managedKeys: ['k'], foreignKeyCount: 1, zbsSession });
+    const a = scvm({ sessionId: 'a1', localClientsIps: ['10.10.0.11'] });
+    expect(observationFingerprint(scvm({ problem: 'meta did not answer' }))).toBe(observationFingerprint(a));
+    expect(observationFingerprint(scvm({ sessionId: 'b2', localClientsIps: [] }))).toBe(observationFingerprint(a));
+    expect(observationFingerprint({ ...a, managedKeys: [] })).not.toBe(observationFingerprint(a));
   });
 
   it('fingerprints unreachable hosts, SCVMs and a missing observation as they are', () => {

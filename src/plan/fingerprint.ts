@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { EsxiObserved } from '../observe/observed-types';
+import type { EsxiObserved, ScvmObserved } from '../observe/observed-types';
 
 /** JSON with object keys sorted at every level, so equal data always gives equal text. */
 export function canonicalJson(value: unknown): string {
@@ -27,7 +27,14 @@ function sortKeys(value: unknown): unknown {
  * command lines) and at which version still count; so does everything on disk.
  */
 export function stableObservation(observation: unknown): unknown {
-  const o = observation as Partial<EsxiObserved> | null | undefined;
+  const o = observation as Partial<EsxiObserved> | Partial<ScvmObserved> | null | undefined;
+  if (o?.kind === 'scvm' && o.reachable === true) {
+    // The ZBS session moves by itself (a new id when access restarts; unreadable while meta is
+    // busy). A saved plan's register action names its id and apply refuses a changed one, and a
+    // registration that became needed shows as a changed action list: both stay stale-safe.
+    const { zbsSession: _session, ...scvm } = observation as ScvmObserved;
+    return scvm;
+  }
   if (o === null || o === undefined || o.kind !== 'esxi' || o.reachable !== true) return observation;
   const { now: _now, heartbeat, nfsRoute: _route, agentProcesses, warnings: _warnings, legacy, ...rest } = o as EsxiObserved;
   const commands = (ps: { command: string }[] | undefined) => [...new Set((ps ?? []).map((p) => p.command))].sort();
