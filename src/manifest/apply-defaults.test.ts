@@ -23,6 +23,7 @@ describe('defaults', () => {
         pingTimeoutSeconds: 1,
         fallbackOrder: ['local-storage', 'remote-storage', 'remote-management'],
         sessionSource: 'rest',
+        mode: 'active',
         rest: { port: 80, path: '/api/v2/zbs_session/session' },
       },
       access: {
@@ -73,6 +74,13 @@ describe('defaults', () => {
     expect(m.nodes[0]!.storageGateway).toBe('10.20.0.254');
     expect(m.nodes[0]).not.toHaveProperty('drain');
     expect(m.nodes[0]!.scvm).not.toHaveProperty('accessIp');
+  });
+
+  it('keeps a node zone when given and routing.mode shadow over the active default', () => {
+    const m = parse(minimal.replace('    - name: node-1\n', '    - name: node-1\n      zone: site-a\n').replace('spec:\n', 'spec:\n  routing: { mode: shadow }\n'));
+    expect(m.nodes[0]!.zone).toBe('site-a');
+    expect(m.routing.mode).toBe('shadow');
+    expect(parse(minimal).nodes[0]).not.toHaveProperty('zone');
   });
 
   it('keeps an SCVM access IP (RDMA), which need not lie in the storage network and may be the storage gateway', () => {

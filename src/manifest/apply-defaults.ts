@@ -3,7 +3,7 @@
  * optional field gets its documented default, credentials become tagged
  * unions. Defaults live here and nowhere else.
  */
-import type { CredentialSource, FallbackTier, Manifest, NodeSpec, SessionSource } from './manifest-types';
+import type { CredentialSource, FallbackTier, Manifest, NodeSpec, RoutingMode, SessionSource } from './manifest-types';
 
 export const DEFAULT_NFS_ADDRESS = '192.168.33.2';
 export const DEFAULT_FALLBACK_ORDER: readonly FallbackTier[] = ['local-storage', 'remote-storage', 'remote-management'];
@@ -16,6 +16,7 @@ export const MANIFEST_DEFAULTS = {
     failbackDelaySeconds: 180,
     pingTimeoutSeconds: 1,
     sessionSource: 'rest' as SessionSource,
+    mode: 'active' as RoutingMode,
     rest: { port: 80, path: '/api/v2/zbs_session/session' },
   },
   scvmSudo: true,
@@ -46,6 +47,7 @@ interface RawManifest {
       pingTimeoutSeconds?: number;
       fallbackOrder?: FallbackTier[];
       sessionSource?: SessionSource;
+      mode?: RoutingMode;
       rest?: { port?: number; path?: string };
     };
     access: {
@@ -72,6 +74,7 @@ function node(raw: NodeSpec): NodeSpec {
     scvm: { managementIp: raw.scvm.managementIp, storageIp: raw.scvm.storageIp },
   };
   if (raw.scvm.accessIp !== undefined) out.scvm.accessIp = raw.scvm.accessIp;
+  if (raw.zone !== undefined) out.zone = raw.zone;
   if (raw.storageGateway !== undefined) out.storageGateway = raw.storageGateway;
   if (raw.drain !== undefined) out.drain = raw.drain.to === undefined ? {} : { to: raw.drain.to };
   return out;
@@ -96,6 +99,7 @@ export function applyDefaults(data: unknown, source: string, bundledVersion: str
       pingTimeoutSeconds: spec.routing?.pingTimeoutSeconds ?? d.routing.pingTimeoutSeconds,
       fallbackOrder: [...(spec.routing?.fallbackOrder ?? DEFAULT_FALLBACK_ORDER)],
       sessionSource: spec.routing?.sessionSource ?? d.routing.sessionSource,
+      mode: spec.routing?.mode ?? d.routing.mode,
       rest: { ...d.routing.rest, ...spec.routing?.rest },
     },
     access: {

@@ -6,6 +6,8 @@
 
 export type SessionSource = 'rest' | 'ssh';
 export type FallbackTier = 'local-storage' | 'remote-storage' | 'remote-management';
+/** `shadow`: the agent decides and logs but never changes a route (first contact with a real cluster). */
+export type RoutingMode = 'active' | 'shadow';
 
 /** Where a secret comes from. Secrets are never written in the manifest itself. */
 export type CredentialSource =
@@ -28,6 +30,7 @@ export interface RoutingPolicy {
   pingTimeoutSeconds: number; // default 1
   fallbackOrder: FallbackTier[]; // default local-storage, remote-storage, remote-management
   sessionSource: SessionSource; // default rest
+  mode: RoutingMode; // default active
   rest: { port: number; path: string }; // default port 80, path /api/v2/zbs_session/session
 }
 
@@ -45,6 +48,8 @@ export interface NodeSpec {
     /** RDMA clusters: the address the ESXi routes this SCVM (and 33.2) through; absent = the storage IP. */
     accessIp?: string;
   };
+  /** Stretched clusters: the zone (site) of this node; given on every node or on none. */
+  zone?: string;
   /** RDMA / storage-gateway /32 route this cluster owns on the host (seed residual issue 3). */
   storageGateway?: string;
   /** Planned maintenance: move this host's IO to another node's SCVM (issue 5). */

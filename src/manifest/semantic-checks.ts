@@ -11,6 +11,7 @@ import { formatIpv4, isNetworkOrBroadcast, netContains, netsOverlap, parseCidr, 
 import { DEFAULT_FALLBACK_ORDER, DEFAULT_NFS_ADDRESS } from './apply-defaults';
 import { pathLabel, problemAt, type ProblemContext } from './problem';
 import type { DataPath } from './yaml-positions';
+import { zoneProblems } from './zone-checks';
 
 type Obj = Record<string, unknown>;
 
@@ -187,6 +188,9 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
   if (nodes.length >= 2 && nodes.every((n) => obj(n?.drain))) {
     add(['spec', 'nodes'], 'semantic.drain-all', 'every node is drained; no SCVM would serve IO', 'Drain at most the nodes under maintenance, and keep the others serving.');
   }
+
+  // --- zones (stretched clusters) ----------------------------------------
+  out.push(...zoneProblems(nodes, ctx));
 
   // --- access -----------------------------------------------------------
   const access = obj(spec.access);

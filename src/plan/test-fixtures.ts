@@ -48,6 +48,7 @@ export function fixtureManifest(n: number, over: Partial<Manifest> = {}): Manife
       pingTimeoutSeconds: 1,
       fallbackOrder: ['local-storage', 'remote-storage', 'remote-management'],
       sessionSource: 'rest',
+      mode: 'active',
       rest: { port: 80, path: '/api/v2/zbs_session/session' },
     },
     access: {
