@@ -41,10 +41,18 @@ export function renderAgentConf(manifest: Manifest, node: NodeSpec): string {
           ['PEER_ACCESS_IPS', peers.map((p) => p.scvm.accessIp ?? NO_ACCESS_IP).join(' ')],
         ] as [string, string][])
       : []),
+    // Stretched clusters only (absent otherwise): the peers the agent tries before the other zone's.
+    // A node alone in its zone renders '' ("every peer is in our zone" to the agent): with no
+    // same-zone peer both readings give one tier of all peers, so the choice is the same.
+    ...(manifest.nodes.some((n) => n.zone !== undefined)
+      ? ([['ZONE_PEER_STORAGE_IPS', peers.filter((p) => p.zone === node.zone).map((p) => p.scvm.storageIp).join(' ')]] as [string, string][])
+      : []),
     ['INTERVAL', String(r.intervalSeconds)],
     ['FAILBACK_DELAY', String(r.failbackDelaySeconds)],
     ['PING_TIMEOUT', String(r.pingTimeoutSeconds)],
     ['FALLBACK_ORDER', r.fallbackOrder.join(' ')],
+    // Always written, so a conf read on the host says which mode it runs in (shadow: never moves the route).
+    ['MODE', r.mode],
     ['SESSION_SOURCE', r.sessionSource],
     ['REST_PORT', String(r.rest.port)],
     ['REST_PATH', r.rest.path],

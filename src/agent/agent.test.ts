@@ -88,7 +88,7 @@ describe('renderAgentConf', () => {
 
   test('lists every documented key once, peers are the OTHER SCVMs in manifest order', () => {
     const keys = conf.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=')[0]);
-    expect(keys).toEqual(['NODE_NAME', 'NFS_ADDRESS', 'LOCAL_STORAGE_IP', 'LOCAL_MGMT_IP', 'PEER_STORAGE_IPS', 'PEER_MGMT_IPS', 'INTERVAL', 'FAILBACK_DELAY', 'PING_TIMEOUT', 'FALLBACK_ORDER', 'SESSION_SOURCE', 'REST_PORT', 'REST_PATH', 'SSH_USER', 'SSH_KEY', 'SSH_KNOWN_HOSTS', 'RUN_DIR', 'LOG_FILE', 'LOG_MAX_BYTES', 'PIN_FILE']);
+    expect(keys).toEqual(['NODE_NAME', 'NFS_ADDRESS', 'LOCAL_STORAGE_IP', 'LOCAL_MGMT_IP', 'PEER_STORAGE_IPS', 'PEER_MGMT_IPS', 'INTERVAL', 'FAILBACK_DELAY', 'PING_TIMEOUT', 'FALLBACK_ORDER', 'MODE', 'SESSION_SOURCE', 'REST_PORT', 'REST_PATH', 'SSH_USER', 'SSH_KEY', 'SSH_KNOWN_HOSTS', 'RUN_DIR', 'LOG_FILE', 'LOG_MAX_BYTES', 'PIN_FILE']);
     expect(conf).toContain("PEER_STORAGE_IPS='10.20.0.101 10.20.0.103'\n");
     expect(conf).not.toMatch(/1\.0\.0/); // no version: an upgrade never rewrites the conf
   });

@@ -5,6 +5,7 @@
  */
 
 import type { AgentHeartbeat, ObservedRoute } from './observed-types';
+import { parseHeartbeatExtras, TARGET_KINDS } from './heartbeat-extras';
 
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
@@ -185,7 +186,6 @@ export function parseKeyValueLines(text: string): Map<string, string> {
   return map;
 }
 
-const TARGET_KINDS = new Set(['local', 'remote-storage', 'remote-management', 'pin', 'none']);
 
 function intField(v: string | undefined): number | undefined {
   if (v === undefined || !/^\d{1,15}$/.test(v)) return undefined;
@@ -194,8 +194,9 @@ function intField(v: string | undefined): number | undefined {
 
 /**
  * The agent's status file (KEY=value: version pid target target_kind since
- * updated fetch fetch_ms). Needs version, pid and updated; the rest default to
- * "nothing known". Returns the missing/invalid keys instead when unusable.
+ * updated fetch fetch_ms, and the optional keys of src/observe/heartbeat-extras.ts).
+ * Needs version, pid and updated; the rest default to "nothing known". Returns
+ * the missing/invalid keys instead when unusable.
  */
 export function parseHeartbeat(text: string): { heartbeat?: AgentHeartbeat; invalid: string[] } {
   const kv = parseKeyValueLines(text);
@@ -217,6 +218,8 @@ export function parseHeartbeat(text: string): { heartbeat?: AgentHeartbeat; inva
   if (kv.has('fetch_ms') && fetchMs === undefined) invalid.push('fetch_ms');
   const fetch = kv.get('fetch');
   if (fetch !== undefined && fetch !== 'ok' && fetch !== 'fail') invalid.push('fetch');
+  const extras = parseHeartbeatExtras(kv);
+  invalid.push(...extras.invalid);
   return {
     heartbeat: {
       version,
@@ -227,6 +230,7 @@ export function parseHeartbeat(text: string): { heartbeat?: AgentHeartbeat; inva
       updated,
       fetch: fetch === 'ok' ? 'ok' : 'fail',
       fetchMs: fetchMs ?? 0,
+      ...extras.extras,
     },
     invalid,
   };

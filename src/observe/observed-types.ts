@@ -22,16 +22,37 @@ export interface ObservedRoute {
   iface?: string;
 }
 
-/** Parsed heartbeat/status file the agent writes every iteration. */
+export type TargetKind = 'local' | 'remote-storage' | 'remote-management' | 'pin' | 'none';
+
+/**
+ * Parsed heartbeat/status file the agent writes every iteration. The fields after `fetchMs` come
+ * from agents since issue 12 and are absent when an older agent did not write them.
+ */
 export interface AgentHeartbeat {
   version: string;
   pid: number;
-  target: string; // gateway IP the agent routes 33.2 to ('' when none)
-  targetKind: 'local' | 'remote-storage' | 'remote-management' | 'pin' | 'none';
+  target: string; // gateway IP 33.2 is really routed to ('' when none), in both modes
+  targetKind: TargetKind;
   since: number; // epoch seconds when target was chosen/adopted
   updated: number; // epoch seconds of the last iteration
   fetch: 'ok' | 'fail';
   fetchMs: number;
+  /** `shadow`: the agent decides and logs but never changes the route. */
+  mode?: 'active' | 'shadow';
+  /** No session list for BLIND_AFTER iterations: the agent cannot see an SCVM fail. */
+  blind?: boolean;
+  /** Consecutive iterations without a session list (0 when the last one had one). */
+  fetchFails?: number;
+  /** Seconds since the last good session list; absent when it never had one (or an old agent). */
+  listAgeSeconds?: number;
+  /** Shadow mode: the gateway the agent would route 33.2 through ('' = none). */
+  shadowTarget?: string;
+  shadowKind?: TargetKind;
+  /** Shadow mode: route changes the agent would have made since it started. */
+  shadowChanges?: number;
+  /** Shadow mode: the real route's gateway differs from shadowTarget now, since disagreeSince. */
+  disagree?: boolean;
+  disagreeSince?: number;
 }
 
 export interface LegacyInstall {
