@@ -56,6 +56,19 @@ META_DOWN_LOGGED=0
 NO_TARGET_LOGGED=0
 PIN_BAD_LOGGED=''
 ROUTE_TOOL=''
+SETSID=0
+PREV_MODE=''
+REAL_SINCE=0
+CONFIRM=' '        # addresses whose miss needs confirming rounds (local access, gateway in use, pin)
+UNLISTED=0         # consecutive fresh session lists without the local access
+FETCH_FAILS=0      # consecutive iterations without a session list
+BLIND=0            # 1 after BLIND_AFTER of them (logged once, shown in the heartbeat)
+LIST_T=''          # epoch s of the last good session list ('' = never had one)
+PING_ONLY_LOGGED=0
+REAL_GW=''         # shadow mode: the gateway the route really has (the agent's own choice is CUR_GW)
+SHADOW_CHANGES=0
+DISAGREE_SINCE=''
+ALIVE_T=0
 
 # ---------------------------------------------------------------- config
 conf_defaults() {
@@ -71,6 +84,9 @@ conf_defaults() {
   # Optional keys (not rendered by the planner unless the manifest sets them).
   : "${FETCH_TIMEOUT:=2}" "${SSH_TIMEOUT:=6}" "${FETCH_TRIES:=3}" "${PING_PARALLEL:=128}"
   : "${ROUTE_TIMEOUT:=10}" "${HUNG_AFTER:=}"
+  : "${MODE:=active}" "${ZONE_PEER_STORAGE_IPS:=}" "${PING_COUNT:=3}" "${PING_ROUNDS:=3}"
+  : "${UNLISTED_CONFIRM:=2}" "${BLIND_AFTER:=5}" "${LIST_MAX_AGE:=600}"
+  : "${SESSION_MAX_BYTES:=1048576}" "${ALIVE_EVERY:=600}"
 }
 
 is_uint() {
@@ -91,7 +107,9 @@ load_conf() {
   . "$CONF_FILE"
   conf_defaults
   for _v in "$INTERVAL" "$FAILBACK_DELAY" "$PING_TIMEOUT" "$REST_PORT" "$LOG_MAX_BYTES" \
-    "$FETCH_TIMEOUT" "$SSH_TIMEOUT" "$FETCH_TRIES" "$PING_PARALLEL" "$ROUTE_TIMEOUT"; do
+    "$FETCH_TIMEOUT" "$SSH_TIMEOUT" "$FETCH_TRIES" "$PING_PARALLEL" "$ROUTE_TIMEOUT" \
+    "$PING_COUNT" "$PING_ROUNDS" "$UNLISTED_CONFIRM" "$BLIND_AFTER" "$LIST_MAX_AGE" \
+    "$SESSION_MAX_BYTES" "$ALIVE_EVERY"; do
     if ! is_uint "$_v"; then
       CONF_ERROR="not a whole number: '$_v'"
       return 1
@@ -101,6 +119,18 @@ load_conf() {
   [ "$PING_TIMEOUT" -ge 1 ] || PING_TIMEOUT=1
   [ "$FETCH_TIMEOUT" -ge 1 ] || FETCH_TIMEOUT=1
   [ "$PING_PARALLEL" -ge 1 ] || PING_PARALLEL=1
+  [ "$PING_COUNT" -ge 1 ] || PING_COUNT=1
+  [ "$PING_ROUNDS" -ge 1 ] || PING_ROUNDS=1
+  [ "$UNLISTED_CONFIRM" -ge 1 ] || UNLISTED_CONFIRM=1
+  [ "$BLIND_AFTER" -ge 1 ] || BLIND_AFTER=1
+  [ "$SESSION_MAX_BYTES" -ge 1024 ] || SESSION_MAX_BYTES=1024
+  case $MODE in
+  active | shadow) ;;
+  *)
+    CONF_ERROR="MODE must be active or shadow, not '$MODE'"
+    return 1
+    ;;
+  esac
   if [ -z "$LOCAL_STORAGE_IP" ]; then
     CONF_ERROR="LOCAL_STORAGE_IP is empty"
     return 1
@@ -262,16 +292,27 @@ log() {
 
 # ---------------------------------------------------------------- bounded execution
 # Our own watchdog instead of `timeout`/`wget -T`: ESXi's busybox builds differ in those flags.
-# After SECS seconds the given pids get SIGKILL unless stop_watchdog ran first.
+# After SECS seconds the given pids get SIGKILL unless stop_watchdog ran first; so does the pid
+# in the file named by WD_ALSO (read when the watchdog fires: a pipeline member the shell has no
+# pid for writes it there). The watchdog is a process of its own: it still fires when the loop
+# itself was killed, so no child of a killed loop outlives its deadline.
 start_watchdog() {
   _wsecs=$1
   shift
+  _wfile=$WD_ALSO
+  WD_ALSO=''
   (
     trap 'kill "$_ws" 2>/dev/null; exit 0' TERM
     sleep "$_wsecs" &
     _ws=$!
     wait "$_ws"
-    kill -9 "$@" 2>/dev/null
+    _wp=''
+    if [ -n "$_wfile" ] && [ -r "$_wfile" ]; then
+      read -r _wp <"$_wfile"
+      is_uint "$_wp" || _wp=''
+    fi
+    # shellcheck disable=SC2086 # an empty _wp must vanish
+    kill -9 "$@" $_wp 2>/dev/null
   ) >/dev/null 2>&1 &
   WD_PID=$!
 }
@@ -312,18 +353,47 @@ run_bounded() {
 }
 
 # ---------------------------------------------------------------- ping
-# ping_all IP...: all at once (batches of PING_PARALLEL), small packets, one shared watchdog.
-# Adds responders to UP and every address to PINGED.
+# One lost packet must not move IO (every move stalls every VM on the host, and a failover costs
+# the failback delay of remote IO), yet a real failure must move it within
+# INTERVAL + PING_ROUNDS x PING_TIMEOUT (+ the switch): esxi/agent/README.md, "Evidence".
+# ping_all IP...: one round for every address not pinged yet this iteration, PING_COUNT probes
+# each, all at once; an address answering any probe is up. Addresses in CONFIRM (the local access,
+# the gateway in use, the pin) that stayed silent get up to PING_ROUNDS - 1 more rounds, each a
+# PING_TIMEOUT later than the last, so "down" means PING_COUNT x PING_ROUNDS probes lost over at
+# least (PING_ROUNDS - 1) x PING_TIMEOUT seconds. Adds responders to UP, every address to PINGED.
 ping_all() {
-  _batch=''
-  _n=0
+  _new=''
   for _ip in "$@"; do
     case $PINGED in
     *" $_ip "*) continue ;;
     esac
     PINGED="$PINGED$_ip "
+    _new="$_new $_ip"
+  done
+  [ -n "$_new" ] || return 0
+  ping_round "$_new"
+  _round=1
+  while [ "$_round" -lt "$PING_ROUNDS" ]; do
+    _again=''
+    for _ip in $_new; do
+      is_up "$_ip" && continue
+      case $CONFIRM in
+      *" $_ip "*) _again="$_again $_ip" ;;
+      esac
+    done
+    [ -n "$_again" ] || break
+    ping_round "$_again"
+    _round=$((_round + 1))
+  done
+}
+
+# ping_round "IP ...": PING_COUNT probes per address, at most PING_PARALLEL probes in flight.
+ping_round() {
+  _batch=''
+  _n=0
+  for _ip in $1; do
     _batch="$_batch $_ip"
-    _n=$((_n + 1))
+    _n=$((_n + PING_COUNT))
     if [ "$_n" -ge "$PING_PARALLEL" ]; then
       ping_batch "$_batch"
       _batch=''
@@ -337,15 +407,19 @@ ping_batch() {
   PING_PIDS=''
   _pairs=''
   for _ip in $1; do
-    ping -c 1 -s 16 "$_ip" >/dev/null 2>&1 &
-    PING_PIDS="$PING_PIDS $!"
-    _pairs="$_pairs $!:$_ip"
+    _c=0
+    while [ "$_c" -lt "$PING_COUNT" ]; do
+      ping -c 1 -s 16 "$_ip" >/dev/null 2>&1 &
+      PING_PIDS="$PING_PIDS $!"
+      _pairs="$_pairs $!:$_ip"
+      _c=$((_c + 1))
+    done
   done
   # shellcheck disable=SC2086 # word splitting of the pid list is intended
   start_watchdog "$PING_TIMEOUT" $PING_PIDS
   for _pp in $_pairs; do
     if wait_pid "${_pp%%:*}"; then
-      UP="$UP${_pp#*:} "
+      is_up "${_pp#*:}" || UP="$UP${_pp#*:} "
     fi
   done
   stop_watchdog
@@ -373,6 +447,9 @@ ping_targets() {
     gw_of "$_a"
     _pl="$_pl $GW"
   done
+  # The addresses a decision to move IO stands on get confirming rounds; the management address
+  # only steers the fetch.
+  CONFIRM=" $_pl $CUR_GW "
   # shellcheck disable=SC2086 # empty values must vanish
   ping_all $_pl $LOCAL_MGMT_IP $CUR_GW
 }
@@ -383,8 +460,11 @@ TMP_SESS=''
 # parse_rest FILE: meta's JSON → META_STORAGE / META_MGMT. Fails unless "ec" is "EOK".
 # awk alone (no `tr`: ESXi 6.5's busybox lacks it): the whole reply is joined into one string and
 # split at `}`, so each session object is one piece whether meta printed it on one line or many.
+# The body is at most SESSION_MAX_BYTES (fetch_start) and the parse is bounded in time like every
+# other call (a 52 MB body once kept an unbounded parse busy past the hang detector).
 parse_rest() {
-  _pr=$(awk '
+  # shellcheck disable=SC2016 # an awk program
+  parse_bounded "$1" '
     { buf = buf " " $0 }
     END {
       if (buf !~ /"ec" *: *"EOK"/) exit 1
@@ -399,13 +479,13 @@ parse_rest() {
         }
       }
       print "OK" s ";" m
-    }' "$1") || return 1
-  parse_result "$_pr"
+    }'
 }
 
 # parse_ssh FILE: `zbs-meta session list` table (tabulate style; `|` borders tolerated).
 parse_ssh() {
-  _pr=$(awk '
+  # shellcheck disable=SC2016 # an awk program
+  parse_bounded "$1" '
     { gsub(/\|/, " ") }
     /^[-+= ]*$/ { next }
     {
@@ -420,7 +500,14 @@ parse_ssh() {
         if (sec ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/) m = m " " sec
       }
     }
-    END { if (!hdr) exit 1; print "OK" s ";" m }' "$1") || return 1
+    END { if (!hdr) exit 1; print "OK" s ";" m }'
+}
+
+# parse_bounded FILE AWK_PROGRAM: run the parser under a watchdog; its one line goes to parse_result.
+parse_bounded() {
+  run_bounded "$FETCH_TIMEOUT" "$TMP_SESS.out" awk "$2" "$1" || return 1
+  _pr=''
+  read -r _pr <"$TMP_SESS.out"
   parse_result "$_pr"
 }
 
@@ -436,32 +523,69 @@ parse_result() {
 
 # fetch_start IP: the session-list call in the background, bounded by its own watchdog, so that
 # it can run while the pings wait for their timeout. fetch_finish collects and parses it.
+# The answer goes through dd, which stops after SESSION_MAX_BYTES / 1024 reads of at most 1 KiB:
+# a huge or endless answer costs neither memory nor time, and is refused. The tool's own pid and
+# exit code are written to files from inside the pipeline (the shell knows only dd's pid), so that
+# the watchdog kills both and fetch_finish knows whether the answer ended normally.
 fetch_start() {
   FETCH_IP=$1
+  : >"$TMP_SESS.pid"
+  : >"$TMP_SESS.rc"
+  FETCH_BLOCKS=$((SESSION_MAX_BYTES / 1024))
   if [ "$SESSION_SOURCE" = ssh ]; then
-    ssh -i "$SSH_KEY" -o BatchMode=yes -o ConnectTimeout="$FETCH_TIMEOUT" \
-      -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$SSH_KNOWN_HOSTS" \
-      "$SSH_USER@$1" zbs-meta session list </dev/null >"$TMP_SESS" 2>/dev/null &
-    FETCH_PID=$!
-    start_watchdog "$SSH_TIMEOUT" "$FETCH_PID"
+    {
+      ssh -i "$SSH_KEY" -o BatchMode=yes -o ConnectTimeout="$FETCH_TIMEOUT" \
+        -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$SSH_KNOWN_HOSTS" \
+        "$SSH_USER@$1" zbs-meta session list </dev/null 2>/dev/null &
+      echo "$!" >"$TMP_SESS.pid"
+      wait "$!"
+      echo "$?" >"$TMP_SESS.rc"
+    } | dd of="$TMP_SESS" bs=1024 count="$FETCH_BLOCKS" 2>"$TMP_SESS.dd" &
+    _fwait=$SSH_TIMEOUT
   else
-    wget -q -O - "http://$1:$REST_PORT$REST_PATH" </dev/null >"$TMP_SESS" 2>/dev/null &
-    FETCH_PID=$!
-    start_watchdog "$FETCH_TIMEOUT" "$FETCH_PID"
+    {
+      wget -q -O - "http://$1:$REST_PORT$REST_PATH" </dev/null 2>/dev/null &
+      echo "$!" >"$TMP_SESS.pid"
+      wait "$!"
+      echo "$?" >"$TMP_SESS.rc"
+    } | dd of="$TMP_SESS" bs=1024 count="$FETCH_BLOCKS" 2>"$TMP_SESS.dd" &
+    _fwait=$FETCH_TIMEOUT
   fi
+  FETCH_PID=$!
+  WD_ALSO=$TMP_SESS.pid
+  start_watchdog "$_fwait" "$FETCH_PID"
   FETCH_WD=$WD_PID
   WD_PID=''
 }
 
+# fetch_abort: give up on the fetch in flight (its address did not answer the ping).
+fetch_abort() {
+  _fp=''
+  read -r _fp <"$TMP_SESS.pid" 2>/dev/null
+  is_uint "$_fp" || _fp=''
+  # shellcheck disable=SC2086 # an empty _fp must vanish
+  kill -9 "$FETCH_PID" $_fp 2>/dev/null
+}
+
 fetch_finish() {
   wait_pid "$FETCH_PID"
-  _fr=$?
   kill "$FETCH_WD" 2>/dev/null
   wait "$FETCH_WD" 2>/dev/null
   FETCH_PID=''
   FETCH_WD=''
+  # dd's "F+P records in": as many reads as it was allowed means the answer did not fit.
+  _recs=''
+  read -r _recs _rest <"$TMP_SESS.dd" 2>/dev/null
+  _rf=${_recs%%+*}
+  _rp=${_recs#*+}
+  if is_uint "$_rf" && is_uint "$_rp" && [ $((_rf + _rp)) -ge "$FETCH_BLOCKS" ]; then
+    FETCH_WHY="$FETCH_WHY${FETCH_WHY:+, }$FETCH_IP answered more than $SESSION_MAX_BYTES bytes (refused)"
+    return 1
+  fi
+  _fr=''
+  read -r _fr <"$TMP_SESS.rc" 2>/dev/null
   if [ "$_fr" != 0 ]; then
-    FETCH_WHY="$FETCH_WHY${FETCH_WHY:+, }$FETCH_IP no answer (rc $_fr)"
+    FETCH_WHY="$FETCH_WHY${FETCH_WHY:+, }$FETCH_IP no answer (rc ${_fr:-killed})"
     return 1
   fi
   if [ "$SESSION_SOURCE" = ssh ]; then
@@ -473,10 +597,26 @@ fetch_finish() {
   return 1
 }
 
-# The local SCVM first: its management address was started in the background with the pings
-# (the management network does not share the storage path whose failure we are detecting); then
-# its storage address if that answered the ping (a dead link costs no timeout), the last remote
-# source that worked, and the peers in rotation. At most FETCH_TRIES calls in all.
+# fetch_first: the iteration's first source, started in the background before the pings. The local
+# SCVM's management address normally (the management network does not share the storage path whose
+# failure we are detecting). After an iteration without a list: one address per iteration, in
+# rotation over the local SCVM and the peers, and no further tries (fetch_sessions), so that a meta
+# outage costs the iteration no time: detection must not slow down while the agent is blind.
+fetch_first() {
+  FETCH_PID=''
+  if [ "$FETCH_FAILS" -eq 0 ]; then
+    [ -z "$LOCAL_MGMT_IP" ] || fetch_start "$LOCAL_MGMT_IP"
+    return 0
+  fi
+  # shellcheck disable=SC2086 # the lists are space separated on purpose
+  set -- $LOCAL_MGMT_IP $LOCAL_STORAGE_IP $PEER_STORAGE_IPS $PEER_MGMT_IPS
+  _k=$((FETCH_FAILS % $# + 1))
+  eval "fetch_start \"\${$_k}\""
+}
+
+# After the first source: the local storage address if it answered the ping (a dead link costs no
+# timeout), the last remote source that worked, and the peers in rotation. At most FETCH_TRIES calls
+# in all; none after the first while the previous iteration had no list either.
 fetch_sessions() {
   _tries=0
   FETCH=fail
@@ -485,15 +625,23 @@ fetch_sessions() {
   _seen=' '
   if [ -n "$FETCH_PID" ]; then
     _tries=1
-    _seen=" $LOCAL_MGMT_IP "
-    # No ping answer from that address either (the whole SCVM is down): stop waiting for it.
-    is_up "$LOCAL_MGMT_IP" || kill -9 "$FETCH_PID" 2>/dev/null
+    _seen=" $FETCH_IP "
+    # No ping answer from that address (the whole SCVM is down): stop waiting for it.
+    gw_of "$FETCH_IP"
+    case $PINGED in
+    *" $GW "*) is_up "$GW" || fetch_abort ;;
+    esac
     if fetch_finish; then
       FETCH=ok
-      FETCH_FROM=$LOCAL_MGMT_IP
-      LAST_SOURCE=''
+      FETCH_FROM=$FETCH_IP
+      if [ "$FETCH_IP" = "$LOCAL_STORAGE_IP" ] || [ "$FETCH_IP" = "$LOCAL_MGMT_IP" ]; then
+        LAST_SOURCE=''
+      else
+        LAST_SOURCE=$FETCH_IP
+      fi
     fi
   fi
+  [ "$FETCH_FAILS" -eq 0 ] || _tries=$FETCH_TRIES
   if [ "$FETCH" != ok ]; then
     _cands=''
     for _ip in "$LOCAL_STORAGE_IP" "$LOCAL_MGMT_IP"; do
@@ -565,32 +713,43 @@ route_get() {
 }
 
 # Linux and the vmkernel keep one NFS_ADDRESS/32 per table and have no replace in esxcfg-route,
-# so the old route is deleted and the new one added back to back in one child: the gap is the
-# exec time of the second command (measured in README.md).
+# so the old route is deleted and the new one added back to back: the gap is the exec time of the
+# second command (measured in README.md). The pair is one unit nothing splits: a child of its own
+# (in its own session where the host has setsid, so killing the loop's process group spares it)
+# that bounds each of its two commands itself and goes on to the add whatever became of the
+# delete. A loop killed mid-switch (kill -9 included) therefore still leaves a route, and the loop
+# waits for the unit with no watchdog of its own that could kill it between the two.
+# shellcheck disable=SC2016 # a script for sh -c, expanded there
+ROUTE_UNIT='
+step() {
+  "$@" &
+  _p=$!
+  ( trap "kill \$_s 2>/dev/null; exit 0" TERM; sleep "$T" & _s=$!; wait "$_s"; kill -9 "$_p" 2>/dev/null ) &
+  _w=$!
+  wait "$_p"
+  _r=$?
+  kill "$_w" 2>/dev/null
+  return "$_r"
+}
+TOOL=$1 NET=$2 NEW=$3 OLD=$4 T=$5
+if [ "$TOOL" = esxcfg ]; then
+  [ -z "$OLD" ] || step esxcfg-route -d "$NET" "$OLD"
+  step esxcfg-route -a "$NET" "$NEW"
+else
+  [ -z "$OLD" ] || step esxcli network ip route ipv4 remove -n "$NET" -g "$OLD"
+  step esxcli network ip route ipv4 add -n "$NET" -g "$NEW"
+fi'
+
 route_switch() { # route_switch NEW OLD
-  if [ "$ROUTE_TOOL" = esxcfg ]; then
-    if [ -n "$2" ]; then
-      (
-        esxcfg-route -d "$NFS_ADDRESS/32" "$2"
-        esxcfg-route -a "$NFS_ADDRESS/32" "$1"
-      ) >"$TMP_OUT" 2>&1 &
-    else
-      esxcfg-route -a "$NFS_ADDRESS/32" "$1" >"$TMP_OUT" 2>&1 &
-    fi
+  if [ "$SETSID" = 1 ]; then
+    setsid sh -c "$ROUTE_UNIT" zbs-reroute-switch "$ROUTE_TOOL" "$NFS_ADDRESS/32" "$1" "$2" \
+      "$ROUTE_TIMEOUT" >"$TMP_OUT" 2>&1 &
   else
-    if [ -n "$2" ]; then
-      (
-        esxcli network ip route ipv4 remove -n "$NFS_ADDRESS/32" -g "$2"
-        esxcli network ip route ipv4 add -n "$NFS_ADDRESS/32" -g "$1"
-      ) >"$TMP_OUT" 2>&1 &
-    else
-      esxcli network ip route ipv4 add -n "$NFS_ADDRESS/32" -g "$1" >"$TMP_OUT" 2>&1 &
-    fi
+    sh -c "$ROUTE_UNIT" zbs-reroute-switch "$ROUTE_TOOL" "$NFS_ADDRESS/32" "$1" "$2" \
+      "$ROUTE_TIMEOUT" >"$TMP_OUT" 2>&1 &
   fi
   BG_PID=$!
-  start_watchdog "$ROUTE_TIMEOUT" "$BG_PID"
   wait_pid "$BG_PID"
-  stop_watchdog
   BG_PID=''
   _rs_out=''
   while IFS= read -r _l; do
@@ -615,22 +774,52 @@ kind_of() { # kind_of GW → KIND
 }
 
 # ---------------------------------------------------------------- status
+# `target` is always the route the host really has; in shadow mode the agent's own choice is
+# `shadow_target` (what it would have routed through).
 write_status() {
-  _sk=$CUR_KIND
+  _lage=''
+  [ -z "$LIST_T" ] || _lage=$((NOW - LIST_T))
+  _st=''
+  _sk2=''
+  _dis=0
+  if [ "$MODE" = shadow ]; then
+    target_of "$REAL_GW"
+    kind_of "$T"
+    _tg=$REAL_GW
+    _sk=$KIND
+    _ss=$REAL_SINCE
+    _st=$CUR_GW
+    _sk2=$CUR_KIND
+    [ "$_sk2" != foreign ] || _sk2=none
+    [ -z "$DISAGREE_SINCE" ] || _dis=1
+  else
+    _tg=$CUR_GW
+    _sk=$CUR_KIND
+    _ss=$SINCE
+  fi
   [ "$_sk" != foreign ] || _sk=none
   {
     echo "version=$reroute_version"
     echo "pid=$$"
     echo "node=$NODE_NAME"
-    echo "target=$CUR_GW"
+    echo "target=$_tg"
     echo "target_kind=$_sk"
-    echo "since=$SINCE"
+    echo "since=$_ss"
     echo "updated=$NOW"
     echo "fetch=$FETCH"
     echo "fetch_ms=$FETCH_MS"
     echo "fetch_from=$FETCH_FROM"
     echo "local_ok_since=$LOCAL_OK_SINCE"
     echo "source=$SESSION_SOURCE"
+    echo "mode=$MODE"
+    echo "blind=$BLIND"
+    echo "fetch_fails=$FETCH_FAILS"
+    echo "list_age=$_lage"
+    echo "shadow_target=$_st"
+    echo "shadow_kind=$_sk2"
+    echo "shadow_changes=$SHADOW_CHANGES"
+    echo "disagree=$_dis"
+    echo "disagree_since=$DISAGREE_SINCE"
   } >"$STATUS_FILE.tmp.$$" 2>/dev/null && mv -f "$STATUS_FILE.tmp.$$" "$STATUS_FILE" 2>/dev/null
 }
 
@@ -733,7 +922,8 @@ release_lock() {
 }
 
 cleanup_tmp() {
-  rm -f "$TMP_SESS" "$TMP_ROUTES" "$TMP_OUT" "$STATUS_FILE.tmp.$$" 2>/dev/null
+  rm -f "$TMP_SESS" "$TMP_SESS.pid" "$TMP_SESS.rc" "$TMP_SESS.dd" "$TMP_SESS.out" "$TMP_ROUTES" \
+    "$TMP_OUT" "$STATUS_FILE.tmp.$$" 2>/dev/null
 }
 
 on_term() {
@@ -741,8 +931,9 @@ on_term() {
     TERM_PENDING=1
     return
   fi
+  [ -z "$FETCH_PID" ] || fetch_abort
   # shellcheck disable=SC2086
-  kill $PING_PIDS $BG_PID $WD_PID $SLEEP_PID $FETCH_PID $FETCH_WD 2>/dev/null
+  kill $PING_PIDS $BG_PID $WD_PID $SLEEP_PID $FETCH_WD 2>/dev/null
   log "SIGTERM: exiting; route left via ${CUR_GW:-none} ($CUR_KIND)"
   release_lock
   cleanup_tmp
@@ -778,10 +969,22 @@ healthy() { # healthy IP: listed by meta and answering ping (at the address it i
   { in_list "$1" "$META_STORAGE" || in_list "$1" "$META_MGMT"; } && is_up_via "$1"
 }
 
+# pick_up "IP ...": ping the candidates (one round) and pick one of those answering at random.
+pick_up() {
+  # shellcheck disable=SC2086
+  ping_via $1
+  _ok=''
+  for _ip in $1; do
+    is_up_via "$_ip" && _ok="$_ok $_ip"
+  done
+  rand_pick "$_ok"
+}
+
 # choose → WANT / WANT_KIND ('' when nothing healthy is known).
 choose() {
   WANT=''
   WANT_KIND=none
+  DRAIN=0
   if [ -n "$PIN" ]; then
     if healthy "$PIN" && { in_list "$PIN" "$LOCAL_STORAGE_IP $PEER_STORAGE_IPS $PEER_MGMT_IPS"; }; then
       WANT=$PIN
@@ -789,8 +992,15 @@ choose() {
       PIN_BAD_LOGGED=''
       return
     fi
+    # A pin away from the local SCVM is a drain (that SCVM is under maintenance): its target
+    # failing must send IO to another remote, not back to the SCVM being worked on.
+    [ "$PIN" = "$LOCAL_STORAGE_IP" ] || DRAIN=1
     if [ "$PIN_BAD_LOGGED" != "$PIN" ]; then
-      log "pin $PIN is not a healthy cluster access point; normal selection"
+      if [ "$DRAIN" = 1 ]; then
+        log "drain: pin $PIN unhealthy; choosing another remote, not the SCVM under maintenance ($LOCAL_STORAGE_IP)"
+      else
+        log "pin $PIN is not a healthy cluster access point; normal selection"
+      fi
       PIN_BAD_LOGGED=$PIN
     fi
   fi
@@ -798,6 +1008,7 @@ choose() {
   for _tier in $FALLBACK_ORDER; do
     case $_tier in
     local-storage)
+      [ "$DRAIN" = 0 ] || continue
       if [ "$LOCAL_OK" = 1 ]; then
         if [ "$CUR" = "$LOCAL_STORAGE_IP" ] || [ "$LOCAL_FAILED" = 0 ] ||
           [ $((NOW - LOCAL_OK_SINCE)) -ge "$FAILBACK_DELAY" ]; then
@@ -821,13 +1032,20 @@ choose() {
         WANT_KIND=$_tier
         return
       fi
-      # shellcheck disable=SC2086
-      ping_via $CANDS
-      _ok=''
-      for _ip in $CANDS; do
-        is_up_via "$_ip" && _ok="$_ok $_ip"
-      done
-      if rand_pick "$_ok"; then
+      # Stretched clusters: the SCVMs of our own zone first, the other zone's only when none answers.
+      _near=$CANDS
+      _far=''
+      if [ "$_tier" = remote-storage ] && [ -n "$ZONE_PEER_STORAGE_IPS" ]; then
+        _near=''
+        for _ip in $CANDS; do
+          if in_list "$_ip" "$ZONE_PEER_STORAGE_IPS"; then
+            _near="$_near $_ip"
+          else
+            _far="$_far $_ip"
+          fi
+        done
+      fi
+      if pick_up "$_near" || { [ -n "$_far" ] && pick_up "$_far"; }; then
         WANT=$PICK
         WANT_KIND=$_tier
         return
@@ -838,6 +1056,12 @@ choose() {
   if [ "$_deferred" = 1 ]; then
     WANT=$LOCAL_STORAGE_IP
     WANT_KIND=local
+  elif [ "$DRAIN" = 1 ] && [ "$LOCAL_OK" = 1 ]; then
+    WANT=$LOCAL_STORAGE_IP
+    WANT_KIND=local
+    if [ "$CUR" != "$LOCAL_STORAGE_IP" ]; then
+      log "drain: nothing else answers; back to the SCVM under maintenance ($LOCAL_STORAGE_IP)"
+    fi
   fi
 }
 
@@ -896,8 +1120,15 @@ iterate() {
   NOW=$(date +%s)
   check_self
   read_pin
-  # Re-read the route now and then: a link going down can flush it, and an operator may touch it.
-  if [ $((ITER % 10)) = 0 ] && route_get && [ "$ROUTE_GW" != "$CUR_GW" ]; then
+  mode_follow
+  if [ "$MODE" = shadow ]; then
+    # The route is someone else's to move: read it every iteration, to compare with our choice.
+    if route_get && [ "$ROUTE_GW" != "$REAL_GW" ]; then
+      REAL_GW=$ROUTE_GW
+      REAL_SINCE=$NOW
+    fi
+  elif [ $((ITER % 10)) = 0 ] && route_get && [ "$ROUTE_GW" != "$CUR_GW" ]; then
+    # Re-read the route now and then: a link going down can flush it, and an operator may touch it.
     log "route drift: 33.2 route is via ${ROUTE_GW:-nothing}, expected ${CUR_GW:-nothing}; adopting"
     adopt "$ROUTE_GW"
   fi
@@ -905,35 +1136,23 @@ iterate() {
   PINGED=' '
   clock_ms
   FETCH_T0=$CLOCK
-  FETCH_PID=''
-  [ -z "$LOCAL_MGMT_IP" ] || fetch_start "$LOCAL_MGMT_IP"
+  fetch_first
   # Always: the local access (the decision's first question) and whatever we route through now,
   # each at the address it is routed through (its access IP where it has one), in one burst.
   ping_targets
-  if ! fetch_sessions; then
-    if [ "$META_DOWN_LOGGED" = 0 ] || [ $((NOW - META_DOWN_LOGGED)) -ge 60 ]; then
-      log "session list unavailable from every address tried; keeping route via ${CUR_GW:-none}"
-      META_DOWN_LOGGED=$NOW
-    fi
-    write_status
-    return
-  fi
-  if [ "$META_DOWN_LOGGED" != 0 ]; then
-    log "session list available again (from $FETCH_FROM)"
-    META_DOWN_LOGGED=0
-  fi
+  session_list
   LOCAL_OK=0
-  if in_list "$LOCAL_STORAGE_IP" "$META_STORAGE" && is_up_via "$LOCAL_STORAGE_IP"; then
+  if [ "$UNLISTED" -lt "$UNLISTED_CONFIRM" ] && is_up_via "$LOCAL_STORAGE_IP"; then
     LOCAL_OK=1
   fi
   if [ "$LOCAL_OK" = 1 ]; then
     [ -n "$LOCAL_OK_SINCE" ] || LOCAL_OK_SINCE=$NOW
   else
     if [ -n "$LOCAL_OK_SINCE" ] || [ "$LOCAL_FAILED" = 0 ]; then
-      if in_list "$LOCAL_STORAGE_IP" "$META_STORAGE"; then
-        log "local access $LOCAL_STORAGE_IP does not answer ping"
+      if [ "$UNLISTED" -lt "$UNLISTED_CONFIRM" ]; then
+        log "local access $LOCAL_STORAGE_IP does not answer ping ($PING_ROUNDS rounds of $PING_COUNT)"
       else
-        log "local access $LOCAL_STORAGE_IP is not in the meta session list"
+        log "local access $LOCAL_STORAGE_IP is not in the meta session list ($UNLISTED lists in a row)"
       fi
     fi
     LOCAL_OK_SINCE=''
@@ -949,12 +1168,119 @@ iterate() {
     NO_TARGET_LOGGED=0
     gw_of "$WANT"
     if [ "$WANT" != "$CUR" ] || [ "$GW" != "$CUR_GW" ]; then
-      change_route "$WANT" "$WANT_KIND"
+      if [ "$MODE" = shadow ]; then
+        shadow_change "$WANT" "$WANT_KIND"
+      else
+        change_route "$WANT" "$WANT_KIND"
+      fi
     elif [ "$WANT_KIND" != "$CUR_KIND" ]; then
       CUR_KIND=$WANT_KIND
     fi
   fi
+  if [ "$MODE" = shadow ] && [ "$REAL_GW" != "$CUR_GW" ]; then
+    [ -n "$DISAGREE_SINCE" ] || DISAGREE_SINCE=$NOW
+  else
+    DISAGREE_SINCE=''
+  fi
   write_status
+  alive_line
+}
+
+# session_list: this iteration's list into META_STORAGE / META_MGMT, and what the agent knows when
+# there is none. One missing list keeps the last one (seconds old). BLIND_AFTER iterations without
+# one make the agent `blind` (heartbeat, one log line, `reroute status` degraded); it still decides,
+# by ping alone, among the SCVMs of the last list while that is younger than LIST_MAX_AGE, then
+# among the SCVMs of its configuration: never an address outside the manifest, and never a dead
+# gateway kept because meta is out (the local SCVM can die during a meta outage).
+session_list() {
+  if fetch_sessions; then
+    if [ "$BLIND" = 1 ]; then
+      log "sight back: session list from $FETCH_FROM after $FETCH_FAILS iterations"
+    elif [ "$META_DOWN_LOGGED" != 0 ]; then
+      log "session list available again (from $FETCH_FROM)"
+    fi
+    META_DOWN_LOGGED=0
+    BLIND=0
+    FETCH_FAILS=0
+    PING_ONLY_LOGGED=0
+    LIST_T=$NOW
+    if in_list "$LOCAL_STORAGE_IP" "$META_STORAGE"; then
+      UNLISTED=0
+    else
+      UNLISTED=$((UNLISTED + 1))
+    fi
+    return 0
+  fi
+  FETCH_FAILS=$((FETCH_FAILS + 1))
+  if [ "$BLIND" = 0 ] && [ "$FETCH_FAILS" -ge "$BLIND_AFTER" ]; then
+    BLIND=1
+    log "blind: no session list for $FETCH_FAILS iterations ($FETCH_WHY); deciding by ping alone"
+    META_DOWN_LOGGED=$NOW
+  elif [ "$META_DOWN_LOGGED" = 0 ] || [ $((NOW - META_DOWN_LOGGED)) -ge 60 ]; then
+    log "session list unavailable (${FETCH_WHY:-no address to ask}); deciding on the last list and ping"
+    META_DOWN_LOGGED=$NOW
+  fi
+  if [ -z "$LIST_T" ] || [ $((NOW - LIST_T)) -gt "$LIST_MAX_AGE" ]; then
+    META_STORAGE=" $LOCAL_STORAGE_IP $PEER_STORAGE_IPS "
+    META_MGMT=" $PEER_MGMT_IPS "
+    UNLISTED=0
+    if [ "$PING_ONLY_LOGGED" = 0 ]; then
+      log "no session list younger than ${LIST_MAX_AGE}s: choosing by ping among the configured SCVMs"
+      PING_ONLY_LOGGED=1
+    fi
+  fi
+  return 1
+}
+
+# mode_follow: MODE comes from the conf, re-read every iteration. Going active adopts the route the
+# host has, as a restarted loop would (0 changes when it is the one the agent would choose).
+mode_follow() {
+  [ "$MODE" != "$PREV_MODE" ] || return 0
+  if [ -n "$PREV_MODE" ]; then
+    if [ "$MODE" = active ]; then
+      if route_get; then
+        adopt "$ROUTE_GW"
+      fi
+      log "mode active: the agent now moves routes; adopted the route via ${CUR_GW:-none} ($CUR_KIND)"
+    else
+      REAL_GW=$CUR_GW
+      REAL_SINCE=$SINCE
+      log "mode shadow: deciding without moving routes (route via ${CUR_GW:-none})"
+    fi
+  fi
+  PREV_MODE=$MODE
+}
+
+# shadow_change NEW KIND: what change_route would have done, logged and counted, never done.
+shadow_change() {
+  gw_of "$1"
+  log "shadow: would route 33.2 ${CUR_GW:-none} -> $GW ($2); the route is via ${REAL_GW:-nothing}"
+  SHADOW_CHANGES=$((SHADOW_CHANGES + 1))
+  CUR=$1
+  CUR_GW=$GW
+  CUR_KIND=$2
+  SINCE=$NOW
+}
+
+# alive_line: operators watch the log (`tail -f`); at rest it says nothing for hours, so once per
+# ALIVE_EVERY a one-line summary proves the loop is there and what it stands on.
+alive_line() {
+  [ "$ALIVE_EVERY" -gt 0 ] || return 0
+  if [ "$ALIVE_T" = 0 ]; then
+    ALIVE_T=$NOW
+    return 0
+  fi
+  [ $((NOW - ALIVE_T)) -ge "$ALIVE_EVERY" ] || return 0
+  ALIVE_T=$NOW
+  _fs=$FETCH
+  [ "$BLIND" = 0 ] || _fs=blind
+  if [ "$MODE" = shadow ]; then
+    target_of "$REAL_GW"
+    kind_of "$T"
+    log "alive: route via ${REAL_GW:-none} ($KIND) since $REAL_SINCE, fetch $_fs, list age ${LIST_T:+$((NOW - LIST_T))}s, shadow: would route via ${CUR_GW:-none} ($CUR_KIND), $SHADOW_CHANGES would-be changes"
+  else
+    log "alive: route via ${CUR_GW:-none} ($CUR_KIND) since $SINCE, fetch $_fs, list age ${LIST_T:+$((NOW - LIST_T))}s"
+  fi
 }
 
 change_route() { # change_route NEW KIND
@@ -1035,7 +1361,10 @@ adopt_on_start() {
       fi
     fi
   fi
-  log "start v$reroute_version (source $SESSION_SOURCE, interval ${INTERVAL}s, failback ${FAILBACK_DELAY}s): found route via ${CUR_GW:-none} ($CUR_KIND)"
+  REAL_GW=$CUR_GW
+  REAL_SINCE=$SINCE
+  PREV_MODE=$MODE
+  log "start v$reroute_version (mode $MODE, source $SESSION_SOURCE, interval ${INTERVAL}s, failback ${FAILBACK_DELAY}s, ping ${PING_ROUNDS}x${PING_COUNT}): found route via ${CUR_GW:-none} ($CUR_KIND)"
 }
 
 # --fetch-once CONF: one session-list fetch with the loop's own fetch and parse code, for
@@ -1058,8 +1387,8 @@ fetch_once() {
     return 3
   fi
   TMP_SESS=/tmp/zbs-reroute-fetch.$$
-  trap 'rm -f "$TMP_SESS"' EXIT
-  trap 'rm -f "$TMP_SESS"; exit 3' INT TERM HUP
+  trap 'rm -f "$TMP_SESS" "$TMP_SESS".*' EXIT
+  trap 'rm -f "$TMP_SESS" "$TMP_SESS".*; exit 3' INT TERM HUP
   clock_init
   clock_ms
   FETCH_T0=$CLOCK
@@ -1111,6 +1440,10 @@ main() {
     FRAC_SLEEP=1
   fi
   route_tool_init
+  SETSID=0
+  if command -v setsid >/dev/null 2>&1; then
+    SETSID=1
+  fi
   if [ -z "$ROUTE_TOOL" ]; then
     log "neither esxcfg-route nor esxcli found; exiting"
     release_lock

@@ -376,10 +376,10 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     h.start();
     await h.steady();
     h.set('down', [LOCAL]);
-    const failoverMs = await h.until('failover', () => PEERS.includes(h.route()));
-    // 2 intervals + ping timeout is 3 s; the bound itself is proven in the lab (test/agent), this box
-    // is shared with other test runs, so only a loose ceiling here.
-    expect(failoverMs).toBeLessThan(6000);
+    const failoverMs = await h.until('failover', () => PEERS.includes(h.route()), 20000);
+    // INTERVAL + 3 rounds x PING_TIMEOUT is 4 s here; the bound itself is proven in the lab and the
+    // benchmark, this box is shared with other test runs, so only a loose ceiling here.
+    expect(failoverMs).toBeLessThan(12000);
     await h.until('heartbeat says remote', () => h.status().target_kind === 'remote-storage', 5000);
     const [del, add] = h.changes().slice(-2);
     expect(del).toMatch(/esxcfg-route -d 192.168.33.2\/32 10.20.0.101/);
@@ -418,18 +418,70 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     await h.stop();
   });
 
-  test.concurrent('keeps the route when the session list cannot be had from anyone', async () => {
-    const h = new FakeEsxi();
+  test.concurrent('blind: without any session list the route is kept and the heartbeat and log say so; a dead local access still moves IO, to a configured peer', async () => {
+    const h = new FakeEsxi({ BLIND_AFTER: '3' });
     h.start();
     await h.steady();
     h.set('meta-down', [LOCAL, LOCAL_MGMT, ...PEERS, ...PEER_MGMT]);
-    h.set('down', [LOCAL]); // even with the local access silent, no meta means no move
-    await h.until('fetch failure seen', () => h.status().fetch === 'fail', 10000);
-    await sleep(3000);
+    await h.until('blind', () => h.status().blind === '1', 20000);
+    expect(Number(h.status().fetch_fails)).toBeGreaterThanOrEqual(3);
+    expect(h.status().fetch).toBe('fail');
     expect(h.route()).toBe(LOCAL);
     expect(h.changes()).toHaveLength(1);
-    expect(h.log()).toMatch(/session list unavailable from every address tried; keeping route via 10.20.0.101/);
+    expect(h.log().match(/blind: no session list for 3 iterations/g)).toHaveLength(1);
+    // The local SCVM dies during the meta outage: ping alone decides, among the last list's SCVMs.
+    h.set('down', [LOCAL]);
+    await h.until('failover while blind', () => PEERS.includes(h.route()), 20000);
+    h.set('meta-down', []);
+    await h.until('sight back', () => h.status().blind === '0' && /sight back: session list from/.test(h.log()), 20000);
     await h.stop();
+  });
+
+  test.concurrent('blind with no list at all (meta out since start): the configured SCVMs are the candidates, nothing else', async () => {
+    const h = new FakeEsxi({ BLIND_AFTER: '2' });
+    h.set('meta-down', [LOCAL, LOCAL_MGMT, ...PEERS, ...PEER_MGMT]);
+    h.start();
+    // Never routeless: a host that has no 33.2 route gets the local one even without meta.
+    await h.until('local route without meta', () => h.route() === LOCAL, 20000);
+    await h.until('blind', () => h.status().blind === '1', 20000);
+    expect(h.log()).toMatch(/no session list younger than 600s: choosing by ping among the configured SCVMs/);
+    h.set('down', [LOCAL, PEERS[0] as string]);
+    await h.until('failover by ping', () => h.route() === PEERS[1], 20000);
+    await h.stop();
+  });
+
+  test.concurrent('one lost round of pings, or one session list without the local access, moves nothing', async () => {
+    const h = new FakeEsxi({ FAILBACK_DELAY: '30' });
+    h.start();
+    await h.steady();
+    // Two whole rounds of probes to the local access lost (6 packets): the third round answers.
+    fs.writeFileSync(path.join(h.fake, `drop.${LOCAL}`), '6\n');
+    await h.until('drops used', () => fs.readFileSync(path.join(h.fake, `drop.${LOCAL}`), 'utf8').trim() === '0', 20000);
+    // One sample of the session list without the local access.
+    fs.writeFileSync(path.join(h.fake, 'sessions.next'), sessionsJson(ALL.slice(1)));
+    await h.until('odd sample served', () => !fs.existsSync(path.join(h.fake, 'sessions.next')), 20000);
+    await sleep(2500);
+    expect(h.route()).toBe(LOCAL);
+    expect(h.changes()).toHaveLength(1);
+    expect(h.log()).not.toMatch(/local access 10.20.0.101 (does not answer|is not in)/);
+    await h.stop();
+  });
+
+  test.concurrent('a session list over SESSION_MAX_BYTES is refused, the loop goes on, and no fetch child is left', async () => {
+    const h = new FakeEsxi({ SESSION_MAX_BYTES: '65536', BLIND_AFTER: '2' });
+    h.start();
+    await h.steady();
+    const huge = JSON.stringify({ ec: 'EOK', data: Array.from({ length: 4000 }, (_, i) => ({ ip: LOCAL, pad: 'x'.repeat(40), i })) });
+    fs.writeFileSync(path.join(h.fake, 'sessions.json'), huge);
+    await h.until('refused', () => /answered more than 65536 bytes \(refused\)/.test(h.log()), 20000);
+    const u1 = Number(h.status().updated);
+    await sleep(2500);
+    expect(Number(h.status().updated)).toBeGreaterThan(u1);
+    expect(h.route()).toBe(LOCAL);
+    await h.stop();
+    await sleep(500);
+    const left = spawnSync('ps', ['-eo', 'args=']).stdout.toString().split('\n').filter((l) => l.includes(h.fake) || l.includes(h.bin));
+    expect(left).toEqual([]);
   });
 
   test.concurrent('a hung meta costs one fetch timeout, then another SCVM answers', async () => {
@@ -458,15 +510,83 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     await h.stop();
   });
 
-  test.concurrent('ignores a pin to an unhealthy target', async () => {
+  test.concurrent('drain holds: an unhealthy drain target sends IO to another remote, never back to the SCVM under maintenance while one answers', async () => {
     const h = new FakeEsxi();
     h.start();
     await h.steady();
-    h.set('down', [PEERS[0] as string]);
     fs.writeFileSync(path.join(h.inst, 'pin'), `${PEERS[0]}\n`);
-    await h.until('pin rejected', () => /pin 10.20.0.102 is not a healthy/.test(h.log()), 10000);
-    expect(h.route()).toBe(LOCAL);
+    await h.until('drained', () => h.route() === PEERS[0], 10000);
+    h.set('down', [PEERS[0] as string]);
+    await h.until('to the third SCVM', () => h.route() === PEERS[1], 20000);
+    expect(h.log()).toMatch(/drain: pin 10.20.0.102 unhealthy; choosing another remote, not the SCVM under maintenance/);
+    await sleep(2000);
+    expect(h.route()).toBe(PEERS[1]);
+    // Nothing else answers: back to the SCVM under maintenance, and the log says so.
+    h.set('down', [PEERS[0] as string, PEERS[1] as string, ...PEER_MGMT]);
+    await h.until('last resort', () => h.route() === LOCAL, 20000);
+    expect(h.log()).toMatch(/drain: nothing else answers; back to the SCVM under maintenance \(10.20.0.101\)/);
     await h.stop();
+  });
+
+  test.concurrent('zones: IO fails over within its own zone while a same-zone SCVM answers, then to the other zone', async () => {
+    const h = new FakeEsxi({ ZONE_PEER_STORAGE_IPS: PEERS[1] as string, FAILBACK_DELAY: '2' });
+    h.start();
+    await h.steady();
+    for (let i = 0; i < 3; i++) {
+      h.set('down', [LOCAL]);
+      await h.until(`in-zone failover ${i}`, () => h.route() !== LOCAL && h.route() !== '', 20000);
+      expect(h.route()).toBe(PEERS[1]);
+      h.set('down', []);
+      await h.until(`failback ${i}`, () => h.route() === LOCAL, 20000);
+    }
+    h.set('down', [LOCAL, PEERS[1] as string]);
+    await h.until('other zone', () => h.route() === PEERS[0], 20000);
+    await h.stop();
+  });
+
+  test.concurrent('shadow mode decides and logs but never moves a route; going active adopts the route with no change', async () => {
+    const h = new FakeEsxi({ MODE: 'shadow' });
+    h.setRoute(LOCAL);
+    h.start();
+    await h.until('heartbeat', () => h.status().mode === 'shadow');
+    h.set('down', [LOCAL]);
+    await h.until('would fail over', () => PEERS.includes(h.status().shadow_target ?? ''), 20000);
+    const st = h.status();
+    expect(st.target).toBe(LOCAL);
+    expect(st.disagree).toBe('1');
+    expect(Number(st.disagree_since)).toBeGreaterThan(0);
+    expect(st.shadow_changes).toBe('1');
+    expect(h.log()).toMatch(/shadow: would route 33.2 10.20.0.101 -> 10.20.0.10[23] \(remote-storage\); the route is via 10.20.0.101/);
+    h.set('down', []);
+    await h.until('agrees again', () => h.status().shadow_target === LOCAL && h.status().disagree === '0', 20000);
+    expect(h.changes()).toEqual([]);
+    h.writeConf({ MODE: 'active' });
+    await h.until('active', () => h.status().mode === 'active', 10000);
+    await sleep(2000);
+    expect(h.changes()).toEqual([]);
+    expect(h.log()).toMatch(/mode active: the agent now moves routes; adopted the route via 10.20.0.101 \(local\)/);
+    await h.stop();
+  });
+
+  test.concurrent('an alive line at rest, at most every ALIVE_EVERY seconds', async () => {
+    const h = new FakeEsxi({ ALIVE_EVERY: '2' });
+    h.start();
+    await h.steady();
+    await h.until('alive line', () => /alive: route via 10.20.0.101 \(local\) since \d+, fetch ok, list age \d+s/.test(h.log()), 10000);
+    await h.stop();
+  });
+
+  test.concurrent('the switch is one unit: killing the loop between delete and add still leaves the new route', async () => {
+    const h = new FakeEsxi();
+    h.start();
+    await h.steady();
+    fs.writeFileSync(path.join(h.fake, 'route-delay'), '2\n');
+    h.set('down', [LOCAL]);
+    await h.until('delete done', () => h.changes().some((c) => / -d /.test(c)) && h.route() === '', 20000);
+    process.kill(h.proc?.pid as number, 'SIGKILL');
+    await h.until('route added by the unit after the loop died', () => PEERS.includes(h.route()), 10000);
+    // The route watchdog never splits it either: a hung delete is killed and the add still runs.
+    fs.rmSync(path.join(h.fake, 'route-delay'));
   });
 
   test.concurrent('exits by itself when the script on disk is upgraded, leaving the route', async () => {

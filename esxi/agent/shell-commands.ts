@@ -407,7 +407,9 @@ export function scanScript(src: string, wrappers: Record<string, number> = {}, l
       return;
     }
     const options: string[] = [];
-    for (const x of words.slice(1)) {
+    // A wrapper's own options end where the command it runs begins (that one is checked itself).
+    const own = wrappers[name] !== undefined ? words.slice(1, 1 + (wrappers[name] as number)) : words.slice(1);
+    for (const x of own) {
       if (x.t === 'word' && !x.quoted && x.v.startsWith('-') && x.v !== '-' && x.v !== '--') {
         options.push(x.v);
       }
