@@ -6,7 +6,8 @@
 import { Command, Option } from 'commander';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { FAULTS, Lab, LabError, type LabOptions } from './lab';
+import { FAULTS, Lab, LabError, type LabOptions, type LabStatus } from './lab';
+import { numberArg } from './lab-netem';
 
 const program = new Command();
 program.name('lab').description('The zbs-reroute lab: a simulated ZBS-on-ESXi cluster in network namespaces (see lab/README.md)');
@@ -100,6 +101,79 @@ program
       out(`  ${t.target.padEnd(8)} ${t.up ? 'up  ' : 'DOWN'} sshd=${t.sshd ? 'up' : 'DOWN'}${esxi} ${svc}${served}${route}`);
     }
     out(s.faults.length === 0 ? 'faults: none' : `faults: ${s.faults.map((f) => `${f.name} ${f.target}`).join(', ')}`);
+    out(linkFaultsLine(s));
+  });
+
+/** `link faults: scvm-1:storage loss 30% delay 50±5 ms flap 2/3 s, partition esxi-1|scvm-2` (or none). */
+function linkFaultsLine(s: LabStatus): string {
+  const items = s.links.map((l) => {
+    const parts = [l.link];
+    if (l.loss) parts.push(`loss ${l.loss}%`);
+    if (l.delayMs) parts.push(`delay ${l.delayMs}${l.jitterMs ? `±${l.jitterMs}` : ''} ms`);
+    if (l.flap) parts.push(`flap ${l.flap.downS}/${l.flap.upS} s${l.flapping ? '' : ' (ended)'}`);
+    return parts.join(' ');
+  });
+  items.push(...s.partitions.map((p) => `partition ${p.a}|${p.b}`));
+  return items.length === 0 ? 'link faults: none' : `link faults: ${items.join(', ')}${s.linkEngine ? ` (${s.linkEngine})` : ''}`;
+}
+
+const link = program.command('link').description('link faults inside the lab: loss, delay, flap, partition, heal (lab/README.md, "Link faults")');
+
+link
+  .command('loss')
+  .description('lose PCT % of frames in each direction of LINK (<host>:<net>, or all)')
+  .argument('<pct>')
+  .argument('<link>')
+  .addOption(nameOpt())
+  .action(async (pct: string, l: string, o: { name: string }) => {
+    await Lab.attach(o.name).linkFault(l, { loss: numberArg('loss', pct) });
+    out(`link ${l}: loss ${pct}%`);
+  });
+
+link
+  .command('delay')
+  .description('delay each direction of LINK by MS (± JITTER ms, uniform)')
+  .argument('<ms>')
+  .argument('<jitterOrLink>', 'JITTER then LINK, or just LINK')
+  .argument('[link]')
+  .addOption(nameOpt())
+  .action(async (ms: string, a: string, b: string | undefined, o: { name: string }) => {
+    const [jitter, l] = b === undefined ? [undefined, a] : [a, b];
+    await Lab.attach(o.name).linkFault(l, { delayMs: numberArg('delay', ms), ...(jitter !== undefined ? { jitterMs: numberArg('jitter', jitter) } : {}) });
+    out(`link ${l}: delay ${ms}${jitter !== undefined ? `±${jitter}` : ''} ms`);
+  });
+
+link
+  .command('flap')
+  .description("take LINK's switch port down for DOWN_S, up for UP_S, until healed (at most 1 h)")
+  .argument('<downS>')
+  .argument('<upS>')
+  .argument('<link>')
+  .addOption(nameOpt())
+  .action(async (down: string, up: string, l: string, o: { name: string }) => {
+    await Lab.attach(o.name).linkFlap(l, numberArg('down time', down), numberArg('up time', up));
+    out(`link ${l}: flapping ${down} s down / ${up} s up`);
+  });
+
+link
+  .command('partition')
+  .description('hosts A and B (esxi-N / scvm-N) cannot reach each other on any network')
+  .argument('<a>')
+  .argument('<b>')
+  .addOption(nameOpt())
+  .action(async (a: string, b: string, o: { name: string }) => {
+    await Lab.attach(o.name).partition(a, b);
+    out(`partition ${a}|${b}: on`);
+  });
+
+link
+  .command('heal')
+  .description('remove the faults of LINK (and its host\'s partitions), of a host, or all link faults')
+  .argument('[link]')
+  .addOption(nameOpt())
+  .action(async (l: string | undefined, o: { name: string }) => {
+    await Lab.attach(o.name).healLinks(l);
+    out(`link faults ${l ?? 'all'}: healed`);
   });
 
 program

@@ -11,7 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { newScvmState, newSessionId, updateScvm, writeClusterState, type ClusterState } from './services/cluster-state';
 import { summarizeHostLog, type HostIoSummary } from './services/io-summary';
-import { LabError, parallel, run, runOk, sleep, waitFor, type RunResult } from './proc';
+import { LinkFaults, type LinkFaultSpec, type LinkFaultView, type LinkEngine } from './lab-netem';
+import { alive, LabError, parallel, run, runOk, sleep, waitFor, type RunResult } from './proc';
 import { ensureTemplates, ESXI_CRONTAB, ESXI_VERSIONS, installEsxiProfile, markSticky, type EsxiVersion, type Templates } from './rootfs';
 import {
   checkName,
@@ -164,6 +165,10 @@ export interface LabStatus {
   controller: { ns: string; ip: string };
   targets: TargetStatus[];
   faults: ActiveFault[];
+  /** Link faults (loss, delay, flap) and partitions: lab/lab-netem.ts. */
+  links: LinkFaultView[];
+  partitions: { a: string; b: string; since: string }[];
+  linkEngine?: LinkEngine;
 }
 
 const NFS_ADDRESS = '192.168.33.2';
@@ -182,22 +187,6 @@ const T0 = Date.now();
 /** ZRL_TRACE=1 prints phase timings to stderr (used for the README's start/stop figures). */
 function trace(msg: string): void {
   if (TRACE) process.stderr.write(`[lab +${((Date.now() - T0) / 1000).toFixed(2)}s] ${msg}\n`);
-}
-
-function alive(pid: number | undefined): boolean {
-  if (pid === undefined || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie still answers kill(0) but is gone for our purposes.
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) Z /.test(stat);
-  } catch {
-    return false;
-  }
 }
 
 function childrenOf(pid: number): number[] {
@@ -293,6 +282,7 @@ export class Lab {
   readonly clusterFile: string;
   readonly switchNs: string;
   private reg: Registry;
+  private readonly linkFaults: LinkFaults;
 
   private constructor(reg: Registry) {
     this.reg = reg;
@@ -332,6 +322,7 @@ export class Lab {
         },
       });
     }
+    this.linkFaults = new LinkFaults({ name: this.name, dir: this.dir, switchNs: this.switchNs, nodes: this.nodes });
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -1139,6 +1130,28 @@ export class Lab {
     else this.removeFault(name, target);
   }
 
+  // ---------------------------------------------------------------- link faults (lab-netem.ts)
+
+  /** Loss/delay/jitter in both directions of `<host>:<net>` (or `all`), replacing the link's previous ones. */
+  linkFault(link: string, f: LinkFaultSpec): Promise<void> {
+    return this.linkFaults.fault(link, f);
+  }
+
+  /** The link's switch port goes down for downS, up for upS, until healed (at most an hour). */
+  linkFlap(link: string, downS: number, upS: number): Promise<void> {
+    return this.linkFaults.flap(link, downS, upS);
+  }
+
+  /** Hosts a and b (esxi-N / scvm-N) stop reaching each other on every network. */
+  partition(a: string, b: string): Promise<void> {
+    return this.linkFaults.partition(a, b);
+  }
+
+  /** Heals one link (and its host's partitions), one host's links, or every link fault. */
+  healLinks(link?: string): Promise<void> {
+    return this.linkFaults.heal(link);
+  }
+
   /**
    * Reboots an ESXi host: auto-backup at shutdown (not on crash), power off,
    * optional time off, then boot (ramdisk wiped, /etc restored from
@@ -1234,7 +1247,8 @@ export class Lab {
         targets.push(t);
       }
     }
-    return { name: this.name, nodes: this.nodes.length, stateDir: this.dir, controller: this.controller, targets, faults: this.faults };
+    const l = this.linkFaults.view(this.reg);
+    return { name: this.name, nodes: this.nodes.length, stateDir: this.dir, controller: this.controller, targets, faults: this.faults, links: l.links, partitions: l.partitions, ...(l.engine ? { linkEngine: l.engine } : {}) };
   }
 
   /** Which SCVM (and which of its addresses) this ESXi's 192.168.33.2 route goes to now. */

@@ -4,6 +4,7 @@
  * chains leave grandchildren otherwise).
  */
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 
 export interface RunResult {
   stdout: string;
@@ -111,5 +112,21 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => T
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new LabError(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(intervalMs);
+  }
+}
+
+/** Whether pid is a live process (a zombie still answers kill(0) but is gone for our purposes). */
+export function alive(pid: number | undefined): boolean {
+  if (pid === undefined || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z /.test(stat);
+  } catch {
+    return false;
   }
 }

@@ -54,6 +54,17 @@ export interface ActiveFault {
   since: string;
 }
 
+/** A link fault (lab/lab-netem.ts): loss/delay each direction, and/or a flapping switch port. */
+export interface LinkFaultState {
+  /** <host>:<net>, e.g. scvm-1:storage. */
+  link: string;
+  since: string;
+  loss?: number;
+  delayMs?: number;
+  jitterMs?: number;
+  flap?: { downS: number; upS: number };
+}
+
 export interface Registry {
   version: 1;
   name: string;
@@ -70,6 +81,11 @@ export interface Registry {
   /** key "esxi-1:init" etc. -> host pid */
   pids: Record<string, number>;
   faults: ActiveFault[];
+  /** Link faults and partitions (absent in registries of labs without any). */
+  links?: LinkFaultState[];
+  partitions?: { a: string; b: string; since: string }[];
+  /** How link faults are made on this machine, found at the first one: tc netem or the bpf stand-in. */
+  linkEngine?: 'netem' | 'bpf';
   config: LabConfig;
 }
 
