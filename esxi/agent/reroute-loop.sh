@@ -84,7 +84,7 @@ conf_defaults() {
   # Optional keys (not rendered by the planner unless the manifest sets them).
   : "${FETCH_TIMEOUT:=2}" "${SSH_TIMEOUT:=6}" "${FETCH_TRIES:=3}" "${PING_PARALLEL:=128}"
   : "${ROUTE_TIMEOUT:=10}" "${HUNG_AFTER:=}"
-  : "${MODE:=active}" "${ZONE_PEER_STORAGE_IPS:=}" "${PING_COUNT:=3}" "${PING_ROUNDS:=3}"
+  : "${MODE:=active}" "${ZONE_PEER_STORAGE_IPS:=}" "${PING_COUNT:=4}" "${PING_ROUNDS:=2}"
   : "${UNLISTED_CONFIRM:=2}" "${BLIND_AFTER:=5}" "${LIST_MAX_AGE:=600}"
   : "${SESSION_MAX_BYTES:=1048576}" "${ALIVE_EVERY:=600}"
 }
