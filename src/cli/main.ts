@@ -132,7 +132,7 @@ export function buildProgram(): Command {
     .command('status')
     .description('per-host report: reachable, agent version vs wanted, agent alive, where 192.168.33.2 is routed')
     .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
-    .option('--check', 'exit 2 when any host is not on the wanted agent version, or an SCVM runs an SMTX OS version that breaks the agent')
+    .option('--check', 'exit 2 when any host is not on the wanted agent version, an agent is blind (no session list), or an SCVM runs an SMTX OS version that breaks the agent; shadow-mode disagreements are shown, not failed')
     .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
     .action(
       action(async (io, cmd) => {

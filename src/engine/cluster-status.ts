@@ -3,6 +3,7 @@ import type { ObservedCluster } from '../observe/observed-types';
 import { heartbeatStaleSeconds } from '../desired/desired-state';
 import { parseSmtxRelease } from '../preflight/esxi-tables';
 import { zbsVersionProblems } from '../preflight/preflight-checks';
+import { agentSight, blindFinding, type AgentSight } from './agent-health';
 
 /** One row of `reroute status`: what an operator on call needs to see per host. */
 export interface HostStatus {
@@ -23,6 +24,10 @@ export interface HostStatus {
   scvmVersion?: string;
   /** What in that version breaks the agent as configured (preflight's scvm-version check); [] when nothing. */
   zbsProblems: string[];
+  /** The agent's session-list sight and, in shadow mode, its would-be decisions (heartbeat keys since issue 12). */
+  sight: AgentSight;
+  /** Why this host is degraded beyond its version (a blind agent), each with its fix; [] when nothing. `--check` fails on any. */
+  degraded: string[];
 }
 
 /** What status knows about each SCVM beyond observation: its release line (undefined: not read). */
@@ -47,12 +52,25 @@ export function clusterStatus(manifest: Manifest, observed: ObservedCluster, scv
   return manifest.nodes.map((n) => {
     const o = observed.esxi[n.name];
     if (!o || !o.reachable) {
-      return { node: n.name, reachable: false, reason: o && !o.reachable ? o.reason : 'not observed', wantedVersion: manifest.version, versionOk: false, agentAlive: false, agentProcesses: 0, ...zbs(n.name) };
+      return { node: n.name, reachable: false, reason: o && !o.reachable ? o.reason : 'not observed', wantedVersion: manifest.version, versionOk: false, agentAlive: false, agentProcesses: 0, ...zbs(n.name), sight: { blind: false }, degraded: [] };
     }
     const hb = o.heartbeat;
     const age = hb ? Math.max(0, o.now - hb.updated) : undefined;
     const loop = Object.values(o.files).find((f) => f.path.endsWith('/reroute-loop.sh'));
     const installed = loop?.version ?? (o.legacy ? `legacy ${o.legacy.version ?? '?'}` : undefined);
+    const sight = agentSight(hb, o.now, (ip) => byIp.get(ip));
+    // Blind fails --check in both modes: once active, a blind agent would not move IO off a dead SCVM.
+    // A shadow disagreement does not: it is what shadow mode is there to show (docs/design.md §7).
+    const degraded: string[] = [];
+    if (sight.blind) {
+      const f = blindFinding(manifest, sight);
+      degraded.push(`${f.message}. Fix: ${f.fix}.`);
+    }
+    // The mode is in reroute.conf, which the agent re-reads every iteration: a mismatch is a conf not applied yet.
+    const wantedMode = manifest.routing.mode;
+    if (sight.mode !== undefined && sight.mode !== wantedMode) {
+      degraded.push(`the agent runs in ${sight.mode} mode, the manifest wants ${wantedMode}${wantedMode === 'active' ? ' (it does not move the route)' : ''}. Fix: run \`reroute apply\` (a conf update; the agent picks it up within one interval).`);
+    }
     const row: HostStatus = {
       node: n.name,
       reachable: true,
@@ -62,6 +80,8 @@ export function clusterStatus(manifest: Manifest, observed: ObservedCluster, scv
       agentAlive: hb !== undefined && o.agentProcesses.some((p) => p.pid === hb.pid) && age !== undefined && age <= stale,
       agentProcesses: o.agentProcesses.length,
       ...zbs(n.name),
+      sight,
+      degraded,
     };
     if (installed !== undefined) row.installedVersion = installed;
     if (o.nfsRoute) {

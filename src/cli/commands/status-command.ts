@@ -6,6 +6,7 @@ import { EXIT_CHANGES, EXIT_OK } from '../exit-codes';
 import type { IoHost } from '../io-host';
 import { observeProgress } from '../progress';
 import { openSession } from './session-options';
+import { checkFails, degradedLines, shadowTable, sightCell } from './status-render';
 
 export async function runStatus(io: IoHost, opts: { file: string; stateDir: string; check?: boolean; acceptNewHostKey?: string[] }): Promise<number> {
   const session = await openSession(io, opts);
@@ -14,7 +15,7 @@ export async function runStatus(io: IoHost, opts: { file: string; stateDir: stri
     const observed = await session.observe(observeProgress(io));
     const releases = await readScvmReleases(session);
     const rows = clusterStatus(session.manifest, observed, { releases, agentSshUser: preflightContext(session.manifest).agentSshUser });
-    const table = new Table({ head: ['node', 'reachable', 'agent version', 'wanted', 'SMTX OS', 'agent alive', 'route 192.168.33.2 via', 'local', 'heartbeat'], style: { head: io.color ? ['bold'] : [], border: [] } });
+    const table = new Table({ head: ['node', 'reachable', 'agent version', 'wanted', 'SMTX OS', 'agent alive', 'route 192.168.33.2 via', 'local', 'session list', 'heartbeat'], style: { head: io.color ? ['bold'] : [], border: [] } });
     for (const r of rows) {
       table.push([
         r.node,
@@ -25,6 +26,7 @@ export async function runStatus(io: IoHost, opts: { file: string; stateDir: stri
         r.agentAlive ? 'yes' : r.agentProcesses === 0 ? 'no (not running)' : 'no (heartbeat stale)',
         r.routeGateway ? `${r.routeGateway}${r.routeTargetNode ? ` (${r.routeTargetNode})` : ''}` : '-',
         r.routeLocal === undefined ? '-' : r.routeLocal ? 'yes' : 'NO',
+        sightCell(r),
         r.heartbeatAgeSeconds === undefined ? '-' : `${r.heartbeatAgeSeconds}s ago`,
       ]);
     }
@@ -33,8 +35,9 @@ export async function runStatus(io: IoHost, opts: { file: string; stateDir: stri
     // A ZBS upgrade can break what the agent relies on (SMTX OS 5.1.2 refuses root ssh login): named with its fix.
     const broken = rows.filter((r) => r.zbsProblems.length > 0).map((r) => `${r.node}: ${r.zbsProblems.join(' ')}`);
     const zbsLines = broken.length > 0 ? `\nSMTX OS version breaks the agent on ${broken.length} SCVM(s):\n  ${broken.map((b) => sanitizeForDisplay(b, { multiline: false, maxLength: 400 })).join('\n  ')}` : '';
-    io.result(`${table.toString()}\n${summary}${zbsLines}`, { cluster: session.manifest.clusterName, wantedVersion: session.manifest.version, hosts: rows });
-    return opts.check && (off.length > 0 || broken.length > 0) ? EXIT_CHANGES : EXIT_OK;
+    const text = `${table.toString()}\n${summary}${zbsLines}${degradedLines(rows)}${shadowTable(rows, io.color)}`;
+    io.result(text, { cluster: session.manifest.clusterName, wantedVersion: session.manifest.version, routingMode: session.manifest.routing.mode, hosts: rows });
+    return opts.check && checkFails(rows) ? EXIT_CHANGES : EXIT_OK;
   } finally {
     await session.close();
   }
