@@ -454,7 +454,7 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     const h = new FakeEsxi({ FAILBACK_DELAY: '30' });
     h.start();
     await h.steady();
-    // Two whole rounds of probes to the local access lost (6 packets): the third round answers.
+    // Six probes to the local access lost: the whole first round and half of the second.
     fs.writeFileSync(path.join(h.fake, `drop.${LOCAL}`), '6\n');
     await h.until('drops used', () => fs.readFileSync(path.join(h.fake, `drop.${LOCAL}`), 'utf8').trim() === '0', 20000);
     // One sample of the session list without the local access.
