@@ -407,7 +407,9 @@ ping_batch() {
   PING_PIDS=''
   _pairs=''
   for _ip in $1; do
+    # The local management address only steers the fetch (fetch_sessions): one probe is enough.
     _c=0
+    [ "$_ip" != "$LOCAL_MGMT_IP" ] || _c=$((PING_COUNT - 1))
     while [ "$_c" -lt "$PING_COUNT" ]; do
       ping -c 1 -s 16 "$_ip" >/dev/null 2>&1 &
       PING_PIDS="$PING_PIDS $!"
