@@ -43,7 +43,9 @@ export async function verifyHosts(manifest: Manifest, nodes: { node: string; sin
       if (!spec) return { node, ok: false, problems: ['not in the manifest'], unreachableIps: [] } satisfies HostVerification;
       const deadline = deps.nowMs() + opts.timeoutMs;
       // A drained host is done when the agent has followed the pin, which takes it an interval or two.
-      const pin = drainGateway(manifest, spec);
+      // Shadow mode: the agent never moves the route, so neither the pin nor the route is waited for.
+      const shadow = manifest.routing.mode === 'shadow';
+      const pin = shadow ? undefined : drainGateway(manifest, spec);
       let last: EsxiObserved | undefined;
       let lastReason = 'no observation';
       for (let attempt = 0; attempt < 200; attempt++) {
@@ -54,8 +56,10 @@ export async function verifyHosts(manifest: Manifest, nodes: { node: string; sin
           const hb = o.heartbeat;
           // A failed fetch may be one slow SCVM: wait (bounded) for one that works before judging.
           // The agent writes its heartbeat just after it moves the route: wait until both agree.
-          const settled = o.nfsRoute !== undefined && (hb?.target === '' || hb?.target === o.nfsRoute.gateway);
-          if (hb && hb.updated > since && hb.version === manifest.version && hb.fetch === 'ok' && o.agentProcesses.some((p) => p.pid === hb.pid) && settled && (pin === undefined || o.nfsRoute?.gateway === pin)) break;
+          const settled = shadow || (o.nfsRoute !== undefined && (hb?.target === '' || hb?.target === o.nfsRoute.gateway));
+          // A changed MODE takes effect when the agent next re-reads reroute.conf (one interval).
+          const modeOk = (hb?.mode ?? 'active') === manifest.routing.mode;
+          if (hb && hb.updated > since && hb.version === manifest.version && hb.fetch === 'ok' && modeOk && o.agentProcesses.some((p) => p.pid === hb.pid) && settled && (pin === undefined || o.nfsRoute?.gateway === pin)) break;
         } else lastReason = o && !o.reachable ? o.reason : 'not observed';
         if (deps.nowMs() >= deadline) break;
         await deps.sleep(1000);

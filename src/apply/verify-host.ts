@@ -1,6 +1,7 @@
 import { drainTarget } from '../desired/desired-state';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import type { EsxiObserved } from '../observe/observed-types';
+import { agentSight, blindFinding } from '../engine/agent-health';
 
 /**
  * "How do we know it worked?" (the seed's residual issue 5). After apply, a
@@ -13,6 +14,8 @@ export interface HostVerification {
   ok: boolean;
   /** Human findings, each one line; empty when ok. */
   problems: string[];
+  /** The findings that have a stable code and a fix of their own (e.g. AGENT_BLIND), also in `problems`. */
+  findings?: { code: string; message: string; fix: string }[];
   /** Where 33.2 is routed now and whether that is the local SCVM. */
   route?: { gateway: string; local: boolean };
   unreachableIps: string[];
@@ -41,7 +44,11 @@ export function drainGateway(manifest: Manifest, node: NodeSpec): string | undef
 export function judgeHost(v: VerifyInputs): HostVerification {
   const { manifest, node, observed } = v;
   const problems: string[] = [];
+  const findings: NonNullable<HostVerification['findings']> = [];
   const hb = observed.heartbeat;
+  // Shadow mode: the agent never moves the route (a legacy agent may still be in charge), so the
+  // route is not held to the agent's choice, the policy or a drain; the agent itself still is.
+  const shadow = manifest.routing.mode === 'shadow';
   // The loop's parallel pings are forks that show the same command line, so the
   // count of matching processes is not the count of loops; the lock makes the
   // loop a singleton, and the heartbeat names the one that holds it.
@@ -51,29 +58,39 @@ export function judgeHost(v: VerifyInputs): HostVerification {
   else {
     if (hb.version !== manifest.version) problems.push(`agent reports version ${hb.version}, wanted ${manifest.version}`);
     if (hb.updated < v.since) problems.push('the agent heartbeat has not been updated since apply');
-    // An agent that cannot read the session list never sees an SCVM fail: it would sit on the
-    // local route whatever happens (issue 11: a firewall ruleset off, a command ESXi lacks).
-    if (hb.fetch === 'fail') {
+    const sight = agentSight(hb, observed.now, () => undefined);
+    const wantedMode = manifest.routing.mode;
+    // An old agent writes no mode: it is active (and already named by the version check).
+    if ((hb.mode ?? 'active') !== wantedMode) problems.push(`the agent runs in ${hb.mode ?? 'active'} mode, the manifest wants ${wantedMode} (it re-reads reroute.conf every interval: wait one, or re-apply)`);
+    if (sight.blind) {
+      // Blind fails in both modes: once active, it would not move IO off a dead SCVM.
+      const f = blindFinding(manifest, sight);
+      findings.push(f);
+      problems.push(`[${f.code}] ${f.message}. Fix: ${f.fix}`);
+    } else if (hb.fetch === 'fail') {
+      // An agent that cannot read the session list never sees an SCVM fail: it would sit on the
+      // local route whatever happens (issue 11: a firewall ruleset off, a command ESXi lacks).
       const ruleset = manifest.routing.sessionSource === 'ssh' ? 'sshClient' : 'httpClient';
       problems.push(`the agent cannot fetch the session list, so it would never fail over (is the ${ruleset} firewall ruleset open to the SCVMs? \`reroute preflight\` checks it)`);
     }
   }
   const route = observed.nfsRoute;
   let routeInfo: HostVerification['route'];
-  if (!route) problems.push(`no ${manifest.nfsAddress}/32 route`);
-  else {
+  if (!route) {
+    if (!shadow) problems.push(`no ${manifest.nfsAddress}/32 route`);
+  } else {
     // Via the local SCVM's access IP (RDMA) is local as well; via the storage IP too (the agent moves it).
     routeInfo = { gateway: route.gateway, local: route.gateway === node.scvm.storageIp || route.gateway === node.scvm.accessIp };
     const clusterIps = manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp, ...(n.scvm.accessIp === undefined ? [] : [n.scvm.accessIp])]);
     if (!clusterIps.includes(route.gateway)) problems.push(`${manifest.nfsAddress} is routed via ${route.gateway}, which is no SCVM of this cluster`);
     if (hb && hb.target !== '' && hb.target !== route.gateway) problems.push(`route points at ${route.gateway} but the agent believes ${hb.target}`);
-    const pin = drainGateway(manifest, node);
+    const pin = shadow ? undefined : drainGateway(manifest, node);
     if (pin !== undefined && route.gateway !== pin) {
       // The agent follows a pin only to a healthy access point: a drain that did not happen must not pass.
       problems.push(`IO is not drained: ${manifest.nfsAddress} is routed via ${route.gateway}, the drain wants ${pin}`);
     }
     const localReachable = v.pings[node.scvm.storageIp] !== false && v.pings[scvmGateway(node)] !== false;
-    if (!routeInfo.local && localReachable && node.drain === undefined && hb?.targetKind !== 'pin' && hb?.targetKind !== 'remote-storage') {
+    if (!shadow && !routeInfo.local && localReachable && node.drain === undefined && hb?.targetKind !== 'pin' && hb?.targetKind !== 'remote-storage') {
       // Off-local while the local SCVM answers is only right during failback delay (remote-storage) or a drain.
       problems.push(`IO is served by ${route.gateway} although the local SCVM ${node.scvm.storageIp} answers`);
     }
@@ -83,5 +100,7 @@ export function judgeHost(v: VerifyInputs): HostVerification {
     .map(([ip]) => ip)
     .sort();
   if (unreachableIps.length > 0) problems.push(`cannot reach ${unreachableIps.join(', ')}`);
-  return { node: node.name, ok: problems.length === 0, problems, route: routeInfo, unreachableIps };
+  const verdict: HostVerification = { node: node.name, ok: problems.length === 0, problems, route: routeInfo, unreachableIps };
+  if (findings.length > 0) verdict.findings = findings;
+  return verdict;
 }

@@ -185,7 +185,9 @@ async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed
     const summary = ok
       ? `Apply complete: ${results.filter((r) => r.status === 'applied').length} host(s) changed${verifications.length ? `, ${verifications.length} verified` : ''}.`
       : `Apply finished with problems: ${failed.length} host(s) failed or skipped, ${unverified.length} failed verification. Fix them and run apply again: it converges.`;
-    io.result(`${resultTable(io, results, verifications)}\n${summary}`, { ok, results, verifications });
+    // Coded findings (a blind agent) in full below the table, whose cells are cut at 160 characters.
+    const coded = verifications.flatMap((v) => (v.findings ?? []).map((f) => sanitizeForDisplay(`${v.node}: ${f.code}: ${f.message}\n  fix: ${f.fix}`, { multiline: true, maxLength: 800 })));
+    io.result(`${resultTable(io, results, verifications)}\n${summary}${coded.length > 0 ? `\n${coded.join('\n')}` : ''}`, { ok, results, verifications });
     return ok ? EXIT_OK : EXIT_ERROR;
   } finally {
     run.end(outcome);
