@@ -585,8 +585,25 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     await h.until('delete done', () => h.changes().some((c) => / -d /.test(c)) && h.route() === '', 20000);
     process.kill(h.proc?.pid as number, 'SIGKILL');
     await h.until('route added by the unit after the loop died', () => PEERS.includes(h.route()), 10000);
-    // The route watchdog never splits it either: a hung delete is killed and the add still runs.
-    fs.rmSync(path.join(h.fake, 'route-delay'));
+  });
+
+  test.concurrent('the switch is one unit: a hung delete is killed at ROUTE_TIMEOUT and the add still runs, so a route always exists', async () => {
+    const h = new FakeEsxi({ ROUTE_TIMEOUT: '1' });
+    h.start();
+    await h.steady();
+    fs.writeFileSync(path.join(h.fake, 'delete-hangs'), '');
+    h.set('down', [LOCAL]);
+    const t0 = Date.now();
+    let empty = 0;
+    while (Date.now() - t0 < 30000 && !/route change .* failed/.test(h.log())) {
+      if (h.route() === '') empty++;
+      await sleep(50);
+    }
+    // The delete never happened: the add found the old route and failed; the old route stays.
+    expect(empty).toBe(0);
+    expect(h.changes().some((c) => / -a 192.168.33.2\/32 10.20.0.10[23]/.test(c))).toBe(true);
+    expect(h.log()).toMatch(/route change 10.20.0.101 -> 10.20.0.10[23] failed \(now via 10.20.0.101\)/);
+    await h.stop();
   });
 
   test.concurrent('exits by itself when the script on disk is upgraded, leaving the route', async () => {
