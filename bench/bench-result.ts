@@ -62,7 +62,7 @@ export interface Benchmark {
   run(ctx: BenchContext): Promise<BenchBody>;
 }
 
-function quantile(sorted: number[], q: number): number {
+export function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
   const i = (sorted.length - 1) * q;
   const lo = Math.floor(i);

@@ -125,7 +125,8 @@ export function summarizeFailover(samples: FailoverSample[], p: { intervals: num
   return summary;
 }
 
-function writeConf(lab: Lab, node: LabNode, t: AgentTiming): void {
+/** Rewrites a host's reroute.conf atomically (the loop re-reads it every iteration). */
+export function writeConf(lab: Lab, node: LabNode, t: AgentTiming): void {
   const f = esxiPath(node, `${installDir(node)}/reroute.conf`);
   fs.writeFileSync(`${f}.tmp`, renderConf(lab, node, t, 'rest'), { mode: 0o600 });
   fs.renameSync(`${f}.tmp`, f);

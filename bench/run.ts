@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --only NAME[,NAME]] [-- --smoke] [-- --out DIR] [-- --no-docs] [-- --docs-only]
+ * npm run bench [-- --only NAME[,NAME]] [-- --smoke | --quick] [-- --out DIR] [-- --no-docs] [-- --docs-only]
  *
  * Runs each benchmark on a lab of its own (needs root, like the lab tests), writes
  * bench/results/<name>.json per benchmark and regenerates docs/benchmarks.md (and the failover
@@ -12,11 +12,12 @@ import * as path from 'node:path';
 import { agentAtRest } from './agent-at-rest';
 import { runBenchmark, writeResult, type Benchmark } from './bench-result';
 import { failover } from './failover';
+import { lossProfile } from './loss-profile';
 import { reconcileScaling } from './reconcile-scaling';
 import { writeDocs } from './report';
 import { sessionSource } from './session-source';
 
-export const BENCHMARKS: Benchmark[] = [sessionSource, reconcileScaling, failover, agentAtRest];
+export const BENCHMARKS: Benchmark[] = [sessionSource, reconcileScaling, failover, agentAtRest, lossProfile];
 
 const REPO = path.resolve(__dirname, '..');
 
@@ -33,13 +34,14 @@ function parseArgs(argv: string[]): Args {
   const a: Args = { smoke: false, out: path.join(REPO, 'bench', 'results'), docs: true, docsOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
-    if (v === '--smoke') a.smoke = true;
+    // --quick is the loss profile's name for the same thing: fewer configurations and runs.
+    if (v === '--smoke' || v === '--quick') a.smoke = true;
     else if (v === '--no-docs') a.docs = false;
     else if (v === '--docs-only') a.docsOnly = true;
     else if (v === '--only') a.only = [...(a.only ?? []), ...(argv[++i] ?? '').split(',').filter(Boolean)];
     else if (v === '--out') a.out = path.resolve(argv[++i] ?? '');
     else if (v === '--help' || v === '-h') {
-      process.stdout.write(`usage: npm run bench -- [--smoke] [--only ${BENCHMARKS.map((b) => b.name).join('|')}] [--out DIR] [--no-docs] [--docs-only]\n`);
+      process.stdout.write(`usage: npm run bench -- [--smoke|--quick] [--only ${BENCHMARKS.map((b) => b.name).join('|')}] [--out DIR] [--no-docs] [--docs-only]\n`);
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown argument ${v}\n`);
