@@ -15,13 +15,13 @@
  *   each frame and sends it again, marked so the filter lets it pass.
  * Partitions use the bpf filters with both engines (netem cannot match hosts).
  */
-import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { LabNode } from './lab';
-import { alive, LabError, run, runOk } from './proc';
-import { LAB_STATE_ROOT, readRegistry, repoRoot, updateRegistry, type LinkFaultState, type Registry } from './registry';
+import { DROP_ALL, delayProgram, ipNumber, lossProgram, macTail, partitionProgram, relayBinary, RELAY_MARK } from './link-bpf';
+import { alive, LabError, parallel, run, runOk, waitFor } from './proc';
+import { readRegistry, updateRegistry, type LinkFaultState, type Registry } from './registry';
 
 export const LINK_NETS = ['storage', 'mgmt'] as const;
 export type LinkNet = (typeof LINK_NETS)[number];
@@ -44,85 +44,10 @@ export interface LinkFaultView extends LinkFaultState {
 /** Longest a flapper runs before it stops by itself (link left up). */
 export const FLAP_MAX_S = 3600;
 const MAX_DELAY_MS = 60_000;
-/** skb mark of frames the delay relay sends back out: the delay filter lets them pass. */
-const RELAY_MARK = 0x5a11;
 const SINK = 'lf-sink';
 /** Partition filter first, then loss, then delay (a dropped frame is never delayed). */
 const PREF = { partition: 10, loss: 20, delay: 30 } as const;
 const TC_TIMEOUT_MS = 10_000;
-
-// ------------------------------------------------------------ classic BPF
-
-type Insn = { code: number; jt?: string; jf?: string; k: number; label?: string };
-
-const LD_W_ABS = 0x20;
-const LD_H_ABS = 0x28;
-const JEQ_K = 0x15;
-const JGE_K = 0x35;
-const RET_K = 0x06;
-/** Ancillary loads (linux/filter.h SKF_AD_OFF + SKF_AD_MARK / SKF_AD_RANDOM). */
-const AD_MARK = 0xfffff000 + 20;
-const AD_RANDOM = 0xfffff000 + 56;
-/** cls_bpf: 0 = no match (next filter), -1 = match (run the filter's action). */
-const MATCH = 0xffffffff;
-
-/** Resolves symbolic jump labels and prints tc's `bytecode` form ("N,code jt jf k,..."). */
-function assemble(prog: Insn[]): string {
-  const at = new Map<string, number>();
-  prog.forEach((ins, i) => ins.label !== undefined && at.set(ins.label, i));
-  const rel = (i: number, l?: string): number => {
-    if (l === undefined) return 0;
-    const t = at.get(l);
-    if (t === undefined || t <= i || t - i - 1 > 255) throw new LabError(`internal: bad BPF jump to ${l}`);
-    return t - i - 1;
-  };
-  return [String(prog.length), ...prog.map((ins, i) => `${ins.code} ${rel(i, ins.jt)} ${rel(i, ins.jf)} ${ins.k >>> 0}`)].join(',');
-}
-
-const passMarked: Insn[] = [
-  { code: LD_W_ABS, k: AD_MARK },
-  { code: JEQ_K, k: RELAY_MARK, jt: 'pass' },
-];
-
-/** Matches a fraction `pct` of unmarked frames (rand < pct% of 2^32). */
-export function lossProgram(pct: number): string {
-  const threshold = Math.round((pct / 100) * 2 ** 32);
-  const draw: Insn[] = pct >= 100 ? [] : [{ code: LD_W_ABS, k: AD_RANDOM }, { code: JGE_K, k: threshold, jt: 'pass' }];
-  return assemble([...passMarked, ...draw, { code: RET_K, k: MATCH }, { code: RET_K, k: 0, label: 'pass' }]);
-}
-
-/** Matches every frame the relay has not sent yet. */
-export function delayProgram(): string {
-  return assemble([...passMarked, { code: RET_K, k: MATCH }, { code: RET_K, k: 0, label: 'pass' }]);
-}
-
-/**
- * Matches frames sent by any of `macs` (bytes 2-5 of a lab MAC, which are
- * unique per lab interface) or from any of `ips` (IPv4 source, ARP sender):
- * put on the switch port towards a host, it cuts that host off from them.
- */
-export function partitionProgram(macs: number[], ips: number[]): string {
-  const prog: Insn[] = [{ code: LD_W_ABS, k: 8 }];
-  for (const m of macs) prog.push({ code: JEQ_K, k: m, jt: 'drop' });
-  prog.push({ code: LD_H_ABS, k: 12 }, { code: JEQ_K, k: 0x0800, jt: 'ipv4' }, { code: JEQ_K, k: 0x0806, jt: 'arp' }, { code: RET_K, k: 0 });
-  prog.push({ code: LD_W_ABS, k: 26, label: 'ipv4' });
-  for (const ip of ips) prog.push({ code: JEQ_K, k: ip, jt: 'drop' });
-  prog.push({ code: RET_K, k: 0 }, { code: LD_W_ABS, k: 28, label: 'arp' });
-  for (const ip of ips) prog.push({ code: JEQ_K, k: ip, jt: 'drop' });
-  prog.push({ code: RET_K, k: 0 }, { code: RET_K, k: MATCH, label: 'drop' });
-  return assemble(prog);
-}
-
-/** Matches everything (the private ESXi-SCVM link of a partitioned pair). */
-const DROP_ALL = assemble([{ code: RET_K, k: MATCH }]);
-
-function ipNumber(ip: string): number {
-  return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-}
-
-function macTail(mac: string): number {
-  return parseInt(mac.split(':').slice(2).join(''), 16);
-}
 
 // ------------------------------------------------------------ names and validation
 
@@ -173,6 +98,9 @@ export interface LinkLab {
 }
 
 export class LinkFaults {
+  /** Namespaces known to have their sink (this process created or saw it). */
+  private readonly sinks = new Set<string>();
+
   constructor(private readonly lab: LinkLab) {}
 
   private host(target: string): HostRef {
@@ -288,6 +216,7 @@ export class LinkFaults {
       // Nothing is left to steal frames into: the sinks go too (a healed lab looks as it started).
       const spaces = [this.lab.switchNs, ...this.lab.nodes.flatMap((n) => [n.esxi.ns, n.scvm.ns])];
       await Promise.all(spaces.map((ns) => run('ip', ['-n', ns, 'link', 'del', SINK])));
+      this.sinks.clear();
     }
   }
 
@@ -320,11 +249,6 @@ export class LinkFaults {
     const r = await run('ip', ['netns', 'exec', ns, 'tc', ...args], { timeoutMs: TC_TIMEOUT_MS });
     if (r.timedOut) fail(`tc ${args.join(' ')} in ${ns} timed out`, 'Check the machine load; tc should answer in milliseconds.');
     return { code: r.code, err: r.stderr.trim() };
-  }
-
-  private async tcOk(ns: string, args: string[]): Promise<void> {
-    const r = await this.tc(ns, args);
-    if (r.code !== 0) fail(`tc ${args.join(' ')} in ${ns} failed: ${r.err}`, 'See lab/README.md, "Link faults" (kernel needs: clsact, cls_bpf, act_mirred; or sch_netem).');
   }
 
   /** Tried on the switch namespace's loopback, which carries no lab traffic. */
@@ -384,37 +308,49 @@ export class LinkFaults {
     return { ns, dev, relayKey: `link-delay:${h.target}:${dev}` };
   }
 
-  /** Rebuilds one device's tc state from the registry: loss/delay of its link, partition drops. */
+  /**
+   * Rebuilds each device's tc state from the registry (loss/delay of its
+   * link, partition drops): old state removed in one forced tc batch, new
+   * state added in another. Devices are independent, so several at a time.
+   */
   private async applyEnds(ends: End[]): Promise<void> {
     const reg = this.reg();
     const engine = reg.linkEngine;
     const all = this.links('all');
-    for (const end of ends) {
+    await parallel(ends, 4, async (end) => {
       const link = all.find((l) => (l.hostEnd.ns === end.ns && l.hostEnd.dev === end.dev) || (l.switchEnd.ns === end.ns && l.switchEnd.dev === end.dev));
       const f = link === undefined ? undefined : reg.links?.find((x) => x.link === link.name);
       const loss = f?.loss ?? 0;
       const delayMs = f?.delayMs ?? 0;
       const part = await this.partitionFor(end, reg);
-      await this.stopRelay(end);
-      await this.tc(end.ns, ['qdisc', 'del', 'dev', end.dev, 'root']);
-      await this.tc(end.ns, ['qdisc', 'del', 'dev', end.dev, 'clsact']);
+      if (reg.pids[end.relayKey] !== undefined) await this.stopRelay(end);
+      await this.tcBatch(end.ns, [`qdisc del dev ${end.dev} root`, `qdisc del dev ${end.dev} clsact`], true);
+      const add: string[] = [];
       if (engine === 'netem' && (loss > 0 || delayMs > 0)) {
-        const delay = delayMs > 0 ? ['delay', `${delayMs}ms`, ...(f?.jitterMs ? [`${f.jitterMs}ms`] : [])] : [];
-        await this.tcOk(end.ns, ['qdisc', 'add', 'dev', end.dev, 'root', 'netem', 'limit', '10000', ...(loss > 0 ? ['loss', `${loss}%`] : []), ...delay]);
+        const delay = delayMs > 0 ? ` delay ${delayMs}ms${f?.jitterMs ? ` ${f.jitterMs}ms` : ''}` : '';
+        add.push(`qdisc add dev ${end.dev} root netem limit 10000${loss > 0 ? ` loss ${loss}%` : ''}${delay}`);
       }
       const bpfLoss = engine === 'bpf' && loss > 0;
       const bpfDelay = engine === 'bpf' && delayMs > 0;
-      if (part === undefined && !bpfLoss && !bpfDelay) continue;
-      await this.ensureSink(end.ns);
-      await this.tcOk(end.ns, ['qdisc', 'add', 'dev', end.dev, 'clsact']);
-      const filter = (pref: number, prog: string, to: string) =>
-        this.tcOk(end.ns, ['filter', 'add', 'dev', end.dev, 'egress', 'pref', String(pref), 'bpf', 'bytecode', prog, 'action', 'mirred', 'egress', 'redirect', 'dev', to]);
-      if (part !== undefined) await filter(PREF.partition, part, SINK);
-      if (bpfLoss) await filter(PREF.loss, lossProgram(loss), SINK);
-      if (bpfDelay) {
-        const relayDev = await this.startRelay(end, delayMs, f?.jitterMs ?? 0);
-        await filter(PREF.delay, delayProgram(), relayDev);
+      if (part !== undefined || bpfLoss || bpfDelay) {
+        await this.ensureSink(end.ns);
+        add.push(`qdisc add dev ${end.dev} clsact`);
+        const filter = (pref: number, prog: string, to: string) => `filter add dev ${end.dev} egress pref ${pref} bpf bytecode "${prog}" action mirred egress redirect dev ${to}`;
+        if (part !== undefined) add.push(filter(PREF.partition, part, SINK));
+        if (bpfLoss) add.push(filter(PREF.loss, lossProgram(loss), SINK));
+        // The relay listens before any frame is redirected to it.
+        if (bpfDelay) add.push(filter(PREF.delay, delayProgram(), await this.startRelay(end, delayMs, f?.jitterMs ?? 0)));
       }
+      if (add.length > 0) await this.tcBatch(end.ns, add, false);
+    });
+  }
+
+  /** `tc -batch` in a lab namespace; `force`: keep going and ignore errors (removing what may not exist). */
+  private async tcBatch(ns: string, lines: string[], force: boolean): Promise<void> {
+    const r = await run('ip', ['netns', 'exec', ns, 'tc', ...(force ? ['-force'] : []), '-batch', '-'], { input: lines.join('\n') + '\n', timeoutMs: TC_TIMEOUT_MS });
+    if (r.timedOut) fail(`tc in ${ns} timed out`, 'Check the machine load; tc should answer in milliseconds.');
+    if (r.code !== 0 && !force) {
+      fail(`tc in ${ns} failed: ${r.stderr.trim()}\n${lines.join('\n')}`, 'See lab/README.md, "Link faults" (the kernel needs sch_netem, or clsact, cls_bpf and act_mirred).');
     }
   }
 
@@ -459,8 +395,13 @@ export class LinkFaults {
 
   /** An unaddressed veth pair that swallows stolen frames (no dummy driver in every kernel). */
   private async ensureSink(ns: string): Promise<void> {
-    if ((await run('ip', ['-n', ns, 'link', 'show', SINK])).code === 0) return;
-    await runOk('ip', ['-n', ns, '-batch', '-'], { input: `link add ${SINK} type veth peer name ${SINK}p\nlink set ${SINK}p arp off up\nlink set ${SINK} up\n` });
+    if (this.sinks.has(ns)) return;
+    if ((await run('ip', ['-n', ns, 'link', 'show', SINK])).code !== 0) {
+      // -force: a concurrent call for the same namespace may have added it meanwhile.
+      await run('ip', ['-n', ns, '-force', '-batch', '-'], { input: `link add ${SINK} type veth peer name ${SINK}p\nlink set ${SINK}p arp off up\nlink set ${SINK} up\n` });
+      await runOk('ip', ['-n', ns, 'link', 'show', SINK]);
+    }
+    this.sinks.add(ns);
   }
 
   // ---------------------------------------------------------- delay relay (bpf engine)
@@ -482,6 +423,11 @@ export class LinkFaults {
     const pid = child.pid;
     this.mutate((r) => {
       r.pids[end.relayKey] = pid;
+    });
+    // Its receive socket is bound before it opens the second one (native/lab-link-delay.c).
+    await waitFor(`the delay relay on ${end.dev} in ${end.ns}`, 10_000, () => {
+      if (!alive(pid)) fail(`the delay relay on ${end.dev} in ${end.ns} exited`, `See ${logFile}.`);
+      return socketCount(pid) >= 2 ? true : undefined;
     });
     return dev;
   }
@@ -539,31 +485,18 @@ export class LinkFaults {
   }
 }
 
+function socketCount(pid: number): number {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).filter((fd) => fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')).length;
+  } catch {
+    return 0;
+  }
+}
+
 function inNamespace(pid: number, ns: string): boolean {
   try {
     return fs.readlinkSync(`/proc/${pid}/ns/net`) === `net:[${fs.statSync(`/run/netns/${ns}`).ino}]`;
   } catch {
     return false;
   }
-}
-
-let relayBuild: Promise<string> | undefined;
-
-/** Builds native/lab-link-delay.c once per content hash under the lab cache (gcc is a lab requirement). */
-export function relayBinary(): Promise<string> {
-  relayBuild ??= (async () => {
-    const src = path.join(repoRoot(), 'lab', 'native', 'lab-link-delay.c');
-    const hash = createHash('sha256').update(fs.readFileSync(src)).digest('hex').slice(0, 16);
-    const bin = path.join(LAB_STATE_ROOT, '.cache', `lab-link-delay-${hash}`);
-    if (fs.existsSync(bin)) return bin;
-    fs.mkdirSync(path.dirname(bin), { recursive: true, mode: 0o755 });
-    const tmp = `${bin}.${process.pid}.tmp`;
-    await runOk('gcc', ['-O2', '-o', tmp, src], { timeoutMs: 120_000 });
-    fs.renameSync(tmp, bin);
-    return bin;
-  })().catch((e: unknown) => {
-    relayBuild = undefined;
-    throw e;
-  });
-  return relayBuild;
 }
