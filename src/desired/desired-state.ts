@@ -159,6 +159,7 @@ export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
     nfsAddress: manifest.nfsAddress,
     clusterGateways,
     clusterAddresses,
+    routingMode: manifest.routing.mode,
     heartbeatStaleSeconds: heartbeatStaleSeconds(manifest),
     warnings,
     esxi,

@@ -69,6 +69,11 @@ export interface DesiredCluster {
    * cluster gateway or the host's own storage gateway.
    */
   clusterAddresses?: string[];
+  /**
+   * The manifest's routing.mode (absent = active). Shadow: our agent is installed and runs, but a
+   * legacy seed agent stays in charge of the route (no stop, its crontab and local.sh lines kept).
+   */
+  routingMode?: 'active' | 'shadow';
   /** A heartbeat older than this (host clock) means the agent is hung: the plan restarts it. */
   heartbeatStaleSeconds?: number;
   /** Things the operator should know that do not stop planning (e.g. an SCVM host key not pinned yet). */

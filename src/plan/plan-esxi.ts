@@ -131,7 +131,11 @@ function dirKnown(o: EsxiObserved, dir: string, mode: string): boolean {
 export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredCluster, prune: boolean): HostDraft {
   const reasons: string[] = [];
   const actions: Action[] = [];
-  const legacy = detectLegacy(o);
+  const found = detectLegacy(o);
+  // Shadow mode: our agent only watches, so a legacy seed agent stays in charge of the route:
+  // its loop, crontab line, local.sh lines and folder are all kept until routing.mode is active.
+  const shadowLegacy = found !== undefined && desired.routingMode === 'shadow' ? found : undefined;
+  const legacy = shadowLegacy === undefined ? found : undefined;
   const loopPath = `${d.installDir}/${AGENT_LOOP_FILE}`;
   const wantedVersion = d.files.find((f) => f.path === loopPath)?.version ?? desired.version;
 
@@ -239,7 +243,7 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   const hb = o.heartbeat;
   const stale = desired.heartbeatStaleSeconds ?? 90;
   if (!running) {
-    reasons.push(hasOurFiles(d, o) || legacy !== undefined ? 'agent not running' : 'new install');
+    reasons.push(hasOurFiles(d, o) || found !== undefined ? 'agent not running' : 'new install');
     actions.push({ op: 'start-agent' });
   } else {
     const why: string[] = [];
@@ -268,8 +272,14 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   const change: HostChange = legacy !== undefined ? 'takeover' : actions.length === 0 ? 'noop' : anyOurs ? 'update' : 'create';
   if (change === 'create') reasons.splice(0, reasons.length, `install agent ${wantedVersion}`, ...reasons.filter((r) => r.startsWith('IO drained')));
   const draft: HostDraft = { change, reasons: unique(reasons), actions };
-  if (fw.notes.length > 0) draft.notes = fw.notes;
+  const notes = [...fw.notes, ...(shadowLegacy === undefined ? [] : [shadowLegacyNote(shadowLegacy)])];
+  if (notes.length > 0) draft.notes = notes;
   return draft;
+}
+
+function shadowLegacyNote(l: LegacyFindings): string {
+  const what = `legacy install${l.version ? ` ${l.version}` : ''}${l.dir ? ` in ${l.dir}` : ''}`;
+  return `${what} stays in charge of the route (routing.mode shadow): its loop, crontab and local.sh lines are kept; set routing.mode: active and apply to take over`;
 }
 
 /** May teardown delete this /32? Only a cluster destination via a cluster gateway (or the host's own storage gateway). */

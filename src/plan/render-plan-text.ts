@@ -1,6 +1,6 @@
 import { createTwoFilesPatch } from 'diff';
 import pc from 'picocolors';
-import { AUTO_BACKUP_PATH, CRONTAB_PATH, LOCAL_SH_PATH, SCVM_AUTHORIZED_KEYS, SCVM_ROOT_AUTHORIZED_KEYS } from '../agent/bundle-layout';
+import { AGENT_CONF_FILE, AUTO_BACKUP_PATH, CRONTAB_PATH, LOCAL_SH_PATH, SCVM_AUTHORIZED_KEYS, SCVM_ROOT_AUTHORIZED_KEYS } from '../agent/bundle-layout';
 import { DRAIN_ENDED } from './plan-esxi';
 import type { Action, HostPlan, Plan } from './plan-types';
 import { assertNoSecrets, looksSecret } from './redact';
@@ -106,6 +106,8 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
       else if (!a.before && a.content !== undefined && a.version === undefined && lineCount(content) <= MAX_NEW_FILE_LINES) details.push(...diffLines(c, a.path, '', content));
       else if (!a.before) details.push(`${lineCount(content)} lines, sha256 ${short(a.sha256)}`);
       else if (a.before.sha256 !== a.sha256) details.push(`sha256 ${short(a.before.sha256)} → ${short(a.sha256)}`);
+      // A changed conf (peers, timings, MODE, zones) is no restart: the loop sources it every iteration.
+      if (a.before && rel(a.path) === AGENT_CONF_FILE) details.push(c.dim('the running agent re-reads it at its next iteration: no restart, the route stays as it is'));
       return [sign, what, details];
     }
     case 'delete-file':
