@@ -115,16 +115,21 @@ const worldArb: fc.Arbitrary<World> = fc
     version: fc.constantFrom('1.0.0', '1.1.0'),
     gateways: fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
     drains: fc.array(fc.constantFrom<'none' | 'auto' | 'next'>('none', 'none', 'auto', 'next'), { minLength: 5, maxLength: 5 }),
+    // Shadow mode keeps a legacy install in place; zones only change reroute.conf.
+    mode: fc.constantFrom<'active' | 'shadow'>('active', 'active', 'shadow'),
+    zones: fc.option(fc.array(fc.constantFrom('site-a', 'site-b'), { minLength: 5, maxLength: 5 }), { nil: undefined }),
   })
-  .chain(({ n, version, gateways, drains }) => {
+  .chain(({ n, version, gateways, drains, mode, zones }) => {
     const nodes: NodeSpec[] = Array.from({ length: n }, (_, k) => {
       const extra: Partial<NodeSpec> = {};
       if (gateways[k]) extra.storageGateway = '10.20.0.254';
       if (n > 1 && drains[k] === 'auto') extra.drain = {};
       if (n > 1 && drains[k] === 'next') extra.drain = { to: `node-${((k + 1) % n) + 1}` };
+      if (zones !== undefined) extra.zone = zones[k];
       return fixtureNode(k + 1, extra);
     });
-    const manifest = fixtureManifest(n, { version, nodes });
+    const base = fixtureManifest(n, { version, nodes });
+    const manifest = { ...base, routing: { ...base.routing, mode } };
     const desired = fixtureDesired(manifest);
     const esxi = fc.tuple(...desired.esxi.map((d) => esxiArb(d, manifest)));
     const scvm = fc.tuple(...desired.scvm.map((d) => scvmArb(d.node, d.authorizedKey)));
