@@ -7,6 +7,7 @@
  */
 import * as path from 'node:path';
 import { Lab } from './lab';
+import { delayProgram, lossProgram, partitionProgram } from './link-bpf';
 import { alive, run, runOk, sleep, type RunResult } from './proc';
 import { readRegistry, repoRoot } from './registry';
 import { IS_ROOT } from './test-support';
@@ -35,6 +36,25 @@ function parsePing(out: string): Ping {
   const received = Number(m[2]);
   return { sent, received, lossPct: (100 * (sent - received)) / sent, min: Number(rtt?.[1] ?? NaN), avg: Number(rtt?.[2] ?? NaN), max: Number(rtt?.[3] ?? NaN) };
 }
+
+describe('link fault programs (classic BPF for tc bytecode)', () => {
+  test('loss matches unmarked frames whose random draw is below PCT % of 2^32; 100 % skips the draw', () => {
+    // ld mark; jeq 0x5a11 -> pass; ld rand; jge 30 % of 2^32 -> pass; match; pass.
+    expect(lossProgram(30)).toBe('6,32 0 0 4294963220,21 3 0 23057,32 0 0 4294963256,53 1 0 1288490189,6 0 0 4294967295,6 0 0 0');
+    expect(lossProgram(100)).toBe('4,32 0 0 4294963220,21 1 0 23057,6 0 0 4294967295,6 0 0 0');
+    expect(delayProgram()).toBe('4,32 0 0 4294963220,21 1 0 23057,6 0 0 4294967295,6 0 0 0');
+  });
+
+  test('partition matches a peer MAC (bytes 2-5), an IPv4 source or an ARP sender', () => {
+    const prog = partitionProgram([0x56600100], [0x0a140066]).split(',');
+    expect(prog[0]).toBe(String(prog.length - 1));
+    expect(prog.slice(1, 3)).toEqual(['32 0 0 8', `21 ${prog.length - 1 - 3} 0 ${0x56600100}`]);
+    expect(prog).toContain('32 0 0 26');
+    expect(prog).toContain('32 0 0 28');
+    expect(prog.filter((i) => i.endsWith(` ${0x0a140066}`))).toHaveLength(2);
+    expect(prog[prog.length - 1]).toBe('6 0 0 4294967295');
+  });
+});
 
 describeIfRoot('lab link faults', () => {
   let lab: Lab;

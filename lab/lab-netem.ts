@@ -317,7 +317,7 @@ export class LinkFaults {
     const reg = this.reg();
     const engine = reg.linkEngine;
     const all = this.links('all');
-    await parallel(ends, 4, async (end) => {
+    await parallel(ends, 8, async (end) => {
       const link = all.find((l) => (l.hostEnd.ns === end.ns && l.hostEnd.dev === end.dev) || (l.switchEnd.ns === end.ns && l.switchEnd.dev === end.dev));
       const f = link === undefined ? undefined : reg.links?.find((x) => x.link === link.name);
       const loss = f?.loss ?? 0;
