@@ -82,6 +82,8 @@ async function observeWindow(lab: Lab, c: Config, windowS: number): Promise<{ wi
   const startVia = new Map(lab.nodes.map((n) => [n.name, routeVia(n)]));
   const [probeLossPct] = await Promise.all([probeLoss(lab.nodes[0] as LabNode), sleep(windowS * 1000)]);
   const tEnd = Date.now();
+  // Route-monitor lines are stamped when read: give a late one a moment before counting.
+  await sleep(1_000);
   const io = lab.io(tStart - 1_000);
   const windows = lab.nodes.map((n) => {
     const ev = nfsEvents(io[n.esxi.target]);
@@ -119,20 +121,28 @@ async function detectionTrials(lab: Lab, c: Config, p: LossProfileParams, notes:
       }),
     );
     const applyMs = Date.now() - tFault;
-    const t0 = Date.now();
-    while (Date.now() - tFault < detectTimeoutMs && faulted.some((n) => routeVia(n) === n.scvm.storageIp)) await sleep(100);
-    await sleep(Date.now() - t0 < detectTimeoutMs ? p.holdMs : 0);
+    // Our own 100 ms poll of each route, kept as a fallback: the route monitor stamps events when
+    // it reads them, and a starved monitor can write a line seconds late.
+    const polled = new Map<string, number>();
+    while (Date.now() - tFault < detectTimeoutMs && polled.size < faulted.length) {
+      for (const n of faulted) if (!polled.has(n.name) && routeVia(n) !== n.scvm.storageIp) polled.set(n.name, Date.now() - tFault);
+      if (polled.size < faulted.length) await sleep(100);
+    }
+    if (polled.size === faulted.length) await sleep(p.holdMs);
     const tHeal = Date.now();
     await Promise.all(faulted.map((n) => lab.heal('storage-down', n.scvm.target)));
-    const io = lab.io(tFault - 1_000);
-    for (const n of faulted) {
-      const det = detectionFrom(nfsEvents(io[n.esxi.target]), n.scvm.storageIp, tFault, Math.min(tHeal, tFault + detectTimeoutMs));
-      const failure = notLocal.has(n.name) ? 'not on its local SCVM when the fault came' : det === null ? `no route move within ${detectTimeoutMs / 1000} s` : null;
-      out.push({ loss: c.loss, interval: c.interval, trial, host: n.esxi.target, detectionMs: det, faultApplyMs: applied.get(n.name) ?? applyMs, failure });
-    }
     const late = await waitLocal(lab.nodes, failbackWaitMs);
     const tEnd = Date.now();
-    const spareEvents = nfsEvents(lab.io(tFault - 1_000)[spare.esxi.target]);
+    // Read the monitor only now, seconds after the moves, so that late lines are in.
+    const io = lab.io(tFault - 1_000);
+    for (const n of faulted) {
+      const seen = detectionFrom(nfsEvents(io[n.esxi.target]), n.scvm.storageIp, tFault, Math.min(tHeal, tFault + detectTimeoutMs));
+      const poll = polled.get(n.name) ?? null;
+      const det = seen ?? poll;
+      const failure = notLocal.has(n.name) ? 'not on its local SCVM when the fault came' : det === null ? `no route move within ${detectTimeoutMs / 1000} s` : null;
+      out.push({ loss: c.loss, interval: c.interval, trial, host: n.esxi.target, detectionMs: det, source: seen !== null ? 'monitor' : poll !== null ? 'poll' : null, pollMs: poll, faultApplyMs: applied.get(n.name) ?? applyMs, failure });
+    }
+    const spareEvents = nfsEvents(io[spare.esxi.target]);
     spares.push({
       loss: c.loss,
       interval: c.interval,
@@ -144,7 +154,7 @@ async function detectionTrials(lab: Lab, c: Config, p: LossProfileParams, notes:
       offLocalMs: offLocalMs(spareEvents, spare.scvm.storageIp, spareVia, tFault, tEnd),
     });
     if (late.length) notes.push(`${configKey(c)} trial ${trial}: ${late.map((n) => n.esxi.target).join(', ')} not back on the local SCVM ${failbackWaitMs / 1000} s after the heal`);
-    log(`${configKey(c)} trial ${trial} (fault applied in ${applyMs} ms, spare ${spare.esxi.target}: ${spares[spares.length - 1]?.changes} changes): ${out.slice(-faulted.length).map((x) => `${x.host} ${x.detectionMs ?? x.failure}`).join('; ')}; all back local after ${((tEnd - tHeal) / 1000).toFixed(1)} s`);
+    log(`${configKey(c)} trial ${trial} (fault applied in ${applyMs} ms, spare ${spare.esxi.target}: ${spares[spares.length - 1]?.changes} changes): ${out.slice(-faulted.length).map((x) => `${x.host} ${x.failure ?? `${x.detectionMs}${x.source === 'poll' ? ' (poll)' : ''}`}`).join('; ')}; all back local after ${((tEnd - tHeal) / 1000).toFixed(1)} s`);
   }
   return { runs: out, spares };
 }

@@ -39,8 +39,8 @@ describe('loss profile figures', () => {
       { ...c, phase: 'trial-spare', host: 'esxi-4', windowMs: 36_000, startVia: L, changes: 0, offLocalMs: 0 },
     ];
     const runs: DetectionSample[] = [
-      { ...c, trial: 1, host: 'esxi-2', detectionMs: 5_000, faultApplyMs: 20, failure: null },
-      { ...c, trial: 1, host: 'esxi-3', detectionMs: null, faultApplyMs: 20, failure: 'no route move within 30 s' },
+      { ...c, trial: 1, host: 'esxi-2', detectionMs: 5_000, source: 'monitor', pollMs: 5_050, faultApplyMs: 20, failure: null },
+      { ...c, trial: 1, host: 'esxi-3', detectionMs: null, source: null, pollMs: null, faultApplyMs: 20, failure: 'no route move within 30 s' },
     ];
     const s = summarizeConfig(c, windows, runs, { pingTimeout: 1, probeLossPct: 18.5 });
     expect(s.detection).toMatchObject({ runs: 2, failedRuns: 1, withinBound: '1/2', met: false, boundMs: 8000 });
