@@ -10,7 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Lab, LabNode } from '../../lab/lab';
 
-export const AGENT_SRC = path.resolve(__dirname, '../../esxi/agent/reroute-loop.sh');
+/** ZRA_AGENT_SRC runs these tests against another build of the agent (e.g. the previous release, for comparison). */
+export const AGENT_SRC = process.env.ZRA_AGENT_SRC ?? path.resolve(__dirname, '../../esxi/agent/reroute-loop.sh');
 export const NFS = '192.168.33.2';
 export const DIR_NAME = 'zbs-reroute';
 export const RUN_DIR = '/var/run/zbs-reroute';
@@ -41,7 +42,10 @@ export function cronLine(node: LabNode): string {
   return `* * * * * /bin/sh ${installDir(node)}/reroute-loop.sh &`;
 }
 
-export function renderConf(lab: Lab, node: LabNode, t: AgentTiming, source: 'rest' | 'ssh'): string {
+/** Keys beyond the planner's base set (issue 12's MODE, ZONE_PEER_STORAGE_IPS, PING_ROUNDS, …); last wins. */
+export type ConfExtra = Record<string, string>;
+
+export function renderConf(lab: Lab, node: LabNode, t: AgentTiming, source: 'rest' | 'ssh', extra: ConfExtra = {}): string {
   const peers = lab.nodes.filter((n) => n !== node);
   const dir = installDir(node);
   const kv: [string, string][] = [
@@ -72,6 +76,7 @@ export function renderConf(lab: Lab, node: LabNode, t: AgentTiming, source: 'res
     ['LOG_FILE', LOG_FILE],
     ['LOG_MAX_BYTES', '262144'],
     ['PIN_FILE', `${dir}/pin`],
+    ...Object.entries(extra),
   ];
   return kv.map(([k, v]) => `${k}='${v}'`).join('\n') + '\n';
 }
@@ -117,13 +122,13 @@ export function knownHosts(lab: Lab): string {
 }
 
 /** Write the agent's files, crontab line and local.sh block; start the loop now (not a minute later). */
-export async function installAgent(lab: Lab, node: LabNode, key: AgentKey, t: AgentTiming, source: 'rest' | 'ssh'): Promise<void> {
+export async function installAgent(lab: Lab, node: LabNode, key: AgentKey, t: AgentTiming, source: 'rest' | 'ssh', extra: ConfExtra = {}): Promise<void> {
   const dir = esxiPath(node, installDir(node));
   fs.mkdirSync(path.join(dir, 'keys'), { recursive: true, mode: 0o700 });
   fs.chmodSync(dir, 0o700);
   fs.copyFileSync(AGENT_SRC, path.join(dir, 'reroute-loop.sh'));
   fs.chmodSync(path.join(dir, 'reroute-loop.sh'), 0o755);
-  fs.writeFileSync(path.join(dir, 'reroute.conf'), renderConf(lab, node, t, source), { mode: 0o600 });
+  fs.writeFileSync(path.join(dir, 'reroute.conf'), renderConf(lab, node, t, source, extra), { mode: 0o600 });
   fs.writeFileSync(path.join(dir, 'keys', 'reroute_id_rsa'), key.privateKey, { mode: 0o600 });
   fs.writeFileSync(path.join(dir, 'keys', 'reroute_id_rsa.pub'), `${key.publicKey}\n`, { mode: 0o644 });
   fs.writeFileSync(path.join(dir, 'keys', 'known_hosts'), knownHosts(lab), { mode: 0o644 });
@@ -151,6 +156,13 @@ export async function installAgent(lab: Lab, node: LabNode, key: AgentKey, t: Ag
       `/bin/sh ${installDir(node)}/reroute-loop.sh </dev/null >/dev/null 2>&1 &`,
     ].join('\n'),
   );
+}
+
+/** Replace a running agent's conf (temp + rename: the loop re-sources it every iteration). */
+export function rewriteConf(lab: Lab, node: LabNode, t: AgentTiming, source: 'rest' | 'ssh', extra: ConfExtra = {}): void {
+  const f = esxiPath(node, `${installDir(node)}/reroute.conf`);
+  fs.writeFileSync(`${f}.new`, renderConf(lab, node, t, source, extra), { mode: 0o600 });
+  fs.renameSync(`${f}.new`, f);
 }
 
 export function status(node: LabNode): Record<string, string> {
