@@ -19,13 +19,13 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { LabNode } from './lab';
-import { DROP_ALL, delayProgram, ipNumber, lossProgram, macTail, partitionProgram, relayBinary, RELAY_MARK } from './link-bpf';
+import { delayProgram, detectEngine, DROP_ALL, ipNumber, lossProgram, macTail, partitionProgram, relayBinary, RELAY_MARK, TC_TIMEOUT_MS, type LinkEngine } from './link-bpf';
 import { alive, LabError, parallel, run, runOk, waitFor } from './proc';
 import { readRegistry, updateRegistry, type LinkFaultState, type Registry } from './registry';
 
 export const LINK_NETS = ['storage', 'mgmt'] as const;
 export type LinkNet = (typeof LINK_NETS)[number];
-export type LinkEngine = 'netem' | 'bpf';
+export type { LinkEngine } from './link-bpf';
 
 export interface LinkFaultSpec {
   /** Percent of frames lost, each direction (0-100). */
@@ -47,7 +47,6 @@ const MAX_DELAY_MS = 60_000;
 const SINK = 'lf-sink';
 /** Partition filter first, then loss, then delay (a dropped frame is never delayed). */
 const PREF = { partition: 10, loss: 20, delay: 30 } as const;
-const TC_TIMEOUT_MS = 10_000;
 
 // ------------------------------------------------------------ names and validation
 
@@ -232,52 +231,11 @@ export class LinkFaults {
   private async engine(): Promise<LinkEngine> {
     const known = this.reg().linkEngine;
     if (known !== undefined) return known;
-    const forced = process.env.ZRL_LINK_ENGINE;
-    if (forced !== undefined && forced !== 'netem' && forced !== 'bpf') fail(`ZRL_LINK_ENGINE must be netem or bpf, got ${JSON.stringify(forced)}`, 'Unset it to pick automatically.');
-    let engine: LinkEngine;
-    if (forced === 'bpf') engine = 'bpf';
-    else if (await this.netemWorks()) engine = 'netem';
-    else if (forced === 'netem') fail('tc netem is not available: the kernel has no sch_netem and `modprobe sch_netem` did not load it', 'Use a kernel with CONFIG_NET_SCH_NETEM, or unset ZRL_LINK_ENGINE (the lab then uses its bpf stand-in).');
-    else engine = await this.bpfWorks();
+    const engine = await detectEngine(this.lab.switchNs, process.env.ZRL_LINK_ENGINE);
     this.mutate((r) => {
       r.linkEngine ??= engine;
     });
     return this.reg().linkEngine ?? engine;
-  }
-
-  private async tc(ns: string, args: string[]): Promise<{ code: number; err: string }> {
-    const r = await run('ip', ['netns', 'exec', ns, 'tc', ...args], { timeoutMs: TC_TIMEOUT_MS });
-    if (r.timedOut) fail(`tc ${args.join(' ')} in ${ns} timed out`, 'Check the machine load; tc should answer in milliseconds.');
-    return { code: r.code, err: r.stderr.trim() };
-  }
-
-  /** Tried on the switch namespace's loopback, which carries no lab traffic. */
-  private async netemWorks(): Promise<boolean> {
-    const ns = this.lab.switchNs;
-    const which = await run('sh', ['-c', 'command -v tc']);
-    if (which.code !== 0) fail('`tc` is not installed', 'Install iproute2 (lab/REQUIREMENTS.apt).');
-    const probe = async () => (await this.tc(ns, ['qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '0ms'])).code === 0;
-    let ok = await probe();
-    if (!ok && (await run('sh', ['-c', 'command -v modprobe'])).code === 0) {
-      await run('modprobe', ['sch_netem'], { timeoutMs: TC_TIMEOUT_MS });
-      ok = await probe();
-    }
-    if (ok) await this.tc(ns, ['qdisc', 'del', 'dev', 'lo', 'root']);
-    return ok;
-  }
-
-  private async bpfWorks(): Promise<LinkEngine> {
-    const ns = this.lab.switchNs;
-    const r = await this.tc(ns, ['qdisc', 'add', 'dev', 'lo', 'clsact']);
-    const f = r.code === 0 ? await this.tc(ns, ['filter', 'add', 'dev', 'lo', 'egress', 'pref', '1', 'bpf', 'bytecode', lossProgram(0), 'action', 'mirred', 'egress', 'redirect', 'dev', 'lo']) : r;
-    await this.tc(ns, ['qdisc', 'del', 'dev', 'lo', 'clsact']);
-    if (f.code !== 0) {
-      fail(
-        `no way to inject link faults: tc netem is unavailable (no sch_netem in this kernel, modprobe did not load it) and so is the bpf stand-in (${f.err})`,
-        'Use a kernel with CONFIG_NET_SCH_NETEM, or with CONFIG_NET_SCH_INGRESS, CONFIG_NET_CLS_BPF and CONFIG_NET_ACT_MIRRED.',
-      );
-    }
-    return 'bpf';
   }
 
   // ---------------------------------------------------------- applying state

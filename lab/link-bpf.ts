@@ -1,17 +1,21 @@
 /**
- * The pieces of lab link faults that stand in for netem on kernels without
- * it (lab/lab-netem.ts): classic-BPF programs for tc's cls_bpf (loss by
- * `ld rand`, partitions by source MAC/IP, a pass for frames the delay relay
- * re-sends), and the relay itself (native/lab-link-delay.c), built once.
+ * The machinery under lab link faults (lab/lab-netem.ts): which engine this
+ * kernel allows (netem, or the stand-in for kernels without it), the
+ * classic-BPF programs for tc's cls_bpf (loss by `ld rand`, partitions by
+ * source MAC/IP, a pass for frames the delay relay re-sends), and the relay
+ * itself (native/lab-link-delay.c), built once.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LabError, runOk } from './proc';
+import { LabError, run, runOk } from './proc';
 import { LAB_STATE_ROOT, repoRoot } from './registry';
+
+export type LinkEngine = 'netem' | 'bpf';
 
 /** skb mark of frames the delay relay sends back out: the delay filter lets them pass. */
 export const RELAY_MARK = 0x5a11;
+export const TC_TIMEOUT_MS = 10_000;
 
 type Insn = { code: number; jt?: string; jf?: string; k: number; label?: string };
 
@@ -103,4 +107,45 @@ export function relayBinary(): Promise<string> {
     throw e;
   });
   return relayBuild;
+}
+
+async function tc(ns: string, args: string[]): Promise<{ code: number; err: string }> {
+  const r = await run('ip', ['netns', 'exec', ns, 'tc', ...args], { timeoutMs: TC_TIMEOUT_MS });
+  if (r.timedOut) throw new LabError(`tc ${args.join(' ')} in ${ns} timed out`, 'Check the machine load; tc should answer in milliseconds.');
+  return { code: r.code, err: r.stderr.trim() };
+}
+
+/**
+ * netem if the kernel has it (after a modprobe try), else the bpf stand-in
+ * if clsact, cls_bpf and mirred work; `forced` (ZRL_LINK_ENGINE) picks one.
+ * Tried on the switch namespace's loopback, which carries no lab traffic.
+ */
+export async function detectEngine(switchNs: string, forced: string | undefined): Promise<LinkEngine> {
+  if (forced !== undefined && forced !== 'netem' && forced !== 'bpf') throw new LabError(`ZRL_LINK_ENGINE must be netem or bpf, got ${JSON.stringify(forced)}`, 'Unset it to pick automatically.');
+  if ((await run('sh', ['-c', 'command -v tc'])).code !== 0) throw new LabError('`tc` is not installed', 'Install iproute2 (lab/REQUIREMENTS.apt).');
+  if (forced !== 'bpf') {
+    const probe = async () => (await tc(switchNs, ['qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '0ms'])).code === 0;
+    let ok = await probe();
+    if (!ok && (await run('sh', ['-c', 'command -v modprobe'])).code === 0) {
+      await run('modprobe', ['sch_netem'], { timeoutMs: TC_TIMEOUT_MS });
+      ok = await probe();
+    }
+    if (ok) {
+      await tc(switchNs, ['qdisc', 'del', 'dev', 'lo', 'root']);
+      return 'netem';
+    }
+    if (forced === 'netem') {
+      throw new LabError('tc netem is not available: the kernel has no sch_netem and `modprobe sch_netem` did not load it', 'Use a kernel with CONFIG_NET_SCH_NETEM, or unset ZRL_LINK_ENGINE (the lab then uses its bpf stand-in).');
+    }
+  }
+  const q = await tc(switchNs, ['qdisc', 'add', 'dev', 'lo', 'clsact']);
+  const f = q.code === 0 ? await tc(switchNs, ['filter', 'add', 'dev', 'lo', 'egress', 'pref', '1', 'bpf', 'bytecode', lossProgram(0), 'action', 'mirred', 'egress', 'redirect', 'dev', 'lo']) : q;
+  await tc(switchNs, ['qdisc', 'del', 'dev', 'lo', 'clsact']);
+  if (f.code !== 0) {
+    throw new LabError(
+      `no way to inject link faults: tc netem is unavailable (no sch_netem in this kernel, modprobe did not load it) and so is the bpf stand-in (${f.err})`,
+      'Use a kernel with CONFIG_NET_SCH_NETEM, or with CONFIG_NET_SCH_INGRESS, CONFIG_NET_CLS_BPF and CONFIG_NET_ACT_MIRRED.',
+    );
+  }
+  return 'bpf';
 }
