@@ -1,4 +1,7 @@
+import { convergedCluster, fixtureDesired, fixtureManifest } from '../plan/test-fixtures';
 import { parseHeartbeat } from './esxi-command-output';
+import type { EsxiObserved } from './observed-types';
+import { parseSnapshot, renderSnapshot } from './snapshot';
 
 const BASE = 'version=1.1.0\npid=9\nupdated=100\ntarget=10.20.0.101\ntarget_kind=local\nsince=50\nfetch=ok\nfetch_ms=12\n';
 
@@ -43,5 +46,15 @@ describe('heartbeat keys of agents since issue 12', () => {
     const r = parseHeartbeat(`${BASE}mode=$(reboot)\nblind=yes\nfetch_fails=-1\nshadow_target=evil.example\nshadow_kind=teleport\ndisagree_since=soon\n`);
     expect(r.invalid).toEqual(['mode', 'blind', 'fetch_fails', 'shadow_target', 'shadow_kind', 'disagree_since']);
     expect(r.heartbeat).toEqual({ version: '1.1.0', pid: 9, target: '10.20.0.101', targetKind: 'local', since: 50, updated: 100, fetch: 'ok', fetchMs: 12 });
+  });
+});
+
+describe('saved snapshots keep the new heartbeat keys', () => {
+  test('a shadow, blind heartbeat survives render → parse (schemas/observed-snapshot.schema.json)', () => {
+    const m = fixtureManifest(1);
+    const o = convergedCluster(fixtureDesired(m), m);
+    const hb = parseHeartbeat(`${BASE}mode=shadow\nblind=1\nfetch_fails=6\nlist_age=30\nshadow_target=10.20.0.102\nshadow_kind=remote-storage\nshadow_changes=2\ndisagree=1\ndisagree_since=70\n`).heartbeat!;
+    (o.esxi['node-1'] as EsxiObserved).heartbeat = hb;
+    expect((parseSnapshot(renderSnapshot(o), 'x').esxi['node-1'] as EsxiObserved).heartbeat).toEqual(hb);
   });
 });
