@@ -153,6 +153,14 @@ describe('discover: the manifest it writes', () => {
     expect(r.guesses).toEqual(expect.arrayContaining(['cluster name', 'SCVM credential', 'SCVM of 10.10.0.11']));
   });
 
+  it('offers shadow mode for a first contact, commented out (active stays the default); uncommented it is valid', () => {
+    const r = renderDiscoveredManifest(input({}));
+    expect(parseManifest(r.yaml, 'discovered.yaml', { bundledVersion: '1.0.0' }).routing.mode).toBe('active');
+    const shadow = r.yaml.replace('  # routing: { mode: shadow }', '  routing: { mode: shadow }');
+    expect(shadow).not.toBe(r.yaml);
+    expect(parseManifest(shadow, 'discovered.yaml', { bundledVersion: '1.0.0' }).routing.mode).toBe('shadow');
+  });
+
   it('picks datastore1 among several VMFS datastores and says so; --datastore must exist', () => {
     const many = { datastore1: '5f1e3b2a-12ab34cd-5678-0050569a1b2c', local2: '5f1e3b2a-12ab34cd-5678-0050569a1b2d', nfs: 'a1b2c3d4-e5f60718' };
     const r = renderDiscoveredManifest(input({ facts: [facts(1, { datastores: many })], sessions: sessions(1) }));

@@ -122,6 +122,8 @@ export function renderDiscoveredManifest(input: RenderInput): { yaml: string; pa
   lines.push('spec:', `  nfsAddress: ${input.nfsAddress}`, '  networks:', `    storage: ${storageNets[0]}${c(`from the storage vmknics (${[...new Set(drafts.map((d) => d.storageVmk.name))].join(', ')})`)}`);
   if (mgmtNet) lines.push(`    management: ${mgmtNet}`);
   else lines.push(`    # management: not written: the management vmknics and the SCVM management IPs are not in one network`);
+  // A discovered cluster is met for the first time: offer shadow mode, where the agents decide but never act.
+  lines.push('  # routing: { mode: shadow }   # first contact: the agents decide and log but never move a route; `reroute status` shows what they would do');
   lines.push(
     '  access:',
     '    esxi:',
