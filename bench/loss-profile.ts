@@ -125,7 +125,11 @@ async function detectionTrials(lab: Lab, c: Config, p: LossProfileParams, notes:
     // it reads them, and a starved monitor can write a line seconds late.
     const polled = new Map<string, number>();
     while (Date.now() - tFault < detectTimeoutMs && polled.size < faulted.length) {
-      for (const n of faulted) if (!polled.has(n.name) && routeVia(n) !== n.scvm.storageIp) polled.set(n.name, Date.now() - tFault);
+      for (const n of faulted) {
+        // Moved = routed via another gateway; no route at all is the middle of a switch (delete, then add).
+        const via = polled.has(n.name) ? '' : routeVia(n);
+        if (via !== '' && via !== n.scvm.storageIp) polled.set(n.name, Date.now() - tFault);
+      }
       if (polled.size < faulted.length) await sleep(100);
     }
     if (polled.size === faulted.length) await sleep(p.holdMs);
