@@ -43,9 +43,17 @@ async function startLoop(n: LabNode): Promise<void> {
   await L().execOk(n.esxi.target, `/bin/sh ${installDir(n)}/reroute-loop.sh </dev/null >/dev/null 2>&1 &`);
 }
 
-async function killLoop(n: LabNode): Promise<void> {
-  const pid = status(n).pid;
+/** kill -9 of the loop named by the heartbeat; returns that pid. */
+async function killLoop(n: LabNode): Promise<string> {
+  const pid = status(n).pid ?? '';
   if (pid) await L().exec(n.esxi.target, `kill -9 ${pid}`);
+  return pid;
+}
+
+/** The route when a loop other than `oldPid` writes its first heartbeat (the end of its first iteration). */
+async function firstHeartbeat(n: LabNode, oldPid: string, since: number): Promise<{ route: string; ms: number }> {
+  await until('the new loop\'s first heartbeat', 60_000, () => status(n).pid !== oldPid && Number(status(n).updated) * 1000 >= since - 1_000, 20);
+  return { route: routeVia(n), ms: Date.now() - since };
 }
 
 function home(n: LabNode, what: string, ms: number): Promise<true> {
@@ -80,8 +88,8 @@ async function metaBlind(n: LabNode) {
   return { blindMs, st, kept: routeVia(n), changes: nfsRouteAdds(L(), n, t0).length, log: agentLog(n), later: status(n) };
 }
 
-async function hugeBody(n: LabNode) {
-  const huge = await startHugeMeta(L(), hugeSessionBody(L(), HUGE_BYTES), HUGE_PORT);
+async function hugeBody(n: LabNode, body: Buffer) {
+  const huge = await startHugeMeta(L(), body, HUGE_PORT);
   try {
     rewriteConf(L(), n, T, 'rest', { REST_PORT: String(HUGE_PORT) });
     const t0 = Date.now();
@@ -175,29 +183,31 @@ async function killDuringSwitchSteps(n: LabNode, pinTo: LabNode) {
   const l = L();
   const hung = await until('the agent inside a (hung) route tool', 20_000, () => workerProcs(n, loopPids(n)).find((p) => /esxcfg-route|esxcli/.test(p.cmdline)), 100);
   const tKill = Date.now();
-  await killLoop(n);
+  const killed = await killLoop(n);
   await l.heal('route-tool-hang', n.esxi.target);
   // Cron would start the next loop within a minute; start it now, as cron does.
   const tStart = Date.now();
   await startLoop(n);
+  const first = await firstHeartbeat(n, killed, tStart);
   await until('33.2 via the pin after the restart', 30_000, () => routeVia(n) === pinTo.scvm.storageIp, 50);
   const afterStartMs = Date.now() - tStart;
   await sleep(1_000);
   const routelessMs = longestRoutelessMs(l, n, tKill, Date.now());
 
   // The worst point of a switch: the old route deleted, the new one not added, the loop dead.
-  await killLoop(n);
+  const killed2 = await killLoop(n);
   const gw = routeVia(n);
   await l.execOk(n.esxi.target, `esxcfg-route -d 192.168.33.2/32 ${gw}`);
   const noRoute = routeVia(n);
   const t2 = Date.now();
   await startLoop(n);
+  const first2 = await firstHeartbeat(n, killed2, t2);
   await until('a 33.2 route from a start that found none', 30_000, () => routeVia(n) !== '', 50);
   const restoredMs = Date.now() - t2;
   const restoredVia = routeVia(n);
   // Forks of the killed loop (watchdogs) look like loops until they end: one loop must remain.
   const loops = await until('one loop', 20_000, () => (loopPids(n).length === 1 ? 1 : undefined), 250).catch(() => loopPids(n).length);
-  return { hung: hung.cmdline, afterStartMs, routelessMs, noRoute, restoredMs, restoredVia, loops, log: agentLog(n) };
+  return { hung: hung.cmdline, first, afterStartMs, routelessMs, noRoute, first2, restoredMs, restoredVia, loops, log: agentLog(n) };
 }
 
 // ------------------------------------------------------------------ setup
@@ -219,9 +229,11 @@ maybe('agent under hostile faults (issue 12)', () => {
     const l = lab;
     await Promise.all(l.nodes.map((n) => installAgent(l, n, key as AgentKey, T, 'rest')));
     await until('every host routed via its own SCVM', 60_000, () => l.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'));
+    // Built before any scenario starts: 50 MB of JSON blocks this process (and its polling) for seconds.
+    const body = hugeSessionBody(l, HUGE_BYTES);
     s.storage = settle(storageLinkDown(node(1)));
     s.blind = settle(metaBlind(node(2)));
-    s.huge = settle(hugeBody(node(3)));
+    s.huge = settle(hugeBody(node(3), body));
     // scvm-2 dies only once node-1 is no longer failed over (it may have picked scvm-2).
     const phaseB = Promise.all([s.storage, s.blind]).then(() => blindThenLocalDies(node(2)));
     s.blindDies = settle(phaseB);
@@ -252,17 +264,16 @@ maybe('agent under hostile faults (issue 12)', () => {
     const r = await result(s.blind);
     const n = node(2);
     measured.blindAfterMs = r.blindMs;
-    // Counted in iterations (the first heartbeat that says blind); the wall clock only as a
-    // generous bound: iterations stretch on a loaded machine (38 s for these 5 at load 30).
-    expect(Number(r.st.fetch_fails)).toBeGreaterThanOrEqual(BLIND_AFTER);
-    expect(Number(r.st.fetch_fails)).toBeLessThanOrEqual(BLIND_AFTER + 1);
+    // Iterations are counted in the log line below; the wall clock only as a generous bound
+    // (iterations stretch on a loaded machine: 38 s for these 5 at load 30 on 2 cores).
     expect(r.blindMs).toBeLessThan(60_000);
     expect(r.st).toMatchObject({ blind: '1', fetch: 'fail', target: n.scvm.storageIp });
     expect(Number(r.later.fetch_fails)).toBeGreaterThanOrEqual(BLIND_AFTER);
     expect(r.later.list_age).toMatch(/^\d+$/);
     expect(r.kept).toBe(n.scvm.storageIp);
     expect(r.changes).toBe(0);
-    expect(r.log.match(/blind: no session list for \d+ iterations/g)).toHaveLength(1);
+    // Said once, at exactly BLIND_AFTER iterations (the log counts them; heartbeat polling can lag).
+    expect(r.log.match(/blind: no session list for \d+ iterations/g)).toEqual([`blind: no session list for ${BLIND_AFTER} iterations`]);
   });
 
   test('blind, then the local SCVM dies while peers answer: IO moves within a bounded time', async () => {
@@ -305,12 +316,16 @@ maybe('agent under hostile faults (issue 12)', () => {
     measured.killSwitchRouteAfterStartMs = r.afterStartMs;
     measured.killSwitchRoutelessMs = r.routelessMs;
     measured.noRouteRestoredMs = r.restoredMs;
+    measured.firstHeartbeatMs = `${r.first.ms} / ${r.first2.ms}`;
     expect(r.hung).toMatch(/esxcfg-route|esxcli/);
-    // One iteration (1 s) plus a loaded machine's margin for starting the shell.
-    expect(r.afterStartMs).toBeLessThan(T.interval * 1000 + 5_000);
+    // "Within one iteration": the new loop's first heartbeat already sees the right route. On the
+    // wall clock only generous bounds: one iteration took up to 8 s at load 30 on 2 cores.
+    expect(r.first.route).toBe(node(1).scvm.storageIp);
+    expect(r.first2.route).toBe(node(1).scvm.storageIp);
+    expect(r.afterStartMs).toBeLessThan(20_000);
     expect(r.routelessMs).toBeLessThan(T.interval * 1000 + 5_000);
     expect(r.noRoute).toBe('');
-    expect(r.restoredMs).toBeLessThan(T.interval * 1000 + 5_000);
+    expect(r.restoredMs).toBeLessThan(20_000);
     expect(r.restoredVia).toBe(node(1).scvm.storageIp);
     expect(r.loops).toBe(1);
     expect(routeVia(n)).toBe(n.scvm.storageIp);
