@@ -103,6 +103,9 @@ export interface ConfigSummary {
   interval: number;
   /** Measured round-trip loss of a ping between two hosts through the faulted links (calibration). */
   probeLossPct: number | null;
+  /** 1-minute load average when the configuration started and ended (2 shared cores: detection
+   *  times stretch with it). Absent in results taken before it was recorded. */
+  loadAvg1?: [number, number];
   /** Every host over the window; `spare*`: the spare hosts of the detection trials; the rate is
    *  over both (every route change there is a false one: nothing failed on those hosts). */
   window: { hosts: number; windowS: number; changes: number; perHost: number[]; offLocalS: number; spareS: number; spareChanges: number; hostHours: number; changesPerHostHour: number };
@@ -120,7 +123,7 @@ export interface ConfigSummary {
   noFalseFailovers: boolean | null;
 }
 
-export function summarizeConfig(c: Config, windows: WindowSample[], runs: DetectionSample[], p: { pingTimeout: number; probeLossPct: number | null }): ConfigSummary {
+export function summarizeConfig(c: Config, windows: WindowSample[], runs: DetectionSample[], p: { pingTimeout: number; probeLossPct: number | null; loadAvg1?: [number, number] }): ConfigSummary {
   const all = windows.filter((x) => x.loss === c.loss && x.interval === c.interval);
   const w = all.filter((x) => x.phase === 'window');
   const spare = all.filter((x) => x.phase === 'trial-spare');
@@ -137,6 +140,7 @@ export function summarizeConfig(c: Config, windows: WindowSample[], runs: Detect
     loss: c.loss,
     interval: c.interval,
     probeLossPct: p.probeLossPct,
+    ...(p.loadAvg1 ? { loadAvg1: p.loadAvg1 } : {}),
     window: {
       hosts: w.length,
       windowS,
@@ -171,10 +175,11 @@ function table(r: BenchResult): string {
     const w = c.window;
     const det = d.ms.n === 0 ? '–' : `${s1(d.ms.p50)} / ${s1(d.ms.p95)} / ${s1(d.ms.max)}`;
     const ff = c.noFalseFailovers === null ? '' : c.noFalseFailovers ? ' **met**' : ' **not met**';
-    return `| ${c.loss} % | ${c.probeLossPct === null ? '–' : `${c.probeLossPct} %`} | ${c.interval} s | ${w.changes} in ${w.hosts} × ${w.windowS.toFixed(0)} s + ${w.spareChanges} in ${w.spareS} s | ${w.changesPerHostHour}${ff} | ${d.runs} | ${d.failedRuns} | ${det} | ${d.withinBound} ≤ ${s1(d.boundMs)}${d.met ? ' **met**' : ' **not met**'} |`;
+    const load = c.loadAvg1 ? `${c.loadAvg1[0]} → ${c.loadAvg1[1]}` : '–';
+    return `| ${c.loss} % | ${c.probeLossPct === null ? '–' : `${c.probeLossPct} %`} | ${c.interval} s | ${load} | ${w.changes} in ${w.hosts} × ${w.windowS.toFixed(0)} s + ${w.spareChanges} in ${w.spareS} s | ${w.changesPerHostHour}${ff} | ${d.runs} | ${d.failedRuns} | ${det} | ${d.withinBound} ≤ ${s1(d.boundMs)}${d.met ? ' **met**' : ' **not met**'} |`;
   });
-  return `| loss per link | measured ping loss, host → its SCVM | interval | route changes seen: window (hosts × s) + trial spares (host-s) | changes per host-hour (both; target at ≤ 5 %: 0) | detection runs | failed runs | detection median / p95 / max | within 2 × interval + ping timeout + 1 s |
-|---|---|---|---|---|---|---|---|---|
+  return `| loss per link | measured ping loss, host → its SCVM | interval | load avg (1 min) | route changes seen: window (hosts × s) + trial spares (host-s) | changes per host-hour (both; target at ≤ 5 %: 0) | detection runs | failed runs | detection median / p95 / max | within 2 × interval + ping timeout + 1 s |
+|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}`;
 }
 

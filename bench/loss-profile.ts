@@ -12,6 +12,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { Lab, LabNode } from '../lab/lab';
@@ -23,6 +24,7 @@ import { writeConf } from './failover';
 import { NFS, configKey, countChanges, detectionFrom, offLocalMs, summarizeConfig, type Config, type ConfigSummary, type DetectionSample, type RouteEvent, type WindowSample } from './loss-profile-summary';
 
 const run = promisify(execFile);
+const round1 = (v: number): number => Math.round(v * 10) / 10;
 
 export interface LossProfileParams {
   nodes: number;
@@ -205,6 +207,7 @@ export const lossProfile: Benchmark = {
         ctx.log(`loss ${loss} %: link faults set in ${Date.now() - tLinks} ms`);
         for (const interval of p.intervals) {
           const c = { loss, interval };
+          const load0 = os.loadavg()[0] as number;
           for (const n of lab.nodes) writeConf(lab, n, timing(interval));
           // Let every loop run two iterations with the new conf and loss, then start from local.
           await sleep(interval * 2_000 + 500);
@@ -216,7 +219,7 @@ export const lossProfile: Benchmark = {
           const d = await detectionTrials(lab, c, p, notes, ctx.log);
           runs.push(...d.runs);
           windows.push(...d.spares);
-          configs[configKey(c)] = summarizeConfig(c, windows, runs, { pingTimeout: p.pingTimeout, probeLossPct: w.probeLossPct });
+          configs[configKey(c)] = summarizeConfig(c, windows, runs, { pingTimeout: p.pingTimeout, probeLossPct: w.probeLossPct, loadAvg1: [round1(load0), round1(os.loadavg()[0] as number)] });
         }
       }
     } finally {

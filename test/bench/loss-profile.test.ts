@@ -70,7 +70,7 @@ describe('loss profile figures', () => {
       notes: [],
     } as unknown as BenchResult;
     const md = lossProfileMd(r, () => 'HEADER');
-    expect(md).toContain('| 0 % | 0 % | 3 s |');
+    expect(md).toContain('| 0 % | 0 % | 3 s | – |');
     expect(md).toContain('≈ 30 s');
   });
 });
