@@ -8,11 +8,13 @@
  *   phase C  node-1  drain to scvm-2, then scvm-2 dies: IO to scvm-3, not back to scvm-1
  *   then     node-3  kill -9 of the loop during a route switch (route tool hung): a route again
  *                    within one iteration of the next start; same from a state with no route at all
+ *   phase D  all     every meta hangs (accepts, never answers): all blind, no route moves
  * (phase B kills scvm-2 only once node-1 is home again, the drain once node-2 is home again; the
  * kill -9 follows node-3's own scenario.)
  */
 import { Lab, type LabNode } from '../../lab/lab';
 import { AgentKey, agentLog, authorizeOnScvms, installAgent, installDir, loopPids, rewriteConf, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
+import { updateScvm } from '../../lab/services/cluster-state';
 import { blockMeta, hugeSessionBody, longestRoutelessMs, nfsRouteAdds, result, settle, startHugeMeta, unblockMeta, workerProcs, writePin, type Outcome } from './agent-lab-probes';
 
 jest.setTimeout(300_000);
@@ -210,6 +212,34 @@ async function killDuringSwitchSteps(n: LabNode, pinTo: LabNode) {
   return { hung: hung.cmdline, first, afterStartMs, routelessMs, noRoute, first2, restoredMs, restoredVia, loops, log: agentLog(n) };
 }
 
+// ------------------------------------------------------------------ phase D
+
+/** Every SCVM's meta accepts and never answers (the cluster file's `hung`): timeouts, not refusals. */
+async function metaHungEverywhere() {
+  const l = L();
+  await until('every host home before metas hang', 60_000, () => l.nodes.every((n) => routeVia(n) === n.scvm.storageIp), 200);
+  const logAt = l.nodes.map((n) => agentLog(n).length);
+  const t0 = Date.now();
+  for (const n of l.nodes) updateScvm(l.clusterFile, n.scvm.target, { hung: true });
+  try {
+    let staleMs = 0;
+    await until('every host blind', 120_000, () => {
+      for (const n of l.nodes) staleMs = Math.max(staleMs, Date.now() - Number(status(n).updated ?? 0) * 1000);
+      return l.nodes.every((n) => status(n).blind === '1');
+    }, 200);
+    const blindMs = Date.now() - t0;
+    await sleep(3_000);
+    return {
+      blindMs,
+      staleMs,
+      hosts: l.nodes.map((n, i) => ({ host: n.esxi.target, route: routeVia(n), changes: nfsRouteAdds(l, n, t0).length, blindLines: agentLog(n).slice(logAt[i]).match(/blind: no session list for \d+ iterations/g) })),
+    };
+  } finally {
+    for (const n of l.nodes) updateScvm(l.clusterFile, n.scvm.target, { hung: false });
+    await until('sight back everywhere', 60_000, () => l.nodes.every((n) => status(n).blind === '0'), 200);
+  }
+}
+
 // ------------------------------------------------------------------ setup
 
 const s: {
@@ -219,6 +249,7 @@ const s: {
   blindDies?: Promise<Outcome<Awaited<ReturnType<typeof blindThenLocalDies>>>>;
   drain?: Promise<Outcome<Awaited<ReturnType<typeof drainTargetDies>>>>;
   kill?: Promise<Outcome<Awaited<ReturnType<typeof killDuringSwitch>>>>;
+  hung?: Promise<Outcome<Awaited<ReturnType<typeof metaHungEverywhere>>>>;
 } = {};
 
 maybe('agent under hostile faults (issue 12)', () => {
@@ -239,6 +270,7 @@ maybe('agent under hostile faults (issue 12)', () => {
     s.blindDies = settle(phaseB);
     s.drain = settle(s.blindDies.then(() => drainTargetDies(node(1), node(2), node(3))));
     s.kill = settle(s.huge.then(() => killDuringSwitch(node(3), node(1))));
+    s.hung = settle(Promise.all([s.drain, s.kill]).then(() => metaHungEverywhere()));
   }, 120_000);
 
   afterAll(async () => {
@@ -329,5 +361,19 @@ maybe('agent under hostile faults (issue 12)', () => {
     expect(r.restoredVia).toBe(node(1).scvm.storageIp);
     expect(r.loops).toBe(1);
     expect(routeVia(n)).toBe(n.scvm.storageIp);
+  });
+
+  test('meta hung on every SCVM: every host blind within BLIND_AFTER iterations, heartbeats go on, no route moves', async () => {
+    const r = await result(s.hung);
+    measured.hungBlindMs = r.blindMs;
+    measured.hungHeartbeatStaleMs = r.staleMs;
+    for (const h of r.hosts) {
+      const n = (lab as Lab).nodes.find((m) => m.esxi.target === h.host) as LabNode;
+      expect(h).toEqual({ host: h.host, route: n.scvm.storageIp, changes: 0, blindLines: [`blind: no session list for ${BLIND_AFTER} iterations`] });
+    }
+    // A hung source costs FETCH_TIMEOUT (2 s) per try, FETCH_TRIES (3) per iteration before blind:
+    // 6 s by design, 19.6 s between heartbeats measured at load 51 on 2 cores.
+    expect(r.staleMs).toBeLessThan(30_000);
+    expect(r.blindMs).toBeLessThan(90_000);
   });
 });

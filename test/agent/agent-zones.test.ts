@@ -4,7 +4,7 @@
  * Fallback order local → same-zone storage → other-zone storage → management: a failed SCVM's host
  * goes to its zone's other SCVM every time — four failovers, where a random pick among the three
  * peers would land in-zone only one time in three — and out of the zone only when the zone has no
- * healthy SCVM left. INTERVAL=1 s, FAILBACK_DELAY=3 s, PING_TIMEOUT=1 s.
+ * healthy SCVM left. INTERVAL=1 s, FAILBACK_DELAY=2 s, PING_TIMEOUT=1 s.
  */
 import { Lab, type LabNode } from '../../lab/lab';
 import { AgentKey, authorizeOnScvms, installAgent, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
@@ -12,7 +12,7 @@ import { nfsRouteAdds } from './agent-lab-probes';
 
 jest.setTimeout(300_000);
 
-const T: AgentTiming = { interval: 1, failbackDelay: 3, pingTimeout: 1 };
+const T: AgentTiming = { interval: 1, failbackDelay: 2, pingTimeout: 1 };
 const ZONES: Record<number, number[]> = { 1: [1, 2], 2: [1, 2], 3: [3, 4], 4: [3, 4] };
 
 const isRoot = process.getuid?.() === 0;
@@ -37,9 +37,11 @@ async function failOver(down: number[], watch: number) {
     const t0 = Date.now();
     await until(`${n.esxi.target} off its SCVM`, 30_000, () => routeVia(n) !== n.scvm.storageIp && routeVia(n) !== '', 100);
     const movedMs = Date.now() - t0;
-    // It stays there (no second hop a moment later) and the heartbeat agrees.
-    await sleep(2_000);
-    return { via: routeVia(n), kind: status(n).target_kind, movedMs };
+    // It stays there (no second hop a moment later); the heartbeat, written after the switch, agrees.
+    await sleep(1_000);
+    const via = routeVia(n);
+    const kind = await until('heartbeat to match the route', 15_000, () => (status(n).target === via ? status(n).target_kind : undefined), 100);
+    return { via, kind, movedMs };
   } finally {
     await Promise.all(down.map((i) => l.heal('storage-down', node(i).scvm.target)));
     await until('every host home again', 60_000, () => l.nodes.every((m) => routeVia(m) === m.scvm.storageIp), 200);
