@@ -68,7 +68,9 @@ maybe('agent under packet loss (issue 12)', () => {
   afterAll(async () => {
     for (const n of lab?.nodes ?? []) {
       const s = seen[n.esxi.target];
-      console.log(`${n.esxi.target} under loss: route adds ${lab ? nfsRouteAdds(lab, n, t0).length : '?'}, blind ${[...(s?.blind ?? [])]}, fetch ${[...(s?.fetch ?? [])]}, max fetch_fails ${s?.maxFetchFails}`);
+      // The agent's own decisions in the window (why it moved, if it did): evidence for tuning.
+      const decisions = agentLog(n).slice(logAt0[n.esxi.target]).split('\n').filter(Boolean).slice(-12);
+      console.log(`${n.esxi.target} under loss: route adds ${lab ? nfsRouteAdds(lab, n, t0).length : '?'}, blind ${[...(s?.blind ?? [])]}, fetch ${[...(s?.fetch ?? [])]}, max fetch_fails ${s?.maxFetchFails}\n${decisions.join('\n')}`);
     }
     await lab?.stop();
     key?.remove();
