@@ -168,11 +168,10 @@ describe('shadow mode on a legacy cluster, going active, and a blind agent, thro
     for (const n of nodes()) expect({ host: esxi(n), ours: (await lab.execOk(esxi(n), 'ps -c')).includes(`${INSTALL}/reroute-loop.sh`) }).toEqual({ host: esxi(n), ours: true });
     await waitFor('every shadow agent agrees with the real route', () => (nodes().every((n) => heartbeat(n).mode === 'shadow' && heartbeat(n).shadow_target === n.scvm.storageIp) ? true : undefined), { timeoutMs: 30_000 });
 
-    const text = await reroute(lab, `status -f ${shadowM} ${state()} --check`);
+    const [text, js] = await Promise.all([reroute(lab, `status -f ${shadowM} ${state()} --check`), statusJson(shadowM)]);
     expect(tail(text)).toEqual({ code: 0, tail: expect.stringContaining('Shadow decisions') });
     for (const n of nodes()) expect(text.stdout).toMatch(new RegExp(`${n.name}\\s.*${esc(n.scvm.storageIp)} \\(${n.name}\\)\\s.*${esc(n.scvm.storageIp)} \\(${n.name}\\) local\\s.*yes\\s.*0`));
     expect(text.stdout).toContain('3 agent(s) in shadow mode');
-    const js = await statusJson(shadowM);
     expect(js.code).toBe(0);
     for (const n of nodes()) {
       const h = js.hosts.find((x) => x.node === n.name);
@@ -260,7 +259,15 @@ describe('shadow mode on a legacy cluster, going active, and a blind agent, thro
       await waitFor('every agent blind', () => (nodes().every((n) => heartbeat(n).blind === '1') ? true : undefined), { timeoutMs: 90_000, everyMs: 500 });
       for (const n of nodes()) expect({ host: esxi(n), log: /blind: no session list for \d+ iterations/.test(agentLog(n)) }).toEqual({ host: esxi(n), log: true });
 
-      const [text, js] = await Promise.all([reroute(lab, `status -f ${activeM} ${state()} --check`), statusJson(activeM)]);
+      // A re-apply that changes every host (a hand edit of reroute.conf) verifies them: blind fails it.
+      // Its preflight sees the same outage (session-list), which the operator skips to get this far.
+      // It runs beside the two status runs: its verification waits its whole bound for agents that stay blind.
+      for (const n of nodes()) fs.appendFileSync(path.join(n.esxi.datastorePath, 'zbs-reroute', 'reroute.conf'), '# hand edit\n');
+      const [text, js, apply] = await Promise.all([
+        reroute(lab, `status -f ${activeM} ${state()} --check`),
+        statusJson(activeM),
+        reroute(lab, `apply -f ${activeM} ${state()} --auto-approve --skip-check session-list`),
+      ]);
       expect(tail(text)).toEqual({ code: 2, tail: expect.stringContaining('Degraded: 3 host(s)') });
       for (const n of nodes()) {
         expect(text.stdout).toMatch(new RegExp(`${n.name}\\s.*BLIND \\(\\d+ fails, last \\d+s ago\\)`));
@@ -269,10 +276,6 @@ describe('shadow mode on a legacy cluster, going active, and a blind agent, thro
       expect(js.code).toBe(2);
       for (const h of js.hosts) expect({ node: h.node, blind: h.sight.blind, degraded: h.degraded.length, route: h.routeLocal }).toEqual({ node: h.node, blind: true, degraded: 1, route: true });
 
-      // A re-apply that changes every host (a hand edit of reroute.conf) verifies them: blind fails it.
-      // Its preflight sees the same outage (session-list), which the operator skips to get this far.
-      for (const n of nodes()) fs.appendFileSync(path.join(n.esxi.datastorePath, 'zbs-reroute', 'reroute.conf'), '# hand edit\n');
-      const apply = await reroute(lab, `apply -f ${activeM} ${state()} --auto-approve --skip-check session-list`);
       expect({ code: apply.code, out: apply.stdout }).toEqual({ code: 1, out: expect.stringContaining('failed verification') });
       for (const n of nodes()) {
         expect(apply.stdout).toMatch(new RegExp(`${n.name}: AGENT_BLIND: the agent is blind: no session list for \\d+ iterations`));
