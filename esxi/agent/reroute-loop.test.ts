@@ -455,8 +455,9 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     h.start();
     await h.steady();
     // Six probes to the local access lost: the whole first round and half of the second.
-    fs.writeFileSync(path.join(h.fake, `drop.${LOCAL}`), '6\n');
-    await h.until('drops used', () => fs.readFileSync(path.join(h.fake, `drop.${LOCAL}`), 'utf8').trim() === '0', 20000);
+    const drops = path.join(h.fake, `drop.${LOCAL}`);
+    for (let i = 1; i <= 6; i++) fs.mkdirSync(path.join(drops, String(i)), { recursive: true });
+    await h.until('drops used', () => fs.readdirSync(drops).length === 0, 20000);
     // One sample of the session list without the local access.
     fs.writeFileSync(path.join(h.fake, 'sessions.next'), sessionsJson(ALL.slice(1)));
     await h.until('odd sample served', () => !fs.existsSync(path.join(h.fake, 'sessions.next')), 20000);
