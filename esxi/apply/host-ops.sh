@@ -250,15 +250,45 @@ zr_lease_release() {
   rm -rf "$1"
 }
 
-# zr_delete_route NET/LEN GATEWAY : teardown only; the planner emits it only
-# for gateways that belong to this cluster.
+# zr_delete_route NET/LEN GATEWAY [OTHER_GATEWAY...] : teardown only; the planner
+# emits it only for gateways that belong to this cluster. The agent's route switch
+# finishes even after the agent was stopped, so the route may have moved since it
+# was observed: then the route NET/LEN has now is deleted if it is via one of the
+# OTHER_GATEWAYs (this cluster's), and never otherwise.
 zr_delete_route() {
-  [ $# -eq 2 ] || zr_die 10 "zr_delete_route needs NET/LEN GATEWAY"
+  [ $# -ge 2 ] || zr_die 10 "zr_delete_route needs NET/LEN GATEWAY [OTHER_GATEWAY...]"
+  zr_dr_net=$1
+  zr_dr_gw=$2
+  shift 2
+  zr_route_del "$zr_dr_net" "$zr_dr_gw" && return 0
+  zr_dr_rc=1
+  [ $# -gt 0 ] || return "$zr_dr_rc"
+  zr_dr_now=$(zr_route_gw "${zr_dr_net%/*}")
+  for zr_dr_g in "$@"; do
+    if [ -n "$zr_dr_now" ] && [ "$zr_dr_g" = "$zr_dr_now" ]; then
+      echo "route $zr_dr_net moved to $zr_dr_g since it was observed; deleting that one" >&2
+      zr_route_del "$zr_dr_net" "$zr_dr_g"
+      return $?
+    fi
+  done
+  return "$zr_dr_rc"
+}
+
+zr_route_del() {
   if command -v esxcfg-route >/dev/null 2>&1; then
     esxcfg-route -d "$1" "$2"
   else
     esxcli network ip route ipv4 remove -n "$1" -g "$2"
   fi
+}
+
+# zr_route_gw ADDRESS : the gateway of ADDRESS/32 now ('' when there is none).
+zr_route_gw() {
+  if command -v esxcfg-route >/dev/null 2>&1; then
+    esxcfg-route -l
+  else
+    esxcli network ip route ipv4 list
+  fi | awk -v a="$1" '($1 == a || $1 == a "/32") && ($2 == "255.255.255.255" || $1 == a "/32") { print ($1 == a "/32") ? $2 : $3; exit }'
 }
 
 # zr_bounded SECS CMD ARG... : CMD with a watchdog that kills it after SECS seconds

@@ -211,7 +211,7 @@ class HostRunner {
       case 'remove-pin':
         return this.run([['zr_delete_file', a.path ?? `${this.installDir()}/${PIN_FILE}`]], 'removing the drain pin');
       case 'delete-route':
-        return this.run([['zr_delete_route', `${a.network}/${a.prefixLength}`, a.gateway]], `deleting route ${a.network}/${a.prefixLength} via ${a.gateway}`);
+        return this.run([['zr_delete_route', `${a.network}/${a.prefixLength}`, a.gateway, ...(a.orVia ?? [])]], `deleting route ${a.network}/${a.prefixLength} via ${a.gateway}`);
       case 'firewall-ruleset':
         return this.firewall(a);
       case 'register-session-clients':

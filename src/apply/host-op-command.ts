@@ -22,7 +22,7 @@ export type HostOp =
   | ['zr_start_agent', string]
   | ['zr_lease_take', string, string, string, string]
   | ['zr_lease_release', string, string]
-  | ['zr_delete_route', string, string];
+  | ['zr_delete_route', string, string, ...string[]];
 
 export function hostOpCommand(library: string, ops: readonly HostOp[], opts: { sudo?: boolean } = {}): string {
   const body = `${library}\n${ops.map((op) => shellCommand(op)).join(' && ')}\n`;

@@ -351,7 +351,8 @@ export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: Desire
     if (seen.has(k)) continue;
     seen.add(k);
     reasons.push(`route ${r.network}/${r.prefixLength} via ${r.gateway}`);
-    actions.push({ op: 'delete-route', network: r.network, prefixLength: r.prefixLength, gateway: r.gateway });
+    const orVia = r.network === desired.nfsAddress ? [...new Set([...desired.clusterGateways, ...(d.storageGateway !== undefined ? [d.storageGateway] : [])])].filter((g) => g !== r.gateway).sort() : [];
+    actions.push({ op: 'delete-route', network: r.network, prefixLength: r.prefixLength, gateway: r.gateway, ...(orVia.length > 0 ? { orVia } : {}) });
   }
   const draft: HostDraft = { change: actions.length > 0 ? 'delete' : 'noop', reasons, actions };
   if (fw.notes.length > 0) draft.notes = fw.notes;

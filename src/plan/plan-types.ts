@@ -54,7 +54,10 @@ export type Action =
   /** `path` = <installDir>/pin; content is `${target}\n` (src/agent/host-entries.ts: pinFileContent). */
   | { op: 'write-pin'; target: string; targetNode: string; path?: string }
   | { op: 'remove-pin'; path?: string }
-  | { op: 'delete-route'; network: string; prefixLength: number; gateway: string }
+  /** `orVia`: other gateways of this cluster; when the route was moved between observing and
+   *  deleting (the agent's last switch finishes even after the agent is stopped), the route via the
+   *  one of them it has now is deleted instead. Never a gateway outside the cluster. */
+  | { op: 'delete-route'; network: string; prefixLength: number; gateway: string; orVia?: string[] }
   /**
    * Open (apply) or restore (teardown) one ESXi firewall ruleset: `steps` run in
    * order through esxcli, then the firewall is refreshed (src/plan/plan-firewall.ts).
