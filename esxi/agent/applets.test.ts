@@ -7,7 +7,7 @@ const AGENT_DIR = __dirname;
 const ESXI_DIR = path.resolve(__dirname, '..');
 const allow = parseAllowList(fs.readFileSync(path.join(AGENT_DIR, 'applets.txt'), 'utf8'));
 /** Agent functions whose trailing arguments are a command (checked like any other). */
-const WRAPPERS = { run_bounded: 2, setsid: 0 };
+const WRAPPERS = { run_bounded: 2, setsid: 0, exec: 0 };
 
 /** The scripts the installer deploys to ESXi (test doubles under test-shims/ are not deployed). */
 function agentScripts(): string[] {

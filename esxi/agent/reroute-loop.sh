@@ -534,30 +534,29 @@ fetch_start() {
   : >"$TMP_SESS.pid"
   : >"$TMP_SESS.rc"
   FETCH_BLOCKS=$((SESSION_MAX_BYTES / 1024))
-  if [ "$SESSION_SOURCE" = ssh ]; then
-    {
-      ssh -i "$SSH_KEY" -o BatchMode=yes -o ConnectTimeout="$FETCH_TIMEOUT" \
-        -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$SSH_KNOWN_HOSTS" \
-        "$SSH_USER@$1" zbs-meta session list </dev/null 2>/dev/null &
-      echo "$!" >"$TMP_SESS.pid"
-      wait "$!"
-      echo "$?" >"$TMP_SESS.rc"
-    } | dd of="$TMP_SESS" bs=1024 count="$FETCH_BLOCKS" 2>"$TMP_SESS.dd" &
-    _fwait=$SSH_TIMEOUT
-  else
-    {
-      wget -q -O - "http://$1:$REST_PORT$REST_PATH" </dev/null 2>/dev/null &
-      echo "$!" >"$TMP_SESS.pid"
-      wait "$!"
-      echo "$?" >"$TMP_SESS.rc"
-    } | dd of="$TMP_SESS" bs=1024 count="$FETCH_BLOCKS" 2>"$TMP_SESS.dd" &
-    _fwait=$FETCH_TIMEOUT
-  fi
+  {
+    fetch_tool "$1" </dev/null 2>/dev/null &
+    echo "$!" >"$TMP_SESS.pid"
+    wait "$!"
+    echo "$?" >"$TMP_SESS.rc"
+  } | dd of="$TMP_SESS" bs=1024 count="$FETCH_BLOCKS" 2>"$TMP_SESS.dd" &
+  _fwait=$FETCH_TIMEOUT
+  [ "$SESSION_SOURCE" != ssh ] || _fwait=$SSH_TIMEOUT
   FETCH_PID=$!
   WD_ALSO=$TMP_SESS.pid
   start_watchdog "$_fwait" "$FETCH_PID"
   FETCH_WD=$WD_PID
   WD_PID=''
+}
+
+# fetch_tool IP: the session list from IP on stdout, by the configured source.
+fetch_tool() {
+  if [ "$SESSION_SOURCE" = ssh ]; then
+    exec ssh -i "$SSH_KEY" -o BatchMode=yes -o ConnectTimeout="$FETCH_TIMEOUT" \
+      -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$SSH_KNOWN_HOSTS" \
+      "$SSH_USER@$1" zbs-meta session list
+  fi
+  exec wget -q -O - "http://$1:$REST_PORT$REST_PATH"
 }
 
 # fetch_abort: give up on the fetch in flight (its address did not answer the ping).
