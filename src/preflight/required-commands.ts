@@ -18,8 +18,8 @@ export interface RequiredCommand {
 /** Builtins of every busybox ash (also the `builtin` lines of esxi/agent/applets.txt and probe-commands.txt). */
 const ASH_BUILTINS = new Set(['.', ':', '[', '[[', 'test', 'break', 'cd', 'command', 'continue', 'echo', 'eval', 'exec', 'exit', 'export', 'false', 'kill', 'local', 'printf', 'pwd', 'read', 'return', 'set', 'shift', 'trap', 'true', 'type', 'umask', 'unset', 'wait']);
 
-/** Commands passed to the scripts' own wrappers: the agent's run_bounded (2 leading arguments), the probe's run_section (1). */
-const WRAPPERS = { run_bounded: 2, run_section: 1 };
+/** Commands passed to wrappers: the agent's run_bounded (2 leading arguments), the probe's run_section (1), and `setsid`/`exec`, which run the command they name. */
+const WRAPPERS = { run_bounded: 2, run_section: 1, setsid: 0, exec: 0 };
 
 /** `builtin` lines of an applets.txt-format list. */
 export function builtinsFromList(text: string): string[] {
@@ -43,7 +43,7 @@ export function requiredCommands(scripts: Array<{ name: string; text: string }>,
     }
   }
   // Only one session source runs; the other's client is not needed. openssl is the probe's fallback for sha256sum.
-  const optional: Record<string, string> = { openssl: 'fallback when sha256sum is missing' };
+  const optional: Record<string, string> = { openssl: 'fallback when sha256sum is missing', setsid: 'without it the route switch runs as plain sh -c (still one unit)' };
   if (opts.sessionSource === 'rest') optional.ssh = 'only the ssh session source uses it';
   else optional.wget = 'only the rest session source uses it';
   return [...found.values()]
