@@ -994,6 +994,9 @@ export class Lab {
           ...process.env,
           PATH: `${path.join(this.dir, 'ctl', 'bin')}:${path.dirname(process.execPath)}:${process.env.PATH ?? HOST_PATH}`,
           HOME: path.join(this.dir, 'ctl', 'home'),
+          // The lab's own state folder: host keys pinned for this lab's hosts, gone with the lab (a
+          // shared ./state would refuse every host of the next lab as HOST_KEY_CHANGED).
+          REROUTE_STATE: path.join(this.dir, 'ctl', 'state'),
           ZRL_LAB: this.name,
         },
       });

@@ -57,7 +57,8 @@ export function buildProgram(): Command {
     .description('Deploy, upgrade, check and reconcile the ZBS IO Reroute agent on ESXi hosts')
     .option('--json', 'machine-readable output on stdout')
     .option('--no-color', 'disable colour (NO_COLOR is honoured too)')
-    .option('--state <dir>', 'state folder (host keys, cluster keypair, lock, journal)', 'state')
+    // REROUTE_STATE: one state folder per environment without repeating --state (the lab's controller sets it per lab).
+    .addOption(new Option('--state <dir>', 'state folder (host keys, cluster keypair, lock, journal)').env('REROUTE_STATE').default('state'))
     .showHelpAfterError()
     .exitOverride();
 

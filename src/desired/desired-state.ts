@@ -23,7 +23,8 @@ export interface DesiredInputs {
 }
 
 /** Rule id carried in the error's details when the wanted agent version is not in this release. */
-export const VERSION_UNAVAILABLE_RULE = 'semantic.version-unavailable';
+import { VERSION_UNAVAILABLE_RULE } from '../manifest/manifest-parse';
+export { VERSION_UNAVAILABLE_RULE };
 
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');

@@ -25,6 +25,8 @@ export interface SessionOptions {
   manifestPath: string;
   stateDir: string;
   acceptNewHostKeyFor?: string[];
+  /** Teardown: the manifest may name an agent version this release does not ship (what is removed is whatever is there). */
+  anyVersion?: boolean;
   prompt?: PromptFn;
   /** Told about every newly pinned or re-pinned host key (shown to the operator). */
   onPin?(result: PinResult): void;
@@ -51,7 +53,7 @@ export class ClusterSession {
 
   static async open(opts: SessionOptions): Promise<ClusterSession> {
     const bundle = loadShippedBundle();
-    const manifest = loadManifest(opts.manifestPath, { bundledVersion: bundle.version });
+    const manifest = loadManifest(opts.manifestPath, { bundledVersion: bundle.version, anyVersion: opts.anyVersion === true });
     const paths = ensureStateDir(opts.stateDir);
     const baseDir = path.dirname(path.resolve(opts.manifestPath));
     // One after the other: two password prompts must not share the terminal at once.

@@ -22,6 +22,15 @@ describe('shipped examples', () => {
     expect(first).toBe('# yaml-language-server: $schema=../schemas/reroute-cluster.schema.json');
   });
 
+  it.each(examples)('%s tells the reader commands the CLI accepts (the manifest after -f)', (name) => {
+    const comments = fs.readFileSync(path.join(EXAMPLES, name), 'utf8').split('\n').filter((l) => l.startsWith('#'));
+    const commands = comments.flatMap((l) => [...l.matchAll(/`reroute ([^`]*)`/g)].map((m) => m[1]!));
+    for (const c of commands) {
+      const words = c.split(/\s+/);
+      if (['validate', 'plan', 'apply', 'destroy', 'status', 'watch'].includes(words[0]!)) expect(words).toContain('-f');
+    }
+  });
+
   it.each(examples)('%s follows the lab address plan', (name) => {
     const m = loadManifest(path.join(EXAMPLES, name), { bundledVersion: '1.0.0' });
     m.nodes.forEach((node, i) => {

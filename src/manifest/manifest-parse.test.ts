@@ -54,3 +54,13 @@ describe('broken manifests', () => {
     }
   });
 });
+
+describe('the agent version', () => {
+  const text = fs.readFileSync(path.join(BROKEN_DIR, 'version-not-shipped.yaml'), 'utf8');
+  it('a teardown accepts a version this release does not ship (it removes whatever is installed)', () => {
+    expect(parseManifest(text, 'm.yaml', { ...opts, anyVersion: true }).version).toBe('0.9.0');
+  });
+  it('the shipped version is accepted without anyVersion', () => {
+    expect(parseManifest(text.replace('version: 0.9.0', 'version: 1.0.0'), 'm.yaml', opts).version).toBe('1.0.0');
+  });
+});

@@ -6,7 +6,7 @@ import { isAlias, LineCounter, parseDocument, visit, type Document, type YAMLErr
 import { InputError, type SourceProblem } from '../errors/reroute-error';
 import { applyDefaults } from './apply-defaults';
 import type { Manifest } from './manifest-types';
-import { fileProblem, sortProblems, type ProblemContext } from './problem';
+import { fileProblem, problemAt, sortProblems, type ProblemContext } from './problem';
 import { schemaProblems } from './schema-validate';
 import { semanticProblems } from './semantic-checks';
 import { yamlLocator } from './yaml-positions';
@@ -14,6 +14,12 @@ import { yamlLocator } from './yaml-positions';
 export interface ManifestOptions {
   /** Version of the agent this release ships; the default for spec.version. */
   bundledVersion: string;
+  /**
+   * Accept a `spec.version` other than bundledVersion (teardown removes whatever is installed).
+   * Otherwise such a manifest is refused here, at its line, before any host is contacted:
+   * a release installs only the agent it carries.
+   */
+  anyVersion?: boolean;
 }
 
 /** A cluster of 256 nodes is about 60 KiB; anything near this is not a manifest. */
@@ -109,6 +115,24 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions)
 
   const ctx: ProblemContext = { file, locate: yamlLocator(doc, lineCounter, text) };
   const problems = [...yamlProblems, ...schemaProblems(data, ctx), ...semanticProblems(data, ctx)];
+  if (problems.length === 0 && opts.anyVersion !== true) problems.push(...versionProblems(data, ctx, opts.bundledVersion));
   if (problems.length > 0) fail(problems);
   return applyDefaults(data, file, opts.bundledVersion);
+}
+
+/** A version this release does not ship (the desired state's own check, its last line of defence, uses the same rule). */
+export const VERSION_UNAVAILABLE_RULE = 'semantic.version-unavailable';
+
+function versionProblems(data: unknown, ctx: ProblemContext, shipped: string): SourceProblem[] {
+  const wanted = (data as { spec?: { version?: unknown } }).spec?.version;
+  if (typeof wanted !== 'string' || wanted === shipped) return [];
+  return [
+    problemAt(
+      ctx,
+      ['spec', 'version'],
+      VERSION_UNAVAILABLE_RULE,
+      `the manifest wants reroute agent ${wanted}, but this zbs-reroute release ships ${shipped} only`,
+      `Remove \`version\` (or set it to ${shipped}) to install the shipped agent, or run the zbs-reroute release that ships ${wanted}. A teardown (\`reroute destroy\`) accepts any version.`,
+    ),
+  ];
 }

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RerouteError } from '../errors/reroute-error';
 
-/** Relative to the working directory, like Terraform's .terraform; overridable with --state-dir. */
+/** Relative to the working directory, like Terraform's .terraform; overridable with --state. */
 export const DEFAULT_STATE_DIR = 'state';
 
 /** Everything the tool keeps between runs, for one cluster. */
@@ -44,7 +44,7 @@ export function ensureStateDir(root: string = DEFAULT_STATE_DIR): StatePaths {
     if ((st.mode & 0o077) !== 0) chmodSync(paths.root, 0o700);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new RerouteError('USAGE', `Cannot use ${paths.root} as the state folder (${code})`, 'Point --state-dir at a directory this user can create and write, or remove the file in its way.', { cause: err });
+    throw new RerouteError('USAGE', `Cannot use ${paths.root} as the state folder (${code})`, 'Point --state at a directory this user can create and write, or remove the file in its way.', { cause: err });
   }
   return paths;
 }

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import Table from 'cli-table3';
+import deepEqual from 'fast-deep-equal';
 import type { HostApplyResult } from '../../apply/apply-events';
 import { applyPlan } from '../../apply/apply-plan';
 import { verifyHosts } from '../../apply/verify-cluster';
@@ -71,7 +72,9 @@ export function checkSavedPlanFresh(saved: Plan, fresh: Plan): void {
   if (changed.length > 0 || saved.hosts.length !== fresh.hosts.length) {
     throw new RerouteError('PLAN_STALE', `the hosts changed since the plan was saved: ${changed.map((h) => `${h.node} (${h.host})`).join(', ') || 'host list differs'}`, 'Run `reroute plan --out FILE` again and apply the new plan.');
   }
-  if (JSON.stringify(saved.hosts) !== JSON.stringify(fresh.hosts)) {
+  // Compared as data, not text: a plan file that went through jq or an editor keeps its meaning when
+  // key order or spacing changes; the fresh plan goes through JSON once, as the saved one did.
+  if (!deepEqual(saved.hosts, JSON.parse(JSON.stringify(fresh.hosts)))) {
     throw new RerouteError('PLAN_STALE', 'the saved plan does not match what the planner computes now (edited by hand, or made by another release)', 'Run `reroute plan --out FILE` again and apply the new plan.');
   }
 }
@@ -98,7 +101,7 @@ export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<n
     // An unreadable or foreign plan file is refused before any host is contacted.
     const saved = opts.planFile ? readSavedPlan(opts.planFile) : undefined;
     const skip = validateSkips(opts.skipCheck);
-    session = await openSession(io, opts);
+    session = await openSession(io, { ...opts, anyVersion: opts.mode === 'destroy' });
     io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
     // Preflight's execs run while the hosts are observed (teardown needs no checks).
     gathering = opts.mode === 'apply' ? gatherPreflight(session, opts.target) : undefined;

@@ -5,6 +5,7 @@ import { loadManifest } from '../../manifest/manifest-load';
 import { readSnapshot } from '../../observe/snapshot';
 import { planCluster, planHasChanges } from '../../plan/plan-cluster';
 import type { Plan } from '../../plan/plan-types';
+import { renderPlanJson } from '../../plan/render-plan-json';
 import { renderPlanText } from '../../plan/render-plan-text';
 import { gatherPreflight, judgePreflight, planPreflight } from '../../engine/preflight';
 import { ClusterSession, desiredForObservation, manifestSha256, offlineKeyInfo } from '../../engine/cluster-session';
@@ -29,7 +30,7 @@ const PENDING_KEY = { publicKey: 'ssh-rsa AAAAcreatedAtApply zbs-reroute:pending
 
 function offlinePlan(io: IoHost, opts: PlanCommandOptions): Plan {
   const bundle = loadShippedBundle();
-  const manifest = loadManifest(opts.file, { bundledVersion: bundle.version });
+  const manifest = loadManifest(opts.file, { bundledVersion: bundle.version, anyVersion: opts.destroy === true });
   const observed = readSnapshot(opts.observed as string);
   let key = offlineKeyInfo(manifest, opts.stateDir, observed);
   if (!key) {
@@ -42,8 +43,10 @@ function offlinePlan(io: IoHost, opts: PlanCommandOptions): Plan {
 }
 
 export function savePlan(file: string, plan: Plan): void {
+  // The same secret check as the printed plan: a file outlives the terminal and travels further.
+  const text = renderPlanJson(plan);
   try {
-    fs.writeFileSync(file, `${JSON.stringify(plan, null, 2)}\n`, { mode: 0o600 });
+    fs.writeFileSync(file, text, { mode: 0o600 });
   } catch (err) {
     throw new RerouteError('USAGE', `cannot write the plan to ${file}: ${(err as Error).message}`, 'Choose a writable path for --out.');
   }
@@ -55,7 +58,7 @@ export async function runPlan(io: IoHost, opts: PlanCommandOptions): Promise<num
     plan = offlinePlan(io, opts);
     if (!opts.destroy) plan.preflight = { notRun: 'offline plan from --observed; `reroute preflight` checks the hosts' };
   } else {
-    const session: ClusterSession = await openSession(io, opts);
+    const session: ClusterSession = await openSession(io, { ...opts, anyVersion: opts.destroy === true });
     let gathering: ReturnType<typeof gatherPreflight> | undefined;
     try {
       io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);

@@ -7,6 +7,7 @@ import { planCluster } from '../../plan/plan-cluster';
 import type { Plan } from '../../plan/plan-types';
 import { fixtureDesired, fixtureManifest, freshEsxi, freshScvm, observedCluster, PLAN_OPTS } from '../../plan/test-fixtures';
 import { checkSavedPlanFresh, readSavedPlan } from './apply-command';
+import { savePlan } from './plan-command';
 
 /**
  * `reroute apply PLANFILE` executes the plan it computes now and only accepts
@@ -123,5 +124,28 @@ describe('saved plans', () => {
     for (const text of [savedJson.slice(0, savedJson.length / 2), 'not json', '', '{"format":"zbs-reroute/plan-v2","hosts":[]}', '{"format":"zbs-reroute/plan-v1","hosts":{}}', 'null', '[]']) {
       expect({ text: text.slice(0, 30), code: refusal(text) }).toEqual({ text: text.slice(0, 30), code: 'PLAN_INVALID' });
     }
+  });
+
+  it('plan --out refuses to write a plan carrying private key material, and writes no file', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zrb-saved-plan-'));
+    try {
+      const leaky: Plan = structuredClone(fresh);
+      leaky.hosts[0]!.actions.push({ op: 'write-file', path: '/x', mode: '0600', sha256: 'a', content: '-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n' });
+      const file = path.join(dir, 'plan.json');
+      expect(() => savePlan(file, leaky)).toThrow(/private key material/);
+      expect(fs.existsSync(file)).toBe(false);
+      savePlan(file, fresh);
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a saved plan whose keys were reordered (jq, an editor) is still the same plan', () => {
+    const reorder = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(reorder) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reorder(x)])) : v;
+    const shuffled = reorder(JSON.parse(savedJson)) as Plan;
+    expect(JSON.stringify(shuffled)).not.toBe(JSON.stringify(JSON.parse(savedJson)));
+    expect(() => checkSavedPlanFresh(shuffled, fresh)).not.toThrow();
   });
 });
