@@ -7,6 +7,7 @@ import { renderAgentConf } from '../agent/agent-conf';
 import { installDirFor, renderCrontabLine, renderLocalShBlock } from '../agent/host-entries';
 import { renderAuthorizedKey } from './authorized-key';
 import { hostKeysOf, knownHostsLines } from './known-hosts';
+import { peerView } from './peer-files';
 import type { AgentBundle, ClusterKeyInfo, DesiredCluster, DesiredEsxi, DesiredFile, DesiredFirewall, DesiredScvm } from './desired-types';
 
 export interface DesiredInputs {
@@ -163,6 +164,8 @@ export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
     routingMode: manifest.routing.mode,
     heartbeatStaleSeconds: heartbeatStaleSeconds(manifest),
     warnings,
+    // A join must reach every peer: which files name which peer (plan --target, status).
+    peerView: peerView(manifest, Object.fromEntries(esxi.map((e) => [e.node, e.files]))),
     esxi,
     scvm,
   };

@@ -4,6 +4,8 @@
  * private key is a reference (`contentRef`) resolved by apply from the state folder.
  */
 
+import type { PeerView } from './peer-files';
+
 export interface DesiredFile {
   path: string; // absolute on the host
   mode: string; // octal, e.g. "0755" / "0600"
@@ -79,6 +81,8 @@ export interface DesiredCluster {
   /** Things the operator should know that do not stop planning (e.g. an SCVM host key not pinned yet). */
   warnings?: string[];
   esxi: DesiredEsxi[];
+  /** Which files of each ESXi name its peers, and each node's addresses as peers see them (src/desired/peer-files.ts). */
+  peerView?: PeerView;
   scvm: DesiredScvm[];
 }
 

@@ -120,12 +120,12 @@ export class ClusterSession {
     return desiredCluster({ manifest: this.manifest, bundle: this.bundle, key, scvmHostKeys: scvmHostKeysFrom(this.manifest, observed, pinned), allowVersionMismatch: opts.allowVersionMismatch });
   }
 
-  async plan(opts: { mode: PlanMode; targets?: string[]; onEvent?: (e: ObserveEvent) => void; now?: Date }): Promise<{ plan: Plan; observed: ObservedCluster; keypair: ClusterKeypair }> {
+  async plan(opts: { mode: PlanMode; targets?: string[]; targetOnly?: boolean; onEvent?: (e: ObserveEvent) => void; now?: Date }): Promise<{ plan: Plan; observed: ObservedCluster; keypair: ClusterKeypair }> {
     const observed = await this.observe(opts.onEvent);
     this.refuseChangedHostKeys();
     const keypair = await this.keypair(observed);
     const desired = this.desired(observed, { publicKey: keypair.publicKeyOpenSsh, privateKeySha256: keypair.privateKeySha256 }, { allowVersionMismatch: opts.mode === 'destroy' });
-    const plan = planCluster(desired, observed, { mode: opts.mode, targets: opts.targets, now: (opts.now ?? new Date()).toISOString(), manifestSha256: manifestSha256(this.manifest) });
+    const plan = planCluster(desired, observed, { mode: opts.mode, targets: opts.targets, targetOnly: opts.targetOnly, now: (opts.now ?? new Date()).toISOString(), manifestSha256: manifestSha256(this.manifest) });
     return { plan, observed, keypair };
   }
 

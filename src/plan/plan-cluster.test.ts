@@ -265,14 +265,14 @@ describe('planCluster, apply mode', () => {
     expect(p.summary).toEqual({ add: 0, change: 1, destroy: 0, unreachable: 2 });
   });
 
-  test('--target limits ESXi hosts to the targets but keeps every SCVM (their entry lists all ESXi IPs)', () => {
+  test('--target plans the target, every SCVM whose entry lists its ESXi IPs and every peer whose files name it (src/plan/plan-targets.test.ts)', () => {
     const o = convergedCluster(d3, m3);
     const m4 = fixtureManifest(4);
     const d4 = fixtureDesired(m4);
     o.esxi['node-4'] = freshEsxi('node-4');
     o.scvm['node-4'] = freshScvm('node-4');
     const p = apply(d4, o, { targets: ['node-4'] });
-    expect(p.hosts.map((h) => `${h.host}:${h.node}:${h.change}`)).toEqual(['scvm:node-1:update', 'scvm:node-2:update', 'scvm:node-3:update', 'scvm:node-4:create', 'esxi:node-4:create']);
+    expect(p.hosts.map((h) => `${h.host}:${h.node}:${h.change}`)).toEqual(['scvm:node-1:update', 'scvm:node-2:update', 'scvm:node-3:update', 'scvm:node-4:create', 'esxi:node-1:update', 'esxi:node-2:update', 'esxi:node-3:update', 'esxi:node-4:create']);
     expect(() => apply(d4, o, { targets: ['node-9'] })).toThrow(/node-9/);
   });
 

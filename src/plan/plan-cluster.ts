@@ -4,13 +4,19 @@ import type { ObservedCluster } from '../observe/observed-types';
 import { observationFingerprint } from './fingerprint';
 import { type HostDraft, planEsxiApply, planEsxiDestroy } from './plan-esxi';
 import { planScvmApply, planScvmDestroy } from './plan-scvm';
+import { scopeToTargets, targetOnlyWarning } from './plan-targets';
 import { planSessionClients } from './plan-zbs-session';
 import type { HostPlan, Plan, PlanMode } from './plan-types';
 
 export interface PlanOptions {
   mode: PlanMode;
-  /** Limit to these nodes (`--target`). Apply still plans every SCVM: their key entry lists all ESXi IPs. */
+  /**
+   * Limit to these nodes (`--target`). Apply also plans, on every other host, what names them
+   * (peer files, firewall allow-list, SCVM key entries: src/plan/plan-targets.ts).
+   */
   targets?: string[];
+  /** `--target-only`: the named ESXi hosts and every SCVM, nothing else; the plan warns which peers stay stale. */
+  targetOnly?: boolean;
   /** Also delete files in our install dir that the desired state does not list. */
   prune?: boolean;
   /** ISO time; the planner never reads a clock. */
@@ -42,11 +48,15 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
   if (unknown.length > 0) {
     throw new RerouteError('USAGE', `--target names no node of cluster ${desired.cluster}: ${unknown.join(', ')}`, `Use node names from the manifest: ${[...known].join(', ')}.`);
   }
+  if (opts.targetOnly === true && (opts.targets ?? []).length === 0) {
+    throw new RerouteError('USAGE', '--target-only needs --target NODE', 'Name the node(s) to plan alone with --target NODE, or drop --target-only.');
+  }
   const targeted = (node: string) => opts.targets === undefined || opts.targets.length === 0 || opts.targets.includes(node);
 
   const esxiPlans: HostPlan[] = [];
   for (const d of desired.esxi) {
-    if (!targeted(d.node)) continue;
+    // Apply plans every host: which peers a target needs is read off the whole plan (scopeToTargets).
+    if (!targeted(d.node) && opts.mode === 'destroy') continue;
     const base = { node: d.node, host: 'esxi' as const, address: d.address };
     const o = observed.esxi[d.node];
     if (o === undefined) esxiPlans.push(unreachable(base, o, 'not in the observation', d.installDir));
@@ -63,6 +73,12 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
     if (o === undefined) scvmPlans.push(unreachable(base, o, 'not in the observation'));
     else if (!o.reachable) scvmPlans.push(unreachable(base, o, o.reason));
     else scvmPlans.push(hostPlan(base, o, opts.mode === 'apply' ? planScvmApply(d, o, desired.cluster) : planScvmDestroy(o, desired.cluster)));
+  }
+
+  const scoped = opts.mode === 'apply' && (opts.targets ?? []).length > 0 ? scopeToTargets({ esxi: esxiPlans, scvm: scvmPlans }, desired, observed, opts.targets ?? [], opts.targetOnly === true) : undefined;
+  if (scoped !== undefined) {
+    esxiPlans.splice(0, esxiPlans.length, ...scoped.esxi);
+    scvmPlans.splice(0, scvmPlans.length, ...scoped.scvm);
   }
 
   // Apply: keys first so a new agent can log in. Destroy: agents first, their key last.
@@ -84,7 +100,9 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
     const w = o !== undefined && o.reachable ? planSessionClients(d, o).warning : undefined;
     return w === undefined ? [] : [w];
   });
-  const warnings = [...(desired.warnings ?? []), ...sessionWarnings];
+  const targetWarning = scoped === undefined ? undefined : targetOnlyWarning(scoped.scope);
+  const warnings = [...(desired.warnings ?? []), ...sessionWarnings, ...(targetWarning === undefined ? [] : [targetWarning])];
+  if (scoped !== undefined) plan.targets = scoped.scope;
   if (warnings.length > 0) plan.warnings = warnings;
   return plan;
 }

@@ -121,5 +121,23 @@ export interface Plan {
   warnings?: string[];
   /** `reroute preflight`'s checks, shown above the actions (src/preflight); not part of what apply compares. */
   preflight?: PlanPreflight;
+  /** `--target` / `--target-only` (apply): what was asked, which other hosts were planned or left stale, and why (src/plan/plan-targets.ts). */
+  targets?: TargetScope;
   summary: { add: number; change: number; destroy: number; unreachable: number };
+}
+
+/** One host beyond the named targets: planned (`included`) or left stale (`leftOut`), and why. */
+export interface TargetScopeEntry {
+  node: string;
+  host: 'esxi' | 'scvm';
+  /** e.g. "peer list (reroute.conf) gains node-3", "key entry from= gains 10.10.0.13, 10.20.0.13". */
+  because: string[];
+}
+
+export interface TargetScope {
+  requested: string[];
+  /** `--target-only`: the named ESXi hosts (and every SCVM) only. */
+  only: boolean;
+  included: TargetScopeEntry[];
+  leftOut: TargetScopeEntry[];
 }

@@ -196,6 +196,19 @@ function groupedNotes(plan: Plan): [string, string[]][] {
   return [...by];
 }
 
+/** `--target`: the hosts planned beyond the named nodes and why (the --target-only warning says what it leaves). */
+function targetLines(c: Colors, plan: Plan): string[] {
+  const t = plan.targets;
+  if (t === undefined) return [];
+  const head = `Targets: ${t.requested.join(', ')}${t.only ? ' (--target-only)' : ''}.`;
+  if (t.included.length === 0) return [c.bold(safe(`${head}${t.only ? '' : ' No other host names them or needs a change for them.'}`)), ''];
+  return [
+    c.bold(safe(`${head} Also planned, because their files name a target (--target-only plans the named nodes alone):`)),
+    ...t.included.map((e) => `  ${safe(`${e.node} (${e.host}): ${e.because.join('; ')}`)}`),
+    '',
+  ];
+}
+
 export function summaryLine(plan: Plan): string {
   const { add, change, destroy } = plan.summary;
   return add + change + destroy === 0 ? 'No changes.' : `Plan: ${add} to add, ${change} to change, ${destroy} to destroy.`;
@@ -219,6 +232,7 @@ export function renderPlanText(plan: Plan, opts: RenderTextOptions): string {
     lines.push(...renderHost(c, h, plan));
     lines.push('');
   }
+  lines.push(...targetLines(c, plan));
   for (const [note, nodes] of groupedNotes(plan)) lines.push(c.dim(`Note: ${safe(note)} (${nodes.join(', ')})`));
   for (const w of plan.warnings ?? []) lines.push(c.yellow(`Warning: ${safe(w)}`));
   if ((plan.warnings ?? []).length > 0) lines.push('');

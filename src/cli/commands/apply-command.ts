@@ -29,6 +29,8 @@ export interface ApplyCommandOptions {
   planFile?: string;
   autoApprove?: boolean;
   target?: string[];
+  /** `--target-only`: the named nodes alone (src/plan/plan-targets.ts). */
+  targetOnly?: boolean;
   stateDir: string;
   acceptNewHostKey?: string[];
   /** Skip the post-apply verification (not recommended; for scripted partial runs). */
@@ -105,7 +107,9 @@ export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<n
     io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
     // Preflight's execs run while the hosts are observed (teardown needs no checks).
     gathering = opts.mode === 'apply' ? gatherPreflight(session, opts.target) : undefined;
-    const { plan, observed, keypair } = await session.plan({ mode: opts.mode, targets: opts.target, onEvent: observeProgress(io) });
+    // A saved targeted plan is re-planned with its own targets, or it could never match.
+    const targets = opts.target ?? saved?.targets?.requested;
+    const { plan, observed, keypair } = await session.plan({ mode: opts.mode, targets, targetOnly: opts.targetOnly ?? saved?.targets?.only, onEvent: observeProgress(io) });
     if (saved) checkSavedPlanFresh(saved, plan);
     if (plan.manifestSha256 !== manifestSha256(session.manifest)) throw new RerouteError('INTERNAL', 'plan/manifest mismatch', 'Report this bug.');
     // Preflight on every install or update (teardown needs none): shown above the actions, and a failed check stops the run before any change.

@@ -20,6 +20,8 @@ export interface PlanCommandOptions {
   out?: string;
   destroy?: boolean;
   target?: string[];
+  /** `--target-only`: the named nodes alone (src/plan/plan-targets.ts). */
+  targetOnly?: boolean;
   detailedExitcode?: boolean;
   stateDir: string;
   acceptNewHostKey?: string[];
@@ -39,7 +41,7 @@ function offlinePlan(io: IoHost, opts: PlanCommandOptions): Plan {
   }
   const mode = opts.destroy ? 'destroy' : 'apply';
   const desired = desiredForObservation(manifest, bundle, observed, key, { allowVersionMismatch: mode === 'destroy' });
-  return planCluster(desired, observed, { mode, targets: opts.target, now: new Date().toISOString(), manifestSha256: manifestSha256(manifest) });
+  return planCluster(desired, observed, { mode, targets: opts.target, targetOnly: opts.targetOnly, now: new Date().toISOString(), manifestSha256: manifestSha256(manifest) });
 }
 
 export function savePlan(file: string, plan: Plan): void {
@@ -64,7 +66,7 @@ export async function runPlan(io: IoHost, opts: PlanCommandOptions): Promise<num
       io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
       // Preflight's execs run while the hosts are observed; a teardown needs no checks.
       gathering = opts.destroy ? undefined : gatherPreflight(session, opts.target);
-      plan = (await session.plan({ mode: opts.destroy ? 'destroy' : 'apply', targets: opts.target, onEvent: observeProgress(io) })).plan;
+      plan = (await session.plan({ mode: opts.destroy ? 'destroy' : 'apply', targets: opts.target, targetOnly: opts.targetOnly, onEvent: observeProgress(io) })).plan;
       if (gathering) plan.preflight = planPreflight(judgePreflight(session.manifest, await gathering, plan));
     } finally {
       await gathering?.catch(() => undefined); // done before the pool closes (its error, if any, was reported above)
