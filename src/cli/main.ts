@@ -13,6 +13,16 @@ import { runPreflight } from './commands/preflight-command';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
+/** `reroute status --help`: scripts and monitoring key on these (docs/design.md §8). */
+const STATUS_EXIT_CODES = `
+Exit codes:
+  0  report printed (without --check, whatever it shows); with --check: every host observed and healthy
+  1  status could not run (invalid manifest, state folder, changed host key, ...)
+  2  --check: a host fails a check (off the wanted version, blind, wrong mode, stale peer list, SCVM release breaks the agent)
+  3  --check: no check failed, but a host could not be observed: its agent, version and route are unknown
+A host that cannot be reached is shown as unreachable with agent "unknown" (JSON: state "unknown",
+agentAlive null, versionOk null), never as stopped or off version.`;
+
 interface GlobalOpts {
   json?: boolean;
   color?: boolean; // commander turns --no-color into color: false
@@ -135,7 +145,8 @@ export function buildProgram(): Command {
     .command('status')
     .description('per-host report: reachable, agent version vs wanted, agent alive, where 192.168.33.2 is routed')
     .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
-    .option('--check', 'exit 2 when any host is not on the wanted agent version, an agent is blind (no session list), or an SCVM runs an SMTX OS version that breaks the agent; shadow-mode disagreements are shown, not failed')
+    .option('--check', 'exit 2 when any host is not on the wanted agent version, an agent is blind (no session list) or runs in the wrong mode, a peer list is stale, or an SCVM runs an SMTX OS version that breaks the agent; exit 3 when none of that but a host could not be observed (unknown); shadow-mode disagreements are shown, not failed')
+    .addHelpText('after', STATUS_EXIT_CODES)
     .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
     .action(
       action(async (io, cmd) => {

@@ -1,6 +1,7 @@
 import type { DesiredCluster } from '../desired/desired-types';
 import { RerouteError } from '../errors/reroute-error';
 import type { ObservedCluster } from '../observe/observed-types';
+import { guardAgentDatastores } from './datastore-guard';
 import { observationFingerprint } from './fingerprint';
 import { type HostDraft, planEsxiApply, planEsxiDestroy } from './plan-esxi';
 import { planScvmApply, planScvmDestroy } from './plan-scvm';
@@ -104,7 +105,8 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
   const warnings = [...(desired.warnings ?? []), ...sessionWarnings, ...(targetWarning === undefined ? [] : [targetWarning])];
   if (scoped !== undefined) plan.targets = scoped.scope;
   if (warnings.length > 0) plan.warnings = warnings;
-  return plan;
+  // Never an agent on an NFS datastore (issue 13): such hosts get no action and the plan a refusal.
+  return guardAgentDatastores(plan, desired, observed, targeted);
 }
 
 /** Does the plan change anything? (`--detailed-exitcode` exits 2 when it does.) */

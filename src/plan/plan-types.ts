@@ -121,6 +121,11 @@ export interface Plan {
   warnings?: string[];
   /** `reroute preflight`'s checks, shown above the actions (src/preflight); not part of what apply compares. */
   preflight?: PlanPreflight;
+  /**
+   * Apply mode: ESXi hosts whose manifest datastore the host mounts over NFS (src/plan/datastore-guard.ts).
+   * They get no action; `plan` and `apply` refuse with DATASTORE_NFS while any is listed.
+   */
+  datastoreRefusals?: Array<{ node: string; datastore: string; type: string; detail: string; fix: string }>;
   /** `--target` / `--target-only` (apply): what was asked, which other hosts were planned or left stale, and why (src/plan/plan-targets.ts). */
   targets?: TargetScope;
   summary: { add: number; change: number; destroy: number; unreachable: number };

@@ -227,6 +227,8 @@ export function renderPlanText(plan: Plan, opts: RenderTextOptions): string {
   lines.push(c.bold(`zbs-reroute ${plan.mode} plan for cluster ${plan.cluster} (agent ${plan.version})`));
   lines.push('');
   if (plan.preflight) lines.push(...renderChecksSection(plan.preflight, { color: opts.color }));
+  // Hosts whose agent datastore is NFS (src/plan/datastore-guard.ts): nothing is planned there, and plan/apply refuse.
+  for (const r of plan.datastoreRefusals ?? []) lines.push(c.red(`✗ refused: ${safe(r.detail)}`), `  fix: ${safe(r.fix)}`, '');
   const shown = plan.hosts.filter((h) => h.change !== 'noop' || opts.showUnchanged === true);
   for (const h of shown) {
     lines.push(...renderHost(c, h, plan));

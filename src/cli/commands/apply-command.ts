@@ -6,6 +6,7 @@ import { applyPlan } from '../../apply/apply-plan';
 import { verifyHosts } from '../../apply/verify-cluster';
 import type { HostVerification } from '../../apply/verify-host';
 import { applyDepsFor } from '../../engine/apply-deps';
+import { refuseNfsDatastores } from '../../engine/datastore-refusal';
 import { gatherPreflight, judgePreflight, planPreflight, refuseOnFailedChecks, validateSkips } from '../../engine/preflight';
 import type { PreflightOverride } from '../../state/apply-journal';
 import { observeConnect } from '../../engine/observe-connect';
@@ -117,6 +118,8 @@ export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<n
     if (gathering) {
       const report = judgePreflight(session.manifest, await gathering, plan);
       plan.preflight = planPreflight(report, skip);
+      // An agent on an NFS datastore: refused whatever --skip-check says (src/plan/datastore-guard.ts).
+      if ((plan.datastoreRefusals ?? []).length > 0) refuseAfterShowing(io, plan, () => refuseNfsDatastores(plan, opts.file));
       if (planHasChanges(plan)) refuseOnFailedChecksAfterShowing(io, plan, report.checks, skip);
       const overridden = report.checks.filter((c) => c.status === 'fail' && skip.includes(c.name)).map((c) => `${c.host} ${c.name}: ${c.detail}`);
       if (skip.length > 0) override = { skipped: skip, overridden };
@@ -143,6 +146,16 @@ export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<n
     await gathering?.catch(() => undefined);
     await session?.close();
     lock.release();
+  }
+}
+
+/** The plan (checks, notes, warnings) is shown before a refusal ends the run. */
+function refuseAfterShowing(io: IoHost, plan: Plan, refuse: () => void): void {
+  try {
+    refuse();
+  } catch (err) {
+    io.info(renderPlanText(plan, { color: io.color }));
+    throw err;
   }
 }
 

@@ -7,6 +7,7 @@ import { planCluster, planHasChanges } from '../../plan/plan-cluster';
 import type { Plan } from '../../plan/plan-types';
 import { renderPlanJson } from '../../plan/render-plan-json';
 import { renderPlanText } from '../../plan/render-plan-text';
+import { refuseNfsDatastores } from '../../engine/datastore-refusal';
 import { gatherPreflight, judgePreflight, planPreflight } from '../../engine/preflight';
 import { ClusterSession, desiredForObservation, manifestSha256, offlineKeyInfo } from '../../engine/cluster-session';
 import { EXIT_CHANGES, EXIT_OK } from '../exit-codes';
@@ -72,6 +73,11 @@ export async function runPlan(io: IoHost, opts: PlanCommandOptions): Promise<num
       await gathering?.catch(() => undefined); // done before the pool closes (its error, if any, was reported above)
       await session.close();
     }
+  }
+  // An agent on an NFS datastore (src/plan/datastore-guard.ts): the plan is shown, not saved, and plan exits 1.
+  if ((plan.datastoreRefusals ?? []).length > 0) {
+    io.info(renderPlanText(plan, { color: io.color }));
+    refuseNfsDatastores(plan, opts.file);
   }
   if (opts.out) {
     savePlan(opts.out, plan);

@@ -2,7 +2,7 @@ import type { HostStatus } from '../../engine/cluster-status';
 import { checkFails, degradedLines, shadowTable, sightCell } from './status-render';
 
 function row(over: Partial<HostStatus> = {}): HostStatus {
-  return { node: 'node-1', reachable: true, wantedVersion: '1.1.0', installedVersion: '1.1.0', versionOk: true, agentAlive: true, agentProcesses: 1, routeGateway: '10.20.0.101', routeLocal: true, routeTargetNode: 'node-1', zbsProblems: [], sight: { mode: 'active', blind: false, fetchFails: 0, listAgeSeconds: 2 }, degraded: [], ...over };
+  return { node: 'node-1', reachable: true, state: 'ok', wantedVersion: '1.1.0', installedVersion: '1.1.0', versionOk: true, agentAlive: true, agentProcesses: 1, routeGateway: '10.20.0.101', routeLocal: true, routeTargetNode: 'node-1', zbsProblems: [], sight: { mode: 'active', blind: false, fetchFails: 0, listAgeSeconds: 2 }, degraded: [], ...over };
 }
 
 describe('status --check', () => {
