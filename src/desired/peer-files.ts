@@ -50,6 +50,29 @@ function knownHostsWithout(text: string, mgmt: string, storage: string): string 
 }
 
 /**
+ * Conf variants depend on the manifest alone and cost O(nodes²) renders: computed once per manifest
+ * object (watch re-renders the desired state every period from the same one).
+ */
+const confVariants = new WeakMap<Manifest, Map<string, Record<string, string>>>();
+
+function confWithoutPeers(manifest: Manifest, nodeName: string): Record<string, string> {
+  let byNode = confVariants.get(manifest);
+  if (byNode === undefined) {
+    byNode = new Map();
+    confVariants.set(manifest, byNode);
+  }
+  const cached = byNode.get(nodeName);
+  if (cached !== undefined) return cached;
+  const node = manifest.nodes.find((n) => n.name === nodeName);
+  const out: Record<string, string> = {};
+  if (node !== undefined) {
+    for (const p of manifest.nodes) if (p.name !== nodeName) out[p.name] = sha(renderAgentConf({ ...manifest, nodes: manifest.nodes.filter((n) => n.name !== p.name) }, node));
+  }
+  byNode.set(nodeName, out);
+  return out;
+}
+
+/**
  * `files` is each ESXi node's desired files (path + content), as desiredCluster renders them; a
  * file missing there (no known_hosts when nothing logs in by ssh) is simply not a peer file.
  */
@@ -60,23 +83,26 @@ export function peerView(manifest: Manifest, files: Record<string, Array<{ path:
     esxiIps: [n.esxi.address, n.esxi.storageIp],
   }));
   const out: Record<string, PeerFile[]> = {};
+  // Every host's known_hosts is the same text: its variants are computed once.
+  const khVariants = new Map<string, Record<string, string>>();
   for (const node of manifest.nodes) {
     const peers = manifest.nodes.filter((p) => p.name !== node.name);
     const mine = files[node.name] ?? [];
     const list: PeerFile[] = [];
     const conf = mine.find((f) => f.path.endsWith(`/${AGENT_CONF_FILE}`));
-    if (conf?.content !== undefined) {
-      const withoutPeer: Record<string, string> = {};
-      for (const p of peers) withoutPeer[p.name] = sha(renderAgentConf({ ...manifest, nodes: manifest.nodes.filter((n) => n.name !== p.name) }, node));
-      list.push({ path: conf.path, kind: 'conf', sha256: sha(conf.content), withoutPeer });
-    }
+    if (conf?.content !== undefined) list.push({ path: conf.path, kind: 'conf', sha256: sha(conf.content), withoutPeer: { ...confWithoutPeers(manifest, node.name) } });
     const kh = mine.find((f) => f.path.endsWith(`/${KNOWN_HOSTS_FILE}`));
     if (kh?.content !== undefined) {
-      const withoutPeer: Record<string, string> = {};
-      for (const p of peers) {
-        const text = knownHostsWithout(kh.content, p.scvm.managementIp, p.scvm.storageIp);
-        if (text !== kh.content) withoutPeer[p.name] = sha(text);
+      let all = khVariants.get(kh.content);
+      if (all === undefined) {
+        all = {};
+        for (const p of manifest.nodes) {
+          const text = knownHostsWithout(kh.content, p.scvm.managementIp, p.scvm.storageIp);
+          if (text !== kh.content) all[p.name] = sha(text);
+        }
+        khVariants.set(kh.content, all);
       }
+      const withoutPeer = Object.fromEntries(Object.entries(all).filter(([p]) => peers.some((x) => x.name === p)));
       list.push({ path: kh.path, kind: 'known_hosts', sha256: sha(kh.content), withoutPeer });
     }
     out[node.name] = list;
