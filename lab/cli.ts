@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { FAULTS, Lab, LabError, type LabOptions, type LabStatus } from './lab';
 import { numberArg } from './lab-netem';
+import { addNfsDatastore } from './nfs-datastore';
 
 const program = new Command();
 program.name('lab').description('The zbs-reroute lab: a simulated ZBS-on-ESXi cluster in network namespaces (see lab/README.md)');
@@ -214,6 +215,19 @@ for (const [cmd, desc] of [
       out(`${target}: ${cmd === 'reboot' ? 'rebooted' : 'crashed and booted'}`);
     });
 }
+
+program
+  .command('nfs-datastore')
+  .description('make a datastore of an ESXi host NFS-mounted (a folder, its name, an esx.conf record the esxcli shim lists)')
+  .argument('<target>', 'esxi-N')
+  .argument('<datastore>', 'datastore name, e.g. zbs-nfs')
+  .addOption(nameOpt())
+  .option('--server <ip>', 'NFS server', '192.168.33.2')
+  .option('--v41', 'an NFS 4.1 mount (esxcli storage nfs41 list, type NFS41)')
+  .action((target: string, datastore: string, o: { name: string; server: string; v41?: boolean }) => {
+    const uuid = addNfsDatastore(Lab.attach(o.name), target, datastore, { server: o.server, version: o.v41 ? '4.1' : '3' });
+    out(`${target}: datastore ${datastore} (/vmfs/volumes/${uuid}) mounted over NFS ${o.v41 ? '4.1' : 'v3'} from ${o.server}`);
+  });
 
 program
   .command('rotate-hostkey')

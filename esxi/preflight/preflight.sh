@@ -56,6 +56,7 @@ main() {
   busybox_section
   run_section firewall esxcli network firewall ruleset list
   run_section nfs esxcli storage nfs list
+  run_section nfs41 esxcli storage nfs41 list
   run_section filesystems esxcli storage filesystem list
   if [ -e "$R$SECUREBOOT" ]; then
     run_section secure_boot "$R$SECUREBOOT" -s

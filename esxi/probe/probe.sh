@@ -15,8 +15,9 @@
 # This script changes nothing on the host except its own temp dir under /tmp (removed on exit).
 # Commands: ash builtins (printf echo command kill cd pwd set shift trap umask test), the busybox
 # basics every ESXi release has (cat dd ls mkdir rm sed wc date, sha256sum or else openssl), and
-# VMware's own esxcfg-route, esxcfg-vmknic, vmware, esxcli (the firewall listings) and ps (-c;
-# plain `ps` where -c is unknown).
+# VMware's own esxcfg-route, esxcfg-vmknic, vmware, esxcli (the firewall listings and the
+# filesystem list, the latter under a watchdog: sleep, kill, wait) and ps (-c; plain `ps` where
+# -c is unknown).
 # No head -c, stat, find, od or base64: their presence and options vary between ESXi builds.
 # ZBS_PROBE_ROOT prefixes the fixed system paths; only the local script test sets it.
 
@@ -24,6 +25,9 @@ CAP=262144
 SMALL=4096
 MAX_ENTRIES=200
 MAX_LEASE_FILES=16
+# Seconds `esxcli storage filesystem list` may take (it lists NFS mounts, and one whose server is
+# gone can stall it): past that it is killed and the datastore type stays unknown.
+BOUND=${ZBS_PROBE_BOUND:-10}
 
 main() {
   INSTALL_DIR=$1
@@ -77,6 +81,9 @@ main() {
   run_section fw_rulesets esxcli network firewall ruleset list
   run_section fw_allowedip esxcli network firewall ruleset allowedip list
   file_section fw_prior "$INSTALL_DIR/firewall.prior" "$SMALL"
+  # Every volume the host mounts with its type (VMFS-6, NFS, NFS41, ...): the planner refuses an
+  # install dir on NFS, whose files would vanish in the very outage the agent is for.
+  filesystems_section
 
   echo "@@end $COUNT"
   return 0
@@ -134,6 +141,35 @@ run_section() {
     emit_capped "$_name" "$T/raw" ok
   else
     emit_capped "$_name" "$T/raw" "rc=$_rc"
+  fi
+}
+
+# The filesystem list, bounded: a command that outlives BOUND seconds is killed (rc=137).
+# The watchdog's output goes to /dev/null so its sleep never holds the probe's stdout open.
+filesystems_section() {
+  : >"$T/raw"
+  if ! command -v esxcli >/dev/null 2>&1; then
+    emit_capped filesystems "$T/raw" missing
+    return 0
+  fi
+  esxcli storage filesystem list </dev/null >"$T/raw" 2>/dev/null &
+  _bp=$!
+  (
+    trap 'kill "$_ws" 2>/dev/null; exit 0' TERM
+    sleep "$BOUND" &
+    _ws=$!
+    wait "$_ws"
+    kill -9 "$_bp" 2>/dev/null
+  ) >/dev/null 2>&1 &
+  _wd=$!
+  wait "$_bp"
+  _rc=$?
+  kill "$_wd" 2>/dev/null
+  wait "$_wd" 2>/dev/null
+  if [ "$_rc" -eq 0 ]; then
+    emit_capped filesystems "$T/raw" ok
+  else
+    emit_capped filesystems "$T/raw" "rc=$_rc"
   fi
 }
 

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'LEASE_HELD'
   | 'VERIFY_FAILED'
   | 'PREFLIGHT_FAILED'
+  | 'DATASTORE_NFS'
   | 'CREDENTIAL_MISSING'
   | 'USAGE'
   | 'INTERNAL';

@@ -84,6 +84,19 @@ export interface FirewallPrior extends FirewallRulesetState {
   addedIps: string[];
 }
 
+/** The install dir's datastore on one host. Only fields that do not move by themselves (no free space: it would stale saved plans). */
+export interface ObservedDatastore {
+  /** The name in the install dir path (`/vmfs/volumes/<name>/...`), i.e. the manifest's datastore. */
+  name: string;
+  /** Type of the volume with that Volume Name or UUID: `VMFS-6`, `NFS`, `NFS41`, `vsan`, …; absent when the host lists none. */
+  type?: string;
+  mounted?: boolean;
+  /** Named, mounted VMFS datastores on the host (not the VMFSOS system volume): what to suggest instead. */
+  vmfs: string[];
+  /** Set when the probe ran the filesystem list but could not read it (esxcli failed or hung): why. */
+  unreadable?: string;
+}
+
 export interface EsxiObserved {
   kind: 'esxi';
   node: string;
@@ -122,6 +135,12 @@ export interface EsxiObserved {
   firewallPrior?: Record<string, FirewallPrior>;
   /** A live host lease held by another operator (issue 5). */
   lease?: { owner: string; pid: number; expires: number };
+  /**
+   * The datastore the install dir is on, as `esxcli storage filesystem list` shows it (issue 13:
+   * the agent must not live on NFS). Absent from older probes and snapshots; `unreadable` when
+   * esxcli failed or hung (then nobody knows, and the plan says so).
+   */
+  datastore?: ObservedDatastore;
   /** Oddities seen while parsing the probe output (already sanitized for display). */
   warnings?: string[];
 }

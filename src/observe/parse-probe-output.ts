@@ -19,6 +19,7 @@ import {
   parseVmknicList,
 } from './esxi-command-output';
 import type { EsxiObserved, LegacyInstall, ObservedFile, ObservedRoute, Unreachable } from './observed-types';
+import { datastoreOfInstallDir, observeDatastore } from './datastore-output';
 import { firewallState, parseFirewallPrior } from './firewall-output';
 import { readProbeFrames, type ProbeSection } from './probe-framing';
 import { sanitizeForDisplay } from './sanitize';
@@ -184,6 +185,7 @@ function parseUnsafe(raw: Buffer | string, ctx: ProbeContext): EsxiObserved | Un
   readLegacy(frames.sections, obs, legacyProcesses, warn);
   readLease(frames.sections, obs, warn);
   readFirewall(byName, text, obs, warn);
+  readDatastore(byName.get('filesystems'), ctx, obs, warn);
 
   if (warnings.length > 0) obs.warnings = warnings;
   return obs;
@@ -314,6 +316,22 @@ function readFirewall(byName: Map<string, ProbeSection>, text: (name: string, wh
     if (parsed.invalid.length > 0) warn(`firewall.prior has an unreadable record for ${parsed.invalid.join(', ')}`);
     if (Object.keys(parsed.prior).length > 0) obs.firewallPrior = parsed.prior;
   }
+}
+
+/** The install dir's datastore type (issue 13). A probe without the section (older release) says nothing. */
+function readDatastore(section: ProbeSection | undefined, ctx: ProbeContext, obs: EsxiObserved, warn: (m: string) => void): void {
+  const name = datastoreOfInstallDir(ctx.installDir);
+  if (section === undefined || name === undefined) return;
+  const why =
+    section.status === 'missing' ? 'esxcli is not available' : typeof section.status === 'object' ? (section.status.rc === 137 ? 'it did not answer within its time bound' : `it exited with status ${section.status.rc}`) : undefined;
+  const ds = why === undefined ? observeDatastore(name, section.bytes.toString('utf8')) : undefined;
+  if (ds) {
+    obs.datastore = ds;
+    return;
+  }
+  const reason = `\`esxcli storage filesystem list\` could not be read: ${why ?? 'no table in its output'}`;
+  obs.datastore = { name, vmfs: [], unreadable: reason };
+  warn(`${reason}; the type of datastore ${name} is unknown`);
 }
 
 function readLease(sections: ProbeSection[], obs: EsxiObserved, warn: (m: string) => void): void {

@@ -219,8 +219,9 @@ describe('esxcli tables (firewall, nfs, filesystem, route list)', () => {
       expect({ file: s.file, n: fs.length }).toEqual({ file: s.file, n: rows.length });
       for (const f of fs) {
         expect(f.mountPoint).toMatch(/^\/vmfs\/volumes\/[0-9a-f-]+$/);
-        expect(f.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-        expect(['VMFS-6', 'VMFSOS', 'vfat']).toContain(f.type);
+        // VMFS and vfat volumes: 8-8-4-12 hex; an NFS datastore: 8-8 (6.x.2's 124-share).
+        expect(f.uuid).toMatch(f.type === 'NFS' ? /^[0-9a-f]{8}-[0-9a-f]{8}$/ : /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+        expect(['VMFS-5', 'VMFS-6', 'VMFSOS', 'vfat', 'NFS']).toContain(f.type);
         expect(f.sizeBytes).toBeGreaterThan(0);
         expect(f.freeBytes).toBeGreaterThanOrEqual(0);
       }
@@ -229,6 +230,26 @@ describe('esxcli tables (firewall, nfs, filesystem, route list)', () => {
     expect(v7[0]).toEqual({ mountPoint: '/vmfs/volumes/66b0c33b-d2f3dff8-8f53-1e00f500013e', volume: '', uuid: '66b0c33b-d2f3dff8-8f53-1e00f500013e', mounted: true, type: 'VMFS-6', sizeBytes: 96368328704, freeBytes: 18654167040 });
     const v6 = parseFilesystemList(loadRealSample('esxcli-storage-filesystem-list.6.x.1.txt').body);
     expect(v6[0]).toMatchObject({ volume: 'datastore1', type: 'VMFS-6', sizeBytes: 77846282240, freeBytes: 76336332800 });
+  });
+
+  test('storage nfs41 list: Host(s) read as the server column (issue 13)', () => {
+    expect(parseNfsList(loadRealSample('esxcli-storage-nfs41-list.unknown.1.txt').body)).toEqual([{ volume: 'isos', host: '10.1.0.7', share: '/backups/isos', accessible: false, mounted: false }]);
+  });
+
+  test('storage filesystem list with an NFS row: the probe\'s datastore reading refuses nothing itself, it reports type and the VMFS alternatives (issue 13)', () => {
+    const body = loadRealSample('esxcli-storage-filesystem-list.6.x.2.txt').body;
+    const obs = (ds: string) => {
+      const ctx = { ...CTX, installDir: `/vmfs/volumes/${ds}/zbs-reroute` };
+      const sections = installedSections({ args: { name: 'args', body: `install=${ctx.installDir}\nrun=/var/run/zbs-reroute\nnfs=192.168.33.2\nips=\n` }, filesystems: { name: 'filesystems', body } });
+      const r = parseProbeOutput(frameProbe(sections), ctx);
+      if (!r.reachable) throw new Error(r.reason);
+      return r.datastore;
+    };
+    const vmfs = ['Presale-lun-v7-new', 'QA-lun-v7', 'SEG-LUN', 'datastore1'];
+    expect(obs('124-share')).toEqual({ name: '124-share', type: 'NFS', mounted: true, vmfs });
+    expect(obs('datastore1')).toEqual({ name: 'datastore1', type: 'VMFS-5', mounted: true, vmfs });
+    // Named by its UUID, as a datastore may be.
+    expect(obs('2707af93-17b6f4d4')?.type).toBe('NFS');
   });
 
   test('network ip route ipv4 list: esxcli table with Source column', () => {

@@ -88,13 +88,16 @@ export interface NfsMount {
   mounted: boolean;
 }
 
-/** `esxcli storage nfs list` (6.7, 7.0 and 8.0 print the same columns). */
+/**
+ * `esxcli storage nfs list` (6.7, 7.0 and 8.0 print the same columns), and `esxcli storage nfs41 list`,
+ * whose server column is `Host(s)` (a 4.1 mount may name several servers, comma-separated).
+ */
 export function parseNfsList(text: string): NfsMount[] {
   return parseEsxcliTable(text)
-    .filter((r) => r['Volume Name'] !== undefined && r.Host !== undefined)
+    .filter((r) => r['Volume Name'] !== undefined && (r.Host !== undefined || r['Host(s)'] !== undefined))
     .map((r) => ({
       volume: r['Volume Name'] ?? '',
-      host: r.Host ?? '',
+      host: r.Host ?? r['Host(s)'] ?? '',
       share: r.Share ?? '',
       accessible: (r.Accessible ?? '').toLowerCase() === 'true',
       mounted: (r.Mounted ?? '').toLowerCase() === 'true',

@@ -23,6 +23,8 @@ export interface EsxiFacts {
   busybox: Read<Set<string>>;
   firewall: Read<Map<string, boolean>>;
   nfs: Read<NfsMount[]>;
+  /** `esxcli storage nfs41 list` (NFS 4.1 mounts; absent from preflight scripts before issue 13). */
+  nfs41: Read<NfsMount[]>;
   filesystems: Read<Filesystem[]>;
   secureBoot: Read<'enabled' | 'disabled'>;
   /** ls -l mode strings (undefined: the file is not there). */
@@ -71,6 +73,7 @@ export function parsePreflightOutput(input: Buffer | string): EsxiFacts {
       return m.size > 0 ? m : undefined;
     }),
     nfs: readSection(sec('nfs'), '`esxcli storage nfs list`', (t) => (t.trim() === '' ? [] : parseNfsList(t))),
+    nfs41: readSection(sec('nfs41'), '`esxcli storage nfs41 list`', (t) => (t.trim() === '' ? [] : parseNfsList(t))),
     filesystems: readSection(sec('filesystems'), '`esxcli storage filesystem list`', (t) => {
       const l = parseFilesystemList(t);
       return l.length > 0 ? l : undefined;

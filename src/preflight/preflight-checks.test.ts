@@ -24,6 +24,7 @@ function facts(over: Partial<EsxiFacts> = {}): EsxiFacts {
     busybox: { ok: true, value: new Set(['tr', 'wget']), raw: '' },
     firewall: { ok: true, value: new Map([['httpClient', true], ['sshClient', false]]), raw: '' },
     nfs: { ok: true, value: [{ volume: 'zbs-ds', host: '192.168.33.2', share: '/zbs', accessible: true, mounted: true }], raw: '' },
+    nfs41: { ok: true, value: [], raw: '' },
     filesystems: { ok: true, value: FS_TABLE, raw: '' },
     secureBoot: { ok: true, value: 'disabled', raw: '' },
     localShMode: '-rwxr-xr-t',
@@ -136,6 +137,23 @@ describe('preflight verdicts', () => {
     expect(check(one({ freeBytes: 1000 }), 'datastore')).toMatchObject({ status: 'warn', detail: expect.stringContaining('will fail') });
     expect(check(one({ freeBytes: 10 * 1024 * 1024 }), 'datastore').status).toBe('warn');
     expect(check(node({}, { filesystems: { ok: false, why: 'hung' } }), 'datastore').status).toBe('warn');
+  });
+
+  test('datastore on NFS fails whatever the server and protocol, with the host\'s VMFS datastores in the fix (issue 13)', () => {
+    const other = { volume: 'backup', host: '10.0.0.5', share: '/vol/backup', accessible: true, mounted: true };
+    const fsNfs = { mountPoint: '/vmfs/volumes/2707af93-17b6f4d4', volume: 'backup', uuid: '2707af93-17b6f4d4', mounted: true, type: 'NFS', sizeBytes: 1e12, freeBytes: 5e11 };
+    // NFS v3 from another server: still refused, and not blamed on ZBS.
+    const v3 = check(node({ datastore: 'backup' }, { nfs: { ok: true, value: [other], raw: '' }, filesystems: { ok: true, value: [...FS_TABLE, fsNfs], raw: '' } }), 'datastore');
+    expect(v3).toMatchObject({ status: 'fail', detail: expect.stringContaining('NFS v3 from 10.0.0.5:/vol/backup'), fix: expect.stringContaining('(datastore1)') });
+    expect(v3.detail).not.toContain('ZBS itself');
+    // NFS 4.1 (Host(s) may list several servers), only in the nfs41 list: the filesystem list could not be read.
+    const v41 = check(node({ datastore: 'isos' }, { nfs41: { ok: true, value: [{ volume: 'isos', host: '192.168.33.2,10.1.0.7', share: '/isos', accessible: false, mounted: false }], raw: '' }, filesystems: { ok: false, why: 'hung' } }), 'datastore');
+    expect(v41).toMatchObject({ status: 'fail', detail: expect.stringMatching(/NFS 4\.1 from 192\.168\.33\.2,10\.1\.0\.7.*ZBS itself/) });
+    // Only the filesystem list says so (type NFS41), named by its UUID in the manifest.
+    const fs41 = { ...fsNfs, volume: 'n41', uuid: 'cafe0001-00000000', type: 'NFS41' };
+    expect(check(node({ datastore: 'cafe0001-00000000' }, { filesystems: { ok: true, value: [...FS_TABLE, fs41], raw: '' } }), 'datastore')).toMatchObject({ status: 'fail', detail: expect.stringContaining('(NFS41)') });
+    // A datastore given as its UUID that is VMFS passes.
+    expect(check(node({ datastore: 'aaa' }), 'datastore').status).toBe('pass');
   });
 
   test('nfs-datastore: mounted from 192.168.33.2 passes; none fails; inaccessible warns', () => {

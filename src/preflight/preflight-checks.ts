@@ -4,6 +4,7 @@
  * fail only on positive evidence, warn when a check could not be made or
  * apply fixes the problem itself.
  */
+import { findVolume, isNfsType, isVmfsDatastore } from '../observe/datastore-output';
 import { compareVersions, parseSmtxRelease } from './esxi-tables';
 import type { EsxiFacts, FetchOnce, ScvmFacts } from './parse-preflight-output';
 import type { CheckName, CheckStatus, PreflightCheck } from './preflight-types';
@@ -130,15 +131,20 @@ function sessionListCheck(nf: NodeFacts, f: EsxiFacts, ctx: PreflightContext): P
 function datastoreCheck(nf: NodeFacts, f: EsxiFacts, ctx: PreflightContext): PreflightCheck {
   const n = nf.node;
   const ds = nf.datastore;
-  if (!f.filesystems.ok) return mk(n, 'esxi', 'datastore', 'warn', `${f.filesystems.why}; cannot tell what ${ds} is`, 'Check by hand: esxcli storage filesystem list');
-  const fs = f.filesystems.value.find((x) => x.volume === ds);
-  const fixLocal = 'Set nodes[].esxi.datastore to this host\'s local VMFS datastore (see `esxcli storage filesystem list`).';
-  if (!fs) return mk(n, 'esxi', 'datastore', 'fail', `no datastore named ${ds} on this host`, fixLocal);
-  if (/^nfs/i.test(fs.type)) {
-    const served = f.nfs.ok ? f.nfs.value.find((m) => m.volume === ds) : undefined;
-    const byZbs = served?.host === ctx.nfsAddress;
-    return mk(n, 'esxi', 'datastore', 'fail', `${ds} is an NFS datastore${served ? ` from ${served.host}` : ''}${byZbs ? ' (ZBS itself: the agent would be unreachable exactly when IO must fail over)' : ''}`, fixLocal);
+  // Mounted over NFS by either protocol's list, whatever the filesystem list says (issue 13).
+  const mounts = [...(f.nfs.ok ? f.nfs.value.map((m) => ({ ...m, v: 'NFS v3' })) : []), ...(f.nfs41.ok ? f.nfs41.value.map((m) => ({ ...m, v: 'NFS 4.1' })) : [])];
+  const list = f.filesystems.ok ? f.filesystems.value : [];
+  const fs = findVolume(list, ds);
+  const vmfs = [...new Set(list.filter((x) => x.mounted && x.volume !== '' && x.volume !== ds && isVmfsDatastore(x.type)).map((x) => x.volume))];
+  const fixLocal = `Set nodes[].esxi.datastore to this host's local VMFS datastore${vmfs.length > 0 ? ` (${vmfs.join(', ')})` : ' (see `esxcli storage filesystem list`)'}.`;
+  const served = mounts.find((m) => m.volume === ds || (fs !== undefined && m.volume === fs.volume && fs.volume !== ''));
+  if (served || (fs && isNfsType(fs.type))) {
+    const from = served ? ` (${served.v} from ${served.host}${served.share ? `:${served.share}` : ''})` : ` (${fs?.type})`;
+    const byZbs = served !== undefined && served.host.split(/[\s,]+/).includes(ctx.nfsAddress);
+    return mk(n, 'esxi', 'datastore', 'fail', `${ds} is an NFS datastore${from}${byZbs ? ': ZBS itself, so the agent would be unreachable exactly when IO must fail over' : ': the agent\'s files would be unreachable when that server or its network fails'}`, fixLocal);
   }
+  if (!f.filesystems.ok) return mk(n, 'esxi', 'datastore', 'warn', `${f.filesystems.why}; cannot tell what ${ds} is`, 'Check by hand: esxcli storage filesystem list');
+  if (!fs) return mk(n, 'esxi', 'datastore', 'fail', `no datastore named ${ds} on this host`, fixLocal);
   if (!/^VMFS/i.test(fs.type)) return mk(n, 'esxi', 'datastore', 'fail', `${ds} is ${fs.type || 'of unknown type'}, not local VMFS`, fixLocal);
   if (!fs.mounted) return mk(n, 'esxi', 'datastore', 'fail', `${ds} (${fs.type}) is not mounted`, 'Mount the datastore, or choose another local VMFS datastore.');
   // Full is a warning, not a failure: the running agent writes nothing there (lock, heartbeat and log are on the
