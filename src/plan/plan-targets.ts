@@ -144,6 +144,6 @@ export function scopeToTargets(
 /** The plan warning for `--target-only`: which hosts keep a peer list without the targets. */
 export function targetOnlyWarning(scope: TargetScope): string | undefined {
   if (!scope.only || scope.leftOut.length === 0) return undefined;
-  const hosts = scope.leftOut.map((e) => `${e.node} (${e.because.join('; ')})`);
+  const hosts = scope.leftOut.map((e) => `${e.node} (not applied: ${e.because.join('; ')})`);
   return `--target-only leaves ${scope.leftOut.length} host(s) stale: ${hosts.join(', ')}. Their agents cannot fail over to ${list(scope.requested)} until their files name it: run apply with --target ${scope.requested.join(' --target ')} (without --target-only) or a full apply.`;
 }
