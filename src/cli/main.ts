@@ -85,6 +85,8 @@ export function buildProgram(): Command {
     .option('--observed <snapshot>', 'plan offline from a saved observation (JSON) instead of connecting')
     .option('--out <planfile>', 'save the plan (JSON) for `reroute apply PLANFILE`')
     .option('--destroy', 'plan a teardown instead of an install')
+    .option('--remove-routes', 'with --destroy: also delete the 33.2 (and storage-gateway) /32 on hosts their healthy local SCVM serves')
+    .option('--force-host <node>', 'with --destroy: tear this refused node down anyway: agent stopped, files removed, every route left as it is (repeatable)', collect)
     .option('--target <node>', 'this node, plus what names it on the other hosts (peer list, known_hosts, firewall, SCVM key entry) (repeatable)', collect)
     .option('--target-only', "with --target: the named nodes alone; their peers' files stay stale (the plan warns, naming them)")
     .option('--detailed-exitcode', 'exit 2 when the plan has changes, 0 when none')
@@ -129,9 +131,11 @@ export function buildProgram(): Command {
 
   program
     .command('destroy')
-    .description('remove everything zbs-reroute owns from every host (routes only where the gateway is this cluster\'s)')
+    .description('remove zbs-reroute from every host; routes stay where they are unless --remove-routes; a failed-over, drained or unhealthy host is refused (exit 1)')
     .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
     .option('--auto-approve', 'do not ask for confirmation')
+    .option('--remove-routes', 'also delete the 33.2 (and storage-gateway) /32 on hosts their healthy local SCVM serves')
+    .option('--force-host <node>', 'tear this refused node down anyway: agent stopped, files removed, every route left as it is (repeatable)', collect)
     .option('--target <node>', 'limit to this node (repeatable)', collect)
     .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
     .action(

@@ -12,6 +12,7 @@ import { observeCluster, type ObserveEvent } from '../observe/observe-cluster';
 import type { EsxiObserved, ObservedCluster } from '../observe/observed-types';
 import { canonicalJson } from '../plan/fingerprint';
 import { planCluster } from '../plan/plan-cluster';
+import type { DestroyOptions } from '../plan/plan-destroy';
 import type { Plan, PlanMode } from '../plan/plan-types';
 import { HostConnections, type HostEndpoint } from '../remote/host-connections';
 import { observeConnect } from './observe-connect';
@@ -120,12 +121,12 @@ export class ClusterSession {
     return desiredCluster({ manifest: this.manifest, bundle: this.bundle, key, scvmHostKeys: scvmHostKeysFrom(this.manifest, observed, pinned), allowVersionMismatch: opts.allowVersionMismatch });
   }
 
-  async plan(opts: { mode: PlanMode; targets?: string[]; targetOnly?: boolean; onEvent?: (e: ObserveEvent) => void; now?: Date }): Promise<{ plan: Plan; observed: ObservedCluster; keypair: ClusterKeypair }> {
+  async plan(opts: { mode: PlanMode; targets?: string[]; targetOnly?: boolean; destroy?: DestroyOptions; onEvent?: (e: ObserveEvent) => void; now?: Date }): Promise<{ plan: Plan; observed: ObservedCluster; keypair: ClusterKeypair }> {
     const observed = await this.observe(opts.onEvent);
     this.refuseChangedHostKeys();
     const keypair = await this.keypair(observed);
     const desired = this.desired(observed, { publicKey: keypair.publicKeyOpenSsh, privateKeySha256: keypair.privateKeySha256 }, { allowVersionMismatch: opts.mode === 'destroy' });
-    const plan = planCluster(desired, observed, { mode: opts.mode, targets: opts.targets, targetOnly: opts.targetOnly, now: (opts.now ?? new Date()).toISOString(), manifestSha256: manifestSha256(this.manifest) });
+    const plan = planCluster(desired, observed, { mode: opts.mode, targets: opts.targets, targetOnly: opts.targetOnly, ...(opts.destroy ? { destroy: opts.destroy } : {}), now: (opts.now ?? new Date()).toISOString(), manifestSha256: manifestSha256(this.manifest) });
     return { plan, observed, keypair };
   }
 

@@ -3,6 +3,7 @@ import { RerouteError } from '../errors/reroute-error';
 import type { ObservedCluster } from '../observe/observed-types';
 import { guardAgentDatastores } from './datastore-guard';
 import { observationFingerprint } from './fingerprint';
+import { checkForceHosts, type DestroyOptions, holdKeysForRefused } from './plan-destroy';
 import { type HostDraft, planEsxiApply, planEsxiDestroy } from './plan-esxi';
 import { planScvmApply, planScvmDestroy } from './plan-scvm';
 import { scopeToTargets, targetOnlyWarning } from './plan-targets';
@@ -23,12 +24,15 @@ export interface PlanOptions {
   /** ISO time; the planner never reads a clock. */
   now: string;
   manifestSha256: string;
+  /** Destroy mode: `--remove-routes` and `--force-host` (src/plan/plan-destroy.ts). */
+  destroy?: DestroyOptions;
 }
 
 function hostPlan(base: Pick<HostPlan, 'node' | 'host' | 'address'>, observation: unknown, draft: HostDraft, installDir?: string): HostPlan {
   const p: HostPlan = { ...base, change: draft.change, observedFingerprint: observationFingerprint(observation), reasons: draft.reasons, actions: draft.actions };
   if (installDir !== undefined) p.installDir = installDir;
   if (draft.notes !== undefined && draft.notes.length > 0) p.notes = draft.notes;
+  if (draft.routeDecision !== undefined) p.routeDecision = draft.routeDecision;
   return p;
 }
 
@@ -52,6 +56,7 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
   if (opts.targetOnly === true && (opts.targets ?? []).length === 0) {
     throw new RerouteError('USAGE', '--target-only needs --target NODE', 'Name the node(s) to plan alone with --target NODE, or drop --target-only.');
   }
+  if (opts.mode === 'destroy') checkForceHosts(desired, opts.destroy?.forceHosts);
   const targeted = (node: string) => opts.targets === undefined || opts.targets.length === 0 || opts.targets.includes(node);
 
   const esxiPlans: HostPlan[] = [];
@@ -62,7 +67,7 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
     const o = observed.esxi[d.node];
     if (o === undefined) esxiPlans.push(unreachable(base, o, 'not in the observation', d.installDir));
     else if (!o.reachable) esxiPlans.push(unreachable(base, o, o.reason, d.installDir));
-    else esxiPlans.push(hostPlan(base, o, opts.mode === 'apply' ? planEsxiApply(d, o, desired, opts.prune === true) : planEsxiDestroy(d, o, desired), d.installDir));
+    else esxiPlans.push(hostPlan(base, o, opts.mode === 'apply' ? planEsxiApply(d, o, desired, opts.prune === true) : planEsxiDestroy(d, o, desired, { removeRoutes: opts.destroy?.removeRoutes === true, forced: opts.destroy?.forceHosts?.includes(d.node) === true }), d.installDir));
   }
 
   const scvmPlans: HostPlan[] = [];
@@ -83,7 +88,8 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
   }
 
   // Apply: keys first so a new agent can log in. Destroy: agents first, their key last.
-  const hosts = opts.mode === 'apply' ? [...scvmPlans, ...esxiPlans] : [...esxiPlans, ...scvmPlans];
+  // A refused host's agent still runs: destroy then keeps the SCVM key entries it logs in with.
+  const hosts = opts.mode === 'apply' ? [...scvmPlans, ...esxiPlans] : [...esxiPlans, ...holdKeysForRefused(esxiPlans, scvmPlans)];
   const count = (...c: HostPlan['change'][]) => hosts.filter((h) => c.includes(h.change)).length;
   const plan: Plan = {
     format: 'zbs-reroute/plan-v1',
@@ -95,6 +101,7 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
     hosts,
     summary: { add: count('create'), change: count('update', 'takeover'), destroy: count('delete'), unreachable: count('unreachable') },
   };
+  if (count('refused') > 0) plan.summary.refused = count('refused');
   // An SCVM whose ZBS session could not be read gets no registration; say so rather than stay silent.
   const sessionWarnings = opts.mode !== 'apply' ? [] : desired.scvm.flatMap((d) => {
     const o = observed.scvm[d.node];

@@ -2,9 +2,10 @@ import { AGENT_LOOP_FILE, KEY_DIR, LEASE_DIR, LEGACY_DIR_NAME, LEGACY_KEY_DIR, L
 import { pinFileContent } from '../agent/host-entries';
 import { sha256Hex } from '../desired/desired-state';
 import type { DesiredCluster, DesiredEsxi, DesiredFile } from '../desired/desired-types';
-import type { EsxiObserved, ObservedFile, ObservedRoute } from '../observe/observed-types';
+import type { EsxiObserved, ObservedFile } from '../observe/observed-types';
+import { decideDestroyRoutes, localGateways, ourRoutes } from './plan-destroy';
 import { planFirewallApply, planFirewallDestroy } from './plan-firewall';
-import type { Action, HostChange } from './plan-types';
+import type { Action, HostChange, RouteDecision } from './plan-types';
 import {
   bare,
   hasLocalShTrace,
@@ -22,6 +23,8 @@ export interface HostDraft {
   actions: Action[];
   /** Left alone on purpose, worth saying (src/plan/plan-firewall.ts). */
   notes?: string[];
+  /** Destroy mode: what happens to the host's routes and why (src/plan/plan-destroy.ts). */
+  routeDecision?: RouteDecision;
 }
 
 /** Observation may carry the text of small non-secret files (reroute.conf, known_hosts) so diffs can be shown. */
@@ -282,23 +285,15 @@ function shadowLegacyNote(l: LegacyFindings): string {
   return `${what} stays in charge of the route (routing.mode shadow): its loop, crontab and local.sh lines are kept; set routing.mode: active and apply to take over`;
 }
 
-/** May teardown delete this /32? Only a cluster destination via a cluster gateway (or the host's own storage gateway). */
-export function routeIsOurs(r: ObservedRoute, d: DesiredEsxi, desired: DesiredCluster): boolean {
-  if (r.prefixLength !== 32) return false;
-  const gateways = new Set(desired.clusterGateways);
-  if (d.storageGateway !== undefined) gateways.add(d.storageGateway);
-  const addresses = new Set(desired.clusterAddresses ?? [desired.nfsAddress, ...desired.clusterGateways]);
-  addresses.add(desired.nfsAddress);
-  if (d.storageGateway !== undefined) addresses.add(d.storageGateway);
-  return gateways.has(r.gateway) && addresses.has(r.network);
-}
+export { routeIsOurs } from './plan-destroy';
 
 /**
  * Teardown of one reachable ESXi host: crontab line first (so cron cannot
  * restart what we stop), then the agent, local.sh, files, the folder, and last
- * the routes this cluster owns (after the agent that would re-add them is gone).
+ * (with `removeRoutes`, on a host its healthy local SCVM serves) the routes this
+ * cluster owns. A failed-over, drained or unhealthy host is refused: no action.
  */
-export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: DesiredCluster): HostDraft {
+export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: DesiredCluster, opts: { removeRoutes?: boolean; forced?: boolean } = {}): HostDraft {
   const reasons: string[] = [];
   const actions: Action[] = [];
   const legacy = detectLegacy(o);
@@ -344,17 +339,22 @@ export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: Desire
     actions.push({ op: 'remove-dir', path: legacy.dir, recursive: true });
   }
   if (legacy?.keyDir !== undefined) actions.push({ op: 'remove-dir', path: legacy.keyDir, recursive: true });
-  const routes = [...(o.nfsRoute ? [o.nfsRoute] : []), ...o.otherHostRoutes].filter((r) => routeIsOurs(r, d, desired));
-  const seen = new Set<string>();
-  for (const r of routes) {
-    const k = `${r.network}/${r.prefixLength} ${r.gateway}`;
-    if (seen.has(k)) continue;
-    seen.add(k);
-    reasons.push(`route ${r.network}/${r.prefixLength} via ${r.gateway}`);
-    const orVia = r.network === desired.nfsAddress ? [...new Set([...desired.clusterGateways, ...(d.storageGateway !== undefined ? [d.storageGateway] : [])])].filter((g) => g !== r.gateway).sort() : [];
-    actions.push({ op: 'delete-route', network: r.network, prefixLength: r.prefixLength, gateway: r.gateway, ...(orVia.length > 0 ? { orVia } : {}) });
+  // Routes last, after the agent that would re-add them is gone, and only where the decision
+  // allows it (src/plan/plan-destroy.ts): a refused host gets no action at all.
+  const decision = decideDestroyRoutes(d, o, desired, { ...opts, hasOurs: actions.length > 0 });
+  if (decision.code.startsWith('refused-')) return { change: 'refused', reasons: [decision.detail], actions: [], routeDecision: decision };
+  if (decision.code === 'delete-local') {
+    // The agent's last switch may finish after it is stopped. A 33.2 route that moved to another
+    // local address (RDMA: storage ↔ access IP) is deleted where it is now; one that moved to a
+    // peer (a failover during the stop) is not: the delete then fails and the host is reported.
+    const local = localGateways(d);
+    for (const r of ourRoutes(d, o, desired)) {
+      reasons.push(`route ${r.network}/${r.prefixLength} via ${r.gateway}`);
+      const orVia = r.network === desired.nfsAddress ? local.filter((g) => g !== r.gateway).sort() : [];
+      actions.push({ op: 'delete-route', network: r.network, prefixLength: r.prefixLength, gateway: r.gateway, ...(orVia.length > 0 ? { orVia } : {}) });
+    }
   }
-  const draft: HostDraft = { change: actions.length > 0 ? 'delete' : 'noop', reasons, actions };
+  const draft: HostDraft = { change: actions.length > 0 ? 'delete' : 'noop', reasons, actions, routeDecision: decision };
   if (fw.notes.length > 0) draft.notes = fw.notes;
   return draft;
 }

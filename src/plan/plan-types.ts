@@ -87,7 +87,33 @@ export type ActionOp = Action['op'];
 /** One esxcli change to a firewall ruleset, as host-ops.sh's zr_fw_ruleset takes it. */
 export type FirewallStep = `enabled=${'true' | 'false'}` | `allowed-all=${'true' | 'false'}` | `add=${string}` | `remove=${string}`;
 
-export type HostChange = 'create' | 'update' | 'delete' | 'noop' | 'unreachable' | 'takeover';
+/**
+ * `refused`: destroy mode only; the host is left exactly as it is (no action at all) because tearing
+ * the agent down there could hurt IO (failed over, drained, local SCVM unhealthy). See `routeDecision`.
+ */
+export type HostChange = 'create' | 'update' | 'delete' | 'noop' | 'unreachable' | 'takeover' | 'refused';
+
+/**
+ * What a destroy does with one ESXi host's routes, and why (src/plan/plan-destroy.ts):
+ * - `no-route`: no /32 of this cluster on the host; nothing to keep or delete.
+ * - `keep-local`: 33.2 via the local SCVM, which is healthy: left there (the default, like the seed's clear-hypervisor).
+ * - `delete-local`: the same, with `--remove-routes`: this cluster's /32 routes are deleted.
+ * - `keep-unmanaged`: left as it is because no agent of ours manages it: 33.2 via a gateway that is not
+ *   this cluster's, or a host with nothing of ours left (a failed-over route there is no teardown's business).
+ * - `refused-failed-over` / `refused-drained` / `refused-local-unhealthy`: the host is refused.
+ * - `forced-keep`: `--force-host`: the agent is stopped and our files removed; every route stays as it is.
+ */
+export type RouteDecisionCode = 'no-route' | 'keep-local' | 'delete-local' | 'keep-unmanaged' | 'refused-failed-over' | 'refused-drained' | 'refused-local-unhealthy' | 'forced-keep';
+
+export interface RouteDecision {
+  code: RouteDecisionCode;
+  /** One sentence for the operator: the route(s) and the evidence. */
+  detail: string;
+  /** `network/len via gateway` of each route of this cluster seen on the host. */
+  routes: string[];
+  /** Refused hosts: how to go on. */
+  fix?: string;
+}
 
 export interface HostPlan {
   node: string;
@@ -103,6 +129,8 @@ export interface HostPlan {
   actions: Action[];
   /** Set when change is 'unreachable'. */
   unreachableReason?: string;
+  /** Destroy mode, reachable ESXi hosts: what happens to the routes and why. */
+  routeDecision?: RouteDecision;
   /** Things left alone on purpose that the operator should know (e.g. a firewall ruleset already open to all). */
   notes?: string[];
 }
@@ -128,7 +156,8 @@ export interface Plan {
   datastoreRefusals?: Array<{ node: string; datastore: string; type: string; detail: string; fix: string }>;
   /** `--target` / `--target-only` (apply): what was asked, which other hosts were planned or left stale, and why (src/plan/plan-targets.ts). */
   targets?: TargetScope;
-  summary: { add: number; change: number; destroy: number; unreachable: number };
+  /** `refused` (destroy only, present when > 0): hosts left untouched on purpose (change 'refused'). */
+  summary: { add: number; change: number; destroy: number; unreachable: number; refused?: number };
 }
 
 /** One host beyond the named targets: planned (`included`) or left stale (`leftOut`), and why. */

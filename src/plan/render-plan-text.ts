@@ -36,6 +36,7 @@ function marker(change: HostPlan['change']): string {
     case 'delete':
       return '-';
     case 'unreachable':
+    case 'refused':
       return '!';
     case 'noop':
       return ' ';
@@ -52,6 +53,7 @@ function paint(c: Colors, sign: string, text: string): string {
 
 function hostTitle(h: HostPlan, plan: Plan): string {
   if (h.change === 'unreachable') return `unreachable (${h.address}): ${h.unreachableReason ?? 'no reason given'}`;
+  if (h.change === 'refused') return `refused, left exactly as it is: ${h.routeDecision?.detail ?? h.reasons[0] ?? 'no reason given'}`;
   const pin = h.actions.find((a): a is Extract<Action, { op: 'write-pin' }> => a.op === 'write-pin');
   if (pin) return h.change === 'create' ? `install agent ${plan.version}, IO drained to ${pin.targetNode}` : `IO drained to ${pin.targetNode}`;
   if (h.change === 'update' && h.actions.some((a) => a.op === 'remove-pin')) return DRAIN_ENDED;
@@ -179,6 +181,7 @@ function renderHost(c: Colors, h: HostPlan, plan: Plan): string[] {
   const title = safe(hostTitle(h, plan));
   const out = [`  ${paint(c, sign, sign)} ${c.bold(h.node)} (${h.host}): ${paint(c, sign, title)}`];
   if (h.change === 'unreachable') return out;
+  if (h.change === 'refused') return [...out, `      ${c.yellow(`fix: ${safe(h.routeDecision?.fix ?? 'heal or un-drain the host first')}`)}`];
   // Reasons explain an update; for a create or delete the actions say it all.
   if (h.change === 'update' || h.change === 'takeover') for (const r of h.reasons.map(safe)) if (r !== title) out.push(`      ${c.dim(`# ${r}`)}`);
   for (const a of h.actions) {
@@ -186,6 +189,9 @@ function renderHost(c: Colors, h: HostPlan, plan: Plan): string[] {
     out.push(`      ${paint(c, s, s)} ${safe(text)}`);
     for (const d of details) out.push(`          ${d}`);
   }
+  // Destroy: the route decision, also where the routes stay (deleted ones are listed above).
+  const rd = h.routeDecision;
+  if (rd !== undefined && rd.code !== 'delete-local' && rd.code !== 'no-route') out.push(`      = ${c.dim(safe(`route: ${rd.detail}`))}`);
   return out;
 }
 
@@ -210,8 +216,9 @@ function targetLines(c: Colors, plan: Plan): string[] {
 }
 
 export function summaryLine(plan: Plan): string {
-  const { add, change, destroy } = plan.summary;
-  return add + change + destroy === 0 ? 'No changes.' : `Plan: ${add} to add, ${change} to change, ${destroy} to destroy.`;
+  const { add, change, destroy, refused } = plan.summary;
+  const base = add + change + destroy === 0 ? 'No changes.' : `Plan: ${add} to add, ${change} to change, ${destroy} to destroy.`;
+  return refused ? `${base.slice(0, -1)}; ${refused} host(s) refused.` : base;
 }
 
 /**
@@ -241,6 +248,8 @@ export function renderPlanText(plan: Plan, opts: RenderTextOptions): string {
   const unchanged = plan.hosts.filter((h) => h.change === 'noop').length;
   if (unchanged > 0 && opts.showUnchanged !== true) lines.push(c.dim(`${unchanged} host(s) already as wanted.`));
   if (plan.summary.unreachable > 0) lines.push(c.magenta(`${plan.summary.unreachable} host(s) unreachable: not planned; run again when they are back.`));
+  const refused = plan.hosts.filter((h) => h.change === 'refused').map((h) => h.node);
+  if (refused.length > 0) lines.push(c.magenta(`${refused.length} host(s) refused (${refused.join(', ')}): left exactly as they are, routes included; see each host's fix above.`));
   lines.push(c.bold(summaryLine(plan)));
   return lines.join('\n') + '\n';
 }

@@ -15,6 +15,7 @@ import { RerouteError } from '../../errors/reroute-error';
 import { sanitizeForDisplay } from '../../observe/sanitize';
 import type { ObservedCluster } from '../../observe/observed-types';
 import { planHasChanges } from '../../plan/plan-cluster';
+import { refusedSummary } from '../../plan/plan-destroy';
 import type { Plan, PlanMode } from '../../plan/plan-types';
 import { renderPlanText } from '../../plan/render-plan-text';
 import type { ClusterKeypair } from '../../state/cluster-keypair';
@@ -23,6 +24,7 @@ import { acquireStateLock } from '../../state/state-lock';
 import { EXIT_ERROR, EXIT_OK } from '../exit-codes';
 import type { IoHost } from '../io-host';
 import { applyProgress, observeProgress } from '../progress';
+import { destroyOptions } from './plan-command';
 import { openSession } from './session-options';
 
 export interface ApplyCommandOptions {
@@ -40,6 +42,10 @@ export interface ApplyCommandOptions {
   commandLine: string;
   /** Preflight checks to go ahead on although they fail (recorded in the journal). */
   skipCheck?: string[];
+  /** destroy: also delete this cluster's routes on hosts their healthy local SCVM serves. */
+  removeRoutes?: boolean;
+  /** destroy: tear these nodes down although refused (agent stopped, files removed, routes left as they are). */
+  forceHost?: string[];
 }
 
 export function readSavedPlan(file: string): Plan {
@@ -110,7 +116,7 @@ export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<n
     gathering = opts.mode === 'apply' ? gatherPreflight(session, opts.target) : undefined;
     // A saved targeted plan is re-planned with its own targets, or it could never match.
     const targets = opts.target ?? saved?.targets?.requested;
-    const { plan, observed, keypair } = await session.plan({ mode: opts.mode, targets, targetOnly: opts.targetOnly ?? saved?.targets?.only, onEvent: observeProgress(io) });
+    const { plan, observed, keypair } = await session.plan({ mode: opts.mode, targets, targetOnly: opts.targetOnly ?? saved?.targets?.only, ...(opts.mode === 'destroy' ? { destroy: destroyOptions(opts) } : {}), onEvent: observeProgress(io) });
     if (saved) checkSavedPlanFresh(saved, plan);
     if (plan.manifestSha256 !== manifestSha256(session.manifest)) throw new RerouteError('INTERNAL', 'plan/manifest mismatch', 'Report this bug.');
     // Preflight on every install or update (teardown needs none): shown above the actions, and a failed check stops the run before any change.
@@ -126,14 +132,19 @@ export async function runApply(io: IoHost, opts: ApplyCommandOptions): Promise<n
     }
     io.info(renderPlanText(plan, { color: io.color }));
     if (!planHasChanges(plan)) {
+      // A refused host is left as it is on purpose, and that is no success either (after the others were cleaned).
+      if (opts.mode === 'destroy' && refusedSummary(plan.hosts).length > 0) {
+        io.result(destroyRefusedText(plan), { ok: false, changes: false, refused: refusedHosts(plan), plan });
+        return EXIT_ERROR;
+      }
       // Hosts that could not be observed may well need changes: that is no success to report.
       const unseen = plan.hosts.filter((h) => h.change === 'unreachable');
       if (unseen.length > 0) {
         const list = unseen.map((h) => `${h.node} (${h.host})`).join(', ');
-        io.result(`No changes on the reachable hosts, but ${unseen.length} host(s) could not be observed: ${list}. Run apply again when they are back.`, { ok: false, changes: false, unreachable: unseen.map((h) => ({ node: h.node, host: h.host, reason: h.unreachableReason })), plan });
+        io.result(`No changes on the reachable hosts, but ${unseen.length} host(s) could not be observed: ${list}. Run ${opts.mode} again when they are back.`, { ok: false, changes: false, unreachable: unseen.map((h) => ({ node: h.node, host: h.host, reason: h.unreachableReason })), plan });
         return EXIT_ERROR;
       }
-      io.result('No changes. Nothing to apply.', { ok: true, changes: false, plan });
+      io.result(`No changes. Nothing to ${opts.mode === 'destroy' ? 'destroy' : 'apply'}.`, { ok: true, changes: false, plan });
       return EXIT_OK;
     }
     if (!opts.autoApprove && !opts.planFile) {
@@ -159,6 +170,17 @@ function refuseAfterShowing(io: IoHost, plan: Plan, refuse: () => void): void {
   }
 }
 
+function refusedHosts(plan: Plan): { node: string; code?: string; detail?: string; fix?: string }[] {
+  return plan.hosts.filter((h) => h.change === 'refused').map((h) => ({ node: h.node, code: h.routeDecision?.code, detail: h.routeDecision?.detail, fix: h.routeDecision?.fix }));
+}
+
+/** Destroy's own words for refused hosts: which, why, and how to go on. */
+function destroyRefusedText(plan: Plan): string {
+  const lines = refusedSummary(plan.hosts);
+  const names = plan.hosts.filter((h) => h.change === 'refused').map((h) => h.node);
+  return `${names.length} host(s) refused and left exactly as they are (routes included): ${names.join(', ')}.\n${lines.map((l) => sanitizeForDisplay(l, { multiline: true, maxLength: 800 })).join('\n')}`;
+}
+
 /** The operator sees the checks (and the plan) before the refusal says which failed. */
 function refuseOnFailedChecksAfterShowing(io: IoHost, plan: Plan, checks: Parameters<typeof refuseOnFailedChecks>[0], skip: string[]): void {
   try {
@@ -174,7 +196,7 @@ async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed
   const run = journal.startRun({ command: opts.commandLine, nodes: plan.hosts.filter((h) => h.actions.length > 0).map((h) => h.node), ...(preflight ? { preflight } : {}) });
   let outcome: 'ok' | 'failed' = 'failed';
   try {
-    io.info('Applying…');
+    io.info(opts.mode === 'destroy' ? 'Destroying…' : 'Applying…');
     const deps = applyDepsFor({ manifest, version: plan.version, connections: session.connections, keypair, events: applyProgress(io), journal: run });
     const ownLeftoverLeases = new Set(Object.entries(observed.esxi).flatMap(([node, o]) => (o.reachable && o.lease?.owner === deps.leaseOwner ? [node] : [])));
     const results = await applyPlan(plan, { ...deps, ownLeftoverLeases });
@@ -200,14 +222,24 @@ async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed
     }
     const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
     const unverified = verifications.filter((v) => !v.ok);
-    const ok = failed.length === 0 && unverified.length === 0;
+    const refused = opts.mode === 'destroy' ? refusedHosts(plan) : [];
+    const ok = failed.length === 0 && unverified.length === 0 && refused.length === 0;
     outcome = ok ? 'ok' : 'failed';
-    const summary = ok
-      ? `Apply complete: ${results.filter((r) => r.status === 'applied').length} host(s) changed${verifications.length ? `, ${verifications.length} verified` : ''}.`
-      : `Apply finished with problems: ${failed.length} host(s) failed or skipped, ${unverified.length} failed verification. Fix them and run apply again: it converges.`;
+    const changed = results.filter((r) => r.status === 'applied').length;
+    const summary =
+      opts.mode === 'destroy'
+        ? ok
+          ? `Destroy complete: ${changed} host(s) cleaned.`
+          : [
+              failed.length > 0 ? `Destroy finished with problems: ${changed} host(s) cleaned, ${failed.length} failed or skipped; fix them and run destroy again: it converges.` : `Destroy finished: ${changed} host(s) cleaned.`,
+              ...(refused.length > 0 ? [destroyRefusedText(plan)] : []),
+            ].join('\n')
+        : ok
+          ? `Apply complete: ${changed} host(s) changed${verifications.length ? `, ${verifications.length} verified` : ''}.`
+          : `Apply finished with problems: ${failed.length} host(s) failed or skipped, ${unverified.length} failed verification. Fix them and run apply again: it converges.`;
     // Coded findings (a blind agent) in full below the table, whose cells are cut at 160 characters.
     const coded = verifications.flatMap((v) => (v.findings ?? []).map((f) => sanitizeForDisplay(`${v.node}: ${f.code}: ${f.message}\n  fix: ${f.fix}`, { multiline: true, maxLength: 800 })));
-    io.result(`${resultTable(io, results, verifications)}\n${summary}${coded.length > 0 ? `\n${coded.join('\n')}` : ''}`, { ok, results, verifications });
+    io.result(`${resultTable(io, results, verifications)}\n${summary}${coded.length > 0 ? `\n${coded.join('\n')}` : ''}`, { ok, results, verifications, ...(refused.length > 0 ? { refused } : {}) });
     return ok ? EXIT_OK : EXIT_ERROR;
   } finally {
     run.end(outcome);

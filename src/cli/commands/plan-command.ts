@@ -4,6 +4,7 @@ import { RerouteError } from '../../errors/reroute-error';
 import { loadManifest } from '../../manifest/manifest-load';
 import { readSnapshot } from '../../observe/snapshot';
 import { planCluster, planHasChanges } from '../../plan/plan-cluster';
+import type { DestroyOptions } from '../../plan/plan-destroy';
 import type { Plan } from '../../plan/plan-types';
 import { renderPlanJson } from '../../plan/render-plan-json';
 import { renderPlanText } from '../../plan/render-plan-text';
@@ -26,6 +27,15 @@ export interface PlanCommandOptions {
   detailedExitcode?: boolean;
   stateDir: string;
   acceptNewHostKey?: string[];
+  /** With --destroy: delete this cluster's routes on hosts their healthy local SCVM serves. */
+  removeRoutes?: boolean;
+  /** With --destroy: tear these nodes down although refused, every route left as it is. */
+  forceHost?: string[];
+}
+
+/** The destroy options of a plan or destroy command line, only where given. */
+export function destroyOptions(opts: { removeRoutes?: boolean; forceHost?: string[] }): DestroyOptions {
+  return { ...(opts.removeRoutes === true ? { removeRoutes: true } : {}), ...(opts.forceHost !== undefined && opts.forceHost.length > 0 ? { forceHosts: opts.forceHost } : {}) };
 }
 
 /** A placeholder key for offline plans of a cluster that has none yet: apply creates the real one. */
@@ -42,7 +52,7 @@ function offlinePlan(io: IoHost, opts: PlanCommandOptions): Plan {
   }
   const mode = opts.destroy ? 'destroy' : 'apply';
   const desired = desiredForObservation(manifest, bundle, observed, key, { allowVersionMismatch: mode === 'destroy' });
-  return planCluster(desired, observed, { mode, targets: opts.target, targetOnly: opts.targetOnly, now: new Date().toISOString(), manifestSha256: manifestSha256(manifest) });
+  return planCluster(desired, observed, { mode, targets: opts.target, targetOnly: opts.targetOnly, ...(mode === 'destroy' ? { destroy: destroyOptions(opts) } : {}), now: new Date().toISOString(), manifestSha256: manifestSha256(manifest) });
 }
 
 export function savePlan(file: string, plan: Plan): void {
@@ -56,6 +66,9 @@ export function savePlan(file: string, plan: Plan): void {
 }
 
 export async function runPlan(io: IoHost, opts: PlanCommandOptions): Promise<number> {
+  if (opts.destroy !== true && (opts.removeRoutes === true || (opts.forceHost ?? []).length > 0)) {
+    throw new RerouteError('USAGE', '--remove-routes and --force-host apply to a teardown plan only', 'Add --destroy (`reroute plan --destroy -f FILE --remove-routes`), or drop them.');
+  }
   let plan: Plan;
   if (opts.observed) {
     plan = offlinePlan(io, opts);
@@ -67,7 +80,7 @@ export async function runPlan(io: IoHost, opts: PlanCommandOptions): Promise<num
       io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
       // Preflight's execs run while the hosts are observed; a teardown needs no checks.
       gathering = opts.destroy ? undefined : gatherPreflight(session, opts.target);
-      plan = (await session.plan({ mode: opts.destroy ? 'destroy' : 'apply', targets: opts.target, targetOnly: opts.targetOnly, onEvent: observeProgress(io) })).plan;
+      plan = (await session.plan({ mode: opts.destroy ? 'destroy' : 'apply', targets: opts.target, targetOnly: opts.targetOnly, ...(opts.destroy ? { destroy: destroyOptions(opts) } : {}), onEvent: observeProgress(io) })).plan;
       if (gathering) plan.preflight = planPreflight(judgePreflight(session.manifest, await gathering, plan));
     } finally {
       await gathering?.catch(() => undefined); // done before the pool closes (its error, if any, was reported above)
