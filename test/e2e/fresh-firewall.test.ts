@@ -145,7 +145,7 @@ describe('a fresh-firewall ESXi cluster (issue 11)', () => {
     const plan = await reroute(lab, `plan -f ${manifest} ${state()}`, CLI);
     expect(plan.stdout).toContain('No changes.');
     const r = await reroute(lab, `destroy -f ${manifest} ${state()} --auto-approve`, CLI);
-    expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
+    expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Destroy complete') });
     for (const h of esxiHosts) {
       expect({ h, fw: await httpClient(h) }).toEqual({ h, fw: { enabled: 'false', allowed: 'All' } });
       expect((await lab.exec(h, 'ls /vmfs/volumes/datastore1/zbs-reroute 2>/dev/null')).stdout).toBe('');
