@@ -2,7 +2,10 @@ import { desiredCluster, sha256Hex, VERSION_UNAVAILABLE_RULE } from './desired-s
 import { isClusterAuthorizedKey, renderAuthorizedKey } from './authorized-key';
 import { hostKeysOf, knownHostsLines } from './known-hosts';
 import { RerouteError } from '../errors/reroute-error';
-import { FIXTURE_KEY, agentScript, fixtureBundle, fixtureDesired, fixtureHostKeys, fixtureManifest, fixtureNode } from '../plan/test-fixtures';
+import { FIXTURE_KEY, agentScript, fixtureBundle, fixtureDesired, fixtureHostKeys, fixtureManifest as restManifest, withSshSource, fixtureNode } from '../plan/test-fixtures';
+
+// These cases show the cluster key too: the ssh session source is the one that installs it.
+const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));
 import { routeIsOurs } from '../plan/plan-esxi';
 
 describe('desiredCluster', () => {
@@ -51,7 +54,7 @@ describe('desiredCluster', () => {
     expect(d.scvm.map((s) => [s.node, s.address])).toEqual([['node-1', '10.10.0.101'], ['node-2', '10.10.0.102'], ['node-3', '10.10.0.103']]);
     expect(new Set(d.scvm.map((s) => s.authorizedKey)).size).toBe(1);
     expect(d.scvm[0]!.authorizedKey).toBe(
-      'from="10.10.0.11,10.20.0.11,10.10.0.12,10.20.0.12,10.10.0.13,10.20.0.13",no-port-forwarding,no-pty,no-agent-forwarding,no-X11-forwarding ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDfixturekeyblob0123456789 zbs-reroute:prod-a',
+      'restrict,command="zbs-meta session list",from="10.10.0.11,10.20.0.11,10.10.0.12,10.20.0.12,10.10.0.13,10.20.0.13" ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDfixturekeyblob0123456789 zbs-reroute:prod-a',
     );
   });
 

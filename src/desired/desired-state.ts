@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import { RerouteError } from '../errors/reroute-error';
-import { AGENT_CONF_FILE, AGENT_LOOP_FILE, FIREWALL_PRIOR_FILE, KNOWN_HOSTS_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from '../agent/bundle-layout';
+import { AGENT_CONF_FILE, AGENT_LOOP_FILE, FIREWALL_PRIOR_FILE, KEY_DIR, KNOWN_HOSTS_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from '../agent/bundle-layout';
 import { scriptVersion } from '../agent/agent-version';
 import { renderAgentConf } from '../agent/agent-conf';
 import { installDirFor, renderCrontabLine, renderLocalShBlock } from '../agent/host-entries';
@@ -13,7 +13,8 @@ import type { AgentBundle, ClusterKeyInfo, DesiredCluster, DesiredEsxi, DesiredF
 export interface DesiredInputs {
   manifest: Manifest;
   bundle: AgentBundle;
-  key: ClusterKeyInfo;
+  /** Needed only when the agent logs in to SCVMs (session source `ssh`); ignored otherwise. */
+  key?: ClusterKeyInfo;
   /** node name → known_hosts text pinned for that node's SCVM (any host field; re-keyed here). */
   scvmHostKeys: Record<string, string>;
   /**
@@ -32,6 +33,18 @@ export function sha256Hex(text: string): string {
 }
 
 /** Stale after ten missed iterations, and never under 90 s: one iteration may ping hundreds of IPs. */
+/**
+ * Whether anything on the hosts uses the cluster keypair. Only the agent's ssh session source
+ * does (reroute-loop.sh fetch_tool: `ssh -i SSH_KEY ... zbs-meta session list`); with `rest` the
+ * agent runs wget and the keypair, known_hosts and the SCVM entry are power nobody needs.
+ */
+export function clusterKeyNeeded(manifest: Manifest): boolean {
+  return manifest.routing.sessionSource === 'ssh';
+}
+
+/** Why the keypair is not installed, for the plan's reasons. */
+export const NO_KEY_REASON = 'not needed: session source rest (the agent reads sessions over HTTP; nothing logs in to SCVMs with the cluster key)';
+
 export function heartbeatStaleSeconds(manifest: Manifest): number {
   return Math.max(90, 10 * manifest.routing.intervalSeconds);
 }
@@ -106,23 +119,31 @@ export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
   if (manifest.routing.sessionSource === 'rest' && !HTTP_CLIENT_PORTS.includes(manifest.routing.rest.port)) {
     warnings.push(`The REST port ${manifest.routing.rest.port} is not one ESXi's httpClient firewall ruleset opens (TCP 80, 443): the agent's session fetch stays blocked unless a custom ruleset allows it.`);
   }
-  const knownHosts = manifest.nodes
-    .map((n) => {
-      const keys = hostKeysOf(inputs.scvmHostKeys[n.name] ?? '');
-      if (keys.length === 0) warnings.push(`No pinned host key for the SCVM of ${n.name} yet: the agent cannot ssh to it until the next apply after first contact.`);
-      return knownHostsLines([n.scvm.managementIp, n.scvm.storageIp], keys);
-    })
-    .join('');
+  const needKey = clusterKeyNeeded(manifest);
+  if (needKey && key === undefined) {
+    throw new RerouteError('INTERNAL', 'The ssh session source needs the cluster key, and none was given', 'This is a bug in zbs-reroute; please report it.');
+  }
+  const knownHosts = !needKey
+    ? ''
+    : manifest.nodes
+        .map((n) => {
+          const keys = hostKeysOf(inputs.scvmHostKeys[n.name] ?? '');
+          if (keys.length === 0) warnings.push(`No pinned host key for the SCVM of ${n.name} yet: the agent cannot ssh to it until the next apply after first contact.`);
+          return knownHostsLines([n.scvm.managementIp, n.scvm.storageIp], keys);
+        })
+        .join('');
 
   const esxi: DesiredEsxi[] = manifest.nodes.map((node) => {
     const dir = installDirFor(manifest, node);
-    const files: DesiredFile[] = [
-      { path: `${dir}/${PRIVATE_KEY_FILE}`, mode: '0600', sha256: key.privateKeySha256, contentRef: 'reroute-private-key' },
-      fileOf(`${dir}/${PUBLIC_KEY_FILE}`, '0644', key.publicKey.trim() + '\n'),
-      fileOf(`${dir}/${KNOWN_HOSTS_FILE}`, '0644', knownHosts),
-      fileOf(`${dir}/${AGENT_CONF_FILE}`, '0600', renderAgentConf(manifest, node)),
-      fileOf(`${dir}/${AGENT_LOOP_FILE}`, '0755', loop, loopVersion),
-    ];
+    const keyFiles: DesiredFile[] =
+      needKey && key !== undefined
+        ? [
+            { path: `${dir}/${PRIVATE_KEY_FILE}`, mode: '0600', sha256: key.privateKeySha256, contentRef: 'reroute-private-key' },
+            fileOf(`${dir}/${PUBLIC_KEY_FILE}`, '0644', key.publicKey.trim() + '\n'),
+            fileOf(`${dir}/${KNOWN_HOSTS_FILE}`, '0644', knownHosts),
+          ]
+        : [];
+    const files: DesiredFile[] = [...keyFiles, fileOf(`${dir}/${AGENT_CONF_FILE}`, '0600', renderAgentConf(manifest, node)), fileOf(`${dir}/${AGENT_LOOP_FILE}`, '0755', loop, loopVersion)];
     const d: DesiredEsxi = {
       node: node.name,
       address: node.esxi.address,
@@ -138,13 +159,20 @@ export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
     }
     if (node.storageGateway !== undefined) d.storageGateway = node.storageGateway;
     d.firewall = desiredFirewall(manifest, `${dir}/${FIREWALL_PRIOR_FILE}`);
+    // A private key on a datastore is readable by whoever may browse it: none where none is used.
+    if (!needKey) d.retired = { files: [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, KNOWN_HOSTS_FILE].map((f) => `${dir}/${f}`), dirs: [`${dir}/${KEY_DIR}`], reason: `cluster keypair ${NO_KEY_REASON}` };
     return d;
   });
 
   const esxiAddresses = manifest.nodes.flatMap((n) => [n.esxi.address, n.esxi.storageIp]);
-  const entry = renderAuthorizedKey(manifest.clusterName, esxiAddresses, key.publicKey);
+  const entry = needKey && key !== undefined ? renderAuthorizedKey(manifest.clusterName, esxiAddresses, key.publicKey) : undefined;
   // The local ESXi's NFS client source addresses (management, storage; never the shared 33.1), as SmartX's agent registered them.
-  const scvm: DesiredScvm[] = manifest.nodes.map((n) => ({ node: n.name, address: n.scvm.managementIp, authorizedKey: entry, sessionClientIps: unique([n.esxi.address, n.esxi.storageIp]) }));
+  const scvm: DesiredScvm[] = manifest.nodes.map((n) => ({
+    node: n.name,
+    address: n.scvm.managementIp,
+    ...(entry !== undefined ? { authorizedKey: entry } : { noKeyReason: NO_KEY_REASON }),
+    sessionClientIps: unique([n.esxi.address, n.esxi.storageIp]),
+  }));
 
   // RDMA clusters route 33.2 (and the SCVM storage /32) via an SCVM's access IP: a cluster gateway too.
   const clusterGateways = unique(manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp, ...(n.scvm.accessIp === undefined ? [] : [n.scvm.accessIp])]));

@@ -36,6 +36,11 @@ export interface DesiredEsxi {
   storageGateway?: string;
   /** The firewall ruleset the agent's session source needs, open to exactly these addresses. */
   firewall?: DesiredFirewall;
+  /**
+   * Files (and then empty dirs) of ours that must not be on the host, with why: the cluster
+   * keypair and known_hosts when nothing on the host uses them (session source `rest`).
+   */
+  retired?: { files: string[]; dirs: string[]; reason: string };
 }
 
 export interface DesiredFirewall {
@@ -50,8 +55,13 @@ export interface DesiredFirewall {
 export interface DesiredScvm {
   node: string;
   address: string; // SCVM management IP, what the reconciler connects to
-  /** The one authorized_keys line we own on this SCVM (the operator user's ~/.ssh/authorized_keys). */
-  authorizedKey: string;
+  /**
+   * The one authorized_keys line we own on this SCVM (the operator user's ~/.ssh/authorized_keys);
+   * undefined: none wanted (nothing logs in with the cluster key), so every entry of ours goes.
+   */
+  authorizedKey?: string;
+  /** Why no entry is wanted (shown as the plan's reason when one is removed). */
+  noKeyReason?: string;
   /**
    * The local ESXi's client IPs (management, storage) that this SCVM's ZBS session must list
    * in local_clients_ips (src/observe/zbs-session.ts); absent = not managed (older callers).

@@ -6,6 +6,7 @@ import type { Manifest } from '../manifest/manifest-types';
 import { TAKEOVER_VERIFY_SECONDS } from '../plan/plan-esxi';
 import type { HostConnections } from '../remote/host-connections';
 import type { ClusterKeypair } from '../state/cluster-keypair';
+import { RerouteError } from '../errors/reroute-error';
 
 /** `<user>@<machine>`: who holds a host lease (apply adds the pid). */
 export function leaseOwner(): string {
@@ -24,11 +25,15 @@ export function leaseOwner(): string {
  * Shared by `reroute apply` and `reroute watch --mode correct`, so both
  * change hosts the same way.
  */
-export function applyDepsFor(opts: { manifest: Manifest; version: string; connections: HostConnections; keypair: ClusterKeypair; events: ApplyEventSink; journal?: ApplyJournalSink; leaseOwner?: string }): ApplyDeps {
+export function applyDepsFor(opts: { manifest: Manifest; version: string; connections: HostConnections; keypair: ClusterKeypair | undefined; events: ApplyEventSink; journal?: ApplyJournalSink; leaseOwner?: string }): ApplyDeps {
   const { manifest, connections, keypair } = opts;
   return {
     connect: (h) => connections.get({ kind: h.host, node: h.node, address: h.address }),
-    privateKey: () => keypair.privateKeyPem.reveal(),
+    privateKey: () => {
+      // Only a plan that installs the key (ssh session source) asks for it, and then the session has one.
+      if (keypair === undefined) throw new RerouteError('INTERNAL', 'the plan writes the cluster key but this run has none', 'This is a bug in zbs-reroute; please report it.');
+      return keypair.privateKeyPem.reveal();
+    },
     hostOpsLibrary: shippedEsxiScript('apply/host-ops.sh'),
     statusFile: `${manifest.install.runDir}/status`,
     version: opts.version,

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { LEGACY_KEY_DIR, PRIVATE_KEY_FILE } from '../agent/bundle-layout';
 import { installDirFor } from '../agent/host-entries';
 import { loadShippedBundle } from '../agent/shipped-bundle';
-import { desiredCluster } from '../desired/desired-state';
+import { clusterKeyNeeded, desiredCluster } from '../desired/desired-state';
 import type { AgentBundle, ClusterKeyInfo, DesiredCluster } from '../desired/desired-types';
 import { RerouteError } from '../errors/reroute-error';
 import { loadManifest } from '../manifest/manifest-load';
@@ -89,9 +89,11 @@ export class ClusterSession {
    * The cluster keypair: the state folder's, else adopted from a host that
    * already has one (ours, then the seed tooling's), else created once.
    */
-  async keypair(observed: ObservedCluster): Promise<ClusterKeypair> {
+  async keypair(observed: ObservedCluster): Promise<ClusterKeypair | undefined> {
     const existing = loadClusterKeypair(this.stateDir, this.manifest.clusterName);
     if (existing) return existing;
+    // Nothing uses the key with the REST session source: none is created or copied off a host.
+    if (!clusterKeyNeeded(this.manifest)) return undefined;
     for (const n of this.manifest.nodes) {
       const o = observed.esxi[n.name];
       if (!o || !o.reachable) continue;
@@ -113,7 +115,7 @@ export class ClusterSession {
     return ensureClusterKeypair(this.stateDir, this.manifest.clusterName).keypair;
   }
 
-  desired(observed: ObservedCluster, key: ClusterKeyInfo, opts: { allowVersionMismatch?: boolean } = {}): DesiredCluster {
+  desired(observed: ObservedCluster, key: ClusterKeyInfo | undefined, opts: { allowVersionMismatch?: boolean } = {}): DesiredCluster {
     // An SCVM that is unreachable right now keeps its pinned key in every agent's
     // known_hosts: an outage must not rewrite files on every healthy host.
     const pinned: Record<string, string[]> = {};
@@ -121,11 +123,12 @@ export class ClusterSession {
     return desiredCluster({ manifest: this.manifest, bundle: this.bundle, key, scvmHostKeys: scvmHostKeysFrom(this.manifest, observed, pinned), allowVersionMismatch: opts.allowVersionMismatch });
   }
 
-  async plan(opts: { mode: PlanMode; targets?: string[]; targetOnly?: boolean; destroy?: DestroyOptions; onEvent?: (e: ObserveEvent) => void; now?: Date }): Promise<{ plan: Plan; observed: ObservedCluster; keypair: ClusterKeypair }> {
+  async plan(opts: { mode: PlanMode; targets?: string[]; targetOnly?: boolean; destroy?: DestroyOptions; onEvent?: (e: ObserveEvent) => void; now?: Date }): Promise<{ plan: Plan; observed: ObservedCluster; keypair: ClusterKeypair | undefined }> {
     const observed = await this.observe(opts.onEvent);
     this.refuseChangedHostKeys();
     const keypair = await this.keypair(observed);
-    const desired = this.desired(observed, { publicKey: keypair.publicKeyOpenSsh, privateKeySha256: keypair.privateKeySha256 }, { allowVersionMismatch: opts.mode === 'destroy' });
+    const key = keypair === undefined ? undefined : { publicKey: keypair.publicKeyOpenSsh, privateKeySha256: keypair.privateKeySha256 };
+    const desired = this.desired(observed, key, { allowVersionMismatch: opts.mode === 'destroy' });
     const plan = planCluster(desired, observed, { mode: opts.mode, targets: opts.targets, targetOnly: opts.targetOnly, ...(opts.destroy ? { destroy: opts.destroy } : {}), now: (opts.now ?? new Date()).toISOString(), manifestSha256: manifestSha256(this.manifest) });
     return { plan, observed, keypair };
   }

@@ -10,7 +10,8 @@ import {
   PLAN_OPTS,
   convergedCluster,
   fixtureDesired,
-  fixtureManifest,
+  fixtureManifest as restManifest,
+  withSshSource,
   fixtureNode,
   freshEsxi,
   freshScvm,
@@ -18,6 +19,9 @@ import {
   observedCluster,
   unreachable,
 } from './test-fixtures';
+
+// These cases are about the cluster key too: the ssh session source is the one that installs it.
+const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));
 
 const apply = (d: DesiredCluster, o: ObservedCluster, extra: Partial<Parameters<typeof planCluster>[2]> = {}) => planCluster(d, o, { mode: 'apply', ...PLAN_OPTS, ...extra });
 const destroy = (d: DesiredCluster, o: ObservedCluster, extra: Partial<Parameters<typeof planCluster>[2]> = {}) => planCluster(d, o, { mode: 'destroy', ...PLAN_OPTS, ...extra });
@@ -175,7 +179,7 @@ describe('planCluster, apply mode', () => {
 
     test("upgrade from a release that put the key in root's authorized_keys: the operator user's entry first, then root's goes; destroy removes a leftover too", () => {
       const o = base();
-      const oldRoot = d3.scvm[0]!.authorizedKey;
+      const oldRoot = d3.scvm[0]!.authorizedKey!;
       scvmOf(o, 'node-1').managedKeys = [];
       scvmOf(o, 'node-1').rootManagedKeys = [oldRoot, 'ssh-rsa AAAAother zbs-reroute:other-cluster'];
       const p = apply(d3, o);
@@ -187,7 +191,7 @@ describe('planCluster, apply mode', () => {
       const after = expectConverges(d3, o, p);
       expect(scvmOf(after, 'node-1').rootManagedKeys).toEqual(['ssh-rsa AAAAother zbs-reroute:other-cluster']); // never another cluster's
       const o2 = base();
-      scvmOf(o2, 'node-2').rootManagedKeys = [d3.scvm[1]!.authorizedKey];
+      scvmOf(o2, 'node-2').rootManagedKeys = [d3.scvm[1]!.authorizedKey!];
       expect(host_(destroy(d3, o2), 'node-2', 'scvm').actions).toEqual([
         { op: 'authorized-key-remove', entry: d3.scvm[1]!.authorizedKey },
         { op: 'authorized-key-remove', entry: d3.scvm[1]!.authorizedKey, file: 'root' },

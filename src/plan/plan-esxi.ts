@@ -166,6 +166,15 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
     if (writesKeys && !dirKnown(o, keyDir, '0700')) actions.push({ op: 'mkdir', path: keyDir, mode: '0700' });
     actions.push(...writes);
   }
+  // Keys nothing uses any more (session source rest): after the conf that stops using them.
+  if (d.retired !== undefined) {
+    const gone = d.retired.files.filter((p) => o.files[p] !== undefined);
+    for (const p of gone) actions.push({ op: 'delete-file', path: p });
+    const stays = (dir: string) => Object.keys(o.files).some((p) => p.startsWith(`${dir}/`) && !gone.includes(p));
+    const dirs = d.retired.dirs.filter((dir) => (o.dirs?.[dir] !== undefined || gone.some((p) => p.startsWith(`${dir}/`))) && !stays(dir));
+    for (const dir of dirs) actions.push({ op: 'remove-dir', path: dir, recursive: false });
+    if (gone.length > 0 || dirs.length > 0) reasons.push(d.retired.reason);
+  }
   if (prune) {
     const wanted = new Set(d.files.map((f) => f.path));
     const kept = (p: string) => wanted.has(p) || p === pinPath(d) || p === d.firewall?.recordPath || p.startsWith(`${d.installDir}/${LEASE_DIR}/`);

@@ -132,7 +132,7 @@ const worldArb: fc.Arbitrary<World> = fc
     const manifest = { ...base, routing: { ...base.routing, mode } };
     const desired = fixtureDesired(manifest);
     const esxi = fc.tuple(...desired.esxi.map((d) => esxiArb(d, manifest)));
-    const scvm = fc.tuple(...desired.scvm.map((d) => scvmArb(d.node, d.authorizedKey)));
+    const scvm = fc.tuple(...desired.scvm.map((d) => scvmArb(d.node, d.authorizedKey ?? 'from="10.0.0.2" ssh-rsa AAAAz zbs-reroute:prod-a')));
     return fc.tuple(esxi, scvm).map(([e, s]): World => ({
       manifest,
       desired,

@@ -10,7 +10,10 @@ import { planCluster } from './plan-cluster';
 import type { Plan } from './plan-types';
 import { renderPlanText } from './render-plan-text';
 import { applyPlanToObserved } from './simulate-apply';
-import { convergedCluster, fixtureDesired, fixtureManifest, legacyEsxi, PLAN_OPTS } from './test-fixtures';
+import { convergedCluster, fixtureDesired, fixtureManifest as restManifest, withSshSource, legacyEsxi, PLAN_OPTS } from './test-fixtures';
+
+// These cases show the cluster key too: the ssh session source is the one that installs it.
+const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));
 
 const apply = (d: DesiredCluster, o: ObservedCluster): Plan => planCluster(d, o, { mode: 'apply', ...PLAN_OPTS });
 const withMode = (m: Manifest, mode: 'active' | 'shadow'): Manifest => ({ ...m, routing: { ...m.routing, mode } });

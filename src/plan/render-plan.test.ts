@@ -3,7 +3,10 @@ import type { Plan } from './plan-types';
 import { renderPlanJson } from './render-plan-json';
 import { renderPlanText, summaryLine } from './render-plan-text';
 import type { EsxiObserved } from '../observe/observed-types';
-import { PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest, fixtureNode, freshEsxi, freshScvm, legacyEsxi, observedCluster, unreachable } from './test-fixtures';
+import { PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest as restManifest, withSshSource, fixtureNode, freshEsxi, freshScvm, legacyEsxi, observedCluster, unreachable } from './test-fixtures';
+
+// These cases show the cluster key too: the ssh session source is the one that installs it.
+const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));
 
 const text = (p: Plan) => renderPlanText(p, { color: false });
 const m2 = fixtureManifest(2);

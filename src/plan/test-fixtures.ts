@@ -115,7 +115,7 @@ export function convergedEsxi(d: DesiredEsxi, localGateway: string): EsxiObserve
 }
 
 export function convergedScvm(d: DesiredScvm): ScvmObserved {
-  return { kind: 'scvm', node: d.node, reachable: true, managedKeys: [d.authorizedKey], foreignKeyCount: 2 };
+  return { kind: 'scvm', node: d.node, reachable: true, managedKeys: d.authorizedKey === undefined ? [] : [d.authorizedKey], foreignKeyCount: 2 };
 }
 
 export function freshScvm(node: string): ScvmObserved {
@@ -154,3 +154,8 @@ export function legacyEsxi(node: string, gateway: string): EsxiObserved {
 }
 
 export const PLAN_OPTS = { now: '2027-01-15T08:00:00Z', manifestSha256: 'f'.repeat(64) };
+
+/** The same manifest with the agent's ssh session source: the one case that installs the cluster key. */
+export function withSshSource(m: Manifest): Manifest {
+  return { ...m, routing: { ...m.routing, sessionSource: 'ssh' } };
+}

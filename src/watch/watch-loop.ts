@@ -13,6 +13,7 @@ import { desiredCluster } from '../desired/desired-state';
 import type { ClusterKeyInfo } from '../desired/desired-types';
 import { applyDepsFor } from '../engine/apply-deps';
 import { offlineKeyInfo } from '../engine/cluster-session';
+import { clusterKeyNeeded } from '../desired/desired-state';
 import { InputError, RerouteError, formatProblem } from '../errors/reroute-error';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import { observeCluster } from '../observe/observe-cluster';
@@ -118,7 +119,8 @@ export class WatchLoop {
   async start(): Promise<void> {
     this.ctx = await openWatchContext(this.opts.manifestPath, this.opts.stateDir, (r) => this.onPin(r));
     this.keypair = loadClusterKeypair(this.opts.stateDir, this.ctx.manifest.clusterName);
-    if (this.opts.config.mode === 'correct' && !this.keypair) {
+    // Only the ssh session source installs the cluster key (rest needs none to correct anything).
+    if (this.opts.config.mode === 'correct' && !this.keypair && clusterKeyNeeded(this.ctx.manifest)) {
       throw new RerouteError('USAGE', `the state folder ${this.opts.stateDir} has no keypair for cluster ${this.ctx.manifest.clusterName}`, 'Deploy with `reroute apply` first (it creates or adopts the cluster keypair); watch keeps a deployed cluster in shape.');
     }
     // The manifest's parallelism bounds the watch as it bounds apply.
@@ -292,7 +294,7 @@ export class WatchLoop {
     this.dispatch({ type: 'observed', now: this.now(), node, outcome });
   }
 
-  private async execute(ctx: WatchContext, plan: Plan, hosts: HostPlan[], keypair: ClusterKeypair, what: string): Promise<HostApplyResult[]> {
+  private async execute(ctx: WatchContext, plan: Plan, hosts: HostPlan[], keypair: ClusterKeypair | undefined, what: string): Promise<HostApplyResult[]> {
     const pool = connectionsFor(ctx);
     const run = this.journal.startRun({ command: `${this.opts.commandLine} (${what})`, nodes: [...new Set(hosts.map((h) => h.node))] });
     let ok = false;
@@ -324,7 +326,7 @@ export class WatchLoop {
 
   private async correctWith(entry: { plan: Plan; hosts: HostPlan[]; ctx: WatchContext } | undefined): Promise<CorrectOutcome> {
     if (!entry || entry.ctx !== this.ctx) return { kind: 'deferred', reason: 'the manifest changed since the observation; re-checking' };
-    if (!this.keypair) return { kind: 'failed', items: [], reason: 'no cluster keypair in the state folder' };
+    if (!this.keypair && clusterKeyNeeded(entry.ctx.manifest)) return { kind: 'failed', items: [], reason: 'no cluster keypair in the state folder' };
     const hosts = entry.hosts.filter((h) => h.actions.length > 0);
     const items: DriftItem[] = observeOutcome(hosts).drift;
     try {
@@ -351,7 +353,7 @@ export class WatchLoop {
     const removed = this.removedSpecs.get(node);
     let ok = false;
     let reason: string | undefined;
-    if (!removed || !this.keypair) {
+    if (!removed || (!this.keypair && clusterKeyNeeded(removed.ctx.manifest))) {
       reason = !removed ? 'its old spec is unknown' : 'no cluster keypair in the state folder';
     } else {
       const manifest: Manifest = { ...removed.ctx.manifest, nodes: [removed.node] };

@@ -196,12 +196,14 @@ describe('takeover, drain, --target, saved plans, leases, host keys and a down h
     expect((await reroute(lab, `plan -f ${m3} ${state()} --detailed-exitcode`)).code).toBe(0);
   });
 
-  it('--target node-4 joins one node: only its ESXi install and the SCVM key entries change; other hosts untouched', async () => {
+  it('--target node-4 --target-only joins one node: only its ESXi install and the SCVM key entries change; other hosts untouched, and the plan names them stale', async () => {
     m4 = manifest('cluster-4.yaml', { nodes: 4 });
     const before = await Promise.all(esxiHosts(3).map((h) => installHashes(h)));
-    const planRun = await reroute(lab, `--json plan -f ${m4} ${state()} --target node-4`);
+    // --target alone would also update the peers' files (test/e2e/join-target.test.ts); the narrow case:
+    const planRun = await reroute(lab, `--json plan -f ${m4} ${state()} --target node-4 --target-only`);
     expect(planRun.code).toBe(0);
     const plan = planOf(planRun.stdout);
+    expect(plan.warnings).toContainEqual(expect.stringMatching(/^--target-only leaves 3 host\(s\) stale: node-1 /));
     const changed = plan.hosts.filter((h) => h.actions.length > 0);
     expect(changed.filter((h) => h.host === 'esxi').map((h) => [h.node, h.change])).toEqual([['node-4', 'create']]);
     // Every SCVM's entry learns node 4's ESXi IPs (its from= list); node 4's SCVM gets the entry.
@@ -211,7 +213,7 @@ describe('takeover, drain, --target, saved plans, leases, host keys and a down h
     }
 
     const t = Date.now();
-    const r = await reroute(lab, `apply -f ${m4} ${state()} --auto-approve --target node-4`);
+    const r = await reroute(lab, `apply -f ${m4} ${state()} --auto-approve --target node-4 --target-only`);
     expect(ok(r)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
     const changes = nfsRouteChanges(lab, t);
     const gaps = longestGaps(lab, t);

@@ -191,7 +191,7 @@ function refuseOnFailedChecksAfterShowing(io: IoHost, plan: Plan, checks: Parame
   }
 }
 
-async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed: ObservedCluster, keypair: ClusterKeypair, journal: ApplyJournal, opts: ApplyCommandOptions, preflight?: PreflightOverride): Promise<number> {
+async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed: ObservedCluster, keypair: ClusterKeypair | undefined, journal: ApplyJournal, opts: ApplyCommandOptions, preflight?: PreflightOverride): Promise<number> {
   const manifest = session.manifest;
   const run = journal.startRun({ command: opts.commandLine, nodes: plan.hosts.filter((h) => h.actions.length > 0).map((h) => h.node), ...(preflight ? { preflight } : {}) });
   let outcome: 'ok' | 'failed' = 'failed';
