@@ -7,7 +7,10 @@ import { applyPlanToObserved } from './simulate-apply';
 import type { DesiredCluster } from '../desired/desired-types';
 import type { EsxiObserved, ObservedCluster } from '../observe/observed-types';
 import { RerouteError } from '../errors/reroute-error';
-import { NOW, PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest, fixtureNode, freshEsxi } from './test-fixtures';
+import { NOW, PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest as restManifest, fixtureNode, freshEsxi, withSshSource } from './test-fixtures';
+
+// With SCVM key entries to keep or remove: the ssh session source is the one that installs them.
+const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));
 
 /**
  * Destroy never hurts IO (issue 13): per ESXi host the plan decides from observation whether the
