@@ -10,6 +10,8 @@ export const PUBLIC_KEY_FILE = 'keys/reroute_id_rsa.pub';
 export const KNOWN_HOSTS_FILE = 'keys/known_hosts';
 export const PIN_FILE = 'pin';
 export const LEASE_DIR = 'lease';
+/** The cluster key lease: held on every ESXi host by the one apply that changes the cluster key or SCVM entries. */
+export const KEY_LEASE_DIR = 'keylease';
 /** The firewall rulesets as they were before we changed them (read back by teardown). */
 export const FIREWALL_PRIOR_FILE = 'firewall.prior';
 export const STATUS_FILE = 'status'; // under install.runDir

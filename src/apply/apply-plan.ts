@@ -9,6 +9,7 @@ import type { ApplyEventSink, HostApplyResult } from './apply-events';
 import { HOST_OP_EXIT, HostOp, hostOpCommand } from './host-op-command';
 import { refreshAddressCommand } from '../observe/zbs-session';
 import { editCrontab as editLines, editLocalSh } from '../plan/text-edits';
+import { keyLeaseDir, keyLeaseHeldError, keyLeaseHosts, keyLeaseTtlSeconds, planChangesClusterKey } from './cluster-key-lease';
 
 /** Where apply records each step, so a re-run after a crash knows what was in flight. */
 export interface ApplyJournalSink {
@@ -35,6 +36,13 @@ export interface ApplyDeps {
   ownLeftoverLeases?: ReadonlySet<string>;
   commandTimeoutMs: number;
   parallelism: number;
+  /**
+   * A plan that installs the cluster key or edits an SCVM key entry runs under the cluster key
+   * lease (src/apply/cluster-key-lease.ts). `owner` names this run alone (with its pid: two
+   * operators on one machine are two owners); `recheck` throws when the hosts' key state moved
+   * since observation; `onLost` runs when this run loses (e.g. drops a keypair it created).
+   */
+  clusterKey?: { owner: string; recheck(): Promise<void>; onLost?(): void };
 }
 
 /**
@@ -322,7 +330,50 @@ async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T
 export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<HostApplyResult[]> {
   const scvm = plan.hosts.filter((h) => h.host === 'scvm');
   const esxi = plan.hosts.filter((h) => h.host === 'esxi');
-  const first = await mapBounded(scvm, deps.parallelism, (h) => applyHost(h, deps));
-  const second = await mapBounded(esxi, deps.parallelism, (h) => applyHost(h, deps));
-  return [...first, ...second];
+  const held = deps.clusterKey !== undefined && planChangesClusterKey(plan) ? await takeKeyLease(plan, deps, deps.clusterKey) : [];
+  try {
+    const first = await mapBounded(scvm, deps.parallelism, (h) => applyHost(h, deps));
+    const second = await mapBounded(esxi, deps.parallelism, (h) => applyHost(h, deps));
+    return [...first, ...second];
+  } finally {
+    await releaseKeyLease(held, deps);
+  }
+}
+
+/**
+ * Take the cluster key lease on every reachable ESXi host in manifest order, then re-check the
+ * key state. On any refusal: release what was taken, run onLost, throw (nothing else changed).
+ */
+async function takeKeyLease(plan: Plan, deps: ApplyDeps, key: NonNullable<ApplyDeps['clusterKey']>): Promise<{ h: HostPlan; runner: HostRunner }[]> {
+  const hosts = keyLeaseHosts(plan);
+  const ttl = keyLeaseTtlSeconds(deps.leaseTtlSeconds, hosts.length, deps.parallelism);
+  const held: { h: HostPlan; runner: HostRunner }[] = [];
+  try {
+    for (const h of hosts) {
+      const runner = new HostRunner(await deps.connect(h), h, deps);
+      try {
+        await runner.run([['zr_mkdir', runner.installDir(), '0700'], ['zr_lease_take', keyLeaseDir(h), key.owner, String(process.pid), String(ttl)]], 'taking the cluster key lease');
+      } catch (err) {
+        if (err instanceof RerouteError && err.code === 'LEASE_HELD') throw keyLeaseHeldError(h.node, /held by (.*)$/.exec(err.message)?.[1] ?? err.message);
+        throw err;
+      }
+      held.push({ h, runner });
+    }
+    await key.recheck();
+    return held;
+  } catch (err) {
+    await releaseKeyLease(held, { ...deps, clusterKey: key });
+    key.onLost?.();
+    throw err;
+  }
+}
+
+async function releaseKeyLease(held: { h: HostPlan; runner: HostRunner }[], deps: ApplyDeps): Promise<void> {
+  const owner = deps.clusterKey?.owner;
+  if (owner === undefined) return;
+  for (const { h, runner } of held) {
+    await runner.run([['zr_lease_release', keyLeaseDir(h), owner]], 'releasing the cluster key lease').catch((err: unknown) => {
+      deps.events({ type: 'host-failed', node: h.node, host: h.host, error: describeError(err) });
+    });
+  }
 }

@@ -10,6 +10,7 @@ import { runStatus } from './commands/status-command';
 import { runWatch } from './commands/watch-command';
 import { runDiscover } from './commands/discover-command';
 import { runPreflight } from './commands/preflight-command';
+import { runStateExport, runStateImport } from './commands/state-command';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -208,6 +209,30 @@ export function buildProgram(): Command {
         const held = forceUnlock(g.state, lockId);
         io.result(`Removed the state lock of \`${held.command}\` by ${held.user}@${held.host} (pid ${held.pid}).`, { ok: true, removed: held });
         return EXIT_OK;
+      }),
+    );
+
+  const state = program.command('state').description("move the state folder's cluster identity (keypair, pinned host keys) to another operator");
+  state
+    .command('export')
+    .requiredOption('--out <file>', 'file to write (0600: it holds the private key)')
+    .option('--force', 'overwrite an existing file')
+    .description('write the cluster keypair and pinned host keys to a file for a second operator')
+    .action(
+      action(async (io, cmd) => {
+        const o = cmd.optsWithGlobals<GlobalOpts & { out: string; force?: boolean }>();
+        return runStateExport(io, { stateDir: o.state, out: o.out, force: o.force });
+      }),
+    );
+  state
+    .command('import')
+    .argument('<file>', 'a file written by `reroute state export`')
+    .option('--force', 'replace a different keypair or different host key pins in this state folder')
+    .description("take another operator's cluster keypair and pinned host keys into this state folder")
+    .action(
+      action(async (io, cmd, file: string) => {
+        const o = cmd.optsWithGlobals<GlobalOpts & { force?: boolean }>();
+        return runStateImport(io, { stateDir: o.state, file, force: o.force });
       }),
     );
 

@@ -17,7 +17,7 @@ import type { Plan, PlanMode } from '../plan/plan-types';
 import { HostConnections, type HostEndpoint } from '../remote/host-connections';
 import { observeConnect } from './observe-connect';
 import { shellCommand } from '../remote/shell-quote';
-import { ensureClusterKeypair, loadClusterKeypair, type ClusterKeypair } from '../state/cluster-keypair';
+import { discardCreatedKeypair, ensureClusterKeypair, loadClusterKeypair, type ClusterKeypair } from '../state/cluster-keypair';
 import { resolveCredential, type PromptFn } from '../state/credentials';
 import { KnownHostsStore, type PinResult } from '../state/known-hosts-store';
 import { ensureStateDir } from '../state/state-dir';
@@ -112,7 +112,19 @@ export class ClusterSession {
         }
       }
     }
-    return ensureClusterKeypair(this.stateDir, this.manifest.clusterName).keypair;
+    const made = ensureClusterKeypair(this.stateDir, this.manifest.clusterName);
+    if (made.origin === 'created') this.createdKeypair = made.keypair;
+    return made.keypair;
+  }
+
+  /** A keypair this run created (none on any host yet): dropped again if the run loses the key lease. */
+  private createdKeypair: ClusterKeypair | undefined;
+
+  /** Forget the keypair this run created, when it lost the race to install it (true: removed). */
+  discardCreatedKeypair(): boolean {
+    const kp = this.createdKeypair;
+    this.createdKeypair = undefined;
+    return kp !== undefined && discardCreatedKeypair(kp);
   }
 
   desired(observed: ObservedCluster, key: ClusterKeyInfo | undefined, opts: { allowVersionMismatch?: boolean } = {}): DesiredCluster {

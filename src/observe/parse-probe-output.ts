@@ -7,7 +7,7 @@
  * `warnings` (sanitized for display).
  */
 
-import { AGENT_LOOP_FILE, KEY_DIR, LEASE_DIR, LEGACY_LOOP_FILE } from '../agent/bundle-layout';
+import { AGENT_LOOP_FILE, KEY_DIR, LEASE_DIR, LEGACY_LOOP_FILE, KEY_LEASE_DIR } from '../agent/bundle-layout';
 import {
   commandRunsScript,
   isIpv4,
@@ -194,7 +194,7 @@ function parseUnsafe(raw: Buffer | string, ctx: ProbeContext): EsxiObserved | Un
 function readFiles(listing: string, ctx: ProbeContext, obs: EsxiObserved, warn: (m: string) => void): void {
   const prefix = `${ctx.installDir}/`;
   const dirs: Record<string, { mode: string }> = {};
-  const ownedDirs = new Set([ctx.installDir, `${ctx.installDir}/${KEY_DIR}`, `${ctx.installDir}/${LEASE_DIR}`]);
+  const ownedDirs = new Set([ctx.installDir, `${ctx.installDir}/${KEY_DIR}`, `${ctx.installDir}/${LEASE_DIR}`, `${ctx.installDir}/${KEY_LEASE_DIR}`]);
   for (const line of listing.split('\n')) {
     if (line === '') continue;
     if (line === '@truncated') {

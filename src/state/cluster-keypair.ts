@@ -159,3 +159,16 @@ export function ensureClusterKeypair(stateDir: string, cluster: string, opts: En
   chmodSync(paths.publicKey, 0o644);
   return { keypair: kp, origin };
 }
+
+/**
+ * Drop a keypair this run created and never installed (it lost the race for the cluster key
+ * lease): the next plan then adopts the key the winner installed instead of replacing it. Only
+ * while the state folder still holds exactly that key.
+ */
+export function discardCreatedKeypair(kp: ClusterKeypair): boolean {
+  if (!existsSync(kp.privateKeyPath)) return false;
+  if (createHash('sha256').update(readFileSync(kp.privateKeyPath)).digest('hex') !== kp.privateKeySha256) return false;
+  unlinkSync(kp.privateKeyPath);
+  if (existsSync(kp.publicKeyPath)) unlinkSync(kp.publicKeyPath);
+  return true;
+}

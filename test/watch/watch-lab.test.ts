@@ -108,7 +108,7 @@ beforeAll(async () => {
   if (Lab.list().includes('watch')) await Lab.down('watch');
   lab = await Lab.start({ nodes: 2, name: 'watch' });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-watch-'));
-  manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'watch' });
+  manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'watch', routing: { sessionSource: 'ssh' } });
   const r = await reroute(lab, `apply -f ${manifest} --state ${state()} --auto-approve`);
   if (r.code !== 0) throw new Error(`apply failed: ${r.stdout.slice(-2000)} ${r.stderr.slice(-2000)}`);
 });
@@ -198,7 +198,7 @@ describe('reroute watch --mode correct on a deployed lab cluster', () => {
 
   it('leaves a node removed from the manifest installed (no --prune), and watches it again when it comes back', async () => {
     const full = fs.readFileSync(manifest, 'utf8');
-    const one = writeLabManifest(lab, dir, 'one.yaml', { clusterName: 'watch', nodes: 1 });
+    const one = writeLabManifest(lab, dir, 'one.yaml', { clusterName: 'watch', nodes: 1, routing: { sessionSource: 'ssh' } });
     const t = Date.now();
     try {
       fs.copyFileSync(one, manifest);
@@ -270,7 +270,7 @@ describe('reroute watch --mode correct --prune', () => {
     try {
       await waitFor('watch-started', () => (watch.out.includes('watching') ? true : undefined), { timeoutMs: 60_000 });
       const t = Date.now();
-      fs.copyFileSync(writeLabManifest(lab, dir, 'one-prune.yaml', { clusterName: 'watch', nodes: 1 }), manifest);
+      fs.copyFileSync(writeLabManifest(lab, dir, 'one-prune.yaml', { clusterName: 'watch', nodes: 1, routing: { sessionSource: 'ssh' } }), manifest);
       await waitFor('node-pruned', () => eventsSince(t, (e) => e.event === 'node-pruned' && e.host === 'node-2')[0], { timeoutMs: 120_000 }).catch((err: Error) => {
         throw new Error(`${err.message}\nwatch events since the edit:\n${eventsSince(t, () => true).map((e) => `${e.level} ${e.event} ${e.message}`).join('\n')}\nwatch output:\n${watch.out.slice(-3000)}`);
       });

@@ -6,6 +6,7 @@ import { applyPlan } from '../../apply/apply-plan';
 import { verifyHosts } from '../../apply/verify-cluster';
 import type { HostVerification } from '../../apply/verify-host';
 import { applyDepsFor } from '../../engine/apply-deps';
+import { clusterKeyLeaseFor } from '../../engine/cluster-key-guard';
 import { refuseNfsDatastores } from '../../engine/datastore-refusal';
 import { gatherPreflight, judgePreflight, planPreflight, refuseOnFailedChecks, validateSkips } from '../../engine/preflight';
 import type { PreflightOverride } from '../../state/apply-journal';
@@ -199,7 +200,8 @@ async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed
     io.info(opts.mode === 'destroy' ? 'Destroying…' : 'Applying…');
     const deps = applyDepsFor({ manifest, version: plan.version, connections: session.connections, keypair, events: applyProgress(io), journal: run });
     const ownLeftoverLeases = new Set(Object.entries(observed.esxi).flatMap(([node, o]) => (o.reachable && o.lease?.owner === deps.leaseOwner ? [node] : [])));
-    const results = await applyPlan(plan, { ...deps, ownLeftoverLeases });
+    // Key installs and SCVM key edits run under the cluster key lease (one identity, whoever applies).
+    const results = await applyPlan(plan, { ...deps, ownLeftoverLeases, clusterKey: clusterKeyLeaseFor(session, observed, deps.leaseOwner) });
     let verifications: HostVerification[] = [];
     const toVerify = opts.mode === 'apply' && opts.verify !== false ? results.filter((r) => r.host === 'esxi' && r.status === 'applied') : [];
     if (toVerify.length > 0) {
