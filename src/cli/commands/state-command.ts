@@ -9,7 +9,7 @@ import type { IoHost } from '../io-host';
 export function runStateExport(io: IoHost, opts: { stateDir: string; out: string; force?: boolean }): number {
   const r = exportState(opts.stateDir, opts.out, { force: opts.force });
   const key = r.hasKey ? 'the cluster keypair' : 'no keypair (none in this state folder: the REST session source needs none)';
-  io.result(`Exported ${key} and ${r.pinned} pinned host key(s) to ${opts.out} (mode 0600: it holds a private key; delete it once imported).`, { ok: true, file: opts.out, ...r });
+  io.result(`Exported ${key} and ${r.pinned} pinned host key(s) to ${opts.out} (mode 0600${r.hasKey ? ': it holds the private key; delete it once imported' : ''}).`, { ok: true, file: opts.out, ...r });
   return EXIT_OK;
 }
 
