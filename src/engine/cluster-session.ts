@@ -183,7 +183,7 @@ export function scvmHostKeysFrom(manifest: Manifest, observed: ObservedCluster, 
   return out;
 }
 
-export function desiredForObservation(manifest: Manifest, bundle: AgentBundle, observed: ObservedCluster, key: ClusterKeyInfo, opts: { allowVersionMismatch?: boolean } = {}): DesiredCluster {
+export function desiredForObservation(manifest: Manifest, bundle: AgentBundle, observed: ObservedCluster, key: ClusterKeyInfo | undefined, opts: { allowVersionMismatch?: boolean } = {}): DesiredCluster {
   return desiredCluster({ manifest, bundle, key, scvmHostKeys: scvmHostKeysFrom(manifest, observed), allowVersionMismatch: opts.allowVersionMismatch });
 }
 

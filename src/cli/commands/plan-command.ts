@@ -45,8 +45,9 @@ function offlinePlan(io: IoHost, opts: PlanCommandOptions): Plan {
   const bundle = loadShippedBundle();
   const manifest = loadManifest(opts.file, { bundledVersion: bundle.version, anyVersion: opts.destroy === true });
   const observed = readSnapshot(opts.observed as string);
-  let key = offlineKeyInfo(manifest, opts.stateDir, observed);
-  if (!key) {
+  // Only the ssh session source uses a cluster key (docs/design.md §5): with rest there is none to show.
+  let key = manifest.routing.sessionSource === 'ssh' ? offlineKeyInfo(manifest, opts.stateDir, observed) : undefined;
+  if (!key && manifest.routing.sessionSource === 'ssh') {
     io.warn('no cluster keypair in the state folder or on any host: the plan shows a placeholder key; apply creates the real one');
     key = PENDING_KEY;
   }
