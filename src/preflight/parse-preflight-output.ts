@@ -129,10 +129,13 @@ export function parseFetchOnce(stdout: string, code: number | null): FetchOnce {
 export interface ScvmFacts {
   sudo: boolean;
   release?: string;
+  /** `ssh -V`'s first line, e.g. `OpenSSH_7.4p1, OpenSSL 1.0.2k-fips  26 Jan 2017`. */
+  ssh?: string;
 }
 
 export function parseScvmFacts(stdout: string): ScvmFacts {
   const sudo = /^sudo=ok$/m.test(stdout);
   const rel = /^release=(.*)$/m.exec(stdout)?.[1]?.trim();
-  return rel ? { sudo, release: rel } : { sudo };
+  const ssh = /^ssh=(.*)$/m.exec(stdout)?.[1]?.trim();
+  return { sudo, ...(rel ? { release: rel } : {}), ...(ssh ? { ssh } : {}) };
 }

@@ -196,6 +196,18 @@ describe('preflight verdicts', () => {
     expect(check(node({ scvm: { reachable: true, facts: { sudo: true } } }), 'scvm-version').status).toBe('warn');
   });
 
+  test('ssh source only: an SCVM OpenSSH before 7.2 fails scvm-sshd (sshd would reject the restrict entry); unread warns; rest has no such check', () => {
+    const ssh = { ...CTX, sessionSource: 'ssh' as const, agentSshUser: 'smartx' };
+    const facts = (line?: string) => node({ scvm: { reachable: true, facts: { sudo: true, release: 'SMTX OS 5.1.2', ...(line ? { ssh: line } : {}) } } });
+    expect(check(facts('OpenSSH_7.4p1, OpenSSL 1.0.2k-fips  26 Jan 2017'), 'scvm-sshd', ssh)).toMatchObject({ status: 'pass', detail: expect.stringContaining('7.4') });
+    expect(check(facts('OpenSSH_6.6.1p1, OpenSSL 1.0.1e-fips 11 Feb 2013'), 'scvm-sshd', ssh)).toMatchObject({ status: 'fail', fix: expect.stringContaining('sessionSource: rest') });
+    expect(check(facts('OpenSSH_7.1p2'), 'scvm-sshd', ssh).status).toBe('fail');
+    expect(check(facts(), 'scvm-sshd', ssh).status).toBe('warn');
+    expect(check(facts('sh: ssh: not found'), 'scvm-sshd', ssh).status).toBe('warn');
+    expect(run(facts('OpenSSH_6.6.1p1')).some((c) => c.name === 'scvm-sshd')).toBe(false);
+    expect(parseScvmFacts('sudo=ok\nrelease=\nssh=OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.15 3 Sep 2024\n')).toEqual({ sudo: true, ssh: 'OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.15 3 Sep 2024' });
+  });
+
   test('an unreachable ESXi host, or a preflight cut short, is one failed `reachable` check (not a fail per check)', () => {
     const down = run(node({ esxi: { reachable: false, reason: 'timed out' } })).filter((c) => c.host === 'node-1/esxi');
     expect(down).toEqual([expect.objectContaining({ name: 'reachable', status: 'fail', detail: 'timed out' })]);

@@ -212,7 +212,29 @@ function scvmChecks(nf: NodeFacts, ctx: PreflightContext): PreflightCheck[] {
     const [p] = problems;
     out.push(p ? mk(n, 'scvm', 'scvm-version', 'fail', p.detail, p.fix) : mk(n, 'scvm', 'scvm-version', 'pass', `SMTX OS ${version}`));
   }
+  if (ctx.sessionSource === 'ssh') out.push(sshdCheck(n, f.ssh));
   return out;
+}
+
+/** OpenSSH 7.2 added the `restrict` key option; an older sshd refuses our whole entry (docs/field-notes.md §13). */
+const RESTRICT_SINCE = [7, 2] as const;
+
+/**
+ * Only with the ssh session source: the agent's key entry is `restrict,command=...`, which an
+ * sshd before 7.2 rejects as a bad line, so the agent could never log in. Read from `ssh -V`
+ * (the client of the same package; sshd has no portable version flag), hence a warning when unread.
+ */
+function sshdCheck(n: string, sshLine: string | undefined): PreflightCheck {
+  const m = sshLine === undefined ? null : /OpenSSH_(\d+)\.(\d+)/.exec(sshLine);
+  if (!m) {
+    return mk(n, 'scvm', 'scvm-sshd', 'warn', `OpenSSH version not read (${sshLine === undefined ? 'no ssh -V output' : JSON.stringify(sshLine.slice(0, 60))})`, 'Check `ssh -V` on the SCVM by hand: the agent\'s key entry needs OpenSSH 7.2 or later (its `restrict` option).');
+  }
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  const version = `${major}.${minor}`;
+  if (major < RESTRICT_SINCE[0] || (major === RESTRICT_SINCE[0] && minor < RESTRICT_SINCE[1])) {
+    return mk(n, 'scvm', 'scvm-sshd', 'fail', `OpenSSH ${version} predates the \`restrict\` key option (7.2): sshd would reject the agent's key entry and the agent could not read the session list`, 'Use routing.sessionSource: rest (no key at all), or upgrade the SCVM to an SMTX OS release with OpenSSH 7.2 or later.');
+  }
+  return mk(n, 'scvm', 'scvm-sshd', 'pass', `OpenSSH ${version} (the key entry's \`restrict\` needs 7.2 or later)`);
 }
 
 /** Every check for every node, in manifest order: ESXi checks, then the SCVM's. */

@@ -22,6 +22,7 @@ export const CHECK_NAMES = [
   'clock',
   'scvm-login',
   'scvm-version',
+  'scvm-sshd',
 ] as const;
 
 export type CheckName = (typeof CHECK_NAMES)[number];
