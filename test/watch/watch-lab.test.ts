@@ -33,6 +33,8 @@ interface LogEvent {
   item?: string;
   reason?: string;
   timestamp: string;
+  /** manifest-reloaded: nodes the new manifest added. */
+  added?: string[];
 }
 
 function events(): LogEvent[] {
@@ -210,7 +212,20 @@ describe('reroute watch --mode correct on a deployed lab cluster', () => {
     } finally {
       fs.writeFileSync(manifest, full);
     }
-    await waitFor('manifest-reloaded with node-2 back', () => eventsSince(t, (e) => e.event === 'manifest-reloaded' && JSON.stringify(e).includes('node-2'))[0], { timeoutMs: 20_000 });
+    // The reload that adds node-2 back (the one-node reload names node-2 too, as removed).
+    const back = await waitFor('manifest-reloaded with node-2 back', () => eventsSince(t, (e) => e.event === 'manifest-reloaded' && JSON.stringify(e.added ?? []).includes('node-2'))[0], { timeoutMs: 20_000 });
+    // While node-2 was out of the manifest, node-1's peer list and key entry followed the one-node
+    // cluster; the next case starts once watch has put node-1 back in shape (or found nothing to do).
+    await new Promise((r) => setTimeout(r, 2 * INTERVAL_S * 1000));
+    const settled = ['drift-found', 'drift-corrected', 'drift-correction-failed', 'in-sync'];
+    await waitFor(
+      'node-1 in sync with the two-node manifest',
+      () => {
+        const seen = eventsSince(Date.parse(back.timestamp), (e) => e.host === 'node-1' && settled.includes(e.event));
+        return seen.length === 0 || seen[seen.length - 1]?.event === 'in-sync' ? true : undefined;
+      },
+      { timeoutMs: 120_000, everyMs: 1000 },
+    );
   });
 
   it('moved no 192.168.33.2 route and kept IO flowing through all of it', () => {
