@@ -97,7 +97,7 @@ describe('takeover, drain, --target, saved plans, leases, host keys and a down h
     const loop = `${legacyDir}/scvm_failure_loop.sh`;
     const cronLine = `* * * * * /bin/sh ${loop} &`;
     const localLine = `/bin/echo '${cronLine}' >> /var/spool/cron/crontabs/root`;
-    // The seed's keypair: RSA PEM, adopted by the tool as the cluster keypair.
+    // The seed's keypair: RSA PEM (with the REST session source it goes with the seed's folder: no key is needed).
     const keyFile = path.join(dir, 'smartx_reroute_id_rsa');
     execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-C', 'smartx-reroute', '-f', keyFile]);
     const legacyPub = fs.readFileSync(`${keyFile}.pub`, 'utf8');
@@ -142,10 +142,11 @@ describe('takeover, drain, --target, saved plans, leases, host keys and a down h
     expect((await lab.execOk('esxi-1', 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l')).trim()).toBe('1');
     expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toContain(`* * * * * /bin/sh ${INSTALL}/reroute-loop.sh &`);
     expect(await lab.execOk('esxi-1', 'cat /etc/rc.local.d/local.sh')).toContain('# BEGIN zbs-reroute');
-    // The seed's keypair became the cluster's: every host got it.
+    // The REST session source needs no cluster key (issue 13 item 4): the seed's key folder went
+    // with its install and no host carries a keypair of ours.
     for (const h of esxiHosts(3)) {
-      const pub = await lab.execOk(h, `cat ${INSTALL}/keys/reroute_id_rsa.pub`);
-      expect({ h, key: pub.split(/\s+/)[1] }).toEqual({ h, key: legacyPub.split(/\s+/)[1] });
+      const left = await lab.exec(h, `test -e ${INSTALL}/keys || test -e ${legacyDir}/.smartx_key`);
+      expect({ h, keysLeft: left.code === 0 }).toEqual({ h, keysLeft: false });
     }
     await waitFor('every host served by its own SCVM', () => {
       const s = servedBy(lab, Date.now() - 1000);
@@ -206,11 +207,9 @@ describe('takeover, drain, --target, saved plans, leases, host keys and a down h
     expect(plan.warnings).toContainEqual(expect.stringMatching(/^--target-only leaves 3 host\(s\) stale: node-1 /));
     const changed = plan.hosts.filter((h) => h.actions.length > 0);
     expect(changed.filter((h) => h.host === 'esxi').map((h) => [h.node, h.change])).toEqual([['node-4', 'create']]);
-    // Every SCVM's entry learns node 4's ESXi IPs (its from= list); node 4's SCVM gets the entry.
-    expect(changed.filter((h) => h.host === 'scvm').map((h) => h.node).sort()).toEqual(['node-1', 'node-2', 'node-3', 'node-4']);
-    for (const h of changed.filter((x) => x.host === 'scvm')) {
-      expect({ n: h.node, ops: [...new Set(h.actions.map((a) => a.op))].sort() }).toEqual({ n: h.node, ops: expect.arrayContaining(['authorized-key-add']) });
-    }
+    // The REST source needs no key entry (issue 13 item 4): no SCVM changes but node 4's own (its ZBS session's client IPs).
+    expect(changed.filter((h) => h.host === 'scvm').map((h) => h.node)).toEqual(['node-4']);
+    expect(changed.flatMap((h) => h.actions).filter((a) => a.op.startsWith('authorized-key'))).toEqual([]);
 
     const t = Date.now();
     const r = await reroute(lab, `apply -f ${m4} ${state()} --auto-approve --target node-4 --target-only`);
