@@ -16,8 +16,12 @@ import { longestGaps, nfsRouteChanges, reroute, waitFor, writeLabManifest } from
 jest.setTimeout(900_000);
 
 const INTERVAL_S = 6;
-/** Noticed within one period (+ jitter + one observation on a loaded 2-core machine). */
-const NOTICE_MS = INTERVAL_S * 1100 + 12_000;
+/**
+ * Noticed within about one period: the period, its jitter, and an observation that on a 2-core
+ * machine running two labs takes seconds (the probe also lists file systems since issue 13, one more
+ * esxcli per host); generous on purpose, the figure itself is a benchmark's job.
+ */
+const NOTICE_MS = INTERVAL_S * 2000 + 20_000;
 const CORRECT_MS = NOTICE_MS + 30_000;
 
 let lab: Lab;
