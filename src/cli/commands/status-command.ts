@@ -27,7 +27,8 @@ function peerViewFor(session: ClusterSession, observed: ObservedCluster, stateDi
 }
 
 export async function runStatus(io: IoHost, opts: { file: string; stateDir: string; check?: boolean; acceptNewHostKey?: string[] }): Promise<number> {
-  const session = await openSession(io, opts);
+  // Status installs nothing: it reports hosts against any wanted version, shipped or not.
+  const session = await openSession(io, { ...opts, anyVersion: true });
   try {
     io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
     const observed = await session.observe(observeProgress(io));
