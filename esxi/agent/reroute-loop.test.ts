@@ -387,7 +387,10 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     await sleep(1500);
     h.set('down', []);
     const back = await h.until('failback', () => h.route() === LOCAL, 12000);
-    expect(back).toBeGreaterThanOrEqual(3000 - 1000);
+    // The agent stamps "healthy since" with whole seconds taken at the start of the round whose ping
+    // first succeeds, which can be up to one second (truncation) plus one round before this test
+    // cleared the fault; what must hold is that it did not fail back on the first healthy round.
+    expect(back).toBeGreaterThanOrEqual(3000 - 2000);
     expect(back).toBeLessThan(3000 + 6000);
     expect(h.log()).toMatch(/local access 10.20.0.101 does not answer ping/);
     await h.stop();
