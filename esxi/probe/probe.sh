@@ -83,7 +83,7 @@ main() {
   file_section fw_prior "$INSTALL_DIR/firewall.prior" "$SMALL"
   # Every volume the host mounts with its type (VMFS-6, NFS, NFS41, ...): the planner refuses an
   # install dir on NFS, whose files would vanish in the very outage the agent is for.
-  filesystems_section
+  bounded_section filesystems esxcli storage filesystem list
 
   echo "@@end $COUNT"
   return 0
@@ -128,48 +128,50 @@ file_section() {
 
 # run_section NAME CMD...: a command's stdout (stderr dropped) and its exit status.
 run_section() {
-  _name=$1
-  shift
+  capture_section "" "$@"
+}
+
+# bounded_section NAME CMD...: the same, but a command that outlives BOUND seconds is killed
+# (rc=137): for commands that can hang on a dead storage server (esxcli storage ...).
+bounded_section() {
+  capture_section "$BOUND" "$@"
+}
+
+# capture_section LIMIT NAME CMD...: LIMIT empty runs CMD in the foreground; otherwise a watchdog
+# kills it after LIMIT seconds. The watchdog's output goes to /dev/null so its sleep never holds
+# the probe's stdout open.
+capture_section() {
+  _limit_s=$1
+  _name=$2
+  shift 2
   : >"$T/raw"
   if ! command -v "$1" >/dev/null 2>&1; then
     emit_capped "$_name" "$T/raw" missing
     return 0
   fi
-  "$@" </dev/null >"$T/raw" 2>/dev/null
-  _rc=$?
+  if [ -z "$_limit_s" ]; then
+    "$@" </dev/null >"$T/raw" 2>/dev/null
+    _rc=$?
+  else
+    "$@" </dev/null >"$T/raw" 2>/dev/null &
+    _bp=$!
+    (
+      trap 'kill "$_ws" 2>/dev/null; exit 0' TERM
+      sleep "$_limit_s" &
+      _ws=$!
+      wait "$_ws"
+      kill -9 "$_bp" 2>/dev/null
+    ) >/dev/null 2>&1 &
+    _wd=$!
+    wait "$_bp"
+    _rc=$?
+    kill "$_wd" 2>/dev/null
+    wait "$_wd" 2>/dev/null
+  fi
   if [ "$_rc" -eq 0 ]; then
     emit_capped "$_name" "$T/raw" ok
   else
     emit_capped "$_name" "$T/raw" "rc=$_rc"
-  fi
-}
-
-# The filesystem list, bounded: a command that outlives BOUND seconds is killed (rc=137).
-# The watchdog's output goes to /dev/null so its sleep never holds the probe's stdout open.
-filesystems_section() {
-  : >"$T/raw"
-  if ! command -v esxcli >/dev/null 2>&1; then
-    emit_capped filesystems "$T/raw" missing
-    return 0
-  fi
-  esxcli storage filesystem list </dev/null >"$T/raw" 2>/dev/null &
-  _bp=$!
-  (
-    trap 'kill "$_ws" 2>/dev/null; exit 0' TERM
-    sleep "$BOUND" &
-    _ws=$!
-    wait "$_ws"
-    kill -9 "$_bp" 2>/dev/null
-  ) >/dev/null 2>&1 &
-  _wd=$!
-  wait "$_bp"
-  _rc=$?
-  kill "$_wd" 2>/dev/null
-  wait "$_wd" 2>/dev/null
-  if [ "$_rc" -eq 0 ]; then
-    emit_capped filesystems "$T/raw" ok
-  else
-    emit_capped filesystems "$T/raw" "rc=$_rc"
   fi
 }
 

@@ -52,10 +52,10 @@ esac`);
   return { root, install, run, shims };
 }
 
-function runProbe(h: Host, opts: { path?: string } = {}): { stdout: Buffer; stderr: string; status: number | null } {
+function runProbe(h: Host, opts: { path?: string; env?: Record<string, string> } = {}): { stdout: Buffer; stderr: string; status: number | null } {
   const r = spawnSync(BUSYBOX as string, ['sh', '-s', '--', h.install, h.run, '192.168.33.2', ...CLUSTER_IPS], {
     input: fs.readFileSync(PROBE),
-    env: { PATH: opts.path ?? `${h.shims}:/usr/bin:/bin`, ZBS_PROBE_ROOT: h.root },
+    env: { PATH: opts.path ?? `${h.shims}:/usr/bin:/bin`, ZBS_PROBE_ROOT: h.root, ...opts.env },
     maxBuffer: 64 * 1024 * 1024,
     timeout: 60000,
   });
@@ -107,9 +107,24 @@ maybe('probe.sh under busybox sh', () => {
       ...parseAllowList(fs.readFileSync(path.join(__dirname, 'probe-commands.txt'), 'utf8')),
     };
     const script = fs.readFileSync(PROBE, 'utf8');
-    expect(checkScript(script, allow, { run_section: 1 })).toEqual([]);
-    const names = new Set(scanScript(script, { run_section: 1 }).commands.map((c) => c.name));
-    for (const n of ['esxcfg-route', 'esxcfg-vmknic', 'vmware', 'ps', 'sha256sum', 'date']) expect(names).toContain(n);
+    expect(checkScript(script, allow, { run_section: 1, bounded_section: 1 })).toEqual([]);
+    const names = new Set(scanScript(script, { run_section: 1, bounded_section: 1 }).commands.map((c) => c.name));
+    for (const n of ['esxcfg-route', 'esxcfg-vmknic', 'vmware', 'ps', 'sha256sum', 'date', 'esxcli']) expect(names).toContain(n);
+  });
+
+  it('kills a filesystem listing that hangs (a dead NFS server) after its bound and still reports every other section', () => {
+    const h = makeHost();
+    hosts.push(h);
+    write(`${h.shims}/esxcli`, `#!/bin/sh\ncase "$*" in\n  'storage filesystem list') exec sleep 30 ;;\n  *) exit 1 ;;\nesac\n`, 0o755);
+    const t0 = Date.now();
+    const r = runProbe(h, { env: { ZBS_PROBE_BOUND: '1' } });
+    // Generous: the behaviour is "returns long before the 30 s hang", not a latency figure.
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(r.status).toBe(0);
+    const out = r.stdout.toString();
+    expect(out).toMatch(/^@@section filesystems 0 rc=137$/m);
+    expect(out).toMatch(/^@@section routes \d+ ok$/m);
+    expect(out).toMatch(/^@@end \d+$/m);
   });
 
   it('reports an installed host completely, and changes nothing on it', async () => {
