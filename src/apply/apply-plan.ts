@@ -7,6 +7,7 @@ import type { RemoteHost } from '../remote/ssh-connection';
 import { shellCommand } from '../remote/shell-quote';
 import type { ApplyEventSink, HostApplyResult } from './apply-events';
 import { HOST_OP_EXIT, HostOp, hostOpCommand } from './host-op-command';
+import { mapBounded } from './map-bounded';
 import { refreshAddressCommand } from '../observe/zbs-session';
 import { editCrontab as editLines, editLocalSh } from '../plan/text-edits';
 import { keyLeaseDir, keyLeaseHeldError, keyLeaseHosts, keyLeaseTtlSeconds, planChangesClusterKey } from './cluster-key-lease';
@@ -306,20 +307,6 @@ async function applyHost(hostPlan: HostPlan, deps: ApplyDeps): Promise<HostApply
       });
     }
   }
-}
-
-/** Run `items` through `fn` with at most `limit` in flight; results keep input order. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }
 
 /**

@@ -2,23 +2,46 @@ import { drainTarget } from '../desired/desired-state';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import type { EsxiObserved } from '../observe/observed-types';
 import { agentSight, blindFinding } from '../engine/agent-health';
+import { localScvmIps, ownerOf, pingTargets, scvmGateway } from './verify-targets';
 
 /**
  * "How do we know it worked?" (the seed's residual issue 5). After apply, a
  * changed host passes when its agent is alive at the wanted version, its
- * 192.168.33.2 route points where the policy says, and it reaches every
- * access IP. Pure: the I/O side gathers an observation and ping results.
+ * 192.168.33.2 route points where the policy says, and it reaches its local
+ * SCVM and its current gateway (src/apply/verify-targets.ts). Pure: the I/O
+ * side gathers an observation and ping results.
+ *
+ * Verdicts (issue 14), worst first:
+ * - `failed`: a finding that makes the host wrong (agent, route, local SCVM or gateway unreachable);
+ * - `inconclusive`: the host could not be verified (unreachable, or a command timed out during
+ *   verification): not known to be wrong, not known to be right;
+ * - `warning`: verified, but a sampled peer SCVM does not answer from it (a failover could not use it);
+ * - `ok`: verified.
  */
+export type VerifyVerdict = 'ok' | 'warning' | 'inconclusive' | 'failed';
+
 export interface HostVerification {
   node: string;
+  verdict: VerifyVerdict;
+  /** Verified: `ok` or `warning`. */
   ok: boolean;
-  /** Human findings, each one line; empty when ok. */
+  /** Human findings, each one line; empty unless `failed`. */
   problems: string[];
+  /** Unreachable sampled peers, each one line (verdict `warning`). */
+  warnings: string[];
+  /** Why there is no verdict (verdict `inconclusive`). */
+  reason?: string;
   /** The findings that have a stable code and a fix of their own (e.g. AGENT_BLIND), also in `problems`. */
   findings?: { code: string; message: string; fix: string }[];
   /** Where 33.2 is routed now and whether that is the local SCVM. */
   route?: { gateway: string; local: boolean };
+  /** Every pinged address that did not answer (decisive or peer). */
   unreachableIps: string[];
+}
+
+/** No verdict for `node`: it could not be observed or a command timed out while verifying it. */
+export function inconclusive(node: string, reason: string): HostVerification {
+  return { node, verdict: 'inconclusive', ok: false, problems: [], warnings: [], reason, unreachableIps: [] };
 }
 
 export interface VerifyInputs {
@@ -27,13 +50,8 @@ export interface VerifyInputs {
   observed: EsxiObserved;
   /** When apply started on this host (host clock, epoch s): the heartbeat must be newer. */
   since: number;
-  /** IP → reachable, from the host's own pings. */
+  /** IP → reachable, from the host's own pings (src/apply/verify-targets.ts says which). */
   pings: Record<string, boolean>;
-}
-
-/** The gateway the agent routes an SCVM through: its access IP (RDMA) when it has one, else its storage IP. */
-export function scvmGateway(node: NodeSpec): string {
-  return node.scvm.accessIp ?? node.scvm.storageIp;
 }
 
 /** Where a drained host's route must point (the pin names the target's storage IP; the route uses its gateway). */
@@ -81,7 +99,7 @@ export function judgeHost(v: VerifyInputs): HostVerification {
   } else {
     // Via the local SCVM's access IP (RDMA) is local as well; via the storage IP too (the agent moves it).
     routeInfo = { gateway: route.gateway, local: route.gateway === node.scvm.storageIp || route.gateway === node.scvm.accessIp };
-    const clusterIps = manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp, ...(n.scvm.accessIp === undefined ? [] : [n.scvm.accessIp])]);
+    const clusterIps = manifest.nodes.flatMap(localScvmIps);
     if (!clusterIps.includes(route.gateway)) problems.push(`${manifest.nfsAddress} is routed via ${route.gateway}, which is no SCVM of this cluster`);
     if (hb && hb.target !== '' && hb.target !== route.gateway) problems.push(`route points at ${route.gateway} but the agent believes ${hb.target}`);
     const pin = shadow ? undefined : drainGateway(manifest, node);
@@ -95,12 +113,26 @@ export function judgeHost(v: VerifyInputs): HostVerification {
       problems.push(`IO is served by ${route.gateway} although the local SCVM ${node.scvm.storageIp} answers`);
     }
   }
-  const unreachableIps = Object.entries(v.pings)
+  const { unreachableIps, failing, warnings } = judgePings(manifest, node, routeInfo?.gateway, v.pings);
+  if (failing.length > 0) problems.push(`cannot reach ${failing.join(', ')}`);
+  const verdict: HostVerification = { node: node.name, verdict: problems.length > 0 ? 'failed' : warnings.length > 0 ? 'warning' : 'ok', ok: problems.length === 0, problems, warnings, route: routeInfo, unreachableIps };
+  if (findings.length > 0) verdict.findings = findings;
+  return verdict;
+}
+
+/**
+ * Addresses that did not answer, split: the local SCVM and the current gateway fail the host
+ * (its IO path), a peer is a warning naming it (only a failover would need it).
+ */
+export function judgePings(manifest: Manifest, node: NodeSpec, gateway: string | undefined, pings: Record<string, boolean>): { unreachableIps: string[]; failing: string[]; warnings: string[] } {
+  const unreachableIps = Object.entries(pings)
     .filter(([, ok]) => !ok)
     .map(([ip]) => ip)
     .sort();
-  if (unreachableIps.length > 0) problems.push(`cannot reach ${unreachableIps.join(', ')}`);
-  const verdict: HostVerification = { node: node.name, ok: problems.length === 0, problems, route: routeInfo, unreachableIps };
-  if (findings.length > 0) verdict.findings = findings;
-  return verdict;
+  const decisive = pingTargets(manifest, node, gateway).decisive;
+  const failing = unreachableIps.filter((ip) => decisive.includes(ip));
+  const warnings = unreachableIps
+    .filter((ip) => !decisive.includes(ip))
+    .map((ip) => `peer ${ownerOf(manifest, ip) ?? 'SCVM'} (${ip}) does not answer pings from ${node.name}: a failover could not use it`);
+  return { unreachableIps, failing, warnings };
 }

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { RerouteError } from '../errors/reroute-error';
 import { createConsoleIoHost, IoHost } from './io-host';
-import { EXIT_ERROR, EXIT_OK, exitCodeFor } from './exit-codes';
+import { APPLY_EXIT_CODES, EXIT_ERROR, EXIT_OK, exitCodeFor } from './exit-codes';
 import { forceUnlock } from '../state/state-lock';
 import { runValidate } from './commands/validate-command';
 import { runPlan } from './commands/plan-command';
@@ -123,6 +123,7 @@ export function buildProgram(): Command {
     .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
     .option('--no-verify', 'skip the post-apply verification')
     .option('--skip-check <name>', 'go ahead although this preflight check fails (repeatable; recorded in the journal)', collect)
+    .addHelpText('after', APPLY_EXIT_CODES)
     .action(
       action(async (io, cmd, planFile?: string) => {
         const g = cmd.optsWithGlobals<GlobalOpts>();

@@ -5,6 +5,7 @@ import type { HostApplyResult } from '../../apply/apply-events';
 import { applyPlan } from '../../apply/apply-plan';
 import { verifyHosts } from '../../apply/verify-cluster';
 import type { HostVerification } from '../../apply/verify-host';
+import { APPLY_OUTCOME_EXIT, applyOutcome, applySummary, verdictCell } from './apply-outcome';
 import { applyDepsFor } from '../../engine/apply-deps';
 import { clusterKeyLeaseFor } from '../../engine/cluster-key-guard';
 import { refuseNfsDatastores } from '../../engine/datastore-refusal';
@@ -93,7 +94,7 @@ function resultTable(io: IoHost, results: HostApplyResult[], verifications: Host
   const table = new Table({ head: ['node', 'host', 'result', 'actions', 'verification'], style: { head: io.color ? ['bold'] : [], border: [] } });
   for (const r of results) {
     const v = r.host === 'esxi' ? verifications.find((x) => x.node === r.node) : undefined;
-    const verdict = v ? (v.ok ? `ok (route via ${v.route?.gateway ?? '?'}${v.route?.local ? ', local' : ''})` : v.problems.join('; ')) : '-';
+    const verdict = v ? verdictCell(v) : '-';
     const result = r.error ? `${r.status}: ${r.error.message}` : r.status;
     table.push([r.node, r.host, sanitizeForDisplay(result, { multiline: false, maxLength: 160 }), `${r.actionsDone}/${r.actionsTotal}`, sanitizeForDisplay(verdict, { multiline: false, maxLength: 160 })]);
   }
@@ -223,26 +224,26 @@ async function execute(io: IoHost, session: ClusterSession, plan: Plan, observed
       );
     }
     const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
-    const unverified = verifications.filter((v) => !v.ok);
     const refused = opts.mode === 'destroy' ? refusedHosts(plan) : [];
-    const ok = failed.length === 0 && unverified.length === 0 && refused.length === 0;
-    outcome = ok ? 'ok' : 'failed';
     const changed = results.filter((r) => r.status === 'applied').length;
+    // apply: the worst verdict decides (exit-codes.ts APPLY_EXIT_CODES); destroy: ok or not.
+    const applied = opts.mode === 'apply' ? applyOutcome(failed.length, verifications) : undefined;
+    const ok = applied !== undefined ? applied === 'ok' || applied === 'warnings' : failed.length === 0 && refused.length === 0;
+    outcome = ok ? 'ok' : 'failed';
+    const exitCode = applied !== undefined ? APPLY_OUTCOME_EXIT[applied] : ok ? EXIT_OK : EXIT_ERROR;
     const summary =
-      opts.mode === 'destroy'
-        ? ok
+      applied !== undefined
+        ? sanitizeForDisplay(applySummary(applied, changed, failed.length, verifications), { multiline: true, maxLength: 4000 })
+        : ok
           ? `Destroy complete: ${changed} host(s) cleaned.`
           : [
               failed.length > 0 ? `Destroy finished with problems: ${changed} host(s) cleaned, ${failed.length} failed or skipped; fix them and run destroy again: it converges.` : `Destroy finished: ${changed} host(s) cleaned.`,
               ...(refused.length > 0 ? [destroyRefusedText(plan)] : []),
-            ].join('\n')
-        : ok
-          ? `Apply complete: ${changed} host(s) changed${verifications.length ? `, ${verifications.length} verified` : ''}.`
-          : `Apply finished with problems: ${failed.length} host(s) failed or skipped, ${unverified.length} failed verification. Fix them and run apply again: it converges.`;
+            ].join('\n');
     // Coded findings (a blind agent) in full below the table, whose cells are cut at 160 characters.
     const coded = verifications.flatMap((v) => (v.findings ?? []).map((f) => sanitizeForDisplay(`${v.node}: ${f.code}: ${f.message}\n  fix: ${f.fix}`, { multiline: true, maxLength: 800 })));
-    io.result(`${resultTable(io, results, verifications)}\n${summary}${coded.length > 0 ? `\n${coded.join('\n')}` : ''}`, { ok, results, verifications, ...(refused.length > 0 ? { refused } : {}) });
-    return ok ? EXIT_OK : EXIT_ERROR;
+    io.result(`${resultTable(io, results, verifications)}\n${summary}${coded.length > 0 ? `\n${coded.join('\n')}` : ''}`, { ok, ...(applied !== undefined ? { outcome: applied } : {}), exitCode, results, verifications, ...(refused.length > 0 ? { refused } : {}) });
+    return exitCode;
   } finally {
     run.end(outcome);
   }
