@@ -243,7 +243,8 @@ class FakeEsxi {
         /* gone */
       }
     }
-    fs.rmSync(this.root, { recursive: true, force: true });
+    // maxRetries: a child killed with the loop can still be finishing a write into run/.
+    fs.rmSync(this.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   }
 }
 
