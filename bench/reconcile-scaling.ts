@@ -13,6 +13,7 @@ import type { Lab } from '../lab/lab';
 import { writeLabManifest } from '../test/e2e/lab-cli';
 import { buildRusage, startLab } from './bench-lab';
 import { parseCallSamples } from './session-source';
+import { judged, succeeded } from './reconcile-targets';
 import { stats, type BenchBody, type BenchContext, type Benchmark, type Stats } from './bench-result';
 
 const OLD_VERSION = '0.9.0';
@@ -113,17 +114,24 @@ async function measure(lab: Lab, cli: string, workDir: string, tag: string, step
   const cpu = fs.existsSync(ru) ? parseCallSamples(fs.readFileSync(ru, 'utf8'), '')[0]?.cpuMs : undefined;
   const sample: StepSample = { step, wallMs, code: r.code, ...counted, ...(cpu === undefined ? {} : { cliCpuMs: cpu }) };
   // A failed step is a finding, not a reason to stop: it is recorded with its output and reported.
-  if (r.code !== 0 && !(step === 'plan-fresh' && r.code === 2)) {
+  if (!succeeded(step, r.code)) {
     sample.failure = failureLines(fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '').slice(-12).join('\n');
   }
   return sample;
+}
+
+/** `1,16` → [1, 16]; undefined when unset or not a list of node counts. */
+export function sizesFromEnv(v: string | undefined): number[] | undefined {
+  const sizes = (v ?? '').split(',').map((x) => Number(x.trim())).filter((x) => Number.isInteger(x) && x > 0);
+  return sizes.length > 0 ? [...new Set(sizes)].sort((a, b) => a - b) : undefined;
 }
 
 export const reconcileScaling: Benchmark = {
   name: 'reconcile-scaling',
   title: 'Reconcile scaling: observe / plan / apply / no-op / upgrade',
   async run(ctx: BenchContext): Promise<BenchBody> {
-    const sizes = ctx.smoke ? [1, 2] : [1, 4, 8, 16];
+    // ZBS_BENCH_RECONCILE_SIZES=1,16 runs only those sizes (a quick look at one size against the 1-node base).
+    const sizes = sizesFromEnv(process.env.ZBS_BENCH_RECONCILE_SIZES) ?? (ctx.smoke ? [1, 2] : [1, 4, 8, 16]);
     const repeats = ctx.smoke ? 1 : 3;
     const oldEsxi = makeOldRelease(ctx.workDir);
     const OLD = `ZBS_REROUTE_ESXI_DIR=${oldEsxi}`;
@@ -201,10 +209,11 @@ export const reconcileScaling: Benchmark = {
     const observeExecs = sizes.map((n) => get(n, 'observe').roundTrips.perEsxi.max);
     const targets = {
       largest: big,
-      observeOneExecPerHost: { value: `max ${Math.max(...observeExecs)} exec(s) per ESXi host, max ${Math.max(...sizes.map((n) => get(n, 'observe').roundTrips.perScvm.max))} per SCVM`, target: '1 per host', met: observeExecs.every((x) => x === 1) },
-      observeScaling: { value: ratio(get(big, 'observe').wallMs.p50, get(small, 'observe').wallMs.p50), valueWithoutStartup: ratio(get(big, 'observe').wallMinusStartupMs, get(small, 'observe').wallMinusStartupMs), target: `${big}-node observe ≤ 2 × ${small}-node`, met: get(big, 'observe').wallMs.p50 <= 2 * get(small, 'observe').wallMs.p50 },
-      applyScaling: { value: ratio(get(big, 'apply-scratch').wallMs.p50, get(small, 'apply-scratch').wallMs.p50), valueWithoutStartup: ratio(get(big, 'apply-scratch').wallMinusStartupMs, get(small, 'apply-scratch').wallMinusStartupMs), target: `${big}-node apply ≤ 3 × ${small}-node`, met: get(big, 'apply-scratch').wallMs.p50 <= 3 * get(small, 'apply-scratch').wallMs.p50 },
-      noopPlanLargest: { valueMs: get(big, 'noop-plan').wallMs.p50, withoutStartupMs: get(big, 'noop-plan').wallMinusStartupMs, target: `${big}-node no-op plan < 2 s`, met: get(big, 'noop-plan').wallMs.p50 < 2000 },
+      applyUpgradeSucceed: judged('applyUpgradeSucceed', { value: `apply and upgrade at ${sizes.join(' / ')} node(s)`, target: 'exit 0 at every size', met: true }, summary, sizes),
+      observeOneExecPerHost: judged('observeOneExecPerHost', { value: `max ${Math.max(...observeExecs)} exec(s) per ESXi host, max ${Math.max(...sizes.map((n) => get(n, 'observe').roundTrips.perScvm.max))} per SCVM`, target: '1 per host', met: observeExecs.every((x) => x === 1) }, summary, sizes),
+      observeScaling: judged('observeScaling', { value: ratio(get(big, 'observe').wallMs.p50, get(small, 'observe').wallMs.p50), valueWithoutStartup: ratio(get(big, 'observe').wallMinusStartupMs, get(small, 'observe').wallMinusStartupMs), target: `${big}-node observe ≤ 2 × ${small}-node`, met: get(big, 'observe').wallMs.p50 <= 2 * get(small, 'observe').wallMs.p50 }, summary, sizes),
+      applyScaling: judged('applyScaling', { value: ratio(get(big, 'apply-scratch').wallMs.p50, get(small, 'apply-scratch').wallMs.p50), valueWithoutStartup: ratio(get(big, 'apply-scratch').wallMinusStartupMs, get(small, 'apply-scratch').wallMinusStartupMs), target: `${big}-node apply ≤ 3 × ${small}-node`, met: get(big, 'apply-scratch').wallMs.p50 <= 3 * get(small, 'apply-scratch').wallMs.p50 }, summary, sizes),
+      noopPlanLargest: judged('noopPlanLargest', { valueMs: get(big, 'noop-plan').wallMs.p50, withoutStartupMs: get(big, 'noop-plan').wallMinusStartupMs, target: `${big}-node no-op plan < 2 s`, met: get(big, 'noop-plan').wallMs.p50 < 2000 }, summary, sizes),
     };
     return {
       lab: { nodes: big, name: 'zrb-rs<N>' },
