@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { agentIterationMd } from './agent-iteration-summary';
 import { readResults, type BenchResult, type Stats } from './bench-result';
 import type { TimelineExample } from './failover';
 import { lossProfileMd } from './loss-profile-summary';
@@ -202,9 +203,10 @@ const RENDER: Record<string, (r: BenchResult) => string> = {
   'reconcile-scaling': reconcileMd,
   failover: failoverMd,
   'agent-at-rest': atRestMd,
+  'agent-iteration': (r) => agentIterationMd(r, header),
 };
 
-const ORDER = ['session-source', 'reconcile-scaling', 'failover', 'agent-at-rest', 'loss-profile'];
+const ORDER = ['session-source', 'reconcile-scaling', 'failover', 'agent-at-rest', 'loss-profile', 'agent-iteration'];
 
 /** `archive` holds earlier runs kept for comparison (e.g. the loss profile of the previous agent). */
 export function renderMarkdown(results: BenchResult[], archive: BenchResult[] = []): string {

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { agentAtRest } from './agent-at-rest';
+import { agentIteration } from './agent-iteration';
 import { runBenchmark, writeResult, type Benchmark } from './bench-result';
 import { failover } from './failover';
 import { lossProfile } from './loss-profile';
@@ -17,7 +18,7 @@ import { reconcileScaling } from './reconcile-scaling';
 import { writeDocs } from './report';
 import { sessionSource } from './session-source';
 
-export const BENCHMARKS: Benchmark[] = [sessionSource, reconcileScaling, failover, agentAtRest, lossProfile];
+export const BENCHMARKS: Benchmark[] = [sessionSource, reconcileScaling, failover, agentAtRest, lossProfile, agentIteration];
 
 const REPO = path.resolve(__dirname, '..');
 
