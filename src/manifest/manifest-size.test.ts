@@ -25,10 +25,9 @@ function cluster(count: number): string {
 }
 
 describe('cluster size', () => {
-  it('accepts the largest allowed cluster (256 nodes) quickly', () => {
-    const started = Date.now();
+  // No time limit here (a loaded machine breaks it, issue 14): bench/cli-cost.ts measures validate's CPU.
+  it('accepts the largest allowed cluster (256 nodes)', () => {
     expect(parseManifest(cluster(256), 'big.yaml', { bundledVersion: '1.0.0' }).nodes).toHaveLength(256);
-    expect(Date.now() - started).toBeLessThan(3000);
   });
 
   it('refuses 257 nodes at the nodes list', () => {

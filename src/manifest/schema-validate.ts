@@ -1,13 +1,14 @@
 /**
  * Structural validation against schemas/reroute-cluster.schema.json (ajv,
  * draft 2020-12), turning each ajv error into an operator-facing problem at
- * the YAML position of the offending value or key.
+ * the YAML position of the offending value or key. The validator is compiled
+ * at build time (schema-codegen.ts → generated/), not on every run.
  */
 import * as path from 'node:path';
-import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020';
 import type { SourceProblem } from '../errors/reroute-error';
 import schema from '../../schemas/reroute-cluster.schema.json';
+import generatedValidator from './generated/reroute-cluster.validate';
 import { pathLabel, problemAt, showValue, type ProblemContext } from './problem';
 import { pointerToPath, type DataPath } from './yaml-positions';
 
@@ -28,18 +29,8 @@ interface SchemaNode {
   'x-not-hint'?: string;
 }
 
-let compiled: ValidateFunction | undefined;
-
-function validator(): ValidateFunction {
-  if (!compiled) {
-    const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false });
-    addFormats(ajv, ['ipv4']);
-    // Annotations the error mapper reads; editors ignore them.
-    for (const keyword of ['x-hint', 'x-rule', 'x-not-rule', 'x-not-hint']) ajv.addKeyword({ keyword, schemaType: 'string' });
-    compiled = ajv.compile(schema);
-  }
-  return compiled;
-}
+// Compiled with verbose errors and the x-hint/x-rule annotation keywords (see VALIDATORS in schema-codegen.ts).
+const validator = (): ValidateFunction => generatedValidator as unknown as ValidateFunction;
 
 /** Field names that mean someone pasted a secret into the manifest. */
 const SECRET_FIELD = /^(password|passwd|pass|pwd|secret|passphrase|private_?key|key|token|api_?key)$/i;

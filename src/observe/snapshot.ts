@@ -5,27 +5,18 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020';
 import { LineCounter, parseDocument } from 'yaml';
 import { InputError, type SourceProblem } from '../errors/reroute-error';
 import { pointerToPath, yamlLocator, type SourceLocator } from '../manifest/yaml-positions';
-import schema from '../../schemas/observed-snapshot.schema.json';
+import generatedValidator from '../manifest/generated/observed-snapshot.validate';
 import type { ObservedCluster } from './observed-types';
 
 export const SNAPSHOT_SCHEMA_PATH = path.resolve(__dirname, '..', '..', 'schemas', 'observed-snapshot.schema.json');
 const FIX = 'Save a fresh snapshot (observation writes a valid one) or correct the listed lines.';
 
-let compiled: ValidateFunction | undefined;
-
-function validator(): ValidateFunction {
-  if (!compiled) {
-    const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false });
-    addFormats(ajv, ['ipv4', 'date-time']);
-    compiled = ajv.compile(schema);
-  }
-  return compiled;
-}
+// Compiled at build time (src/manifest/schema-codegen.ts), not on every run.
+const validator = (): ValidateFunction => generatedValidator as unknown as ValidateFunction;
 
 function locate(text: string): SourceLocator | undefined {
   try {
