@@ -38,7 +38,10 @@ mkdir -p "$stage/lib/cli" "$stage/bin" "$stage/node/bin"
 # back to pure JS when they cannot be loaded, so they are left out.
 "$esbuild" "$root/src/cli/main.ts" --bundle --platform=node --target=node20 --format=cjs \
   --outfile="$stage/lib/cli/reroute.js" --external:cpu-features --external:'*.node' \
-  --legal-comments=external --log-level=warning
+  --supported:dynamic-import=false --legal-comments=external --log-level=warning
+# The launcher loads the bundle through vm.Script with V8's code cache (it cannot serve
+# import(), hence dynamic-import=false above: esbuild turns it into require()).
+cp "$root/scripts/release-launcher.js" "$stage/lib/cli/launch.js"
 
 # Shell files shipped to ESXi hosts: scripts and their data only, no tests or test shims.
 for d in agent probe apply preflight; do
@@ -60,9 +63,16 @@ cat > "$stage/bin/reroute" <<'LAUNCH'
 # zbs-reroute launcher: the shipped node runs the bundled CLI (symlinks to this file work).
 self=$(readlink -f "$0")
 here=$(cd "$(dirname "$self")/.." && pwd)
-exec "$here/node/bin/node" "$here/lib/cli/reroute.js" "$@"
+exec "$here/node/bin/node" "$here/lib/cli/launch.js" "$@"
 LAUNCH
 chmod 0755 "$stage/bin/reroute"
+
+# Warm-up run: the launcher writes lib/cli/reroute.js.v8cache (code cache of the bundle and
+# of what validate compiled), shipped so that the first run on the target is fast too.
+# Without it (e.g. a node that cannot run here) each user's first run writes it, if it may.
+if ! "$stage/bin/reroute" validate -f "$stage/examples/cluster-3node.yaml" >/dev/null 2>&1; then
+  echo "warning: warm-up run failed; the release ships without a code cache" >&2
+fi
 
 tar -C "$out" -czf "$out/$name.tar.gz" "$name"
 echo "$out/$name.tar.gz"
