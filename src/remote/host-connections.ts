@@ -10,12 +10,38 @@ import { connectSsh, type HostKeyPolicy, type RemoteHost, type SshCredential } f
  */
 const EXEC_LOG_ENV = 'ZBS_REROUTE_EXEC_LOG';
 
-function recordRoundTrip(file: string, entry: Record<string, unknown>): void {
-  try {
-    fs.appendFileSync(file, `${JSON.stringify({ t: Date.now(), pid: process.pid, ...entry })}\n`);
-  } catch {
-    // A measurement aid must never change what the tool does.
+/**
+ * Lines wait in memory and go out in one append at exit (or every 256 lines):
+ * an appendFileSync per exec was a synchronous open/write/close per round trip
+ * inside the very runs the benchmark profiles (issue 14).
+ */
+const pendingLines = new Map<string, string[]>();
+
+function flushRoundTrips(): void {
+  for (const [file, lines] of pendingLines) {
+    pendingLines.delete(file);
+    try {
+      fs.appendFileSync(file, lines.join(''));
+    } catch {
+      // A measurement aid must never change what the tool does.
+    }
   }
+}
+
+function recordRoundTrip(file: string, entry: Record<string, unknown>): void {
+  let lines = pendingLines.get(file);
+  if (!lines) {
+    if (pendingLines.size === 0) process.once('exit', flushRoundTrips);
+    lines = [];
+    pendingLines.set(file, lines);
+  }
+  lines.push(`${JSON.stringify({ t: Date.now(), pid: process.pid, ...entry })}\n`);
+  if (lines.length >= 256) flushRoundTrips();
+}
+
+/** Writes the buffered ZBS_REROUTE_EXEC_LOG lines now (tests; the process does it at exit). */
+export function flushExecLog(): void {
+  flushRoundTrips();
 }
 
 function countingHost(file: string, endpoint: HostEndpoint, host: RemoteHost): RemoteHost {
@@ -32,7 +58,15 @@ function countingHost(file: string, endpoint: HostEndpoint, host: RemoteHost): R
       }
     },
     close: () => host.close(),
-  };
+    get closed() {
+      return isClosed(host);
+    },
+  } as RemoteHost;
+}
+
+/** Whether the peer (or an error) already ended this connection (SshRemoteHost.closed). */
+function isClosed(host: RemoteHost): boolean {
+  return (host as { closed?: boolean }).closed === true;
 }
 
 /** One host the reconciler talks to. */
@@ -65,19 +99,70 @@ function keyOf(e: HostEndpoint): string {
 export class HostConnections {
   private readonly open = new Map<string, Promise<RemoteHost>>();
   private readonly keys = new Map<string, string>();
+  /** Connections that completed login, with when they did (for retire()). */
+  private readonly ready = new Map<string, { host: RemoteHost; at: number }>();
 
   constructor(private readonly opts: HostConnectionsOptions) {}
 
   get(endpoint: HostEndpoint): Promise<RemoteHost> {
     const k = keyOf(endpoint);
+    const live = this.ready.get(k);
+    // A connection the host closed meanwhile (reboot, sshd restart) is dialled again, not handed out dead.
+    if (live && isClosed(live.host)) this.forget(k);
     let p = this.open.get(k);
     if (!p) {
-      p = this.dial(endpoint);
+      const dialing = this.dial(endpoint);
+      p = dialing;
       // A failed dial is forgotten so a later call (e.g. watch) can try again.
-      p.catch(() => this.open.delete(k));
+      dialing.then(
+        (host) => {
+          if (this.open.get(k) === dialing) this.ready.set(k, { host, at: Date.now() });
+        },
+        () => {
+          if (this.open.get(k) === dialing) this.open.delete(k);
+        },
+      );
       this.open.set(k, p);
     }
     return p;
+  }
+
+  /** How many connections are open or being dialled. */
+  get size(): number {
+    return this.open.size;
+  }
+
+  private forget(k: string): void {
+    const live = this.ready.get(k);
+    this.ready.delete(k);
+    this.open.delete(k);
+    try {
+      live?.host.close();
+    } catch {
+      // Already closed by the peer: nothing left to release.
+    }
+  }
+
+  /** Close and forget the connection to one host, e.g. after its check failed; the next get() dials afresh. */
+  drop(endpoint: HostEndpoint): void {
+    this.forget(keyOf(endpoint));
+  }
+
+  /**
+   * Close connections that logged in more than maxAgeMs ago and forget those
+   * the peer closed: a long-lived pool (reroute watch) then never holds a
+   * connection past its age limit, and a dead one is never handed out.
+   * Returns how many were retired.
+   */
+  retire(maxAgeMs: number, now = Date.now()): number {
+    let n = 0;
+    for (const [k, live] of [...this.ready]) {
+      if (isClosed(live.host) || now - live.at > maxAgeMs) {
+        this.forget(k);
+        n += 1;
+      }
+    }
+    return n;
   }
 
   /** `keytype base64` of the key the host presented, once connected. */
@@ -125,6 +210,7 @@ export class HostConnections {
   async closeAll(): Promise<void> {
     const all = [...this.open.values()];
     this.open.clear();
+    this.ready.clear();
     for (const p of all) {
       try {
         (await p).close();

@@ -11,9 +11,9 @@ import { ensureStateDir } from '../state/state-dir';
 
 /**
  * One manifest version as the watch loop uses it: the validated manifest and
- * its resolved credentials. Unlike a CLI run's ClusterSession, connections
- * are not kept: each check opens its own and closes it, so a host that
- * rebooted (dead cached connection) is simply dialled again next time.
+ * its resolved credentials. Observation connections are kept between checks
+ * by warm-connections.ts (bounded by age, dropped on failure, and a host that
+ * rebooted is dialled again); corrections open their own and close them.
  */
 export interface WatchContext {
   manifest: Manifest;

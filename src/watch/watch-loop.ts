@@ -24,6 +24,7 @@ import { ApplyJournal } from '../state/apply-journal';
 import { loadClusterKeypair, type ClusterKeypair } from '../state/cluster-keypair';
 import { acquireStateLock, type StateLock } from '../state/state-lock';
 import { nodeHostPlans, observeOutcome } from './drift-items';
+import { WarmConnections } from './warm-connections';
 import { connectionsFor, observeConnect, openWatchContext, type WatchContext } from './watch-context';
 import { initialWatchState, reduceWatch, type CorrectOutcome, type DriftItem, type WatchConfig, type WatchEffect, type WatchEvent, type WatchState } from './watch-reducer';
 
@@ -44,6 +45,7 @@ export interface WatchLoopOptions {
 const PENDING_KEY: ClusterKeyInfo = { publicKey: 'ssh-rsa AAAAcreatedAtApply zbs-reroute:pending', privateKeySha256: '0'.repeat(64) };
 
 const TICK_MS = 250;
+
 
 /**
  * The state lock, shared by every correction in flight in this process: taken
@@ -106,6 +108,8 @@ export class WatchLoop {
   private finished!: () => void;
   private readonly done: Promise<void>;
   private readonly now: () => number;
+  /** Observation connections kept between checks (warm-connections.ts). */
+  private readonly warm = new WarmConnections();
 
   constructor(private readonly opts: WatchLoopOptions) {
     this.state = initialWatchState(opts.config, opts.seed ?? Date.now());
@@ -230,6 +234,7 @@ export class WatchLoop {
     if (this.debounce) clearTimeout(this.debounce);
     this.timer = undefined;
     void this.watcher?.close();
+    this.warm.closeAll();
     this.finished();
   }
 
@@ -273,8 +278,9 @@ export class WatchLoop {
 
   private async observe(node: string): Promise<void> {
     const ctx = this.ctx;
-    const pool = connectionsFor(ctx);
-    let outcome: ReturnType<typeof observeOutcome>;
+    const lease = this.warm.acquire(ctx);
+    const pool = lease.pool;
+    let outcome: ReturnType<typeof observeOutcome> | undefined;
     try {
       const observed = await observeCluster(ctx.manifest, { nodes: [node], connect: observeConnect(pool) });
       if (ctx !== this.ctx) {
@@ -289,7 +295,8 @@ export class WatchLoop {
     } catch (err) {
       outcome = { unreachable: [{ hostKind: 'esxi', reason: `cannot plan: ${reasonOf(err)}` }], drift: [] };
     } finally {
-      await pool.closeAll();
+      // A host whose check failed is dialled afresh next time: its kept connection may be what failed.
+      this.warm.release(lease, !outcome || outcome.unreachable.length > 0 ? node : undefined);
     }
     this.dispatch({ type: 'observed', now: this.now(), node, outcome });
   }
