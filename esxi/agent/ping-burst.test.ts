@@ -186,9 +186,9 @@ describe('tier bursts at 64 nodes (reroute-loop.sh functions against the ping do
     // and the addresses it did not reach are not counted as pinged (so nothing is concluded).
     expect(probed.length).toBeLessThan(30);
     expect(Number(r.out.MS)).toBeLessThan(6_000);
-    // PINGED holds the addresses whose probes were forked; the ones past the deadline are not in it.
+    // PINGED holds the addresses whose probes all went out before the deadline; the others got no
+    // verdict (neither answered nor silent).
     expect(words(r.out.PINGED).length).toBeLessThan(30);
-    for (const p of probed) expect(words(r.out.PINGED)).toContain(p);
     expect(words(r.out.UP)).toEqual([]);
   });
 

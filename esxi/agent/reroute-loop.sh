@@ -382,17 +382,33 @@ ping_all() {
   [ -n "$_new" ] || return 0
   ping_round "$_new"
   _round=1
-  while [ "$_round" -lt "$PING_ROUNDS" ]; do
+  _late=0
+  while :; do
     _again=''
+    _unp=0
     for _ip in $_new; do
       is_up "$_ip" && continue
       case $CONFIRM in
-      *" $_ip "*) _again="$_again $_ip" ;;
+      *" $_ip "*) ;;
+      *) continue ;;
       esac
+      _again="$_again $_ip"
+      in_list "$_ip" "$PINGED" || _unp=1
     done
     [ -n "$_again" ] || break
+    # A round whose deadline came before a confirming address's probes went out (a loaded host)
+    # is no evidence and does not count, up to PING_ROUNDS such rounds.
+    if [ "$_unp" = 1 ] && [ "$_late" -lt "$PING_ROUNDS" ]; then
+      _late=$((_late + 1))
+    elif [ "$_round" -lt "$PING_ROUNDS" ]; then
+      _round=$((_round + 1))
+    else
+      break
+    fi
+    for _ip in $_again; do
+      in_list "$_ip" "$PINGED" || PINGED="$PINGED$_ip "
+    done
     ping_round "$_again"
-    _round=$((_round + 1))
   done
 }
 
@@ -417,7 +433,8 @@ ping_round() {
 # the last fork let a "1 s" round last 21-30 s (issue 14). Each address gets a child (probe_addr)
 # that forks its probes; every probe pid goes to PING_PF as it is forked, so the burst's watchdog
 # kills probes it did not know when it started (ping_fire). Past the deadline no more addresses are
-# forked: they count as not pinged (removed from PINGED). With BURST_STOP=1 (a tier burst: one
+# forked, nor are those whose probes were forked only once it had passed: both count as not
+# pinged (removed from PINGED), neither answered nor silent. With BURST_STOP=1 (a tier burst: one
 # healthy peer is all it needs) the first answer ends the burst at once (burst_wait), and
 # TIER_CUT=1 says so: silence in a cut burst is no evidence of a dead peer.
 ping_batch() {
@@ -444,17 +461,24 @@ ping_batch() {
     _pairs="$_pairs $!:$_ip"
   done
   for _ip in $_skip; do
-    case $PINGED in
-    *" $_ip "*) PINGED="${PINGED%%" $_ip "*} ${PINGED#*" $_ip "}" ;;
-    esac
+    unpinged "$_ip"
   done
   for _pp in $_pairs; do
-    if burst_wait "${_pp%%:*}"; then
-      is_up "${_pp#*:}" || UP="$UP${_pp#*:} "
-    fi
+    burst_wait "${_pp%%:*}"
+    case $? in
+    0) is_up "${_pp#*:}" || UP="$UP${_pp#*:} " ;;
+    2) unpinged "${_pp#*:}" ;;
+    esac
   done
   stop_ping_watchdog
   PING_PIDS=''
+}
+
+# unpinged IP: the burst's deadline came before IP's probes went out: no verdict, IP may be tried again.
+unpinged() {
+  case $PINGED in
+  *" $1 "*) PINGED="${PINGED%%" $1 "*} ${PINGED#*" $1 "}" ;;
+  esac
 }
 
 # probe_addr IP COUNT (a child of ping_batch): COUNT probes at once; exit 0 at the first reply.
@@ -468,10 +492,12 @@ probe_addr() {
     _c=$((_c + 1))
   done
   # Fired while we forked: the watchdog may have read the pid file before our last lines. It marks
-  # the burst fired before it reads, so checking after our writes leaves no probe unkilled.
+  # the burst fired before it reads, so checking after our writes leaves no probe unkilled. Probes
+  # that a loaded host started only at the deadline never had their chance: exit 2, "not probed".
   if ping_fired; then
     # shellcheck disable=SC2086 # word splitting of the pid list is intended
     kill -9 $_pp 2>/dev/null
+    exit 2
   fi
   # shellcheck disable=SC2086
   set -- $_pp
