@@ -156,7 +156,8 @@ function tokenize(s: string, problems: string[], lineBase: number): Tok[] {
   };
   while (i < s.length) {
     const c = s[i] as string;
-    const line = lineBase + lineAt(s, i) - 1;
+    // Computed only where a token or problem needs it: per character it was most of a CLI run's preflight CPU (issue 14).
+    const lineHere = (): number => lineBase + lineAt(s, i) - 1;
     if (c === '#' && word === '') {
       while (i < s.length && s[i] !== '\n') i++;
       continue;
@@ -172,12 +173,12 @@ function tokenize(s: string, problems: string[], lineBase: number): Tok[] {
     }
     if (c === '\n') {
       flush();
-      toks.push({ t: 'op', v: '\n', line });
+      toks.push({ t: 'op', v: '\n', line: lineHere() });
       i++;
       continue;
     }
     if (c === '`') {
-      problems.push(`line ${line}: backquote command substitution (use $(...))`);
+      problems.push(`line ${lineHere()}: backquote command substitution (use $(...))`);
       i++;
       continue;
     }
@@ -217,7 +218,7 @@ function tokenize(s: string, problems: string[], lineBase: number): Tok[] {
     }
     if (c === '<' || c === '>') {
       if (s.slice(i, i + 2) === '<<') {
-        problems.push(`line ${line}: here-document (not supported by the checker)`);
+        problems.push(`line ${lineHere()}: here-document (not supported by the checker)`);
       }
       let op = '';
       if (/^[0-9]+$/.test(word)) {
@@ -232,17 +233,17 @@ function tokenize(s: string, problems: string[], lineBase: number): Tok[] {
         op += s[i];
         i++;
       }
-      toks.push({ t: 'redir', v: op, line });
+      toks.push({ t: 'redir', v: op, line: lineHere() });
       continue;
     }
     if (c === ';' || c === '&' || c === '|' || c === '(' || c === ')') {
       flush();
       const two = s.slice(i, i + 2);
       if (two === '&&' || two === '||' || two === ';;') {
-        toks.push({ t: 'op', v: two, line });
+        toks.push({ t: 'op', v: two, line: lineHere() });
         i += 2;
       } else {
-        toks.push({ t: 'op', v: c, line });
+        toks.push({ t: 'op', v: c, line: lineHere() });
         i++;
       }
       continue;
