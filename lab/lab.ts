@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { newScvmState, newSessionId, updateScvm, writeClusterState, type ClusterState } from './services/cluster-state';
 import { summarizeHostLog, type HostIoSummary } from './services/io-summary';
+import { ensureServiceBin } from './services/service-bin';
 import { LinkFaults, type LinkFaultSpec, type LinkFaultView, type LinkEngine } from './lab-netem';
 import { alive, LabError, parallel, run, runOk, sleep, waitFor, type RunResult } from './proc';
 import { ensureTemplates, ESXI_CRONTAB, ESXI_VERSIONS, installEsxiProfile, markSticky, type EsxiVersion, type Templates } from './rootfs';
@@ -177,6 +178,9 @@ const HOST_PATH = '/bin:/sbin:/usr/bin:/usr/sbin';
 const START_PARALLELISM = 8;
 const HOST_KEY_TYPES = ['ecdsa', 'ed25519'] as const;
 const SERVICE_READY_MS = 30_000;
+/** ESXi .11-.74, SCVMs .101-.164, controller .250 in each /24; services cost ~50 MB per node (lab/README.md). */
+const MAX_NODES = 64;
+const MAX_RDMA_NODES = 49;
 const LOCAL_SH_TIMEOUT_MS = 60_000;
 /** SMTX OS 5.1.2 is the first release with `PermitRootLogin no` on SCVMs (issue 11). */
 export const DEFAULT_SCVM_VERSION = '5.1.2';
@@ -332,7 +336,9 @@ export class Lab {
     const name = opts.name ?? 'lab';
     checkName(name);
     const n = opts.nodes;
-    if (!Number.isInteger(n) || n < 1 || n > 32) throw new LabError(`nodes must be 1..32, got ${n}`);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw new LabError(`nodes must be 1..${MAX_NODES}, got ${n}`);
+    // RDMA access IPs are <storage-net>.(150+N): beyond 49 nodes they would collide with SCVM storage IPs (100+N).
+    if (opts.rdma === true && n > MAX_RDMA_NODES) throw new LabError(`an --rdma lab has at most ${MAX_RDMA_NODES} nodes, got ${n}`, 'Access IPs are <storage-net>.(150+N) and SCVM storage IPs .(100+N).');
     const mgmtNet = opts.mgmtNet ?? '10.10.0';
     const storageNet = opts.storageNet ?? '10.20.0';
     if (!octetsOk(mgmtNet) || !octetsOk(storageNet) || mgmtNet === storageNet) {
@@ -902,12 +908,17 @@ export class Lab {
     if (this.reg.config.services) await this.startScvmServices(node);
   }
 
-  private async spawnService(key: string, ns: string, program: string, args: string[], logFile: string): Promise<void> {
-    const repo = this.reg.config.repo;
+  /**
+   * Starts one long-running service in a host's network namespace (outside its pid namespace, so
+   * a probe keeps recording through the host's reboots). argv[0] is a prebuilt program from
+   * services/service-bin.ts: plain node for meta-sim, static C for the NFS stand-in and the probe.
+   */
+  private async spawnService(key: string, ns: string, argv: string[], logFile: string): Promise<void> {
+    const program = path.basename(argv[0] === process.execPath ? (argv[1] ?? '') : (argv[0] ?? ''));
     const start = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
     const log = fs.openSync(logFile, 'a');
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-r', 'tsx/cjs', path.join(repo, 'lab', 'services', program), ...args], {
-      cwd: repo,
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], {
+      cwd: '/',
       detached: true,
       stdio: ['ignore', log, log],
       env: { PATH: `${path.dirname(process.execPath)}:${HOST_PATH}`, HOME: '/root', LANG: 'C' },
@@ -926,9 +937,10 @@ export class Lab {
   private async startScvmServices(node: LabNode): Promise<void> {
     const h = node.scvm;
     const dir = this.hostDir(h.target);
+    const bin = await ensureServiceBin(path.join(LAB_STATE_ROOT, '.cache'));
     await Promise.all([
-      this.spawnService(`${h.target}:meta-sim`, h.ns, 'meta-sim.ts', ['--listen', `${h.mgmtIp},${h.storageIp},127.0.0.1`, '--port', '80', '--cluster-file', this.clusterFile, '--self', h.target], path.join(dir, 'meta-sim.log')),
-      this.spawnService(`${h.target}:nfs-sim`, h.ns, 'nfs-sim.ts', ['--node', h.target, '--listen', NFS_ADDRESS], path.join(dir, 'nfs-sim.log')),
+      this.spawnService(`${h.target}:meta-sim`, h.ns, [process.execPath, bin.metaSimJs, '--listen', `${h.mgmtIp},${h.storageIp},127.0.0.1`, '--port', '80', '--cluster-file', this.clusterFile, '--self', h.target], path.join(dir, 'meta-sim.log')),
+      this.spawnService(`${h.target}:nfs-sim`, h.ns, [bin.nfsSim, '--node', h.target, '--listen', NFS_ADDRESS], path.join(dir, 'nfs-sim.log')),
     ]);
   }
 
@@ -951,7 +963,8 @@ export class Lab {
 
   private async startMonitor(node: LabNode): Promise<void> {
     const h = node.esxi;
-    await this.spawnService(`${h.target}:monitor`, h.ns, 'host-monitor.ts', ['--host', h.target, '--out', path.join(this.dir, 'io', `${h.target}.io.jsonl`)], path.join(this.hostDir(h.target), 'monitor.log'));
+    const bin = await ensureServiceBin(path.join(LAB_STATE_ROOT, '.cache'));
+    await this.spawnService(`${h.target}:monitor`, h.ns, [bin.ioProbe, '--host', h.target, '--out', path.join(this.dir, 'io', `${h.target}.io.jsonl`)], path.join(this.hostDir(h.target), 'monitor.log'));
   }
 
   private writeKnownHosts(): void {

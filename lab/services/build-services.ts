@@ -14,7 +14,7 @@ export const SERVICE_PROGRAMS = ['meta-sim', 'nfs-sim', 'host-monitor'] as const
 export type ServiceProgram = (typeof SERVICE_PROGRAMS)[number];
 
 /** Every module the programs load, relative to the repo root (keep in step with their imports). */
-const SOURCES = [
+export const SOURCES = [
   'lab/services/meta-sim.ts',
   'lab/services/nfs-sim.ts',
   'lab/services/host-monitor.ts',

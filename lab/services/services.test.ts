@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { buildServices, type ServiceProgram } from './build-services';
+import { ensureServiceBin } from './service-bin';
 import { newScvmState, readClusterState, sessionListResponse, updateScvm, writeClusterState, type ClusterState } from './cluster-state';
 import { summarizeHostLog, type HostIoSummary } from './io-summary';
 
@@ -26,8 +27,6 @@ function canRun(): boolean {
 
 const d = canRun() ? describe : describe.skip;
 
-const tag = `zrs-${process.pid}`;
-const NS = { esxi: `${tag}-e`, a: `${tag}-a`, b: `${tag}-b` };
 const ZBS_META = path.join(__dirname, 'zbs-meta');
 
 function ip(...args: string[]): void {
@@ -57,16 +56,24 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-d('lab services in throwaway namespaces', () => {
+/**
+ * Both implementations pass the same checks: the TypeScript programs (the reference) and what
+ * the lab runs per host (service-bin.ts: static C for nfs-sim and the IO probe, node for meta-sim).
+ */
+type Impl = 'typescript' | 'lab-native';
+
+d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway namespaces (%s)', (impl) => {
+  const tag = `zrs-${process.pid}-${impl === 'typescript' ? 't' : 'n'}`;
+  const NS = { esxi: `${tag}-e`, a: `${tag}-a`, b: `${tag}-b` };
   let dir = '';
   let clusterFile = '';
   let ioLog = '';
-  let entries: Record<ServiceProgram, string>;
+  let argv: Record<ServiceProgram, string[]>;
   const started: Started[] = [];
   const createdNs: string[] = [];
 
   async function start(name: string, ns: string, program: ServiceProgram, args: string[]): Promise<Started> {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, entries[program], ...args, '--max-lifetime-s', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv[program], ...args, '--max-lifetime-s', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const s: Started = { name, child, stderr: '', exited: new Promise((r) => child.once('exit', (code) => r(code))) };
     started.push(s);
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (s.stderr += c));
@@ -104,7 +111,13 @@ d('lab services in throwaway namespaces', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zrs-services-'));
-    entries = buildServices(path.join(dir, 'build'));
+    if (impl === 'typescript') {
+      const js = buildServices(path.join(dir, 'build'));
+      argv = { 'meta-sim': [process.execPath, js['meta-sim']], 'nfs-sim': [process.execPath, js['nfs-sim']], 'host-monitor': [process.execPath, js['host-monitor']] };
+    } else {
+      const bin = await ensureServiceBin(path.join(dir, 'cache'));
+      argv = { 'meta-sim': [process.execPath, bin.metaSimJs], 'nfs-sim': [bin.nfsSim], 'host-monitor': [bin.ioProbe] };
+    }
     clusterFile = path.join(dir, 'cluster.json');
     ioLog = path.join(dir, 'esxi-t.io.jsonl');
     const state: ClusterState = {
