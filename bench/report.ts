@@ -8,6 +8,7 @@ import { agentIterationMd } from './agent-iteration-summary';
 import { readResults, type BenchResult, type Stats } from './bench-result';
 import type { TimelineExample } from './failover';
 import { lossProfileMd } from './loss-profile-summary';
+import { peerReadMd } from './peer-read-summary';
 import { metCell } from './reconcile-targets';
 
 const SVG_NAME = 'benchmarks-failover.svg';
@@ -204,9 +205,10 @@ const RENDER: Record<string, (r: BenchResult) => string> = {
   failover: failoverMd,
   'agent-at-rest': atRestMd,
   'agent-iteration': (r) => agentIterationMd(r, header),
+  'peer-read': (r) => peerReadMd(r, header),
 };
 
-const ORDER = ['session-source', 'reconcile-scaling', 'failover', 'agent-at-rest', 'loss-profile', 'agent-iteration'];
+const ORDER = ['session-source', 'reconcile-scaling', 'failover', 'agent-at-rest', 'loss-profile', 'peer-read', 'agent-iteration'];
 
 /** `archive` holds earlier runs kept for comparison (e.g. the loss profile of the previous agent). */
 export function renderMarkdown(results: BenchResult[], archive: BenchResult[] = []): string {

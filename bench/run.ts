@@ -14,11 +14,12 @@ import { agentIteration } from './agent-iteration';
 import { runBenchmark, writeResult, type Benchmark } from './bench-result';
 import { failover } from './failover';
 import { lossProfile } from './loss-profile';
+import { peerRead } from './peer-read';
 import { reconcileScaling } from './reconcile-scaling';
 import { writeDocs } from './report';
 import { sessionSource } from './session-source';
 
-export const BENCHMARKS: Benchmark[] = [sessionSource, reconcileScaling, failover, agentAtRest, lossProfile, agentIteration];
+export const BENCHMARKS: Benchmark[] = [sessionSource, reconcileScaling, failover, agentAtRest, lossProfile, peerRead, agentIteration];
 
 const REPO = path.resolve(__dirname, '..');
 
