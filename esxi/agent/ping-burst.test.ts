@@ -192,6 +192,24 @@ describe('tier bursts at 64 nodes (reroute-loop.sh functions against the ping do
     expect(words(r.out.UP)).toEqual([]);
   });
 
+  test('a confirming address gets its evidence rounds; rounds its probes missed (deadline first) do not count, up to PING_ROUNDS of them', async () => {
+    const body = (slow: boolean): string =>
+      [
+        // slow: every check of the deadline takes longer than the deadline (a host too loaded to fork in time).
+        slow ? ['ping_fired() {', '  sleep 1.3', "  _pf=''", '  [ -r "$PING_PF.fired" ] && read -r _pf <"$PING_PF.fired"', '  [ "$_pf" = "$BURST_N" ]', '}'].join('\n') : ':',
+        `CONFIRM=' ${LOCAL} '`,
+        `ping_all ${LOCAL}`,
+        report,
+      ].join('\n');
+    const dead = await lib(body(false), { down: [LOCAL], conf: { PING_ROUNDS: 2 } });
+    expect(dead.out.BURSTS).toBe('2'); // PING_ROUNDS rounds, each probed: silent means down
+    expect(words(dead.out.PINGED)).toEqual([LOCAL]);
+    expect(words(dead.out.UP)).toEqual([]);
+    const late = await lib(body(true), { conf: { PING_ROUNDS: 2 } });
+    expect(late.out.BURSTS).toBe('4'); // 1 + 2 rounds that did not count + 1 more, then it stops
+    expect(words(late.out.PINGED)).toEqual([]); // never probed: no verdict was recorded
+  });
+
   test('failover with 63 peers per tier, half dead: the storage tier decides, the management tier is never probed', async () => {
     const deadStorage = PEERS.filter((_, i) => i % 2 === 1);
     const deadMgmt = MGMT.filter((_, i) => i % 2 === 1);
