@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { agentIterationMd } from './agent-iteration-summary';
 import { readResults, type BenchResult, type Stats } from './bench-result';
+import { cliCostMd } from './cli-cost-summary';
 import type { TimelineExample } from './failover';
 import { lossProfileMd } from './loss-profile-summary';
 import { peerReadMd } from './peer-read-summary';
@@ -206,9 +207,10 @@ const RENDER: Record<string, (r: BenchResult) => string> = {
   'agent-at-rest': atRestMd,
   'agent-iteration': (r) => agentIterationMd(r, header),
   'peer-read': (r) => peerReadMd(r, header),
+  'cli-cost': (r) => cliCostMd(r, header),
 };
 
-const ORDER = ['session-source', 'reconcile-scaling', 'failover', 'agent-at-rest', 'loss-profile', 'peer-read', 'agent-iteration'];
+const ORDER = ['session-source', 'reconcile-scaling', 'failover', 'agent-at-rest', 'loss-profile', 'peer-read', 'agent-iteration', 'cli-cost'];
 
 /** `archive` holds earlier runs kept for comparison (e.g. the loss profile of the previous agent). */
 export function renderMarkdown(results: BenchResult[], archive: BenchResult[] = []): string {

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { agentAtRest } from './agent-at-rest';
 import { agentIteration } from './agent-iteration';
 import { runBenchmark, writeResult, type Benchmark } from './bench-result';
+import { cliCost } from './cli-cost';
 import { failover } from './failover';
 import { lossProfile } from './loss-profile';
 import { peerRead } from './peer-read';
@@ -19,7 +20,7 @@ import { reconcileScaling } from './reconcile-scaling';
 import { writeDocs } from './report';
 import { sessionSource } from './session-source';
 
-export const BENCHMARKS: Benchmark[] = [sessionSource, reconcileScaling, failover, agentAtRest, lossProfile, peerRead, agentIteration];
+export const BENCHMARKS: Benchmark[] = [sessionSource, reconcileScaling, failover, agentAtRest, lossProfile, peerRead, agentIteration, cliCost];
 
 const REPO = path.resolve(__dirname, '..');
 
