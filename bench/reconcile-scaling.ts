@@ -142,7 +142,9 @@ export const reconcileScaling: Benchmark = {
     const bySize: Record<string, StepSample[]> = {};
     const labStartMs: Record<string, number> = {};
     for (const n of sizes) {
-      const name = ctx.smoke ? `zrb-rs${n}-s${process.pid % 10000}` : `zrb-rs${n}`;
+      // ZBS_BENCH_LAB_PREFIX: a lab name prefix of the caller's own, so two people's runs never share a lab.
+      const prefix = process.env.ZBS_BENCH_LAB_PREFIX ?? 'zrb';
+      const name = ctx.smoke ? `${prefix}-rs${n}-s${process.pid % 10000}` : `${prefix}-rs${n}`;
       const t0 = Date.now();
       const lab = await startLab(name, n, ctx.log);
       labStartMs[n] = Date.now() - t0;
