@@ -10,6 +10,31 @@ import * as path from 'node:path';
 import { Lab, type LabNode } from '../lab/lab';
 import { readRegistry } from '../lab/registry';
 
+const REPO = path.resolve(__dirname, '..');
+
+/** Builds the release (scripts/package-linux-x64.sh) into WORKDIR/pkg; returns its bin/reroute. */
+export function packageRelease(workDir: string): string {
+  const out = path.join(workDir, 'pkg');
+  const tarball = execFileSync('sh', [path.join(REPO, 'scripts', 'package-linux-x64.sh'), '--out', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 }).trim().split('\n').pop() ?? '';
+  const cli = path.join(tarball.replace(/\.tar\.gz$/, ''), 'bin', 'reroute');
+  if (!fs.existsSync(cli)) throw new Error(`packaging gave no ${cli}`);
+  return cli;
+}
+
+/**
+ * The CLI as operators get it: the release folder (one esbuild bundle run by node, no tsx).
+ * Falls back to the dev `reroute` (tsx) when packaging fails, and says so in `how`.
+ */
+export function packagedCli(workDir: string, log: (m: string) => void): { cli: string; how: string } {
+  try {
+    const cli = packageRelease(workDir);
+    return { cli, how: `release bundle (scripts/package-linux-x64.sh): ${path.basename(path.dirname(path.dirname(cli)))}` };
+  } catch (err) {
+    log(`packaging failed (${(err as Error).message.split('\n')[0]}); using the dev CLI`);
+  }
+  return { cli: 'reroute', how: 'dev CLI (bin/reroute.js through tsx)' };
+}
+
 export const CLK_TCK = 100;
 /** Where the benchmark puts its helpers inside an ESXi host (ramdisk, as ESXi's /tmp). */
 export const HOST_BENCH_DIR = '/tmp/zrb';

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Lab } from '../lab/lab';
 import { writeLabManifest } from '../test/e2e/lab-cli';
-import { buildRusage, startLab } from './bench-lab';
+import { buildRusage, packageRelease, startLab } from './bench-lab';
 import { stats, type BenchBody, type BenchContext, type Benchmark, type Stats } from './bench-result';
 import { parseCallSamples } from './session-source';
 
@@ -40,14 +40,6 @@ export function fixedAndPerHost(points: Array<{ hosts: number; cpuMs: number }>)
   const sxx = pts.reduce((s, p) => s + (p.hosts - mx) ** 2, 0);
   const perHostMs = sxy / sxx;
   return { fixedMs: Math.round(my - perHostMs * mx), perHostMs: Math.round(perHostMs * 10) / 10 };
-}
-
-function packageRelease(workDir: string): string {
-  const out = path.join(workDir, 'pkg');
-  const tarball = execFileSync('sh', [path.join(REPO, 'scripts', 'package-linux-x64.sh'), '--out', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 }).trim().split('\n').pop() ?? '';
-  const cli = path.join(tarball.replace(/\.tar\.gz$/, ''), 'bin', 'reroute');
-  if (!fs.existsSync(cli)) throw new Error(`packaging gave no ${cli}`);
-  return cli;
 }
 
 let seq = 0;

@@ -8,7 +8,6 @@
  * so wall time and the CPU of the whole process tree (every ssh child reaped) are the kernel's.
  * A tool that is not installed is reported as missing; the others still run.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Lab } from '../lab/lab';
@@ -16,7 +15,7 @@ import { loadManifest } from '../src/manifest/manifest-load';
 import { loadProbeScript, probeCommand, probeContext } from '../src/observe/observe-cluster';
 import { shellCommand, shellQuote } from '../src/remote/shell-quote';
 import { writeLabManifest } from '../test/e2e/lab-cli';
-import { buildRusage, startLab } from './bench-lab';
+import { buildRusage, packagedCli, startLab } from './bench-lab';
 import { loadAvg, stats, type BenchBody, type BenchContext, type Benchmark, type Stats } from './bench-result';
 import { countRoundTrips } from './reconcile-scaling';
 import { parseCallSamples } from './session-source';
@@ -62,24 +61,7 @@ interface Setup {
 }
 
 const q = shellQuote;
-const REPO = path.resolve(__dirname, '..');
 
-/**
- * The CLI as operators get it (the release bundle of scripts/package-linux-x64.sh), as
- * reconcile-scaling measures it; the dev CLI (tsx) when packaging fails, said in the result.
- */
-function packagedCli(workDir: string, log: (m: string) => void): { cli: string; how: string } {
-  try {
-    const out = path.join(workDir, 'pkg');
-    const tarball = execFileSync('sh', [path.join(REPO, 'scripts', 'package-linux-x64.sh'), '--out', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 }).trim().split('\n').pop() ?? '';
-    const cli = path.join(tarball.replace(/\.tar\.gz$/, ''), 'bin', 'reroute');
-    if (fs.existsSync(cli)) return { cli, how: `release bundle (scripts/package-linux-x64.sh): ${path.basename(path.dirname(path.dirname(cli)))}` };
-    log(`packaging gave no ${cli}; using the dev CLI`);
-  } catch (err) {
-    log(`packaging failed (${(err as Error).message.split('\n')[0]}); using the dev CLI`);
-  }
-  return { cli: 'reroute', how: 'dev CLI (bin/reroute.js through tsx)' };
-}
 const ESXI_USER = 'root';
 
 /** Writes the per-tool scripts; every one reads the same hosts file, probe command and probe.sh. */

@@ -6,12 +6,11 @@
  * and SSH round trips per host counted by the product's ZBS_REROUTE_EXEC_LOG hook
  * (src/remote/host-connections.ts: one line per connect and per exec).
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Lab } from '../lab/lab';
 import { writeLabManifest } from '../test/e2e/lab-cli';
-import { buildRusage, startLab } from './bench-lab';
+import { buildRusage, packagedCli, startLab } from './bench-lab';
 import { parseCallSamples } from './session-source';
 import { judged, succeeded } from './reconcile-targets';
 import { stats, type BenchBody, type BenchContext, type Benchmark, type Stats } from './bench-result';
@@ -73,23 +72,6 @@ function makeOldRelease(workDir: string): string {
   lines[1] = `reroute_version=${OLD_VERSION}`;
   fs.writeFileSync(loop, lines.join('\n'));
   return out;
-}
-
-/**
- * The CLI as operators get it: the release folder of scripts/package-linux-x64.sh (one esbuild
- * bundle run by node, no tsx). Falls back to the dev `reroute` (tsx) when packaging fails.
- */
-function packagedCli(workDir: string, log: (m: string) => void): { cli: string; how: string } {
-  try {
-    const out = path.join(workDir, 'pkg');
-    const tarball = execFileSync('sh', [path.join(REPO, 'scripts', 'package-linux-x64.sh'), '--out', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 }).trim().split('\n').pop() ?? '';
-    const cli = path.join(tarball.replace(/\.tar\.gz$/, ''), 'bin', 'reroute');
-    if (fs.existsSync(cli)) return { cli, how: `release bundle (scripts/package-linux-x64.sh): ${path.basename(path.dirname(path.dirname(cli)))}` };
-    log(`packaging gave no ${cli}; using the dev CLI`);
-  } catch (err) {
-    log(`packaging failed (${(err as Error).message.split('\n')[0]}); using the dev CLI`);
-  }
-  return { cli: 'reroute', how: 'dev CLI (bin/reroute.js through tsx)' };
 }
 
 /** The lines of a failed run worth reading: table rows and messages without box drawing, deduplicated. */
