@@ -1291,7 +1291,11 @@ choose() {
           fi
         done
       fi
-      if pick_up "$_near" || { [ -n "$_far" ] && pick_up "$_far"; }; then
+      # A zone peer whose probes a loaded host forked late in the burst's deadline looks silent;
+      # it gets a second burst before IO crosses to the other site (one PING_TIMEOUT, only when
+      # the near burst had no answer: cheaper than NFS over the inter-site link until failback).
+      if pick_up "$_near" || { [ -n "$_far" ] && [ -n "${_near# }" ] && pick_up "$_near"; } ||
+        { [ -n "$_far" ] && pick_up "$_far"; }; then
         WANT=$PICK
         WANT_KIND=$_tier
         return

@@ -76,10 +76,11 @@ d('connectSsh against OpenSSH in a network namespace', () => {
     expect(r.burstCodes).toEqual(Array(12).fill('REMOTE_TIMEOUT'));
     expect(r.burstMs).toBeLessThan(2500);
     // Root commands outlive their timeout on OpenSSH (no signals without privilege separation):
-    // what follows either runs or fails at once with a message that says why.
+    // what follows runs, fails at once with a message that says why, or (a loaded machine: the
+    // channel opens late behind the 12 sleepers) times out by its own deadline; it never hangs.
     for (const c of [r.afterBurst, r.remoteSleepers]) {
       expect(c.ms).toBeLessThan(5500);
-      if (!c.ok) {
+      if (!c.ok && c.error?.code !== 'REMOTE_TIMEOUT') {
         expect(c.error?.code).toBe('REMOTE_COMMAND_FAILED');
         expect(c.error?.message).toMatch(/timed out and may still be running/);
       }
