@@ -49,13 +49,6 @@ FETCH_T0=0
 BG_PID=''
 SLEEP_PID=''
 PING_PIDS=''
-PING_WD=''         # watchdog of the ping burst in flight
-PING_PF=''         # pid file of that burst's probes
-BURST_N=0          # bursts so far (names the burst a watchdog or probe belongs to)
-BURST_HIT=0        # a probe of the current burst was answered (USR1)
-BURST_STOP=0       # 1 during a tier burst: the first answer ends it
-TIER_CUT=0         # a tier burst was ended early by an answer
-BACKOFF=' '        # " ip=next_iter/level ": silent peers tier bursts skip until iteration next_iter
 IN_ROUTE_CHANGE=0
 TERM_PENDING=0
 HAVE_LOCK=0
@@ -94,7 +87,6 @@ conf_defaults() {
   : "${MODE:=active}" "${ZONE_PEER_STORAGE_IPS:=}" "${PING_COUNT:=4}" "${PING_ROUNDS:=2}"
   : "${UNLISTED_CONFIRM:=2}" "${BLIND_AFTER:=5}" "${LIST_MAX_AGE:=600}"
   : "${SESSION_MAX_BYTES:=1048576}" "${ALIVE_EVERY:=600}"
-  : "${PING_BURST:=8}" "${PEER_BACKOFF_MAX:=8}"
 }
 
 is_uint() {
@@ -117,7 +109,7 @@ load_conf() {
   for _v in "$INTERVAL" "$FAILBACK_DELAY" "$PING_TIMEOUT" "$REST_PORT" "$LOG_MAX_BYTES" \
     "$FETCH_TIMEOUT" "$SSH_TIMEOUT" "$FETCH_TRIES" "$PING_PARALLEL" "$ROUTE_TIMEOUT" \
     "$PING_COUNT" "$PING_ROUNDS" "$UNLISTED_CONFIRM" "$BLIND_AFTER" "$LIST_MAX_AGE" \
-    "$SESSION_MAX_BYTES" "$ALIVE_EVERY" "$PING_BURST" "$PEER_BACKOFF_MAX"; do
+    "$SESSION_MAX_BYTES" "$ALIVE_EVERY"; do
     if ! is_uint "$_v"; then
       CONF_ERROR="not a whole number: '$_v'"
       return 1
@@ -128,7 +120,6 @@ load_conf() {
   [ "$FETCH_TIMEOUT" -ge 1 ] || FETCH_TIMEOUT=1
   [ "$PING_PARALLEL" -ge 1 ] || PING_PARALLEL=1
   [ "$PING_COUNT" -ge 1 ] || PING_COUNT=1
-  [ "$PING_BURST" -ge 1 ] || PING_BURST=1
   [ "$PING_ROUNDS" -ge 1 ] || PING_ROUNDS=1
   [ "$UNLISTED_CONFIRM" -ge 1 ] || UNLISTED_CONFIRM=1
   [ "$BLIND_AFTER" -ge 1 ] || BLIND_AFTER=1
@@ -382,33 +373,17 @@ ping_all() {
   [ -n "$_new" ] || return 0
   ping_round "$_new"
   _round=1
-  _late=0
-  while :; do
+  while [ "$_round" -lt "$PING_ROUNDS" ]; do
     _again=''
-    _unp=0
     for _ip in $_new; do
       is_up "$_ip" && continue
       case $CONFIRM in
-      *" $_ip "*) ;;
-      *) continue ;;
+      *" $_ip "*) _again="$_again $_ip" ;;
       esac
-      _again="$_again $_ip"
-      in_list "$_ip" "$PINGED" || _unp=1
     done
     [ -n "$_again" ] || break
-    # A round whose deadline came before a confirming address's probes went out (a loaded host)
-    # is no evidence and does not count, up to PING_ROUNDS such rounds.
-    if [ "$_unp" = 1 ] && [ "$_late" -lt "$PING_ROUNDS" ]; then
-      _late=$((_late + 1))
-    elif [ "$_round" -lt "$PING_ROUNDS" ]; then
-      _round=$((_round + 1))
-    else
-      break
-    fi
-    for _ip in $_again; do
-      in_list "$_ip" "$PINGED" || PINGED="$PINGED$_ip "
-    done
     ping_round "$_again"
+    _round=$((_round + 1))
   done
 }
 
@@ -428,147 +403,29 @@ ping_round() {
   [ -z "$_batch" ] || ping_batch "$_batch"
 }
 
-# ping_batch "IP ...": one burst. Its deadline (PING_TIMEOUT) starts before the first fork: on a
-# loaded host forking 500 probes took longer than the timeout itself, and a watchdog started after
-# the last fork let a "1 s" round last 21-30 s (issue 14). Each address gets a child (probe_addr)
-# that forks its probes; every probe pid goes to PING_PF as it is forked, so the burst's watchdog
-# kills probes it did not know when it started (ping_fire). Past the deadline no more addresses are
-# forked, nor are those whose probes were forked only once it had passed: both count as not
-# pinged (removed from PINGED), neither answered nor silent. With BURST_STOP=1 (a tier burst: one
-# healthy peer is all it needs) the first answer ends the burst at once (burst_wait), and
-# TIER_CUT=1 says so: silence in a cut burst is no evidence of a dead peer.
 ping_batch() {
   PING_PIDS=''
-  BURST_HIT=0
-  BURST_N=$((BURST_N + 1))
-  : "${PING_PF:=${TMP_SESS:-/tmp/zbs-reroute-lib.$$}.pings}"
-  : >"$PING_PF"
-  : >"$PING_PF.fired"
-  trap 'BURST_HIT=1' USR1
-  start_ping_watchdog
   _pairs=''
-  _skip=''
   for _ip in $1; do
-    if [ -n "$_skip" ] || ping_fired || { [ "$BURST_STOP" = 1 ] && [ "$BURST_HIT" = 1 ]; }; then
-      _skip="$_skip $_ip"
-      continue
-    fi
-    _c=$PING_COUNT
     # The local management address only steers the fetch (fetch_sessions): one probe is enough.
-    [ "$_ip" != "$LOCAL_MGMT_IP" ] || _c=1
-    probe_addr "$_ip" "$_c" &
-    PING_PIDS="$PING_PIDS $!"
-    _pairs="$_pairs $!:$_ip"
+    _c=0
+    [ "$_ip" != "$LOCAL_MGMT_IP" ] || _c=$((PING_COUNT - 1))
+    while [ "$_c" -lt "$PING_COUNT" ]; do
+      ping -c 1 -s 16 "$_ip" >/dev/null 2>&1 &
+      PING_PIDS="$PING_PIDS $!"
+      _pairs="$_pairs $!:$_ip"
+      _c=$((_c + 1))
+    done
   done
-  for _ip in $_skip; do
-    unpinged "$_ip"
-  done
+  # shellcheck disable=SC2086 # word splitting of the pid list is intended
+  start_watchdog "$PING_TIMEOUT" $PING_PIDS
   for _pp in $_pairs; do
-    burst_wait "${_pp%%:*}"
-    case $? in
-    0) is_up "${_pp#*:}" || UP="$UP${_pp#*:} " ;;
-    2) unpinged "${_pp#*:}" ;;
-    esac
+    if wait_pid "${_pp%%:*}"; then
+      is_up "${_pp#*:}" || UP="$UP${_pp#*:} "
+    fi
   done
-  stop_ping_watchdog
+  stop_watchdog
   PING_PIDS=''
-}
-
-# unpinged IP: the burst's deadline came before IP's probes went out: no verdict, IP may be tried again.
-unpinged() {
-  case $PINGED in
-  *" $1 "*) PINGED="${PINGED%%" $1 "*} ${PINGED#*" $1 "}" ;;
-  esac
-}
-
-# probe_addr IP COUNT (a child of ping_batch): COUNT probes at once; exit 0 at the first reply.
-probe_addr() {
-  _pp=''
-  _c=0
-  while [ "$_c" -lt "$2" ]; do
-    ping -c 1 -s 16 "$1" >/dev/null 2>&1 &
-    _pp="$_pp $!"
-    echo "$!" >>"$PING_PF"
-    _c=$((_c + 1))
-  done
-  # Fired while we forked: the watchdog may have read the pid file before our last lines. It marks
-  # the burst fired before it reads, so checking after our writes leaves no probe unkilled. Probes
-  # that a loaded host started only at the deadline never had their chance: exit 2, "not probed".
-  if ping_fired; then
-    # shellcheck disable=SC2086 # word splitting of the pid list is intended
-    kill -9 $_pp 2>/dev/null
-    exit 2
-  fi
-  # shellcheck disable=SC2086
-  set -- $_pp
-  while [ "$#" -gt 0 ]; do
-    _p=$1
-    shift
-    if wait "$_p"; then
-      # Answered: the probes still out are ours and not reaped yet, so their pids are safe to kill.
-      [ "$#" -eq 0 ] || kill -9 "$@" 2>/dev/null
-      [ "$BURST_STOP" != 1 ] || kill -USR1 "$$" 2>/dev/null
-      exit 0
-    fi
-  done
-  exit 1
-}
-
-# ping_fired: the current burst's deadline has passed (or an answer ended it).
-ping_fired() {
-  _pf=''
-  [ -r "$PING_PF.fired" ] && read -r _pf <"$PING_PF.fired"
-  [ "$_pf" = "$BURST_N" ]
-}
-
-# ping_fire: end the current burst: mark it fired first (see probe_addr), then kill every probe in
-# the pid file. Probe pids can already be reaped by their child when this runs; a burst lasts one
-# PING_TIMEOUT, far too short for the kernel to hand such a pid to another process.
-ping_fire() {
-  echo "$BURST_N" >"$PING_PF.fired"
-  _k=''
-  while read -r _p; do
-    is_uint "$_p" && _k="$_k $_p"
-  done <"$PING_PF"
-  # shellcheck disable=SC2086
-  [ -z "$_k" ] || kill -9 $_k 2>/dev/null
-}
-
-# The burst's watchdog, a process of its own like start_watchdog's (it still fires when the loop
-# was killed): after PING_TIMEOUT it runs ping_fire for the burst it was started for.
-start_ping_watchdog() {
-  (
-    trap 'kill "$_pw" 2>/dev/null; exit 0' TERM
-    sleep "$PING_TIMEOUT" &
-    _pw=$!
-    wait "$_pw"
-    ping_fire
-  ) >/dev/null 2>&1 &
-  PING_WD=$!
-}
-
-stop_ping_watchdog() {
-  if [ -n "$PING_WD" ]; then
-    kill "$PING_WD" 2>/dev/null
-    wait "$PING_WD" 2>/dev/null
-    PING_WD=''
-  fi
-}
-
-# burst_wait PID: wait_pid for a probing child. In a tier burst the first answer (USR1 from the
-# child that got it) ends the whole burst: every probe still out is killed, so the children return.
-burst_wait() {
-  while :; do
-    if [ "$BURST_HIT" = 1 ] && [ "$BURST_STOP" = 1 ] && ! ping_fired; then
-      TIER_CUT=1
-      ping_fire
-    fi
-    wait "$1"
-    _wr=$?
-    if [ "$_wr" -le 128 ] || ! kill -0 "$1" 2>/dev/null; then
-      return "$_wr"
-    fi
-  done
 }
 
 is_up() {
@@ -1067,7 +924,7 @@ release_lock() {
 
 cleanup_tmp() {
   rm -f "$TMP_SESS" "$TMP_SESS.pid" "$TMP_SESS.rc" "$TMP_SESS.dd" "$TMP_SESS.out" "$TMP_ROUTES" \
-    "$TMP_OUT" "$STATUS_FILE.tmp.$$" "$PING_PF" "$PING_PF.fired" 2>/dev/null
+    "$TMP_OUT" "$STATUS_FILE.tmp.$$" 2>/dev/null
 }
 
 on_term() {
@@ -1076,9 +933,8 @@ on_term() {
     return
   fi
   [ -z "$FETCH_PID" ] || fetch_abort
-  [ -z "$PING_WD" ] || ping_fire
   # shellcheck disable=SC2086
-  kill $PING_PIDS $PING_WD $BG_PID $WD_PID $SLEEP_PID $FETCH_WD 2>/dev/null
+  kill $PING_PIDS $BG_PID $WD_PID $SLEEP_PID $FETCH_WD 2>/dev/null
   log "SIGTERM: exiting; route left via ${CUR_GW:-none} ($CUR_KIND)"
   release_lock
   cleanup_tmp
@@ -1114,116 +970,15 @@ healthy() { # healthy IP: listed by meta and answering ping (at the address it i
   { in_list "$1" "$META_STORAGE" || in_list "$1" "$META_MGMT"; } && is_up_via "$1"
 }
 
-# ---------------------------------------------------------------- tier bursts (issue 14)
-# A 64-node cluster lists 63 peers per tier. Pinging them all at once, half of them dead, took
-# 21-30 s on a loaded host. So a tier is probed in capped bursts: PING_BURST random peers, then
-# twice as many, and so on (each at most PING_PARALLEL / PING_COUNT addresses) until a burst has
-# an answer; the first answer ends its burst. A peer silent through a whole burst is backed off:
-# skipped by tier bursts for 1, 2, 4 ... at most PEER_BACKOFF_MAX iterations, and tried again
-# after that. A list whose peers are all backed off still gets one burst of PING_BURST of them:
-# backoff saves forks, it never skips a tier unprobed (that would move IO to management, changing
-# the NFS client address, while a storage peer may answer). The local SCVM, the gateway in use
-# and a pin are not tier candidates: ping_targets probes them every iteration, never backed off.
-
-# pick_up "IP ...": PICK = a peer of the list that answers (fails when none does).
+# pick_up "IP ...": ping the candidates (one round) and pick one of those answering at random.
 pick_up() {
-  _cand=''
-  _off=''
-  for _ip in $1; do
-    if backed_off "$_ip"; then
-      _off="$_off $_ip"
-    else
-      _cand="$_cand $_ip"
-    fi
-  done
-  if [ -z "$_cand" ]; then
-    rand_take "$_off" "$PING_BURST"
-    _cand=$TAKE
-  fi
-  _cap=$((PING_PARALLEL / PING_COUNT))
-  [ "$_cap" -ge 1 ] || _cap=1
-  _size=$PING_BURST
+  # shellcheck disable=SC2086
+  ping_via $1
   _ok=''
-  _nb=0
-  # At most 8 bursts: 8 + 16 + 32 x 6 covers any cluster SmartX builds, and a host too loaded to
-  # fork even one probe per burst before its deadline still ends the iteration.
-  while [ "$_nb" -lt 8 ]; do
-    _nb=$((_nb + 1))
-    [ "$_size" -le "$_cap" ] || _size=$_cap
-    rand_take "$_cand" "$_size"
-    [ -n "$TAKE" ] || break
-    _cand=$REST
-    TIER_CUT=0
-    BURST_STOP=1
-    # shellcheck disable=SC2086
-    ping_via $TAKE
-    BURST_STOP=0
-    for _ip in $TAKE; do
-      gw_of "$_ip"
-      if is_up "$GW"; then
-        _ok="$_ok $_ip"
-        backoff_clear "$_ip"
-      elif ! in_list "$GW" "$PINGED"; then
-        _cand="$_cand $_ip" # the burst ended before its probes were forked: not tried yet
-      elif [ "$TIER_CUT" = 0 ]; then
-        backoff_fail "$_ip"
-      fi
-    done
-    [ -z "$_ok" ] || break
-    _size=$((_size * 2))
+  for _ip in $1; do
+    is_up_via "$_ip" && _ok="$_ok $_ip"
   done
   rand_pick "$_ok"
-}
-
-# rand_take LIST K → TAKE (K words of LIST at random, fewer when it is shorter), REST (the others).
-rand_take() {
-  TAKE=''
-  REST=" $1 "
-  _t=0
-  while [ "$_t" -lt "$2" ] && rand_pick "$REST"; do
-    TAKE="$TAKE $PICK"
-    REST="${REST%%" $PICK "*} ${REST#*" $PICK "}"
-    _t=$((_t + 1))
-  done
-}
-
-backed_off() { # backed_off IP: tier bursts skip IP this iteration
-  case $BACKOFF in
-  *" $1="*) ;;
-  *) return 1 ;;
-  esac
-  _bo=${BACKOFF#*" $1="}
-  [ "$ITER" -lt "${_bo%%/*}" ]
-}
-
-backoff_clear() { # backoff_clear IP: IP answered
-  case $BACKOFF in
-  *" $1="*)
-    _bt=${BACKOFF#*" $1="}
-    BACKOFF="${BACKOFF%%" $1="*} ${_bt#* }"
-    ;;
-  esac
-}
-
-backoff_fail() { # backoff_fail IP: IP stayed silent through a whole burst; skip it 2^level iterations
-  [ "$PEER_BACKOFF_MAX" -gt 0 ] || return 0
-  _bl=0
-  case $BACKOFF in
-  *" $1="*)
-    _bl=${BACKOFF#*" $1="}
-    _bl=${_bl%% *}
-    _bl=${_bl#*/}
-    backoff_clear "$1"
-    ;;
-  esac
-  _bs=1
-  _i=0
-  while [ "$_i" -lt "$_bl" ] && [ "$_bs" -lt "$PEER_BACKOFF_MAX" ]; do
-    _bs=$((_bs * 2))
-    _i=$((_i + 1))
-  done
-  [ "$_bs" -le "$PEER_BACKOFF_MAX" ] || _bs=$PEER_BACKOFF_MAX
-  BACKOFF="$BACKOFF$1=$((ITER + 1 + _bs))/$((_i + 1)) "
 }
 
 # choose → WANT / WANT_KIND ('' when nothing healthy is known).
@@ -1291,11 +1046,7 @@ choose() {
           fi
         done
       fi
-      # A zone peer whose probes a loaded host forked late in the burst's deadline looks silent;
-      # it gets a second burst before IO crosses to the other site (one PING_TIMEOUT, only when
-      # the near burst had no answer: cheaper than NFS over the inter-site link until failback).
-      if pick_up "$_near" || { [ -n "$_far" ] && [ -n "${_near# }" ] && pick_up "$_near"; } ||
-        { [ -n "$_far" ] && pick_up "$_far"; }; then
+      if pick_up "$_near" || { [ -n "$_far" ] && pick_up "$_far"; }; then
         WANT=$PICK
         WANT_KIND=$_tier
         return
@@ -1637,7 +1388,6 @@ fetch_once() {
     return 3
   fi
   TMP_SESS=/tmp/zbs-reroute-fetch.$$
-  PING_PF=$TMP_SESS.pings
   trap 'rm -f "$TMP_SESS" "$TMP_SESS".*' EXIT
   trap 'rm -f "$TMP_SESS" "$TMP_SESS".*; exit 3' INT TERM HUP
   clock_init
@@ -1680,10 +1430,8 @@ main() {
   trap on_term TERM INT
   trap '' HUP
   # Temp files of loops that were killed -9; we hold the lock, nobody else writes here.
-  rm -f "$RUN_DIR"/sessions.* "$RUN_DIR"/routes.* "$RUN_DIR"/route-out.* "$RUN_DIR"/status.tmp.* \
-    "$RUN_DIR"/pings.* 2>/dev/null
+  rm -f "$RUN_DIR"/sessions.* "$RUN_DIR"/routes.* "$RUN_DIR"/route-out.* "$RUN_DIR"/status.tmp.* 2>/dev/null
   TMP_SESS=$RUN_DIR/sessions.$$
-  PING_PF=$RUN_DIR/pings.$$
   TMP_ROUTES=$RUN_DIR/routes.$$
   TMP_OUT=$RUN_DIR/route-out.$$
   RND=$(($$ + NOW))

@@ -192,54 +192,27 @@ async function reboot(n: LabNode) {
   return { ...r, routeAtBoot, changes: nfsRouteChanges(n, booted).length, route: routeVia(n), log: agentLog(n) };
 }
 
-/**
- * 128 addresses (the storage + management IPs of a 64-node cluster), most of them dead, in one
- * burst; then a tier of 63 storage peers (the lab's live SCVMs among dead addresses) through the
- * capped tier burst. What is checked is behaviour (one burst, the right verdicts, a live pick);
- * the time figures are recorded here and held by the benchmark (bench/agent-iteration.ts).
- */
+/** 128 addresses (the storage + management IPs of a 64-node cluster), most of them dead. */
 async function pingFanout(n: LabNode) {
   const l = lab as Lab;
   const live = l.nodes.flatMap((m) => [m.scvm.storageIp, m.scvm.mgmtIp, m.esxi.storageIp, m.esxi.mgmtIp]);
   const dead: string[] = [];
   for (let i = 150; dead.length < 128 - live.length; i++) dead.push(`10.20.0.${i}`, `10.10.0.${i}`);
   const addrs = [...live, ...dead].slice(0, 128);
-  const liveStorage = l.nodes.filter((m) => m !== n).map((m) => m.scvm.storageIp);
-  const tier = [...liveStorage];
-  for (let i = 150; tier.length < 63; i++) tier.push(`10.20.0.${i}`);
   const script = [
     `REROUTE_LIB=1 . ${installDir(n)}/reroute-loop.sh`,
-    // One probe per address, one round: what is checked is the fan-out, not the evidence rules.
-    // The deadline runs from the burst's start (issue 14): 6 s leaves a loaded machine (load 27
-    // here once: 3 s missed 5 of 28 live addresses) time to fork every probe and hear the live
-    // ones, which is the verdict checked here.
-    'PING_TIMEOUT=6 PING_PARALLEL=128 PING_COUNT=1 PING_ROUNDS=1 CONFIRM=" " UP=" " PINGED=" "',
-    'conf_defaults',
+    // One probe per address, one round: what is timed is the fan-out, not the evidence rules.
+    'PING_TIMEOUT=1 PING_PARALLEL=128 PING_COUNT=1 PING_ROUNDS=1 CONFIRM=" " UP=" " PINGED=" "',
     'read -r t0 _ </proc/uptime',
     `ping_all ${addrs.join(' ')}`,
     'read -r t1 _ </proc/uptime',
     'echo "T $t0 $t1"',
     'echo "UP$UP"',
-    'echo "BURSTS $BURST_N"',
-    // The tier burst with the agent's defaults: PING_COUNT 4, PING_BURST 8.
-    'PING_COUNT=4 UP=" " PINGED=" " ITER=1 RND=$$',
-    `pick_up '${tier.join(' ')}'`,
-    'echo "PICK $PICK"',
-    'echo "TIER_BURSTS $((BURST_N - 1))"',
   ].join('\n');
-  const out = await l.execOk(n.esxi.target, script, { timeoutMs: 60_000 });
+  const out = await l.execOk(n.esxi.target, script, { timeoutMs: 30_000 });
   const m = /T (\S+) (\S+)/.exec(out);
   const up = (/UP(.*)/.exec(out)?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
-  return {
-    ms: m ? Math.round((Number(m[2]) - Number(m[1])) * 1000) : -1,
-    up,
-    live,
-    dead: addrs.filter((a) => !live.includes(a)),
-    bursts: Number(/BURSTS (\d+)/.exec(out)?.[1] ?? -1),
-    pick: /PICK (\S*)/.exec(out)?.[1] ?? '',
-    tierBursts: Number(/TIER_BURSTS (\d+)/.exec(out)?.[1] ?? -1),
-    liveStorage,
-  };
+  return { ms: m ? Math.round((Number(m[2]) - Number(m[1])) * 1000) : -1, up, live, dead: addrs.filter((a) => !live.includes(a)) };
 }
 
 /** The whole local SCVM stops (meta, NFS, links): the agent must not wait for its meta. */
@@ -299,7 +272,7 @@ const scenarios: {
 
 maybe('reroute agent in the lab', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 7, name: 'za-agent' });
+    lab = await Lab.start({ nodes: 7, name: 'zra-agent' });
     key = new AgentKey();
     authorizeOnScvms(lab, key);
     const l = lab;
@@ -321,9 +294,7 @@ maybe('reroute agent in the lab', () => {
     scenarios.reboot = settle(reboot(nodeOf(6)));
     const homeAgain = Promise.all([scenarios.scvmStorage, scenarios.esxiStorage, scenarios.access]);
     scenarios.scvmDown = settle(homeAgain.then(() => scvmDown(nodeOf(7))));
-    // 7 nodes up, agents installed and steady, the fan-out (one 6 s burst): 150 s was not enough
-    // with four other lab jobs on the machine.
-  }, 210_000);
+  }, 150_000);
 
   afterAll(async () => {
     await Promise.all(Object.values(scenarios));
@@ -344,16 +315,14 @@ maybe('reroute agent in the lab', () => {
     }
   });
 
-  test('pings 128 addresses (64-node cluster, most dead) in one burst, and picks a live peer from a 63-peer tier', async () => {
+  test('pings 128 addresses (64-node cluster, most dead) in parallel, not one after another', async () => {
     const r = await result(scenarios.fanout);
     measured.ping128Ms = r.ms;
-    // One burst under one deadline, not one after another (120-odd dead addresses at the 1 s
-    // timeout would take two minutes); the time itself is the benchmark's (bench/agent-iteration.ts).
-    expect(r.bursts).toBe(1);
+    expect(r.ms).toBeGreaterThan(0);
+    // One after another, 120-odd dead addresses at the 1 s ping timeout take two minutes. The
+    // one-interval target (3 s) is the benchmark's: on a loaded 2-core CI machine this took 4.6 s.
+    expect(r.ms).toBeLessThan(30_000);
     expect(r.up.sort()).toEqual([...r.live].sort());
-    expect(r.liveStorage).toContain(r.pick);
-    expect(r.tierBursts).toBeGreaterThanOrEqual(1);
-    expect(r.tierBursts).toBeLessThanOrEqual(8);
   });
 
   test("tells its own loop from other processes in ESXi's `ps -c` output", async () => {
