@@ -169,7 +169,7 @@ export interface ScenarioOutcome {
  * Run one client scenario (test/remote/ssh-scenarios.ts) inside the
  * namespace, where 127.0.0.1 is the test sshd. Bounded by `timeoutMs`.
  */
-export function runScenario(sshd: NetnsSshd, name: string, args: Record<string, unknown> = {}, timeoutMs = 60_000): ScenarioOutcome {
+export function runScenario(sshd: NetnsSshd, name: string, args: Record<string, unknown> = {}, timeoutMs = 120_000): ScenarioOutcome {
   const payload = JSON.stringify({ name, sshd: { dir: sshd.dir, port: sshd.port, pid: sshd.pid, clientKeyPath: sshd.clientKeyPath, strangerKeyPath: sshd.strangerKeyPath, hostKeyBase64: sshd.hostKeyBase64, blackholeAddress: sshd.blackholeAddress }, ...args });
   const r = spawnSync('ip', ['netns', 'exec', sshd.ns, join(REPO, 'node_modules', '.bin', 'tsx'), join(__dirname, 'ssh-scenarios.ts'), payload], { encoding: 'utf8', timeout: timeoutMs, cwd: REPO });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
