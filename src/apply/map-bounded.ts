@@ -1,5 +1,5 @@
 /**
- * The one worker pool of apply and its verification: `access.parallelism` hosts in flight,
+ * The one worker pool of apply, its verification and preflight: `access.parallelism` hosts in flight,
  * never more (a 16-node apply must not open 16 host conversations at once).
  */
 

@@ -8,6 +8,7 @@
 import { renderAgentConf } from '../agent/agent-conf';
 import { PRIVATE_KEY_FILE } from '../agent/bundle-layout';
 import { installDirFor } from '../agent/host-entries';
+import { mapBounded } from '../apply/map-bounded';
 import { shippedEsxiScript } from '../agent/shipped-bundle';
 import { RerouteError } from '../errors/reroute-error';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
@@ -111,24 +112,10 @@ async function scvmFacts(node: NodeSpec, pool: HostConnections, timeoutMs: numbe
   }
 }
 
-/** Runs `fn` for every item, at most `limit` at a time; results in input order. */
-async function bounded<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
-}
-
 /** Per-SCVM SMTX OS release line (undefined when it could not be read), for `reroute status`. */
 export async function readScvmReleases(session: ClusterSession): Promise<Record<string, string | undefined>> {
   const m = session.manifest;
-  const rows = await bounded(m.nodes, m.access.parallelism, async (n) => {
+  const rows = await mapBounded(m.nodes, m.access.parallelism, async (n) => {
     const r = await scvmFacts(n, session.connections, m.access.ssh.commandTimeoutSeconds * 1000);
     return [n.name, r.reachable ? r.facts.release : undefined] as const;
   });
@@ -148,7 +135,7 @@ export async function gatherPreflight(session: ClusterSession, nodes?: string[])
   const ctx = preflightContext(m);
   const timeoutMs = m.access.ssh.commandTimeoutSeconds * 1000;
   const wanted = m.nodes.filter((n) => !nodes || nodes.includes(n.name));
-  return bounded(wanted, m.access.parallelism, async (n) => {
+  return mapBounded(wanted, m.access.parallelism, async (n) => {
     const [e, s] = await Promise.all([
       esxiFacts(m, n, session.connections, ctx, timeoutMs).catch((err: unknown) => ({ esxi: { reachable: false as const, reason: reason(err) }, fetch: { skipped: 'preflight failed' }, controllerNow: undefined })),
       scvmFacts(n, session.connections, timeoutMs),
