@@ -213,6 +213,22 @@ export function loopPids(node: LabNode): number[] {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The loops on NODE once cron's minute starter has gone: every minute crond runs
+ * `/bin/sh reroute-loop.sh &`, which finds the lock held and exits, so for a moment (seconds on a
+ * loaded host) two loop processes exist although only one runs. A real second loop never leaves,
+ * so a count that stays above one for TIMEOUT_MS is returned as it is.
+ */
+export async function settledLoopPids(node: LabNode, timeoutMs = 15_000): Promise<number[]> {
+  const t0 = Date.now();
+  let pids = loopPids(node);
+  while (pids.length > 1 && Date.now() - t0 < timeoutMs) {
+    await sleep(250);
+    pids = loopPids(node);
+  }
+  return pids;
+}
+
 export async function until<T>(what: string, timeoutMs: number, fn: () => T | undefined | false, stepMs = 100): Promise<T> {
   const t0 = Date.now();
   for (;;) {

@@ -21,9 +21,9 @@ import {
   esxiPath,
   installAgent,
   installDir,
-  loopPids,
   NFS,
   routeVia,
+  settledLoopPids,
   sleep,
   status,
   until,
@@ -161,7 +161,7 @@ async function waitForNewLoop(n: LabNode, oldPid: string, since: number) {
   }, 250);
   const restartMs = Date.now() - since;
   await sleep(2_000);
-  return { st, restartMs, loops: loopPids(n).length };
+  return { st, restartMs, loops: (await settledLoopPids(n)).length };
 }
 
 async function killNine(n: LabNode) {
@@ -422,7 +422,7 @@ maybe('reroute agent in the lab', () => {
     await Promise.all(Object.values(scenarios));
     for (const i of [1, 5]) expect(nfsRouteChanges(nodeOf(i), steadyAt)).toEqual([]);
     for (const n of (lab as Lab).nodes) {
-      expect(loopPids(n)).toHaveLength(1);
+      expect(await settledLoopPids(n)).toHaveLength(1);
       expect(routeVia(n)).toBe(n.scvm.storageIp);
     }
   });
