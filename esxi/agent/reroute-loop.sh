@@ -87,6 +87,7 @@ conf_defaults() {
   : "${MODE:=active}" "${ZONE_PEER_STORAGE_IPS:=}" "${PING_COUNT:=4}" "${PING_ROUNDS:=2}"
   : "${UNLISTED_CONFIRM:=2}" "${BLIND_AFTER:=5}" "${LIST_MAX_AGE:=600}"
   : "${SESSION_MAX_BYTES:=1048576}" "${ALIVE_EVERY:=600}"
+  : "${PING_BURST:=8}" "${PEER_BACKOFF:=30}"
 }
 
 is_uint() {
@@ -109,7 +110,7 @@ load_conf() {
   for _v in "$INTERVAL" "$FAILBACK_DELAY" "$PING_TIMEOUT" "$REST_PORT" "$LOG_MAX_BYTES" \
     "$FETCH_TIMEOUT" "$SSH_TIMEOUT" "$FETCH_TRIES" "$PING_PARALLEL" "$ROUTE_TIMEOUT" \
     "$PING_COUNT" "$PING_ROUNDS" "$UNLISTED_CONFIRM" "$BLIND_AFTER" "$LIST_MAX_AGE" \
-    "$SESSION_MAX_BYTES" "$ALIVE_EVERY"; do
+    "$SESSION_MAX_BYTES" "$ALIVE_EVERY" "$PING_BURST" "$PEER_BACKOFF"; do
     if ! is_uint "$_v"; then
       CONF_ERROR="not a whole number: '$_v'"
       return 1
@@ -120,6 +121,7 @@ load_conf() {
   [ "$FETCH_TIMEOUT" -ge 1 ] || FETCH_TIMEOUT=1
   [ "$PING_PARALLEL" -ge 1 ] || PING_PARALLEL=1
   [ "$PING_COUNT" -ge 1 ] || PING_COUNT=1
+  [ "$PING_BURST" -ge 1 ] || PING_BURST=1
   [ "$PING_ROUNDS" -ge 1 ] || PING_ROUNDS=1
   [ "$UNLISTED_CONFIRM" -ge 1 ] || UNLISTED_CONFIRM=1
   [ "$BLIND_AFTER" -ge 1 ] || BLIND_AFTER=1
@@ -970,15 +972,97 @@ healthy() { # healthy IP: listed by meta and answering ping (at the address it i
   { in_list "$1" "$META_STORAGE" || in_list "$1" "$META_MGMT"; } && is_up_via "$1"
 }
 
-# pick_up "IP ...": ping the candidates (one round) and pick one of those answering at random.
+# ---------------------------------------------------------------- tier bursts (issue 14)
+# A 64-node cluster lists 63 peers per tier: pinging them all at once forks 252 probes, and on a
+# loaded host the forks alone took 21-30 s. So a tier is probed in bursts of PING_BURST peers in
+# random order, and the first burst with an answer ends it. Each burst is an ordinary ping round:
+# its watchdog starts after its last fork (a few dozen), so every probe still gets its whole
+# PING_TIMEOUT; an earlier attempt that started the deadline before the forks read live peers as
+# silent on a loaded host (docs/design.md §10). The list is worked through before giving up, so a
+# tier, or the near zone, is never left while one of its peers answers. A peer silent through a
+# burst goes to the back of the order for PEER_BACKOFF seconds; it is never skipped.
+PEER_SILENT=' ' # " IP=UNTIL ": silent peers and when they come back to the front
+BURST_N=0       # tier bursts so far (the agent-iteration benchmark reports it)
+
+# pick_up "IP ...": PICK = one of the answering candidates, at random; fails when none answers.
 pick_up() {
+  _fresh=''
+  _off=''
+  for _ip in $1; do
+    if backed_off "$_ip"; then
+      _off="$_off $_ip"
+    else
+      _fresh="$_fresh $_ip"
+    fi
+  done
+  shuffle "$_fresh"
+  _order=$SHUFFLED
+  shuffle "$_off"
+  _order="$_order $SHUFFLED"
+  _burst=''
+  _n=0
+  for _ip in $_order; do
+    _burst="$_burst $_ip"
+    _n=$((_n + 1))
+    if [ "$_n" -ge "$PING_BURST" ]; then
+      pick_burst "$_burst" && return 0
+      _burst=''
+      _n=0
+    fi
+  done
+  [ -n "$_burst" ] || return 1
+  pick_burst "$_burst"
+}
+
+pick_burst() { # pick_burst "IP ...": one ping round over the burst → PICK
+  BURST_N=$((BURST_N + 1))
   # shellcheck disable=SC2086
   ping_via $1
   _ok=''
   for _ip in $1; do
-    is_up_via "$_ip" && _ok="$_ok $_ip"
+    if is_up_via "$_ip"; then
+      _ok="$_ok $_ip"
+      unsilence "$_ip"
+    else
+      unsilence "$_ip"
+      PEER_SILENT="$PEER_SILENT$_ip=$((NOW + PEER_BACKOFF)) "
+    fi
   done
   rand_pick "$_ok"
+}
+
+backed_off() { # backed_off IP: IP was silent less than PEER_BACKOFF seconds ago
+  case $PEER_SILENT in
+  *" $1="*) ;;
+  *) return 1 ;;
+  esac
+  _until=${PEER_SILENT#*" $1="}
+  _until=${_until%% *}
+  is_uint "$_until" && [ "$NOW" -lt "$_until" ]
+}
+
+unsilence() { # unsilence IP
+  case $PEER_SILENT in
+  *" $1="*)
+    _post=${PEER_SILENT#*" $1="}
+    PEER_SILENT="${PEER_SILENT%%" $1="*} ${_post#* }"
+    ;;
+  esac
+}
+
+shuffle() { # shuffle "WORD ..." → SHUFFLED, in random order
+  # shellcheck disable=SC2086
+  set -- $1
+  SHUFFLED=$*
+  [ "$#" -gt 1 ] || return 0
+  _nw=$#
+  RND=$(((RND * 1103515245 + 12345) % 2147483648))
+  # shellcheck disable=SC2016 # an awk program
+  _sh=$(echo "$*" | awk -v s="$RND" '{ srand(s); for (i = NF; i > 1; i--) { j = int(rand() * i) + 1; t = $i; $i = $j; $j = t } print }')
+  # An awk that failed leaves the list in its own order: a lost word would skip a peer.
+  # shellcheck disable=SC2086
+  set -- $_sh
+  [ "$#" -ne "$_nw" ] || SHUFFLED=$_sh
 }
 
 # choose → WANT / WANT_KIND ('' when nothing healthy is known).
