@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { newScvmState, newSessionId, updateScvm, writeClusterState, type ClusterState } from './services/cluster-state';
 import { summarizeHostLog, type HostIoSummary } from './services/io-summary';
 import { ensureServiceBin } from './services/service-bin';
+import { processTreeCpuMs } from './host-cpu';
 import { LinkFaults, type LinkFaultSpec, type LinkFaultView, type LinkEngine } from './lab-netem';
 import { alive, LabError, parallel, run, runOk, sleep, waitFor, type RunResult } from './proc';
 import { ensureTemplates, ESXI_CRONTAB, ESXI_VERSIONS, installEsxiProfile, markSticky, type EsxiVersion, type Templates } from './rootfs';
@@ -1265,6 +1266,23 @@ export class Lab {
     }
     const l = this.linkFaults.view(this.reg);
     return { name: this.name, nodes: this.nodes.length, stateDir: this.dir, controller: this.controller, targets, faults: this.faults, links: l.links, partitions: l.partitions, ...(l.engine ? { linkEngine: l.engine } : {}) };
+  }
+
+  /**
+   * CPU milliseconds each host's sshd has spent on finished SSH sessions so far (lab/host-cpu.ts);
+   * a benchmark takes the difference around one CLI run to tell the hosts' share of a step.
+   */
+  sshCpuMs(): Record<string, number> {
+    this.reload();
+    const out: Record<string, number> = {};
+    for (const node of this.nodes) {
+      for (const h of [node.esxi, node.scvm]) {
+        const pid = this.pid(`${h.target}:sshd`);
+        const ms = pid === undefined ? undefined : processTreeCpuMs(pid);
+        if (ms !== undefined) out[h.target] = ms;
+      }
+    }
+    return out;
   }
 
   /** Which SCVM (and which of its addresses) this ESXi's 192.168.33.2 route goes to now. */
