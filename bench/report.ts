@@ -101,7 +101,8 @@ function reconcileMd(r: BenchResult): string {
         const rt = x.roundTrips as Any;
         const trips = st === 'startup' ? '' : ` · ${rt.perEsxi.max}/${rt.perScvm.max} exec`;
         const bad = ((x.exitCodes as number[] | undefined) ?? []).filter((c) => c !== 0 && !(st === 'plan-fresh' && c === 2));
-        const cpu = (x.cliCpuMs as Stats | undefined)?.n ? ` (CLI CPU ${sec((x.cliCpuMs as Stats).p50)})` : '';
+        const host = (x.hostCpuMs as Stats | undefined)?.n ? `, hosts ${sec((x.hostCpuMs as Stats).p50)}, floor ${sec(x.cpuFloorMs as number)}` : '';
+        const cpu = (x.cliCpuMs as Stats | undefined)?.n ? ` (CLI CPU ${sec((x.cliCpuMs as Stats).p50)}${host})` : '';
         return `${sec(x.wallMs.p50)}${cpu}${trips}${bad.length ? ` · **exit ${bad.join(',')}**` : ''}`;
       });
       return `| ${STEP_NAMES[st]} | ${cells.join(' | ')} |`;
@@ -114,7 +115,8 @@ function reconcileMd(r: BenchResult): string {
 ${header(r)}
 
 Wall time of the \`reroute\` command (median of ${(r.parameters as Any).repeats} for the repeatable steps, one run for apply and
-upgrade), with the CLI process's own CPU time in brackets · SSH execs per ESXi host / per SCVM (max over hosts). Access parallelism ${(r.parameters as Any).parallelism} (manifest default).
+upgrade), with the CLI process's own CPU time in brackets (where recorded, also the CPU the lab hosts spent on the
+step's SSH sessions and the floor (CLI + hosts) / cores that no wall time can beat on this machine) · SSH execs per ESXi host / per SCVM (max over hosts). Access parallelism ${(r.parameters as Any).parallelism} (manifest default).
 CLI: ${(r.parameters as Any).cli}, run in the ${(r.parameters as Any).where ?? 'lab controller namespace'}. For reference, the dev CLI
 (\`bin/reroute.js\` through tsx, which transpiles on every start) needs ${distS(s.devCliStartupMs as Stats | undefined)} just to start.
 
