@@ -109,6 +109,7 @@ function reconcileMd(r: BenchResult): string {
     })
     .join('\n');
   const t = s.targets as Any;
+  const big = s[`n${t.largest}`] as Any | undefined;
   const met = (key: string) => metCell(key, t[key] as Any | undefined, s, sizes);
   return `## 2. Reconcile scaling
 
@@ -135,8 +136,8 @@ A target counts as met only when every run it is read from succeeded (bench/reco
 
 Reading it: round trips per host do not grow with the cluster (observe and no-op plan: 1 exec per host;
 the first plan on a fresh cluster, not shown, also reads each ESXi host once for a key to adopt). What grows is waiting: the CLI's own CPU at
-${t.largest} nodes is ${sec(((s[`n${t.largest}`] as Any)?.observe?.cliCpuMs as Stats | undefined)?.p50)} of an observe taking ${sec(((s[`n${t.largest}`] as Any)?.observe?.wallMs as Stats | undefined)?.p50)}; the rest is ${2 * t.largest} lab hosts (sshd, busybox, the probe)
-answering on the same 2 cores, which a real cluster spreads over ${t.largest} ESXi hosts and ${t.largest} SCVMs. The targets
+${t.largest} nodes is ${sec(big?.observe?.cliCpuMs?.p50)} of an observe taking ${sec(big?.observe?.wallMs?.p50)}${big?.observe?.hostCpuMs?.n ? `, while the ${2 * t.largest} lab hosts spent ${sec(big.observe.hostCpuMs.p50)} of CPU answering it (sshd, busybox, the probe and the ESXi command stand-ins), so no run on these 2 cores could take less than ${sec(big.observe.cpuFloorMs)}` : `; the rest is ${2 * t.largest} lab hosts (sshd, busybox, the probe) answering on the same 2 cores`}.
+A real cluster spreads that host work over ${t.largest} ESXi hosts and ${t.largest} SCVMs, each with its own CPUs. The targets
 are judged on the lab figures as measured, not corrected for that.
 ${notes(r)}`;
 }
