@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { Lab, type LabNode } from '../lab/lab';
 import { readRegistry } from '../lab/registry';
 
+export { CLK_TCK, procTimes, type ProcTimes } from '../lab/host-cpu';
+
 const REPO = path.resolve(__dirname, '..');
 
 /** Builds the release (scripts/package-linux-x64.sh) into WORKDIR/pkg; returns its bin/reroute. */
@@ -35,7 +37,6 @@ export function packagedCli(workDir: string, log: (m: string) => void): { cli: s
   return { cli: 'reroute', how: 'dev CLI (bin/reroute.js through tsx)' };
 }
 
-export const CLK_TCK = 100;
 /** Where the benchmark puts its helpers inside an ESXi host (ramdisk, as ESXi's /tmp). */
 export const HOST_BENCH_DIR = '/tmp/zrb';
 
@@ -72,27 +73,6 @@ export function installRusage(node: LabNode, workDir: string): string {
 
 export function hostFile(node: LabNode, inHostPath: string): string {
   return path.join(node.esxi.root, inHostPath);
-}
-
-export interface ProcTimes {
-  /** user+sys of the process itself, seconds */
-  self: number;
-  /** user+sys of its waited-for children (cutime+cstime), seconds */
-  children: number;
-}
-
-/** utime+stime and cutime+cstime of a pid (seconds); undefined when it is gone. */
-export function procTimes(pid: number): ProcTimes | undefined {
-  let stat: string;
-  try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After "(comm) ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
-  const n = (i: number) => Number(f[i] ?? 0);
-  return { self: (n(11) + n(12)) / CLK_TCK, children: (n(13) + n(14)) / CLK_TCK };
 }
 
 /** A /proc/<pid>/status field in kB (VmRSS, VmHWM, …); undefined when missing. */

@@ -1,30 +1,36 @@
 /**
- * CPU a simulated host spent on SSH work, for benchmarks that must tell the tool's cost from the
- * lab's: on a 2-core lab every host's commands share the same two cores, so a 64-node observe is
- * slower than a 1-node one even when the tool's own cost per host is flat. A host's sshd listener
- * reaps every session it forked, and each session reaps its commands, so the listener's own CPU
- * plus its reaped children's (utime + stime + cutime + cstime) grows by exactly the CPU of the
- * SSH sessions that ended. Commands a session left running in the background (the agent loop) are
- * reparented to the host's init and are not counted until they exit.
+ * CPU times from /proc/PID/stat, for benchmarks that must tell the tool's cost from the lab's: on
+ * a 2-core lab every host's commands share the same two cores, so a 64-node observe is slower
+ * than a 1-node one even when the tool's own cost per host is flat. A host's sshd listener reaps
+ * every session it forked, and each session reaps its commands, so the listener's own CPU plus
+ * its reaped children's grows by exactly the CPU of the SSH sessions that ended (Lab.sshCpuMs).
+ * Commands a session left running in the background (the agent loop) are reparented to the
+ * host's init and are not counted until they exit.
  */
 import * as fs from 'node:fs';
 
-/** Fields 14-17 of /proc/PID/stat (after the command name, which may hold spaces), in clock ticks. */
-export function statCpuTicks(stat: string): number | undefined {
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state); utime is field 14 → rest[11].
-  const ticks = [11, 12, 13, 14].map((i) => Number(rest[i]));
-  return ticks.every((t) => Number.isFinite(t)) ? ticks.reduce((a, b) => a + b, 0) : undefined;
+/** Linux's USER_HZ: 100 on every architecture the lab runs on. */
+export const CLK_TCK = 100;
+
+export interface ProcTimes {
+  /** user+sys of the process itself, seconds */
+  self: number;
+  /** user+sys of its waited-for children (cutime+cstime), seconds */
+  children: number;
 }
 
-/** Linux's USER_HZ: 100 on every architecture the lab runs on. */
-const TICK_MS = 10;
+/** The times in one /proc/PID/stat line (whose command name may hold spaces and parentheses). */
+export function parseProcTimes(stat: string): ProcTimes {
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After "(comm) ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+  const n = (i: number) => Number(f[i] ?? 0);
+  return { self: (n(11) + n(12)) / CLK_TCK, children: (n(13) + n(14)) / CLK_TCK };
+}
 
-/** CPU milliseconds of PID and its reaped descendants; undefined when the process is gone. */
-export function processTreeCpuMs(pid: number): number | undefined {
+/** utime+stime and cutime+cstime of a pid (seconds); undefined when it is gone. */
+export function procTimes(pid: number): ProcTimes | undefined {
   try {
-    const t = statCpuTicks(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    return t === undefined ? undefined : t * TICK_MS;
+    return parseProcTimes(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { newScvmState, newSessionId, updateScvm, writeClusterState, type ClusterState } from './services/cluster-state';
 import { summarizeHostLog, type HostIoSummary } from './services/io-summary';
 import { ensureServiceBin } from './services/service-bin';
-import { processTreeCpuMs } from './host-cpu';
+import { procTimes } from './host-cpu';
 import { LinkFaults, type LinkFaultSpec, type LinkFaultView, type LinkEngine } from './lab-netem';
 import { alive, LabError, parallel, run, runOk, sleep, waitFor, type RunResult } from './proc';
 import { ensureTemplates, ESXI_CRONTAB, ESXI_VERSIONS, installEsxiProfile, markSticky, type EsxiVersion, type Templates } from './rootfs';
@@ -1269,7 +1269,7 @@ export class Lab {
   }
 
   /**
-   * CPU milliseconds each host's sshd has spent on finished SSH sessions so far (lab/host-cpu.ts);
+   * CPU milliseconds each host's sshd listener and its reaped sessions have spent so far (lab/host-cpu.ts);
    * a benchmark takes the difference around one CLI run to tell the hosts' share of a step.
    */
   sshCpuMs(): Record<string, number> {
@@ -1278,8 +1278,8 @@ export class Lab {
     for (const node of this.nodes) {
       for (const h of [node.esxi, node.scvm]) {
         const pid = this.pid(`${h.target}:sshd`);
-        const ms = pid === undefined ? undefined : processTreeCpuMs(pid);
-        if (ms !== undefined) out[h.target] = ms;
+        const t = pid === undefined ? undefined : procTimes(pid);
+        if (t !== undefined) out[h.target] = Math.round((t.self + t.children) * 1000);
       }
     }
     return out;
