@@ -1020,11 +1020,10 @@ pick_burst() { # pick_burst "IP ...": one ping round over the burst → PICK
   ping_via $1
   _ok=''
   for _ip in $1; do
+    unsilence "$_ip"
     if is_up_via "$_ip"; then
       _ok="$_ok $_ip"
-      unsilence "$_ip"
     else
-      unsilence "$_ip"
       PEER_SILENT="$PEER_SILENT$_ip=$((NOW + PEER_BACKOFF)) "
     fi
   done
