@@ -2,7 +2,9 @@
  * One agent iteration at 64 nodes during a failover (issue 14): 63 peers per tier, half of them
  * dead, the local SCVM's storage link down. The shipped agent's own `iterate` runs once per sample
  * on a lab ESXi host (busybox ash, real pings in network namespaces, the lab's esxcfg-route), in a
- * fresh shell each time (no backoff carried over: the first iteration of a failover is the worst).
+ * fresh shell each time (no backoff carried over: the first iteration of a failover is the worst),
+ * with the session list the iterations before the failure left (as on a running agent; before
+ * 2026-12-02 the harness started with none, so the agent had no list to plan its first burst from).
  *
  * The lab has 2 nodes; the 64-node cluster is made of addresses: scvm-2 answers for itself and 30
  * more storage and management addresses (extra addresses in its namespace), 32 more of each are
@@ -103,6 +105,9 @@ const HARNESS = [
   'command -v setsid >/dev/null 2>&1 && SETSID=1',
   'route_get; [ "$ROUTE_GW" = "$LOCAL_STORAGE_IP" ] || route_switch "$LOCAL_STORAGE_IP" "$ROUTE_GW"',
   'adopt_on_start',
+  '# What the iterations before the failure left: the session list (the agent decides on the last list).',
+  'FETCH_PID=""; fetch_start "$LOCAL_MGMT_IP"; fetch_finish || exit 8',
+  'LIST_T=$NOW',
   'times >"$RUN_DIR/t0"',
   'clock_ms; _b0=$CLOCK',
   'iterate',

@@ -116,6 +116,27 @@ async function measure(lab: Lab, cli: string, workDir: string, tag: string, step
   return sample;
 }
 
+/** The committed result's samples for the sizes this run does not measure again. */
+function keptSizes(ran: number[]): { sizes: number[]; bySize: Record<string, StepSample[]>; labStartMs: Record<string, number>; from: string } | undefined {
+  const file = path.join(REPO, 'bench', 'results', 'reconcile-scaling.json');
+  if (!fs.existsSync(file)) return undefined;
+  const prev = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    mode?: string; date?: string; source?: { commit?: string };
+    samples?: { bySize?: Record<string, StepSample[]>; labStartMs?: Record<string, number> };
+  };
+  if (prev.mode !== 'full') return undefined;
+  const bySize: Record<string, StepSample[]> = {};
+  const labStartMs: Record<string, number> = {};
+  for (const [k, v] of Object.entries(prev.samples?.bySize ?? {})) {
+    if (ran.includes(Number(k))) continue;
+    bySize[k] = v;
+    const ms = prev.samples?.labStartMs?.[k];
+    if (ms !== undefined) labStartMs[k] = ms;
+  }
+  const sizes = Object.keys(bySize).map(Number).sort((a, b) => a - b);
+  return sizes.length ? { sizes, bySize, labStartMs, from: `${prev.date ?? '?'} at ${prev.source?.commit ?? '?'}` } : undefined;
+}
+
 /** `1,16` → [1, 16]; undefined when unset or not a list of node counts. */
 export function sizesFromEnv(v: string | undefined): number[] | undefined {
   const sizes = (v ?? '').split(',').map((x) => Number(x.trim())).filter((x) => Number.isInteger(x) && x > 0);
@@ -127,8 +148,13 @@ export const reconcileScaling: Benchmark = {
   title: 'Reconcile scaling: observe / plan / apply / no-op / upgrade',
   async run(ctx: BenchContext): Promise<BenchBody> {
     // ZBS_BENCH_RECONCILE_SIZES=1,16 runs only those sizes (a quick look at one size against the 1-node base).
-    const sizes = sizesFromEnv(process.env.ZBS_BENCH_RECONCILE_SIZES) ?? (ctx.smoke ? [1, 2] : [1, 4, 8, 16]);
-    const repeats = ctx.smoke ? 1 : 3;
+    const ran = sizesFromEnv(process.env.ZBS_BENCH_RECONCILE_SIZES) ?? (ctx.smoke ? [1, 2] : [1, 4, 8, 16]);
+    // ZBS_BENCH_RECONCILE_REPEATS=1: one run of each repeated step (a 64-node size costs ~10 min per repeat round).
+    const repeats = ctx.smoke ? 1 : Math.max(1, Number(process.env.ZBS_BENCH_RECONCILE_REPEATS ?? 3) || 3);
+    // ZBS_BENCH_RECONCILE_KEEP=1: the committed result's other sizes join this run's (each size's
+    // samples come from one run; parameters.keptSizes names the run they came from).
+    const kept = process.env.ZBS_BENCH_RECONCILE_KEEP === '1' && !ctx.smoke ? keptSizes(ran) : undefined;
+    const sizes = [...new Set([...ran, ...(kept?.sizes ?? [])])].sort((a, b) => a - b);
     const oldEsxi = makeOldRelease(ctx.workDir);
     const OLD = `ZBS_REROUTE_ESXI_DIR=${oldEsxi}`;
     const { cli, how } = packagedCli(ctx.workDir, ctx.log);
@@ -137,7 +163,11 @@ export const reconcileScaling: Benchmark = {
     const failures: string[] = [];
     const bySize: Record<string, StepSample[]> = {};
     const labStartMs: Record<string, number> = {};
-    for (const n of sizes) {
+    if (kept) {
+      Object.assign(bySize, kept.bySize);
+      Object.assign(labStartMs, kept.labStartMs);
+    }
+    for (const n of ran) {
       // ZBS_BENCH_LAB_PREFIX: a lab name prefix of the caller's own, so two people's runs never share a lab.
       const prefix = process.env.ZBS_BENCH_LAB_PREFIX ?? 'zrb';
       const name = ctx.smoke ? `${prefix}-rs${n}-s${process.pid % 10000}` : `${prefix}-rs${n}`;
@@ -161,7 +191,7 @@ export const reconcileScaling: Benchmark = {
           }
         };
         for (let i = 0; i < repeats; i++) await step('startup', `validate -f ${mOld}`, OLD);
-        if (n === sizes[0]) {
+        if (n === ran[0]) {
           // For reference: the same start-up through the dev CLI (tsx transpiles on every run).
           for (let i = 0; i < repeats; i++) devStartupMs.push((await measure(lab, 'reroute', ctx.workDir, tag, 'startup', `validate -f ${mOld}`, OLD)).wallMs);
         }
@@ -218,11 +248,12 @@ export const reconcileScaling: Benchmark = {
     };
     return {
       lab: { nodes: big, name: 'zrb-rs<N>' },
-      parameters: { sizes, repeats, parallelism: 8, routing: ROUTING, oldVersion: OLD_VERSION, cli: how, where: 'lab controller namespace (as on an SCVM)' },
+      parameters: { sizes, ...(kept ? { ranSizes: ran, keptSizes: { sizes: kept.sizes, from: kept.from } } : {}), repeats, parallelism: 8, routing: ROUTING, oldVersion: OLD_VERSION, cli: how, where: 'lab controller namespace (as on an SCVM)' },
       samples: { bySize, labStartMs, devCliStartupMs: devStartupMs },
       summary: { ...summary, targets, devCliStartupMs: stats(devStartupMs) },
       notes: [
         ...failures.map((f) => `FAILED STEP: ${f}`),
+        ...(kept ? [`Sizes ${kept.sizes.join(' / ')} are the samples of the run of ${kept.from} (same benchmark, kept by ZBS_BENCH_RECONCILE_KEEP=1); sizes ${ran.join(' / ')} were measured in this run, with ${repeats} repeat(s).`] : []),
         'Wall time is the whole CLI process as an operator sees it (node start-up, loading the bundled CLI, manifest, SSH, output). `startup` is `reroute validate` (no SSH) for reference; wallMinusStartupMs subtracts its median.',
         'hostCpuMs: CPU the lab hosts spent on the step\'s SSH sessions (each sshd listener\'s own and reaped children\'s CPU, before and after; lab/host-cpu.ts). cpuFloorMs = (cliCpuMs + hostCpuMs) / cores: when the wall time is near it, the step is bound by the simulated hosts sharing 2 cores, which a real cluster spreads over its hosts.',
         "cliCpuMs: user+sys CPU of the CLI process itself (wait4 rusage through bench/native/rusage.c): what the controller spends; the rest of the wall time is waiting for hosts, which in the lab are processes on the same 2 cores (on a real cluster every ESXi host has its own CPUs).",

@@ -384,6 +384,20 @@ ping_all() {
       esac
     done
     [ -n "$_again" ] || break
+    if [ "$PRE_BURST" = 1 ] && { [ -z "$CUR_GW" ] || in_list "$CUR_GW" "$_again"; }; then
+      # The gateway IO goes through is silent: a failover may follow, so its first tier burst
+      # rides along with the confirming round instead of costing a PING_TIMEOUT after it. (Not
+      # while failed over to a live peer with the local access still silent: no move is due.)
+      PRE_BURST=0
+      pre_burst
+      for _ip in $PRE_GWS; do
+        case $PINGED in
+        *" $_ip "*) continue ;;
+        esac
+        PINGED="$PINGED$_ip "
+        _again="$_again $_ip"
+      done
+    fi
     ping_round "$_again"
     _round=$((_round + 1))
   done
@@ -454,8 +468,10 @@ ping_targets() {
   # The addresses a decision to move IO stands on get confirming rounds; the management address
   # only steers the fetch.
   CONFIRM=" $_pl $CUR_GW "
+  PRE_BURST=1
   # shellcheck disable=SC2086 # empty values must vanish
   ping_all $_pl $LOCAL_MGMT_IP $CUR_GW
+  PRE_BURST=0
 }
 
 # ---------------------------------------------------------------- session list
@@ -983,22 +999,24 @@ healthy() { # healthy IP: listed by meta and answering ping (at the address it i
 # burst goes to the back of the order for PEER_BACKOFF seconds; it is never skipped.
 PEER_SILENT=' ' # " IP=UNTIL ": silent peers and when they come back to the front
 BURST_N=0       # tier bursts so far (the agent-iteration benchmark reports it)
+PRE_BURST=0     # 1 while ping_targets runs: a confirming round also pings pre_burst's peers
+PRE_GWS=
 
 # pick_up "IP ...": PICK = one of the answering candidates, at random; fails when none answers.
 pick_up() {
-  _fresh=''
-  _off=''
-  for _ip in $1; do
-    if backed_off "$_ip"; then
-      _off="$_off $_ip"
-    else
-      _fresh="$_fresh $_ip"
-    fi
+  burst_order "$1"
+  # Peers already pinged this iteration (pre_burst) make up the first burst: ping_all does not
+  # ping them again, so that burst costs no wait.
+  _order=''
+  _rest=''
+  for _ip in $ORDER; do
+    gw_of "$_ip"
+    case $PINGED in
+    *" $GW "*) _order="$_order $_ip" ;;
+    *) _rest="$_rest $_ip" ;;
+    esac
   done
-  shuffle "$_fresh"
-  _order=$SHUFFLED
-  shuffle "$_off"
-  _order="$_order $SHUFFLED"
+  _order="$_order $_rest"
   _burst=''
   _n=0
   for _ip in $_order; do
@@ -1012,6 +1030,54 @@ pick_up() {
   done
   [ -n "$_burst" ] || return 1
   pick_burst "$_burst"
+}
+
+burst_order() { # burst_order "IP ..." → ORDER: peers not backed off first, each part shuffled
+  _fresh=''
+  _off=''
+  for _ip in $1; do
+    if backed_off "$_ip"; then
+      _off="$_off $_ip"
+    else
+      _fresh="$_fresh $_ip"
+    fi
+  done
+  shuffle "$_fresh"
+  ORDER=$SHUFFLED
+  shuffle "$_off"
+  ORDER="$ORDER $SHUFFLED"
+}
+
+# pre_burst → PRE_GWS: the first burst choose would ping in the first remote tier (its own zone's
+# peers first), at the addresses the pings use, from the session list choose will most likely
+# see (the last one). Only called once a confirming round is due, so a quiet iteration forks
+# nothing for it.
+pre_burst() {
+  PRE_GWS=''
+  _pt=''
+  for _pt in $FALLBACK_ORDER; do
+    case $_pt in
+    remote-storage | remote-management) break ;;
+    esac
+    _pt=''
+  done
+  [ -n "$_pt" ] || return 0
+  tier_candidates "$_pt"
+  _pc=$CANDS
+  if [ "$_pt" = remote-storage ] && [ -n "$ZONE_PEER_STORAGE_IPS" ]; then
+    _pc=''
+    for _ip in $CANDS; do
+      in_list "$_ip" "$ZONE_PEER_STORAGE_IPS" && _pc="$_pc $_ip"
+    done
+  fi
+  burst_order "$_pc"
+  _pn=0
+  for _ip in $ORDER; do
+    [ "$_pn" -lt "$PING_BURST" ] || break
+    gw_of "$_ip"
+    PRE_GWS="$PRE_GWS $GW"
+    _pn=$((_pn + 1))
+  done
 }
 
 pick_burst() { # pick_burst "IP ...": one ping round over the burst → PICK

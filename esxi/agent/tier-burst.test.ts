@@ -122,6 +122,54 @@ describe('tier bursts: a 64-node tier is probed a few peers at a time', () => {
     expect(r.vars.S2).toBe('10.20.1.10=1030');
   });
 
+  test('a silent gateway: the first tier burst rides along with the confirming round, and the pick then costs no new probe', () => {
+    const all = peers(20);
+    // 4 dead of 20: any 8 of them hold a live one.
+    const dead = all.slice(0, 4);
+    const local = '10.20.0.1';
+    const r = agent(
+      [
+        `PING_ROUNDS=2 LOCAL_STORAGE_IP=${local} CUR=${local} CUR_GW=${local} LOCAL_MGMT_IP=''`,
+        `PEER_STORAGE_IPS="${all.join(' ')}" META_STORAGE="${all.join(' ')}"`,
+        'ping_targets',
+        'cp "$FAKE/pings" "$FAKE/pings.targets"',
+        'echo "VAR PRE=$PRE_GWS"',
+        `pick_up "${all.join(' ')}"; echo "VAR RC=$?"`,
+      ].join('\n'),
+      [local, ...dead],
+      ['PICK', 'BURST_N'],
+    );
+    const pre = (r.vars.PRE ?? '').split(' ').filter(Boolean);
+    expect(pre).toHaveLength(8);
+    expect(pre.every((p) => all.includes(p))).toBe(true);
+    // The local access twice (round 1 and the confirming round); the 8 peers once, in round 2.
+    expect(r.pinged.filter((p) => p === local)).toHaveLength(2);
+    expect(r.vars.RC).toBe('0');
+    expect(dead).not.toContain(r.vars.PICK);
+    // A live peer was in the pre-burst: the pick pings nobody new.
+    expect(pre).toContain(r.vars.PICK);
+    expect(r.pinged).toHaveLength(2 + 8);
+    expect(r.vars.BURST_N).toBe('1');
+  });
+
+  test('failed over to a live peer with the local access still silent: no pre-burst (no move is due)', () => {
+    const all = peers(20);
+    const local = '10.20.0.1';
+    const cur = all[3] as string;
+    const r = agent(
+      [
+        `PING_ROUNDS=2 LOCAL_STORAGE_IP=${local} CUR=${cur} CUR_GW=${cur} LOCAL_MGMT_IP=''`,
+        `PEER_STORAGE_IPS="${all.join(' ')}" META_STORAGE="${all.join(' ')}"`,
+        'ping_targets',
+        'echo "VAR PRE=$PRE_GWS"',
+      ].join('\n'),
+      [local],
+      [],
+    );
+    expect(r.vars.PRE).toBe('');
+    expect([...r.pinged].sort()).toEqual([cur, local, local].sort());
+  });
+
   test('shuffle keeps every word, and an awk that fails leaves the list in its own order', () => {
     const words = peers(30);
     const ok = agent(`shuffle "${words.join(' ')}"; echo "VAR OUT=$SHUFFLED"`, [], []);
