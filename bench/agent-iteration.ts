@@ -222,7 +222,7 @@ export const agentIteration: Benchmark = {
     notes.push(
       'Wall and CPU are the agent shell\'s own: its /proc/uptime clock around `iterate`, and busybox `times` (shell + reaped children) before and after.',
       'The 64-node cluster is 2 lab nodes plus addresses: live peers are extra addresses of scvm-2, dead ones are unassigned; the session list is the 64-node one (the lab meta still answers the REST request).',
-      'Each sample is a fresh agent shell: the first failover iteration, without backoff from earlier ones.',
+      'Each sample is a fresh agent shell: the first failover iteration, without backoff from earlier ones, but with the session list the iterations before the failure left (a running agent always has one). Runs before 2026-12-02 07:23 started with no list.',
     );
     return {
       lab: { nodes: 2, name: labName },
