@@ -102,7 +102,7 @@ async function measure(lab: Lab, cli: string, workDir: string, tag: string, step
   const hostCpu0 = lab.sshCpuMs();
   const t0 = Date.now();
   const out = `${log}.out`;
-  const r = await lab.exec('ctl', `${env} ZBS_REROUTE_EXEC_LOG=${log} NO_COLOR=1 ${buildRusage(workDir)} ${ru} ${cli} ${args} >${out} 2>&1`, { timeoutMs: 600_000 });
+  const r = await lab.exec('ctl', `${env} ZBS_REROUTE_EXEC_LOG=${log} NO_COLOR=1 ${buildRusage(workDir)} ${ru} ${cli} ${args} >${out} 2>&1`, { timeoutMs: 1_800_000 });
   const wallMs = Date.now() - t0;
   const counted = fs.existsSync(log) ? countRoundTrips(fs.readFileSync(log, 'utf8')) : { execs: {}, connects: 0 };
   const cpu = fs.existsSync(ru) ? parseCallSamples(fs.readFileSync(ru, 'utf8'), '')[0]?.cpuMs : undefined;
