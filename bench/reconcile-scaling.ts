@@ -13,7 +13,7 @@ import type { Lab } from '../lab/lab';
 import { writeLabManifest } from '../test/e2e/lab-cli';
 import { buildRusage, packagedCli, startLab } from './bench-lab';
 import { parseCallSamples } from './session-source';
-import { judged, succeeded } from './reconcile-targets';
+import { reconcileTargets, succeeded } from './reconcile-targets';
 import { stats, type BenchBody, type BenchContext, type Benchmark, type Stats } from './bench-result';
 
 const OLD_VERSION = '0.9.0';
@@ -232,20 +232,8 @@ export const reconcileScaling: Benchmark = {
     const summary: Record<string, unknown> = {};
     for (const n of sizes) summary[`n${n}`] = summarize(n);
 
-    const small = sizes[0] as number;
     const big = sizes[sizes.length - 1] as number;
-    type S = { wallMs: Stats; wallMinusStartupMs: number; roundTrips: RoundTrips };
-    const get = (n: number, st: Step) => (summary[`n${n}`] as Record<string, S>)[st] as S;
-    const ratio = (a: number, b: number): number | null => (b > 0 ? Math.round((a / b) * 100) / 100 : null);
-    const observeExecs = sizes.map((n) => get(n, 'observe').roundTrips.perEsxi.max);
-    const targets = {
-      largest: big,
-      applyUpgradeSucceed: judged('applyUpgradeSucceed', { value: `apply and upgrade at ${sizes.join(' / ')} node(s)`, target: 'exit 0 at every size', met: true }, summary, sizes),
-      observeOneExecPerHost: judged('observeOneExecPerHost', { value: `max ${Math.max(...observeExecs)} exec(s) per ESXi host, max ${Math.max(...sizes.map((n) => get(n, 'observe').roundTrips.perScvm.max))} per SCVM`, target: '1 per host', met: observeExecs.every((x) => x === 1) }, summary, sizes),
-      observeScaling: judged('observeScaling', { value: ratio(get(big, 'observe').wallMs.p50, get(small, 'observe').wallMs.p50), valueWithoutStartup: ratio(get(big, 'observe').wallMinusStartupMs, get(small, 'observe').wallMinusStartupMs), target: `${big}-node observe ≤ 2 × ${small}-node`, met: get(big, 'observe').wallMs.p50 <= 2 * get(small, 'observe').wallMs.p50 }, summary, sizes),
-      applyScaling: judged('applyScaling', { value: ratio(get(big, 'apply-scratch').wallMs.p50, get(small, 'apply-scratch').wallMs.p50), valueWithoutStartup: ratio(get(big, 'apply-scratch').wallMinusStartupMs, get(small, 'apply-scratch').wallMinusStartupMs), target: `${big}-node apply ≤ 3 × ${small}-node`, met: get(big, 'apply-scratch').wallMs.p50 <= 3 * get(small, 'apply-scratch').wallMs.p50 }, summary, sizes),
-      noopPlanLargest: judged('noopPlanLargest', { valueMs: get(big, 'noop-plan').wallMs.p50, withoutStartupMs: get(big, 'noop-plan').wallMinusStartupMs, target: `${big}-node no-op plan < 2 s`, met: get(big, 'noop-plan').wallMs.p50 < 2000 }, summary, sizes),
-    };
+    const targets = reconcileTargets(summary, sizes);
     return {
       lab: { nodes: big, name: 'zrb-rs<N>' },
       parameters: { sizes, ...(kept ? { ranSizes: ran, keptSizes: { sizes: kept.sizes, from: kept.from } } : {}), repeats, parallelism: 8, routing: ROUTING, oldVersion: OLD_VERSION, cli: how, where: 'lab controller namespace (as on an SCVM)' },

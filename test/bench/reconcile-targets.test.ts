@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { readResults } from '../../bench/bench-result';
 import { sizesFromEnv } from '../../bench/reconcile-scaling';
-import { judged, metCell, runFailures } from '../../bench/reconcile-targets';
+import { judged, metCell, reconcileTargets, runFailures } from '../../bench/reconcile-targets';
 import { renderMarkdown } from '../../bench/report';
 
 /** Issue 14: a benchmark run whose apply or upgrade exited non-zero never counts a target as met. Pure, no lab. */
@@ -44,5 +44,38 @@ describe('reconcile-scaling targets and failed runs', () => {
     expect(sizesFromEnv('16, 1')).toEqual([1, 16]);
     expect(sizesFromEnv('')).toBeUndefined();
     expect(sizesFromEnv(undefined)).toBeUndefined();
+  });
+});
+
+describe("issue 14's targets from a summary", () => {
+  const step = (wall: number, startup: number, cli: number, codes: number[] = [0]) => ({
+    wallMs: { p50: wall },
+    wallMinusStartupMs: wall - startup,
+    cliCpuMs: { p50: cli, n: 1 },
+    roundTrips: { perEsxi: { max: 1 }, perScvm: { max: 1 } },
+    exitCodes: codes,
+  });
+  const size = (observe: number, noop: number, apply: number, cli: number) => ({
+    observe: step(observe, 500, cli),
+    'noop-plan': step(noop, 500, cli),
+    'apply-scratch': step(apply, 500, 2 * cli),
+    upgrade: step(apply, 500, 2 * cli),
+  });
+
+  test('flat per-host cost is judged with start-up subtracted; the 16-node no-op plan against 2 s; apply against 4 ×', () => {
+    const t = reconcileTargets({ n1: size(1500, 1500, 4000, 800), n16: size(2400, 1900, 15000, 2720) }, [1, 16]) as Record<string, { met?: boolean; measured?: string }>;
+    // observe: (2400-500)/(1500-500) = 1.9 ≤ 2; no-op plan 1.9 s < 2 s; apply 3.75 ≤ 4.
+    expect(t.observeScaling).toMatchObject({ met: true, measured: '1.9× (whole run: 1.6×)' });
+    expect(t.noopPlanScaling?.met).toBe(true);
+    expect(t.noopPlan16).toMatchObject({ met: true, measured: '1.9 s' });
+    expect(t.applyScaling).toMatchObject({ met: true, measured: '3.75×' });
+    expect(t.cliCpuPerHostMs).toEqual({ observe: 64, noopPlan: 64, apply: 128 });
+  });
+
+  test('a target over its bound is not met, and a size without 16 nodes has no 16-node row', () => {
+    const t = reconcileTargets({ n1: size(1500, 1500, 4000, 800), n4: size(2600, 2600, 17000, 900) }, [1, 4]) as Record<string, { met?: boolean }>;
+    expect(t.observeScaling?.met).toBe(false);
+    expect(t.applyScaling?.met).toBe(false);
+    expect(t.noopPlan16).toBeUndefined();
   });
 });
