@@ -543,7 +543,7 @@ export class Lab {
     });
     this.writeKnownHosts();
     if (c.services) {
-      await parallel(this.nodes, START_PARALLELISM, (node) => this.startMonitor(node));
+      await this.startMonitors();
       trace('IO probes running');
     }
   }
@@ -962,10 +962,24 @@ export class Lab {
     this.dropPids(keys);
   }
 
-  private async startMonitor(node: LabNode): Promise<void> {
-    const h = node.esxi;
+  /**
+   * One IO probe process for every ESXi (lab-io-probe --hosts): it makes each host's socket in
+   * that host's namespace and serves them all from one poll loop, one timer wakeup per period
+   * instead of one process per host waking 40 times a second (lab/README.md, "One process per
+   * lab"). It runs in the controller namespace, so `down` finds and kills it with the lab's own
+   * processes. Each ESXi's `:monitor` key names it, so status() reads it per host as before.
+   */
+  private async startMonitors(): Promise<void> {
     const bin = await ensureServiceBin(path.join(LAB_STATE_ROOT, '.cache'));
-    await this.spawnService(`${h.target}:monitor`, h.ns, [bin.ioProbe, '--host', h.target, '--out', path.join(this.dir, 'io', `${h.target}.io.jsonl`)], path.join(this.hostDir(h.target), 'monitor.log'));
+    const list = path.join(this.dir, 'io-probe-hosts');
+    const rows = this.nodes.map((n) => [n.esxi.target, n.esxi.ns, path.join(this.dir, 'io', `${n.esxi.target}.io.jsonl`)]);
+    if (rows.flat().some((w) => /\s/.test(w))) throw new LabError(`lab paths must not contain white space: ${this.dir}`);
+    fs.writeFileSync(list, rows.map((r) => `${r.join(' ')}\n`).join(''));
+    await this.spawnService('io-probe', this.controller.ns, [bin.ioProbe, '--hosts', list], path.join(this.dir, 'io-probe.log'));
+    const pid = this.reg.pids['io-probe'];
+    if (pid !== undefined) this.mutate((r) => {
+      for (const n of this.nodes) r.pids[`${n.esxi.target}:monitor`] = pid;
+    });
   }
 
   private writeKnownHosts(): void {

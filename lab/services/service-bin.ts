@@ -1,7 +1,8 @@
 /**
- * The programs the lab starts per host, built once per content hash into the lab cache:
+ * The programs the lab starts for its hosts, built once per content hash into the lab cache:
  * meta-sim as plain CommonJS (build-services.ts; no tsx loader per process), the NFS stand-in
- * and the IO probe as small static C programs (lab/native/lab-nfs-sim.c, lab-io-probe.c).
+ * (one per SCVM) and the IO probe (one per lab, `--hosts`: every ESXi from one poll loop) as
+ * small static C programs (lab/native/lab-nfs-sim.c, lab-io-probe.c).
  * Per host that is ~1 MB instead of a ~60-85 MB node process, which is what lets a 64-node
  * lab (128 hosts) idle on 2 cores. The TypeScript nfs-sim.ts / host-monitor.ts stay the
  * reference behaviour (services.test.ts runs both implementations against the same checks).
