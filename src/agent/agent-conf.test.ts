@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Manifest } from '../manifest/manifest-types';
-import { fixtureManifest } from '../plan/test-fixtures';
+import { fixtureManifest } from '../../test/support/plan-fixtures';
 import { renderAgentConf } from './agent-conf';
 
 function zoned(zones: string[]): Manifest {

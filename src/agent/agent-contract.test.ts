@@ -13,7 +13,7 @@ import { agentSight } from '../engine/agent-health';
 import type { Manifest } from '../manifest/manifest-types';
 import type { AgentHeartbeat } from '../observe/observed-types';
 import { parseHeartbeat } from '../observe/esxi-command-output';
-import { fixtureManifest } from '../plan/test-fixtures';
+import { fixtureManifest } from '../../test/support/plan-fixtures';
 import { renderAgentConf } from './agent-conf';
 
 const AGENT_DIR = path.join(__dirname, '..', '..', 'esxi', 'agent');

@@ -6,7 +6,7 @@ import { renderAgentConf } from './agent-conf';
 import { requireScriptVersion, scriptVersion } from './agent-version';
 import { readBundle } from './bundle-read';
 import { installDirFor, pinFileContent, renderCrontabLine, renderLocalShBlock } from './host-entries';
-import { fixtureManifest, fixtureNode } from '../plan/test-fixtures';
+import { fixtureManifest, fixtureNode } from '../../test/support/plan-fixtures';
 
 describe('agent version marker', () => {
   test('is read from line 2 only', () => {

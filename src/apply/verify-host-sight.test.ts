@@ -1,6 +1,6 @@
 import type { Manifest } from '../manifest/manifest-types';
 import type { AgentHeartbeat, EsxiObserved } from '../observe/observed-types';
-import { convergedEsxi, fixtureDesired, fixtureManifest, fixtureNode, NOW } from '../plan/test-fixtures';
+import { convergedEsxi, fixtureDesired, fixtureManifest, fixtureNode, NOW } from '../../test/support/plan-fixtures';
 import { judgeHost } from './verify-host';
 
 const active = fixtureManifest(3);

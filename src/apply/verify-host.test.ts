@@ -1,6 +1,6 @@
 import type { Manifest } from '../manifest/manifest-types';
 import type { EsxiObserved } from '../observe/observed-types';
-import { convergedEsxi, fixtureDesired, fixtureManifest, fixtureNode, NOW } from '../plan/test-fixtures';
+import { convergedEsxi, fixtureDesired, fixtureManifest, fixtureNode, NOW } from '../../test/support/plan-fixtures';
 import { drainGateway, judgeHost } from './verify-host';
 
 const drained: Manifest = fixtureManifest(3, { nodes: [fixtureNode(1), fixtureNode(2, { drain: { to: 'node-3' } }), fixtureNode(3)] });

@@ -1,5 +1,5 @@
 import type { Manifest } from '../manifest/manifest-types';
-import { fixtureManifest, fixtureNode } from '../plan/test-fixtures';
+import { fixtureManifest, fixtureNode } from '../../test/support/plan-fixtures';
 import { PEER_SAMPLE, pingTargets, samplePeers } from './verify-targets';
 
 const names = (m: Manifest, node: string) => samplePeers(m, node).map((n) => n.name);

@@ -1,5 +1,5 @@
 import type { EsxiObserved } from '../observe/observed-types';
-import { convergedEsxi, fixtureDesired, fixtureManifest, NOW } from '../plan/test-fixtures';
+import { convergedEsxi, fixtureDesired, fixtureManifest, NOW } from '../../test/support/plan-fixtures';
 import { inconclusive, judgeHost } from './verify-host';
 import { pingTargets } from './verify-targets';
 

@@ -2,7 +2,7 @@ import { desiredCluster, sha256Hex, VERSION_UNAVAILABLE_RULE } from './desired-s
 import { isClusterAuthorizedKey, renderAuthorizedKey } from './authorized-key';
 import { hostKeysOf, knownHostsLines } from './known-hosts';
 import { RerouteError } from '../errors/reroute-error';
-import { FIXTURE_KEY, agentScript, fixtureBundle, fixtureDesired, fixtureHostKeys, fixtureManifest as restManifest, withSshSource, fixtureNode } from '../plan/test-fixtures';
+import { FIXTURE_KEY, agentScript, fixtureBundle, fixtureDesired, fixtureHostKeys, fixtureManifest as restManifest, withSshSource, fixtureNode } from '../../test/support/plan-fixtures';
 
 // These cases show the cluster key too: the ssh session source is the one that installs it.
 const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));

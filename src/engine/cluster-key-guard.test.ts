@@ -1,6 +1,6 @@
 import { keyLeaseTtlSeconds, planChangesClusterKey } from '../apply/cluster-key-lease';
 import { planCluster } from '../plan/plan-cluster';
-import { PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest, observedCluster, freshEsxi, freshScvm, withSshSource } from '../plan/test-fixtures';
+import { PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest, observedCluster, freshEsxi, freshScvm, withSshSource } from '../../test/support/plan-fixtures';
 import { clusterKeyChanges, clusterKeyState } from './cluster-key-guard';
 
 describe('one cluster identity: when the cluster key lease is needed, and what a re-check compares', () => {

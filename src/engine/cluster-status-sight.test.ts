@@ -1,6 +1,6 @@
 import type { Manifest } from '../manifest/manifest-types';
 import type { AgentHeartbeat, EsxiObserved, ObservedCluster } from '../observe/observed-types';
-import { convergedCluster, fixtureDesired, fixtureManifest, NOW } from '../plan/test-fixtures';
+import { convergedCluster, fixtureDesired, fixtureManifest, NOW } from '../../test/support/plan-fixtures';
 import { clusterStatus } from './cluster-status';
 
 function cluster(m: Manifest, beat: Partial<AgentHeartbeat>): ObservedCluster {

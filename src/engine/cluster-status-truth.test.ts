@@ -1,6 +1,6 @@
 import { statusExitCode, checkFails, statusTable, summaryLines } from '../cli/commands/status-render';
 import type { EsxiObserved } from '../observe/observed-types';
-import { convergedCluster, fixtureDesired, fixtureManifest, freshEsxi, unreachable } from '../plan/test-fixtures';
+import { convergedCluster, fixtureDesired, fixtureManifest, freshEsxi, unreachable } from '../../test/support/plan-fixtures';
 import { clusterStatus } from './cluster-status';
 
 /** `status` tells the truth (issue 13): unreachable is unknown, stale peer lists are shown. */

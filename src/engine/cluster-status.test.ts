@@ -1,4 +1,4 @@
-import { fixtureManifest } from '../plan/test-fixtures';
+import { fixtureManifest } from '../../test/support/plan-fixtures';
 import type { ObservedCluster } from '../observe/observed-types';
 import { clusterStatus } from './cluster-status';
 

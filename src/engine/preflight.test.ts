@@ -1,5 +1,5 @@
 import { RerouteError } from '../errors/reroute-error';
-import { fixtureManifest } from '../plan/test-fixtures';
+import { fixtureManifest } from '../../test/support/plan-fixtures';
 import type { Plan } from '../plan/plan-types';
 import type { PreflightCheck } from '../preflight/preflight-types';
 import { planEnablesRuleset, preflightContext, refuseOnFailedChecks, validateSkips } from './preflight';

@@ -1,4 +1,4 @@
-import { convergedCluster, fixtureDesired, fixtureManifest } from '../plan/test-fixtures';
+import { convergedCluster, fixtureDesired, fixtureManifest } from '../../test/support/plan-fixtures';
 import { parseHeartbeat } from './esxi-command-output';
 import type { EsxiObserved } from './observed-types';
 import { parseSnapshot, renderSnapshot } from './snapshot';

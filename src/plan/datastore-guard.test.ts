@@ -1,7 +1,7 @@
 import type { ObservedDatastore } from '../observe/observed-types';
 import { planCluster } from './plan-cluster';
 import type { Plan } from './plan-types';
-import { PLAN_OPTS, fixtureDesired, fixtureManifest, freshEsxi, freshScvm, observedCluster } from './test-fixtures';
+import { PLAN_OPTS, fixtureDesired, fixtureManifest, freshEsxi, freshScvm, observedCluster } from '../../test/support/plan-fixtures';
 import { datastoreVerdicts } from './datastore-guard';
 
 const m = fixtureManifest(2);

@@ -1,6 +1,6 @@
 import type { EsxiObserved, ScvmObserved } from '../observe/observed-types';
 import { observationFingerprint } from './fingerprint';
-import { convergedEsxi, fixtureDesired, fixtureManifest, legacyEsxi, unreachable } from './test-fixtures';
+import { convergedEsxi, fixtureDesired, fixtureManifest, legacyEsxi, unreachable } from '../../test/support/plan-fixtures';
 
 const m = fixtureManifest(3);
 const d = fixtureDesired(m);

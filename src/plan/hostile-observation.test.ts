@@ -7,7 +7,7 @@ import { planCluster } from './plan-cluster';
 import type { Action, Plan, PlanMode } from './plan-types';
 import { renderPlanJson } from './render-plan-json';
 import { renderPlanText } from './render-plan-text';
-import { convergedEsxi, convergedScvm, fixtureDesired, fixtureManifest, fixtureNode, observedCluster, PLAN_OPTS } from './test-fixtures';
+import { convergedEsxi, convergedScvm, fixtureDesired, fixtureManifest, fixtureNode, observedCluster, PLAN_OPTS } from '../../test/support/plan-fixtures';
 
 /**
  * A host we observe may hold anything: a crontab, local.sh, heartbeat, ps

@@ -1,5 +1,5 @@
 import { planCluster, planHasChanges } from './plan-cluster';
-import { applyPlanToObserved } from './simulate-apply';
+import { applyPlanToObserved } from '../../test/support/simulate-apply';
 import type { Action, Plan } from './plan-types';
 import type { DesiredCluster } from '../desired/desired-types';
 import type { EsxiObserved, ObservedCluster, ScvmObserved } from '../observe/observed-types';
@@ -18,7 +18,7 @@ import {
   legacyEsxi,
   observedCluster,
   unreachable,
-} from './test-fixtures';
+} from '../../test/support/plan-fixtures';
 
 // These cases are about the cluster key too: the ssh session source is the one that installs it.
 const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));

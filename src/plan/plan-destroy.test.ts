@@ -3,11 +3,11 @@ import { localGateways } from './plan-destroy';
 import type { DestroyOptions } from './plan-destroy';
 import type { Plan } from './plan-types';
 import { renderPlanText } from './render-plan-text';
-import { applyPlanToObserved } from './simulate-apply';
+import { applyPlanToObserved } from '../../test/support/simulate-apply';
 import type { DesiredCluster } from '../desired/desired-types';
 import type { EsxiObserved, ObservedCluster } from '../observe/observed-types';
 import { RerouteError } from '../errors/reroute-error';
-import { NOW, PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest as restManifest, fixtureNode, freshEsxi, withSshSource } from './test-fixtures';
+import { NOW, PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest as restManifest, fixtureNode, freshEsxi, withSshSource } from '../../test/support/plan-fixtures';
 
 // With SCVM key entries to keep or remove: the ssh session source is the one that installs them.
 const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));

@@ -5,8 +5,8 @@ import { planCluster } from './plan-cluster';
 import { openSteps, restoreSteps } from './plan-firewall';
 import type { Action, Plan } from './plan-types';
 import { renderPlanText } from './render-plan-text';
-import { applyPlanToObserved } from './simulate-apply';
-import { convergedCluster, fixtureDesired, fixtureManifest, freshEsxi, freshScvm, observedCluster, PLAN_OPTS } from './test-fixtures';
+import { applyPlanToObserved } from '../../test/support/simulate-apply';
+import { convergedCluster, fixtureDesired, fixtureManifest, freshEsxi, freshScvm, observedCluster, PLAN_OPTS } from '../../test/support/plan-fixtures';
 
 type Fw = Extract<Action, { op: 'firewall-ruleset' }>;
 

@@ -1,6 +1,6 @@
 import { AGENT_SESSION_COMMAND, authorizedKeyForcesCommand } from '../desired/authorized-key';
 import { planCluster } from './plan-cluster';
-import { PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest, withSshSource } from './test-fixtures';
+import { PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest, withSshSource } from '../../test/support/plan-fixtures';
 import type { ObservedCluster, ScvmObserved } from '../observe/observed-types';
 
 /**

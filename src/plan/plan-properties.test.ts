@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { planCluster } from './plan-cluster';
-import { applyPlanToObserved } from './simulate-apply';
+import { applyPlanToObserved } from '../../test/support/simulate-apply';
 import type { Plan } from './plan-types';
 import { routeIsOurs } from './plan-esxi';
 import { bare, isLegacyCrontabLine, isLegacyLocalShLine, isManagedCrontabLine, scanLocalSh, splitKeepingEnds } from './text-edits';
@@ -8,7 +8,7 @@ import type { DesiredCluster, DesiredEsxi } from '../desired/desired-types';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import type { EsxiObserved, ObservedCluster, ObservedRoute, ScvmObserved, Unreachable } from '../observe/observed-types';
 import { LOCAL_SH_BEGIN, LOCAL_SH_END } from '../agent/bundle-layout';
-import { ESXI_CRONTAB, ESXI_LOCAL_SH, NOW, PLAN_OPTS, fixtureDesired, fixtureManifest, fixtureNode, unreachable } from './test-fixtures';
+import { ESXI_CRONTAB, ESXI_LOCAL_SH, NOW, PLAN_OPTS, fixtureDesired, fixtureManifest, fixtureNode, unreachable } from '../../test/support/plan-fixtures';
 
 /** Line fragments that look like ours, the seed's, ESXi's, or nothing at all. */
 const FRAGMENTS = ['a', ' ', '  ', '#', '*', '* * * * *', '/bin/sh', '/vmfs/volumes/ds-1/zbs-reroute/reroute-loop.sh', 'reroute-loop.sh', '/x/reroute-loop.sh', 'scvm_failure_loop.sh', '&', '\r', 'exit 0', 'exit', '0', LOCAL_SH_BEGIN, LOCAL_SH_END, 'echo', "'", '"', '$', 'é'];

@@ -9,8 +9,8 @@ import type { EsxiObserved, ObservedCluster } from '../observe/observed-types';
 import { planCluster } from './plan-cluster';
 import type { Plan } from './plan-types';
 import { renderPlanText } from './render-plan-text';
-import { applyPlanToObserved } from './simulate-apply';
-import { convergedCluster, fixtureDesired, fixtureManifest as restManifest, withSshSource, legacyEsxi, PLAN_OPTS } from './test-fixtures';
+import { applyPlanToObserved } from '../../test/support/simulate-apply';
+import { convergedCluster, fixtureDesired, fixtureManifest as restManifest, withSshSource, legacyEsxi, PLAN_OPTS } from '../../test/support/plan-fixtures';
 
 // These cases show the cluster key too: the ssh session source is the one that installs it.
 const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));

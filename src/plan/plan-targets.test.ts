@@ -4,8 +4,8 @@ import type { EsxiObserved, FirewallRulesetState, ObservedCluster } from '../obs
 import { planCluster } from './plan-cluster';
 import type { Plan } from './plan-types';
 import { renderPlanText } from './render-plan-text';
-import { applyPlanToObserved } from './simulate-apply';
-import { PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest, freshEsxi, freshScvm, unreachable } from './test-fixtures';
+import { applyPlanToObserved } from '../../test/support/simulate-apply';
+import { PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest, freshEsxi, freshScvm, unreachable } from '../../test/support/plan-fixtures';
 
 // The ssh session source: the agents also pin every SCVM's host key and log in with the cluster key.
 const ssh = (n: number) => {

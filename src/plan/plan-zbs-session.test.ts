@@ -2,8 +2,8 @@ import type { DesiredScvm } from '../desired/desired-types';
 import type { ScvmObserved } from '../observe/observed-types';
 import { planCluster } from './plan-cluster';
 import { planSessionClients } from './plan-zbs-session';
-import { applyPlanToObserved } from './simulate-apply';
-import * as fx from './test-fixtures';
+import { applyPlanToObserved } from '../../test/support/simulate-apply';
+import * as fx from '../../test/support/plan-fixtures';
 
 const D: DesiredScvm = { node: 'node-2', address: '10.10.0.102', authorizedKey: 'ssh-ed25519 AAAA zbs-reroute:c', sessionClientIps: ['10.10.0.12', '10.20.0.12'] };
 const obs = (zbsSession: ScvmObserved['zbsSession']): ScvmObserved => ({ kind: 'scvm', node: 'node-2', reachable: true, managedKeys: [], foreignKeyCount: 1, ...(zbsSession ? { zbsSession } : {}) });

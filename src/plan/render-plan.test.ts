@@ -3,7 +3,7 @@ import type { Plan } from './plan-types';
 import { renderPlanJson } from './render-plan-json';
 import { renderPlanText, summaryLine } from './render-plan-text';
 import type { EsxiObserved } from '../observe/observed-types';
-import { PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest as restManifest, withSshSource, fixtureNode, freshEsxi, freshScvm, legacyEsxi, observedCluster, unreachable } from './test-fixtures';
+import { PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest as restManifest, withSshSource, fixtureNode, freshEsxi, freshScvm, legacyEsxi, observedCluster, unreachable } from '../../test/support/plan-fixtures';
 
 // These cases show the cluster key too: the ssh session source is the one that installs it.
 const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));

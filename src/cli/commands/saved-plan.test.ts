@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { RerouteError } from '../../errors/reroute-error';
 import { planCluster } from '../../plan/plan-cluster';
 import type { Plan } from '../../plan/plan-types';
-import { fixtureDesired, fixtureManifest, freshEsxi, freshScvm, observedCluster, PLAN_OPTS } from '../../plan/test-fixtures';
+import { fixtureDesired, fixtureManifest, freshEsxi, freshScvm, observedCluster, PLAN_OPTS } from '../../../test/support/plan-fixtures';
 import { checkSavedPlanFresh, readSavedPlan } from './apply-command';
 import { savePlan } from './plan-command';
 

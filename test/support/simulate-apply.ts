@@ -1,10 +1,10 @@
-import { AGENT_LOOP_FILE } from '../agent/bundle-layout';
-import { pinFileContent } from '../agent/host-entries';
-import { sha256Hex } from '../desired/desired-state';
-import type { EsxiObserved, ObservedCluster, ScvmObserved } from '../observe/observed-types';
-import { parseFirewallPrior } from '../observe/firewall-output';
-import type { Action, HostPlan, Plan } from './plan-types';
-import { bare, editCrontab, editLocalSh, scanLocalSh, splitKeepingEnds } from './text-edits';
+import { AGENT_LOOP_FILE } from '../../src/agent/bundle-layout';
+import { pinFileContent } from '../../src/agent/host-entries';
+import { sha256Hex } from '../../src/desired/desired-state';
+import type { EsxiObserved, ObservedCluster, ScvmObserved } from '../../src/observe/observed-types';
+import { parseFirewallPrior } from '../../src/observe/firewall-output';
+import type { Action, HostPlan, Plan } from '../../src/plan/plan-types';
+import { bare, editCrontab, editLocalSh, scanLocalSh, splitKeepingEnds } from '../../src/plan/text-edits';
 
 /** pid the simulated agent gets; any fixed number will do. */
 const SIMULATED_PID = 4242;

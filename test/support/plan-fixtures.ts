@@ -3,10 +3,10 @@
  * nodes, a small agent bundle, and observations of a fresh, a converged and a
  * legacy ESXi host. Shared by the tests in src/plan, src/desired and src/agent.
  */
-import { sha256Hex, desiredCluster } from '../desired/desired-state';
-import type { AgentBundle, ClusterKeyInfo, DesiredCluster, DesiredEsxi, DesiredScvm } from '../desired/desired-types';
-import type { Manifest, NodeSpec } from '../manifest/manifest-types';
-import type { EsxiObserved, ObservedCluster, ScvmObserved, Unreachable } from '../observe/observed-types';
+import { sha256Hex, desiredCluster } from '../../src/desired/desired-state';
+import type { AgentBundle, ClusterKeyInfo, DesiredCluster, DesiredEsxi, DesiredScvm } from '../../src/desired/desired-types';
+import type { Manifest, NodeSpec } from '../../src/manifest/manifest-types';
+import type { EsxiObserved, ObservedCluster, ScvmObserved, Unreachable } from '../../src/observe/observed-types';
 
 export { ESXI_CRONTAB, ESXI_LOCAL_SH } from '../../lab/esxi-stock-files';
 import { ESXI_CRONTAB, ESXI_LOCAL_SH } from '../../lab/esxi-stock-files';
