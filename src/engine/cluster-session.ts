@@ -187,6 +187,12 @@ export function desiredForObservation(manifest: Manifest, bundle: AgentBundle, o
   return desiredCluster({ manifest, bundle, key, scvmHostKeys: scvmHostKeysFrom(manifest, observed), allowVersionMismatch: opts.allowVersionMismatch });
 }
 
+/**
+ * The placeholder key a plan shows for a cluster with no keypair yet (apply creates the real one).
+ * Only the firewall and key-entry actions read it; its text says what it is.
+ */
+export const PENDING_KEY: ClusterKeyInfo = { publicKey: 'ssh-rsa AAAAcreatedAtApply zbs-reroute:pending', privateKeySha256: '0'.repeat(64) };
+
 /** Offline key info: the state folder's keypair, else the key the hosts already carry (no private bytes needed to plan). */
 export function offlineKeyInfo(manifest: Manifest, stateDir: string, observed: ObservedCluster): ClusterKeyInfo | undefined {
   const kp = loadClusterKeypair(stateDir, manifest.clusterName);

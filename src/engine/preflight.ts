@@ -23,13 +23,11 @@ import { builtinsFromList, requiredCommands } from '../preflight/required-comman
 import type { HostConnections } from '../remote/host-connections';
 import type { ExecResult, RemoteHost } from '../remote/ssh-connection';
 import { shellCommand, shellQuote } from '../remote/shell-quote';
-import { manifestSha256, offlineKeyInfo, type ClusterSession } from './cluster-session';
+import { manifestSha256, offlineKeyInfo, PENDING_KEY, type ClusterSession } from './cluster-session';
 
 const MAX_OUTPUT = 1024 * 1024;
 /** The SCVM side: who we are, whether sudo works without a password, the SMTX OS release line, the OpenSSH version. Bounded by the exec timeout. */
 export const SCVM_FACTS_COMMAND = `sh -c ${shellQuote('printf "user=%s\\n" "$(id -un)"; if sudo -n true </dev/null >/dev/null 2>&1; then echo sudo=ok; else echo sudo=no; fi; r=$(head -c 256 /etc/smtxos-release 2>/dev/null | head -n 1); printf "release=%s\\n" "$r"; s=$(ssh -V 2>&1 </dev/null | head -n 1); printf "ssh=%s\\n" "$s"')}`;
-/** A placeholder key for the plan preflight compares against (only its firewall actions are read). */
-const PENDING_KEY = { publicKey: 'ssh-rsa AAAAcreatedAtApply zbs-reroute:pending', privateKeySha256: '0'.repeat(64) };
 
 export function preflightContext(manifest: Manifest): PreflightContext {
   const scripts = ['agent/reroute-loop.sh', 'probe/probe.sh', 'apply/host-ops.sh'].map((p) => ({ name: p === 'apply/host-ops.sh' ? 'host-ops' : p.split('/')[0] as string, text: shippedEsxiScript(p) }));

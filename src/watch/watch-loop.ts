@@ -12,7 +12,7 @@ import { KNOWN_HOSTS_FILE } from '../agent/bundle-layout';
 import { desiredCluster } from '../desired/desired-state';
 import type { ClusterKeyInfo } from '../desired/desired-types';
 import { applyDepsFor } from '../engine/apply-deps';
-import { offlineKeyInfo } from '../engine/cluster-session';
+import { offlineKeyInfo, PENDING_KEY } from '../engine/cluster-session';
 import { clusterKeyNeeded } from '../desired/desired-state';
 import { InputError, RerouteError, formatProblem } from '../errors/reroute-error';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
@@ -40,9 +40,6 @@ export interface WatchLoopOptions {
   now?(): number;
   seed?: number;
 }
-
-/** A placeholder key for report mode on a cluster with none yet: every host then shows as a new install anyway. */
-const PENDING_KEY: ClusterKeyInfo = { publicKey: 'ssh-rsa AAAAcreatedAtApply zbs-reroute:pending', privateKeySha256: '0'.repeat(64) };
 
 const TICK_MS = 250;
 

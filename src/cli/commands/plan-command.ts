@@ -10,7 +10,7 @@ import { renderPlanJson } from '../../plan/render-plan-json';
 import { renderPlanText } from '../../plan/render-plan-text';
 import { refuseNfsDatastores } from '../../engine/datastore-refusal';
 import { gatherPreflight, judgePreflight, planPreflight } from '../../engine/preflight';
-import { ClusterSession, desiredForObservation, manifestSha256, offlineKeyInfo } from '../../engine/cluster-session';
+import { ClusterSession, desiredForObservation, manifestSha256, offlineKeyInfo, PENDING_KEY } from '../../engine/cluster-session';
 import { EXIT_CHANGES, EXIT_OK } from '../exit-codes';
 import type { IoHost } from '../io-host';
 import { observeProgress } from '../progress';
@@ -38,8 +38,6 @@ export function destroyOptions(opts: { removeRoutes?: boolean; forceHost?: strin
   return { ...(opts.removeRoutes === true ? { removeRoutes: true } : {}), ...(opts.forceHost !== undefined && opts.forceHost.length > 0 ? { forceHosts: opts.forceHost } : {}) };
 }
 
-/** A placeholder key for offline plans of a cluster that has none yet: apply creates the real one. */
-const PENDING_KEY = { publicKey: 'ssh-rsa AAAAcreatedAtApply zbs-reroute:pending', privateKeySha256: '0'.repeat(64) };
 
 function offlinePlan(io: IoHost, opts: PlanCommandOptions): Plan {
   const bundle = loadShippedBundle();
