@@ -1,5 +1,5 @@
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
-import { shellQuote } from '../remote/shell-quote';
+import { shellQuote } from '../core/shell-quote';
 import { KNOWN_HOSTS_FILE, PIN_FILE, PRIVATE_KEY_FILE } from './bundle-layout';
 import { installDirFor } from './host-entries';
 

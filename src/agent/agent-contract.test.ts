@@ -9,7 +9,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { agentSight } from '../engine/agent-health';
+import { agentSight } from '../observe/agent-health';
 import type { Manifest } from '../manifest/manifest-types';
 import type { AgentHeartbeat } from '../observe/observed-types';
 import { parseHeartbeat } from '../observe/esxi-command-output';

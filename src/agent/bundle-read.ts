@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentBundle } from '../desired/desired-types';
+import type { AgentBundle } from './agent-bundle';
 import { RerouteError } from '../errors/reroute-error';
 import { AGENT_LOOP_FILE } from './bundle-layout';
 import { requireScriptVersion } from './agent-version';

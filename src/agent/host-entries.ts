@@ -1,6 +1,6 @@
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import { RerouteError } from '../errors/reroute-error';
-import { shellQuote } from '../remote/shell-quote';
+import { shellQuote } from '../core/shell-quote';
 import { AGENT_LOOP_FILE, BUSYBOX_PATH, CROND_PID_PATH, CRONTAB_PATH, LOCAL_SH_BEGIN, LOCAL_SH_END } from './bundle-layout';
 
 /**

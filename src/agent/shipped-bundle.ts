@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RerouteError } from '../errors/reroute-error';
-import { AgentBundle } from '../desired/desired-types';
+import type { AgentBundle } from './agent-bundle';
 import { readBundle } from './bundle-read';
 
 /**

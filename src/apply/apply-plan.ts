@@ -4,7 +4,7 @@ import { pinFileContent } from '../agent/host-entries';
 import { RerouteError } from '../errors/reroute-error';
 import type { Action, HostPlan, Plan } from '../plan/plan-types';
 import type { RemoteHost } from '../remote/ssh-connection';
-import { shellCommand } from '../remote/shell-quote';
+import { shellCommand } from '../core/shell-quote';
 import type { ApplyEventSink, HostApplyResult } from './apply-events';
 import { HOST_OP_EXIT, HostOp, hostOpCommand } from './host-op-command';
 import { mapBounded } from './map-bounded';

@@ -1,4 +1,4 @@
-import { shellCommand, shellQuote } from '../remote/shell-quote';
+import { shellCommand, shellQuote } from '../core/shell-quote';
 
 /**
  * Remote commands for apply are one `/bin/sh -c` each: the shipped library

@@ -2,7 +2,7 @@ import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import { observeCluster, type ObserveOptions } from '../observe/observe-cluster';
 import type { EsxiObserved } from '../observe/observed-types';
 import type { RemoteHost } from '../remote/ssh-connection';
-import { shellCommand } from '../remote/shell-quote';
+import { shellCommand } from '../core/shell-quote';
 import { mapBounded } from './map-bounded';
 import { drainGateway, inconclusive, judgeHost, type HostVerification } from './verify-host';
 import { pingTargets } from './verify-targets';

@@ -1,7 +1,7 @@
 import { drainTarget } from '../desired/desired-state';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import type { EsxiObserved } from '../observe/observed-types';
-import { agentSight, blindFinding } from '../engine/agent-health';
+import { agentSight, blindFinding } from '../observe/agent-health';
 import { localScvmIps, ownerOf, pingTargets, scvmGateway } from './verify-targets';
 
 /**

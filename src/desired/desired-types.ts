@@ -96,12 +96,7 @@ export interface DesiredCluster {
   scvm: DesiredScvm[];
 }
 
-/** The agent scripts as shipped in esxi/agent, read once by src/agent/bundle.ts. */
-export interface AgentBundle {
-  version: string;
-  /** file name → template text (the planner renders per-host values into the config file, not the scripts). */
-  files: Record<string, string>;
-}
+export type { AgentBundle } from '../agent/agent-bundle';
 
 /** Cluster keypair material the desired state may see (no private bytes). */
 export interface ClusterKeyInfo {

@@ -1,5 +1,5 @@
 import { RerouteError } from '../errors/reroute-error';
-import { shellCommand } from '../remote/shell-quote';
+import { shellCommand } from '../core/shell-quote';
 import { parseEsxcfgRouteList, parseVmknicList, parseKeyValueLines } from '../observe/esxi-command-output';
 import type { EsxiFacts, SessionEntry } from './discover-types';
 

@@ -16,7 +16,7 @@ import type { DestroyOptions } from '../plan/plan-destroy';
 import type { Plan, PlanMode } from '../plan/plan-types';
 import { HostConnections, type HostEndpoint } from '../remote/host-connections';
 import { observeConnect } from './observe-connect';
-import { shellCommand } from '../remote/shell-quote';
+import { shellCommand } from '../core/shell-quote';
 import { discardCreatedKeypair, ensureClusterKeypair, loadClusterKeypair, type ClusterKeypair } from '../state/cluster-keypair';
 import { resolveCredential, type PromptFn } from '../state/credentials';
 import { KnownHostsStore, type PinResult } from '../state/known-hosts-store';

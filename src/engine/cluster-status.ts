@@ -1,10 +1,10 @@
 import type { Manifest } from '../manifest/manifest-types';
 import type { ObservedCluster } from '../observe/observed-types';
 import { heartbeatStaleSeconds } from '../desired/desired-state';
-import { parseSmtxRelease } from '../preflight/esxi-tables';
+import { parseSmtxRelease } from '../observe/esxi-tables';
 import { zbsVersionProblems } from '../preflight/preflight-checks';
 import { peerFileDrift, type PeerView } from '../desired/peer-files';
-import { agentSight, blindFinding, type AgentSight } from './agent-health';
+import { agentSight, blindFinding, type AgentSight } from '../observe/agent-health';
 
 /**
  * The host's whole verdict, for scripts: `ok`; `failing` (what `status --check` fails on: off the

@@ -22,7 +22,7 @@ import { CHECK_NAMES, isCheckName, summarize, type PlanPreflight, type Preflight
 import { builtinsFromList, requiredCommands } from '../preflight/required-commands';
 import type { HostConnections } from '../remote/host-connections';
 import type { ExecResult, RemoteHost } from '../remote/ssh-connection';
-import { shellCommand, shellQuote } from '../remote/shell-quote';
+import { shellCommand, shellQuote } from '../core/shell-quote';
 import { manifestSha256, offlineKeyInfo, PENDING_KEY, type ClusterSession } from './cluster-session';
 
 const MAX_OUTPUT = 1024 * 1024;

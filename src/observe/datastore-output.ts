@@ -5,7 +5,7 @@
  * VMware's docs, no public sample seen); test/fixtures/real-output holds real
  * lists with an NFS row (docs/field-notes.md, "The agent's datastore").
  */
-import { parseFilesystemList, type Filesystem } from '../preflight/esxi-tables';
+import { parseFilesystemList, type Filesystem } from './esxi-tables';
 import type { ObservedDatastore } from './observed-types';
 
 const VOLUMES = '/vmfs/volumes/';

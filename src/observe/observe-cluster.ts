@@ -13,7 +13,7 @@ import { shippedEsxiDir } from '../agent/shipped-bundle';
 import { RerouteError } from '../errors/reroute-error';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import type { ExecResult, RemoteHost } from '../remote/ssh-connection';
-import { shellCommand } from '../remote/shell-quote';
+import { shellCommand } from '../core/shell-quote';
 import type { EsxiObserved, ObservedCluster, ScvmObserved, Unreachable } from './observed-types';
 import { parseProbeOutput, type ProbeContext } from './parse-probe-output';
 import { sanitizeForDisplay } from './sanitize';

@@ -16,7 +16,7 @@ import { parseProbeOutput } from './parse-probe-output';
 import { parseAllowedIpList, parseRulesetList } from './firewall-output';
 import { editCrontab, editLocalSh, hasLocalShTrace, isLegacyCrontabLine, isManagedCrontabLine, localShDrift } from '../plan/text-edits';
 import { LOCAL_SH_BEGIN, LOCAL_SH_END } from '../agent/bundle-layout';
-import { parseBusyboxApplets, parseEsxcliTable, parseFilesystemList, parseFirewallRulesets, parseNfsList, parseVmwareVersion } from '../preflight/esxi-tables';
+import { parseBusyboxApplets, parseEsxcliTable, parseFilesystemList, parseFirewallRulesets, parseNfsList, parseVmwareVersion } from './esxi-tables';
 import { parseSessionList } from '../discover/discover-parse';
 import { findLocalSession, parseSessionClients } from './zbs-session';
 

@@ -7,7 +7,7 @@
  */
 
 import { AUTHORIZED_KEY_MARKER, SCVM_AUTHORIZED_KEYS } from '../agent/bundle-layout';
-import { shellQuote } from '../remote/shell-quote';
+import { shellQuote } from '../core/shell-quote';
 
 export interface AuthorizedKeysSummary {
   /** Lines whose last word is `zbs-reroute:<cluster>` (this cluster's entries), trimmed. */

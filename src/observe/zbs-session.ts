@@ -16,7 +16,7 @@
  * Pure parsing here; observe-cluster.ts and apply-plan.ts run the commands.
  */
 import { RerouteError } from '../errors/reroute-error';
-import { shellCommand } from '../remote/shell-quote';
+import { shellCommand } from '../core/shell-quote';
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const SESSION_ID = /^[0-9A-Za-z][0-9A-Za-z-]{0,63}$/;

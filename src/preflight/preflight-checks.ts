@@ -5,7 +5,7 @@
  * apply fixes the problem itself.
  */
 import { findVolume, isNfsType, isVmfsDatastore } from '../observe/datastore-output';
-import { compareVersions, parseSmtxRelease } from './esxi-tables';
+import { compareVersions, parseSmtxRelease } from '../observe/esxi-tables';
 import type { EsxiFacts, FetchOnce, ScvmFacts } from './parse-preflight-output';
 import type { CheckName, CheckStatus, PreflightCheck } from './preflight-types';
 import type { RequiredCommand } from './required-commands';

@@ -1,6 +1,6 @@
 import { Client, type ClientChannel, type ConnectConfig, type KeyboardInteractiveCallback, type ParsedKey, type Prompt } from 'ssh2';
 import { RerouteError } from '../errors/reroute-error';
-import { reveal, type Sensitive } from '../state/sensitive';
+import { reveal, type Sensitive } from '../core/sensitive';
 import { ChannelLimiter } from './channel-limiter';
 import { describeHostKey } from './host-key';
 import { mapSshError, type SshTarget } from './ssh-errors';

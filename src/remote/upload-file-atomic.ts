@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { RerouteError } from '../errors/reroute-error';
-import { shellQuote } from './shell-quote';
+import { shellQuote } from '../core/shell-quote';
 import type { RemoteHost } from './ssh-connection';
 
 /** Temp files are `.<name>.zrr-<hex>.tmp` beside the target; a crash can leave one behind, never a half target. */

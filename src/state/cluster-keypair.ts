@@ -3,7 +3,7 @@ import { chmodSync, existsSync, linkSync, readFileSync, statSync, unlinkSync, wr
 import { utils as ssh2Utils } from 'ssh2';
 import { RerouteError } from '../errors/reroute-error';
 import { fingerprintOf } from '../remote/host-key';
-import { Sensitive } from './sensitive';
+import { Sensitive } from '../core/sensitive';
 import { ensureStateDir } from './state-dir';
 
 /**

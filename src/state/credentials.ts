@@ -4,7 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { utils as ssh2Utils, type ParsedKey } from 'ssh2';
 import { RerouteError } from '../errors/reroute-error';
 import type { CredentialSource } from '../manifest/manifest-types';
-import { Sensitive } from './sensitive';
+import { Sensitive } from '../core/sensitive';
 
 /** A credential ready for connectSsh; every secret is wrapped so it prints as `(sensitive)`. */
 export interface ResolvedCredential {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { Sensitive } from '../state/sensitive';
+import { Sensitive } from '../core/sensitive';
 import { closeLogger, createWatchLogger, redactValue, WATCH_LOG_FILE } from './watch-logger';
 
 const KEY = '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsecret\n-----END RSA PRIVATE KEY-----';

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pc from 'picocolors';
 import winston from 'winston';
-import { Sensitive } from '../state/sensitive';
+import { Sensitive } from '../core/sensitive';
 
 /** winston's formatted-output key (triple-beam's MESSAGE). */
 const MESSAGE = Symbol.for('message');

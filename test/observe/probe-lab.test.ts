@@ -14,7 +14,7 @@ import type { Manifest } from '../../src/manifest/manifest-types';
 import { observeCluster, probeCommand, probeContext, type ObserveConnection, type ObserveTarget } from '../../src/observe/observe-cluster';
 import type { EsxiObserved, ScvmObserved } from '../../src/observe/observed-types';
 import { parseProbeOutput } from '../../src/observe/parse-probe-output';
-import { shellQuote } from '../../src/remote/shell-quote';
+import { shellQuote } from '../../src/core/shell-quote';
 
 const ROOT = path.join(__dirname, '..', '..');
 let lab: Lab;

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { Server } from 'ssh2';
 import { RerouteError } from '../../src/errors/reroute-error';
-import { shellCommand, shellQuote } from '../../src/remote/shell-quote';
+import { shellCommand, shellQuote } from '../../src/core/shell-quote';
 import { connectSsh, type ConnectSshOptions, type RemoteHost, type SshCredential } from '../../src/remote/ssh-connection';
 import { uploadFileAtomic } from '../../src/remote/upload-file-atomic';
 import { KnownHostsStore, type PinResult } from '../../src/state/known-hosts-store';
-import { Sensitive } from '../../src/state/sensitive';
+import { Sensitive } from '../../src/core/sensitive';
 
 interface Input {
   name: string;

@@ -3,7 +3,7 @@
  * observed), the degraded hosts with their fix, the shadow-mode table, and the exit status.
  */
 import Table from 'cli-table3';
-import { describeSight } from '../../engine/agent-health';
+import { describeSight } from '../../observe/agent-health';
 import type { HostStatus } from '../../engine/cluster-status';
 import { sanitizeForDisplay } from '../../observe/sanitize';
 import { EXIT_CHANGES, EXIT_OK, EXIT_UNKNOWN } from '../exit-codes';

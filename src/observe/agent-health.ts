@@ -4,7 +4,7 @@
  * and apply's verification (src/apply/verify-host.ts), so both name a blind agent the same way.
  */
 import type { Manifest } from '../manifest/manifest-types';
-import type { AgentHeartbeat, TargetKind } from '../observe/observed-types';
+import type { AgentHeartbeat, TargetKind } from './observed-types';
 
 /** Shadow mode: the agent's own choice beside the route the host really has. */
 export interface ShadowView {
