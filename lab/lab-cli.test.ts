@@ -7,11 +7,11 @@ import { parse } from 'yaml';
 import { Lab } from './lab';
 import { run, type RunResult } from './proc';
 import { repoRoot } from './registry';
-import { IS_ROOT, testLabName } from './test-support';
+import { testLabName } from './test-support';
+import { describeLab } from '../test/support/describe-lab';
 
 jest.setTimeout(180_000);
 
-const describeIfRoot = IS_ROOT ? describe : describe.skip;
 const NAME = testLabName('cli');
 
 /** `lab CMD --name NAME ARGS…` (options before `--`: after it everything is the remote command). */
@@ -20,7 +20,7 @@ function lab(cmd: string, ...args: string[]): Promise<RunResult> {
   return run(process.execPath, ['-r', 'tsx/cjs', path.join(root, 'lab', 'cli.ts'), cmd, '--name', NAME, ...args], { cwd: root, timeoutMs: 120_000 });
 }
 
-describeIfRoot('lab CLI', () => {
+describeLab('lab CLI', () => {
   afterAll(async () => {
     if (Lab.list().includes(NAME)) await Lab.down(NAME);
   });

@@ -7,9 +7,8 @@ import * as fs from 'node:fs';
 import { Lab } from './lab';
 import { run, runOk } from './proc';
 import { labDir, readRegistry, writeRegistry } from './registry';
-import { IS_ROOT, testLabName } from './test-support';
-
-const describeIfRoot = IS_ROOT ? describe : describe.skip;
+import { testLabName } from './test-support';
+import { describeLab } from '../test/support/describe-lab';
 
 jest.setTimeout(180_000);
 
@@ -39,7 +38,7 @@ function processesMentioning(text: string): string[] {
   return out;
 }
 
-describeIfRoot('lab down', () => {
+describeLab('lab down', () => {
   test('leaves no namespace, process, link, mount or state behind, and never touched the root namespace', async () => {
     const linksBefore = await rootLinks();
     const routesBefore = await rootRoutes();

@@ -8,9 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Lab } from './lab';
 import { profileApplets } from './rootfs';
-import { IS_ROOT, testLabName } from './test-support';
-
-const describeIfRoot = IS_ROOT ? describe : describe.skip;
+import { testLabName } from './test-support';
+import { describeLab } from '../test/support/describe-lab';
 
 jest.setTimeout(120_000);
 
@@ -18,7 +17,7 @@ jest.setTimeout(120_000);
 const MISSING = ['tr', 'pgrep', 'pidof', 'killall', 'flock', 'base64', 'id'];
 const SESSIONS = '/api/v2/zbs_session/session';
 
-describeIfRoot('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall, Secure Boot on esxi-2)', () => {
+describeLab('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall, Secure Boot on esxi-2)', () => {
   let lab: Lab;
   const sh = (target: string, cmd: string, timeoutMs?: number) => lab.exec(target, cmd, { timeoutMs });
   const overSsh = (i: number, cmd: string) => lab.exec('ctl', `ssh root@${lab.nodes[i]!.esxi.mgmtIp} '${cmd}'`);
@@ -198,7 +197,7 @@ describeIfRoot('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall
   });
 });
 
-describeIfRoot('lab ESXi options', () => {
+describeLab('lab ESXi options', () => {
   test('an unknown ESXi version, host or firewall mode is refused before anything is created', async () => {
     const name = testLabName('esxi-bad');
     await expect(Lab.start({ nodes: 2, name, esxiVersion: '9.0' as never })).rejects.toThrow(/esxiVersion "9\.0" is not one of 6\.7, 7\.0, 8\.0/);

@@ -4,15 +4,14 @@
  */
 import { Lab } from './lab';
 import { sleep } from './proc';
-import { IS_ROOT, testLabName } from './test-support';
-
-const describeIfRoot = IS_ROOT ? describe : describe.skip;
+import { testLabName } from './test-support';
+import { describeLab } from '../test/support/describe-lab';
 
 jest.setTimeout(120_000);
 
 const SESSION_URL = (ip: string) => `http://${ip}/api/v2/zbs_session/session`;
 
-describeIfRoot('lab faults', () => {
+describeLab('lab faults', () => {
   let lab: Lab;
 
   beforeAll(async () => {

@@ -10,9 +10,7 @@ import { Lab } from './lab';
 import { delayProgram, lossProgram, partitionProgram } from './link-bpf';
 import { alive, run, runOk, sleep, type RunResult } from './proc';
 import { readRegistry, repoRoot } from './registry';
-import { IS_ROOT } from './test-support';
-
-const describeIfRoot = IS_ROOT ? describe : describe.skip;
+import { describeLab } from '../test/support/describe-lab';
 
 jest.setTimeout(90_000);
 
@@ -56,7 +54,7 @@ describe('link fault programs (classic BPF for tc bytecode)', () => {
   });
 });
 
-describeIfRoot('lab link faults', () => {
+describeLab('lab link faults', () => {
   let lab: Lab;
 
   const ping = async (from: string, ip: string, count: number, intervalS = 0.02): Promise<Ping> =>

@@ -3,15 +3,14 @@
  * install must survive (or deliberately work around).
  */
 import { Lab } from './lab';
-import { IS_ROOT, testLabName } from './test-support';
-
-const describeIfRoot = IS_ROOT ? describe : describe.skip;
+import { testLabName } from './test-support';
+import { describeLab } from '../test/support/describe-lab';
 
 jest.setTimeout(120_000);
 
 const MARK = '# lab-test-mark';
 
-describeIfRoot('lab ESXi reboot and crash', () => {
+describeLab('lab ESXi reboot and crash', () => {
   let lab: Lab;
   const sh = (cmd: string) => lab.execOk('esxi-1', cmd);
 

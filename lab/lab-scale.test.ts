@@ -7,9 +7,8 @@
 import { Lab } from './lab';
 import { sleep } from './proc';
 import { measureFootprint } from './services/footprint';
-import { IS_ROOT, testLabName } from './test-support';
-
-const describeIfRoot = IS_ROOT ? describe : describe.skip;
+import { testLabName } from './test-support';
+import { describeLab } from '../test/support/describe-lab';
 
 jest.setTimeout(600_000);
 
@@ -17,7 +16,7 @@ const NODES = Number(process.env.ZRL_SCALE_NODES ?? '16');
 const WINDOW_MS = 3000;
 const PERIOD_MS = 50;
 
-describeIfRoot(`lab at ${NODES} nodes`, () => {
+describeLab(`lab at ${NODES} nodes`, () => {
   test('starts, serves every host from its own SCVM, samples every host, answers ssh on the last host, and stops', async () => {
     const t0 = Date.now();
     const lab = await Lab.start({ nodes: NODES, name: testLabName('scale') });

@@ -7,16 +7,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseManifest } from '../src/manifest';
 import { Lab } from './lab';
-import { IS_ROOT, testLabName } from './test-support';
-
-const describeIfRoot = IS_ROOT ? describe : describe.skip;
+import { testLabName } from './test-support';
+import { describeLab } from '../test/support/describe-lab';
 
 jest.setTimeout(120_000);
 
 /** ESXi has no `ip`: tests read the namespace's real routes with the lab's private iproute2. */
 const LAB_IP = '/usr/lib/vmware/lab/ip';
 
-describeIfRoot('lab ESXi/SCVM hosts', () => {
+describeLab('lab ESXi/SCVM hosts', () => {
   let lab: Lab;
 
   beforeAll(async () => {

@@ -11,9 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureServiceBin } from './service-bin';
-
-const isRoot = process.getuid?.() === 0;
-const d = isRoot ? describe : describe.skip;
+import { describeLab } from '../../test/support/describe-lab';
 
 function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000 });
@@ -38,7 +36,7 @@ function records(file: string): Rec[] {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Rec) : [];
 }
 
-d('lab-io-probe --hosts: one process probes every ESXi from its own namespace', () => {
+describeLab('lab-io-probe --hosts: one process probes every ESXi from its own namespace', () => {
   const tag = `zrp${process.pid % 100000}`;
   const NS = { c: `${tag}-c`, e1: `${tag}-e1`, e2: `${tag}-e2`, s1: `${tag}-s1`, s2: `${tag}-s2` };
   const children: ChildProcess[] = [];

@@ -16,6 +16,7 @@ import { Lab, type LabNode } from '../../lab/lab';
 import { AgentKey, agentLog, authorizeOnScvms, installAgent, installDir, loopPids, rewriteConf, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
 import { updateScvm } from '../../lab/services/cluster-state';
 import { blockMeta, hugeSessionBody, longestRoutelessMs, nfsRouteAdds, result, settle, startHugeMeta, unblockMeta, workerProcs, writePin, type Outcome } from './agent-lab-probes';
+import { describeLab } from '../support/describe-lab';
 
 jest.setTimeout(300_000);
 
@@ -25,9 +26,6 @@ const HUGE_PORT = 8080;
 const HUGE_BYTES = 50 * 1024 * 1024;
 /** Longest any one iteration (or one of its children) may take, with a loaded 2-core CI box's margin. */
 const ITERATION_BOUND_MS = 20_000;
-
-const isRoot = process.getuid?.() === 0;
-const maybe = isRoot ? describe : describe.skip;
 
 let lab: Lab | undefined;
 let key: AgentKey | undefined;
@@ -252,7 +250,7 @@ const s: {
   hung?: Promise<Outcome<Awaited<ReturnType<typeof metaHungEverywhere>>>>;
 } = {};
 
-maybe('agent under hostile faults (issue 12)', () => {
+describeLab('agent under hostile faults (issue 12)', () => {
   beforeAll(async () => {
     lab = await Lab.start({ nodes: 3, name: 'thostile' });
     key = new AgentKey();

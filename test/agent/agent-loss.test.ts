@@ -13,14 +13,12 @@
 import { Lab } from '../../lab/lab';
 import { AgentKey, agentLog, authorizeOnScvms, installAgent, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
 import { agentRouteAudit, nfsRouteAdds } from './agent-lab-probes';
+import { describeLab } from '../support/describe-lab';
 
 jest.setTimeout(420_000);
 
 const T: AgentTiming = { interval: 3, failbackDelay: 180, pingTimeout: 1 };
 const WINDOW_MS = 3 * 60_000;
-
-const isRoot = process.getuid?.() === 0;
-const maybe = isRoot ? describe : describe.skip;
 
 let lab: Lab | undefined;
 let key: AgentKey | undefined;
@@ -31,7 +29,7 @@ const seen: Record<string, { blind: Set<string>; fetch: Set<string>; maxFetchFai
 /** Length of each host's agent log when the loss began (its install-time lines come before). */
 const logAt0: Record<string, number> = {};
 
-maybe('agent under packet loss (issue 12)', () => {
+describeLab('agent under packet loss (issue 12)', () => {
   beforeAll(async () => {
     const tStart = Date.now();
     const phases: string[] = [];

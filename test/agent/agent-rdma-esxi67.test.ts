@@ -15,13 +15,13 @@ import { Lab, type LabNode } from '../../lab/lab';
 import { discoverCommand, parseDiscoverOutput, parseSessionList } from '../../src/discover/discover-parse';
 import { accessIpOf } from '../../src/discover/pair-hosts';
 import { AgentKey, AGENT_SRC, agentLog, authorizeOnScvms, installAgent, installDir, routeVia, SCVM_USER, sleep, status, until, type AgentTiming } from './agent-lab';
+import { describeLab } from '../support/describe-lab';
 
 jest.setTimeout(240_000);
 
 const T: AgentTiming = { interval: 1, failbackDelay: 6, pingTimeout: 1 };
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('test/agent: not root, skipping the lab tests (the lab needs network namespaces)');
-const maybe = isRoot ? describe : describe.skip;
 
 const PROBE_SRC = path.resolve(__dirname, '../../esxi/probe/probe.sh');
 const HOST_OPS_SRC = path.resolve(__dirname, '../../esxi/apply/host-ops.sh');
@@ -40,7 +40,7 @@ const access = (n: LabNode): string => {
   return n.scvm.accessIp;
 };
 
-maybe('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
+describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
   beforeAll(async () => {
     lab = await Lab.start({ nodes: 3, name: 'ag-rdma67', rdma: true, esxiVersion: '6.7', replaceStale: true });
     const l = lab;

@@ -7,13 +7,11 @@
 import { Lab, type LabNode } from '../../lab/lab';
 import { AgentKey, agentLog, authorizeOnScvms, installAgent, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
 import { agentRouteAudit, nfsRouteChanges } from './agent-lab-probes';
+import { describeLab } from '../support/describe-lab';
 
 jest.setTimeout(240_000);
 
 const T: AgentTiming = { interval: 1, failbackDelay: 4, pingTimeout: 1 };
-
-const isRoot = process.getuid?.() === 0;
-const maybe = isRoot ? describe : describe.skip;
 
 let lab: Lab | undefined;
 let key: AgentKey | undefined;
@@ -27,7 +25,7 @@ function node(i: number): LabNode {
 }
 const peersStorage = (n: LabNode): string[] => (lab as Lab).nodes.filter((m) => m !== n).map((m) => m.scvm.storageIp);
 
-maybe('agent in shadow mode (issue 12)', () => {
+describeLab('agent in shadow mode (issue 12)', () => {
   beforeAll(async () => {
     lab = await Lab.start({ nodes: 3, name: 'tshadow' });
     key = new AgentKey();

@@ -9,14 +9,12 @@
 import { Lab, type LabNode } from '../../lab/lab';
 import { AgentKey, authorizeOnScvms, installAgent, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
 import { nfsRouteAdds } from './agent-lab-probes';
+import { describeLab } from '../support/describe-lab';
 
 jest.setTimeout(300_000);
 
 const T: AgentTiming = { interval: 1, failbackDelay: 2, pingTimeout: 1 };
 const ZONES: Record<number, number[]> = { 1: [1, 2], 2: [1, 2], 3: [3, 4], 4: [3, 4] };
-
-const isRoot = process.getuid?.() === 0;
-const maybe = isRoot ? describe : describe.skip;
 
 let lab: Lab | undefined;
 let key: AgentKey | undefined;
@@ -48,7 +46,7 @@ async function failOver(down: number[], watch: number) {
   }
 }
 
-maybe('agent in a stretched cluster (issue 12)', () => {
+describeLab('agent in a stretched cluster (issue 12)', () => {
   beforeAll(async () => {
     lab = await Lab.start({ nodes: 4, name: 'tzone' });
     key = new AgentKey();

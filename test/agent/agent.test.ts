@@ -29,6 +29,7 @@ import {
   until,
   type AgentTiming,
 } from './agent-lab';
+import { describeLab } from '../support/describe-lab';
 
 jest.setTimeout(240_000);
 
@@ -42,7 +43,6 @@ const CRON_MINUTE_MS = 60_000;
 const LOAD_SLACK_S = 3;
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('test/agent: not root, skipping the lab tests (the lab needs network namespaces)');
-const maybe = isRoot ? describe : describe.skip;
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 function settle<T>(p: Promise<T>): Promise<Outcome<T>> {
@@ -276,7 +276,7 @@ const scenarios: {
   scvmDown?: Promise<Outcome<Awaited<ReturnType<typeof scvmDown>>>>;
 } = {};
 
-maybe('reroute agent in the lab', () => {
+describeLab('reroute agent in the lab', () => {
   beforeAll(async () => {
     lab = await Lab.start({ nodes: 7, name: 'zra-agent' });
     key = new AgentKey();

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { resultShapeProblems, runBenchmark, writeResult, type BenchResult } from '../../bench/bench-result';
 import { sessionSource } from '../../bench/session-source';
 import { renderMarkdown } from '../../bench/report';
-import { describeIfRoot } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
 
 /**
  * `npm run bench -- --smoke` stays runnable: the cheapest benchmark (session list source, a
@@ -13,7 +13,7 @@ import { describeIfRoot } from '../../lab/test-support';
  */
 jest.setTimeout(180_000);
 
-describeIfRoot('bench smoke', () => {
+describeLab('bench smoke', () => {
   let dir: string;
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zrb-smoke-test-'));

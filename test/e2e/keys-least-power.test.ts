@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { reroute, waitFor, writeLabManifest } from './lab-cli';
+import { describeLab } from '../support/describe-lab';
 
 /**
  * Issue 13 item 4 with the real CLI on a 2-node lab: the cluster key is worth one session list.
@@ -14,13 +15,11 @@ import { reroute, waitFor, writeLabManifest } from './lab-cli';
  */
 jest.setTimeout(600_000);
 
-const isRoot = process.getuid?.() === 0;
-const maybe = isRoot ? describe : describe.skip;
 const DIR = '/vmfs/volumes/datastore1/zbs-reroute';
 let lab: Lab;
 let dir: string;
 
-maybe('cluster key with least power (ssh source: forced read-only command; rest source: no key at all)', () => {
+describeLab('cluster key with least power (ssh source: forced read-only command; rest source: no key at all)', () => {
   beforeAll(async () => {
     lab = await Lab.start({ nodes: 2, name: 'zk-keys', replaceStale: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-zk-keys-'));

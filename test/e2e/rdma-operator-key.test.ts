@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { reroute, waitFor, writeLabManifest } from './lab-cli';
+import { describeLab } from '../support/describe-lab';
 
 /**
  * Issue 11 with the real CLI: an RDMA cluster (SmartX deploy left 33.2 and each SCVM storage /32
@@ -13,12 +14,10 @@ import { reroute, waitFor, writeLabManifest } from './lab-cli';
  */
 jest.setTimeout(600_000);
 
-const isRoot = process.getuid?.() === 0;
-const maybe = isRoot ? describe : describe.skip;
 let lab: Lab;
 let dir: string;
 
-maybe('RDMA cluster, ESXi 6.7, ssh session source as the operator user, with the real CLI', () => {
+describeLab('RDMA cluster, ESXi 6.7, ssh session source as the operator user, with the real CLI', () => {
   beforeAll(async () => {
     lab = await Lab.start({ nodes: 3, name: 'ag-e2e-rdma', rdma: true, esxiVersion: '6.7', replaceStale: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-ag-rdma-'));

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { reroute, writeLabManifest } from './lab-cli';
+import { describeLab } from '../support/describe-lab';
 
 /**
  * Issue 13 item 6 with the real CLI on a 2-node lab, ssh session source (the one that installs the
@@ -14,13 +15,11 @@ import { reroute, writeLabManifest } from './lab-cli';
  */
 jest.setTimeout(600_000);
 
-const isRoot = process.getuid?.() === 0;
-const maybe = isRoot ? describe : describe.skip;
 const KEY = '/vmfs/volumes/datastore1/zbs-reroute/keys/reroute_id_rsa';
 let lab: Lab;
 let dir: string;
 
-maybe('two operators, two fresh state folders, one cluster identity', () => {
+describeLab('two operators, two fresh state folders, one cluster identity', () => {
   beforeAll(async () => {
     lab = await Lab.start({ nodes: 2, name: 'zk2-ops', replaceStale: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-zk2-'));

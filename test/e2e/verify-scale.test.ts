@@ -8,6 +8,7 @@ import { samplePeers } from '../../src/apply/verify-targets';
 import { loadManifest } from '../../src/manifest/manifest-load';
 import { EXIT_APPLIED_WITH_WARNINGS, EXIT_OK, EXIT_UNKNOWN } from '../../src/cli/exit-codes';
 import { reroute, waitFor, writeLabManifest } from './lab-cli';
+import { describeLab } from '../support/describe-lab';
 
 /**
  * Issue 14, verification that tells the truth, with the real CLI on a 3-node lab:
@@ -21,8 +22,6 @@ import { reroute, waitFor, writeLabManifest } from './lab-cli';
 jest.setTimeout(600_000);
 
 const REPO = path.resolve(__dirname, '..', '..');
-const isRoot = process.getuid?.() === 0;
-const maybe = isRoot ? describe : describe.skip;
 /** The test's own operator actions (pidof) are not on an ESXi host: the lab's private applets are. */
 const LAB_TOOLS = 'PATH=/usr/lib/vmware/lab/bin:$PATH; ';
 let lab: Lab;
@@ -50,7 +49,7 @@ function startCli(args: string[]): { stdout: () => string; stderr: () => string;
 
 const tail = (r: { code: number | null; stdout: string; stderr?: string }) => ({ code: r.code, out: `${r.stdout.slice(-2500)}\n${(r.stderr ?? '').slice(-800)}` });
 
-maybe('apply verification at scale (issue 14)', () => {
+describeLab('apply verification at scale (issue 14)', () => {
   beforeAll(async () => {
     lab = await Lab.start({ nodes: 3, name: 'zv-verify', replaceStale: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-zv-'));
