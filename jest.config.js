@@ -7,13 +7,15 @@ module.exports = {
   projects: [
     {
       displayName: 'unit',
-      testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/esxi/**/*.test.ts'],
+      // *.unit.test.ts under lab/, test/ or bench/: pure tests of lab and benchmark code (no root, no lab).
+      testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/esxi/**/*.test.ts', '<rootDir>/{lab,test,bench}/**/*.unit.test.ts'],
       transform: { '^.+\\.ts$': tsJest },
       testEnvironment: 'node',
     },
     {
       displayName: 'lab',
       testMatch: ['<rootDir>/lab/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '\\.unit\\.test\\.ts$'],
       transform: { '^.+\\.ts$': tsJest },
       testEnvironment: 'node',
       globalTeardown: '<rootDir>/lab/jest-global-teardown.ts',
