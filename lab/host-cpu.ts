@@ -7,10 +7,9 @@
  * Commands a session left running in the background (the agent loop) are reparented to the
  * host's init and are not counted until they exit.
  */
-import * as fs from 'node:fs';
+import { CLK_TCK, parseProcStat, readProcStat, type ProcStat } from '../src/core/proc-stat';
 
-/** Linux's USER_HZ: 100 on every architecture the lab runs on. */
-export const CLK_TCK = 100;
+export { CLK_TCK };
 
 export interface ProcTimes {
   /** user+sys of the process itself, seconds */
@@ -19,19 +18,17 @@ export interface ProcTimes {
   children: number;
 }
 
+function times(st: ProcStat | undefined): ProcTimes {
+  return { self: ((st?.utime ?? 0) + (st?.stime ?? 0)) / CLK_TCK, children: ((st?.cutime ?? 0) + (st?.cstime ?? 0)) / CLK_TCK };
+}
+
 /** The times in one /proc/PID/stat line (whose command name may hold spaces and parentheses). */
 export function parseProcTimes(stat: string): ProcTimes {
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After "(comm) ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
-  const n = (i: number) => Number(f[i] ?? 0);
-  return { self: (n(11) + n(12)) / CLK_TCK, children: (n(13) + n(14)) / CLK_TCK };
+  return times(parseProcStat(stat));
 }
 
 /** utime+stime and cutime+cstime of a pid (seconds); undefined when it is gone. */
 export function procTimes(pid: number): ProcTimes | undefined {
-  try {
-    return parseProcTimes(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return undefined;
-  }
+  const st = readProcStat(pid);
+  return st ? times(st) : undefined;
 }

@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { CLK_TCK, readProcStat } from '../../src/core/proc-stat';
 
 interface Sample {
   comm: string;
@@ -14,7 +15,6 @@ interface Sample {
   ticks: number;
 }
 
-const CLK_TCK = 100;
 
 function labPids(name: string): number[] {
   const nss = fs.readdirSync('/run/netns').filter((n) => n.startsWith(`zrl-${name}-`));
@@ -28,11 +28,10 @@ function labPids(name: string): number[] {
 
 function sample(pid: number): Sample | undefined {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const close = stat.lastIndexOf(')');
-    const comm = stat.slice(stat.indexOf('(') + 1, close);
-    const f = stat.slice(close + 2).split(' ');
-    const ticks = Number(f[11]) + Number(f[12]);
+    const st = readProcStat(pid);
+    if (!st) return undefined;
+    const comm = st.comm;
+    const ticks = st.utime + st.stime;
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
     let pssKb = 0;

@@ -3,6 +3,7 @@ import { existsSync, linkSync, readFileSync, statSync, unlinkSync, writeFileSync
 import { hostname, userInfo } from 'node:os';
 import { RerouteError } from '../errors/reroute-error';
 import { ensureStateDir } from './state-dir';
+import { readProcStat } from '../core/proc-stat';
 
 /** Who holds the lock; written into the lock file as JSON. */
 export interface LockInfo {
@@ -33,14 +34,7 @@ export interface AcquireLockOptions {
 
 /** Linux: field 22 of /proc/<pid>/stat, the process start time. Undefined elsewhere or if gone. */
 export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parens; fields resume after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19];
-  } catch {
-    return undefined;
-  }
+  return readProcStat(pid)?.startTime || undefined;
 }
 
 function pidAlive(pid: number): boolean {

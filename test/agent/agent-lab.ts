@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Lab, LabNode } from '../../lab/lab';
+import { readProcStat } from '../../src/core/proc-stat';
 
 /** ZRA_AGENT_SRC runs these tests against another build of the agent (e.g. the previous release, for comparison). */
 export const AGENT_SRC = process.env.ZRA_AGENT_SRC ?? path.resolve(__dirname, '../../esxi/agent/reroute-loop.sh');
@@ -204,9 +205,8 @@ export function loopPids(node: LabNode): number[] {
   const out: number[] = [];
   for (const pid of pids) {
     if (!isLoop(pid)) continue;
-    const stat = readProc(pid, 'stat');
-    const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? '';
-    if (!isLoop(ppid)) out.push(Number(pid));
+    const ppid = readProcStat(pid)?.ppid;
+    if (ppid === undefined || !isLoop(String(ppid))) out.push(Number(pid));
   }
   return out;
 }

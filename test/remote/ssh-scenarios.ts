@@ -14,6 +14,7 @@ import { connectSsh, type ConnectSshOptions, type RemoteHost, type SshCredential
 import { uploadFileAtomic } from '../../src/remote/upload-file-atomic';
 import { KnownHostsStore, type PinResult } from '../../src/state/known-hosts-store';
 import { Sensitive } from '../../src/core/sensitive';
+import { readProcStat } from '../../src/core/proc-stat';
 
 interface Input {
   name: string;
@@ -65,13 +66,8 @@ function descendants(root: number): number[] {
   const parent = new Map<number, number>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parent.set(Number(d), ppid);
-    } catch {
-      /* exited */
-    }
+    const st = readProcStat(d);
+    if (st) parent.set(Number(d), st.ppid); // else: exited
   }
   const out: number[] = [];
   let frontier = [root];
