@@ -20,23 +20,11 @@ const f2 = (v: number | null | undefined): string => (v === null || v === undefi
 const sec = (ms: number | null | undefined): string => (ms === null || ms === undefined || !Number.isFinite(ms) ? '–' : `${(ms / 1000).toFixed(1)} s`);
 const dist = (s: Stats | undefined, fmt: (v: number) => string = f1): string => (!s || s.n === 0 ? '–' : `${fmt(s.p50)} (${fmt(s.min)}–${fmt(s.max)})`);
 const distS = (s: Stats | undefined): string => (!s || s.n === 0 ? '–' : `${sec(s.p50)} (${sec(s.min)}–${sec(s.max)})`);
-const times = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) ? `${v}×` : '–');
 
-/** The target table's rows: issue 14's (each with its `measured` text), or an older result's as it was written. */
+/** The target table's rows, each as reconcileTargets wrote it (its target and measured text). */
 function targetRows(t: Any, s: Any, sizes: number[]): string {
-  const older: Record<string, (x: Any) => string> = {
-    applyUpgradeSucceed: () => `${sizes.join(' / ')} node(s)`,
-    observeOneExecPerHost: (x) => String(x.value),
-    observeScaling: (x) => `${times(x.value)} (without CLI start-up: ${times(x.valueWithoutStartup)})`,
-    applyScaling: (x) => `${times(x.value)} (without CLI start-up: ${times(x.valueWithoutStartup)})`,
-    noopPlanLargest: (x) => `${sec(x.valueMs)} (without CLI start-up: ${sec(x.withoutStartupMs)})`,
-  };
   return TARGET_ORDER.filter((k) => t[k] !== undefined)
-    .map((k) => {
-      const x = t[k] as Any;
-      const label = k === 'applyUpgradeSucceed' && !x.measured ? 'apply and upgrade exit 0 at every size' : k === 'observeOneExecPerHost' && !x.measured && x.target === '1 per host' ? 'observe = 1 exec per host' : x.target;
-      return `| ${label} | ${x.measured ?? older[k]?.(x) ?? '–'} | ${metCell(k, x, s, sizes)} |`;
-    })
+    .map((k) => `| ${(t[k] as Any).target} | ${(t[k] as Any).measured ?? '–'} | ${metCell(k, t[k] as Any, s, sizes)} |`)
     .join('\n');
 }
 

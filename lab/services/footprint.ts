@@ -15,7 +15,6 @@ interface Sample {
   ticks: number;
 }
 
-
 function labPids(name: string): number[] {
   const nss = fs.readdirSync('/run/netns').filter((n) => n.startsWith(`zrl-${name}-`));
   const pids = new Set<number>();
@@ -30,7 +29,6 @@ function sample(pid: number): Sample | undefined {
   try {
     const st = readProcStat(pid);
     if (!st) return undefined;
-    const comm = st.comm;
     const ticks = st.utime + st.stime;
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -40,7 +38,7 @@ function sample(pid: number): Sample | undefined {
     } catch {
       // kernel threads or a process gone mid-read
     }
-    return { comm, rssKb, pssKb, ticks };
+    return { comm: st.comm, rssKb, pssKb, ticks };
   } catch {
     return undefined;
   }
