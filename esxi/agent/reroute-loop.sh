@@ -984,6 +984,23 @@ tier_candidates() { # tier_candidates remote-storage|remote-management → CANDS
   fi
 }
 
+# zone_split TIER → NEAR / FAR: CANDS split by zone (remote-storage with zones configured: our own
+# zone's SCVMs are NEAR, the other zone's FAR; otherwise every candidate is NEAR).
+zone_split() {
+  NEAR=$CANDS
+  FAR=''
+  if [ "$1" = remote-storage ] && [ -n "$ZONE_PEER_STORAGE_IPS" ]; then
+    NEAR=''
+    for _ip in $CANDS; do
+      if in_list "$_ip" "$ZONE_PEER_STORAGE_IPS"; then
+        NEAR="$NEAR $_ip"
+      else
+        FAR="$FAR $_ip"
+      fi
+    done
+  fi
+}
+
 healthy() { # healthy IP: listed by meta and answering ping (at the address it is routed through)
   { in_list "$1" "$META_STORAGE" || in_list "$1" "$META_MGMT"; } && is_up_via "$1"
 }
@@ -1063,14 +1080,8 @@ pre_burst() {
   done
   [ -n "$_pt" ] || return 0
   tier_candidates "$_pt"
-  _pc=$CANDS
-  if [ "$_pt" = remote-storage ] && [ -n "$ZONE_PEER_STORAGE_IPS" ]; then
-    _pc=''
-    for _ip in $CANDS; do
-      in_list "$_ip" "$ZONE_PEER_STORAGE_IPS" && _pc="$_pc $_ip"
-    done
-  fi
-  burst_order "$_pc"
+  zone_split "$_pt"
+  burst_order "$NEAR"
   _pn=0
   for _ip in $ORDER; do
     [ "$_pn" -lt "$PING_BURST" ] || break
@@ -1183,19 +1194,9 @@ choose() {
         return
       fi
       # Stretched clusters: the SCVMs of our own zone first, the other zone's only when none answers.
-      _near=$CANDS
-      _far=''
-      if [ "$_tier" = remote-storage ] && [ -n "$ZONE_PEER_STORAGE_IPS" ]; then
-        _near=''
-        for _ip in $CANDS; do
-          if in_list "$_ip" "$ZONE_PEER_STORAGE_IPS"; then
-            _near="$_near $_ip"
-          else
-            _far="$_far $_ip"
-          fi
-        done
-      fi
-      if pick_up "$_near" || { [ -n "$_far" ] && pick_up "$_far"; }; then
+      zone_split "$_tier"
+      _far=$FAR # kept apart: pick_up runs ping rounds, and a pre-burst there would split again
+      if pick_up "$NEAR" || { [ -n "$_far" ] && pick_up "$_far"; }; then
         WANT=$PICK
         WANT_KIND=$_tier
         return
