@@ -6,8 +6,9 @@
 import { parseManifest } from '../src/manifest/manifest-parse';
 import { Lab } from './lab';
 import { readClusterState } from './services/cluster-state';
+import { testLabName } from './test-support';
 
-const NAME = 'l2-scvm';
+const NAME = testLabName('l2-scvm');
 let lab: Lab;
 
 beforeAll(async () => {

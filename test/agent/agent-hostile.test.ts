@@ -17,6 +17,7 @@ import { AgentKey, agentLog, authorizeOnScvms, installAgent, installDir, loopPid
 import { updateScvm } from '../../lab/services/cluster-state';
 import { blockMeta, hugeSessionBody, longestRoutelessMs, nfsRouteAdds, result, settle, startHugeMeta, unblockMeta, workerProcs, writePin, type Outcome } from './agent-lab-probes';
 import { describeLab } from '../support/describe-lab';
+import { testLabName } from '../../lab/test-support';
 
 jest.setTimeout(300_000);
 
@@ -252,7 +253,7 @@ const s: {
 
 describeLab('agent under hostile faults (issue 12)', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 3, name: 'thostile' });
+    lab = await Lab.start({ nodes: 3, name: testLabName('thostile') });
     key = new AgentKey();
     authorizeOnScvms(lab, key);
     const l = lab;

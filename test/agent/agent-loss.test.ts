@@ -14,6 +14,7 @@ import { Lab } from '../../lab/lab';
 import { AgentKey, agentLog, authorizeOnScvms, installAgent, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
 import { agentRouteAudit, nfsRouteAdds } from './agent-lab-probes';
 import { describeLab } from '../support/describe-lab';
+import { testLabName } from '../../lab/test-support';
 
 jest.setTimeout(420_000);
 
@@ -34,7 +35,7 @@ describeLab('agent under packet loss (issue 12)', () => {
     const tStart = Date.now();
     const phases: string[] = [];
     const phase = (what: string): number => phases.push(`${what} ${((Date.now() - tStart) / 1000).toFixed(1)} s`);
-    lab = await Lab.start({ nodes: 3, name: 'tloss' });
+    lab = await Lab.start({ nodes: 3, name: testLabName('tloss') });
     phase('lab up');
     key = new AgentKey();
     authorizeOnScvms(lab, key);

@@ -16,6 +16,7 @@ import { discoverCommand, parseDiscoverOutput, parseSessionList } from '../../sr
 import { accessIpOf } from '../../src/discover/pair-hosts';
 import { AgentKey, AGENT_SRC, agentLog, authorizeOnScvms, installAgent, installDir, routeVia, SCVM_USER, sleep, status, until, type AgentTiming } from './agent-lab';
 import { describeLab } from '../support/describe-lab';
+import { testLabName } from '../../lab/test-support';
 
 jest.setTimeout(240_000);
 
@@ -42,7 +43,7 @@ const access = (n: LabNode): string => {
 
 describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 3, name: 'ag-rdma67', rdma: true, esxiVersion: '6.7', replaceStale: true });
+    lab = await Lab.start({ nodes: 3, name: testLabName('ag-rdma67'), rdma: true, esxiVersion: '6.7', replaceStale: true });
     const l = lab;
     key = new AgentKey();
     authorizeOnScvms(l, key);

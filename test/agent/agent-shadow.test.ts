@@ -8,6 +8,7 @@ import { Lab, type LabNode } from '../../lab/lab';
 import { AgentKey, agentLog, authorizeOnScvms, installAgent, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
 import { agentRouteAudit, nfsRouteChanges } from './agent-lab-probes';
 import { describeLab } from '../support/describe-lab';
+import { testLabName } from '../../lab/test-support';
 
 jest.setTimeout(240_000);
 
@@ -27,7 +28,7 @@ const peersStorage = (n: LabNode): string[] => (lab as Lab).nodes.filter((m) => 
 
 describeLab('agent in shadow mode (issue 12)', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 3, name: 'tshadow' });
+    lab = await Lab.start({ nodes: 3, name: testLabName('tshadow') });
     key = new AgentKey();
     authorizeOnScvms(lab, key);
     const l = lab;

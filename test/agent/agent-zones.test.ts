@@ -10,6 +10,7 @@ import { Lab, type LabNode } from '../../lab/lab';
 import { AgentKey, authorizeOnScvms, installAgent, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
 import { nfsRouteAdds } from './agent-lab-probes';
 import { describeLab } from '../support/describe-lab';
+import { testLabName } from '../../lab/test-support';
 
 jest.setTimeout(300_000);
 
@@ -48,7 +49,7 @@ async function failOver(down: number[], watch: number) {
 
 describeLab('agent in a stretched cluster (issue 12)', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 4, name: 'tzone' });
+    lab = await Lab.start({ nodes: 4, name: testLabName('tzone') });
     key = new AgentKey();
     authorizeOnScvms(lab, key);
     const l = lab;

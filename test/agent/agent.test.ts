@@ -30,6 +30,7 @@ import {
   type AgentTiming,
 } from './agent-lab';
 import { describeLab } from '../support/describe-lab';
+import { testLabName } from '../../lab/test-support';
 
 jest.setTimeout(240_000);
 
@@ -278,7 +279,7 @@ const scenarios: {
 
 describeLab('reroute agent in the lab', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 7, name: 'zra-agent' });
+    lab = await Lab.start({ nodes: 7, name: testLabName('zra-agent') });
     key = new AgentKey();
     authorizeOnScvms(lab, key);
     const l = lab;

@@ -10,6 +10,7 @@ import { Lab } from '../../lab/lab';
 import { loadShippedBundle } from '../../src/agent/shipped-bundle';
 import { loadManifest } from '../../src/manifest';
 import { reroute, servedBy, waitFor } from '../e2e/lab-cli';
+import { testLabName } from '../../lab/test-support';
 
 jest.setTimeout(900_000);
 
@@ -18,7 +19,7 @@ let dir: string;
 
 beforeAll(async () => {
   if (Lab.list().includes('discover')) await Lab.down('discover');
-  lab = await Lab.start({ nodes: 3, name: 'discover' });
+  lab = await Lab.start({ nodes: 3, name: testLabName('discover') });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-discover-'));
 });
 

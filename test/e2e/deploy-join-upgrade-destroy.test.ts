@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import type { Plan } from '../../src/plan/plan-types';
 import { longestGaps, nfsRouteChanges, reroute, servedBy, waitFor, writeLabManifest } from './lab-cli';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * The seed's three flows (deploy, join, version check + upgrade) and its
@@ -33,7 +34,7 @@ function makeOldRelease(): string {
 beforeAll(async () => {
   // A lab left by a killed earlier run is removed first (the registry says what it created).
   if (Lab.list().includes('e2e')) await Lab.down('e2e');
-  lab = await Lab.start({ nodes: 4, name: 'e2e' });
+  lab = await Lab.start({ nodes: 4, name: testLabName('e2e') });
   dir = path.join(os.tmpdir(), `zbs-reroute-e2e-${process.pid}`);
   oldEsxiDir = makeOldRelease();
 });

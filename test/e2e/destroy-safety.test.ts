@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { reroute, waitFor, writeLabManifest } from './lab-cli';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * Destroy never hurts IO (issue 13 item 1), with the real CLI against a 2-node lab: a failed-over
@@ -12,7 +13,7 @@ import { reroute, waitFor, writeLabManifest } from './lab-cli';
  */
 jest.setTimeout(300_000);
 
-const NAME = 'zd';
+const NAME = testLabName('zd');
 let lab: Lab;
 let dir: string;
 let manifest: string;

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab, type LabNode } from '../../lab/lab';
 import { reroute, servedBy, waitFor, writeLabManifest } from './lab-cli';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * Issue 11 on a lab whose ESXi firewall is as shipped: httpClient and
@@ -16,7 +17,7 @@ jest.setTimeout(900_000);
 /** apply/destroy on a loaded CI machine took up to 4 min here; the CLI gets twice that. */
 const CLI = { timeoutMs: 480_000 };
 
-const LAB = 'fw-e2e';
+const LAB = testLabName('fw-e2e');
 const STATUS = '/var/run/zbs-reroute/status';
 let lab: Lab;
 let dir: string;

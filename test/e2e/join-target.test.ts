@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import type { Plan } from '../../src/plan/plan-types';
 import { nfsRouteChanges, reroute, waitFor, writeLabManifest } from './lab-cli';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * Issue 13, items 2 and 7, on a 3-node lab. A join with `--target node-3` on a running 2-node
@@ -13,7 +14,7 @@ import { nfsRouteChanges, reroute, waitFor, writeLabManifest } from './lab-cli';
  */
 jest.setTimeout(600_000);
 
-const LAB = 'zj';
+const LAB = testLabName('zj');
 let lab: Lab;
 let dir: string;
 const state = () => `--state ${dir}/state`;

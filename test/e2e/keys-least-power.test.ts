@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { reroute, waitFor, writeLabManifest } from './lab-cli';
 import { describeLab } from '../support/describe-lab';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * Issue 13 item 4 with the real CLI on a 2-node lab: the cluster key is worth one session list.
@@ -21,7 +22,7 @@ let dir: string;
 
 describeLab('cluster key with least power (ssh source: forced read-only command; rest source: no key at all)', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 2, name: 'zk-keys', replaceStale: true });
+    lab = await Lab.start({ nodes: 2, name: testLabName('zk-keys'), replaceStale: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-zk-keys-'));
   });
 

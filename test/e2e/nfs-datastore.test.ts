@@ -7,6 +7,7 @@ import { addNfsDatastore } from '../../lab/nfs-datastore';
 import type { Plan } from '../../src/plan/plan-types';
 import type { PreflightReport } from '../../src/preflight/preflight-types';
 import { reroute, writeLabManifest } from './lab-cli';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * No agent on a datastore it needs (issue 13). esxi-1: its own ZBS datastore
@@ -18,7 +19,7 @@ import { reroute, writeLabManifest } from './lab-cli';
  */
 jest.setTimeout(600_000);
 
-const LAB = 'zn-e2e';
+const LAB = testLabName('zn-e2e');
 let lab: Lab;
 let dir: string;
 let nfsManifest: string;

@@ -6,6 +6,7 @@ import type { Plan } from '../../src/plan/plan-types';
 import type { PreflightReport } from '../../src/preflight/preflight-types';
 import type { JournalEntry } from '../../src/state/apply-journal';
 import { nfsRouteChanges, reroute, writeLabManifest } from './lab-cli';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * `reroute preflight` and the apply gate against hosts that fail where real
@@ -15,7 +16,7 @@ import { nfsRouteChanges, reroute, writeLabManifest } from './lab-cli';
  */
 jest.setTimeout(600_000);
 
-const LAB = 'pf-e2e';
+const LAB = testLabName('pf-e2e');
 const INSTALL = '/vmfs/volumes/datastore1/zbs-reroute';
 let lab: Lab;
 let dir: string;

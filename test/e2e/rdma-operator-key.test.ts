@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { reroute, waitFor, writeLabManifest } from './lab-cli';
 import { describeLab } from '../support/describe-lab';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * Issue 11 with the real CLI: an RDMA cluster (SmartX deploy left 33.2 and each SCVM storage /32
@@ -19,7 +20,7 @@ let dir: string;
 
 describeLab('RDMA cluster, ESXi 6.7, ssh session source as the operator user, with the real CLI', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 3, name: 'ag-e2e-rdma', rdma: true, esxiVersion: '6.7', replaceStale: true });
+    lab = await Lab.start({ nodes: 3, name: testLabName('ag-e2e-rdma'), rdma: true, esxiVersion: '6.7', replaceStale: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-ag-rdma-'));
   });
 

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { readClusterState } from '../../lab/services/cluster-state';
 import { nfsRouteChanges, reroute, waitFor, writeLabManifest } from './lab-cli';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * Issue 11: the ESXi client IPs registered in the local SCVM's ZBS session, as
@@ -15,7 +16,7 @@ import { nfsRouteChanges, reroute, waitFor, writeLabManifest } from './lab-cli';
  */
 jest.setTimeout(600_000);
 
-const LAB = 'l2-sess';
+const LAB = testLabName('l2-sess');
 let lab: Lab;
 let dir: string;
 let manifest: string;

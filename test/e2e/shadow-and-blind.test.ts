@@ -9,6 +9,7 @@ import type { HostStatus } from '../../src/engine/cluster-status';
 import type { Action, Plan } from '../../src/plan/plan-types';
 import { agentLog, routeVia, status as heartbeat } from '../agent/agent-lab';
 import { nfsRouteChanges, reroute, waitFor, writeLabManifest, type CliRun } from './lab-cli';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * Shadow mode and blind agents through the real CLI (issue 12), on one 3-node lab whose legacy
@@ -19,7 +20,7 @@ import { nfsRouteChanges, reroute, waitFor, writeLabManifest, type CliRun } from
  */
 jest.setTimeout(600_000);
 
-const LAB = 'eshb';
+const LAB = testLabName('eshb');
 const INSTALL = '/vmfs/volumes/datastore1/zbs-reroute';
 let lab: Lab;
 let dir: string;

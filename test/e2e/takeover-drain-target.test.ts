@@ -7,6 +7,7 @@ import { parse, stringify } from 'yaml';
 import { Lab } from '../../lab/lab';
 import type { Plan } from '../../src/plan/plan-types';
 import { longestGaps, nfsRouteChanges, reroute, servedBy, waitFor, writeLabManifest, type CliRun, type LabManifestOptions } from './lab-cli';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * The operator flows around an install, through the real CLI in the lab's
@@ -17,7 +18,7 @@ import { longestGaps, nfsRouteChanges, reroute, servedBy, waitFor, writeLabManif
  */
 jest.setTimeout(600_000);
 
-const LAB = 'e2e2';
+const LAB = testLabName('e2e2');
 const NFS = '192.168.33.2';
 const INSTALL = '/vmfs/volumes/datastore1/zbs-reroute';
 const LEASE_HOLDER = 'ops@scvm-elsewhere';

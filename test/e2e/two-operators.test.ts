@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { reroute, writeLabManifest } from './lab-cli';
 import { describeLab } from '../support/describe-lab';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * Issue 13 item 6 with the real CLI on a 2-node lab, ssh session source (the one that installs the
@@ -21,7 +22,7 @@ let dir: string;
 
 describeLab('two operators, two fresh state folders, one cluster identity', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 2, name: 'zk2-ops', replaceStale: true });
+    lab = await Lab.start({ nodes: 2, name: testLabName('zk2-ops'), replaceStale: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-zk2-'));
   });
 

@@ -9,6 +9,7 @@ import { loadManifest } from '../../src/manifest/manifest-load';
 import { EXIT_APPLIED_WITH_WARNINGS, EXIT_OK, EXIT_UNKNOWN } from '../../src/cli/exit-codes';
 import { reroute, waitFor, writeLabManifest } from './lab-cli';
 import { describeLab } from '../support/describe-lab';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * Issue 14, verification that tells the truth, with the real CLI on a 3-node lab:
@@ -51,7 +52,7 @@ const tail = (r: { code: number | null; stdout: string; stderr?: string }) => ({
 
 describeLab('apply verification at scale (issue 14)', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 3, name: 'zv-verify', replaceStale: true });
+    lab = await Lab.start({ nodes: 3, name: testLabName('zv-verify'), replaceStale: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-zv-'));
   });
 

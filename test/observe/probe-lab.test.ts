@@ -15,6 +15,7 @@ import { observeCluster, probeCommand, probeContext, type ObserveConnection, typ
 import type { EsxiObserved, ScvmObserved } from '../../src/observe/observed-types';
 import { parseProbeOutput } from '../../src/observe/parse-probe-output';
 import { shellQuote } from '../../src/core/shell-quote';
+import { testLabName } from '../../lab/test-support';
 
 const ROOT = path.join(__dirname, '..', '..');
 let lab: Lab;
@@ -49,7 +50,7 @@ async function probe(nodeIndex: number): Promise<EsxiObserved> {
 }
 
 beforeAll(async () => {
-  lab = await Lab.start({ nodes: 2, name: 'observe', services: false });
+  lab = await Lab.start({ nodes: 2, name: testLabName('observe'), services: false });
   const bundle = readBundle(path.join(ROOT, 'esxi', 'agent'));
   manifest = parseManifest(lab.manifest({ clusterName: 'obs' }), 'lab.yaml', { bundledVersion: bundle.version });
 }, 600_000);

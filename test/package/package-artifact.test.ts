@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
+import { testLabName } from '../../lab/test-support';
 
 const ROOT = path.join(__dirname, '..', '..');
 let work: string;
@@ -78,7 +79,7 @@ describe('the packaged release in the lab controller namespace (no node_modules,
   let lab: Lab;
   beforeAll(async () => {
     if (Lab.list().includes('pkg')) await Lab.down('pkg');
-    lab = await Lab.start({ nodes: 1, name: 'pkg', services: false });
+    lab = await Lab.start({ nodes: 1, name: testLabName('pkg'), services: false });
   }, 600_000);
   afterAll(async () => {
     await lab?.stop();

@@ -7,6 +7,7 @@ import { parse, stringify } from 'yaml';
 import { Lab } from '../../lab/lab';
 import { TAKEOVER_VERIFY_SECONDS } from '../../src/plan/plan-esxi';
 import { nfsRouteChanges, reroute, waitFor, writeLabManifest, type CliRun } from '../e2e/lab-cli';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * Faults while apply runs, on a 3-node lab, through the real CLI:
@@ -21,7 +22,7 @@ import { nfsRouteChanges, reroute, waitFor, writeLabManifest, type CliRun } from
 jest.setTimeout(900_000);
 
 const REPO = path.resolve(__dirname, '..', '..');
-const LAB = 'zrb-flt';
+const LAB = testLabName('zrb-flt');
 const INSTALL = '/vmfs/volumes/datastore1/zbs-reroute';
 const CONF = `${INSTALL}/reroute.conf`;
 const HOSTS = ['esxi-1', 'esxi-2', 'esxi-3'];

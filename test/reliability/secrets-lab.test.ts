@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { Lab } from '../../lab/lab';
 import { reroute, waitFor, writeLabManifest, type CliRun } from '../e2e/lab-cli';
+import { testLabName } from '../../lab/test-support';
 
 /**
  * Secrets and least privilege, on a real lab deploy through the CLI:
@@ -20,7 +21,7 @@ import { reroute, waitFor, writeLabManifest, type CliRun } from '../e2e/lab-cli'
  */
 jest.setTimeout(600_000);
 
-const LAB = 'zrb-sec';
+const LAB = testLabName('zrb-sec');
 const INSTALL = '/vmfs/volumes/datastore1/zbs-reroute';
 const PASSPHRASE = `zrb-passphrase-${randomBytes(8).toString('hex')}`;
 const PASSWORD = `zrb-password-${randomBytes(8).toString('hex')}`;

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { acquireStateLock } from '../../src/state/state-lock';
 import { longestGaps, nfsRouteChanges, reroute, waitFor, writeLabManifest } from '../e2e/lab-cli';
+import { testLabName } from '../../lab/test-support';
 
 jest.setTimeout(900_000);
 
@@ -112,7 +113,7 @@ async function driftAndExpectCorrection(what: string, node: string, item: string
 
 beforeAll(async () => {
   if (Lab.list().includes('watch')) await Lab.down('watch');
-  lab = await Lab.start({ nodes: 2, name: 'watch' });
+  lab = await Lab.start({ nodes: 2, name: testLabName('watch') });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-watch-'));
   manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'watch', routing: { sessionSource: 'ssh' } });
   const r = await reroute(lab, `apply -f ${manifest} --state ${state()} --auto-approve`);
