@@ -19,7 +19,7 @@ spec:
 `;
 
 function plan(refused: Plan['datastoreRefusals']): Plan {
-  return { format: 'zbs-reroute/plan-v1', mode: 'apply', cluster: 't', version: '1.0.0', createdAt: '', manifestSha256: '', hosts: [], summary: { add: 0, change: 0, destroy: 0, unreachable: 0 }, ...(refused ? { datastoreRefusals: refused } : {}) };
+  return { format: 'zbs-reroute/plan-v2', mode: 'apply', cluster: 't', version: '1.0.0', createdAt: '', manifestSha256: '', hosts: [], summary: { add: 0, change: 0, destroy: 0, unreachable: 0 }, ...(refused ? { datastoreRefusals: refused } : {}) };
 }
 
 describe('DATASTORE_NFS: the refusal plan and apply raise', () => {

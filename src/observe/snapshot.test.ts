@@ -129,7 +129,7 @@ describe('snapshot fixtures mean what their names say (planner view)', () => {
   const plan = (name: string) => planCluster(gen.desired, snaps[name] as ObservedCluster, { mode: 'apply', now: '2026-11-24T21:00:00.000Z', manifestSha256: '0'.repeat(64) });
 
   it('installed-3node: nothing to do', () => {
-    expect(plan('installed-3node.json').hosts.filter((h) => h.change !== 'noop').map((h) => `${h.host}/${h.node}: ${h.reasons.join('; ')}`)).toEqual([]);
+    expect(plan('installed-3node.json').hosts.filter((h) => h.change !== 'noop').map((h) => `${h.host}/${h.node}: ${h.reasons.map((r) => r.detail).join('; ')}`)).toEqual([]);
   });
 
   it('fresh-3node: every ESXi host is created', () => {

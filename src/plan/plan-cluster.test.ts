@@ -92,7 +92,7 @@ describe('planCluster, apply mode', () => {
       // Peers and known_hosts grew: both rewritten; the loop re-reads its conf, so no restart.
       expect(ops(p, n)).toEqual(['write-file', 'write-file']);
       expect(ops(p, n, 'scvm')).toEqual(['authorized-key-add', 'authorized-key-remove']);
-      expect(host_(p, n, 'scvm').reasons).toEqual(['key entry from= gains 10.10.0.14, 10.20.0.14']);
+      expect(host_(p, n, 'scvm').reasons.map((r) => r.detail)).toEqual(['key entry from= gains 10.10.0.14, 10.20.0.14']);
     }
     expect(host_(p, 'node-4').change).toBe('create');
     expect(host_(p, 'node-4', 'scvm').change).toBe('create');
@@ -112,7 +112,7 @@ describe('planCluster, apply mode', () => {
       expect(w.path).toBe(`/vmfs/volumes/ds-${n.slice(-1)}/zbs-reroute/reroute-loop.sh`);
       expect(w.version).toBe('1.1.0');
       expect(w.before?.version).toBe('1.0.0');
-      expect(h.reasons).toEqual(['agent 1.0.0 → 1.1.0']);
+      expect(h.reasons.map((r) => r.detail)).toEqual(['agent 1.0.0 → 1.1.0']);
       expect(ops(p, n, 'scvm')).toEqual([]);
     }
     expect(p.summary).toEqual({ add: 0, change: 3, destroy: 0, unreachable: 0 });
@@ -122,33 +122,34 @@ describe('planCluster, apply mode', () => {
   describe('drift in one owned item plans that item only', () => {
     const base = () => convergedCluster(d3, m3);
     const dir = '/vmfs/volumes/ds-2/zbs-reroute';
-    const cases: [string, (e: EsxiObserved) => void, string[]][] = [
-      ['private key changed', (e) => { e.files[`${dir}/keys/reroute_id_rsa`]!.sha256 = 'a'.repeat(64); }, ['write-file']],
-      ['public key missing', (e) => { delete e.files[`${dir}/keys/reroute_id_rsa.pub`]; }, ['write-file']],
-      ['known_hosts changed', (e) => { e.files[`${dir}/keys/known_hosts`]!.sha256 = 'b'.repeat(64); }, ['write-file']],
-      ['reroute.conf changed (the loop re-reads it, no restart)', (e) => { e.files[`${dir}/reroute.conf`]!.sha256 = 'c'.repeat(64); }, ['write-file']],
-      ['reroute.conf mode loosened', (e) => { e.files[`${dir}/reroute.conf`]!.mode = '0644'; }, ['write-file']],
-      ['agent script edited in place', (e) => { e.files[`${dir}/reroute-loop.sh`]!.sha256 = 'd'.repeat(64); }, ['write-file', 'restart-agent']],
-      ['all keys gone (keys dir recreated)', (e) => { for (const k of Object.keys(e.files)) if (k.includes('/keys/')) delete e.files[k]; }, ['mkdir', 'write-file', 'write-file', 'write-file']],
-      ['crontab line missing', (e) => { e.crontab = ESXI_CRONTAB; }, ['edit-crontab', 'reload-crond']],
-      ['crontab line duplicated', (e) => { e.crontab += `* * * * * /bin/sh ${dir}/reroute-loop.sh &\n`; }, ['edit-crontab', 'reload-crond']],
-      ['crontab points at an old datastore', (e) => { e.crontab = ESXI_CRONTAB + '* * * * * /bin/sh /vmfs/volumes/None/zbs-reroute/reroute-loop.sh &\n'; }, ['edit-crontab', 'reload-crond']],
-      ['crond not running', (e) => { e.crondRunning = false; }, ['reload-crond']],
-      ['local.sh block missing', (e) => { e.localSh = ESXI_LOCAL_SH; }, ['edit-local-sh', 'auto-backup']],
-      ['local.sh block edited by hand', (e) => { e.localSh = e.localSh.replace(' crond\n', ' crond # tweaked\n'); }, ['edit-local-sh', 'auto-backup']],
-      ['local.sh block after exit 0', (e) => { e.localSh = ESXI_LOCAL_SH + d3.esxi[1]!.localShBlock; }, ['edit-local-sh', 'auto-backup']],
-      ['agent not running', (e) => { e.agentProcesses = []; }, ['start-agent']],
-      ['heartbeat stale (agent hung)', (e) => { e.heartbeat!.updated = NOW - 600; }, ['restart-agent']],
-      ['heartbeat missing while the loop runs', (e) => { delete e.heartbeat; }, ['restart-agent']],
-      ['old agent still running after a swap', (e) => { e.heartbeat!.version = '0.9.0'; }, ['restart-agent']],
+    const cases: [string, (e: EsxiObserved) => void, string[], string[]][] = [
+      ['private key changed', (e) => { e.files[`${dir}/keys/reroute_id_rsa`]!.sha256 = 'a'.repeat(64); }, ['write-file'], ['keys/reroute_id_rsa:file-differs']],
+      ['public key missing', (e) => { delete e.files[`${dir}/keys/reroute_id_rsa.pub`]; }, ['write-file'], ['keys/reroute_id_rsa.pub:file-missing']],
+      ['known_hosts changed', (e) => { e.files[`${dir}/keys/known_hosts`]!.sha256 = 'b'.repeat(64); }, ['write-file'], ['keys/known_hosts:file-differs']],
+      ['reroute.conf changed (the loop re-reads it, no restart)', (e) => { e.files[`${dir}/reroute.conf`]!.sha256 = 'c'.repeat(64); }, ['write-file'], ['reroute.conf:file-differs']],
+      ['reroute.conf mode loosened', (e) => { e.files[`${dir}/reroute.conf`]!.mode = '0644'; }, ['write-file'], ['reroute.conf:file-mode']],
+      ['agent script edited in place', (e) => { e.files[`${dir}/reroute-loop.sh`]!.sha256 = 'd'.repeat(64); }, ['write-file', 'restart-agent'], ['reroute-loop.sh:file-differs']],
+      ['all keys gone (keys dir recreated)', (e) => { for (const k of Object.keys(e.files)) if (k.includes('/keys/')) delete e.files[k]; }, ['mkdir', 'write-file', 'write-file', 'write-file'], ['keys/reroute_id_rsa:file-missing', 'keys/reroute_id_rsa.pub:file-missing', 'keys/known_hosts:file-missing']],
+      ['crontab line missing', (e) => { e.crontab = ESXI_CRONTAB; }, ['edit-crontab', 'reload-crond'], ['crontab:crontab-missing']],
+      ['crontab line duplicated', (e) => { e.crontab += `* * * * * /bin/sh ${dir}/reroute-loop.sh &\n`; }, ['edit-crontab', 'reload-crond'], ['crontab:crontab-duplicated']],
+      ['crontab points at an old datastore', (e) => { e.crontab = ESXI_CRONTAB + '* * * * * /bin/sh /vmfs/volumes/None/zbs-reroute/reroute-loop.sh &\n'; }, ['edit-crontab', 'reload-crond'], ['crontab:crontab-missing', 'crontab:crontab-stale']],
+      ['crond not running', (e) => { e.crondRunning = false; }, ['reload-crond'], ['crond:crond-stopped']],
+      ['local.sh block missing', (e) => { e.localSh = ESXI_LOCAL_SH; }, ['edit-local-sh', 'auto-backup'], ['local.sh:local-sh-drift']],
+      ['local.sh block edited by hand', (e) => { e.localSh = e.localSh.replace(' crond\n', ' crond # tweaked\n'); }, ['edit-local-sh', 'auto-backup'], ['local.sh:local-sh-drift']],
+      ['local.sh block after exit 0', (e) => { e.localSh = ESXI_LOCAL_SH + d3.esxi[1]!.localShBlock; }, ['edit-local-sh', 'auto-backup'], ['local.sh:local-sh-drift']],
+      ['agent not running', (e) => { e.agentProcesses = []; }, ['start-agent'], ['agent:agent-not-running']],
+      ['heartbeat stale (agent hung)', (e) => { e.heartbeat!.updated = NOW - 600; }, ['restart-agent'], ['agent:agent-stale']],
+      ['heartbeat missing while the loop runs', (e) => { delete e.heartbeat; }, ['restart-agent'], ['agent:agent-stale']],
+      ['old agent still running after a swap', (e) => { e.heartbeat!.version = '0.9.0'; }, ['restart-agent'], ['agent:agent-stale']],
     ];
-    test.each(cases)('%s', (_name, mutate, expected) => {
+    test.each(cases)('%s', (_name, mutate, expected, items) => {
       const o = base();
       mutate(esxiOf(o, 'node-2'));
       const p = apply(d3, o);
       expect(ops(p, 'node-2')).toEqual(expected);
       expect(host_(p, 'node-2').change).toBe('update');
-      expect(host_(p, 'node-2').reasons.length).toBeGreaterThan(0);
+      // Reasons are data: the item each one is about and the kind of drift, for watch logs and --json.
+      expect(host_(p, 'node-2').reasons.map((r) => `${r.item}:${r.code}`)).toEqual(items);
       expect(p.hosts.filter((h) => h.actions.length > 0).map((h) => h.node)).toEqual(['node-2']);
       expectConverges(d3, o, p);
     });
@@ -187,7 +188,7 @@ describe('planCluster, apply mode', () => {
         { op: 'authorized-key-add', entry: d3.scvm[0]!.authorizedKey },
         { op: 'authorized-key-remove', entry: oldRoot, file: 'root' },
       ]);
-      expect(host_(p, 'node-1', 'scvm').reasons).toContain("old key entry in root's authorized_keys (the agent logs in as the operator user now)");
+      expect(host_(p, 'node-1', 'scvm').reasons.map((r) => r.detail)).toContain("old key entry in root's authorized_keys (the agent logs in as the operator user now)");
       const after = expectConverges(d3, o, p);
       expect(scvmOf(after, 'node-1').rootManagedKeys).toEqual(['ssh-rsa AAAAother zbs-reroute:other-cluster']); // never another cluster's
       const o2 = base();
@@ -224,7 +225,7 @@ describe('planCluster, apply mode', () => {
     expect(h.actions).toContainEqual({ op: 'edit-crontab', remove: [legacy.crontabLine], add: [d3.esxi[0]!.crontabLine], before: esxiOf(o, 'node-1').crontab });
     expect(h.actions).toContainEqual({ op: 'stop-agent', match: ['scvm_failure_loop.sh'] });
     expect(h.actions.at(-1)).toEqual({ op: 'remove-dir', path: legacy.dir, recursive: true });
-    expect(h.reasons[0]).toMatch(/legacy install 0\.9\.3 .*route adopted/);
+    expect(h.reasons.map((r) => r.detail)[0]).toMatch(/legacy install 0\.9\.3 .*route adopted/);
     expect(p.summary.change).toBe(1);
     const after = expectConverges(d3, o, p);
     const e = esxiOf(after, 'node-1');
@@ -287,7 +288,7 @@ describe('planCluster, apply mode', () => {
     const o = convergedCluster(d3, m3);
     const p = apply(d, o);
     expect(host_(p, 'node-2').actions).toEqual([{ op: 'write-pin', target: '10.20.0.103', targetNode: 'node-3', path: '/vmfs/volumes/ds-2/zbs-reroute/pin' }]);
-    expect(host_(p, 'node-2').reasons).toEqual(['IO drained to node-3']);
+    expect(host_(p, 'node-2').reasons.map((r) => r.detail)).toEqual(['IO drained to node-3']);
     const drained = expectConverges(d, o, p);
     const undo = apply(d3, drained);
     expect(host_(undo, 'node-2').actions).toEqual([{ op: 'remove-pin', path: '/vmfs/volumes/ds-2/zbs-reroute/pin' }]);

@@ -8,6 +8,7 @@ import { type HostDraft, planEsxiApply, planEsxiDestroy } from './plan-esxi';
 import { planScvmApply, planScvmDestroy } from './plan-scvm';
 import { scopeToTargets, targetOnlyWarning } from './plan-targets';
 import { planSessionClients } from './plan-zbs-session';
+import { because } from './plan-reasons';
 import type { HostPlan, Plan, PlanMode } from './plan-types';
 
 export interface PlanOptions {
@@ -37,7 +38,7 @@ function hostPlan(base: Pick<HostPlan, 'node' | 'host' | 'address'>, observation
 }
 
 function unreachable(base: Pick<HostPlan, 'node' | 'host' | 'address'>, observation: unknown, reason: string, installDir?: string): HostPlan {
-  const p = hostPlan(base, observation, { change: 'unreachable', reasons: [`unreachable: ${reason}`], actions: [] }, installDir);
+  const p = hostPlan(base, observation, { change: 'unreachable', reasons: [because('unreachable', `unreachable: ${reason}`)], actions: [] }, installDir);
   p.unreachableReason = reason;
   return p;
 }
@@ -92,7 +93,7 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
   const hosts = opts.mode === 'apply' ? [...scvmPlans, ...esxiPlans] : [...esxiPlans, ...holdKeysForRefused(esxiPlans, scvmPlans)];
   const count = (...c: HostPlan['change'][]) => hosts.filter((h) => c.includes(h.change)).length;
   const plan: Plan = {
-    format: 'zbs-reroute/plan-v1',
+    format: 'zbs-reroute/plan-v2',
     mode: opts.mode,
     cluster: desired.cluster,
     version: desired.version,

@@ -142,5 +142,5 @@ export function holdKeysForRefused(esxiPlans: HostPlan[], scvmPlans: HostPlan[])
 
 /** `1 host refused (node-1): …` lines for the end of a destroy, with each host's fix. */
 export function refusedSummary(hosts: HostPlan[]): string[] {
-  return hosts.filter((h) => h.change === 'refused').map((h) => `${h.node}: ${h.routeDecision?.detail ?? h.reasons[0] ?? 'refused'}\n  fix: ${h.routeDecision?.fix ?? 'heal or un-drain first'}`);
+  return hosts.filter((h) => h.change === 'refused').map((h) => `${h.node}: ${h.routeDecision?.detail ?? h.reasons[0]?.detail ?? 'refused'}\n  fix: ${h.routeDecision?.fix ?? 'heal or un-drain first'}`);
 }

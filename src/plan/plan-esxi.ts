@@ -5,7 +5,8 @@ import type { DesiredCluster, DesiredEsxi, DesiredFile } from '../desired/desire
 import type { EsxiObserved, ObservedFile } from '../observe/observed-types';
 import { decideDestroyRoutes, localGateways, ourRoutes } from './plan-destroy';
 import { planFirewallApply, planFirewallDestroy } from './plan-firewall';
-import type { Action, HostChange, RouteDecision } from './plan-types';
+import { because, becauseOf, uniqueReasons } from './plan-reasons';
+import type { Action, HostChange, PlanReason, RouteDecision } from './plan-types';
 import {
   bare,
   hasLocalShTrace,
@@ -19,7 +20,7 @@ import {
 
 export interface HostDraft {
   change: HostChange;
-  reasons: string[];
+  reasons: PlanReason[];
   actions: Action[];
   /** Left alone on purpose, worth saying (src/plan/plan-firewall.ts). */
   notes?: string[];
@@ -132,7 +133,7 @@ function dirKnown(o: EsxiObserved, dir: string, mode: string): boolean {
  * pin, legacy stop, agent start/restart, legacy removal). Never a route action.
  */
 export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredCluster, prune: boolean): HostDraft {
-  const reasons: string[] = [];
+  const reasons: PlanReason[] = [];
   const actions: Action[] = [];
   const found = detectLegacy(o);
   // Shadow mode: our agent only watches, so a legacy seed agent stays in charge of the route:
@@ -149,12 +150,12 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
     const seen = o.files[f.path] as ObservedFileWithContent | undefined;
     const name = fileName(d, f.path);
     if (seen === undefined) {
-      if (hasOurFiles(d, o)) reasons.push(`${name} missing`);
+      if (hasOurFiles(d, o)) reasons.push(becauseOf(name, 'file-missing', `${name} missing`));
     } else if (seen.sha256 !== f.sha256) {
-      if (f.path === loopPath && seen.version !== f.version) reasons.push(`agent ${seen.version ?? 'unknown version'} → ${f.version ?? wantedVersion}`);
-      else reasons.push(`${name} differs`);
+      if (f.path === loopPath && seen.version !== f.version) reasons.push(because('agent-version', `agent ${seen.version ?? 'unknown version'} → ${f.version ?? wantedVersion}`));
+      else reasons.push(becauseOf(name, 'file-differs', `${name} differs`));
     } else if (seen.mode !== f.mode) {
-      reasons.push(`${name} mode ${seen.mode} → ${f.mode}`);
+      reasons.push(becauseOf(name, 'file-mode', `${name} mode ${seen.mode} → ${f.mode}`));
     } else continue;
     writes.push(writeAction(f, seen));
     if (f.path === loopPath) loopChanged = true;
@@ -173,7 +174,7 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
     const stays = (dir: string) => Object.keys(o.files).some((p) => p.startsWith(`${dir}/`) && !gone.includes(p));
     const dirs = d.retired.dirs.filter((dir) => (o.dirs?.[dir] !== undefined || gone.some((p) => p.startsWith(`${dir}/`))) && !stays(dir));
     for (const dir of dirs) actions.push({ op: 'remove-dir', path: dir, recursive: false });
-    if (gone.length > 0 || dirs.length > 0) reasons.push(d.retired.reason);
+    if (gone.length > 0 || dirs.length > 0) reasons.push(becauseOf('keys', 'files-retired', d.retired.reason));
   }
   if (prune) {
     const wanted = new Set(d.files.map((f) => f.path));
@@ -181,7 +182,7 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
     for (const p of Object.keys(o.files).sort()) {
       if (p.startsWith(`${d.installDir}/`) && !kept(p)) {
         actions.push({ op: 'delete-file', path: p });
-        reasons.push(`${fileName(d, p)} is not ours any more (prune)`);
+        reasons.push(becauseOf(fileName(d, p), 'file-not-ours', `${fileName(d, p)} is not ours any more (prune)`));
       }
     }
   }
@@ -193,14 +194,14 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   if (ourCount > 1) remove.push(d.crontabLine);
   const add = ourCount === 1 ? [] : [d.crontabLine];
   if (remove.length > 0 || add.length > 0) {
-    if (ourCount === 0) reasons.push('crontab line missing');
-    if (ourCount > 1) reasons.push('crontab line duplicated');
-    if (remove.some((l) => isManagedCrontabLine(l) && l !== d.crontabLine)) reasons.push('crontab has a stale zbs-reroute line');
-    if (legacy !== undefined && legacy.crontabLines.length > 0) reasons.push('crontab has the legacy scvm_failure_loop.sh line');
+    if (ourCount === 0) reasons.push(because('crontab-missing', 'crontab line missing'));
+    if (ourCount > 1) reasons.push(because('crontab-duplicated', 'crontab line duplicated'));
+    if (remove.some((l) => isManagedCrontabLine(l) && l !== d.crontabLine)) reasons.push(because('crontab-stale', 'crontab has a stale zbs-reroute line'));
+    if (legacy !== undefined && legacy.crontabLines.length > 0) reasons.push(because('crontab-legacy', 'crontab has the legacy scvm_failure_loop.sh line'));
     actions.push({ op: 'edit-crontab', remove, add, before: o.crontab });
     actions.push({ op: 'reload-crond' });
   } else if (!o.crondRunning) {
-    reasons.push('crond not running');
+    reasons.push(because('crond-stopped', 'crond not running'));
     actions.push({ op: 'reload-crond' });
   }
 
@@ -214,8 +215,8 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   const drift = localShDrift(o.localSh, d.localShBlock);
   const legacyLocal = legacy?.localShLines ?? [];
   if (drift !== undefined || legacyLocal.length > 0) {
-    if (drift !== undefined) reasons.push(drift);
-    if (legacyLocal.length > 0) reasons.push('local.sh has legacy scvm_failure lines');
+    if (drift !== undefined) reasons.push(because('local-sh-drift', drift));
+    if (legacyLocal.length > 0) reasons.push(because('local-sh-legacy', 'local.sh has legacy scvm_failure lines'));
     actions.push({ op: 'edit-local-sh', block: d.localShBlock, removeLines: legacyLocal, before: o.localSh });
     actions.push({ op: 'auto-backup' });
   } else if (fw.actions.some((a) => a.steps.length > 0)) {
@@ -226,11 +227,11 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   const pin = observedPin(d, o);
   if (d.pinTarget !== undefined) {
     if (!pin.present || pin.target !== d.pinTarget) {
-      reasons.push(`IO drained to ${d.pinTargetNode ?? d.pinTarget}`);
+      reasons.push(because('drain-start', `IO drained to ${d.pinTargetNode ?? d.pinTarget}`));
       actions.push({ op: 'write-pin', target: d.pinTarget, targetNode: d.pinTargetNode ?? d.pinTarget, path: pinPath(d) });
     }
   } else if (pin.present) {
-    reasons.push(DRAIN_ENDED);
+    reasons.push(because('drain-end', DRAIN_ENDED));
     actions.push({ op: 'remove-pin', path: pinPath(d) });
   }
 
@@ -245,7 +246,7 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
       .map((p) => /(\S*\/reroute-loop\.sh)/.exec(p.command)?.[1] ?? AGENT_LOOP_FILE),
   );
   if (elsewhere.length > 0) {
-    reasons.push(`agent running from another folder: ${elsewhere.join(', ')}`);
+    reasons.push(because('agent-elsewhere', `agent running from another folder: ${elsewhere.join(', ')}`));
     actions.push({ op: 'stop-agent', match: elsewhere });
   }
 
@@ -255,7 +256,7 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   const hb = o.heartbeat;
   const stale = desired.heartbeatStaleSeconds ?? 90;
   if (!running) {
-    reasons.push(hasOurFiles(d, o) || found !== undefined ? 'agent not running' : 'new install');
+    reasons.push(hasOurFiles(d, o) || found !== undefined ? because('agent-not-running', 'agent not running') : because('new-install', 'new install'));
     actions.push({ op: 'start-agent' });
   } else {
     const why: string[] = [];
@@ -265,13 +266,13 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
     else if (o.now - hb.updated > stale) why.push(`heartbeat stale (${o.now - hb.updated} s old)`);
     if (why.length > 0) {
       // Script and conf changes already have their reason; the others are news.
-      reasons.push(...why.filter((w) => w !== 'agent script replaced'));
+      reasons.push(...why.filter((w) => w !== 'agent script replaced').map((w) => because('agent-stale', w)));
       actions.push({ op: 'restart-agent', reason: why.join('; ') });
     }
   }
 
   if (legacy !== undefined) {
-    reasons.unshift(`legacy install${legacy.version ? ` ${legacy.version}` : ''}${legacy.dir ? ` in ${legacy.dir}` : ''}: take over, route adopted as is`);
+    reasons.unshift(because('legacy-takeover', `legacy install${legacy.version ? ` ${legacy.version}` : ''}${legacy.dir ? ` in ${legacy.dir}` : ''}: take over, route adopted as is`));
     if (legacy.dir !== undefined || legacy.keyDir !== undefined) {
       // The seed folder goes only once ours is seen alive: until then it is the way back.
       actions.push({ op: 'verify-agent', timeoutSeconds: TAKEOVER_VERIFY_SECONDS });
@@ -282,8 +283,8 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
 
   const anyOurs = hasOurFiles(d, o) || cronLines.some(isManagedCrontabLine) || hasLocalShTrace(o.localSh) || running;
   const change: HostChange = legacy !== undefined ? 'takeover' : actions.length === 0 ? 'noop' : anyOurs ? 'update' : 'create';
-  if (change === 'create') reasons.splice(0, reasons.length, `install agent ${wantedVersion}`, ...reasons.filter((r) => r.startsWith('IO drained')));
-  const draft: HostDraft = { change, reasons: unique(reasons), actions };
+  if (change === 'create') reasons.splice(0, reasons.length, because('new-install', `install agent ${wantedVersion}`), ...reasons.filter((r) => r.code === 'drain-start'));
+  const draft: HostDraft = { change, reasons: uniqueReasons(reasons), actions };
   const notes = [...fw.notes, ...(shadowLegacy === undefined ? [] : [shadowLegacyNote(shadowLegacy)])];
   if (notes.length > 0) draft.notes = notes;
   return draft;
@@ -303,7 +304,7 @@ export { routeIsOurs } from './plan-destroy';
  * cluster owns. A failed-over, drained or unhealthy host is refused: no action.
  */
 export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: DesiredCluster, opts: { removeRoutes?: boolean; forced?: boolean } = {}): HostDraft {
-  const reasons: string[] = [];
+  const reasons: PlanReason[] = [];
   const actions: Action[] = [];
   const legacy = detectLegacy(o);
   const cronLines = splitKeepingEnds(o.crontab).map(bare);
@@ -313,7 +314,7 @@ export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: Desire
   const dirPresent = files.length > 0 || (o.dirs !== undefined && o.dirs[d.installDir] !== undefined);
 
   if (remove.length > 0) {
-    reasons.push('crontab line');
+    reasons.push(becauseOf('crontab', 'teardown', 'crontab line'));
     actions.push({ op: 'edit-crontab', remove, add: [], before: o.crontab });
     actions.push({ op: 'reload-crond' });
   }
@@ -323,7 +324,7 @@ export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: Desire
     ...(legacy !== undefined && (legacy.running || legacy.crontabLines.length > 0) ? [LEGACY_LOOP_FILE] : []),
   ];
   if (match.length > 0) {
-    reasons.push('agent');
+    reasons.push(becauseOf('agent', 'teardown', 'agent'));
     actions.push({ op: 'stop-agent', match });
   }
   // Firewall rulesets back as they were, while their record (in the install dir) still exists.
@@ -332,33 +333,33 @@ export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: Desire
   actions.push(...fw.actions);
   const legacyLocal = legacy?.localShLines ?? [];
   if (hasLocalShTrace(o.localSh) || legacyLocal.length > 0) {
-    reasons.push('local.sh block');
+    reasons.push(becauseOf('local.sh', 'teardown', 'local.sh block'));
     actions.push({ op: 'edit-local-sh', removeLines: legacyLocal, before: o.localSh });
     actions.push({ op: 'auto-backup' });
   } else if (fw.actions.some((a) => a.steps.length > 0)) {
     actions.push({ op: 'auto-backup' });
   }
   if (dirPresent) {
-    reasons.push(`${d.installDir} and its ${files.length} file(s)`);
+    reasons.push(becauseOf('install folder', 'teardown', `${d.installDir} and its ${files.length} file(s)`));
     for (const p of files) actions.push({ op: 'delete-file', path: p });
     actions.push({ op: 'remove-dir', path: d.installDir, recursive: true });
   }
   if (legacy?.dir !== undefined) {
-    reasons.push(`legacy folder ${legacy.dir}`);
+    reasons.push(becauseOf('legacy install', 'teardown', `legacy folder ${legacy.dir}`));
     actions.push({ op: 'remove-dir', path: legacy.dir, recursive: true });
   }
   if (legacy?.keyDir !== undefined) actions.push({ op: 'remove-dir', path: legacy.keyDir, recursive: true });
   // Routes last, after the agent that would re-add them is gone, and only where the decision
   // allows it (src/plan/plan-destroy.ts): a refused host gets no action at all.
   const decision = decideDestroyRoutes(d, o, desired, { ...opts, hasOurs: actions.length > 0 });
-  if (decision.code.startsWith('refused-')) return { change: 'refused', reasons: [decision.detail], actions: [], routeDecision: decision };
+  if (decision.code.startsWith('refused-')) return { change: 'refused', reasons: [becauseOf('route', 'teardown', decision.detail)], actions: [], routeDecision: decision };
   if (decision.code === 'delete-local') {
     // The agent's last switch may finish after it is stopped. A 33.2 route that moved to another
     // local address (RDMA: storage ↔ access IP) is deleted where it is now; one that moved to a
     // peer (a failover during the stop) is not: the delete then fails and the host is reported.
     const local = localGateways(d);
     for (const r of ourRoutes(d, o, desired)) {
-      reasons.push(`route ${r.network}/${r.prefixLength} via ${r.gateway}`);
+      reasons.push(becauseOf('route', 'teardown', `route ${r.network}/${r.prefixLength} via ${r.gateway}`));
       const orVia = r.network === desired.nfsAddress ? local.filter((g) => g !== r.gateway).sort() : [];
       actions.push({ op: 'delete-route', network: r.network, prefixLength: r.prefixLength, gateway: r.gateway, ...(orVia.length > 0 ? { orVia } : {}) });
     }

@@ -18,11 +18,12 @@ import { sha256Hex } from '../desired/desired-state';
 import type { DesiredEsxi, DesiredFirewall } from '../desired/desired-types';
 import { renderFirewallPrior } from '../observe/firewall-output';
 import type { EsxiObserved, FirewallPrior, FirewallRulesetState } from '../observe/observed-types';
-import type { Action, FirewallStep } from './plan-types';
+import { because } from './plan-reasons';
+import type { Action, FirewallStep, PlanReason } from './plan-types';
 
 export interface FirewallDraft {
   actions: Extract<Action, { op: 'firewall-ruleset' }>[];
-  reasons: string[];
+  reasons: PlanReason[];
   notes: string[];
 }
 
@@ -118,7 +119,7 @@ export function planFirewallApply(desired: DesiredEsxi, o: EsxiObserved): Firewa
       const prior: FirewallPrior = records[name] ?? { ...before(cur), addedIps: [] };
       records = { ...records, [name]: { ...prior, addedIps: unique([...prior.addedIps, ...added]) } };
       const reason = describeOpen(name, cur, added.length);
-      out.reasons.push(reason);
+      out.reasons.push(because('firewall-open', reason));
       out.actions.push({ op: 'firewall-ruleset', ruleset: name, reason, steps, before: before(cur), record: recordChange(d, o, records, 'before') });
     }
   }
@@ -136,7 +137,7 @@ export function planFirewallApply(desired: DesiredEsxi, o: EsxiObserved): Firewa
     // Two record edits in one plan: the second starts from the hash the first leaves.
     const first = out.actions[0]?.record;
     if (first?.sha256 !== undefined && a.record !== undefined) a.record.beforeSha256 = first.sha256;
-    out.reasons.push(reason);
+    out.reasons.push(because('firewall-restore', reason));
     out.actions.push(a);
   }
   return out;
@@ -157,7 +158,7 @@ export function planFirewallDestroy(desired: DesiredEsxi, o: EsxiObserved): Fire
     const reason = `firewall ruleset ${name} back as it was`;
     const a = restoreAction(name, d, o, cur, prior[name] as FirewallPrior, undefined, reason);
     if (a === undefined) continue;
-    out.reasons.push(reason);
+    out.reasons.push(because('firewall-restore', reason));
     out.actions.push(a);
   }
   return out;

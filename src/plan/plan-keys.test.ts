@@ -51,10 +51,10 @@ describe('cluster key: least power', () => {
       { op: 'delete-file', path: '/vmfs/volumes/ds-1/zbs-reroute/keys/known_hosts' },
       { op: 'remove-dir', path: '/vmfs/volumes/ds-1/zbs-reroute/keys', recursive: false },
     ]);
-    expect(e1.reasons.join(' ')).toMatch(/cluster keypair not needed: session source rest/);
+    expect(e1.reasons.map((r) => r.detail).join(' ')).toMatch(/cluster keypair not needed: session source rest/);
     const s1 = p.hosts.find((h) => h.host === 'scvm' && h.node === 'node-1')!;
     expect(s1.actions).toEqual([{ op: 'authorized-key-remove', entry: dSsh.scvm[0]!.authorizedKey }]);
-    expect(s1.reasons.join(' ')).toMatch(/key entry not needed: session source rest/);
+    expect(s1.reasons.map((r) => r.detail).join(' ')).toMatch(/key entry not needed: session source rest/);
   });
 
   test('ssh source: restrict + the one read-only command + from=, and nothing else', () => {
@@ -73,6 +73,6 @@ describe('cluster key: least power', () => {
       { op: 'authorized-key-add', entry: dSsh.scvm[0]!.authorizedKey },
       { op: 'authorized-key-remove', entry: old },
     ]);
-    expect(s1.reasons).toEqual(['key entry gains restrict and a forced read-only command (the old one allowed any command)']);
+    expect(s1.reasons.map((r) => r.detail)).toEqual(['key entry gains restrict and a forced read-only command (the old one allowed any command)']);
   });
 });

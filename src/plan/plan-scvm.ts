@@ -1,7 +1,8 @@
 import { authorizedKeyForcesCommand, authorizedKeyFrom, isClusterAuthorizedKey } from '../desired/authorized-key';
 import type { DesiredScvm } from '../desired/desired-types';
 import type { ScvmObserved } from '../observe/observed-types';
-import type { Action } from './plan-types';
+import { because, becauseOf } from './plan-reasons';
+import type { Action, PlanReason } from './plan-types';
 import type { HostDraft } from './plan-esxi';
 import { planSessionClients } from './plan-zbs-session';
 
@@ -35,21 +36,21 @@ export function planScvmApply(d: DesiredScvm, o: ScvmObserved, cluster: string):
   const have = ours.filter((l) => l.trim() === d.authorizedKey).length;
   const stale = [...new Set(ours.filter((l) => l.trim() !== d.authorizedKey))];
   const actions: Action[] = [];
-  const reasons: string[] = [];
+  const reasons: PlanReason[] = [];
   if (have > 1) {
-    reasons.push('key entry duplicated');
+    reasons.push(because('key-duplicated', 'key entry duplicated'));
     actions.push({ op: 'authorized-key-remove', entry: d.authorizedKey }, { op: 'authorized-key-add', entry: d.authorizedKey });
   } else if (have === 0) {
     actions.push({ op: 'authorized-key-add', entry: d.authorizedKey });
     const first = stale[0];
-    reasons.push(first === undefined ? 'key entry missing' : entryChange(first, d.authorizedKey));
+    reasons.push(first === undefined ? because('key-missing', 'key entry missing') : because('key-changed', entryChange(first, d.authorizedKey)));
   }
   for (const s of stale) actions.push({ op: 'authorized-key-remove', entry: s });
-  if (have === 1 && stale.length > 0) reasons.push('stale key entry of this cluster');
+  if (have === 1 && stale.length > 0) reasons.push(because('key-stale', 'stale key entry of this cluster'));
   // After the add: the agent logs in as the operator user now, root's old entry only grants root.
   const rootOld = rootEntries(o, cluster);
   for (const entry of rootOld) actions.push({ op: 'authorized-key-remove', entry, file: 'root' });
-  if (rootOld.length > 0) reasons.push("old key entry in root's authorized_keys (the agent logs in as the operator user now)");
+  if (rootOld.length > 0) reasons.push(because('key-root-old', "old key entry in root's authorized_keys (the agent logs in as the operator user now)"));
   // After the key: the session registration needs no login of the agent and touches no route.
   const session = planSessionClients(d, o);
   actions.push(...session.actions);
@@ -63,7 +64,7 @@ function planScvmWithoutKey(d: DesiredScvm, o: ScvmObserved, cluster: string): H
   const ours = [...new Set(o.managedKeys.filter((l) => isClusterAuthorizedKey(l, cluster)))];
   const rootOld = rootEntries(o, cluster);
   const actions: Action[] = [...ours.map((entry): Action => ({ op: 'authorized-key-remove', entry })), ...rootOld.map((entry): Action => ({ op: 'authorized-key-remove', entry, file: 'root' }))];
-  const reasons = actions.length > 0 ? [`key entry ${d.noKeyReason ?? 'not needed'}`] : [];
+  const reasons = actions.length > 0 ? [because('key-unneeded', `key entry ${d.noKeyReason ?? 'not needed'}`)] : [];
   const session = planSessionClients(d, o);
   actions.push(...session.actions);
   reasons.push(...session.reasons);
@@ -80,7 +81,7 @@ export function planScvmDestroy(o: ScvmObserved, cluster: string): HostDraft {
   const actions: Action[] = [...ours.map((entry): Action => ({ op: 'authorized-key-remove', entry })), ...rootOld.map((entry): Action => ({ op: 'authorized-key-remove', entry, file: 'root' }))];
   return {
     change: actions.length > 0 ? 'delete' : 'noop',
-    reasons: actions.length > 0 ? ['key entry'] : [],
+    reasons: actions.length > 0 ? [becauseOf('authorized_keys', 'teardown', 'key entry')] : [],
     actions,
   };
 }

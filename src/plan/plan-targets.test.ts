@@ -50,7 +50,7 @@ describe('--target: a join reaches every peer', () => {
     expect(hostsOf(p)).toEqual(['scvm:node-1:update', 'scvm:node-2:update', 'scvm:node-3:create', 'esxi:node-1:update', 'esxi:node-2:update', 'esxi:node-3:create']);
     for (const n of ['node-1', 'node-2']) {
       expect(touched(p, n).sort()).toEqual(['write-file keys/known_hosts', 'write-file reroute.conf']);
-      expect(host(p, n).reasons).toEqual(['SCVM host keys (known_hosts) gains node-3', 'peer list (reroute.conf) gains node-3']);
+      expect(host(p, n).reasons.map((r) => r.detail)).toEqual(['SCVM host keys (known_hosts) gains node-3', 'peer list (reroute.conf) gains node-3']);
     }
     expect(p.targets).toEqual({
       requested: ['node-3'],
@@ -89,7 +89,7 @@ describe('--target: a join reaches every peer', () => {
     if (f === undefined) throw new Error('no conf');
     f.sha256 = 'e'.repeat(64);
     const p = plan(o, { targets: ['node-3'] });
-    expect(host(p, 'node-1').reasons).toContain("peer list (reroute.conf) differs from the manifest's (the new one names node-3); written whole");
+    expect(host(p, 'node-1').reasons.map((r) => r.detail)).toContain("peer list (reroute.conf) differs from the manifest's (the new one names node-3); written whole");
   });
 
   test('a peer already up to date, a peer without our agent and an SCVM with only a session registration are left out', () => {
@@ -122,7 +122,7 @@ describe('--target: a join reaches every peer', () => {
     const p = plan(o, { targets: ['node-3'] }, fixtureDesired(r3));
     expect(hostsOf(p).filter((h) => h.startsWith('esxi:'))).toEqual(['esxi:node-1:update', 'esxi:node-2:update', 'esxi:node-3:create']);
     expect(touched(p, 'node-1')).toContain('write-file reroute.conf');
-    expect(host(p, 'node-2').reasons).toContain('peer list (reroute.conf) gains node-3');
+    expect(host(p, 'node-2').reasons.map((r) => r.detail)).toContain('peer list (reroute.conf) gains node-3');
   });
 
   test('the firewall allow-list step is carried to a peer when it adds the new SCVM, with its auto-backup', () => {
@@ -131,7 +131,7 @@ describe('--target: a join reaches every peer', () => {
     for (const n of ['node-1', 'node-2']) esxi(o, n).firewall = { httpClient: { enabled: false, allowedAll: true, allowedIps: [] }, sshClient: structuredClone(open) };
     const p = plan(o, { targets: ['node-3'] });
     expect(touched(p, 'node-1')).toEqual(['write-file keys/known_hosts', 'write-file reroute.conf', 'firewall-ruleset', 'auto-backup']);
-    expect(host(p, 'node-1').reasons).toContain('firewall ruleset sshClient allows 10.20.0.103, 10.10.0.103');
+    expect(host(p, 'node-1').reasons.map((r) => r.detail)).toContain('firewall ruleset sshClient allows 10.20.0.103, 10.10.0.103');
   });
 
   test('--target-only plans the named ESXi host and every SCVM, and warns naming the peers it leaves stale', () => {

@@ -19,7 +19,8 @@ import { AGENT_CONF_FILE, KNOWN_HOSTS_FILE } from '../agent/bundle-layout';
 import type { DesiredCluster, DesiredEsxi } from '../desired/desired-types';
 import { peerFileDrift, type PeerFile } from '../desired/peer-files';
 import type { ObservedCluster } from '../observe/observed-types';
-import type { Action, HostPlan, TargetScope, TargetScopeEntry } from './plan-types';
+import { because, becauseOf, reasonTexts } from './plan-reasons';
+import type { Action, HostPlan, PlanReason, TargetScope, TargetScopeEntry } from './plan-types';
 
 type FirewallAction = Extract<Action, { op: 'firewall-ruleset' }>;
 
@@ -32,40 +33,40 @@ function list(xs: string[]): string {
 }
 
 /** "peer list gains node-3", or what else we can say about a differing peer file. */
-function fileReason(f: PeerFile | undefined, path: string, observedSha: string | undefined, targets: string[]): string {
-  const name = path.endsWith(`/${KNOWN_HOSTS_FILE}`) ? 'known_hosts' : AGENT_CONF_FILE;
-  const what = name === 'known_hosts' ? "SCVM host keys (known_hosts)" : 'peer list (reroute.conf)';
-  if (f === undefined) return `${what} differs from the manifest's`;
+function fileReason(f: PeerFile | undefined, path: string, observedSha: string | undefined, targets: string[]): PlanReason {
+  const item = path.endsWith(`/${KNOWN_HOSTS_FILE}`) ? KNOWN_HOSTS_FILE : AGENT_CONF_FILE;
+  const what = item === KNOWN_HOSTS_FILE ? 'SCVM host keys (known_hosts)' : 'peer list (reroute.conf)';
+  if (f === undefined) return becauseOf(item, 'peer-file-differs', `${what} differs from the manifest's`);
   const drift = peerFileDrift(f, observedSha);
-  if (drift.lacks !== undefined) return `${what} gains ${drift.lacks}`;
+  if (drift.lacks !== undefined) return becauseOf(item, 'peer-file-gains', `${what} gains ${drift.lacks}`);
   const named = targets.filter((t) => f.withoutPeer[t] !== undefined);
-  return `${what} differs from the manifest's${named.length > 0 ? ` (the new one names ${list(named)})` : ''}; written whole`;
+  return becauseOf(item, 'peer-file-differs', `${what} differs from the manifest's${named.length > 0 ? ` (the new one names ${list(named)})` : ''}; written whole`);
 }
 
 /** The actions of a non-target ESXi host that depend on the targets, with why. */
-function dependentEsxi(h: HostPlan, d: DesiredEsxi, desired: DesiredCluster, observed: ObservedCluster, targets: string[]): { actions: Action[]; because: string[] } {
+function dependentEsxi(h: HostPlan, d: DesiredEsxi, desired: DesiredCluster, observed: ObservedCluster, targets: string[]): { actions: Action[]; because: PlanReason[] } {
   const o = observed.esxi[h.node];
   if (o === undefined || !o.reachable) return { actions: [], because: [] };
   const targetIps = new Set((desired.peerView?.nodes ?? []).filter((n) => targets.includes(n.node)).flatMap((n) => n.scvmIps));
   const files = desired.peerView?.files[h.node] ?? [];
   const actions: Action[] = [];
-  const because: string[] = [];
+  const why: PlanReason[] = [];
   let backup = false;
   for (const a of h.actions) {
     if (a.op === 'write-file' && isPeerFilePath(d, a.path)) {
       actions.push(a);
-      because.push(fileReason(files.find((f) => f.path === a.path), a.path, o.files[a.path]?.sha256, targets));
+      why.push(fileReason(files.find((f) => f.path === a.path), a.path, o.files[a.path]?.sha256, targets));
     } else if (a.op === 'firewall-ruleset') {
       const adds = (a as FirewallAction).steps.filter((s) => s.startsWith('add=') && targetIps.has(s.slice(4))).map((s) => s.slice(4));
       if (adds.length === 0) continue;
       actions.push(a);
       backup ||= a.steps.length > 0;
-      because.push(`firewall ruleset ${a.ruleset} allows ${list(adds)}`);
+      why.push(because('firewall-open', `firewall ruleset ${a.ruleset} allows ${list(adds)}`));
     }
   }
   // The firewall lives in esx.conf: without auto-backup the allow-list change is lost at reboot.
   if (backup) actions.push({ op: 'auto-backup' });
-  return { actions, because };
+  return { actions, because: why };
 }
 
 function agentInstalled(d: DesiredEsxi, observed: ObservedCluster): boolean {
@@ -108,7 +109,7 @@ export function scopeToTargets(
     if (!agentInstalled(d, observed)) continue;
     const dep = dependentEsxi(h, d, desired, observed, targets);
     if (dep.actions.length === 0) continue;
-    const entry = { node: h.node, host: 'esxi' as const, because: dep.because };
+    const entry = { node: h.node, host: 'esxi' as const, because: reasonTexts(dep.because) };
     if (only) {
       leftOut.push(entry);
       continue;
@@ -132,9 +133,9 @@ export function scopeToTargets(
     const dropped = h.actions.filter((a): a is Extract<Action, { op: 'register-session-clients' }> => a.op === 'register-session-clients');
     const actions = h.actions.filter((a) => a.op !== 'register-session-clients');
     if (actions.length === 0) continue;
-    const because = h.reasons.filter((r) => !dropped.some((a) => a.reason === r));
-    included.push({ node: h.node, host: 'scvm', because });
-    scvm.push(dropped.length === 0 ? h : { ...h, reasons: because, actions });
+    const kept = h.reasons.filter((r) => !dropped.some((a) => a.reason === r.detail));
+    included.push({ node: h.node, host: 'scvm', because: reasonTexts(kept) });
+    scvm.push(dropped.length === 0 ? h : { ...h, reasons: kept, actions });
   }
 
   const scope: TargetScope = { requested: [...targets], only, included, leftOut };

@@ -115,6 +115,60 @@ export interface RouteDecision {
   fix?: string;
 }
 
+/**
+ * Why a host is in the plan, as data (like Terraform's action reasons): `code` says what kind of
+ * drift, `item` which owned thing it is about (`crontab`, `local.sh`, `agent`, `pin`, `firewall`,
+ * `authorized_keys`, a file name such as `reroute.conf`, …), `detail` is the operator's sentence.
+ * Machines (watch logs, --json readers) use code and item; text output prints detail only.
+ * Invariant: every code is produced by exactly one planner branch (src/plan/plan-reasons.ts lists them).
+ */
+export interface PlanReason {
+  item: string;
+  code: ReasonCode;
+  detail: string;
+}
+
+export type ReasonCode =
+  // files in the install folder
+  | 'file-missing'
+  | 'file-differs'
+  | 'file-mode'
+  | 'file-not-ours'
+  | 'files-retired'
+  | 'peer-file-gains'
+  | 'peer-file-differs'
+  // the agent process
+  | 'agent-version'
+  | 'agent-not-running'
+  | 'agent-elsewhere'
+  | 'agent-stale'
+  | 'new-install'
+  | 'legacy-takeover'
+  // persistence
+  | 'crontab-missing'
+  | 'crontab-duplicated'
+  | 'crontab-stale'
+  | 'crontab-legacy'
+  | 'crond-stopped'
+  | 'local-sh-drift'
+  | 'local-sh-legacy'
+  | 'firewall-open'
+  | 'firewall-restore'
+  // deliberate IO moves
+  | 'drain-start'
+  | 'drain-end'
+  // SCVM
+  | 'key-missing'
+  | 'key-duplicated'
+  | 'key-changed'
+  | 'key-stale'
+  | 'key-root-old'
+  | 'key-unneeded'
+  | 'session-clients'
+  // whole host
+  | 'unreachable'
+  | 'teardown';
+
 export interface HostPlan {
   node: string;
   host: 'esxi' | 'scvm';
@@ -124,8 +178,8 @@ export interface HostPlan {
   change: HostChange;
   /** sha256 of the observed record the plan was computed from; apply refuses if it changed. */
   observedFingerprint: string;
-  /** Human reasons, one per drifted item ("crontab line missing", "agent 1.0.0 → 1.1.0"). */
-  reasons: string[];
+  /** One per drifted item, in the order the actions fix them (src/plan/plan-reasons.ts). */
+  reasons: PlanReason[];
   actions: Action[];
   /** Set when change is 'unreachable'. */
   unreachableReason?: string;
@@ -136,7 +190,7 @@ export interface HostPlan {
 }
 
 export interface Plan {
-  format: 'zbs-reroute/plan-v1';
+  format: 'zbs-reroute/plan-v2';
   mode: PlanMode;
   cluster: string;
   version: string;

@@ -13,13 +13,13 @@ describe('registering the ESXi client IPs in the local SCVM session', () => {
   it('registers them in a fresh session (no clients yet), naming the session id', () => {
     const p = planSessionClients(D, obs({ sessionId: ID, localClientsIps: [] }));
     expect(p.actions).toEqual([{ op: 'register-session-clients', sessionId: ID, clientIps: ['10.10.0.12', '10.20.0.12'], before: [], reason: 'ZBS session 7bc26e9b lists no ESXi client IPs' }]);
-    expect(p.reasons).toEqual(['ZBS session 7bc26e9b lists no ESXi client IPs']);
+    expect(p.reasons.map((r) => r.detail)).toEqual(['ZBS session 7bc26e9b lists no ESXi client IPs']);
   });
 
   it('corrects a session listing other addresses', () => {
     const p = planSessionClients(D, obs({ sessionId: ID, localClientsIps: ['10.20.0.99'] }));
     expect(p.actions).toHaveLength(1);
-    expect(p.reasons[0]).toBe('ZBS session 7bc26e9b lists 10.20.0.99, not 10.10.0.12,10.20.0.12');
+    expect(p.reasons.map((r) => r.detail)[0]).toBe('ZBS session 7bc26e9b lists 10.20.0.99, not 10.10.0.12,10.20.0.12');
   });
 
   it('plans nothing when the session already lists them, in any order', () => {

@@ -8,11 +8,12 @@
 import type { DesiredScvm } from '../desired/desired-types';
 import type { ScvmObserved } from '../observe/observed-types';
 import { sameClientIps } from '../observe/zbs-session';
-import type { Action } from './plan-types';
+import { because } from './plan-reasons';
+import type { Action, PlanReason } from './plan-types';
 
 export interface SessionClientsDraft {
   actions: Action[];
-  reasons: string[];
+  reasons: PlanReason[];
   /** Why nothing could be planned (session not readable), for the plan's warnings. */
   warning?: string;
 }
@@ -29,5 +30,5 @@ export function planSessionClients(d: DesiredScvm, o: ScvmObserved): SessionClie
     s.localClientsIps.length === 0
       ? `ZBS session ${short} lists no ESXi client IPs`
       : `ZBS session ${short} lists ${s.localClientsIps.join(',')}, not ${want.join(',')}`;
-  return { actions: [{ op: 'register-session-clients', sessionId: s.sessionId, clientIps: [...want], before: [...s.localClientsIps], reason }], reasons: [reason] };
+  return { actions: [{ op: 'register-session-clients', sessionId: s.sessionId, clientIps: [...want], before: [...s.localClientsIps], reason }], reasons: [because('session-clients', reason)] };
 }

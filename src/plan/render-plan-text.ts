@@ -53,7 +53,7 @@ function paint(c: Colors, sign: string, text: string): string {
 
 function hostTitle(h: HostPlan, plan: Plan): string {
   if (h.change === 'unreachable') return `unreachable (${h.address}): ${h.unreachableReason ?? 'no reason given'}`;
-  if (h.change === 'refused') return `refused, left exactly as it is: ${h.routeDecision?.detail ?? h.reasons[0] ?? 'no reason given'}`;
+  if (h.change === 'refused') return `refused, left exactly as it is: ${h.routeDecision?.detail ?? h.reasons[0]?.detail ?? 'no reason given'}`;
   const pin = h.actions.find((a): a is Extract<Action, { op: 'write-pin' }> => a.op === 'write-pin');
   if (pin) return h.change === 'create' ? `install agent ${plan.version}, IO drained to ${pin.targetNode}` : `IO drained to ${pin.targetNode}`;
   if (h.change === 'update' && h.actions.some((a) => a.op === 'remove-pin')) return DRAIN_ENDED;
@@ -64,7 +64,7 @@ function hostTitle(h: HostPlan, plan: Plan): string {
   if (h.change === 'create') return `install agent ${plan.version}`;
   if (h.change === 'delete') return 'remove agent';
   if (h.change === 'noop') return 'up to date';
-  return h.reasons[0] ?? 'update';
+  return h.reasons[0]?.detail ?? 'update';
 }
 
 /** `ssh-rsa AAAAB3Nz…7fQ= zbs-reroute:x`: key blobs are long and say nothing to a reader. */
@@ -183,7 +183,7 @@ function renderHost(c: Colors, h: HostPlan, plan: Plan): string[] {
   if (h.change === 'unreachable') return out;
   if (h.change === 'refused') return [...out, `      ${c.yellow(`fix: ${safe(h.routeDecision?.fix ?? 'heal or un-drain the host first')}`)}`];
   // Reasons explain an update; for a create or delete the actions say it all.
-  if (h.change === 'update' || h.change === 'takeover') for (const r of h.reasons.map(safe)) if (r !== title) out.push(`      ${c.dim(`# ${r}`)}`);
+  if (h.change === 'update' || h.change === 'takeover') for (const r of h.reasons.map((x) => safe(x.detail))) if (r !== title) out.push(`      ${c.dim(`# ${r}`)}`);
   for (const a of h.actions) {
     const [s, text, details] = describe(c, a, h);
     out.push(`      ${paint(c, s, s)} ${safe(text)}`);

@@ -1,29 +1,10 @@
 import type { HostPlan, Plan } from '../plan/plan-types';
 import type { DriftItem, ObserveOutcome } from './watch-reducer';
 
-/**
- * Which owned item a planner reason is about, so each log event names one
- * item (`crontab`, `local.sh`, `agent`, a file name, …). The reasons come from
- * src/plan/plan-esxi.ts and plan-scvm.ts; an unknown one is filed under `host`.
- */
-export function itemOfReason(hostKind: 'esxi' | 'scvm', reason: string): string {
-  if (hostKind === 'scvm') return /^ZBS session\b/.test(reason) ? 'zbs session clients' : 'authorized_keys';
-  if (/^crontab\b/.test(reason)) return 'crontab';
-  if (/^crond\b/.test(reason)) return 'crond';
-  if (/local\.sh/.test(reason)) return 'local.sh';
-  if (/^legacy\b/.test(reason)) return 'legacy install';
-  if (/^firewall ruleset\b/.test(reason)) return 'firewall';
-  if (/^(IO drained|drain ended)/.test(reason)) return 'pin';
-  if (/^(agent|running agent|heartbeat|no heartbeat|new install|install agent)\b/.test(reason)) return 'agent';
-  const file = /^(\S+) (missing|differs|mode |is not ours)/.exec(reason);
-  if (file?.[1]) return file[1];
-  return 'host';
-}
-
 function itemsOf(h: HostPlan): DriftItem[] {
   if (h.actions.length === 0) return [];
-  const reasons = h.reasons.length > 0 ? h.reasons : [`${h.actions.length} change(s)`];
-  return reasons.map((reason) => ({ hostKind: h.host, item: itemOfReason(h.host, reason), reason }));
+  if (h.reasons.length === 0) return [{ hostKind: h.host, item: 'host', reason: `${h.actions.length} change(s)` }];
+  return h.reasons.map((r) => ({ hostKind: h.host, item: r.item, reason: r.detail }));
 }
 
 /** The host plans of one node (its ESXi and its SCVM). */

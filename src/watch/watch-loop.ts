@@ -267,7 +267,7 @@ export class WatchLoop {
       hosts = hosts.map((h) => {
         const actions = h.actions.filter((a) => !(a.op === 'write-file' && a.path.endsWith(`/${KNOWN_HOSTS_FILE}`)));
         if (actions.length === h.actions.length) return h;
-        return { ...h, actions, reasons: h.reasons.filter((r) => !r.startsWith(KNOWN_HOSTS_FILE)), change: actions.length === 0 ? 'noop' : h.change };
+        return { ...h, actions, reasons: h.reasons.filter((r) => r.item !== KNOWN_HOSTS_FILE), change: actions.length === 0 ? 'noop' : h.change };
       });
     }
     return { plan, hosts };

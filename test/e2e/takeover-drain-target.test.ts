@@ -127,7 +127,7 @@ describe('takeover, drain, --target, saved plans, leases, host keys and a down h
     const plan = planOf(fs.readFileSync(`${dir}/takeover.plan.json`, 'utf8'));
     const h1 = plan.hosts.find((h) => h.host === 'esxi' && h.node === 'node-1');
     expect(h1?.change).toBe('takeover');
-    expect(h1?.reasons[0]).toContain('legacy install 1.4.2');
+    expect(h1?.reasons.map((r) => r.detail)[0]).toContain('legacy install 1.4.2');
     expect(plan.hosts.flatMap((h) => h.actions).filter((a) => a.op === 'delete-route')).toEqual([]);
 
     const r = await reroute(lab, `apply -f ${m3} ${state()} --auto-approve`);

@@ -250,10 +250,10 @@ const BAD_PLANS: Record<string, string | Buffer> = {
   directory: 'DIR',
   empty: '',
   'not-json': 'apply everything',
-  truncated: '{"format":"zbs-reroute/plan-v1","hosts":[{"node":"node-1",',
+  truncated: '{"format":"zbs-reroute/plan-v2","hosts":[{"node":"node-1",',
   'other-format': '{"format":"terraform-plan","hosts":[]}',
-  'null-host': '{"format":"zbs-reroute/plan-v1","hosts":[null]}',
-  'host-without-actions': '{"format":"zbs-reroute/plan-v1","hosts":[{"node":"node-1","host":"esxi","observedFingerprint":"x"}]}',
+  'null-host': '{"format":"zbs-reroute/plan-v2","hosts":[null]}',
+  'host-without-actions': '{"format":"zbs-reroute/plan-v2","hosts":[{"node":"node-1","host":"esxi","observedFingerprint":"x"}]}',
   binary: junk(512, 3),
 };
 

@@ -57,7 +57,10 @@ export function readSavedPlan(file: string): Plan {
   } catch (err) {
     throw new RerouteError('PLAN_INVALID', `${file}: not a readable plan (${(err as Error).message})`, 'Create it with `reroute plan -f MANIFEST --out FILE`.');
   }
-  if (plan?.format !== 'zbs-reroute/plan-v1' || !Array.isArray(plan.hosts)) {
+  if ((plan?.format as string) === 'zbs-reroute/plan-v1') {
+    throw new RerouteError('PLAN_INVALID', `${file}: a plan-v1 file, made by an older zbs-reroute (its reasons are text, not data)`, 'Plan again with this version: `reroute plan -f MANIFEST --out FILE`.');
+  }
+  if (plan?.format !== 'zbs-reroute/plan-v2' || !Array.isArray(plan.hosts)) {
     throw new RerouteError('PLAN_INVALID', `${file}: not a zbs-reroute plan`, 'Create it with `reroute plan -f MANIFEST --out FILE`.');
   }
   // The freshness check reads these fields; a hand-edited host entry without them is refused, not a crash.

@@ -25,6 +25,14 @@ const fresh: Plan = planCluster(fixtureDesired(m), observed, { mode: 'apply', ..
 const savedJson = JSON.stringify(fresh, null, 2);
 
 function refusal(saved: unknown): string | undefined {
+  return refusalOf(saved)?.code;
+}
+
+function refusalError(saved: unknown): string | undefined {
+  return refusalOf(saved)?.message;
+}
+
+function refusalOf(saved: unknown): RerouteError | undefined {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zrb-saved-plan-'));
   try {
     const file = path.join(dir, 'plan.json');
@@ -33,7 +41,7 @@ function refusal(saved: unknown): string | undefined {
     return undefined;
   } catch (err) {
     if (!(err instanceof RerouteError)) throw err;
-    return err.code;
+    return err;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -121,9 +129,16 @@ describe('saved plans', () => {
   });
 
   it('a file that is not a plan is refused as PLAN_INVALID: truncated, not JSON, empty, another format, hosts not a list', () => {
-    for (const text of [savedJson.slice(0, savedJson.length / 2), 'not json', '', '{"format":"zbs-reroute/plan-v2","hosts":[]}', '{"format":"zbs-reroute/plan-v1","hosts":{}}', 'null', '[]']) {
+    for (const text of [savedJson.slice(0, savedJson.length / 2), 'not json', '', '{"format":"zbs-reroute/plan-v9","hosts":[]}', '{"format":"zbs-reroute/plan-v2","hosts":{}}', 'null', '[]']) {
       expect({ text: text.slice(0, 30), code: refusal(text) }).toEqual({ text: text.slice(0, 30), code: 'PLAN_INVALID' });
     }
+  });
+
+  it('a plan-v1 file (reasons as text, from an older release) is refused with the fix: plan again', () => {
+    const old = JSON.parse(savedJson) as Record<string, unknown>;
+    old.format = 'zbs-reroute/plan-v1';
+    expect(refusal(JSON.stringify(old))).toBe('PLAN_INVALID');
+    expect(refusalError(JSON.stringify(old))).toMatch(/plan-v1 file, made by an older zbs-reroute/);
   });
 
   it('plan --out refuses to write a plan carrying private key material, and writes no file', () => {
