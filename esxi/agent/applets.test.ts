@@ -1,7 +1,8 @@
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { checkScript, parseAllowList, scanScript } from './shell-commands';
+import { scanScript } from '../../src/preflight/shell-script-scan';
+import { checkScript, parseAllowList } from '../../test/support/applet-allow-list';
 
 const AGENT_DIR = __dirname;
 const ESXI_DIR = path.resolve(__dirname, '..');

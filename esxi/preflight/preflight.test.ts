@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parsePreflightOutput } from '../../src/preflight/parse-preflight-output';
-import { checkScript, parseAllowList } from '../agent/shell-commands';
+import { checkScript, parseAllowList } from '../../test/support/applet-allow-list';
 
 const SCRIPT = path.join(__dirname, 'preflight.sh');
 const BUSYBOX = ['/usr/bin/busybox', '/bin/busybox'].find((p) => fs.existsSync(p));

@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { ESXI_CRONTAB, ROUTES, VMKNICS } from '../../test/fixtures/probe-output';
 import type { EsxiObserved } from '../../src/observe/observed-types';
 import { parseProbeOutput } from '../../src/observe/parse-probe-output';
-import { checkScript, parseAllowList, scanScript } from '../agent/shell-commands';
+import { scanScript } from '../../src/preflight/shell-script-scan';
+import { checkScript, parseAllowList } from '../../test/support/applet-allow-list';
 
 const PROBE = path.join(__dirname, 'probe.sh');
 const BUSYBOX = ['/usr/bin/busybox', '/bin/busybox'].find((p) => fs.existsSync(p));

@@ -1,11 +1,11 @@
 /**
  * Which commands must exist on an ESXi host: every command the shipped
  * agent, probe and host-ops scripts run, found by the same scanner the
- * applet-list tests use (esxi/agent/shell-commands.ts), minus the scripts'
+ * applet-list tests use (shell-script-scan.ts), minus the scripts'
  * own functions and ash builtins. Derived from the scripts this release
  * ships, so a new command in a script is checked on the next preflight.
  */
-import { scanScript } from '../../esxi/agent/shell-commands';
+import { scanScript } from './shell-script-scan';
 
 export interface RequiredCommand {
   name: string;

@@ -1,7 +1,8 @@
 /**
  * A small, strict reader for the POSIX shell we ship to ESXi: it finds every command a script
- * runs (including inside $(...), subshells and trap strings) and the options passed to it, so a
- * test can hold the scripts to the applet/option list in esxi/agent/applets.txt.
+ * runs (including inside $(...), subshells and trap strings) and the options passed to it. Preflight
+ * derives the commands a host must have from it (required-commands.ts); the applet-list tests hold
+ * the scripts to esxi/agent/applets.txt with it (test/support/applet-allow-list.ts).
  *
  * It is not a general shell parser. Constructs the agent does not use (here-documents, backquotes)
  * are reported as problems rather than guessed at, so the checker can never silently skip code.
@@ -427,50 +428,4 @@ export function scanScript(src: string, wrappers: Record<string, number> = {}, l
   }
 
   return { commands, functions, problems };
-}
-
-export interface AllowList {
-  /** command name → allowed options */
-  [name: string]: Set<string>;
-}
-
-/** Parse applets.txt: `NAME KIND [OPTION...]` lines, `#` comments. */
-export function parseAllowList(text: string): AllowList {
-  const out: AllowList = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*$/, '').trim();
-    if (line === '' || raw.trim().startsWith('#')) continue;
-    const [name, kind, ...opts] = line.split(/\s+/);
-    if (!name || !kind || !['builtin', 'busybox', 'esxi'].includes(kind)) {
-      throw new Error(`applets.txt: bad line: ${raw}`);
-    }
-    out[name] = new Set(opts);
-  }
-  return out;
-}
-
-function optionAllowed(opt: string, allowed: Set<string>): boolean {
-  if (allowed.has(opt)) return true;
-  const m = /^-([A-Za-z]{2,})$/.exec(opt);
-  if (!m) return false;
-  return [...(m[1] as string)].every((ch) => allowed.has(`-${ch}`));
-}
-
-/** Every command not on the list, and every option not listed for its command. */
-export function checkScript(src: string, allow: AllowList, wrappers: Record<string, number> = {}): string[] {
-  const r = scanScript(src, wrappers);
-  const own = new Set(r.functions);
-  const errors = [...r.problems];
-  for (const c of r.commands) {
-    if (own.has(c.name)) continue;
-    const allowed = allow[c.name];
-    if (!allowed) {
-      errors.push(`line ${c.line}: command '${c.name}' is not in applets.txt`);
-      continue;
-    }
-    for (const o of c.options) {
-      if (!optionAllowed(o, allowed)) errors.push(`line ${c.line}: option '${o}' of '${c.name}' is not in applets.txt`);
-    }
-  }
-  return errors;
 }
