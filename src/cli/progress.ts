@@ -1,6 +1,9 @@
 import type { ApplyEvent } from '../apply/apply-events';
+import type { EngineIo, EngineMessage } from '../engine/engine-io';
 import type { ObserveEvent } from '../observe/observe-cluster';
 import { sanitizeForDisplay } from '../observe/sanitize';
+import { renderPlanText } from '../plan/render-plan-text';
+import { describePin } from '../state/known-hosts-store';
 import type { IoHost } from './io-host';
 
 /** Observation progress, one line per host as it finishes (long runs on 16+ hosts stay readable). */
@@ -32,5 +35,43 @@ export function applyProgress(io: IoHost): (e: ApplyEvent) => void {
       case 'action-start':
         break;
     }
+  };
+}
+
+/** The engine's messages in words (src/engine/engine-io.ts): progress on stderr in --json mode, warnings marked. */
+export function engineIo(io: IoHost): EngineIo {
+  const observe = observeProgress(io);
+  const apply = applyProgress(io);
+  const emit = (m: EngineMessage): void => {
+    switch (m.code) {
+      case 'HOST_KEY_PINNED':
+        if (m.pin.status !== 'match') io.info(`  ${describePin(m.pin)}`);
+        return;
+      case 'LOCK_WARNING':
+        return io.warn(m.message);
+      case 'RUN_INCOMPLETE':
+        return io.warn(`the previous run (${m.runId}) did not finish; hosts are re-observed, so this run picks up where it stopped`);
+      case 'OBSERVE_START':
+        return io.info(`Observing ${m.nodes} node(s) of cluster ${m.cluster}…`);
+      case 'OBSERVE_PROGRESS':
+        return observe(m.event);
+      case 'PLAN_SHOWN':
+        return io.info(renderPlanText(m.plan, { color: io.color }));
+      case 'APPLY_START':
+        return io.info(m.mode === 'destroy' ? 'Destroying…' : 'Applying…');
+      case 'APPLY_PROGRESS':
+        return apply(m.event);
+      case 'VERIFY_START':
+        return io.info(`Verifying ${m.hosts} host(s)…`);
+      case 'VERIFY_PROGRESS':
+        return io.info(m.message);
+      case 'KEY_PENDING':
+        return io.warn('no cluster keypair in the state folder or on any host: the plan shows a placeholder key; apply creates the real one');
+    }
+  };
+  return {
+    emit,
+    confirm: (r) => io.confirm(`Do you want to ${r.mode === 'destroy' ? 'remove zbs-reroute from these hosts' : 'perform these actions'}?`),
+    ...(io.askSecret ? { askSecret: io.askSecret } : {}),
   };
 }

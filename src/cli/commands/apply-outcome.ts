@@ -1,8 +1,8 @@
 import type { HostVerification } from '../../apply/verify-host';
+import type { ApplyOutcome } from '../../engine/apply-outcome';
 import { EXIT_APPLIED_WITH_WARNINGS, EXIT_ERROR, EXIT_OK, EXIT_UNKNOWN } from '../exit-codes';
 
-/** The whole apply run, worst first: a failure, then a host without a verdict, then warnings. */
-export type ApplyOutcome = 'failed' | 'inconclusive' | 'warnings' | 'ok';
+export { applyOutcome, type ApplyOutcome } from '../../engine/apply-outcome';
 
 export const APPLY_OUTCOME_EXIT: Record<ApplyOutcome, number> = {
   ok: EXIT_OK,
@@ -10,14 +10,6 @@ export const APPLY_OUTCOME_EXIT: Record<ApplyOutcome, number> = {
   inconclusive: EXIT_UNKNOWN,
   warnings: EXIT_APPLIED_WITH_WARNINGS,
 };
-
-/** `failedHosts`: hosts whose apply failed or was skipped. */
-export function applyOutcome(failedHosts: number, verifications: HostVerification[]): ApplyOutcome {
-  if (failedHosts > 0 || verifications.some((v) => v.verdict === 'failed')) return 'failed';
-  if (verifications.some((v) => v.verdict === 'inconclusive')) return 'inconclusive';
-  if (verifications.some((v) => v.verdict === 'warning')) return 'warnings';
-  return 'ok';
-}
 
 const count = (vs: HostVerification[], verdict: HostVerification['verdict']): number => vs.filter((v) => v.verdict === verdict).length;
 

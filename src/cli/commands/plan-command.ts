@@ -1,12 +1,11 @@
-import * as fs from 'node:fs';
 import { loadShippedBundle } from '../../agent/shipped-bundle';
 import { RerouteError } from '../../errors/reroute-error';
 import { loadManifest } from '../../manifest/manifest-load';
 import { readSnapshot } from '../../observe/snapshot';
 import { planCluster, planHasChanges } from '../../plan/plan-cluster';
-import type { DestroyOptions } from '../../plan/plan-destroy';
 import type { Plan } from '../../plan/plan-types';
-import { renderPlanJson } from '../../plan/render-plan-json';
+import { destroyOptions } from '../../engine/reconciler';
+import { savePlan } from '../../engine/saved-plan';
 import { renderPlanText } from '../../plan/render-plan-text';
 import { refuseNfsDatastores } from '../../engine/datastore-refusal';
 import { gatherPreflight, judgePreflight, planPreflight } from '../../engine/preflight';
@@ -33,12 +32,6 @@ export interface PlanCommandOptions {
   forceHost?: string[];
 }
 
-/** The destroy options of a plan or destroy command line, only where given. */
-export function destroyOptions(opts: { removeRoutes?: boolean; forceHost?: string[] }): DestroyOptions {
-  return { ...(opts.removeRoutes === true ? { removeRoutes: true } : {}), ...(opts.forceHost !== undefined && opts.forceHost.length > 0 ? { forceHosts: opts.forceHost } : {}) };
-}
-
-
 function offlinePlan(io: IoHost, opts: PlanCommandOptions): Plan {
   const bundle = loadShippedBundle();
   const manifest = loadManifest(opts.file, { bundledVersion: bundle.version, anyVersion: opts.destroy === true });
@@ -52,16 +45,6 @@ function offlinePlan(io: IoHost, opts: PlanCommandOptions): Plan {
   const mode = opts.destroy ? 'destroy' : 'apply';
   const desired = desiredForObservation(manifest, bundle, observed, key, { allowVersionMismatch: mode === 'destroy' });
   return planCluster(desired, observed, { mode, targets: opts.target, targetOnly: opts.targetOnly, ...(mode === 'destroy' ? { destroy: destroyOptions(opts) } : {}), now: new Date().toISOString(), manifestSha256: manifestSha256(manifest) });
-}
-
-export function savePlan(file: string, plan: Plan): void {
-  // The same secret check as the printed plan: a file outlives the terminal and travels further.
-  const text = renderPlanJson(plan);
-  try {
-    fs.writeFileSync(file, text, { mode: 0o600 });
-  } catch (err) {
-    throw new RerouteError('USAGE', `cannot write the plan to ${file}: ${(err as Error).message}`, 'Choose a writable path for --out.');
-  }
 }
 
 export async function runPlan(io: IoHost, opts: PlanCommandOptions): Promise<number> {

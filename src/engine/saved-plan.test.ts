@@ -2,12 +2,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { RerouteError } from '../../errors/reroute-error';
-import { planCluster } from '../../plan/plan-cluster';
-import type { Plan } from '../../plan/plan-types';
-import { fixtureDesired, fixtureManifest, freshEsxi, freshScvm, observedCluster, PLAN_OPTS } from '../../../test/support/plan-fixtures';
-import { checkSavedPlanFresh, readSavedPlan } from './apply-command';
-import { savePlan } from './plan-command';
+import { RerouteError } from '../errors/reroute-error';
+import { planCluster } from '../plan/plan-cluster';
+import type { Plan } from '../plan/plan-types';
+import { fixtureDesired, fixtureManifest, freshEsxi, freshScvm, observedCluster, PLAN_OPTS } from '../../test/support/plan-fixtures';
+import { checkSavedPlanFresh, readSavedPlan, savePlan } from './saved-plan';
 
 /**
  * `reroute apply PLANFILE` executes the plan it computes now and only accepts

@@ -1,0 +1,37 @@
+import type { ApplyEvent } from '../apply/apply-events';
+import type { ObserveEvent } from '../observe/observe-cluster';
+import type { Plan, PlanMode } from '../plan/plan-types';
+import type { PinResult } from '../state/known-hosts-store';
+
+/**
+ * Everything the engine tells its caller while it works, as data with a stable
+ * `code` (like aws-cdk toolkit-lib's IoMessage): the CLI renders each one, a
+ * script or another front end may switch on the code. The engine never prints.
+ */
+export type EngineMessage =
+  /** A host key pinned or re-pinned on contact (status 'match' too: the renderer decides what to show). */
+  | { code: 'HOST_KEY_PINNED'; pin: PinResult }
+  | { code: 'LOCK_WARNING'; message: string }
+  /** The journal's last run has no end: this run re-observes and picks up where it stopped. */
+  | { code: 'RUN_INCOMPLETE'; runId: string }
+  | { code: 'OBSERVE_START'; cluster: string; nodes: number }
+  | { code: 'OBSERVE_PROGRESS'; event: ObserveEvent }
+  /** The plan as it will be carried out (checks, notes, warnings), also just before a refusal that names it. */
+  | { code: 'PLAN_SHOWN'; plan: Plan }
+  | { code: 'APPLY_START'; mode: PlanMode }
+  | { code: 'APPLY_PROGRESS'; event: ApplyEvent }
+  | { code: 'VERIFY_START'; hosts: number }
+  | { code: 'VERIFY_PROGRESS'; message: string }
+  /** An offline plan of an ssh-source cluster with no keypair anywhere shows PENDING_KEY. */
+  | { code: 'KEY_PENDING' };
+
+export type EngineMessageCode = EngineMessage['code'];
+
+/** What the engine asks of its caller: where messages go, and the two questions only an operator can answer. */
+export interface EngineIo {
+  emit(message: EngineMessage): void;
+  /** Go ahead with a plan that changes hosts? False when nobody can answer (no terminal). */
+  confirm(request: { code: 'APPLY_CONFIRM'; mode: PlanMode }): Promise<boolean>;
+  /** Ask for a credential without echoing it; absent when there is no terminal to ask on. */
+  readonly askSecret?: (question: string) => Promise<string>;
+}
