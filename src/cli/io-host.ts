@@ -1,4 +1,5 @@
 import pc from 'picocolors';
+import { secretFreeJson } from '../core/secret-free-json';
 
 /**
  * The engine never prints: commands hand messages to an IoHost, which decides
@@ -83,7 +84,7 @@ export function createConsoleIoHost(opts: IoHostOptions): IoHost {
     info: (m) => human.write(`${m}\n`),
     warn: (m) => stderr.write(`${paint.yellow('warning:')} ${m}\n`),
     result: (text, json) => {
-      if (opts.json) stdout.write(`${JSON.stringify(json ?? null, null, 2)}\n`);
+      if (opts.json) stdout.write(secretFreeJson(json, 'result', 2));
       else stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     },
     ...(process.stdin.isTTY ? { askSecret: (q: string) => askSecretOnTty(q, stderr) } : {}),

@@ -11,6 +11,7 @@ import { InputError, type SourceProblem } from '../errors/reroute-error';
 import { pointerToPath, yamlLocator, type SourceLocator } from '../manifest/yaml-positions';
 import generatedValidator from '../manifest/generated/observed-snapshot.validate';
 import type { ObservedCluster } from './observed-types';
+import { secretFreeJson } from '../core/secret-free-json';
 
 export const SNAPSHOT_SCHEMA_PATH = path.resolve(__dirname, '..', '..', 'schemas', 'observed-snapshot.schema.json');
 const FIX = 'Save a fresh snapshot (observation writes a valid one) or correct the listed lines.';
@@ -123,7 +124,7 @@ export function readSnapshot(file: string): ObservedCluster {
 
 /** Canonical snapshot text (stable key order as produced, two-space indent, trailing newline). */
 export function renderSnapshot(snapshot: ObservedCluster): string {
-  return `${JSON.stringify(snapshot, null, 2)}\n`;
+  return secretFreeJson(snapshot, 'snapshot', 2);
 }
 
 /** Validates, then writes atomically (temp file in the same directory + rename), mode 0600. */

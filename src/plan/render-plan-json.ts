@@ -1,8 +1,7 @@
+import { secretFreeJson } from '../core/secret-free-json';
 import type { Plan } from './plan-types';
-import { assertNoSecrets } from './redact';
 
 /** The plan as machines read it (`--json`, `plan --out`): the data itself, checked secret-free. */
 export function renderPlanJson(plan: Plan): string {
-  assertNoSecrets(plan);
-  return `${JSON.stringify(plan, null, 2)}\n`;
+  return secretFreeJson(plan, 'plan', 2);
 }

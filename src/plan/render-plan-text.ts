@@ -3,7 +3,7 @@ import pc from 'picocolors';
 import { AGENT_CONF_FILE, AUTO_BACKUP_PATH, CRONTAB_PATH, LOCAL_SH_PATH, SCVM_AUTHORIZED_KEYS, SCVM_ROOT_AUTHORIZED_KEYS } from '../agent/bundle-layout';
 import { DRAIN_ENDED } from './plan-esxi';
 import type { Action, HostPlan, Plan } from './plan-types';
-import { assertNoSecrets, looksSecret } from './redact';
+import { assertNoSecrets, looksSecret } from '../core/secret-free-json';
 import { editCrontab, editLocalSh } from './text-edits';
 import { sanitizeForDisplay } from '../observe/sanitize';
 import { renderChecksSection } from '../preflight/render-preflight';

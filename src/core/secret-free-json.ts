@@ -1,5 +1,8 @@
 import { RerouteError } from '../errors/reroute-error';
 
+// Every JSON the tool writes for others to read (--json, plan --out, snapshots, the journal) goes
+// through secretFreeJson: one walk over its strings, so a leak fails loudly in one place.
+
 /** Text that must never be printed, logged or saved in a plan: private key material. */
 export const SECRET_PATTERN = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|PRIVATE KEY-----/;
 
@@ -22,4 +25,11 @@ export function assertNoSecrets(value: unknown, where = 'plan'): void {
     else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${path}.${k}`);
   };
   walk(value, where);
+}
+
+/** `value` as JSON text (with a trailing newline when indented), after assertNoSecrets. */
+export function secretFreeJson(value: unknown, where: string, indent?: number): string {
+  assertNoSecrets(value, where);
+  const text = JSON.stringify(value ?? null, null, indent);
+  return indent === undefined ? text : `${text}\n`;
 }
