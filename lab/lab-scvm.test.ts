@@ -7,6 +7,7 @@ import { parseManifest } from '../src/manifest/manifest-parse';
 import { Lab } from './lab';
 import { readClusterState } from './services/cluster-state';
 import { testLabName } from './test-support';
+import { describeLab } from '../test/support/describe-lab';
 
 const NAME = testLabName('l2-scvm');
 let lab: Lab;
@@ -21,7 +22,7 @@ afterAll(async () => {
 
 const sessionOf = (scvm: string) => readClusterState(lab.clusterFile).scvms[scvm]!;
 
-describe('SCVM as SMTX OS', () => {
+describeLab('SCVM as SMTX OS', () => {
   test('reports its SMTX OS version in /etc/smtxos-release and refuses root even with a root key', async () => {
     expect(await lab.execOk('scvm-2', 'cat /etc/smtxos-release', { user: 'smartx' })).toBe('SMTX OS 5.0.4\n');
     const r = await lab.exec('ctl', `ssh root@${lab.nodes[1]!.scvm.mgmtIp} true`);
@@ -30,7 +31,7 @@ describe('SCVM as SMTX OS', () => {
   });
 });
 
-describe('meta sessions with local_clients_ips', () => {
+describeLab('meta sessions with local_clients_ips', () => {
   test('refresh_address (as the operator, through sudo -n) sets them; REST and zbs-meta show them', async () => {
     const s1 = sessionOf('scvm-1');
     const n1 = lab.nodes[0]!;
@@ -56,7 +57,7 @@ describe('meta sessions with local_clients_ips', () => {
   });
 });
 
-describe('--rdma', () => {
+describeLab('--rdma', () => {
   test('each SCVM has its access IP; each ESXi routes 33.2 and its SCVM storage /32 via it, persistently, and IO is served locally', async () => {
     const n1 = lab.nodes[0]!;
     expect(n1.scvm.accessIp).toBe('10.20.0.151');

@@ -21,8 +21,6 @@ import { testLabName } from '../../lab/test-support';
 jest.setTimeout(240_000);
 
 const T: AgentTiming = { interval: 1, failbackDelay: 6, pingTimeout: 1 };
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.warn('test/agent: not root, skipping the lab tests (the lab needs network namespaces)');
 
 const PROBE_SRC = path.resolve(__dirname, '../../esxi/probe/probe.sh');
 const HOST_OPS_SRC = path.resolve(__dirname, '../../esxi/apply/host-ops.sh');

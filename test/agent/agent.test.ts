@@ -42,8 +42,6 @@ const CRON_MINUTE_MS = 60_000;
  * the figures themselves are the failover benchmark's (bench/failover.ts, docs/benchmarks.md).
  */
 const LOAD_SLACK_S = 3;
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.warn('test/agent: not root, skipping the lab tests (the lab needs network namespaces)');
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 function settle<T>(p: Promise<T>): Promise<Outcome<T>> {

@@ -9,8 +9,10 @@ import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { loadShippedBundle } from '../../src/agent/shipped-bundle';
 import { loadManifest } from '../../src/manifest';
-import { reroute, servedBy, waitFor } from '../e2e/lab-cli';
+import { servedBy, waitFor } from '../e2e/lab-cli';
+import { reroute } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
 
 jest.setTimeout(900_000);
 
@@ -28,7 +30,7 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe('reroute discover on a fresh lab', () => {
+describeLab('reroute discover on a fresh lab', () => {
   const out = () => path.join(dir, 'discovered.yaml');
   const state = () => `--state ${path.join(dir, 'state')}`;
 

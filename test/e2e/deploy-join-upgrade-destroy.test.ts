@@ -3,8 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import type { Plan } from '../../src/plan/plan-types';
-import { longestGaps, nfsRouteChanges, reroute, servedBy, waitFor, writeLabManifest } from './lab-cli';
+import { longestGaps, nfsRouteChanges, servedBy, waitFor, writeLabManifest } from './lab-cli';
+import { reroute } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
+import { steps } from '../support/steps';
 
 /**
  * The seed's three flows (deploy, join, version check + upgrade) and its
@@ -18,7 +21,7 @@ const OLD_VERSION = '0.9.0';
 let lab: Lab;
 let dir: string;
 let oldEsxiDir: string;
-const OLD = () => `ZBS_REROUTE_ESXI_DIR=${oldEsxiDir}`;
+const OLD = () => ({ ZBS_REROUTE_ESXI_DIR: oldEsxiDir });
 
 /** An "older release": the shipped ESXi scripts with line 2 saying 0.9.0. */
 function makeOldRelease(): string {
@@ -47,14 +50,15 @@ afterAll(async () => {
 
 const esxiHosts = (n: number) => Array.from({ length: n }, (_, i) => `esxi-${i + 1}`);
 
-describe('deploy, join, upgrade and teardown on a lab cluster', () => {
+describeLab('deploy, join, upgrade and teardown on a lab cluster', () => {
+  const step = steps();
   let m3: string;
   let m4: string;
   /** The same 4 nodes, wanting the version this release ships (what the operator has after a ZBS upgrade). */
   let m4new: string;
   const state = () => `--state ${dir}/state`;
 
-  it('validate accepts the manifest and plan shows a full install (exit 2 with --detailed-exitcode)', async () => {
+  step('validate accepts the manifest and plan shows a full install (exit 2 with --detailed-exitcode)', async () => {
     m3 = writeLabManifest(lab, dir, 'cluster-3.yaml', { nodes: 3, version: OLD_VERSION });
     expect((await reroute(lab, `validate -f ${m3}`, { env: OLD() })).code).toBe(0);
     const plan = await reroute(lab, `plan -f ${m3} ${state()} --detailed-exitcode`, { env: OLD() });
@@ -64,7 +68,7 @@ describe('deploy, join, upgrade and teardown on a lab cluster', () => {
     expect(plan.stdout).toContain('Plan: ');
   });
 
-  it('deploys the whole cluster in one command, verified on every host, each served by its own SCVM', async () => {
+  step('deploys the whole cluster in one command, verified on every host, each served by its own SCVM', async () => {
     const r = await reroute(lab, `apply -f ${m3} ${state()} --auto-approve`, { env: OLD() });
     expect({ code: r.code, out: r.stdout.slice(-2000) }).toEqual({ code: 0, out: expect.stringContaining('Apply complete') });
     const t = Date.now();
@@ -79,7 +83,7 @@ describe('deploy, join, upgrade and teardown on a lab cluster', () => {
     }
   });
 
-  it('a second apply says No changes. and touches nothing', async () => {
+  step('a second apply says No changes. and touches nothing', async () => {
     const t = Date.now();
     const r = await reroute(lab, `apply -f ${m3} ${state()} --auto-approve`, { env: OLD() });
     expect(r.code).toBe(0);
@@ -87,7 +91,7 @@ describe('deploy, join, upgrade and teardown on a lab cluster', () => {
     expect(nfsRouteChanges(lab, t)).toEqual(Object.fromEntries(esxiHosts(4).map((h) => [h, []])));
   });
 
-  it('join: plan changes only node 4 (plus every SCVM key entry), and installed hosts see zero route changes and no IO gap', async () => {
+  step('join: plan changes only node 4 (plus every SCVM key entry), and installed hosts see zero route changes and no IO gap', async () => {
     m4 = writeLabManifest(lab, dir, 'cluster-4.yaml', { nodes: 4, version: OLD_VERSION });
     const planRun = await reroute(lab, `--json plan -f ${m4} ${state()}`, { env: OLD() });
     expect(planRun.code).toBe(0);
@@ -112,7 +116,7 @@ describe('deploy, join, upgrade and teardown on a lab cluster', () => {
     await waitFor('node 4 served locally', () => (servedBy(lab, Date.now() - 1500)['esxi-4'] === 'scvm-4' ? true : undefined), { timeoutMs: 20_000 });
   });
 
-  it('version check after a ZBS upgrade: status --check exits 2 naming every host on the old agent', async () => {
+  step('version check after a ZBS upgrade: status --check exits 2 naming every host on the old agent', async () => {
     m4new = writeLabManifest(lab, dir, 'cluster-4-new.yaml', { nodes: 4 });
     const r = await reroute(lab, `--json status -f ${m4new} ${state()} --check`);
     expect(r.code).toBe(2);
@@ -125,7 +129,7 @@ describe('deploy, join, upgrade and teardown on a lab cluster', () => {
     ]);
   });
 
-  it('upgrade: apply swaps the agent on every host with zero route changes and no IO gap; status --check then exits 0', async () => {
+  step('upgrade: apply swaps the agent on every host with zero route changes and no IO gap; status --check then exits 0', async () => {
     const t = Date.now();
     const r = await reroute(lab, `apply -f ${m4new} ${state()} --auto-approve`);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
@@ -146,7 +150,7 @@ describe('deploy, join, upgrade and teardown on a lab cluster', () => {
     }
   });
 
-  it('teardown: destroy removes everything we own; the seed post-clear checks print nothing; ESXi lines survive', async () => {
+  step('teardown: destroy removes everything we own; the seed post-clear checks print nothing; ESXi lines survive', async () => {
     // --remove-routes: the seed's post-clear checks want no 33.2 /32 (the default leaves it on the local SCVM).
     const r = await reroute(lab, `destroy -f ${m4new} ${state()} --auto-approve --remove-routes`);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Destroy complete') });

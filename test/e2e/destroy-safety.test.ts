@@ -2,8 +2,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
-import { reroute, waitFor, writeLabManifest } from './lab-cli';
+import { waitFor, writeLabManifest } from './lab-cli';
+import { reroute } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
+import { steps } from '../support/steps';
 
 /**
  * Destroy never hurts IO (issue 13 item 1), with the real CLI against a 2-node lab: a failed-over
@@ -55,14 +58,15 @@ async function deployAndWaitLocal(): Promise<void> {
   await waitFor('each host served by its own SCVM', () => [1, 2].every((i) => lab.nfsRoute(node(i)).gateway === node(i).scvm.storageIp) || undefined, { timeoutMs: 60_000 });
 }
 
-describe('destroy keeps IO safe', () => {
-  it('deploys, then node-1 fails over to SCVM-2 when its SCVM loses storage', async () => {
+describeLab('destroy keeps IO safe', () => {
+  const step = steps();
+  step('deploys, then node-1 fails over to SCVM-2 when its SCVM loses storage', async () => {
     await deployAndWaitLocal();
     await lab.fault('storage-down', node(1).scvm.target);
     await waitFor('esxi-1 routed via SCVM-2', () => (lab.nfsRoute(node(1)).gateway === node(2).scvm.storageIp ? true : undefined), { timeoutMs: 30_000 });
   });
 
-  it('destroy refuses the failed-over host (exit 1, reason and fix), leaves its route, agent and IO alone, and cleans the healthy one', async () => {
+  step('destroy refuses the failed-over host (exit 1, reason and fix), leaves its route, agent and IO alone, and cleans the healthy one', async () => {
     const plan = await reroute(lab, `--json plan --destroy -f ${manifest} ${state()}`);
     expect(plan.code).toBe(0);
     const p = JSON.parse(plan.stdout) as { hosts: Array<{ node: string; host: string; change: string; routeDecision?: { code: string } }>; summary: { refused?: number } };
@@ -96,7 +100,7 @@ describe('destroy keeps IO safe', () => {
     expectIoUntouched(['esxi-1', 'esxi-2'], t);
   });
 
-  it('--force-host node-1 stops the agent there and leaves its route via SCVM-2 as it is', async () => {
+  step('--force-host node-1 stops the agent there and leaves its route via SCVM-2 as it is', async () => {
     const t = Date.now();
     const r = await reroute(lab, `destroy -f ${manifest} ${state()} --auto-approve --remove-routes --force-host node-1`);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Destroy complete') });
@@ -108,7 +112,7 @@ describe('destroy keeps IO safe', () => {
     expectIoUntouched(['esxi-1'], t, true);
   });
 
-  it('healed and redeployed, a destroy leaves every route on its local SCVM: no route change, no failed IO probe', async () => {
+  step('healed and redeployed, a destroy leaves every route on its local SCVM: no route change, no failed IO probe', async () => {
     await lab.heal('storage-down', node(1).scvm.target);
     // The new agent adopts the route via SCVM-2 and fails back after the failback delay.
     await deployAndWaitLocal();

@@ -2,8 +2,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab, type LabNode } from '../../lab/lab';
-import { reroute, servedBy, waitFor, writeLabManifest } from './lab-cli';
+import { servedBy, waitFor, writeLabManifest } from './lab-cli';
+import { reroute } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
+import { steps } from '../support/steps';
 
 /**
  * Issue 11 on a lab whose ESXi firewall is as shipped: httpClient and
@@ -73,14 +76,15 @@ const localShOf = (i: number) => path.join(node(i).esxi.root, 'etc', 'rc.local.d
 /** local.sh's inode on esxi-2 before apply: an in-place edit keeps it, a rename would not. */
 let localShInode = 0;
 
-describe('a fresh-firewall ESXi cluster (issue 11)', () => {
-  it('as shipped, httpClient is off and the ESXi host cannot reach the SCVM REST port', async () => {
+describeLab('a fresh-firewall ESXi cluster (issue 11)', () => {
+  const step = steps();
+  step('as shipped, httpClient is off and the ESXi host cannot reach the SCVM REST port', async () => {
     localShInode = fs.statSync(localShOf(2)).ino;
     expect(await httpClient('esxi-1')).toEqual({ enabled: 'false', allowed: 'All' });
     expect(await restReachable('esxi-1', node(1).scvm.mgmtIp)).toBe(false);
   });
 
-  it('plan shows the ruleset change on every host, limited to the cluster SCVM addresses', async () => {
+  step('plan shows the ruleset change on every host, limited to the cluster SCVM addresses', async () => {
     const r = await reroute(lab, `plan -f ${manifest} ${state()}`, CLI);
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n').filter((l) => l.includes('firewall ruleset httpClient: disabled, all IPs → enabled, allowed IPs'));
@@ -89,7 +93,7 @@ describe('a fresh-firewall ESXi cluster (issue 11)', () => {
     expect(r.stdout).toContain("firewall ruleset httpClient is disabled: enable it for this cluster's 6 SCVM address(es) only");
   });
 
-  it('apply succeeds with verification; the ruleset is open to exactly those addresses and every agent fetches', async () => {
+  step('apply succeeds with verification; the ruleset is open to exactly those addresses and every agent fetches', async () => {
     const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`, CLI);
     expect({ code: r.code, tail: r.stdout.slice(-2000) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
     for (const h of esxiHosts) {
@@ -109,7 +113,7 @@ describe('a fresh-firewall ESXi cluster (issue 11)', () => {
     expect(again.stdout).toContain('No changes.');
   });
 
-  it('a storage failure of one SCVM still moves its host\'s IO to another SCVM, and back after healing', async () => {
+  step('a storage failure of one SCVM still moves its host\'s IO to another SCVM, and back after healing', async () => {
     const n1 = node(1);
     const others = lab.nodes.filter((n) => n !== n1).map((n) => n.scvm.storageIp);
     await lab.fault('storage-down', n1.scvm.target);
@@ -125,7 +129,7 @@ describe('a fresh-firewall ESXi cluster (issue 11)', () => {
     await waitFor('esxi-1 back on its own SCVM', async () => ((await routeVia('esxi-1')) === n1.scvm.storageIp ? true : undefined), { timeoutMs: 40_000 });
   });
 
-  it('local.sh was edited in place (sticky bit kept), so after a crash-reboot the block is still there and the agent runs', async () => {
+  step('local.sh was edited in place (sticky bit kept), so after a crash-reboot the block is still there and the agent runs', async () => {
     const st = fs.statSync(localShOf(2));
     expect({ sticky: st.mode & 0o1000, sameInode: st.ino === localShInode }).toEqual({ sticky: 0o1000, sameInode: true });
     expect(fs.readFileSync(localShOf(2), 'utf8')).toContain('# BEGIN zbs-reroute');
@@ -142,7 +146,7 @@ describe('a fresh-firewall ESXi cluster (issue 11)', () => {
     await waitFor('esxi-2 served by its own SCVM', () => (servedBy(lab, Date.now() - 1500)['esxi-2'] === 'scvm-2' ? true : undefined), { timeoutMs: 20_000 });
   });
 
-  it('destroy puts httpClient back as it was: disabled, open to all, our addresses gone', async () => {
+  step('destroy puts httpClient back as it was: disabled, open to all, our addresses gone', async () => {
     const plan = await reroute(lab, `plan -f ${manifest} ${state()}`, CLI);
     expect(plan.stdout).toContain('No changes.');
     const r = await reroute(lab, `destroy -f ${manifest} ${state()} --auto-approve`, CLI);

@@ -3,8 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import type { Plan } from '../../src/plan/plan-types';
-import { nfsRouteChanges, reroute, waitFor, writeLabManifest } from './lab-cli';
+import { nfsRouteChanges, waitFor, writeLabManifest } from './lab-cli';
+import { reroute } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
+import { steps } from '../support/steps';
 
 /**
  * Issue 13, items 2 and 7, on a 3-node lab. A join with `--target node-3` on a running 2-node
@@ -48,17 +51,18 @@ const node = (i: number) => {
 const conf = (i: number) => lab.execOk(node(i).esxi.target, `cat /vmfs/volumes/${node(i).esxi.datastore}/zbs-reroute/reroute.conf`);
 const ok = (r: { code: number; stdout: string; stderr: string }) => ({ code: r.code, tail: `${r.stdout.slice(-1500)}${r.stderr.slice(-500)}` });
 
-describe('a join with --target reaches every peer; status tells the truth', () => {
+describeLab('a join with --target reaches every peer; status tells the truth', () => {
+  const step = steps();
   let m3: string;
 
-  it('a 2-node cluster runs, deployed from the 2-node manifest', async () => {
+  step('a 2-node cluster runs, deployed from the 2-node manifest', async () => {
     const m2 = writeLabManifest(lab, dir, 'cluster-2.yaml', { nodes: 2, clusterName: 'zj' });
     const r = await reroute(lab, `apply -f ${m2} ${state()} --auto-approve`);
     expect(ok(r)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
     expect(await conf(1)).not.toContain(node(3).scvm.storageIp);
   });
 
-  it('status with the 3-node manifest flags both peer lists stale, lacking node-3 (--check exits 2)', async () => {
+  step('status with the 3-node manifest flags both peer lists stale, lacking node-3 (--check exits 2)', async () => {
     m3 = writeLabManifest(lab, dir, 'cluster-3.yaml', { nodes: 3, clusterName: 'zj' });
     const r = await reroute(lab, `--json status -f ${m3} ${state()} --check`);
     expect(r.code).toBe(2);
@@ -70,7 +74,7 @@ describe('a join with --target reaches every peer; status tells the truth', () =
     ]);
   });
 
-  it('apply --target node-3 installs node-3 and updates the peers\' lists, and the plan says why', async () => {
+  step('apply --target node-3 installs node-3 and updates the peers\' lists, and the plan says why', async () => {
     const planRun = await reroute(lab, `--json plan -f ${m3} ${state()} --target node-3`);
     expect(planRun.code).toBe(0);
     const plan = JSON.parse(planRun.stdout) as Plan;
@@ -102,7 +106,7 @@ describe('a join with --target reaches every peer; status tells the truth', () =
     expect((await reroute(lab, `plan -f ${m3} ${state()} --detailed-exitcode`)).code).toBe(0);
   });
 
-  it('status on a host whose management link is down: unreachable and unknown, not stopped or off version; --check exits 3', async () => {
+  step('status on a host whose management link is down: unreachable and unknown, not stopped or off version; --check exits 3', async () => {
     await lab.linkFault(`${node(2).esxi.target}:mgmt`, { loss: 100 });
     try {
       const js = await reroute(lab, `--json status -f ${m3} ${state()} --check`);
@@ -127,7 +131,7 @@ describe('a join with --target reaches every peer; status tells the truth', () =
     }
   });
 
-  it('node-1 fails over to SCVM-3 when it is the only healthy SCVM', async () => {
+  step('node-1 fails over to SCVM-3 when it is the only healthy SCVM', async () => {
     const t = Date.now();
     await lab.fault('scvm-down', node(1).scvm.target);
     await lab.fault('scvm-down', node(2).scvm.target);

@@ -4,15 +4,11 @@ import { parse, stringify } from 'yaml';
 import type { Lab } from '../../lab/lab';
 
 /**
- * Helpers for end-to-end tests: the reconciler runs inside the lab's
- * controller namespace as an operator would run it on an SCVM, through the
- * `reroute` on that namespace's PATH. Nothing here fakes a host.
+ * Helpers for end-to-end tests: manifests for a lab, and what its hosts saw.
+ * The CLI itself runs through test/support/run-cli.ts (`reroute(lab, args)`:
+ * inside the lab's controller namespace as an operator would run it, through
+ * the `reroute` on that namespace's PATH). Nothing here fakes a host.
  */
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 export interface LabManifestOptions {
   nodes?: number;
@@ -34,11 +30,6 @@ export function writeLabManifest(lab: Lab, dir: string, file: string, opts: LabM
   const p = path.join(dir, file);
   fs.writeFileSync(p, stringify(doc));
   return p;
-}
-
-export async function reroute(lab: Lab, args: string, opts: { env?: string; timeoutMs?: number } = {}): Promise<CliRun> {
-  const r = await lab.exec('ctl', `${opts.env ?? ''} NO_COLOR=1 reroute ${args}`, { timeoutMs: opts.timeoutMs ?? 240_000 });
-  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Route changes for 192.168.33.2 seen on each ESXi since `sinceMs`. */

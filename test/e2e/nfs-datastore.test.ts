@@ -6,8 +6,10 @@ import { Lab } from '../../lab/lab';
 import { addNfsDatastore } from '../../lab/nfs-datastore';
 import type { Plan } from '../../src/plan/plan-types';
 import type { PreflightReport } from '../../src/preflight/preflight-types';
-import { reroute, writeLabManifest } from './lab-cli';
+import { writeLabManifest } from './lab-cli';
+import { reroute } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
 
 /**
  * No agent on a datastore it needs (issue 13). esxi-1: its own ZBS datastore
@@ -56,7 +58,7 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe('a manifest naming NFS datastores', () => {
+describeLab('a manifest naming NFS datastores', () => {
   it('the hosts list them as a real ESXi does: nfs (v3), nfs41 and the filesystem list with type NFS / NFS41', async () => {
     expect(await lab.execOk('esxi-1', 'esxcli storage nfs list')).toMatch(/^zbs-nfs\s+192\.168\.33\.2\s+\/zbs\s+true/m);
     expect(await lab.execOk('esxi-2', 'esxcli storage nfs41 list')).toMatch(/^Volume Name\s+Host\(s\)\s+Share\s+Accessible\s+Mounted\s+Read-Only\s+Security\s+isPE/m);

@@ -5,8 +5,10 @@ import { Lab } from '../../lab/lab';
 import type { Plan } from '../../src/plan/plan-types';
 import type { PreflightReport } from '../../src/preflight/preflight-types';
 import type { JournalEntry } from '../../src/state/apply-journal';
-import { nfsRouteChanges, reroute, writeLabManifest } from './lab-cli';
+import { nfsRouteChanges, writeLabManifest } from './lab-cli';
+import { reroute } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
 
 /**
  * `reroute preflight` and the apply gate against hosts that fail where real
@@ -42,7 +44,7 @@ async function hostState(host: string): Promise<string> {
   return lab.execOk(host, `ls -la ${INSTALL} 2>&1; sha256sum /var/spool/cron/crontabs/root /etc/rc.local.d/local.sh; esxcli network firewall ruleset list`);
 }
 
-describe('reroute preflight on a Secure Boot host and a 6.7 host', () => {
+describeLab('reroute preflight on a Secure Boot host and a 6.7 host', () => {
   it('fails esxi-2\'s secure-boot check with its fix, passes esxi-1 (6.7: every command found), exit 1; --json parses', async () => {
     const text = await reroute(lab, `preflight -f ${m} ${state()}`);
     expect(out(text)).toEqual({ code: 1, tail: expect.stringContaining('Preflight failed') });

@@ -1,11 +1,13 @@
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { readClusterState } from '../../lab/services/cluster-state';
-import { nfsRouteChanges, reroute, waitFor, writeLabManifest } from './lab-cli';
+import { nfsRouteChanges, waitFor, writeLabManifest } from './lab-cli';
+import { reroute, startCli } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
+import { steps } from '../support/steps';
 
 /**
  * Issue 11: the ESXi client IPs registered in the local SCVM's ZBS session, as
@@ -43,10 +45,11 @@ function routeChanges(since: number): { audit: string[]; kernel: Record<string, 
   return { audit, kernel: nfsRouteChanges(lab, since) };
 }
 
-describe('ESXi client IPs in the local SCVM session', () => {
+describeLab('ESXi client IPs in the local SCVM session', () => {
+  const step = steps();
   let settled = 0;
 
-  it('apply registers each ESXi management and storage IP in its own SCVM session', async () => {
+  step('apply registers each ESXi management and storage IP in its own SCVM session', async () => {
     expect(session(1).localClientsIps).toBe('');
     const plan = await reroute(lab, `plan -f ${manifest} ${state()}`);
     expect(plan.stdout).toMatch(new RegExp(`ZBS session ${session(1).sessionId}: local_clients_ips \\(none\\) → ${clientsOf(1).replace(/\./g, '\\.')}`));
@@ -66,7 +69,7 @@ describe('ESXi client IPs in the local SCVM session', () => {
     expect((await reroute(lab, `plan -f ${manifest} ${state()} --detailed-exitcode`)).code).toBe(0);
   });
 
-  it('after access-restart the session id changes; plan shows the re-registration; apply fixes it; plan is clean again', async () => {
+  step('after access-restart the session id changes; plan shows the re-registration; apply fixes it; plan is clean again', async () => {
     const old = session(1).sessionId;
     await lab.fault('access-restart', 'scvm-1');
     const fresh = session(1);
@@ -86,16 +89,8 @@ describe('ESXi client IPs in the local SCVM session', () => {
     expect(routeChanges(settled)).toEqual({ audit: [], kernel: { 'esxi-1': [], 'esxi-2': [] } });
   });
 
-  it('watch --mode correct re-registers a changed session within a period, touching no route', async () => {
-    const bin = path.join(lab.dir, 'ctl', 'bin');
-    const w = spawn('ip', ['netns', 'exec', lab.controller.ns, path.join(bin, 'reroute'), '--state', `${dir}/state`, 'watch', '-f', manifest, '--mode', 'correct', '--interval', '5'], {
-      cwd: path.join(__dirname, '..', '..'),
-      env: { ...process.env, PATH: `${bin}:${path.dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: path.join(lab.dir, 'ctl', 'home'), NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    w.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    w.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  step('watch --mode correct re-registers a changed session within a period, touching no route', async () => {
+    const w = startCli(['--state', `${dir}/state`, 'watch', '-f', manifest, '--mode', 'correct', '--interval', '5'], { lab });
     try {
       // Let it observe every host once before the drift.
       await new Promise((r) => setTimeout(r, 8_000));
@@ -108,19 +103,9 @@ describe('ESXi client IPs in the local SCVM session', () => {
       expect(log).toMatch(/"item":"zbs session clients"/);
       process.stdout.write(`watch re-registered the session in ${Date.now() - t} ms\n`);
     } finally {
-      w.kill('SIGTERM');
-      await new Promise((r) => {
-        const timer = setTimeout(() => {
-          w.kill('SIGKILL');
-          r(undefined);
-        }, 60_000);
-        w.on('exit', () => {
-          clearTimeout(timer);
-          r(undefined);
-        });
-      });
+      await w.stop('SIGTERM', 60_000);
     }
     expect(routeChanges(settled)).toEqual({ audit: [], kernel: { 'esxi-1': [], 'esxi-2': [] } });
-    if (out.includes('Error')) process.stdout.write(out.slice(-2000));
+    if (w.output().includes('Error')) process.stdout.write(w.output().slice(-2000));
   });
 });

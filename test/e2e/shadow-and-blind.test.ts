@@ -8,8 +8,11 @@ import { updateScvm } from '../../lab/services/cluster-state';
 import type { HostStatus } from '../../src/engine/cluster-status';
 import type { Action, Plan } from '../../src/plan/plan-types';
 import { agentLog, routeVia, status as heartbeat } from '../agent/agent-lab';
-import { nfsRouteChanges, reroute, waitFor, writeLabManifest, type CliRun } from './lab-cli';
+import { nfsRouteChanges, waitFor, writeLabManifest } from './lab-cli';
+import { reroute, type CliRun } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
+import { steps } from '../support/steps';
 
 /**
  * Shadow mode and blind agents through the real CLI (issue 12), on one 3-node lab whose legacy
@@ -135,11 +138,12 @@ const LEGACY = /vmware_scvm_failure|scvm_failure_loop/;
 const planOf = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Plan;
 const esxiPlans = (plan: Plan) => plan.hosts.filter((h) => h.host === 'esxi');
 
-describe('shadow mode on a legacy cluster, going active, and a blind agent, through the CLI', () => {
+describeLab('shadow mode on a legacy cluster, going active, and a blind agent, through the CLI', () => {
+  const step = steps();
   let shadowM: string;
   let activeM: string;
 
-  it('first contact in shadow: our agent installed beside the legacy one (kept running, its lines kept), decisions shown in status, --check passes, no route moved', async () => {
+  step('first contact in shadow: our agent installed beside the legacy one (kept running, its lines kept), decisions shown in status, --check passes, no route moved', async () => {
     const keyFile = path.join(dir, 'smartx_reroute_id_rsa');
     execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-C', 'smartx-reroute', '-f', keyFile]);
     await Promise.all(nodes().map((n) => installLegacy(n, keyFile)));
@@ -187,7 +191,7 @@ describe('shadow mode on a legacy cluster, going active, and a blind agent, thro
     expect(routeChangesSince(t)).toEqual(noChanges());
   });
 
-  it('storage fault on scvm-2: the shadow agent shows the failover it would make, status shows the disagreement, --check passes, no agent of ours moves a route', async () => {
+  step('storage fault on scvm-2: the shadow agent shows the failover it would make, status shows the disagreement, --check passes, no agent of ours moves a route', async () => {
     const n2 = lab.nodes[1] as LabNode;
     const peers = nodes().filter((n) => n !== n2).map((n) => n.scvm.storageIp);
     const t = Date.now();
@@ -224,7 +228,7 @@ describe('shadow mode on a legacy cluster, going active, and a blind agent, thro
     for (const n of nodes()) expect({ host: esxi(n), real: /route 33\.2: /.test(agentLog(n)), via: routeVia(n) }).toEqual({ host: esxi(n), real: false, via: n.scvm.storageIp });
   });
 
-  it('going active is an ordinary apply: conf update + legacy takeover, no route action, no route change, agents active', async () => {
+  step('going active is an ordinary apply: conf update + legacy takeover, no route action, no route change, agents active', async () => {
     activeM = manifest('active.yaml', 'active');
     const planFile = `${dir}/active.plan.json`;
     expect(tail(await reroute(lab, `plan -f ${activeM} ${state()} --out ${planFile}`))).toEqual({ code: 0, tail: expect.anything() });
@@ -252,7 +256,7 @@ describe('shadow mode on a legacy cluster, going active, and a blind agent, thro
     expect(routeChangesSince(t)).toEqual(noChanges());
   });
 
-  it('meta unreachable from every ESXi: blind in the heartbeat, degraded in status, --check exits 2, apply fails verification with AGENT_BLIND, route kept; healed: ok again', async () => {
+  step('meta unreachable from every ESXi: blind in the heartbeat, degraded in status, --check exits 2, apply fails verification with AGENT_BLIND, route kept; healed: ok again', async () => {
     const t = Date.now();
     // Every SCVM's meta refuses connections (REST and zbs-meta); storage and ping are untouched.
     for (const n of nodes()) updateScvm(lab.clusterFile, n.scvm.target, { metaUp: false });

@@ -6,8 +6,10 @@ import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { Lab } from '../../lab/lab';
 import type { Plan } from '../../src/plan/plan-types';
-import { longestGaps, nfsRouteChanges, reroute, servedBy, waitFor, writeLabManifest, type CliRun, type LabManifestOptions } from './lab-cli';
+import { longestGaps, nfsRouteChanges, servedBy, waitFor, writeLabManifest, type LabManifestOptions } from './lab-cli';
+import { reroute, type CliRun } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
 
 /**
  * The operator flows around an install, through the real CLI in the lab's
@@ -87,7 +89,7 @@ function planOf(stdout: string): Plan {
 
 const ok = (r: { code: number; stdout: string; stderr: string }) => ({ code: r.code, tail: `${r.stdout.slice(-2500)}\n${r.stderr.slice(-1500)}` });
 
-describe('takeover, drain, --target, saved plans, leases, host keys and a down host, through the CLI', () => {
+describeLab('takeover, drain, --target, saved plans, leases, host keys and a down host, through the CLI', () => {
   let m3: string;
   let m4: string;
 

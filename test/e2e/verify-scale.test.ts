@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -7,7 +6,8 @@ import { Lab } from '../../lab/lab';
 import { samplePeers } from '../../src/apply/verify-targets';
 import { loadManifest } from '../../src/manifest/manifest-load';
 import { EXIT_APPLIED_WITH_WARNINGS, EXIT_OK, EXIT_UNKNOWN } from '../../src/cli/exit-codes';
-import { reroute, waitFor, writeLabManifest } from './lab-cli';
+import { waitFor, writeLabManifest } from './lab-cli';
+import { reroute, startCli } from '../support/run-cli';
 import { describeLab } from '../support/describe-lab';
 import { testLabName } from '../../lab/test-support';
 
@@ -22,7 +22,6 @@ import { testLabName } from '../../lab/test-support';
  */
 jest.setTimeout(600_000);
 
-const REPO = path.resolve(__dirname, '..', '..');
 /** The test's own operator actions (pidof) are not on an ESXi host: the lab's private applets are. */
 const LAB_TOOLS = 'PATH=/usr/lib/vmware/lab/bin:$PATH; ';
 let lab: Lab;
@@ -35,17 +34,6 @@ function manifest(file: string, failbackDelaySeconds: number, access: Record<str
   doc.spec.access = { ...doc.spec.access, ...access };
   fs.writeFileSync(p, stringify(doc));
   return p;
-}
-
-/** The CLI in the controller namespace, its output readable while it runs. */
-function startCli(args: string[]): { stdout: () => string; stderr: () => string; done: Promise<number | null> } {
-  const child = spawn('ip', ['netns', 'exec', lab.controller.ns, process.execPath, path.join(REPO, 'bin', 'reroute.js'), ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { stdout: () => out, stderr: () => err, done };
 }
 
 const tail = (r: { code: number | null; stdout: string; stderr?: string }) => ({ code: r.code, out: `${r.stdout.slice(-2500)}\n${(r.stderr ?? '').slice(-800)}` });
@@ -90,7 +78,7 @@ describeLab('apply verification at scale (issue 14)', () => {
     // One host at a time, in manifest order: esxi-2 is cut once esxi-3's apply has begun
     // (esxi-2 is done, lease released), so it is certainly cut when its verification starts.
     const m = manifest('c.yaml', 10, { parallelism: 1 });
-    const run = startCli(['apply', '-f', m, '--state', `${dir}/state`, '--auto-approve']);
+    const run = startCli(['apply', '-f', m, '--state', `${dir}/state`, '--auto-approve'], { lab });
     let stopped = false;
     try {
       await waitFor('esxi-3 apply to begin', () => (/node-3 \(esxi\): \d+ action\(s\)/.test(run.stdout()) ? true : undefined), { timeoutMs: 240_000, everyMs: 50 });

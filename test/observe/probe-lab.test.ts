@@ -16,6 +16,7 @@ import type { EsxiObserved, ScvmObserved } from '../../src/observe/observed-type
 import { parseProbeOutput } from '../../src/observe/parse-probe-output';
 import { shellQuote } from '../../src/core/shell-quote';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
 
 const ROOT = path.join(__dirname, '..', '..');
 let lab: Lab;
@@ -59,7 +60,7 @@ afterAll(async () => {
   await lab?.stop();
 }, 120_000);
 
-describe('probe.sh on lab ESXi hosts', () => {
+describeLab('probe.sh on lab ESXi hosts', () => {
   it('observes a fresh cluster: ESXi crontab, local.sh, vmknics, crond; SCVM keys through sudo -n', async () => {
     const snap = await observeCluster(manifest, { connect: async (t) => labConnection(t) });
     for (const node of manifest.nodes) {

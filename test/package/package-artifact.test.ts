@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
 
 const ROOT = path.join(__dirname, '..', '..');
 let work: string;
@@ -75,7 +76,7 @@ describe('the packaged release', () => {
   });
 });
 
-describe('the packaged release in the lab controller namespace (no node_modules, real SSH)', () => {
+describeLab('the packaged release in the lab controller namespace (no node_modules, real SSH)', () => {
   let lab: Lab;
   beforeAll(async () => {
     if (Lab.list().includes('pkg')) await Lab.down('pkg');

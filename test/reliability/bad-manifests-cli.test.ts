@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { runCli } from '../support/run-cli';
 
 /**
  * Bad input through the real CLI: every broken manifest in the corpus, run as
@@ -353,16 +354,16 @@ describe('bad manifests through the real CLI', () => {
     expect(fs.readdirSync(path.join(dir, 'corpus')).filter((f) => f.startsWith('zrb-canary'))).toEqual([]);
   });
 
-  it('the binary itself (bin/reroute.js, one process per run) behaves the same on a sample', () => {
+  it('the binary itself (bin/reroute.js, one process per run) behaves the same on a sample', async () => {
     const sample = ['path/missing', 'path/directory', 'file/binary-junk', 'name/0', 'value/datastore/dollar-paren'].map((id) => cases.find((c) => c.id === id) as Case);
     const log = path.join(dir, 'connect-bin.log');
-    const procs = sample.map((c) => {
-      const argv = [process.execPath, '-r', TSX, '-r', COUNTER, path.join(REPO, 'bin', 'reroute.js'), 'validate', '-f', c.file];
-      const full = isRoot ? ['ip', 'netns', 'exec', NETNS, ...argv] : argv;
-      return { c, r: spawnSync(full[0]!, full.slice(1), { cwd: path.join(dir, 'corpus'), encoding: 'utf8', env: { ...process.env, ZRB_CONNECT_LOG: log, NO_COLOR: '1' }, timeout: 120_000 }) };
-    });
+    const procs = [];
+    for (const c of sample) {
+      const r = await runCli(['validate', '-f', c.file], { netns: isRoot ? NETNS : undefined, nodeArgs: ['-r', TSX, '-r', COUNTER], cwd: path.join(dir, 'corpus'), env: { ZRB_CONNECT_LOG: log }, timeoutMs: 120_000 });
+      procs.push({ c, r });
+    }
     for (const { c, r } of procs) {
-      expect({ id: c.id, status: r.status }).toEqual({ id: c.id, status: 1 });
+      expect({ id: c.id, status: r.code }).toEqual({ id: c.id, status: 1 });
       expect(r.stderr).toContain(`${c.file}:${c.expect[0]!.line}:`);
     }
     expect(fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '').toBe('');

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -6,8 +5,10 @@ import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { Lab } from '../../lab/lab';
 import { TAKEOVER_VERIFY_SECONDS } from '../../src/plan/plan-esxi';
-import { nfsRouteChanges, reroute, waitFor, writeLabManifest, type CliRun } from '../e2e/lab-cli';
+import { nfsRouteChanges, waitFor, writeLabManifest } from '../e2e/lab-cli';
+import { reroute, startCli, type CliRun } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
 
 /**
  * Faults while apply runs, on a 3-node lab, through the real CLI:
@@ -21,12 +22,11 @@ import { testLabName } from '../../lab/test-support';
  */
 jest.setTimeout(900_000);
 
-const REPO = path.resolve(__dirname, '..', '..');
 const LAB = testLabName('zrb-flt');
 const INSTALL = '/vmfs/volumes/datastore1/zbs-reroute';
 const CONF = `${INSTALL}/reroute.conf`;
 const HOSTS = ['esxi-1', 'esxi-2', 'esxi-3'];
-const slow = process.env.SKIP_SLOW === '1' ? describe.skip : describe;
+const slow = process.env.SKIP_SLOW === '1' ? describeLab.skip : describeLab;
 let lab: Lab;
 let dir: string;
 let m: string;
@@ -39,29 +39,6 @@ function manifest(file: string, routing: Record<string, unknown> = {}): string {
   doc.spec.access.ssh = { connectTimeoutSeconds: 3, commandTimeoutSeconds: 20, hostTimeoutSeconds: 45 };
   fs.writeFileSync(p, stringify(doc));
   return p;
-}
-
-interface Background {
-  pid: number;
-  stdout: () => string;
-  stderr: () => string;
-  done: Promise<number | null>;
-}
-
-/** The CLI in the lab's controller namespace, as a child we can watch and kill. */
-function startCli(args: string[]): Background {
-  const child = spawn('ip', ['netns', 'exec', lab.controller.ns, process.execPath, path.join(REPO, 'bin', 'reroute.js'), ...args], {
-    cwd: REPO,
-    env: { ...process.env, NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  if (child.pid === undefined) throw new Error('cannot start reroute');
-  return { pid: child.pid, stdout: () => out, stderr: () => err, done };
 }
 
 async function sh(host: string, cmd: string): Promise<string> {
@@ -132,14 +109,14 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe('faults during apply', () => {
+describeLab('faults during apply', () => {
   it('two applies at once: the second is refused at once, naming the first; the first completes', async () => {
     for (const h of HOSTS) await driftConf(h);
     // Both start together (waiting for one to be under way lost the race on a fast machine: a
     // small apply finished before the second CLI had started). Whichever takes the lock applies;
     // the other must be refused at once, naming it.
-    const a = startCli(['apply', '-f', m, '--state', `${dir}/state`, '--auto-approve']);
-    const b = startCli(['apply', '-f', m, '--state', `${dir}/state`, '--auto-approve']);
+    const a = startCli(['apply', '-f', m, '--state', `${dir}/state`, '--auto-approve'], { lab });
+    const b = startCli(['apply', '-f', m, '--state', `${dir}/state`, '--auto-approve'], { lab });
     const started = Date.now();
     const [codeA, codeB] = await Promise.all([a.done, b.done]);
     const [winner, loser, loserCode, winnerCode] = codeA === 0 ? [a, b, codeB, codeA] : [b, a, codeA, codeB];
@@ -158,7 +135,7 @@ describe('faults during apply', () => {
     const t0 = Date.now();
     const down = lab.crash('esxi-2', { offMs: 40_000 });
     await waitFor('esxi-2 to be down', async () => ((await lab.exec('esxi-2', 'true').then(() => false, () => true)) ? true : undefined), { timeoutMs: 30_000, everyMs: 300 });
-    const run = startCli(['apply', '-f', m, '--state', `${dir}/state`, '--auto-approve']);
+    const run = startCli(['apply', '-f', m, '--state', `${dir}/state`, '--auto-approve'], { lab });
     // Hang esxi-3 once it has been observed, before apply reaches it: every sshd there (our
     // session's too, which apply reuses) stops answering.
     await waitFor('esxi-3 to be observed', () => (run.stdout().includes('observed node-3 (esxi)') ? true : undefined), { timeoutMs: 120_000, everyMs: 20 });
@@ -333,7 +310,7 @@ slow('[slow] kill -9 of apply at random points', () => {
     // Calibrate: how long an uninterrupted apply takes after it says "Applying…" (to B, then back to A).
     let applyMs = Infinity;
     for (const target of [mB, mA, mB]) {
-      const cal = startCli(['apply', '-f', target, '--state', `${dir}/state`, '--auto-approve', '--no-verify']);
+      const cal = startCli(['apply', '-f', target, '--state', `${dir}/state`, '--auto-approve', '--no-verify'], { lab });
       await waitFor('calibration to apply', () => (cal.stdout().includes('Applying') ? true : undefined), { timeoutMs: 120_000, everyMs: 10 });
       const applyingAt = Date.now();
       expect(await cal.done).toBe(0);
@@ -350,7 +327,7 @@ slow('[slow] kill -9 of apply at random points', () => {
     let observing = 0;
     let target = mA;
     for (let i = 0; i < 60 && inPlan < 20; i++) {
-      const run = startCli(['apply', '-f', target, '--state', `${dir}/state`, '--auto-approve', '--no-verify']);
+      const run = startCli(['apply', '-f', target, '--state', `${dir}/state`, '--auto-approve', '--no-verify'], { lab });
       const early = random() < 0.15;
       await waitFor('apply to observe', () => (run.stdout().includes(early ? 'Observing' : 'Applying') ? true : undefined), { timeoutMs: 120_000, everyMs: 5 }).catch(() => undefined);
       const delay = Math.floor(random() * (early ? 1500 : applyMs));

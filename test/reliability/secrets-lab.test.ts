@@ -5,8 +5,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { Lab } from '../../lab/lab';
-import { reroute, waitFor, writeLabManifest, type CliRun } from '../e2e/lab-cli';
+import { waitFor, writeLabManifest } from '../e2e/lab-cli';
+import { reroute, type CliRun } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
 
 /**
  * Secrets and least privilege, on a real lab deploy through the CLI:
@@ -131,7 +133,7 @@ function leaks(name: string, text: string): string[] {
   return found;
 }
 
-describe('secrets never leave the places they belong', () => {
+describeLab('secrets never leave the places they belong', () => {
   it('the runs did what they should (so there was output to search)', () => {
     const by = Object.fromEntries(runs.map((r) => [r.what, r.run.code]));
     expect(by).toMatchObject({ 'plan --out': 0, 'plan --json': 0, apply: 0, 'apply --json (no changes)': 0, 'apply --json (drift)': 0, status: 0, 'status --json': 0 });
@@ -197,7 +199,7 @@ describe('secrets never leave the places they belong', () => {
   });
 });
 
-describe('narrowest modes on hosts', () => {
+describeLab('narrowest modes on hosts', () => {
   it('install dir and keys dir 0700, private key and conf 0600, agent not writable by others, state folder 0700 with a 0600 key', async () => {
     for (const h of ['esxi-1', 'esxi-2']) {
       const ls = await lab.execOk(h, `ls -ld ${INSTALL} ${INSTALL}/keys; ls -l ${INSTALL} ${INSTALL}/keys`);
@@ -213,7 +215,7 @@ describe('narrowest modes on hosts', () => {
   });
 });
 
-describe('the SCVM key entry is restricted and still serves the agent', () => {
+describeLab('the SCVM key entry is restricted and still serves the agent', () => {
   it('authorized_keys: restrict, the forced read-only command, from= every ESXi management and storage IP; the foreign line survives', async () => {
     const ips = lab.nodes.flatMap((n) => [n.esxi.mgmtIp, n.esxi.storageIp]);
     for (const n of lab.nodes) {

@@ -5,14 +5,16 @@
  * on a host; the watch must notice it within one period and correct it, with
  * zero changes to any 192.168.33.2 route. In report mode it must change nothing.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { acquireStateLock } from '../../src/state/state-lock';
-import { longestGaps, nfsRouteChanges, reroute, waitFor, writeLabManifest } from '../e2e/lab-cli';
+import { longestGaps, nfsRouteChanges, waitFor, writeLabManifest } from '../e2e/lab-cli';
+import { reroute, startCli, type CliProcess } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
+import { describeLab } from '../support/describe-lab';
 
 jest.setTimeout(900_000);
 
@@ -56,28 +58,23 @@ function eventsSince(t: number, pred: (e: LogEvent) => boolean): LogEvent[] {
   return events().filter((e) => Date.parse(e.timestamp) >= t && pred(e));
 }
 
+/** `reroute watch` in the controller namespace, in the background; stdout and stderr in one `out`. */
 class WatchProcess {
-  readonly proc: ChildProcess;
-  out = '';
-  exit: Promise<number | null>;
+  private readonly cli: CliProcess;
   constructor(mode: 'report' | 'correct', extra: string[] = []) {
-    const bin = path.join(lab.dir, 'ctl', 'bin');
-    this.proc = spawn('ip', ['netns', 'exec', lab.controller.ns, path.join(bin, 'reroute'), '--state', state(), 'watch', '-f', manifest, '--mode', mode, '--interval', String(INTERVAL_S), ...extra], {
-      cwd: path.join(__dirname, '..', '..'),
-      env: { ...process.env, PATH: `${bin}:${path.dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: path.join(lab.dir, 'ctl', 'home'), NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.proc.stdout?.on('data', (c: Buffer) => (this.out += c.toString()));
-    this.proc.stderr?.on('data', (c: Buffer) => (this.out += c.toString()));
-    this.exit = new Promise((resolve) => this.proc.on('exit', (code) => resolve(code)));
+    this.cli = startCli(['--state', state(), 'watch', '-f', manifest, '--mode', mode, '--interval', String(INTERVAL_S), ...extra], { lab });
   }
 
-  async stop(): Promise<number | null> {
-    if (this.proc.exitCode === null) this.proc.kill('SIGTERM');
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 120_000);
-    const code = await this.exit;
-    clearTimeout(timer);
-    return code;
+  get proc(): ChildProcess {
+    return this.cli.proc;
+  }
+
+  get out(): string {
+    return this.cli.output();
+  }
+
+  stop(): Promise<number | null> {
+    return this.cli.stop('SIGTERM', 120_000);
   }
 }
 
@@ -125,7 +122,7 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe('reroute watch --mode correct on a deployed lab cluster', () => {
+describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
   let watch: WatchProcess;
   let t0: number;
 
@@ -267,7 +264,7 @@ describe('reroute watch --mode correct on a deployed lab cluster', () => {
   });
 });
 
-describe('reroute watch --mode report', () => {
+describeLab('reroute watch --mode report', () => {
   it('reports drift and changes nothing', async () => {
     const watch = await startWatch('report');
     try {
@@ -283,7 +280,7 @@ describe('reroute watch --mode report', () => {
   });
 });
 
-describe('reroute watch --mode correct --prune', () => {
+describeLab('reroute watch --mode correct --prune', () => {
   it('tears down a node removed from the manifest, and only that node', async () => {
     const full = fs.readFileSync(manifest, 'utf8');
     const watch = new WatchProcess('correct', ['--prune']);
