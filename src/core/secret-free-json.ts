@@ -1,6 +1,6 @@
 import { RerouteError } from '../errors/reroute-error';
 
-// Every JSON the tool writes for others to read (--json, plan --out, snapshots, the journal) goes
+// Every JSON the tool writes for others to read (--json, plan --out, snapshots) goes
 // through secretFreeJson: one walk over its strings, so a leak fails loudly in one place.
 
 /** Text that must never be printed, logged or saved in a plan: private key material. */

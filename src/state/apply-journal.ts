@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { ensureStateDir } from './state-dir';
-import { secretFreeJson } from '../core/secret-free-json';
 
 /** One line of state/apply-journal.jsonl. */
 export type JournalEntry =
@@ -33,7 +32,7 @@ function appendLine(path: string, entry: JournalEntry): void {
   // fsync each line: after a crash (kill -9, power) the journal must show what was in flight.
   const fd = openSync(path, 'a', 0o600);
   try {
-    writeSync(fd, `${secretFreeJson(entry, 'journal entry')}\n`);
+    writeSync(fd, `${JSON.stringify(entry)}\n`);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
