@@ -67,6 +67,14 @@ export function engineIo(io: IoHost): EngineIo {
         return io.info(m.message);
       case 'KEY_PENDING':
         return io.warn('no cluster keypair in the state folder or on any host: the plan shows a placeholder key; apply creates the real one');
+      case 'DISCOVER_START':
+        return io.info(`Reading ${m.hosts} ESXi host(s)…`);
+      case 'DISCOVER_PROGRESS':
+        return io.info(m.message);
+      case 'DISCOVERED':
+        for (const p of m.pairings) io.info(`  ${p.esxi} ↔ SCVM ${p.scvm.storageIp} / ${p.scvm.mgmtIp} (${p.evidence})`);
+        if (m.guesses.length > 0) io.warn(`guessed (see the comments in the file): ${m.guesses.join('; ')}`);
+        return;
     }
   };
   return {

@@ -1,41 +1,24 @@
-import { createHash } from 'node:crypto';
-import * as path from 'node:path';
 import { LEGACY_KEY_DIR, PRIVATE_KEY_FILE } from '../agent/bundle-layout';
 import { installDirFor } from '../agent/host-entries';
-import { loadShippedBundle } from '../agent/shipped-bundle';
-import { clusterKeyNeeded, desiredCluster } from '../desired/desired-state';
+import { clusterKeyNeeded } from '../desired/desired-state';
 import type { AgentBundle, ClusterKeyInfo, DesiredCluster } from '../desired/desired-types';
 import { RerouteError } from '../errors/reroute-error';
-import { loadManifest } from '../manifest/manifest-load';
 import type { Manifest } from '../manifest/manifest-types';
 import { observeCluster, type ObserveEvent } from '../observe/observe-cluster';
-import type { EsxiObserved, ObservedCluster } from '../observe/observed-types';
-import { canonicalJson } from '../plan/fingerprint';
-import { planCluster } from '../plan/plan-cluster';
+import type { ObservedCluster } from '../observe/observed-types';
 import type { DestroyOptions } from '../plan/plan-destroy';
 import type { Plan, PlanMode } from '../plan/plan-types';
-import { HostConnections, type HostEndpoint } from '../remote/host-connections';
-import { observeConnect } from './observe-connect';
+import type { HostConnections, HostEndpoint } from '../remote/host-connections';
 import { shellCommand } from '../core/shell-quote';
 import { discardCreatedKeypair, ensureClusterKeypair, loadClusterKeypair, type ClusterKeypair } from '../state/cluster-keypair';
-import { resolveCredential, type PromptFn } from '../state/credentials';
-import { KnownHostsStore, type PinResult } from '../state/known-hosts-store';
-import { ensureStateDir } from '../state/state-dir';
+import type { KnownHostsStore, PinResult } from '../state/known-hosts-store';
+import { clusterDesired, clusterPlan, scvmHostKeysFrom } from './cluster-plan';
+import { observeConnect } from './observe-connect';
+import { connectionsFor, openCluster, type OpenClusterOptions } from './open-cluster';
 
-export interface SessionOptions {
-  manifestPath: string;
-  stateDir: string;
-  acceptNewHostKeyFor?: string[];
-  /** Teardown: the manifest may name an agent version this release does not ship (what is removed is whatever is there). */
-  anyVersion?: boolean;
-  prompt?: PromptFn;
+export interface SessionOptions extends OpenClusterOptions {
   /** Told about every newly pinned or re-pinned host key (shown to the operator). */
   onPin?(result: PinResult): void;
-}
-
-export function manifestSha256(manifest: Manifest): string {
-  const { source: _source, ...rest } = manifest;
-  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
 }
 
 /**
@@ -53,22 +36,8 @@ export class ClusterSession {
   ) {}
 
   static async open(opts: SessionOptions): Promise<ClusterSession> {
-    const bundle = loadShippedBundle();
-    const manifest = loadManifest(opts.manifestPath, { bundledVersion: bundle.version, anyVersion: opts.anyVersion === true });
-    const paths = ensureStateDir(opts.stateDir);
-    const baseDir = path.dirname(path.resolve(opts.manifestPath));
-    // One after the other: two password prompts must not share the terminal at once.
-    const esxiCred = await resolveCredential(manifest.access.esxi.credential, { who: `${manifest.access.esxi.user} on the ESXi hosts`, baseDir, prompt: opts.prompt });
-    const scvmCred = await resolveCredential(manifest.access.scvm.credential, { who: `${manifest.access.scvm.user} on the SCVMs`, baseDir, prompt: opts.prompt });
-    const store = new KnownHostsStore(paths.knownHosts, { acceptNewKeyFor: opts.acceptNewHostKeyFor ?? [] });
-    const connections = new HostConnections({
-      ssh: manifest.access.ssh,
-      users: { esxi: manifest.access.esxi.user, scvm: manifest.access.scvm.user },
-      credentials: { esxi: esxiCred, scvm: scvmCred },
-      hostKeyPolicy: (e) => store.policyFor(`${e.node}/${e.kind}`, e.address, manifest.access.ssh.port, opts.onPin),
-      preferredHostKeyTypes: (e) => store.pinnedKeyTypes(e.address, manifest.access.ssh.port),
-    });
-    return new ClusterSession(manifest, bundle, paths.root, connections, store);
+    const cluster = await openCluster(opts);
+    return new ClusterSession(cluster.manifest, cluster.bundle, cluster.stateDir, connectionsFor(cluster, opts.onPin), cluster.store);
   }
 
   endpoints(): HostEndpoint[] {
@@ -127,12 +96,15 @@ export class ClusterSession {
     return kp !== undefined && discardCreatedKeypair(kp);
   }
 
-  desired(observed: ObservedCluster, key: ClusterKeyInfo | undefined, opts: { allowVersionMismatch?: boolean } = {}): DesiredCluster {
-    // An SCVM that is unreachable right now keeps its pinned key in every agent's
-    // known_hosts: an outage must not rewrite files on every healthy host.
+  /** The agents pin each SCVM's host key; one unreachable right now keeps the key pinned earlier, so an outage rewrites no files. */
+  private scvmHostKeys(observed: ObservedCluster): Record<string, string> {
     const pinned: Record<string, string[]> = {};
     for (const n of this.manifest.nodes) pinned[n.name] = this.hostKeys.pinnedKeys(n.scvm.managementIp, this.manifest.access.ssh.port);
-    return desiredCluster({ manifest: this.manifest, bundle: this.bundle, key, scvmHostKeys: scvmHostKeysFrom(this.manifest, observed, pinned), allowVersionMismatch: opts.allowVersionMismatch });
+    return scvmHostKeysFrom(this.manifest, observed, pinned);
+  }
+
+  desired(observed: ObservedCluster, key: ClusterKeyInfo | undefined, opts: { allowVersionMismatch?: boolean } = {}): DesiredCluster {
+    return clusterDesired({ manifest: this.manifest, bundle: this.bundle, key, scvmHostKeys: this.scvmHostKeys(observed), allowVersionMismatch: opts.allowVersionMismatch });
   }
 
   async plan(opts: { mode: PlanMode; targets?: string[]; targetOnly?: boolean; destroy?: DestroyOptions; onEvent?: (e: ObserveEvent) => void; now?: Date }): Promise<{ plan: Plan; observed: ObservedCluster; keypair: ClusterKeypair | undefined }> {
@@ -140,9 +112,12 @@ export class ClusterSession {
     this.refuseChangedHostKeys();
     const keypair = await this.keypair(observed);
     const key = keypair === undefined ? undefined : { publicKey: keypair.publicKeyOpenSsh, privateKeySha256: keypair.privateKeySha256 };
-    const desired = this.desired(observed, key, { allowVersionMismatch: opts.mode === 'destroy' });
-    const plan = planCluster(desired, observed, { mode: opts.mode, targets: opts.targets, targetOnly: opts.targetOnly, ...(opts.destroy ? { destroy: opts.destroy } : {}), now: (opts.now ?? new Date()).toISOString(), manifestSha256: manifestSha256(this.manifest) });
-    return { plan, observed, keypair };
+    return { plan: this.planFrom(observed, key, opts), observed, keypair };
+  }
+
+  /** A plan from an observation already made, with the given key (preflight plans with a placeholder, never a new key). */
+  planFrom(observed: ObservedCluster, key: ClusterKeyInfo | undefined, opts: { mode: PlanMode; targets?: string[]; targetOnly?: boolean; destroy?: DestroyOptions; now?: Date }): Plan {
+    return clusterPlan({ manifest: this.manifest, bundle: this.bundle, key, scvmHostKeys: this.scvmHostKeys(observed), observed, mode: opts.mode, targets: opts.targets, targetOnly: opts.targetOnly, destroy: opts.destroy, now: opts.now ?? new Date() });
   }
 
   /**
@@ -166,42 +141,4 @@ export class ClusterSession {
   async close(): Promise<void> {
     await this.connections.closeAll();
   }
-}
-
-/**
- * The SCVM host keys the agent pins: what observation saw (already checked
- * against the state folder's pins), else, for an SCVM not seen this time, the
- * keys pinned earlier.
- */
-export function scvmHostKeysFrom(manifest: Manifest, observed: ObservedCluster, pinned: Record<string, string[]> = {}): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const n of manifest.nodes) {
-    const o = observed.scvm[n.name];
-    const keys = o && o.reachable && o.hostKey ? [o.hostKey] : (pinned[n.name] ?? []);
-    if (keys.length > 0) out[n.name] = keys.map((k) => `${n.scvm.managementIp} ${k}\n`).join('');
-  }
-  return out;
-}
-
-export function desiredForObservation(manifest: Manifest, bundle: AgentBundle, observed: ObservedCluster, key: ClusterKeyInfo | undefined, opts: { allowVersionMismatch?: boolean } = {}): DesiredCluster {
-  return desiredCluster({ manifest, bundle, key, scvmHostKeys: scvmHostKeysFrom(manifest, observed), allowVersionMismatch: opts.allowVersionMismatch });
-}
-
-/**
- * The placeholder key a plan shows for a cluster with no keypair yet (apply creates the real one).
- * Only the firewall and key-entry actions read it; its text says what it is.
- */
-export const PENDING_KEY: ClusterKeyInfo = { publicKey: 'ssh-rsa AAAAcreatedAtApply zbs-reroute:pending', privateKeySha256: '0'.repeat(64) };
-
-/** Offline key info: the state folder's keypair, else the key the hosts already carry (no private bytes needed to plan). */
-export function offlineKeyInfo(manifest: Manifest, stateDir: string, observed: ObservedCluster): ClusterKeyInfo | undefined {
-  const kp = loadClusterKeypair(stateDir, manifest.clusterName);
-  if (kp) return { publicKey: kp.publicKeyOpenSsh, privateKeySha256: kp.privateKeySha256 };
-  for (const n of manifest.nodes) {
-    const o = observed.esxi[n.name] as EsxiObserved | undefined;
-    if (!o || !o.reachable || !o.reroutePublicKey) continue;
-    const file = o.files[`${installDirFor(manifest, n)}/${PRIVATE_KEY_FILE}`];
-    if (file) return { publicKey: o.reroutePublicKey.trim(), privateKeySha256: file.sha256 };
-  }
-  return undefined;
 }

@@ -1,4 +1,5 @@
 import type { ApplyEvent } from '../apply/apply-events';
+import type { Pairing } from '../discover/discover-types';
 import type { ObserveEvent } from '../observe/observe-cluster';
 import type { Plan, PlanMode } from '../plan/plan-types';
 import type { PinResult } from '../state/known-hosts-store';
@@ -23,7 +24,11 @@ export type EngineMessage =
   | { code: 'VERIFY_START'; hosts: number }
   | { code: 'VERIFY_PROGRESS'; message: string }
   /** An offline plan of an ssh-source cluster with no keypair anywhere shows PENDING_KEY. */
-  | { code: 'KEY_PENDING' };
+  | { code: 'KEY_PENDING' }
+  | { code: 'DISCOVER_START'; hosts: number }
+  | { code: 'DISCOVER_PROGRESS'; message: string }
+  /** The manifest discover made passed validation: how ESXi hosts and SCVMs were paired, and what was guessed. */
+  | { code: 'DISCOVERED'; pairings: Pairing[]; guesses: string[] };
 
 export type EngineMessageCode = EngineMessage['code'];
 

@@ -13,7 +13,6 @@ import { shippedEsxiScript } from '../agent/shipped-bundle';
 import { RerouteError } from '../errors/reroute-error';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import { sanitizeForDisplay } from '../observe/sanitize';
-import { planCluster } from '../plan/plan-cluster';
 import type { Plan } from '../plan/plan-types';
 import { parseKeyValueLines } from '../observe/esxi-command-output';
 import { blockingFailures, preflightChecks, rulesetFor, type NodeFacts, type PreflightContext, type Reached } from '../preflight/preflight-checks';
@@ -23,7 +22,8 @@ import { builtinsFromList, requiredCommands } from '../preflight/required-comman
 import type { HostConnections } from '../remote/host-connections';
 import type { ExecResult, RemoteHost } from '../remote/ssh-connection';
 import { shellCommand, shellQuote } from '../core/shell-quote';
-import { manifestSha256, offlineKeyInfo, PENDING_KEY, type ClusterSession } from './cluster-session';
+import type { ClusterSession } from './cluster-session';
+import { offlineKeyInfo, PENDING_KEY } from './cluster-plan';
 
 const MAX_OUTPUT = 1024 * 1024;
 /** The SCVM side: who we are, whether sudo works without a password, the SMTX OS release line, the OpenSSH version. Bounded by the exec timeout. */
@@ -167,7 +167,7 @@ export async function preflightCluster(session: ClusterSession, opts: { nodes?: 
   const gathering = gatherPreflight(session, opts.nodes);
   const observed = await session.observe().finally(() => gathering);
   const key = offlineKeyInfo(m, session.stateDir, observed) ?? PENDING_KEY;
-  const plan = planCluster(session.desired(observed, key), observed, { mode: 'apply', now: now().toISOString(), manifestSha256: manifestSha256(m) });
+  const plan = session.planFrom(observed, key, { mode: 'apply', now: now() });
   return judgePreflight(m, await gathering, plan, now());
 }
 

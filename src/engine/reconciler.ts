@@ -2,7 +2,10 @@ import type { HostApplyResult } from '../apply/apply-events';
 import { applyPlan } from '../apply/apply-plan';
 import { verifyHosts } from '../apply/verify-cluster';
 import type { HostVerification } from '../apply/verify-host';
+import { loadShippedBundle } from '../agent/shipped-bundle';
 import { RerouteError } from '../errors/reroute-error';
+import { loadManifest } from '../manifest/manifest-load';
+import { readSnapshot } from '../observe/snapshot';
 import type { ObservedCluster } from '../observe/observed-types';
 import { planHasChanges } from '../plan/plan-cluster';
 import { refusedSummary, type DestroyOptions } from '../plan/plan-destroy';
@@ -13,7 +16,8 @@ import { acquireStateLock } from '../state/state-lock';
 import { applyDepsFor } from './apply-deps';
 import { applyOutcome, type ApplyOutcome } from './apply-outcome';
 import { clusterKeyLeaseFor } from './cluster-key-guard';
-import { ClusterSession, manifestSha256 } from './cluster-session';
+import { clusterPlan, manifestSha256, offlineKeyInfo, PENDING_KEY, scvmHostKeysFrom } from './cluster-plan';
+import { ClusterSession } from './cluster-session';
 import { refuseNfsDatastores } from './datastore-refusal';
 import type { EngineIo } from './engine-io';
 import { observeConnect } from './observe-connect';
@@ -33,6 +37,16 @@ export interface DestroyRequest {
   removeRoutes?: boolean;
   /** Tear these nodes down although refused (agent stopped, files removed, routes left as they are). */
   forceHost?: string[];
+}
+
+export interface PlanRequest extends ClusterRequest, DestroyRequest {
+  /** A saved observation (`reroute observe --out`): plan offline, no host contacted. */
+  observed?: string;
+  /** A teardown plan. */
+  destroy?: boolean;
+  target?: string[];
+  /** `--target-only`: the named nodes alone (src/plan/plan-targets.ts). */
+  targetOnly?: boolean;
 }
 
 export interface ApplyRequest extends ClusterRequest, DestroyRequest {
@@ -77,7 +91,7 @@ export function refusedHosts(plan: Plan): RefusedHost[] {
 
 /**
  * The application layer the CLI drives: one state folder, the use cases on it
- * (apply and destroy so far), with the state lock, the journal, leftover
+ * (plan, apply and destroy so far), with the state lock, the journal, leftover
  * leases, verification and saved-plan freshness inside. Talks only through EngineIo.
  */
 export class Reconciler {
@@ -96,6 +110,49 @@ export class Reconciler {
       ...(ask ? { prompt: (question: string) => ask(question) } : {}),
       onPin: (pin) => this.io.emit({ code: 'HOST_KEY_PINNED', pin }),
     });
+  }
+
+  /** `reroute plan`: observe (or read a saved observation) and plan; an agent on an NFS datastore is shown, then refused. */
+  async plan(req: PlanRequest): Promise<Plan> {
+    if (req.destroy !== true && (req.removeRoutes === true || (req.forceHost ?? []).length > 0)) {
+      throw new RerouteError('USAGE', '--remove-routes and --force-host apply to a teardown plan only', 'Add --destroy (`reroute plan --destroy -f FILE --remove-routes`), or drop them.');
+    }
+    const mode: PlanMode = req.destroy === true ? 'destroy' : 'apply';
+    const plan = req.observed ? this.offlinePlan(req, req.observed, mode) : await this.onlinePlan(req, mode);
+    // An agent on an NFS datastore (src/plan/datastore-guard.ts): the plan is shown, not saved, and plan exits 1.
+    if ((plan.datastoreRefusals ?? []).length > 0) this.refuseAfterShowing(plan, () => refuseNfsDatastores(plan, req.file));
+    return plan;
+  }
+
+  private offlinePlan(req: PlanRequest, observedFile: string, mode: PlanMode): Plan {
+    const bundle = loadShippedBundle();
+    const manifest = loadManifest(req.file, { bundledVersion: bundle.version, anyVersion: mode === 'destroy' });
+    const observed = readSnapshot(observedFile);
+    // Only the ssh session source uses a cluster key (docs/design.md §5): with rest there is none to show.
+    let key = manifest.routing.sessionSource === 'ssh' ? offlineKeyInfo(manifest, this.stateDir, observed) : undefined;
+    if (!key && manifest.routing.sessionSource === 'ssh') {
+      this.io.emit({ code: 'KEY_PENDING' });
+      key = PENDING_KEY;
+    }
+    const plan = clusterPlan({ manifest, bundle, key, scvmHostKeys: scvmHostKeysFrom(manifest, observed), observed, mode, targets: req.target, targetOnly: req.targetOnly, destroy: mode === 'destroy' ? destroyOptions(req) : undefined, now: new Date() });
+    if (mode === 'apply') plan.preflight = { notRun: 'offline plan from --observed; `reroute preflight` checks the hosts' };
+    return plan;
+  }
+
+  private async onlinePlan(req: PlanRequest, mode: PlanMode): Promise<Plan> {
+    const session = await this.openSession({ ...req, anyVersion: mode === 'destroy' });
+    let gathering: ReturnType<typeof gatherPreflight> | undefined;
+    try {
+      this.io.emit({ code: 'OBSERVE_START', cluster: session.manifest.clusterName, nodes: session.manifest.nodes.length });
+      // Preflight's execs run while the hosts are observed; a teardown needs no checks.
+      gathering = mode === 'destroy' ? undefined : gatherPreflight(session, req.target);
+      const { plan } = await session.plan({ mode, targets: req.target, targetOnly: req.targetOnly, ...(mode === 'destroy' ? { destroy: destroyOptions(req) } : {}), onEvent: (event) => this.io.emit({ code: 'OBSERVE_PROGRESS', event }) });
+      if (gathering) plan.preflight = planPreflight(judgePreflight(session.manifest, await gathering, plan));
+      return plan;
+    } finally {
+      await gathering?.catch(() => undefined); // done before the pool closes (its error, if any, was reported above)
+      await session.close();
+    }
   }
 
   /** `reroute apply` and `reroute destroy`: plan afresh (or check a saved plan), confirm, carry out, verify. */

@@ -9,16 +9,14 @@ import type winston from 'winston';
 import type { HostApplyResult } from '../apply/apply-events';
 import { applyPlan } from '../apply/apply-plan';
 import { KNOWN_HOSTS_FILE } from '../agent/bundle-layout';
-import { desiredCluster } from '../desired/desired-state';
 import type { ClusterKeyInfo } from '../desired/desired-types';
 import { applyDepsFor } from '../engine/apply-deps';
-import { offlineKeyInfo, PENDING_KEY } from '../engine/cluster-session';
+import { clusterPlan, offlineKeyInfo, PENDING_KEY } from '../engine/cluster-plan';
 import { clusterKeyNeeded } from '../desired/desired-state';
 import { InputError, RerouteError, formatProblem } from '../errors/reroute-error';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import { observeCluster } from '../observe/observe-cluster';
 import type { ObservedCluster } from '../observe/observed-types';
-import { planCluster } from '../plan/plan-cluster';
 import type { HostPlan, Plan } from '../plan/plan-types';
 import { ApplyJournal } from '../state/apply-journal';
 import { loadClusterKeypair, type ClusterKeypair } from '../state/cluster-keypair';
@@ -259,9 +257,8 @@ export class WatchLoop {
    */
   private planNode(ctx: WatchContext, node: string): { plan: Plan; hosts: HostPlan[] } {
     const { manifest } = ctx;
-    const desired = desiredCluster({ manifest, bundle: ctx.bundle, key: this.keyInfo(manifest), scvmHostKeys: { ...this.scvmKeys } });
     const observed: ObservedCluster = { ...this.cache, esxi: { ...this.cache.esxi }, scvm: { ...this.cache.scvm } };
-    const plan = planCluster(desired, observed, { mode: 'apply', targets: [node], now: new Date(this.now()).toISOString(), manifestSha256: ctx.sha });
+    const plan = clusterPlan({ manifest, bundle: ctx.bundle, key: this.keyInfo(manifest), scvmHostKeys: { ...this.scvmKeys }, observed, mode: 'apply', targets: [node], now: new Date(this.now()), manifestSha256: ctx.sha });
     let hosts = nodeHostPlans(plan, node);
     if (manifest.nodes.some((n) => this.scvmKeys[n.name] === undefined)) {
       hosts = hosts.map((h) => {
@@ -366,8 +363,7 @@ export class WatchLoop {
       const pool = connectionsFor(ctx);
       try {
         const observed = await observeCluster(manifest, { connect: observeConnect(pool) });
-        const desired = desiredCluster({ manifest, bundle: ctx.bundle, key: this.keyInfo(manifest), scvmHostKeys: {}, allowVersionMismatch: true });
-        const plan = planCluster(desired, observed, { mode: 'destroy', now: new Date(this.now()).toISOString(), manifestSha256: ctx.sha });
+        const plan = clusterPlan({ manifest, bundle: ctx.bundle, key: this.keyInfo(manifest), scvmHostKeys: {}, observed, mode: 'destroy', now: new Date(this.now()), manifestSha256: ctx.sha });
         const unreachable = plan.hosts.filter((h) => h.change === 'unreachable');
         if (unreachable.length > 0) throw new RerouteError('HOST_UNREACHABLE', unreachable.map((h) => `${h.host}: ${h.unreachableReason ?? 'unreachable'}`).join('; '), 'It is retried.');
         this.lock.acquire();

@@ -1,5 +1,6 @@
 import { clusterStatus } from '../../engine/cluster-status';
-import { offlineKeyInfo, type ClusterSession } from '../../engine/cluster-session';
+import { offlineKeyInfo } from '../../engine/cluster-plan';
+import type { ClusterSession } from '../../engine/cluster-session';
 import { preflightContext, readScvmReleases } from '../../engine/preflight';
 import type { PeerView } from '../../desired/peer-files';
 import type { ObservedCluster } from '../../observe/observed-types';
