@@ -13,7 +13,17 @@
  */
 import * as fs from 'node:fs';
 import type { Lab, LabNode } from '../lab/lab';
-import { AgentKey, authorizeOnScvms, esxiPath, installAgent, installDir, LOG_FILE, loopPids, routeVia, status } from '../test/agent/agent-lab';
+import {
+  AgentKey,
+  authorizeOnScvms,
+  esxiPath,
+  installAgent,
+  installDir,
+  LOG_FILE,
+  loopPids,
+  routeVia,
+  status,
+} from '../test/agent/agent-lab';
 import { hostFile, HOST_BENCH_DIR, installRusage, ms2, procStatusKb, procTimes, processTree, sleep, startLab, until } from './bench-lab';
 import { stats, type BenchBody, type BenchContext, type Benchmark } from './bench-result';
 import { parseCallSamples } from './session-source';
@@ -68,9 +78,12 @@ export const agentAtRest: Benchmark = {
         ['ssh', lab.nodes[1] as LabNode],
       ];
       for (const [src, node] of plan) await installAgent(lab, node, key, timing, src);
-      await until('both agents routing locally with a fetched list', 60_000, () =>
-        plan.every(([, n]) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local' && status(n).fetch === 'ok'),
-      250);
+      await until(
+        'both agents routing locally with a fetched list',
+        60_000,
+        () => plan.every(([, n]) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local' && status(n).fetch === 'ok'),
+        250,
+      );
       // Let the first minute's cron starter and the start-up work pass before measuring.
       await sleep(5_000);
       const probes: Probe[] = plan.map(([source, node]) => {
@@ -95,13 +108,19 @@ export const agentAtRest: Benchmark = {
       for (const p of probes) {
         const cpuS = cpuOf(p.pid) - p.cpu0;
         const alive = loopPids(p.node);
-        if (alive.length !== 1 || alive[0] !== p.pid) notes.push(`${p.source}: the loop changed during the period (${alive.join(',') || 'none'} instead of ${p.pid}); its CPU figure is incomplete`);
+        if (alive.length !== 1 || alive[0] !== p.pid)
+          notes.push(
+            `${p.source}: the loop changed during the period (${alive.join(',') || 'none'} instead of ${p.pid}); its CPU figure is incomplete`,
+          );
         const st = status(p.node);
         // The cron starter: a second copy that finds the healthy loop's lock and exits.
         const ru = installRusage(p.node, ctx.workDir);
         const out = hostFile(p.node, `${HOST_BENCH_DIR}/ru.starter`);
         fs.rmSync(out, { force: true });
-        for (let i = 0; i < starterRuns; i++) await lab.execOk(p.node.esxi.target, `${ru} ${HOST_BENCH_DIR}/ru.starter /bin/sh ${installDir(p.node)}/reroute-loop.sh`, { timeoutMs: 60_000 });
+        for (let i = 0; i < starterRuns; i++)
+          await lab.execOk(p.node.esxi.target, `${ru} ${HOST_BENCH_DIR}/ru.starter /bin/sh ${installDir(p.node)}/reroute-loop.sh`, {
+            timeoutMs: 60_000,
+          });
         const starter = parseCallSamples(fs.readFileSync(out, 'utf8'), '');
         const starterCpuMs = stats(starter.map((s) => s.cpuMs));
         const iterations = elapsedS / timing.interval;
@@ -150,7 +169,10 @@ export const agentAtRest: Benchmark = {
       samples,
       summary: {
         ...perSource,
-        ratioSshOverRestCpu: r.rest && r.ssh && r.rest.cpuSecondsPerHour.total > 0 ? Math.round((r.ssh.cpuSecondsPerHour.total / r.rest.cpuSecondsPerHour.total) * 10) / 10 : null,
+        ratioSshOverRestCpu:
+          r.rest && r.ssh && r.rest.cpuSecondsPerHour.total > 0
+            ? Math.round((r.ssh.cpuSecondsPerHour.total / r.rest.cpuSecondsPerHour.total) * 10) / 10
+            : null,
       },
       notes,
     };

@@ -11,7 +11,8 @@ const sec = (ms: number | undefined): string => (ms === undefined || !Number.isF
 const dist = (s: Stats | undefined): string => (!s || s.n === 0 ? '–' : `${sec(s.p50)} (${sec(s.min)}–${sec(s.max)})`);
 const cpu = (s: Stats | undefined): string => (!s || s.n === 0 ? '–' : `${Math.round(s.p50)} ms (max ${Math.round(s.max)})`);
 const load = (s: Stats | undefined): string => (!s || s.n === 0 ? '–' : `${s.min}–${s.max}`);
-const verdict = (met: unknown): string => (met === true ? '**met**' : met === false ? '**not met**' : '**not judged** (load not the condition, or a sample failed)');
+const verdict = (met: unknown): string =>
+  met === true ? '**met**' : met === false ? '**not met**' : '**not judged** (load not the condition, or a sample failed)';
 
 export function agentIterationMd(r: BenchResult, header: (r: BenchResult) => string): string {
   const p = r.parameters as Any;

@@ -64,7 +64,13 @@ function cluster(lab: Lab): { storage: string[]; mgmt: string[]; live: Set<strin
 }
 
 function sessionsJson(local: LabNode, storage: string[], mgmt: string[]): string {
-  const data = [[local.scvm.storageIp, local.scvm.mgmtIp], ...storage.map((s, i) => [s, mgmt[i] as string])].map(([ip, sec], i) => ({ session_id: `s-${i}`, ip, port: 10201, cid: i + 1, secondary_data_ip: sec }));
+  const data = [[local.scvm.storageIp, local.scvm.mgmtIp], ...storage.map((s, i) => [s, mgmt[i] as string])].map(([ip, sec], i) => ({
+    session_id: `s-${i}`,
+    ip,
+    port: 10201,
+    cid: i + 1,
+    secondary_data_ip: sec,
+  }));
   return JSON.stringify({ ec: 'EOK', data });
 }
 
@@ -216,17 +222,29 @@ export const agentIteration: Benchmark = {
         // A failed sample or a phase not under its load condition never counts as met.
         met: allOk && condition ? wall.max <= bound : null,
       };
-      if (!condition) notes.push(`${phase}: the load average during the phase (${load.min}-${load.max}) was not the condition (${phase === 'idle' ? '< 1.5' : '3-6'}); its figures are reported, its target is not judged.`);
+      if (!condition)
+        notes.push(
+          `${phase}: the load average during the phase (${load.min}-${load.max}) was not the condition (${phase === 'idle' ? '< 1.5' : '3-6'}); its figures are reported, its target is not judged.`,
+        );
       if (!allOk) notes.push(`${phase}: not every sample failed over to a remote storage peer.`);
     }
     notes.push(
-      'Wall and CPU are the agent shell\'s own: its /proc/uptime clock around `iterate`, and busybox `times` (shell + reaped children) before and after.',
+      "Wall and CPU are the agent shell's own: its /proc/uptime clock around `iterate`, and busybox `times` (shell + reaped children) before and after.",
       'The 64-node cluster is 2 lab nodes plus addresses: live peers are extra addresses of scvm-2, dead ones are unassigned; the session list is the 64-node one (the lab meta still answers the REST request).',
       'Each sample is a fresh agent shell: the first failover iteration, without backoff from earlier ones, but with the session list the iterations before the failure left (a running agent always has one). Runs before 2026-12-02 07:23 started with no list.',
     );
     return {
       lab: { nodes: 2, name: labName },
-      parameters: { reps, warmS, poolSize, peersPerTier: PEERS, livePeersPerTier: LIVE_EXTRA + 1, intervalS: INTERVAL_S, pingTimeoutS: 1, pingBurst: 8 },
+      parameters: {
+        reps,
+        warmS,
+        poolSize,
+        peersPerTier: PEERS,
+        livePeersPerTier: LIVE_EXTRA + 1,
+        intervalS: INTERVAL_S,
+        pingTimeoutS: 1,
+        pingBurst: 8,
+      },
       samples: { iterations: samples },
       summary,
       notes,

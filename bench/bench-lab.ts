@@ -17,7 +17,15 @@ const REPO = path.resolve(__dirname, '..');
 /** Builds the release (scripts/package-linux-x64.sh) into WORKDIR/pkg; returns its bin/reroute. */
 export function packageRelease(workDir: string): string {
   const out = path.join(workDir, 'pkg');
-  const tarball = execFileSync('sh', [path.join(REPO, 'scripts', 'package-linux-x64.sh'), '--out', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 }).trim().split('\n').pop() ?? '';
+  const tarball =
+    execFileSync('sh', [path.join(REPO, 'scripts', 'package-linux-x64.sh'), '--out', out], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 300_000,
+    })
+      .trim()
+      .split('\n')
+      .pop() ?? '';
   const cli = path.join(tarball.replace(/\.tar\.gz$/, ''), 'bin', 'reroute');
   if (!fs.existsSync(cli)) throw new Error(`packaging gave no ${cli}`);
   return cli;
@@ -112,7 +120,12 @@ export function trackedPid(lab: Lab, key: string): number | undefined {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function until<T>(what: string, timeoutMs: number, fn: () => T | undefined | false | Promise<T | undefined | false>, stepMs = 100): Promise<T> {
+export async function until<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  stepMs = 100,
+): Promise<T> {
   const t0 = Date.now();
   for (let i = 0; i < 1_000_000; i++) {
     const v = await fn();

@@ -77,14 +77,22 @@ export function stats(values: number[]): Stats {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return { n: 0, min: 0, p50: 0, p90: 0, max: 0, mean: 0 };
   const mean = v.reduce((s, x) => s + x, 0) / v.length;
-  return { n: v.length, min: round3(v[0] as number), p50: round3(quantile(v, 0.5)), p90: round3(quantile(v, 0.9)), max: round3(v[v.length - 1] as number), mean: round3(mean) };
+  return {
+    n: v.length,
+    min: round3(v[0] as number),
+    p50: round3(quantile(v, 0.5)),
+    p90: round3(quantile(v, 0.9)),
+    max: round3(v[v.length - 1] as number),
+    mean: round3(mean),
+  };
 }
 
 function sourceInfo(): { commit: string; dirty: boolean } {
   const repo = path.resolve(__dirname, '..');
   try {
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'esxi', 'src', 'bench'], { cwd: repo, encoding: 'utf8' }).trim() !== '';
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--', 'esxi', 'src', 'bench'], { cwd: repo, encoding: 'utf8' }).trim() !== '';
     return { commit, dirty };
   } catch {
     return { commit: 'unknown', dirty: true };
@@ -95,7 +103,10 @@ export function loadAvg(): number[] {
   return os.loadavg().map((x) => Math.round(x * 100) / 100);
 }
 
-export async function runBenchmark(b: Benchmark, opts: { smoke: boolean; workDir: string; log?: (msg: string) => void }): Promise<BenchResult> {
+export async function runBenchmark(
+  b: Benchmark,
+  opts: { smoke: boolean; workDir: string; log?: (msg: string) => void },
+): Promise<BenchResult> {
   const date = new Date();
   const loadAvgStart = loadAvg();
   const t0 = Date.now();
@@ -142,7 +153,8 @@ export function resultShapeProblems(r: unknown): string[] {
   for (const k of ['benchmark', 'mode', 'date', 'finishedAt']) if (typeof o[k] !== 'string') p.push(k);
   if (typeof o.durationMs !== 'number') p.push('durationMs');
   const m = o.machine as Record<string, unknown> | undefined;
-  if (!m || !Array.isArray(m.loadAvgStart) || m.loadAvgStart.length !== 3 || !Array.isArray(m.loadAvgEnd) || m.loadAvgEnd.length !== 3) p.push('machine.loadAvg');
+  if (!m || !Array.isArray(m.loadAvgStart) || m.loadAvgStart.length !== 3 || !Array.isArray(m.loadAvgEnd) || m.loadAvgEnd.length !== 3)
+    p.push('machine.loadAvg');
   const lab = o.lab as Record<string, unknown> | undefined;
   if (!lab || typeof lab.nodes !== 'number') p.push('lab.nodes');
   for (const k of ['parameters', 'samples', 'summary']) if (typeof o[k] !== 'object' || o[k] === null) p.push(k);

@@ -17,7 +17,8 @@ import { parseCallSamples } from './session-source';
 
 const REPO = path.resolve(__dirname, '..');
 
-export type CostStep = 'validate' | 'validate-nocache' | 'plan-offline' | 'plan-offline-nocache' | 'observe' | 'plan-fresh' | 'apply' | 'noop-plan';
+export type CostStep =
+  'validate' | 'validate-nocache' | 'plan-offline' | 'plan-offline-nocache' | 'observe' | 'plan-fresh' | 'apply' | 'noop-plan';
 
 export interface CostSample {
   step: CostStep;
@@ -45,7 +46,13 @@ export function fixedAndPerHost(points: Array<{ hosts: number; cpuMs: number }>)
 let seq = 0;
 
 /** One CLI run under the rusage helper, on this machine (lab undefined) or in the lab's controller namespace. */
-async function run(lab: Lab | undefined, cli: string, workDir: string, args: string, env = ''): Promise<{ cpuMs: number; wallMs: number; maxRssKb: number; code: number }> {
+async function run(
+  lab: Lab | undefined,
+  cli: string,
+  workDir: string,
+  args: string,
+  env = '',
+): Promise<{ cpuMs: number; wallMs: number; maxRssKb: number; code: number }> {
   const ru = path.join(workDir, `ru-${process.pid}-${seq++}`);
   const cmd = `${env} NO_COLOR=1 ${buildRusage(workDir)} ${ru} ${cli} ${args} >${ru}.out 2>&1`;
   let code: number;
@@ -86,7 +93,11 @@ export const cliCost: Benchmark = {
       record('validate', 0, await run(undefined, cli, ctx.workDir, `validate -f ${example}`));
       record('validate-nocache', 0, await run(undefined, cli, ctx.workDir, `validate -f ${example}`, 'ZBS_REROUTE_CODE_CACHE=0'));
       record('plan-offline', 0, await run(undefined, cli, ctx.workDir, `${offState} plan -f ${example} --observed ${snap}`));
-      record('plan-offline-nocache', 0, await run(undefined, cli, ctx.workDir, `${offState} plan -f ${example} --observed ${snap}`, 'ZBS_REROUTE_CODE_CACHE=0'));
+      record(
+        'plan-offline-nocache',
+        0,
+        await run(undefined, cli, ctx.workDir, `${offState} plan -f ${example} --observed ${snap}`, 'ZBS_REROUTE_CODE_CACHE=0'),
+      );
     }
 
     for (const n of sizes) {
@@ -98,15 +109,18 @@ export const cliCost: Benchmark = {
         // First contact pins host keys; not measured.
         await run(lab, cli, ctx.workDir, `--json status -f ${m} ${st}`);
         for (let i = 0; i < labRepeats; i++) record('observe', n, await run(lab, cli, ctx.workDir, `--json status -f ${m} ${st}`));
-        for (let i = 0; i < labRepeats; i++) record('plan-fresh', n, await run(lab, cli, ctx.workDir, `plan -f ${m} ${st} --detailed-exitcode`), [2]);
+        for (let i = 0; i < labRepeats; i++)
+          record('plan-fresh', n, await run(lab, cli, ctx.workDir, `plan -f ${m} ${st} --detailed-exitcode`), [2]);
         record('apply', n, await run(lab, cli, ctx.workDir, `apply -f ${m} ${st} --auto-approve`));
-        for (let i = 0; i < labRepeats; i++) record('noop-plan', n, await run(lab, cli, ctx.workDir, `plan -f ${m} ${st} --detailed-exitcode`));
+        for (let i = 0; i < labRepeats; i++)
+          record('noop-plan', n, await run(lab, cli, ctx.workDir, `plan -f ${m} ${st} --detailed-exitcode`));
       } finally {
         await lab.stop();
       }
     }
 
-    const cpu = (step: CostStep, nodes: number): Stats => stats(samples.filter((s) => s.step === step && s.nodes === nodes && s.code !== undefined).map((s) => s.cpuMs));
+    const cpu = (step: CostStep, nodes: number): Stats =>
+      stats(samples.filter((s) => s.step === step && s.nodes === nodes && s.code !== undefined).map((s) => s.cpuMs));
     const byStep: Record<string, Record<string, { cpuMs: Stats; wallMs: Stats; maxRssKb: Stats }>> = {};
     for (const s of samples) {
       const key = s.nodes === 0 ? 'local' : `n${s.nodes}`;
@@ -117,7 +131,8 @@ export const cliCost: Benchmark = {
         maxRssKb: stats(samples.filter((x) => x.step === s.step && x.nodes === s.nodes).map((x) => x.maxRssKb)),
       };
     }
-    const fit = (step: CostStep) => fixedAndPerHost(samples.filter((s) => s.step === step && s.nodes > 0).map((s) => ({ hosts: 2 * s.nodes, cpuMs: s.cpuMs })));
+    const fit = (step: CostStep) =>
+      fixedAndPerHost(samples.filter((s) => s.step === step && s.nodes > 0).map((s) => ({ hosts: 2 * s.nodes, cpuMs: s.cpuMs })));
     const gain = (on: CostStep, off: CostStep) => {
       const a = cpu(on, 0).p50;
       const b = cpu(off, 0).p50;
@@ -125,7 +140,14 @@ export const cliCost: Benchmark = {
     };
     return {
       lab: { nodes: sizes[sizes.length - 1] as number, name: 'zc-cost<N>' },
-      parameters: { sizes, repeats, labRepeats, cli: 'release bundle (scripts/package-linux-x64.sh, launcher with V8 code cache)', offline: 'examples/cluster-3node.yaml, test/fixtures/snapshots/fresh-3node.json', where: 'validate/offline plan: this machine; the rest: lab controller namespace' },
+      parameters: {
+        sizes,
+        repeats,
+        labRepeats,
+        cli: 'release bundle (scripts/package-linux-x64.sh, launcher with V8 code cache)',
+        offline: 'examples/cluster-3node.yaml, test/fixtures/snapshots/fresh-3node.json',
+        where: 'validate/offline plan: this machine; the rest: lab controller namespace',
+      },
       samples: { runs: samples },
       summary: {
         byStep,
@@ -134,7 +156,7 @@ export const cliCost: Benchmark = {
       },
       notes: [
         ...failures.map((f) => `FAILED STEP: ${f}`),
-        'cpuMs: user+sys CPU of the CLI process (wait4 rusage through bench/native/rusage.c), the controller\'s own cost; lab hosts share the same 2 cores, so wall time is not the CLI\'s.',
+        "cpuMs: user+sys CPU of the CLI process (wait4 rusage through bench/native/rusage.c), the controller's own cost; lab hosts share the same 2 cores, so wall time is not the CLI's.",
         'fixedAndPerHost: least-squares line through every run of the step at 1 and 4 nodes, hosts = 2 × nodes (ESXi + SCVM); fixedMs is the cost of a run before the first host.',
         'Before this issue (manual measurement, release bundle, same machine under load 13-20): validate 0.63-0.86 s CPU (ajv compiled the schema on every run, no code cache); the 4-node no-op plan profile spent ~20 % of its CPU scanning the shipped scripts for required commands (lineAt per character), now computed per token.',
       ],

@@ -14,7 +14,17 @@
 import * as fs from 'node:fs';
 import type { Lab, LabNode } from '../lab/lab';
 import type { HostIoSummary } from '../lab/services/io-summary';
-import { AgentKey, authorizeOnScvms, esxiPath, installAgent, installDir, renderConf, routeVia, status, type AgentTiming } from '../test/agent/agent-lab';
+import {
+  AgentKey,
+  authorizeOnScvms,
+  esxiPath,
+  installAgent,
+  installDir,
+  renderConf,
+  routeVia,
+  status,
+  type AgentTiming,
+} from '../test/agent/agent-lab';
 import { sleep, startLab, until } from './bench-lab';
 import { stats, type BenchBody, type BenchContext, type Benchmark } from './bench-result';
 
@@ -71,7 +81,19 @@ function nfsRoutes(s: HostIoSummary) {
 }
 
 /** Pure: one scenario's figures from its host's IO summary (window starting at the fault). */
-export function sampleFrom(s: HostIoSummary, o: { scenario: string; interval: number; round: number; local: string; tFault: number; tHeal: number; failbackDelayS: number; failedOverTo: string }): FailoverSample {
+export function sampleFrom(
+  s: HostIoSummary,
+  o: {
+    scenario: string;
+    interval: number;
+    round: number;
+    local: string;
+    tFault: number;
+    tHeal: number;
+    failbackDelayS: number;
+    failedOverTo: string;
+  },
+): FailoverSample {
   const routes = nfsRoutes(s);
   const moved = routes.find((r) => r.action === 'add' && r.t >= o.tFault && r.via !== o.local);
   const back = routes.find((r) => r.action === 'add' && r.t >= o.tHeal && r.via === o.local);
@@ -92,7 +114,10 @@ export function sampleFrom(s: HostIoSummary, o: { scenario: string; interval: nu
 }
 
 /** Pure: per scenario and interval, the distributions and the issue's targets. */
-export function summarizeFailover(samples: FailoverSample[], p: { intervals: number[]; failbackDelay: number; pingTimeout: number }): Record<string, unknown> {
+export function summarizeFailover(
+  samples: FailoverSample[],
+  p: { intervals: number[]; failbackDelay: number; pingTimeout: number },
+): Record<string, unknown> {
   const summary: Record<string, unknown> = {};
   for (const interval of p.intervals) {
     for (const s of SCENARIOS) {
@@ -133,9 +158,12 @@ export function writeConf(lab: Lab, node: LabNode, t: AgentTiming): void {
 }
 
 async function steady(lab: Lab, timeoutMs: number): Promise<void> {
-  await until('every host routed via its own SCVM, heartbeat local', timeoutMs, () =>
-    lab.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'),
-  250);
+  await until(
+    'every host routed via its own SCVM, heartbeat local',
+    timeoutMs,
+    () => lab.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'),
+    250,
+  );
 }
 
 export const failover: Benchmark = {
@@ -169,17 +197,23 @@ export const failover: Benchmark = {
           await Promise.all(SCENARIOS.map((s) => lab.fault(s.fault, s.faultTarget)));
           const kinds: Record<string, string> = {};
           try {
-            await until('every faulted host to fail over', 60_000, () =>
-              SCENARIOS.every((s) => {
-                const n = lab.nodes[s.node - 1] as LabNode;
-                const st = status(n);
-                const via = routeVia(n);
-                if (via !== '' && via !== n.scvm.storageIp && st.target === via) kinds[s.name] = st.target_kind ?? '?';
-                return kinds[s.name] !== undefined;
-              }),
-            100);
+            await until(
+              'every faulted host to fail over',
+              60_000,
+              () =>
+                SCENARIOS.every((s) => {
+                  const n = lab.nodes[s.node - 1] as LabNode;
+                  const st = status(n);
+                  const via = routeVia(n);
+                  if (via !== '' && via !== n.scvm.storageIp && st.target === via) kinds[s.name] = st.target_kind ?? '?';
+                  return kinds[s.name] !== undefined;
+                }),
+              100,
+            );
           } catch (e) {
-            notes.push(`interval ${interval} round ${round}: ${(e as Error).message} (failed over: ${Object.keys(kinds).join(', ') || 'none'})`);
+            notes.push(
+              `interval ${interval} round ${round}: ${(e as Error).message} (failed over: ${Object.keys(kinds).join(', ') || 'none'})`,
+            );
           }
           await sleep(holdMs);
           const tHeal = Date.now();
@@ -196,9 +230,25 @@ export const failover: Benchmark = {
             const n = lab.nodes[s.node - 1] as LabNode;
             const sum = io[n.esxi.target];
             if (!sum) continue;
-            samples.push(sampleFrom(sum, { scenario: s.name, interval, round, local: n.scvm.storageIp, tFault, tHeal, failbackDelayS: failbackDelay, failedOverTo: kinds[s.name] ?? 'none' }));
+            samples.push(
+              sampleFrom(sum, {
+                scenario: s.name,
+                interval,
+                round,
+                local: n.scvm.storageIp,
+                tFault,
+                tHeal,
+                failbackDelayS: failbackDelay,
+                failedOverTo: kinds[s.name] ?? 'none',
+              }),
+            );
           }
-          ctx.log(`interval ${interval} round ${round}: ${samples.slice(-SCENARIOS.length).map((x) => `${x.scenario} over ${x.failoverMs} gap ${x.gapMs} back ${x.failbackMs}`).join('; ')}`);
+          ctx.log(
+            `interval ${interval} round ${round}: ${samples
+              .slice(-SCENARIOS.length)
+              .map((x) => `${x.scenario} over ${x.failoverMs} gap ${x.gapMs} back ${x.failbackMs}`)
+              .join('; ')}`,
+          );
           if (interval === 1 && round === 1) {
             const window = lab.io(tFault - 2_000);
             example = {
@@ -213,7 +263,9 @@ export const failover: Benchmark = {
                   host: n.esxi.target,
                   segments: w.timeline.filter((x) => x.from <= tEnd).map((x) => ({ ...x, to: Math.min(x.to, tEnd) })),
                   gaps: w.gaps.filter((g) => g.from <= tEnd).map((g) => ({ from: g.from, to: Math.min(g.to, tEnd), ms: g.ms })),
-                  routes: nfsRoutes(w).filter((r) => r.t <= tEnd).map((r) => ({ t: r.t, action: r.action, via: r.via })),
+                  routes: nfsRoutes(w)
+                    .filter((r) => r.t <= tEnd)
+                    .map((r) => ({ t: r.t, action: r.action, via: r.via })),
                 };
               }),
             };
@@ -234,7 +286,16 @@ export const failover: Benchmark = {
     );
     return {
       lab: { nodes: 4, name: labName },
-      parameters: { rounds, intervals, failbackDelay, pingTimeout, holdMs, scenarios: SCENARIOS, sessionSource: 'rest', ioProbePeriodMs: 50 },
+      parameters: {
+        rounds,
+        intervals,
+        failbackDelay,
+        pingTimeout,
+        holdMs,
+        scenarios: SCENARIOS,
+        sessionSource: 'rest',
+        ioProbePeriodMs: 50,
+      },
       samples: { runs: samples, timelineExample: example ?? null },
       summary,
       notes,

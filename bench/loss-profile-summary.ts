@@ -91,7 +91,9 @@ export function offLocalMs(events: RouteEvent[], local: string, startVia: string
 
 /** First add of 33.2 away from the local gateway at or after the fault (ms after it), or null. */
 export function detectionFrom(events: RouteEvent[], local: string, tFault: number, tLimit: number): number | null {
-  const moved = [...events].sort((a, b) => a.t - b.t).find((e) => e.action === 'add' && e.t >= tFault && e.t <= tLimit && e.via !== null && e.via !== local);
+  const moved = [...events]
+    .sort((a, b) => a.t - b.t)
+    .find((e) => e.action === 'add' && e.t >= tFault && e.t <= tLimit && e.via !== null && e.via !== local);
   return moved ? moved.t - tFault : null;
 }
 
@@ -108,7 +110,17 @@ export interface ConfigSummary {
   loadAvg1?: [number, number];
   /** Every host over the window; `spare*`: the spare hosts of the detection trials; the rate is
    *  over both (every route change there is a false one: nothing failed on those hosts). */
-  window: { hosts: number; windowS: number; changes: number; perHost: number[]; offLocalS: number; spareS: number; spareChanges: number; hostHours: number; changesPerHostHour: number };
+  window: {
+    hosts: number;
+    windowS: number;
+    changes: number;
+    perHost: number[];
+    offLocalS: number;
+    spareS: number;
+    spareChanges: number;
+    hostHours: number;
+    changesPerHostHour: number;
+  };
   detection: {
     runs: number;
     failedRuns: number;
@@ -123,7 +135,12 @@ export interface ConfigSummary {
   noFalseFailovers: boolean | null;
 }
 
-export function summarizeConfig(c: Config, windows: WindowSample[], runs: DetectionSample[], p: { pingTimeout: number; probeLossPct: number | null; loadAvg1?: [number, number] }): ConfigSummary {
+export function summarizeConfig(
+  c: Config,
+  windows: WindowSample[],
+  runs: DetectionSample[],
+  p: { pingTimeout: number; probeLossPct: number | null; loadAvg1?: [number, number] },
+): ConfigSummary {
   const all = windows.filter((x) => x.loss === c.loss && x.interval === c.interval);
   const w = all.filter((x) => x.phase === 'window');
   const spare = all.filter((x) => x.phase === 'trial-spare');
@@ -167,7 +184,8 @@ export function summarizeConfig(c: Config, windows: WindowSample[], runs: Detect
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const s1 = (ms: number | null | undefined): string => (ms === null || ms === undefined || !Number.isFinite(ms) ? '–' : `${(ms / 1000).toFixed(1)} s`);
+const s1 = (ms: number | null | undefined): string =>
+  ms === null || ms === undefined || !Number.isFinite(ms) ? '–' : `${(ms / 1000).toFixed(1)} s`;
 
 function table(r: BenchResult): string {
   const rows = Object.values(r.summary.configs as Record<string, ConfigSummary>).map((c) => {

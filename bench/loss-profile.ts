@@ -21,7 +21,19 @@ import { AGENT_SRC, AgentKey, authorizeOnScvms, installAgent, renderConf, routeV
 import { sleep, startLab } from './bench-lab';
 import type { BenchBody, BenchContext, Benchmark } from './bench-result';
 import { writeConf } from './failover';
-import { NFS, configKey, countChanges, detectionFrom, offLocalMs, summarizeConfig, type Config, type ConfigSummary, type DetectionSample, type RouteEvent, type WindowSample } from './loss-profile-summary';
+import {
+  NFS,
+  configKey,
+  countChanges,
+  detectionFrom,
+  offLocalMs,
+  summarizeConfig,
+  type Config,
+  type ConfigSummary,
+  type DetectionSample,
+  type RouteEvent,
+  type WindowSample,
+} from './loss-profile-summary';
 
 const run = promisify(execFile);
 const round1 = (v: number): number => Math.round(v * 10) / 10;
@@ -45,11 +57,19 @@ export function lossProfileParams(smoke: boolean): LossProfileParams {
   const common = { nodes: 4, failbackDelay: 10, pingTimeout: 1, detectTimeoutIntervals: 10, detectTimeoutMinS: 20, holdMs: 1_000 };
   // 4 trials × 3 faulted hosts = 12 detection runs per configuration (>= 10). Sized for ~25 min
   // on 2 cores: each trial also waits for failback (~25 s at 3 s).
-  if (!smoke) return { ...common, losses: [0, 1, 5, 20, 50], intervals: [3, 1], windowS: { lowLoss: { 3: 75, 1: 50 }, highLoss: { 3: 45, 1: 30 } }, trials: 4 };
+  if (!smoke)
+    return {
+      ...common,
+      losses: [0, 1, 5, 20, 50],
+      intervals: [3, 1],
+      windowS: { lowLoss: { 3: 75, 1: 50 }, highLoss: { 3: 45, 1: 30 } },
+      trials: 4,
+    };
   return { ...common, losses: [0, 20], intervals: [3], windowS: { lowLoss: { 3: 30, 1: 20 }, highLoss: { 3: 30, 1: 20 } }, trials: 1 };
 }
 
-export const windowFor = (p: LossProfileParams, c: Config): number => (c.loss <= 5 ? p.windowS.lowLoss : p.windowS.highLoss)[c.interval] ?? 60;
+export const windowFor = (p: LossProfileParams, c: Config): number =>
+  (c.loss <= 5 ? p.windowS.lowLoss : p.windowS.highLoss)[c.interval] ?? 60;
 
 function nfsEvents(s: HostIoSummary | undefined): RouteEvent[] {
   if (!s) return [];
@@ -69,7 +89,11 @@ async function waitLocal(nodes: LabNode[], timeoutMs: number): Promise<LabNode[]
 /** Round-trip loss of pings from a host to its SCVM's storage IP: the agent's own probe path. */
 async function probeLoss(node: LabNode): Promise<number | null> {
   try {
-    const { stdout } = await run('ip', ['netns', 'exec', node.esxi.ns, 'ping', '-q', '-n', '-c', '200', '-i', '0.01', '-W', '1', node.scvm.storageIp], { timeout: 20_000 });
+    const { stdout } = await run(
+      'ip',
+      ['netns', 'exec', node.esxi.ns, 'ping', '-q', '-n', '-c', '200', '-i', '0.01', '-W', '1', node.scvm.storageIp],
+      { timeout: 20_000 },
+    );
     const m = /([\d.]+)% packet loss/.exec(stdout);
     return m ? Number(m[1]) : null;
   } catch (e) {
@@ -104,7 +128,13 @@ async function observeWindow(lab: Lab, c: Config, windowS: number): Promise<{ wi
   return { windows, probeLossPct };
 }
 
-async function detectionTrials(lab: Lab, c: Config, p: LossProfileParams, notes: string[], log: (m: string) => void): Promise<{ runs: DetectionSample[]; spares: WindowSample[] }> {
+async function detectionTrials(
+  lab: Lab,
+  c: Config,
+  p: LossProfileParams,
+  notes: string[],
+  log: (m: string) => void,
+): Promise<{ runs: DetectionSample[]; spares: WindowSample[] }> {
   const out: DetectionSample[] = [];
   const spares: WindowSample[] = [];
   const detectTimeoutMs = Math.max(p.detectTimeoutMinS, p.detectTimeoutIntervals * c.interval) * 1000;
@@ -145,8 +175,22 @@ async function detectionTrials(lab: Lab, c: Config, p: LossProfileParams, notes:
       const seen = detectionFrom(nfsEvents(io[n.esxi.target]), n.scvm.storageIp, tFault, Math.min(tHeal, tFault + detectTimeoutMs));
       const poll = polled.get(n.name) ?? null;
       const det = seen ?? poll;
-      const failure = notLocal.has(n.name) ? 'not on its local SCVM when the fault came' : det === null ? `no route move within ${detectTimeoutMs / 1000} s` : null;
-      out.push({ loss: c.loss, interval: c.interval, trial, host: n.esxi.target, detectionMs: det, source: seen !== null ? 'monitor' : poll !== null ? 'poll' : null, pollMs: poll, faultApplyMs: applied.get(n.name) ?? applyMs, failure });
+      const failure = notLocal.has(n.name)
+        ? 'not on its local SCVM when the fault came'
+        : det === null
+          ? `no route move within ${detectTimeoutMs / 1000} s`
+          : null;
+      out.push({
+        loss: c.loss,
+        interval: c.interval,
+        trial,
+        host: n.esxi.target,
+        detectionMs: det,
+        source: seen !== null ? 'monitor' : poll !== null ? 'poll' : null,
+        pollMs: poll,
+        faultApplyMs: applied.get(n.name) ?? applyMs,
+        failure,
+      });
     }
     const spareEvents = nfsEvents(io[spare.esxi.target]);
     spares.push({
@@ -159,8 +203,16 @@ async function detectionTrials(lab: Lab, c: Config, p: LossProfileParams, notes:
       changes: countChanges(spareEvents, spareVia, tFault, tEnd).changes,
       offLocalMs: offLocalMs(spareEvents, spare.scvm.storageIp, spareVia, tFault, tEnd),
     });
-    if (late.length) notes.push(`${configKey(c)} trial ${trial}: ${late.map((n) => n.esxi.target).join(', ')} not back on the local SCVM ${failbackWaitMs / 1000} s after the heal`);
-    log(`${configKey(c)} trial ${trial} (fault applied in ${applyMs} ms, spare ${spare.esxi.target}: ${spares[spares.length - 1]?.changes} changes): ${out.slice(-faulted.length).map((x) => `${x.host} ${x.failure ?? `${x.detectionMs}${x.source === 'poll' ? ' (poll)' : ''}`}`).join('; ')}; all back local after ${((tEnd - tHeal) / 1000).toFixed(1)} s`);
+    if (late.length)
+      notes.push(
+        `${configKey(c)} trial ${trial}: ${late.map((n) => n.esxi.target).join(', ')} not back on the local SCVM ${failbackWaitMs / 1000} s after the heal`,
+      );
+    log(
+      `${configKey(c)} trial ${trial} (fault applied in ${applyMs} ms, spare ${spare.esxi.target}: ${spares[spares.length - 1]?.changes} changes): ${out
+        .slice(-faulted.length)
+        .map((x) => `${x.host} ${x.failure ?? `${x.detectionMs}${x.source === 'poll' ? ' (poll)' : ''}`}`)
+        .join('; ')}; all back local after ${((tEnd - tHeal) / 1000).toFixed(1)} s`,
+    );
   }
   return { runs: out, spares };
 }
@@ -212,14 +264,21 @@ export const lossProfile: Benchmark = {
           // Let every loop run two iterations with the new conf and loss, then start from local.
           await sleep(interval * 2_000 + 500);
           const offAtStart = await waitLocal(lab.nodes, 30_000);
-          if (offAtStart.length) notes.push(`${configKey(c)}: ${offAtStart.map((n) => n.esxi.target).join(', ')} not on the local SCVM when the window opened`);
+          if (offAtStart.length)
+            notes.push(`${configKey(c)}: ${offAtStart.map((n) => n.esxi.target).join(', ')} not on the local SCVM when the window opened`);
           const w = await observeWindow(lab, c, windowFor(p, c));
           windows.push(...w.windows);
-          ctx.log(`${configKey(c)}: probe loss ${w.probeLossPct} %, route changes ${w.windows.map((x) => `${x.host} ${x.changes}`).join(', ')} in ${((w.windows[0]?.windowMs ?? 0) / 1000).toFixed(0)} s`);
+          ctx.log(
+            `${configKey(c)}: probe loss ${w.probeLossPct} %, route changes ${w.windows.map((x) => `${x.host} ${x.changes}`).join(', ')} in ${((w.windows[0]?.windowMs ?? 0) / 1000).toFixed(0)} s`,
+          );
           const d = await detectionTrials(lab, c, p, notes, ctx.log);
           runs.push(...d.runs);
           windows.push(...d.spares);
-          configs[configKey(c)] = summarizeConfig(c, windows, runs, { pingTimeout: p.pingTimeout, probeLossPct: w.probeLossPct, loadAvg1: [round1(load0), round1(os.loadavg()[0] as number)] });
+          configs[configKey(c)] = summarizeConfig(c, windows, runs, {
+            pingTimeout: p.pingTimeout,
+            probeLossPct: w.probeLossPct,
+            loadAvg1: [round1(load0), round1(os.loadavg()[0] as number)],
+          });
         }
       }
     } finally {

@@ -14,14 +14,16 @@ const NAMES: Record<string, string> = {
   'reroute-plan': '`reroute plan` (ESXi **and** SCVM hosts)',
   'reroute-status': '`reroute status` (observe only: the probe on ESXi, keys and session on SCVMs)',
   'reroute-validate': '`reroute validate` (CLI start-up, no SSH; reference)',
-  'probe-in-host': 'the probe run inside every ESXi host at once, no SSH (reference: the hosts\' own share)',
+  'probe-in-host': "the probe run inside every ESXi host at once, no SSH (reference: the hosts' own share)",
 };
 
 const sec = (ms: number | undefined): string => (ms === undefined || !Number.isFinite(ms) ? '–' : `${(ms / 1000).toFixed(2)} s`);
 const dist = (s: Stats | undefined): string => (!s || s.n === 0 ? '–' : `${sec(s.p50)} (${sec(s.min)}–${sec(s.max)})`);
 const times = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) ? `${v}×` : '–');
-const range = (s: Stats | undefined): string => (!s || s.n === 0 ? '–' : `${(Math.round(s.min * 100) / 100).toString()}–${(Math.round(s.max * 100) / 100).toString()}×`);
-const verdict = (met: unknown): string => (met === true ? '**met**' : met === false ? '**not met**' : '**not measured** (tool missing or a run failed)');
+const range = (s: Stats | undefined): string =>
+  !s || s.n === 0 ? '–' : `${(Math.round(s.min * 100) / 100).toString()}–${(Math.round(s.max * 100) / 100).toString()}×`;
+const verdict = (met: unknown): string =>
+  met === true ? '**met**' : met === false ? '**not met**' : '**not measured** (tool missing or a run failed)';
 
 export function peerReadMd(r: BenchResult, header: (r: BenchResult) => string): string {
   const p = r.parameters as Any;

@@ -101,7 +101,7 @@ function writeScripts(s: Setup, cmd: string, inlineCmd: string, hosts: string[])
     [
       '#!/bin/sh',
       '# Ansible ad hoc, raw module, 8 forks. ControlMaster off: every tool opens fresh connections per run',
-      '# (with Ansible\'s default ControlPersist=60s, later rounds would reuse the first round\'s sessions).',
+      "# (with Ansible's default ControlPersist=60s, later rounds would reuse the first round's sessions).",
       `export ANSIBLE_CONFIG=${q(`${d}/ansible.cfg`)} ANSIBLE_SSH_ARGS='-o ControlMaster=no' ANSIBLE_NOCOLOR=1 ANSIBLE_LOCAL_TEMP=${q(`${d}/ansible-tmp`)}`,
       `exec ansible esxi -i ${q(`${d}/inventory`)} -m raw -f 8 -e @${q(`${d}/ansible-vars.json`)} -a '{{ probe_cmd }}' >"$1/ansible.stdout" 2>"$1/ansible.stderr"`,
       '',
@@ -126,8 +126,18 @@ function hostsOk(tool: PeerTool, out: string, hosts: string[]): number {
 }
 
 function failureText(tool: PeerTool, out: string): string {
-  const files = tool === 'ansible' ? ['ansible.stdout', 'ansible.stderr'] : tool === 'pssh' ? ['pssh.stdout'] : fs.existsSync(out) ? fs.readdirSync(out).filter((f) => f.endsWith('.err')) : [];
-  const lines = files.flatMap((f) => read(path.join(out, f)).split('\n')).map((l) => l.trim()).filter((l) => l && !l.startsWith('@@') && !/^\[\d+\] .* SUCCESS/.test(l));
+  const files =
+    tool === 'ansible'
+      ? ['ansible.stdout', 'ansible.stderr']
+      : tool === 'pssh'
+        ? ['pssh.stdout']
+        : fs.existsSync(out)
+          ? fs.readdirSync(out).filter((f) => f.endsWith('.err'))
+          : [];
+  const lines = files
+    .flatMap((f) => read(path.join(out, f)).split('\n'))
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('@@') && !/^\[\d+\] .* SUCCESS/.test(l));
   return [...new Set(lines)].slice(0, 8).join(' / ').slice(0, 600);
 }
 
@@ -139,11 +149,27 @@ function failureText(tool: PeerTool, out: string): string {
 async function probeInHosts(s: Setup, cmd: string, round: number): Promise<PeerSample> {
   const load1 = loadAvg()[0] as number;
   const t0 = Date.now();
-  const results = await Promise.all(s.lab.nodes.map((n) => s.lab.exec(`esxi-${n.index}`, `${cmd} <${IN_HOST_PROBE}`, { timeoutMs: 600_000 }).catch((e: unknown) => ({ code: -1, stdout: '', stderr: String(e) }))));
+  const results = await Promise.all(
+    s.lab.nodes.map((n) =>
+      s.lab
+        .exec(`esxi-${n.index}`, `${cmd} <${IN_HOST_PROBE}`, { timeoutMs: 600_000 })
+        .catch((e: unknown) => ({ code: -1, stdout: '', stderr: String(e) })),
+    ),
+  );
   const wallMs = Date.now() - t0;
   const ok = results.filter((r) => r.code === 0 && complete(r.stdout)).length;
   const bad = results.find((r) => r.code !== 0 || !complete(r.stdout));
-  return { tool: 'probe-in-host', round, wallMs, cpuMs: NaN, maxRssKb: NaN, code: bad?.code ?? 0, esxiOk: ok, load1, ...(bad ? { failure: `${ok}/${results.length} complete: ${bad.stderr.trim().slice(0, 300)}` } : {}) };
+  return {
+    tool: 'probe-in-host',
+    round,
+    wallMs,
+    cpuMs: NaN,
+    maxRssKb: NaN,
+    code: bad?.code ?? 0,
+    esxiOk: ok,
+    load1,
+    ...(bad ? { failure: `${ok}/${results.length} complete: ${bad.stderr.trim().slice(0, 300)}` } : {}),
+  };
 }
 
 async function runOnce(s: Setup, tool: PeerTool, round: number, hosts: string[], cmd: string): Promise<PeerSample> {
@@ -165,7 +191,16 @@ async function runOnce(s: Setup, tool: PeerTool, round: number, hosts: string[],
   const t0 = Date.now();
   const r = await s.lab.exec('ctl', `LANG=C.UTF-8 LC_ALL=C.UTF-8 ${command}`, { timeoutMs: 600_000 });
   const ru = parseCallSamples(read(ruFile), '')[0];
-  const sample: PeerSample = { tool, round, wallMs: ru?.wallMs ?? Date.now() - t0, cpuMs: ru?.cpuMs ?? NaN, maxRssKb: ru?.maxRssKb ?? NaN, code: r.code, esxiOk: 0, load1 };
+  const sample: PeerSample = {
+    tool,
+    round,
+    wallMs: ru?.wallMs ?? Date.now() - t0,
+    cpuMs: ru?.cpuMs ?? NaN,
+    maxRssKb: ru?.maxRssKb ?? NaN,
+    code: r.code,
+    esxiOk: 0,
+    load1,
+  };
   if (tool.startsWith('reroute-')) {
     const { execs } = countRoundTrips(read(execLog));
     if (tool !== 'reroute-validate') sample.breakdown = execBreakdown(read(execLog));
@@ -173,10 +208,18 @@ async function runOnce(s: Setup, tool: PeerTool, round: number, hosts: string[],
     sample.esxiOk = Object.keys(execs).filter((k) => k.startsWith('esxi:')).length;
     sample.scvmOk = Object.keys(execs).filter((k) => k.startsWith('scvm:')).length;
     const wanted = tool === 'reroute-validate' ? 0 : s.nodes;
-    if (r.code !== 0 || sample.esxiOk !== wanted) sample.failure = read(`${out}/stdout`).split('\n').filter((l) => /cannot|fail|error|unreachable|timed out/i.test(l)).slice(0, 8).join(' / ').slice(0, 600) || `exit ${r.code}`;
+    if (r.code !== 0 || sample.esxiOk !== wanted)
+      sample.failure =
+        read(`${out}/stdout`)
+          .split('\n')
+          .filter((l) => /cannot|fail|error|unreachable|timed out/i.test(l))
+          .slice(0, 8)
+          .join(' / ')
+          .slice(0, 600) || `exit ${r.code}`;
   } else {
     sample.esxiOk = hostsOk(tool, out, hosts);
-    if (r.code !== 0 || sample.esxiOk !== hosts.length) sample.failure = `exit ${r.code}, ${sample.esxiOk}/${hosts.length} complete: ${failureText(tool, out)}`;
+    if (r.code !== 0 || sample.esxiOk !== hosts.length)
+      sample.failure = `exit ${r.code}, ${sample.esxiOk}/${hosts.length} complete: ${failureText(tool, out)}`;
   }
   return sample;
 }
@@ -225,7 +268,11 @@ export function execBreakdown(logText: string): PlanBreakdown | undefined {
     for (const l of of(kind, 'exec')) sums[l.node] = (sums[l.node] ?? 0) + l.ms;
     return Object.values(sums);
   };
-  const count = (kind: string) => Math.max(0, ...Object.values(of(kind, 'exec').reduce<Record<string, number>>((a, l) => ({ ...a, [l.node]: (a[l.node] ?? 0) + 1 }), {})));
+  const count = (kind: string) =>
+    Math.max(
+      0,
+      ...Object.values(of(kind, 'exec').reduce<Record<string, number>>((a, l) => ({ ...a, [l.node]: (a[l.node] ?? 0) + 1 }), {})),
+    );
   return {
     sshPhaseMs: end - start,
     esxi: { connectMs: stats(of('esxi', 'connect').map((l) => l.ms)), execMsPerHost: stats(perHost('esxi')), execsPerHost: count('esxi') },
@@ -233,7 +280,8 @@ export function execBreakdown(logText: string): PlanBreakdown | undefined {
   };
 }
 
-const ratio = (a: number | undefined, b: number | undefined): number | null => (a !== undefined && b !== undefined && b > 0 && a > 0 ? Math.round((a / b) * 100) / 100 : null);
+const ratio = (a: number | undefined, b: number | undefined): number | null =>
+  a !== undefined && b !== undefined && b > 0 && a > 0 ? Math.round((a / b) * 100) / 100 : null;
 
 /** Per-round ratio a/b (the two runs of one round are minutes apart at most, under similar load). */
 function pairedRatios(samples: PeerSample[], a: PeerTool, b: PeerTool): Stats {
@@ -265,7 +313,15 @@ export function summarize(samples: PeerSample[], available: Record<PeerTool, boo
     const ok = all.filter((s) => !s.failure);
     const wall = stats(ok.map((s) => s.wallMs));
     if (ok.length > 0 && ok.length === all.length) median[t] = wall.p50;
-    per[t] = { available: available[t], runs: all.length, failed: all.length - ok.length, wallMs: wall, cpuMs: stats(ok.map((s) => s.cpuMs)), maxRssKb: stats(ok.map((s) => s.maxRssKb)), load1: stats(all.map((s) => s.load1)) };
+    per[t] = {
+      available: available[t],
+      runs: all.length,
+      failed: all.length - ok.length,
+      wallMs: wall,
+      cpuMs: stats(ok.map((s) => s.cpuMs)),
+      maxRssKb: stats(ok.map((s) => s.maxRssKb)),
+      load1: stats(all.map((s) => s.load1)),
+    };
   }
   for (const t of ['reroute-plan', 'reroute-status'] as const) (per[t] as Record<string, unknown>).breakdown = breakdownSummary(samples, t);
   const rr = median['reroute-plan'];
@@ -274,12 +330,24 @@ export function summarize(samples: PeerSample[], available: Record<PeerTool, boo
     ansibleOverReroute: ratio(median.ansible, rr),
     psshOverReroute: ratio(median.pssh, rr),
     ansibleOverSshLoop: ratio(median.ansible, median['ssh-loop']),
-    perRound: { rerouteOverSshLoop: pairedRatios(samples, 'reroute-plan', 'ssh-loop'), ansibleOverReroute: pairedRatios(samples, 'ansible', 'reroute-plan'), psshOverReroute: pairedRatios(samples, 'pssh', 'reroute-plan') },
+    perRound: {
+      rerouteOverSshLoop: pairedRatios(samples, 'reroute-plan', 'ssh-loop'),
+      ansibleOverReroute: pairedRatios(samples, 'ansible', 'reroute-plan'),
+      psshOverReroute: pairedRatios(samples, 'pssh', 'reroute-plan'),
+    },
   };
   // A tool with any failed run leaves its ratio unset: a failed run never counts as a target met.
   const targets = {
-    notSlowerThanSshLoop: { value: ratios.rerouteOverSshLoop, target: 'reroute plan ≤ 1 × the OpenSSH loop over the ESXi hosts', met: ratios.rerouteOverSshLoop === null ? null : ratios.rerouteOverSshLoop <= 1 },
-    fourTimesAnsible: { value: ratios.ansibleOverReroute, target: 'Ansible ≥ 4 × reroute plan', met: ratios.ansibleOverReroute === null ? null : ratios.ansibleOverReroute >= 4 },
+    notSlowerThanSshLoop: {
+      value: ratios.rerouteOverSshLoop,
+      target: 'reroute plan ≤ 1 × the OpenSSH loop over the ESXi hosts',
+      met: ratios.rerouteOverSshLoop === null ? null : ratios.rerouteOverSshLoop <= 1,
+    },
+    fourTimesAnsible: {
+      value: ratios.ansibleOverReroute,
+      target: 'Ansible ≥ 4 × reroute plan',
+      met: ratios.ansibleOverReroute === null ? null : ratios.ansibleOverReroute >= 4,
+    },
   };
   return { tools: per, ratios, targets, load1: stats(samples.map((s) => s.load1)) };
 }
@@ -317,21 +385,34 @@ export const peerRead: Benchmark = {
       // One command line for every host (same datastore name, run dir, NFS address and cluster IPs),
       // so a tool that sends one command everywhere (parallel-ssh, Ansible) sends exactly reroute's.
       const commands = new Set(manifest.nodes.map((n) => probeCommand(manifest, n)));
-      if (commands.size !== 1) throw new Error(`the probe command differs between hosts (${commands.size} variants); the peers send one command to all`);
+      if (commands.size !== 1)
+        throw new Error(`the probe command differs between hosts (${commands.size} variants); the peers send one command to all`);
       const cmd = [...commands][0] as string;
       const ctx0 = probeContext(manifest, manifest.nodes[0] as (typeof manifest.nodes)[0]);
       const script = loadProbeScript();
       fs.writeFileSync(path.join(dir, 'probe.sh'), script);
       for (const n of lab.nodes) fs.writeFileSync(path.join(n.esxi.root, IN_HOST_PROBE), script);
       // Ansible's raw module has no stdin: the same script travels inside the command instead.
-      const inlineCmd = shellCommand(['/bin/sh', '-c', script.toString('utf8'), 'probe', ctx0.installDir, manifest.install.runDir, manifest.nfsAddress, ...ctx0.clusterIps]);
+      const inlineCmd = shellCommand([
+        '/bin/sh',
+        '-c',
+        script.toString('utf8'),
+        'probe',
+        ctx0.installDir,
+        manifest.install.runDir,
+        manifest.nfsAddress,
+        ...ctx0.clusterIps,
+      ]);
       const hosts = lab.nodes.map((n) => lab.sshTarget(`esxi-${n.index}`).ip);
       const setup: Setup = { lab, dir, nodes, ru: buildRusage(ctx.workDir), cli, manifest: manifestFile };
       writeScripts(setup, cmd, inlineCmd, hosts);
       const tools = await available(lab);
       for (const m of tools.missing) ctx.log(`MISSING ${m}`);
       const chosen = TOOLS.filter((t) => tools.ok[t]);
-      const logRun = (s: PeerSample) => ctx.log(`round ${s.round} ${s.tool}: ${s.wallMs} ms wall, ${s.cpuMs} ms CPU, ${s.esxiOk}${s.scvmOk !== undefined ? `+${s.scvmOk}` : ''} host(s), load ${s.load1}${s.failure ? ` FAILED: ${s.failure}` : ''}`);
+      const logRun = (s: PeerSample) =>
+        ctx.log(
+          `round ${s.round} ${s.tool}: ${s.wallMs} ms wall, ${s.cpuMs} ms CPU, ${s.esxiOk}${s.scvmOk !== undefined ? `+${s.scvmOk}` : ''} host(s), load ${s.load1}${s.failure ? ` FAILED: ${s.failure}` : ''}`,
+        );
       // Warm-up, not recorded: reroute pins every host key in its state on first contact (the
       // OpenSSH tools have the lab's known_hosts already); the --version checks above warmed the rest.
       logRun(await runOnce(setup, 'reroute-status', 0, hosts, cmd));
@@ -352,9 +433,15 @@ export const peerRead: Benchmark = {
           order: 'round-robin; round r starts with tool r mod k; after one unrecorded reroute status (host key pinning)',
           probeCommand: cmd,
           probeScriptBytes: script.length,
-          where: 'lab controller namespace, through the lab `ssh` wrapper (ssh -F ctl/ssh_config: operator key, IdentitiesOnly, pinned known_hosts, StrictHostKeyChecking yes, BatchMode)',
+          where:
+            'lab controller namespace, through the lab `ssh` wrapper (ssh -F ctl/ssh_config: operator key, IdentitiesOnly, pinned known_hosts, StrictHostKeyChecking yes, BatchMode)',
           user: ESXI_USER,
-          parallelism: { 'ssh-loop': 'all hosts at once', pssh: 'default -p 32 (all hosts at once)', ansible: 'forks 8', 'reroute-plan': 'access.parallelism 8 (manifest default), ESXi and SCVM hosts' },
+          parallelism: {
+            'ssh-loop': 'all hosts at once',
+            pssh: 'default -p 32 (all hosts at once)',
+            ansible: 'forks 8',
+            'reroute-plan': 'access.parallelism 8 (manifest default), ESXi and SCVM hosts',
+          },
           cli: how,
           versions: tools.versions,
           missing: tools.missing,

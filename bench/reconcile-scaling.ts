@@ -71,7 +71,12 @@ export function countRoundTrips(logText: string): { execs: Record<string, number
 
 export function roundTrips(s: StepSample, nodes: number): RoundTrips {
   const per = (kind: string) => Array.from({ length: nodes }, (_, i) => s.execs[`${kind}:node-${i + 1}`] ?? 0);
-  return { perEsxi: stats(per('esxi')), perScvm: stats(per('scvm')), total: Object.values(s.execs).reduce((a, b) => a + b, 0), connects: s.connects };
+  return {
+    perEsxi: stats(per('esxi')),
+    perScvm: stats(per('scvm')),
+    total: Object.values(s.execs).reduce((a, b) => a + b, 0),
+    connects: s.connects,
+  };
 }
 
 /** An "older release": the shipped ESXi scripts with line 2 saying OLD_VERSION (as the e2e test does). */
@@ -89,7 +94,10 @@ function makeOldRelease(workDir: string): string {
 export function failureLines(text: string): string[] {
   const out: string[] = [];
   for (const raw of text.split('\n')) {
-    const l = raw.replace(/[│┌┐└┘├┤┬┴┼─]+/g, ' ').replace(/\s+/g, ' ').trim();
+    const l = raw
+      .replace(/[│┌┐└┘├┤┬┴┼─]+/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim();
     if (!l || !/(cannot|fail|error|problem|timed out|refus|unreachable|not )/i.test(l)) continue;
     if (!out.includes(l)) out.push(l);
   }
@@ -102,7 +110,11 @@ async function measure(lab: Lab, cli: string, workDir: string, tag: string, step
   const hostCpu0 = lab.sshCpuMs();
   const t0 = Date.now();
   const out = `${log}.out`;
-  const r = await lab.exec('ctl', `${env} ZBS_REROUTE_EXEC_LOG=${log} NO_COLOR=1 ${buildRusage(workDir)} ${ru} ${cli} ${args} >${out} 2>&1`, { timeoutMs: 1_800_000 });
+  const r = await lab.exec(
+    'ctl',
+    `${env} ZBS_REROUTE_EXEC_LOG=${log} NO_COLOR=1 ${buildRusage(workDir)} ${ru} ${cli} ${args} >${out} 2>&1`,
+    { timeoutMs: 1_800_000 },
+  );
   const wallMs = Date.now() - t0;
   const counted = fs.existsSync(log) ? countRoundTrips(fs.readFileSync(log, 'utf8')) : { execs: {}, connects: 0 };
   const cpu = fs.existsSync(ru) ? parseCallSamples(fs.readFileSync(ru, 'utf8'), '')[0]?.cpuMs : undefined;
@@ -111,17 +123,23 @@ async function measure(lab: Lab, cli: string, workDir: string, tag: string, step
   const sample: StepSample = { step, wallMs, code: r.code, ...counted, hostCpuMs, ...(cpu === undefined ? {} : { cliCpuMs: cpu }) };
   // A failed step is a finding, not a reason to stop: it is recorded with its output and reported.
   if (!succeeded(step, r.code)) {
-    sample.failure = failureLines(fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '').slice(-12).join('\n');
+    sample.failure = failureLines(fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '')
+      .slice(-12)
+      .join('\n');
   }
   return sample;
 }
 
 /** The committed result's samples for the sizes this run does not measure again. */
-function keptSizes(ran: number[]): { sizes: number[]; bySize: Record<string, StepSample[]>; labStartMs: Record<string, number>; from: string } | undefined {
+function keptSizes(
+  ran: number[],
+): { sizes: number[]; bySize: Record<string, StepSample[]>; labStartMs: Record<string, number>; from: string } | undefined {
   const file = path.join(REPO, 'bench', 'results', 'reconcile-scaling.json');
   if (!fs.existsSync(file)) return undefined;
   const prev = JSON.parse(fs.readFileSync(file, 'utf8')) as {
-    mode?: string; date?: string; source?: { commit?: string };
+    mode?: string;
+    date?: string;
+    source?: { commit?: string };
     samples?: { bySize?: Record<string, StepSample[]>; labStartMs?: Record<string, number> };
   };
   if (prev.mode !== 'full') return undefined;
@@ -133,13 +151,18 @@ function keptSizes(ran: number[]): { sizes: number[]; bySize: Record<string, Ste
     const ms = prev.samples?.labStartMs?.[k];
     if (ms !== undefined) labStartMs[k] = ms;
   }
-  const sizes = Object.keys(bySize).map(Number).sort((a, b) => a - b);
+  const sizes = Object.keys(bySize)
+    .map(Number)
+    .sort((a, b) => a - b);
   return sizes.length ? { sizes, bySize, labStartMs, from: `${prev.date ?? '?'} at ${prev.source?.commit ?? '?'}` } : undefined;
 }
 
 /** `1,16` → [1, 16]; undefined when unset or not a list of node counts. */
 export function sizesFromEnv(v: string | undefined): number[] | undefined {
-  const sizes = (v ?? '').split(',').map((x) => Number(x.trim())).filter((x) => Number.isInteger(x) && x > 0);
+  const sizes = (v ?? '')
+    .split(',')
+    .map((x) => Number(x.trim()))
+    .filter((x) => Number.isInteger(x) && x > 0);
   return sizes.length > 0 ? [...new Set(sizes)].sort((a, b) => a - b) : undefined;
 }
 
@@ -184,7 +207,9 @@ export const reconcileScaling: Benchmark = {
         const step = async (s: Step, args: string, env = '') => {
           const sample = await measure(lab, cli, ctx.workDir, tag, s, args, env);
           samples.push(sample);
-          ctx.log(`${n} node(s) ${s}: ${sample.wallMs} ms, exit ${sample.code}, ${Object.values(sample.execs).reduce((a, b) => a + b, 0)} execs`);
+          ctx.log(
+            `${n} node(s) ${s}: ${sample.wallMs} ms, exit ${sample.code}, ${Object.values(sample.execs).reduce((a, b) => a + b, 0)} execs`,
+          );
           if (sample.failure) {
             failures.push(`${n} node(s) ${s} exited ${sample.code}: ${sample.failure.split('\n').join(' / ')}`);
             ctx.log(`  failure: ${sample.failure.split('\n').join(' / ')}`);
@@ -193,7 +218,8 @@ export const reconcileScaling: Benchmark = {
         for (let i = 0; i < repeats; i++) await step('startup', `validate -f ${mOld}`, OLD);
         if (n === ran[0]) {
           // For reference: the same start-up through the dev CLI (tsx transpiles on every run).
-          for (let i = 0; i < repeats; i++) devStartupMs.push((await measure(lab, 'reroute', ctx.workDir, tag, 'startup', `validate -f ${mOld}`, OLD)).wallMs);
+          for (let i = 0; i < repeats; i++)
+            devStartupMs.push((await measure(lab, 'reroute', ctx.workDir, tag, 'startup', `validate -f ${mOld}`, OLD)).wallMs);
         }
         // First contact pins host keys; the repeats then measure the steady case.
         for (let i = 0; i < repeats; i++) await step('observe-fresh', `--json status -f ${mOld} ${st}`, OLD);
@@ -236,15 +262,28 @@ export const reconcileScaling: Benchmark = {
     const targets = reconcileTargets(summary, sizes);
     return {
       lab: { nodes: big, name: 'zrb-rs<N>' },
-      parameters: { sizes, ...(kept ? { ranSizes: ran, keptSizes: { sizes: kept.sizes, from: kept.from } } : {}), repeats, parallelism: 8, routing: ROUTING, oldVersion: OLD_VERSION, cli: how, where: 'lab controller namespace (as on an SCVM)' },
+      parameters: {
+        sizes,
+        ...(kept ? { ranSizes: ran, keptSizes: { sizes: kept.sizes, from: kept.from } } : {}),
+        repeats,
+        parallelism: 8,
+        routing: ROUTING,
+        oldVersion: OLD_VERSION,
+        cli: how,
+        where: 'lab controller namespace (as on an SCVM)',
+      },
       samples: { bySize, labStartMs, devCliStartupMs: devStartupMs },
       summary: { ...summary, targets, devCliStartupMs: stats(devStartupMs) },
       notes: [
         ...failures.map((f) => `FAILED STEP: ${f}`),
-        ...(kept ? [`Sizes ${kept.sizes.join(' / ')} are the samples of the run of ${kept.from} (same benchmark, kept by ZBS_BENCH_RECONCILE_KEEP=1); sizes ${ran.join(' / ')} were measured in this run, with ${repeats} repeat(s).`] : []),
+        ...(kept
+          ? [
+              `Sizes ${kept.sizes.join(' / ')} are the samples of the run of ${kept.from} (same benchmark, kept by ZBS_BENCH_RECONCILE_KEEP=1); sizes ${ran.join(' / ')} were measured in this run, with ${repeats} repeat(s).`,
+            ]
+          : []),
         'Wall time is the whole CLI process as an operator sees it (node start-up, loading the bundled CLI, manifest, SSH, output). `startup` is `reroute validate` (no SSH) for reference; wallMinusStartupMs subtracts its median.',
-        'hostCpuMs: CPU the lab hosts spent on the step\'s SSH sessions (each sshd listener\'s own and reaped children\'s CPU, before and after; lab/host-cpu.ts). cpuFloorMs = (cliCpuMs + hostCpuMs) / cores: when the wall time is near it, the step is bound by the simulated hosts sharing 2 cores, which a real cluster spreads over its hosts.',
-        "cliCpuMs: user+sys CPU of the CLI process itself (wait4 rusage through bench/native/rusage.c): what the controller spends; the rest of the wall time is waiting for hosts, which in the lab are processes on the same 2 cores (on a real cluster every ESXi host has its own CPUs).",
+        "hostCpuMs: CPU the lab hosts spent on the step's SSH sessions (each sshd listener's own and reaped children's CPU, before and after; lab/host-cpu.ts). cpuFloorMs = (cliCpuMs + hostCpuMs) / cores: when the wall time is near it, the step is bound by the simulated hosts sharing 2 cores, which a real cluster spreads over its hosts.",
+        'cliCpuMs: user+sys CPU of the CLI process itself (wait4 rusage through bench/native/rusage.c): what the controller spends; the rest of the wall time is waiting for hosts, which in the lab are processes on the same 2 cores (on a real cluster every ESXi host has its own CPUs).',
         'apply includes post-apply verification, which waits for each changed agent to write a fresh heartbeat (agent interval 30 s here, see ROUTING: at 1 s, 16 lab agents saturated the 2 cores).',
         'Round trips: SSH execs per host from the ZBS_REROUTE_EXEC_LOG hook, last repeat of each step; connects = SSH connections opened (one per host per run).',
         'All hosts of a lab share the same 2 CPU cores with the CLI and with other work on the machine: larger labs are slowed by their own sshd/crond/agents too.',

@@ -18,7 +18,14 @@ export const TARGET_RUNS: Record<string, { steps: string[]; sizes: 'all' | 'ends
 };
 
 /** The rows of the report's target table, in order (a run without 16 nodes has no noopPlan16). */
-export const TARGET_ORDER = ['applyUpgradeSucceed', 'observeOneExecPerHost', 'observeScaling', 'noopPlanScaling', 'noopPlan16', 'applyScaling'] as const;
+export const TARGET_ORDER = [
+  'applyUpgradeSucceed',
+  'observeOneExecPerHost',
+  'observeScaling',
+  'noopPlanScaling',
+  'noopPlan16',
+  'applyScaling',
+] as const;
 
 interface StepFigures {
   wallMs: { p50: number };
@@ -46,7 +53,13 @@ export function reconcileTargets(summary: Record<string, unknown>, sizes: number
     const b = get(small, st);
     const v = a && b ? ratio(a.wallMinusStartupMs, b.wallMinusStartupMs) : null;
     const whole = a && b ? ratio(a.wallMs.p50, b.wallMs.p50) : null;
-    return { value: v, valueWhole: whole, target: `${big}-node ${what} ≤ 2 × ${small}-node (CLI start-up subtracted)`, measured: `${v ?? '–'}× (whole run: ${whole ?? '–'}×)`, met: v !== null && v <= 2 };
+    return {
+      value: v,
+      valueWhole: whole,
+      target: `${big}-node ${what} ≤ 2 × ${small}-node (CLI start-up subtracted)`,
+      measured: `${v ?? '–'}× (whole run: ${whole ?? '–'}×)`,
+      met: v !== null && v <= 2,
+    };
   };
   const perHost = (st: string) => {
     const a = get(big, st)?.cliCpuMs?.p50;
@@ -59,12 +72,50 @@ export function reconcileTargets(summary: Record<string, unknown>, sizes: number
   const n16 = get(16, 'noop-plan');
   return {
     largest: big,
-    applyUpgradeSucceed: judged('applyUpgradeSucceed', { value: `apply and upgrade at ${sizes.join(' / ')} node(s)`, target: 'apply and upgrade exit 0 at every size', measured: `${sizes.join(' / ')} node(s)`, met: true }, summary, sizes),
-    observeOneExecPerHost: judged('observeOneExecPerHost', { measured: `max ${Math.max(...observeExecs)} exec(s) per ESXi host, max ${Math.max(...sizes.map((n) => get(n, 'observe')?.roundTrips.perScvm.max ?? NaN))} per SCVM`, target: 'observe = 1 exec per ESXi host', met: observeExecs.every((x) => x === 1) }, summary, sizes),
+    applyUpgradeSucceed: judged(
+      'applyUpgradeSucceed',
+      {
+        value: `apply and upgrade at ${sizes.join(' / ')} node(s)`,
+        target: 'apply and upgrade exit 0 at every size',
+        measured: `${sizes.join(' / ')} node(s)`,
+        met: true,
+      },
+      summary,
+      sizes,
+    ),
+    observeOneExecPerHost: judged(
+      'observeOneExecPerHost',
+      {
+        measured: `max ${Math.max(...observeExecs)} exec(s) per ESXi host, max ${Math.max(...sizes.map((n) => get(n, 'observe')?.roundTrips.perScvm.max ?? NaN))} per SCVM`,
+        target: 'observe = 1 exec per ESXi host',
+        met: observeExecs.every((x) => x === 1),
+      },
+      summary,
+      sizes,
+    ),
     observeScaling: judged('observeScaling', flat('observe', 'observe'), summary, sizes),
     noopPlanScaling: judged('noopPlanScaling', flat('noop-plan', 'no-op plan'), summary, sizes),
-    ...(n16 ? { noopPlan16: judged('noopPlan16', { valueMs: n16.wallMs.p50, target: '16-node no-op plan < 2 s', measured: s1(n16.wallMs.p50), met: n16.wallMs.p50 < 2000 }, summary, sizes) } : {}),
-    applyScaling: judged('applyScaling', { value: applyRatio, target: `${big}-node apply ≤ 4 × ${small}-node`, measured: `${applyRatio ?? '–'}×`, met: applyRatio !== null && applyRatio <= 4 }, summary, sizes),
+    ...(n16
+      ? {
+          noopPlan16: judged(
+            'noopPlan16',
+            { valueMs: n16.wallMs.p50, target: '16-node no-op plan < 2 s', measured: s1(n16.wallMs.p50), met: n16.wallMs.p50 < 2000 },
+            summary,
+            sizes,
+          ),
+        }
+      : {}),
+    applyScaling: judged(
+      'applyScaling',
+      {
+        value: applyRatio,
+        target: `${big}-node apply ≤ 4 × ${small}-node`,
+        measured: `${applyRatio ?? '–'}×`,
+        met: applyRatio !== null && applyRatio <= 4,
+      },
+      summary,
+      sizes,
+    ),
     cliCpuPerHostMs: { observe: perHost('observe'), noopPlan: perHost('noop-plan'), apply: perHost('apply-scratch') },
   };
 }
@@ -81,7 +132,13 @@ type SizeSummary = Record<string, StepSummary> | undefined;
 export function runFailures(summary: Record<string, unknown>, sizes: number[], target: string): string[] {
   const spec = TARGET_RUNS[target];
   if (!spec || sizes.length === 0) return [];
-  const at = Array.isArray(spec.sizes) ? spec.sizes.filter((n) => sizes.includes(n)) : spec.sizes === 'all' ? sizes : spec.sizes === 'ends' ? [...new Set([sizes[0] as number, sizes[sizes.length - 1] as number])] : [sizes[sizes.length - 1] as number];
+  const at = Array.isArray(spec.sizes)
+    ? spec.sizes.filter((n) => sizes.includes(n))
+    : spec.sizes === 'all'
+      ? sizes
+      : spec.sizes === 'ends'
+        ? [...new Set([sizes[0] as number, sizes[sizes.length - 1] as number])]
+        : [sizes[sizes.length - 1] as number];
   const out: string[] = [];
   for (const n of at) {
     for (const step of spec.steps) {
@@ -97,7 +154,12 @@ export function runFailures(summary: Record<string, unknown>, sizes: number[], t
 }
 
 /** A target as written: `met` only when its own comparison holds and none of its runs failed. */
-export function judged<T extends { met: boolean }>(target: string, t: T, summary: Record<string, unknown>, sizes: number[]): T & { runFailed?: string } {
+export function judged<T extends { met: boolean }>(
+  target: string,
+  t: T,
+  summary: Record<string, unknown>,
+  sizes: number[],
+): T & { runFailed?: string } {
   const failures = runFailures(summary, sizes, target);
   return failures.length === 0 ? t : { ...t, met: false, runFailed: failures.join('; ') };
 }

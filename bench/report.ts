@@ -14,11 +14,16 @@ import { metCell, TARGET_ORDER } from './reconcile-targets';
 
 const SVG_NAME = 'benchmarks-failover.svg';
 
-const f0 = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : Math.round(v).toLocaleString('en-US'));
-const f1 = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : (Math.round(v * 10) / 10).toString());
-const f2 = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : (Math.round(v * 100) / 100).toString());
-const sec = (ms: number | null | undefined): string => (ms === null || ms === undefined || !Number.isFinite(ms) ? '–' : `${(ms / 1000).toFixed(1)} s`);
-const dist = (s: Stats | undefined, fmt: (v: number) => string = f1): string => (!s || s.n === 0 ? '–' : `${fmt(s.p50)} (${fmt(s.min)}–${fmt(s.max)})`);
+const f0 = (v: number | null | undefined): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : Math.round(v).toLocaleString('en-US');
+const f1 = (v: number | null | undefined): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : (Math.round(v * 10) / 10).toString();
+const f2 = (v: number | null | undefined): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : (Math.round(v * 100) / 100).toString();
+const sec = (ms: number | null | undefined): string =>
+  ms === null || ms === undefined || !Number.isFinite(ms) ? '–' : `${(ms / 1000).toFixed(1)} s`;
+const dist = (s: Stats | undefined, fmt: (v: number) => string = f1): string =>
+  !s || s.n === 0 ? '–' : `${fmt(s.p50)} (${fmt(s.min)}–${fmt(s.max)})`;
 const distS = (s: Stats | undefined): string => (!s || s.n === 0 ? '–' : `${sec(s.p50)} (${sec(s.min)}–${sec(s.max)})`);
 
 /** The target table's rows, each as reconcileTargets wrote it (its target and measured text). */
@@ -54,8 +59,10 @@ function sessionSourceMd(r: BenchResult): string {
   const ssh = s.ssh as Any;
   const ratio = s.ratioSshOverRest as Any;
   const p = r.parameters as Any;
-  const row = (what: string, a: string, b: string, rt?: number | null) => `| ${what} | ${a} | ${b} | ${rt === undefined ? '' : rt === null ? '–' : `${rt}×`} |`;
-  const raw = (x: Any) => (x.capS === 0 ? 'not run (smoke)' : x.returnedAfterMs === null ? `did not return within ${x.capS} s` : sec(x.returnedAfterMs));
+  const row = (what: string, a: string, b: string, rt?: number | null) =>
+    `| ${what} | ${a} | ${b} | ${rt === undefined ? '' : rt === null ? '–' : `${rt}×`} |`;
+  const raw = (x: Any) =>
+    x.capS === 0 ? 'not run (smoke)' : x.returnedAfterMs === null ? `did not return within ${x.capS} s` : sec(x.returnedAfterMs);
   return `## 1. Session list source: REST vs ssh + zbs-meta
 
 ${header(r)}
@@ -115,7 +122,9 @@ function reconcileMd(r: BenchResult): string {
         const rt = x.roundTrips as Any;
         const trips = st === 'startup' ? '' : ` · ${rt.perEsxi.max}/${rt.perScvm.max} exec`;
         const bad = ((x.exitCodes as number[] | undefined) ?? []).filter((c) => c !== 0 && !(st === 'plan-fresh' && c === 2));
-        const host = (x.hostCpuMs as Stats | undefined)?.n ? `, hosts ${sec((x.hostCpuMs as Stats).p50)}, floor ${sec(x.cpuFloorMs as number)}` : '';
+        const host = (x.hostCpuMs as Stats | undefined)?.n
+          ? `, hosts ${sec((x.hostCpuMs as Stats).p50)}, floor ${sec(x.cpuFloorMs as number)}`
+          : '';
         const cpu = (x.cliCpuMs as Stats | undefined)?.n ? ` (CLI CPU ${sec((x.cliCpuMs as Stats).p50)}${host})` : '';
         return `${sec(x.wallMs.p50)}${cpu}${trips}${bad.length ? ` · **exit ${bad.join(',')}**` : ''}`;
       });
@@ -222,14 +231,29 @@ const RENDER: Record<string, (r: BenchResult) => string> = {
   'cli-cost': (r) => cliCostMd(r, header),
 };
 
-const ORDER = ['session-source', 'reconcile-scaling', 'failover', 'agent-at-rest', 'loss-profile', 'peer-read', 'agent-iteration', 'cli-cost'];
+const ORDER = [
+  'session-source',
+  'reconcile-scaling',
+  'failover',
+  'agent-at-rest',
+  'loss-profile',
+  'peer-read',
+  'agent-iteration',
+  'cli-cost',
+];
 
 /** `archive` holds earlier runs kept for comparison (e.g. the loss profile of the previous agent). */
 export function renderMarkdown(results: BenchResult[], archive: BenchResult[] = []): string {
   const before = archive.find((r) => r.benchmark === 'loss-profile');
-  const render = (r: BenchResult): string => (r.benchmark === 'loss-profile' ? lossProfileMd(r, header, before) : (RENDER[r.benchmark] ?? (() => `## ${r.benchmark}\n\n(no renderer)\n`))(r));
+  const render = (r: BenchResult): string =>
+    r.benchmark === 'loss-profile'
+      ? lossProfileMd(r, header, before)
+      : (RENDER[r.benchmark] ?? (() => `## ${r.benchmark}\n\n(no renderer)\n`))(r);
   const sorted = [...results].sort((a, b) => ORDER.indexOf(a.benchmark) - ORDER.indexOf(b.benchmark));
-  const loadRows = sorted.map((r) => `| ${r.benchmark} | ${r.mode} | ${r.date.slice(0, 16).replace('T', ' ')} | ${r.machine.loadAvgStart.join(' / ')} | ${r.machine.loadAvgEnd.join(' / ')} | ${(r.durationMs / 1000).toFixed(0)} s |`);
+  const loadRows = sorted.map(
+    (r) =>
+      `| ${r.benchmark} | ${r.mode} | ${r.date.slice(0, 16).replace('T', ' ')} | ${r.machine.loadAvgStart.join(' / ')} | ${r.machine.loadAvgEnd.join(' / ')} | ${(r.durationMs / 1000).toFixed(0)} s |`,
+  );
   const body = sorted.map(render).join('\n');
   return `# Benchmarks
 
@@ -268,26 +292,40 @@ export function renderFailoverSvg(ex: TimelineExample): string {
   const color = (n: string) => PALETTE[nodes.indexOf(n) % PALETTE.length] as string;
   const H = top + ex.hosts.length * rowH + 70;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
-  out.push(`<text x="${left}" y="20" font-size="14" font-weight="bold">One failover round (interval ${ex.interval} s, failback delay ${ex.failbackDelay} s): who serves each ESXi host's IO</text>`);
-  out.push(`<text x="${left}" y="36" fill="#555">0 s: SCVM storage link of node-1 down, ESXi storage link of node-2 down, node-3 unhealthy in meta (node-4 untouched).</text>`);
-  out.push(`<text x="${left}" y="50" fill="#555">All healed at ${((ex.tHeal - ex.tFault) / 1000).toFixed(1)} s. Bar colour: SCVM answering the host's IO probe; red: IO gap; black tick: 192.168.33.2 route change.</text>`);
+  out.push(
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">One failover round (interval ${ex.interval} s, failback delay ${ex.failbackDelay} s): who serves each ESXi host's IO</text>`,
+  );
+  out.push(
+    `<text x="${left}" y="36" fill="#555">0 s: SCVM storage link of node-1 down, ESXi storage link of node-2 down, node-3 unhealthy in meta (node-4 untouched).</text>`,
+  );
+  out.push(
+    `<text x="${left}" y="50" fill="#555">All healed at ${((ex.tHeal - ex.tFault) / 1000).toFixed(1)} s. Bar colour: SCVM answering the host's IO probe; red: IO gap; black tick: 192.168.33.2 route change.</text>`,
+  );
   ex.hosts.forEach((h, i) => {
     const y = top + i * rowH;
     out.push(`<text x="${left - 8}" y="${y + 20}" text-anchor="end">${esc(h.host)}</text>`);
     out.push(`<rect x="${left}" y="${y + 6}" width="${width}" height="22" fill="#f2f2f2"/>`);
     for (const s of h.segments) {
       const w = Math.max(1, x(s.to + 50) - x(s.from));
-      out.push(`<rect x="${x(s.from).toFixed(1)}" y="${y + 6}" width="${w.toFixed(1)}" height="22" fill="${color(s.node)}"><title>${esc(s.node)}</title></rect>`);
+      out.push(
+        `<rect x="${x(s.from).toFixed(1)}" y="${y + 6}" width="${w.toFixed(1)}" height="22" fill="${color(s.node)}"><title>${esc(s.node)}</title></rect>`,
+      );
     }
     for (const g of h.gaps) {
       if (g.ms <= 0) continue;
-      out.push(`<rect x="${x(g.from).toFixed(1)}" y="${y + 4}" width="${Math.max(2, x(g.to) - x(g.from)).toFixed(1)}" height="26" fill="#e15759" opacity="0.85"><title>gap ${g.ms} ms</title></rect>`);
+      out.push(
+        `<rect x="${x(g.from).toFixed(1)}" y="${y + 4}" width="${Math.max(2, x(g.to) - x(g.from)).toFixed(1)}" height="26" fill="#e15759" opacity="0.85"><title>gap ${g.ms} ms</title></rect>`,
+      );
     }
     for (const r of h.routes) {
       if (r.action !== 'add') continue;
-      out.push(`<line x1="${x(r.t).toFixed(1)}" x2="${x(r.t).toFixed(1)}" y1="${y + 2}" y2="${y + 32}" stroke="#000" stroke-width="1.5"><title>route via ${esc(r.via ?? '?')}</title></line>`);
+      out.push(
+        `<line x1="${x(r.t).toFixed(1)}" x2="${x(r.t).toFixed(1)}" y1="${y + 2}" y2="${y + 32}" stroke="#000" stroke-width="1.5"><title>route via ${esc(r.via ?? '?')}</title></line>`,
+      );
     }
   });
   const yAxis = top + ex.hosts.length * rowH + 4;
@@ -296,20 +334,28 @@ export function renderFailoverSvg(ex: TimelineExample): string {
   const step = span > 40 ? 5 : span > 15 ? 2 : 1;
   for (let s = Math.ceil(-2 / step) * step; s <= span - 2; s += step) {
     const xx = x(ex.tFault + s * 1000);
-    out.push(`<line x1="${xx.toFixed(1)}" x2="${xx.toFixed(1)}" y1="${yAxis}" y2="${yAxis + 5}" stroke="#333"/><text x="${xx.toFixed(1)}" y="${yAxis + 18}" text-anchor="middle" fill="#333">${s}</text>`);
+    out.push(
+      `<line x1="${xx.toFixed(1)}" x2="${xx.toFixed(1)}" y1="${yAxis}" y2="${yAxis + 5}" stroke="#333"/><text x="${xx.toFixed(1)}" y="${yAxis + 18}" text-anchor="middle" fill="#333">${s}</text>`,
+    );
   }
   out.push(`<text x="${left + width}" y="${yAxis + 32}" text-anchor="end" fill="#333">seconds since the faults</text>`);
   for (const [t, label] of [
     [ex.tFault, 'faults'],
     [ex.tHeal, 'heal'],
   ] as const) {
-    out.push(`<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${top - 4}" y2="${yAxis}" stroke="#333" stroke-dasharray="4 3"/><text x="${(x(t) + 3).toFixed(1)}" y="${top + 2}" fill="#333">${label}</text>`);
+    out.push(
+      `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${top - 4}" y2="${yAxis}" stroke="#333" stroke-dasharray="4 3"/><text x="${(x(t) + 3).toFixed(1)}" y="${top + 2}" fill="#333">${label}</text>`,
+    );
   }
   nodes.forEach((n, i) => {
     const lx = left + i * 110;
-    out.push(`<rect x="${lx}" y="${H - 22}" width="14" height="12" fill="${color(n)}"/><text x="${lx + 18}" y="${H - 12}">${esc(n)}</text>`);
+    out.push(
+      `<rect x="${lx}" y="${H - 22}" width="14" height="12" fill="${color(n)}"/><text x="${lx + 18}" y="${H - 12}">${esc(n)}</text>`,
+    );
   });
-  out.push(`<rect x="${left + nodes.length * 110}" y="${H - 22}" width="14" height="12" fill="#e15759"/><text x="${left + nodes.length * 110 + 18}" y="${H - 12}">IO gap</text>`);
+  out.push(
+    `<rect x="${left + nodes.length * 110}" y="${H - 22}" width="14" height="12" fill="#e15759"/><text x="${left + nodes.length * 110 + 18}" y="${H - 12}">IO gap</text>`,
+  );
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

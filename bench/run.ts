@@ -20,7 +20,16 @@ import { reconcileScaling } from './reconcile-scaling';
 import { writeDocs } from './report';
 import { sessionSource } from './session-source';
 
-export const BENCHMARKS: Benchmark[] = [sessionSource, reconcileScaling, failover, agentAtRest, lossProfile, peerRead, agentIteration, cliCost];
+export const BENCHMARKS: Benchmark[] = [
+  sessionSource,
+  reconcileScaling,
+  failover,
+  agentAtRest,
+  lossProfile,
+  peerRead,
+  agentIteration,
+  cliCost,
+];
 
 const REPO = path.resolve(__dirname, '..');
 
@@ -44,7 +53,9 @@ function parseArgs(argv: string[]): Args {
     else if (v === '--only') a.only = [...(a.only ?? []), ...(argv[++i] ?? '').split(',').filter(Boolean)];
     else if (v === '--out') a.out = path.resolve(argv[++i] ?? '');
     else if (v === '--help' || v === '-h') {
-      process.stdout.write(`usage: npm run bench -- [--smoke|--quick] [--only ${BENCHMARKS.map((b) => b.name).join('|')}] [--out DIR] [--no-docs] [--docs-only]\n`);
+      process.stdout.write(
+        `usage: npm run bench -- [--smoke|--quick] [--only ${BENCHMARKS.map((b) => b.name).join('|')}] [--out DIR] [--no-docs] [--docs-only]\n`,
+      );
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown argument ${v}\n`);

@@ -44,8 +44,16 @@ export interface CallSample {
 
 /** Parses rusage lines (`wall_us user_us sys_us maxrss_kb exit`) and net lines (`rxB rxP txB txP resp`). */
 export function parseCallSamples(rusage: string, net: string): CallSample[] {
-  const ru = rusage.trim().split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/).map(Number));
-  const nt = net.trim().split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/).map(Number));
+  const ru = rusage
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.trim().split(/\s+/).map(Number));
+  const nt = net
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.trim().split(/\s+/).map(Number));
   return ru.map((r, i) => {
     const n = nt[i] ?? [NaN, NaN, NaN, NaN, NaN];
     const [wall = NaN, user = NaN, sys = NaN, rss = NaN, exit = NaN] = r;
@@ -169,19 +177,31 @@ function kv(text: string): Record<string, string> {
   return out;
 }
 
-async function setUp(lab: Lab, node: LabNode, key: AgentKey, workDir: string): Promise<{ conf: string; script: string; keyPath: string; kh: string }> {
+async function setUp(
+  lab: Lab,
+  node: LabNode,
+  key: AgentKey,
+  workDir: string,
+): Promise<{ conf: string; script: string; keyPath: string; kh: string }> {
   authorizeOnScvms(lab, key);
   const dir = installDir(node);
   const hostDir = esxiPath(node, dir);
   fs.mkdirSync(path.join(hostDir, 'keys'), { recursive: true, mode: 0o700 });
   fs.copyFileSync(AGENT_SRC, path.join(hostDir, 'reroute-loop.sh'));
-  fs.writeFileSync(path.join(hostDir, 'reroute.conf'), renderConf(lab, node, { interval: 3, failbackDelay: 180, pingTimeout: 1 }, 'rest'), { mode: 0o600 });
+  fs.writeFileSync(path.join(hostDir, 'reroute.conf'), renderConf(lab, node, { interval: 3, failbackDelay: 180, pingTimeout: 1 }, 'rest'), {
+    mode: 0o600,
+  });
   fs.writeFileSync(path.join(hostDir, 'keys', 'reroute_id_rsa'), key.privateKey, { mode: 0o600 });
   fs.writeFileSync(path.join(hostDir, 'keys', 'known_hosts'), knownHosts(lab), { mode: 0o644 });
   installRusage(node, workDir);
   fs.writeFileSync(hostFile(node, `${HOST_BENCH_DIR}/raw.sh`), RAW_SH, { mode: 0o755 });
   fs.writeFileSync(hostFile(node, `${HOST_BENCH_DIR}/agentfn.sh`), AGENT_SH, { mode: 0o755 });
-  return { conf: `${dir}/reroute.conf`, script: `${dir}/reroute-loop.sh`, keyPath: `${dir}/keys/reroute_id_rsa`, kh: `${dir}/keys/known_hosts` };
+  return {
+    conf: `${dir}/reroute.conf`,
+    script: `${dir}/reroute-loop.sh`,
+    keyPath: `${dir}/keys/reroute_id_rsa`,
+    kh: `${dir}/keys/known_hosts`,
+  };
 }
 
 function serverCpu(lab: Lab, node: LabNode, source: Source): number {
@@ -208,7 +228,11 @@ export const sessionSource: Benchmark = {
       const f = await setUp(lab, node, key, ctx.workDir);
       const t = node.esxi.target;
       // Warm-up: ARP, page cache, sshd's first fork (not recorded).
-      await lab.execOk(t, `${HOST_BENCH_DIR}/raw.sh rest 2 vmk1 ${ip} ${f.keyPath} ${f.kh}; ${HOST_BENCH_DIR}/raw.sh ssh 2 vmk1 ${ip} ${f.keyPath} ${f.kh}; rm -f ${HOST_BENCH_DIR}/ru.* ${HOST_BENCH_DIR}/net.*`, { timeoutMs: 60_000 });
+      await lab.execOk(
+        t,
+        `${HOST_BENCH_DIR}/raw.sh rest 2 vmk1 ${ip} ${f.keyPath} ${f.kh}; ${HOST_BENCH_DIR}/raw.sh ssh 2 vmk1 ${ip} ${f.keyPath} ${f.kh}; rm -f ${HOST_BENCH_DIR}/ru.* ${HOST_BENCH_DIR}/net.*`,
+        { timeoutMs: 60_000 },
+      );
 
       // 1. The client alone, per call, in two alternating halves per source to spread load drift.
       ctx.log(`client calls: ${n} per source`);
@@ -218,37 +242,55 @@ export const sessionSource: Benchmark = {
         for (const src of SOURCES) {
           if (chunk <= 0) continue;
           const before = serverCpu(lab, node, src);
-          await lab.execOk(t, `${HOST_BENCH_DIR}/raw.sh ${src} ${chunk} vmk1 ${ip} ${f.keyPath} ${f.kh}`, { timeoutMs: 30_000 + chunk * 5_000 });
+          await lab.execOk(t, `${HOST_BENCH_DIR}/raw.sh ${src} ${chunk} vmk1 ${ip} ${f.keyPath} ${f.kh}`, {
+            timeoutMs: 30_000 + chunk * 5_000,
+          });
           serverCpuS[src] += serverCpu(lab, node, src) - before;
         }
       }
       const calls: Record<Source, CallSample[]> = { rest: [], ssh: [] };
       for (const src of SOURCES) {
-        calls[src] = parseCallSamples(fs.readFileSync(hostFile(node, `${HOST_BENCH_DIR}/ru.${src}`), 'utf8'), fs.readFileSync(hostFile(node, `${HOST_BENCH_DIR}/net.${src}`), 'utf8'));
+        calls[src] = parseCallSamples(
+          fs.readFileSync(hostFile(node, `${HOST_BENCH_DIR}/ru.${src}`), 'utf8'),
+          fs.readFileSync(hostFile(node, `${HOST_BENCH_DIR}/net.${src}`), 'utf8'),
+        );
         const failed = calls[src].filter((c) => c.exit !== 0).length;
         if (failed > 0) notes.push(`${src}: ${failed} of ${calls[src].length} client calls exited non-zero`);
       }
 
       // 2. The agent's whole single fetch (watchdog subshell + temp file + parse), batch CPU.
       ctx.log(`agent fetch batches: ${agentN} per source`);
-      const agentBatch: Record<Source, { ok: number; wallS: number; cpuS: number }> = { rest: { ok: 0, wallS: 0, cpuS: 0 }, ssh: { ok: 0, wallS: 0, cpuS: 0 } };
+      const agentBatch: Record<Source, { ok: number; wallS: number; cpuS: number }> = {
+        rest: { ok: 0, wallS: 0, cpuS: 0 },
+        ssh: { ok: 0, wallS: 0, cpuS: 0 },
+      };
       for (const src of SOURCES) {
-        const out = await lab.execOk(t, `/bin/sh ${HOST_BENCH_DIR}/agentfn.sh ${f.conf} ${f.script} ${src} batch ${agentN} ${ip}`, { timeoutMs: 30_000 + agentN * 8_000 });
+        const out = await lab.execOk(t, `/bin/sh ${HOST_BENCH_DIR}/agentfn.sh ${f.conf} ${f.script} ${src} batch ${agentN} ${ip}`, {
+          timeoutMs: 30_000 + agentN * 8_000,
+        });
         const o = kv(out);
-        const cpu = parseTimes(fs.readFileSync(hostFile(node, `${HOST_BENCH_DIR}/times1`), 'utf8')) - parseTimes(fs.readFileSync(hostFile(node, `${HOST_BENCH_DIR}/times0`), 'utf8'));
+        const cpu =
+          parseTimes(fs.readFileSync(hostFile(node, `${HOST_BENCH_DIR}/times1`), 'utf8')) -
+          parseTimes(fs.readFileSync(hostFile(node, `${HOST_BENCH_DIR}/times0`), 'utf8'));
         agentBatch[src] = { ok: Number(o.ok), wallS: Number(o.up1) - Number(o.up0), cpuS: ms2(cpu) };
         if (Number(o.ok) !== agentN) notes.push(`${src}: only ${o.ok} of ${agentN} agent fetches succeeded (${out.trim()})`);
       }
 
       // 3. Hung meta: how long until the agent gets control back.
       ctx.log('hung meta');
-      const hung: Record<string, Record<Source, number[]>> = { localOne: { rest: [], ssh: [] }, localHungSessions: { rest: [], ssh: [] }, allHungSessions: { rest: [], ssh: [] } };
+      const hung: Record<string, Record<Source, number[]>> = {
+        localOne: { rest: [], ssh: [] },
+        localHungSessions: { rest: [], ssh: [] },
+        allHungSessions: { rest: [], ssh: [] },
+      };
       const hungDetail: Record<string, string[]> = {};
       const setHung = (names: string[], on: boolean) => {
         for (const s of names) updateScvm(lab.clusterFile, s, { hung: on });
       };
       const runAgent = async (what: string, src: Source, mode: string): Promise<Record<string, string>> => {
-        const out = await lab.execOk(t, `/bin/sh ${HOST_BENCH_DIR}/agentfn.sh ${f.conf} ${f.script} ${src} ${mode}`, { timeoutMs: 120_000 });
+        const out = await lab.execOk(t, `/bin/sh ${HOST_BENCH_DIR}/agentfn.sh ${f.conf} ${f.script} ${src} ${mode}`, {
+          timeoutMs: 120_000,
+        });
         (hungDetail[`${what}/${src}`] ??= []).push(out.trim());
         return kv(out);
       };
@@ -265,15 +307,24 @@ export const sessionSource: Benchmark = {
             hung.localHungSessions![src].push(s.fetch === 'ok' ? Number(s.ms) : NaN);
           }
         }
-        setHung(lab.nodes.map((x) => x.scvm.target), true);
+        setHung(
+          lab.nodes.map((x) => x.scvm.target),
+          true,
+        );
         for (let i = 0; i < (ctx.smoke ? 0 : hungRuns); i++) {
           for (const src of SOURCES) hung.allHungSessions![src].push(Number((await runAgent('allHungSessions', src, 'sessions')).ms));
         }
       } finally {
-        setHung(lab.nodes.map((x) => x.scvm.target), false);
+        setHung(
+          lab.nodes.map((x) => x.scvm.target),
+          false,
+        );
       }
       // Without the agent's watchdog (full mode only: slow by nature).
-      const rawHung: Record<Source, { capS: number; returnedAfterMs: number | null }> = { rest: { capS: 0, returnedAfterMs: null }, ssh: { capS: 0, returnedAfterMs: null } };
+      const rawHung: Record<Source, { capS: number; returnedAfterMs: number | null }> = {
+        rest: { capS: 0, returnedAfterMs: null },
+        ssh: { capS: 0, returnedAfterMs: null },
+      };
       if (!ctx.smoke) {
         setHung([node.scvm.target], true);
         try {
@@ -327,7 +378,16 @@ export const sessionSource: Benchmark = {
       );
       return {
         lab: { nodes, name: labName },
-        parameters: { callsPerSource: n, agentBatchCalls: agentN, hungRuns, target: `${node.scvm.target} storage ${ip} via vmk1`, fetchTimeoutS: 2, sshTimeoutS: 6, fetchTries: 3, agentDefaultSource: 'rest' },
+        parameters: {
+          callsPerSource: n,
+          agentBatchCalls: agentN,
+          hungRuns,
+          target: `${node.scvm.target} storage ${ip} via vmk1`,
+          fetchTimeoutS: 2,
+          sshTimeoutS: 6,
+          fetchTries: 3,
+          agentDefaultSource: 'rest',
+        },
         samples: { calls, agentBatch, serverCpuS, hung, hungDetail, rawHung },
         summary: {
           rest,

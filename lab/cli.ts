@@ -49,18 +49,48 @@ program
   .option('--no-services', 'do not start meta-sim, nfs-sim and the IO probes')
   .option('--rdma', 'RDMA cluster: SCVM access IPs <storage-net>.(150+N), 33.2 and the SCVM storage /32 routed via them')
   .option('--scvm-version <x.y.z>', 'SMTX OS version the SCVMs report (/etc/smtxos-release)', '5.1.2')
-  .option('--esxi-version <v>', 'ESXi applet/version profile: 6.7 | 7.0 | 8.0 for every host, or esxi-N=6.7 (repeat)', (v: string, prev: string[]) => [...prev, v], [] as string[])
-  .addOption(new Option('--firewall <mode>', 'ESXi firewall: open (sshClient, httpClient on) or shipped (a fresh ESXi: both off)').choices(['open', 'shipped']).default('open'))
+  .option(
+    '--esxi-version <v>',
+    'ESXi applet/version profile: 6.7 | 7.0 | 8.0 for every host, or esxi-N=6.7 (repeat)',
+    (v: string, prev: string[]) => [...prev, v],
+    [] as string[],
+  )
+  .addOption(
+    new Option('--firewall <mode>', 'ESXi firewall: open (sshClient, httpClient on) or shipped (a fresh ESXi: both off)')
+      .choices(['open', 'shipped'])
+      .default('open'),
+  )
   .option('--secure-boot <targets...>', 'ESXi hosts booted with UEFI Secure Boot (local.sh not run at boot)')
-  .action(async (o: { name: string; nodes: number; mgmtNet: string; storageNet: string; services: boolean; rdma?: boolean; scvmVersion: string; esxiVersion: string[]; firewall: 'open' | 'shipped'; secureBoot?: string[] }) => {
-    const t0 = Date.now();
-    const lab = await Lab.start({
-      nodes: o.nodes, name: o.name, mgmtNet: o.mgmtNet, storageNet: o.storageNet, services: o.services, rdma: o.rdma === true, scvmVersion: o.scvmVersion,
-      esxiVersion: esxiVersionOption(o.esxiVersion, o.nodes), firewall: o.firewall, secureBoot: o.secureBoot,
-    });
-    out(`lab ${lab.name} up: ${lab.nodes.length} nodes in ${((Date.now() - t0) / 1000).toFixed(1)} s; state ${lab.dir}`);
-    out(`controller ${lab.controller.ip} (npm run lab -- exec ctl -- ssh root@${lab.nodes[0]?.esxi.mgmtIp})`);
-  });
+  .action(
+    async (o: {
+      name: string;
+      nodes: number;
+      mgmtNet: string;
+      storageNet: string;
+      services: boolean;
+      rdma?: boolean;
+      scvmVersion: string;
+      esxiVersion: string[];
+      firewall: 'open' | 'shipped';
+      secureBoot?: string[];
+    }) => {
+      const t0 = Date.now();
+      const lab = await Lab.start({
+        nodes: o.nodes,
+        name: o.name,
+        mgmtNet: o.mgmtNet,
+        storageNet: o.storageNet,
+        services: o.services,
+        rdma: o.rdma === true,
+        scvmVersion: o.scvmVersion,
+        esxiVersion: esxiVersionOption(o.esxiVersion, o.nodes),
+        firewall: o.firewall,
+        secureBoot: o.secureBoot,
+      });
+      out(`lab ${lab.name} up: ${lab.nodes.length} nodes in ${((Date.now() - t0) / 1000).toFixed(1)} s; state ${lab.dir}`);
+      out(`controller ${lab.controller.ip} (npm run lab -- exec ctl -- ssh root@${lab.nodes[0]?.esxi.mgmtIp})`);
+    },
+  );
 
 program
   .command('down')
@@ -95,9 +125,15 @@ program
         .map(([k, v]) => `${k}=${v ? 'up' : 'DOWN'}`)
         .join(' ');
       const h = io[t.target];
-      const served = h === undefined ? '' : ` io: ${h.failed > 0 ? `${h.failed}/${h.probes} failed, ` : ''}served by ${h.servedBy ?? 'nobody'}`;
+      const served =
+        h === undefined ? '' : ` io: ${h.failed > 0 ? `${h.failed}/${h.probes} failed, ` : ''}served by ${h.servedBy ?? 'nobody'}`;
       const r = t.nfsRoute;
-      const route = r === undefined ? '' : r.gateway === null ? ' 33.2: private link' : ` 33.2 via ${r.gateway} (${r.scvm ?? 'not an SCVM'}${r.scvm ? ` ${r.via}${r.via === 'access' ? ' IP' : ''}` : ''})`;
+      const route =
+        r === undefined
+          ? ''
+          : r.gateway === null
+            ? ' 33.2: private link'
+            : ` 33.2 via ${r.gateway} (${r.scvm ?? 'not an SCVM'}${r.scvm ? ` ${r.via}${r.via === 'access' ? ' IP' : ''}` : ''})`;
       const esxi = t.esxiVersion === undefined ? '' : ` ESXi ${t.esxiVersion}${t.secureBoot ? ' secure-boot' : ''}`;
       out(`  ${t.target.padEnd(8)} ${t.up ? 'up  ' : 'DOWN'} sshd=${t.sshd ? 'up' : 'DOWN'}${esxi} ${svc}${served}${route}`);
     }
@@ -118,7 +154,9 @@ function linkFaultsLine(s: LabStatus): string {
   return items.length === 0 ? 'link faults: none' : `link faults: ${items.join(', ')}${s.linkEngine ? ` (${s.linkEngine})` : ''}`;
 }
 
-const link = program.command('link').description('link faults inside the lab: loss, delay, flap, partition, heal (lab/README.md, "Link faults")');
+const link = program
+  .command('link')
+  .description('link faults inside the lab: loss, delay, flap, partition, heal (lab/README.md, "Link faults")');
 
 link
   .command('loss')
@@ -140,7 +178,10 @@ link
   .addOption(nameOpt())
   .action(async (ms: string, a: string, b: string | undefined, o: { name: string }) => {
     const [jitter, l] = b === undefined ? [undefined, a] : [a, b];
-    await Lab.attach(o.name).linkFault(l, { delayMs: numberArg('delay', ms), ...(jitter !== undefined ? { jitterMs: numberArg('jitter', jitter) } : {}) });
+    await Lab.attach(o.name).linkFault(l, {
+      delayMs: numberArg('delay', ms),
+      ...(jitter !== undefined ? { jitterMs: numberArg('jitter', jitter) } : {}),
+    });
     out(`link ${l}: delay ${ms}${jitter !== undefined ? `±${jitter}` : ''} ms`);
   });
 
@@ -169,7 +210,7 @@ link
 
 link
   .command('heal')
-  .description('remove the faults of LINK (and its host\'s partitions), of a host, or all link faults')
+  .description("remove the faults of LINK (and its host's partitions), of a host, or all link faults")
   .argument('[link]')
   .addOption(nameOpt())
   .action(async (l: string | undefined, o: { name: string }) => {
@@ -247,7 +288,7 @@ program
   .addOption(nameOpt())
   .option('--user <user>', 'SCVM user (e.g. smartx)')
   .option('--timeout-ms <ms>', 'kill the command after this long', (v) => Number(v), 600_000)
-  .option('--stdin', 'pass this command\'s standard input to the remote command')
+  .option('--stdin', "pass this command's standard input to the remote command")
   .action(async (target: string, command: string[], o: { name: string; user?: string; timeoutMs: number; stdin?: boolean }) => {
     const input = o.stdin ? fs.readFileSync(0, 'utf8') : undefined;
     const r = await Lab.attach(o.name).exec(target, command.join(' '), { user: o.user, timeoutMs: o.timeoutMs, input });
@@ -265,7 +306,9 @@ program
   .action(async (target: string, o: { name: string; user?: string }) => {
     const lab = Lab.attach(o.name);
     const { ip, user } = lab.sshTarget(target, o.user);
-    const child = spawn('ip', ['netns', 'exec', lab.controller.ns, '/usr/bin/ssh', '-F', lab.sshConfigPath, `${user}@${ip}`], { stdio: 'inherit' });
+    const child = spawn('ip', ['netns', 'exec', lab.controller.ns, '/usr/bin/ssh', '-F', lab.sshConfigPath, `${user}@${ip}`], {
+      stdio: 'inherit',
+    });
     process.exitCode = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
   });
 

@@ -8,7 +8,9 @@ describe('CPU times from /proc/PID/stat', () => {
   });
 
   test('a shell that ran a busy child counts the child once it was reaped', () => {
-    const out = execFileSync('sh', ['-c', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done & wait; cat /proc/$$/stat'], { encoding: 'utf8' });
+    const out = execFileSync('sh', ['-c', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done & wait; cat /proc/$$/stat'], {
+      encoding: 'utf8',
+    });
     const t = parseProcTimes(out);
     expect(t.self + t.children).toBeGreaterThan(0);
     const own = procTimes(process.pid);

@@ -17,7 +17,10 @@ const NAME = testLabName('cli');
 /** `lab CMD --name NAME ARGS…` (options before `--`: after it everything is the remote command). */
 function lab(cmd: string, ...args: string[]): Promise<RunResult> {
   const root = repoRoot();
-  return run(process.execPath, ['-r', 'tsx/cjs', path.join(root, 'lab', 'cli.ts'), cmd, '--name', NAME, ...args], { cwd: root, timeoutMs: 120_000 });
+  return run(process.execPath, ['-r', 'tsx/cjs', path.join(root, 'lab', 'cli.ts'), cmd, '--name', NAME, ...args], {
+    cwd: root,
+    timeoutMs: 120_000,
+  });
 }
 
 describeLab('lab CLI', () => {
@@ -32,7 +35,12 @@ describeLab('lab CLI', () => {
     expect(up.stdout).toMatch(/^lab .* up: 2 nodes in /);
 
     const status = JSON.parse((await lab('status', '--json')).stdout) as { targets: { target: string; up: boolean; sshd: boolean }[] };
-    expect(status.targets.map((t) => `${t.target}:${t.up}:${t.sshd}`)).toEqual(['esxi-1:true:true', 'scvm-1:true:true', 'esxi-2:true:true', 'scvm-2:true:true']);
+    expect(status.targets.map((t) => `${t.target}:${t.up}:${t.sshd}`)).toEqual([
+      'esxi-1:true:true',
+      'scvm-1:true:true',
+      'esxi-2:true:true',
+      'scvm-2:true:true',
+    ]);
 
     const ex = await lab('exec', 'ctl', '--', 'ssh', 'root@10.10.0.12', 'esxcfg-route');
     expect(ex).toMatchObject({ code: 0, stdout: 'VMkernel default gateway is 10.10.0.1\n' });

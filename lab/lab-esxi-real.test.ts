@@ -60,7 +60,10 @@ describeLab('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall, S
 
   test('6.7 profile: a cron job meets the same "not found" (crond runs /bin/sh with the host PATH)', async () => {
     const line = '* * * * * { command -v tr; echo "tr=$?"; echo x | tr x y; echo "run=$?"; echo done; } >/tmp/cron-probe 2>&1';
-    await lab.execOk('esxi-1', `echo '${line}' >> /var/spool/cron/crontabs/root && kill $(cat /var/run/crond.pid) && sleep 0.3 && /usr/lib/vmware/busybox/bin/busybox crond`);
+    await lab.execOk(
+      'esxi-1',
+      `echo '${line}' >> /var/spool/cron/crontabs/root && kill $(cat /var/run/crond.pid) && sleep 0.3 && /usr/lib/vmware/busybox/bin/busybox crond`,
+    );
     let out = '';
     for (let i = 0; i < 75 && !out.includes('done'); i++) {
       await new Promise((r) => setTimeout(r, 1000));
@@ -69,10 +72,12 @@ describeLab('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall, S
     expect(out).toMatch(/^tr=127\n.*tr: not found\nrun=127\ndone\n$/s);
   }, 100_000);
 
-  test('vmware -v and esxcli system version get report each host\'s profile', async () => {
+  test("vmware -v and esxcli system version get report each host's profile", async () => {
     expect((await sh('esxi-1', 'vmware -v')).stdout).toBe('VMware ESXi 6.7.0 build-17700523\n');
     expect((await sh('esxi-2', 'vmware -v')).stdout).toBe('VMware ESXi 8.0.2 build-22380479\n');
-    expect((await sh('esxi-1', 'esxcli system version get')).stdout).toMatch(/^ {3}Product: VMware ESXi\n {3}Version: 6\.7\.0\n {3}Build: Releasebuild-17700523\n/);
+    expect((await sh('esxi-1', 'esxcli system version get')).stdout).toMatch(
+      /^ {3}Product: VMware ESXi\n {3}Version: 6\.7\.0\n {3}Build: Releasebuild-17700523\n/,
+    );
     expect(lab.nodes.map((n) => n.esxi.version)).toEqual(['6.7', '8.0']);
   });
 
@@ -98,7 +103,10 @@ describeLab('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall, S
     expect((await sh('esxi-1', `esxcli network firewall ruleset allowedip add -r httpClient -i ${scvm1}`)).code).not.toBe(0);
     await lab.execOk('esxi-1', 'esxcli network firewall ruleset set -r httpClient -e true');
     expect([await fetch(scvm1), await fetch(scvm2)]).toEqual([0, 0]);
-    await lab.execOk('esxi-1', `esxcli network firewall ruleset set --ruleset-id=httpClient --allowed-all=false && esxcli network firewall ruleset allowedip add --ruleset-id=httpClient --ip-address=${scvm1} && esxcli network firewall refresh`);
+    await lab.execOk(
+      'esxi-1',
+      `esxcli network firewall ruleset set --ruleset-id=httpClient --allowed-all=false && esxcli network firewall ruleset allowedip add --ruleset-id=httpClient --ip-address=${scvm1} && esxcli network firewall refresh`,
+    );
     expect([await fetch(scvm1), await fetch(scvm2)]).toEqual([0, 1]);
     const allowed = (await sh('esxi-1', 'esxcli network firewall ruleset allowedip list')).stdout;
     expect(allowed.split('\n')[0]).toMatch(/^Ruleset\s+Allowed IP Addresses$/);
@@ -118,7 +126,10 @@ describeLab('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall, S
   test('sshClient enabled for one allowed IP: ssh out reaches exactly that SCVM', async () => {
     const [scvm1, scvm2] = [lab.nodes[0]!.scvm.mgmtIp, lab.nodes[1]!.scvm.mgmtIp];
     const banner = async (ip: string) => (await sh('esxi-2', `nc -w 2 ${ip} 22 </dev/null | head -c 7`)).stdout;
-    await lab.execOk('esxi-2', `esxcli network firewall ruleset set -r sshClient -e true -a false && esxcli network firewall ruleset allowedip add -r sshClient -i ${scvm2}`);
+    await lab.execOk(
+      'esxi-2',
+      `esxcli network firewall ruleset set -r sshClient -e true -a false && esxcli network firewall ruleset allowedip add -r sshClient -i ${scvm2}`,
+    );
     expect([await banner(scvm1), await banner(scvm2)]).toEqual(['', 'SSH-2.0']);
     await lab.execOk('esxi-2', 'esxcli network firewall ruleset set -r sshClient -e false');
     expect(await banner(scvm2)).toBe('');
@@ -127,14 +138,20 @@ describeLab('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall, S
   test('persistence: auto-backup saves only sticky /etc files, so an in-place edit survives and a file renamed over local.sh is not saved', async () => {
     const ls = async () => (await lab.execOk('esxi-1', 'ls -l /etc/rc.local.d/local.sh')).split(/\s+/)[0];
     expect(await ls()).toBe('-rwxr-xr-t');
-    await lab.execOk('esxi-1', "sed -i 's/^exit 0$/# edited in place\\nexit 0/' /etc/rc.local.d/local.sh && echo '# appended' >> /etc/rc.local.d/local.sh && /sbin/auto-backup.sh");
+    await lab.execOk(
+      'esxi-1',
+      "sed -i 's/^exit 0$/# edited in place\\nexit 0/' /etc/rc.local.d/local.sh && echo '# appended' >> /etc/rc.local.d/local.sh && /sbin/auto-backup.sh",
+    );
     expect(await ls()).toBe('-rwxr-xr-t');
     await lab.crash('esxi-1');
     let text = await lab.execOk('esxi-1', 'cat /etc/rc.local.d/local.sh');
     expect(text).toContain('# edited in place');
     expect(text).toContain('# appended');
     // The write-temp-then-rename idiom: the new file has no sticky bit, so VisorFS does not save it.
-    await lab.execOk('esxi-1', "sed 's/^exit 0$/# renamed in\\nexit 0/' /etc/rc.local.d/local.sh > /etc/rc.local.d/local.sh.new && chmod 755 /etc/rc.local.d/local.sh.new && mv /etc/rc.local.d/local.sh.new /etc/rc.local.d/local.sh && /sbin/auto-backup.sh");
+    await lab.execOk(
+      'esxi-1',
+      "sed 's/^exit 0$/# renamed in\\nexit 0/' /etc/rc.local.d/local.sh > /etc/rc.local.d/local.sh.new && chmod 755 /etc/rc.local.d/local.sh.new && mv /etc/rc.local.d/local.sh.new /etc/rc.local.d/local.sh && /sbin/auto-backup.sh",
+    );
     expect(await ls()).toBe('-rwxr-xr-x');
     await lab.reboot('esxi-1');
     // Not in state.tgz any more: boot leaves the image's stock local.sh (our earlier edits are gone too).
@@ -148,7 +165,9 @@ describeLab('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall, S
   test('Secure Boot: secureBoot.py -s says Enabled and local.sh is not run at boot; without it, it is', async () => {
     expect((await sh('esxi-2', '/usr/lib/vmware/secureboot/bin/secureBoot.py -s')).stdout).toBe('Enabled\n');
     expect((await sh('esxi-1', '/usr/lib/vmware/secureboot/bin/secureBoot.py -s')).stdout).toBe('Disabled\n');
-    expect(await lab.execOk('esxi-2', 'cat /etc/rc.local.d/local.sh')).toContain('# Note: This script will not be run when UEFI secure boot is enabled.');
+    expect(await lab.execOk('esxi-2', 'cat /etc/rc.local.d/local.sh')).toContain(
+      '# Note: This script will not be run when UEFI secure boot is enabled.',
+    );
     for (const t of ['esxi-1', 'esxi-2']) {
       await lab.execOk(t, "sed -i 's/^exit 0$/touch \\/tmp\\/local-sh-ran\\nexit 0/' /etc/rc.local.d/local.sh && /sbin/auto-backup.sh");
       await lab.reboot(t);
@@ -160,8 +179,14 @@ describeLab('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall, S
 
   test('esxcfg-route -l lists static routes (/32s first) before connected subnets, default last', async () => {
     await lab.execOk('esxi-2', 'esxcfg-route -a 192.168.33.2/32 10.20.0.101 && esxcfg-route -a 10.99.0.0/24 10.10.0.1');
-    const rows = (await lab.execOk('esxi-2', 'esxcfg-route -l')).trim().split('\n').slice(2).map((l) => l.split(/\s{2,}/)[0]);
-    expect(rows).toEqual(['10.99.0.0', '192.168.33.2', '10.10.0.0', '10.20.0.0', '192.168.33.0', 'default'].filter((r) => rows.includes(r)));
+    const rows = (await lab.execOk('esxi-2', 'esxcfg-route -l'))
+      .trim()
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(/\s{2,}/)[0]);
+    expect(rows).toEqual(
+      ['10.99.0.0', '192.168.33.2', '10.10.0.0', '10.20.0.0', '192.168.33.0', 'default'].filter((r) => rows.includes(r)),
+    );
     expect(rows.indexOf('192.168.33.2')).toBeLessThan(rows.indexOf('10.10.0.0'));
     expect(rows.indexOf('10.99.0.0')).toBeLessThan(rows.indexOf('10.10.0.0'));
     expect(rows[rows.length - 1]).toBe('default');
@@ -190,7 +215,9 @@ describeLab('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall, S
     expect(fsList.split('\n')[0]).toMatch(/^Mount Point\s+Volume Name\s+UUID\s+Mounted\s+Type\s+Size\s+Free$/);
     const uuid = lab.nodes[0]!.esxi.datastoreUuid;
     expect(fsList).toMatch(new RegExp(`^/vmfs/volumes/${uuid}\\s+datastore1\\s+${uuid}\\s+true\\s+VMFS-6\\s+[1-9][0-9]*\\s+[0-9]+$`, 'm'));
-    expect(fsList).toMatch(/^\/vmfs\/volumes\/[0-9a-f]{8}-[0-9a-f]{8}\s+zbs-nfs\s+[0-9a-f]{8}-[0-9a-f]{8}\s+true\s+NFS\s+[0-9]+\s+[0-9]+$/m);
+    expect(fsList).toMatch(
+      /^\/vmfs\/volumes\/[0-9a-f]{8}-[0-9a-f]{8}\s+zbs-nfs\s+[0-9a-f]{8}-[0-9a-f]{8}\s+true\s+NFS\s+[0-9]+\s+[0-9]+$/m,
+    );
     const t = (await lab.execOk('esxi-1', 'esxcli system time get')).trim();
     expect(t).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     expect(Math.abs(Date.parse(t) - Date.now())).toBeLessThan(10_000);
@@ -200,8 +227,12 @@ describeLab('lab ESXi as real hosts are (6.7 + 8.0 profiles, shipped firewall, S
 describeLab('lab ESXi options', () => {
   test('an unknown ESXi version, host or firewall mode is refused before anything is created', async () => {
     const name = testLabName('esxi-bad');
-    await expect(Lab.start({ nodes: 2, name, esxiVersion: '9.0' as never })).rejects.toThrow(/esxiVersion "9\.0" is not one of 6\.7, 7\.0, 8\.0/);
-    await expect(Lab.start({ nodes: 2, name, esxiVersion: { 'esxi-3': '6.7' } })).rejects.toThrow(/"esxi-3" is not an ESXi host of a 2-node lab/);
+    await expect(Lab.start({ nodes: 2, name, esxiVersion: '9.0' as never })).rejects.toThrow(
+      /esxiVersion "9\.0" is not one of 6\.7, 7\.0, 8\.0/,
+    );
+    await expect(Lab.start({ nodes: 2, name, esxiVersion: { 'esxi-3': '6.7' } })).rejects.toThrow(
+      /"esxi-3" is not an ESXi host of a 2-node lab/,
+    );
     await expect(Lab.start({ nodes: 2, name, secureBoot: ['scvm-1'] })).rejects.toThrow(/secureBoot: "scvm-1"/);
     await expect(Lab.start({ nodes: 2, name, firewall: 'closed' as never })).rejects.toThrow(/firewall must be open or shipped/);
     expect(Lab.list()).not.toContain(name);

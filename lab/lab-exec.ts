@@ -68,19 +68,27 @@ export async function execIn(s: LabState, target: string, command: string, opts:
       s.reload();
       init = s.pid(`${target}:init`);
     }
-    if (init === undefined || !alive(init)) throw new LabError(`${target} is not running`, `heal or reboot it (npm run lab -- status --name ${s.name}).`);
+    if (init === undefined || !alive(init))
+      throw new LabError(`${target} is not running`, `heal or reboot it (npm run lab -- status --name ${s.name}).`);
     const chrootArgs = [root];
     const env = hostEnv();
     if (opts.user !== undefined && opts.user !== 'root') {
       if (t.kind !== 'scvm') throw new LabError('exec as a non-root user is only modelled on SCVMs');
-      const line = fs.readFileSync(path.join(root, 'etc', 'passwd'), 'utf8').split('\n').find((l) => l.startsWith(`${opts.user}:`));
+      const line = fs
+        .readFileSync(path.join(root, 'etc', 'passwd'), 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(`${opts.user}:`));
       const f = line?.split(':');
       if (!f || f.length < 7) throw new LabError(`no user ${opts.user} on ${target}`);
       chrootArgs.unshift(`--userspec=${f[2]}:${f[3]}`);
       env.HOME = f[5];
       env.USER = opts.user;
     }
-    r = await run('nsenter', [...nsenterArgs(init), 'chroot', ...chrootArgs, '/bin/sh', '-c', command], { timeoutMs, input: opts.input, env });
+    r = await run('nsenter', [...nsenterArgs(init), 'chroot', ...chrootArgs, '/bin/sh', '-c', command], {
+      timeoutMs,
+      input: opts.input,
+      env,
+    });
   }
   if (r.timedOut) throw new LabError(`command on ${target} timed out after ${timeoutMs} ms: ${command}`);
   return { stdout: r.stdout, stderr: r.stderr, code: r.code };

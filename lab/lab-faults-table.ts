@@ -15,7 +15,15 @@ import { stopTracked } from './lab-sim-services';
 import { parseTarget, type LabNode } from './lab-topology';
 import type { LabState } from './lab-state';
 
-export const FAULTS = ['storage-down', 'access-unhealthy', 'scvm-down', 'sshd-hang', 'ssh-client-blocked', 'access-restart', 'route-tool-hang'] as const;
+export const FAULTS = [
+  'storage-down',
+  'access-unhealthy',
+  'scvm-down',
+  'sshd-hang',
+  'ssh-client-blocked',
+  'access-restart',
+  'route-tool-hang',
+] as const;
 export type FaultName = (typeof FAULTS)[number];
 
 interface FaultKind {
@@ -58,7 +66,12 @@ const KINDS: Record<FaultName, FaultKind> = {
       } else {
         await setScvmNics(s, node, true);
         // A booted SCVM's access service opens a new meta session: new id, no client IPs yet.
-        updateScvm(s.clusterFile, target, { healthy: !s.faultActive('access-unhealthy', target), metaUp: true, sessionId: newSessionId(), localClientsIps: '' });
+        updateScvm(s.clusterFile, target, {
+          healthy: !s.faultActive('access-unhealthy', target),
+          metaUp: true,
+          sessionId: newSessionId(),
+          localClientsIps: '',
+        });
         if (!alive(s.pid(`${target}:init`))) await bootScvm(s, node);
       }
     },

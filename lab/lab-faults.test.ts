@@ -37,7 +37,10 @@ describeLab('lab faults', () => {
 
   test('baseline: each ESXi is served by its own SCVM over the private link', async () => {
     const t = Date.now();
-    await lab.waitForIo('both hosts served locally', (io) => io['esxi-1']?.servedBy === 'scvm-1' && io['esxi-2']?.servedBy === 'scvm-2', { sinceMs: t, timeoutMs: 5000 });
+    await lab.waitForIo('both hosts served locally', (io) => io['esxi-1']?.servedBy === 'scvm-1' && io['esxi-2']?.servedBy === 'scvm-2', {
+      sinceMs: t,
+      timeoutMs: 5000,
+    });
     await expect(lab.waitForIo('never', () => false, { timeoutMs: 300 })).rejects.toThrow(/served by: \{"esxi-1":"scvm-1"/);
     const io = lab.io();
     expect(io['esxi-1']!.probes).toBeGreaterThan(10);
@@ -70,7 +73,10 @@ describeLab('lab faults', () => {
   });
 
   test('access-unhealthy scvm-N: dropped from the session list (REST and zbs-meta) while its link stays up', async () => {
-    const before = JSON.parse(await lab.execOk('esxi-1', `wget -q -O - ${SESSION_URL('10.10.0.101')}`)) as { ec: string; data: { ip: string }[] };
+    const before = JSON.parse(await lab.execOk('esxi-1', `wget -q -O - ${SESSION_URL('10.10.0.101')}`)) as {
+      ec: string;
+      data: { ip: string }[];
+    };
     expect(before.ec).toBe('EOK');
     expect(before.data.map((d) => d.ip)).toEqual(['10.20.0.101', '10.20.0.102']);
     await lab.fault('access-unhealthy', 'scvm-2');
@@ -149,12 +155,20 @@ describeLab('lab faults', () => {
     expect((await lab.exec('ctl', `ping -c 1 -W 1 ${lab.nodes[1]!.esxi.mgmtIp}`)).code).not.toBe(0);
     await rebooting;
     expect((await lab.exec('ctl', `ping -c 1 -W 2 ${lab.nodes[1]!.esxi.mgmtIp}`)).code).toBe(0);
-    await lab.waitForIo('esxi-2 served again', (io) => io['esxi-2']?.servedBy === 'scvm-2' && (io['esxi-2']?.longestGapMs ?? 0) >= 1000, { sinceMs: t, timeoutMs: 5000 });
+    await lab.waitForIo('esxi-2 served again', (io) => io['esxi-2']?.servedBy === 'scvm-2' && (io['esxi-2']?.longestGapMs ?? 0) >= 1000, {
+      sinceMs: t,
+      timeoutMs: 5000,
+    });
     expect(lab.faults).toEqual([]);
   });
 
   test('hosts rebooted and faulted in parallel keep their own bookkeeping', async () => {
-    await Promise.all([lab.crash('esxi-1'), lab.reboot('esxi-2'), lab.fault('access-unhealthy', 'scvm-1'), lab.fault('storage-down', 'scvm-2')]);
+    await Promise.all([
+      lab.crash('esxi-1'),
+      lab.reboot('esxi-2'),
+      lab.fault('access-unhealthy', 'scvm-1'),
+      lab.fault('storage-down', 'scvm-2'),
+    ]);
     expect(await lab.execOk('esxi-1', 'hostname')).toBe('esxi-1\n');
     expect(await lab.execOk('esxi-2', 'hostname')).toBe('esxi-2\n');
     expect(lab.faults.map((f) => `${f.name} ${f.target}`).sort()).toEqual(['access-unhealthy scvm-1', 'storage-down scvm-2']);

@@ -19,7 +19,9 @@ export async function hostKeys(root: string, target: string): Promise<void> {
   fs.mkdirSync(sshDir, { recursive: true, mode: 0o755 });
   for (const f of fs.readdirSync(sshDir)) if (f.startsWith('ssh_host_')) fs.unlinkSync(path.join(sshDir, f));
   await Promise.all(
-    HOST_KEY_TYPES.map((type) => runOk('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `root@${target}`, '-f', path.join(sshDir, `ssh_host_${type}_key`)])),
+    HOST_KEY_TYPES.map((type) =>
+      runOk('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `root@${target}`, '-f', path.join(sshDir, `ssh_host_${type}_key`)]),
+    ),
   );
   // On ESXi the host keys are backed-up configuration files: VisorFS marks them sticky.
   if (target.startsWith('esxi-')) for (const f of fs.readdirSync(sshDir)) if (f.startsWith('ssh_host_')) markSticky(path.join(sshDir, f));
@@ -27,7 +29,14 @@ export async function hostKeys(root: string, target: string): Promise<void> {
 
 /** The host's current public host keys, as `type base64` lines. */
 export function publicHostKeys(root: string): string[] {
-  return HOST_KEY_TYPES.map((t) => fs.readFileSync(path.join(root, 'etc', 'ssh', `ssh_host_${t}_key.pub`), 'utf8').trim().split(/\s+/).slice(0, 2).join(' '));
+  return HOST_KEY_TYPES.map((t) =>
+    fs
+      .readFileSync(path.join(root, 'etc', 'ssh', `ssh_host_${t}_key.pub`), 'utf8')
+      .trim()
+      .split(/\s+/)
+      .slice(0, 2)
+      .join(' '),
+  );
 }
 
 function sshdConfig(s: LabState, target: string, root: string, kind: 'esxi' | 'scvm'): string {
@@ -87,8 +96,16 @@ export async function prepareEsxi(s: LabState, node: LabNode, t: Templates): Pro
   const osUuid = `${h.datastoreUuid.slice(0, 9)}${randomHex(8)}-${randomHex(4)}-${h.datastoreUuid.slice(23)}`;
   const systemVolumes =
     h.version === '6.7'
-      ? [`${vmfsUuid()} - vfat 261853184 106246144`, `${vmfsUuid()} - vfat 299712512 117448704`, `${vmfsUuid()} - vfat 4293591040 4288217088`]
-      : [`${osUuid} OSDATA-${osUuid} VMFSOS 128580583424 122972798976`, `${vmfsUuid()} BOOTBANK1 vfat 4293591040 4077060096`, `${vmfsUuid()} BOOTBANK2 vfat 4293591040 4021878784`];
+      ? [
+          `${vmfsUuid()} - vfat 261853184 106246144`,
+          `${vmfsUuid()} - vfat 299712512 117448704`,
+          `${vmfsUuid()} - vfat 4293591040 4288217088`,
+        ]
+      : [
+          `${osUuid} OSDATA-${osUuid} VMFSOS 128580583424 122972798976`,
+          `${vmfsUuid()} BOOTBANK1 vfat 4293591040 4077060096`,
+          `${vmfsUuid()} BOOTBANK2 vfat 4293591040 4021878784`,
+        ];
   fs.writeFileSync(path.join(h.root, 'usr', 'lib', 'vmware', 'lab', 'system-volumes'), systemVolumes.join('\n') + '\n');
   fs.mkdirSync(h.datastorePath, { recursive: true, mode: 0o755 });
   fs.symlinkSync(h.datastoreUuid, path.join(h.root, 'vmfs', 'volumes', h.datastore));
@@ -100,14 +117,19 @@ export async function prepareEsxi(s: LabState, node: LabNode, t: Templates): Pro
       `/net/routes/kernel/gateway = "${s.config.mgmtNet}.1"`,
       // RDMA: as SmartX deploy leaves it, persistent, so boot re-adds them before any agent runs.
       ...(node.scvm.accessIp !== undefined
-        ? [`/net/route/ipv4[${NFS_ADDRESS}/32]/gateway = "${node.scvm.accessIp}"`, `/net/route/ipv4[${node.scvm.storageIp}/32]/gateway = "${node.scvm.accessIp}"`]
+        ? [
+            `/net/route/ipv4[${NFS_ADDRESS}/32]/gateway = "${node.scvm.accessIp}"`,
+            `/net/route/ipv4[${node.scvm.storageIp}/32]/gateway = "${node.scvm.accessIp}"`,
+          ]
         : []),
       // The ZBS NFS datastore, mounted from 192.168.33.2 (a mount record only: the lab mounts nothing).
       '/nas/zbs-nfs/host = "192.168.33.2"',
       '/nas/zbs-nfs/share = "/zbs"',
       `/nas/zbs-nfs/uuid = "${nfsUuid}"`,
       // 'open': the client rulesets the product needs are on; 'shipped' leaves ESXi's defaults (off).
-      ...(s.config.firewall === 'shipped' ? [] : ['/firewall/services/sshClient/enabled = "true"', '/firewall/services/httpClient/enabled = "true"']),
+      ...(s.config.firewall === 'shipped'
+        ? []
+        : ['/firewall/services/sshClient/enabled = "true"', '/firewall/services/httpClient/enabled = "true"']),
       '',
     ].join('\n'),
   );
@@ -141,7 +163,10 @@ export function writeKnownHosts(s: LabState): void {
   for (const node of s.nodes) {
     for (const h of [node.esxi, node.scvm]) {
       for (const t of HOST_KEY_TYPES) {
-        const [type, key] = fs.readFileSync(path.join(h.root, 'etc', 'ssh', `ssh_host_${t}_key.pub`), 'utf8').trim().split(/\s+/);
+        const [type, key] = fs
+          .readFileSync(path.join(h.root, 'etc', 'ssh', `ssh_host_${t}_key.pub`), 'utf8')
+          .trim()
+          .split(/\s+/);
         lines.push(`${h.mgmtIp},${h.storageIp} ${type} ${key}`);
       }
     }

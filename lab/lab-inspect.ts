@@ -89,12 +89,23 @@ export function labStatus(s: LabState, linkFaults: LinkFaults): LabStatus {
         for (const name of h === node.esxi ? ['monitor'] : ['meta-sim', 'nfs-sim']) services[name] = svc(`${h.target}:${name}`);
       }
       const t: TargetStatus = { target: h.target, ns: h.ns, up: svc(`${h.target}:init`), sshd: svc(`${h.target}:sshd`), services };
-      if (h === node.esxi) Object.assign(t, { nfsRoute: nfsRoute(s, node), esxiVersion: node.esxi.version, secureBoot: node.esxi.secureBoot });
+      if (h === node.esxi)
+        Object.assign(t, { nfsRoute: nfsRoute(s, node), esxiVersion: node.esxi.version, secureBoot: node.esxi.secureBoot });
       targets.push(t);
     }
   }
   const l = linkFaults.view(s.reg);
-  return { name: s.name, nodes: s.nodes.length, stateDir: s.dir, controller: s.controller, targets, faults: activeFaults(s), links: l.links, partitions: l.partitions, ...(l.engine ? { linkEngine: l.engine } : {}) };
+  return {
+    name: s.name,
+    nodes: s.nodes.length,
+    stateDir: s.dir,
+    controller: s.controller,
+    targets,
+    faults: activeFaults(s),
+    links: l.links,
+    partitions: l.partitions,
+    ...(l.engine ? { linkEngine: l.engine } : {}),
+  };
 }
 
 /**
@@ -145,14 +156,24 @@ export function ioSummaries(s: LabState, sinceMs?: number): Record<string, HostI
  * Polls the IO summaries (every 200 ms) until `check` accepts them; fails
  * with the last summaries' served-by map after timeoutMs.
  */
-export async function waitForIo(s: LabState, what: string, check: (io: Record<string, HostIoSummary>) => boolean, opts: { timeoutMs?: number; sinceMs?: number } = {}): Promise<Record<string, HostIoSummary>> {
+export async function waitForIo(
+  s: LabState,
+  what: string,
+  check: (io: Record<string, HostIoSummary>) => boolean,
+  opts: { timeoutMs?: number; sinceMs?: number } = {},
+): Promise<Record<string, HostIoSummary>> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   let last: Record<string, HostIoSummary> = {};
   try {
-    return await waitFor(what, timeoutMs, () => {
-      last = ioSummaries(s, opts.sinceMs);
-      return check(last) ? last : undefined;
-    }, 200);
+    return await waitFor(
+      what,
+      timeoutMs,
+      () => {
+        last = ioSummaries(s, opts.sinceMs);
+        return check(last) ? last : undefined;
+      },
+      200,
+    );
   } catch {
     const served = Object.fromEntries(Object.entries(last).map(([h, v]) => [h, v.servedBy]));
     throw new LabError(`timed out after ${timeoutMs} ms waiting for ${what}; served by: ${JSON.stringify(served)}`);
@@ -174,7 +195,15 @@ export function routeAudit(s: LabState, target: string, sinceMs = 0): RouteAudit
     if (f.length < 7 || !/^\d+$/.test(f[0] ?? '')) continue;
     const t = Number(f[0]) * 1000;
     if (t < sinceMs - 999) continue;
-    out.push({ t, op: f[1] === 'del' ? 'del' : 'add', prefix: f[2] ?? '', gateway: f[3] ?? '', tool: f[4] ?? '', parent: f[5] ?? '', grandparent: f[6] ?? '' });
+    out.push({
+      t,
+      op: f[1] === 'del' ? 'del' : 'add',
+      prefix: f[2] ?? '',
+      gateway: f[3] ?? '',
+      tool: f[4] ?? '',
+      parent: f[5] ?? '',
+      grandparent: f[6] ?? '',
+    });
   }
   return out;
 }

@@ -54,7 +54,8 @@ export async function startLab(opts: LabOptions): Promise<LabState> {
   const dir = labDir(name);
   if (fs.existsSync(dir)) {
     // Leftover of a start that died before writing its registry: nothing in it can be running.
-    if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir}/`)) throw new LabError(`something is mounted under ${dir}`, `umount it (grep ${dir} /proc/self/mountinfo).`);
+    if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir}/`))
+      throw new LabError(`something is mounted under ${dir}`, `umount it (grep ${dir} /proc/self/mountinfo).`);
     await runOk('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 120_000 });
   }
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -78,16 +79,38 @@ async function create(s: LabState, t: Templates): Promise<void> {
   for (const ns of reg.namespaces) await runOk('ip', ['netns', 'add', ns]);
   // IPv4-only lab (as the modelled vmknics): no IPv6 link-local noise in routes and probes.
   await parallel(reg.namespaces, START_PARALLELISM, (ns) =>
-    runOk('ip', ['netns', 'exec', ns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6']),
+    runOk('ip', [
+      'netns',
+      'exec',
+      ns,
+      'sh',
+      '-c',
+      'echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6',
+    ]),
   );
   await createSwitch(s);
   await createController(s);
   fs.mkdirSync(path.join(s.dir, 'keys'), { mode: 0o700 });
-  await runOk('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-C', `zrl-operator@${s.name}`, '-f', s.operatorKeyPath]);
+  await runOk('ssh-keygen', [
+    '-q',
+    '-t',
+    'rsa',
+    '-b',
+    '2048',
+    '-m',
+    'PEM',
+    '-N',
+    '',
+    '-C',
+    `zrl-operator@${s.name}`,
+    '-f',
+    s.operatorKeyPath,
+  ]);
   fs.mkdirSync(path.join(s.dir, 'io'), { mode: 0o755 });
   fs.mkdirSync(path.dirname(s.clusterFile), { mode: 0o755 });
   const state: ClusterState = { version: 1, scvms: {} };
-  for (const node of s.nodes) state.scvms[node.scvm.target] = newScvmState(node.scvm.target, node.index, node.scvm.storageIp, node.scvm.mgmtIp);
+  for (const node of s.nodes)
+    state.scvms[node.scvm.target] = newScvmState(node.scvm.target, node.index, node.scvm.storageIp, node.scvm.mgmtIp);
   writeClusterState(s.clusterFile, state);
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
@@ -116,7 +139,8 @@ async function create(s: LabState, t: Templates): Promise<void> {
 export async function downLab(name: string): Promise<void> {
   const reg = readRegistry(name);
   for (const ns of reg.namespaces) {
-    if (!ns.startsWith(reg.prefix)) throw new LabError(`registry of ${name} lists foreign namespace ${ns}; refusing`, 'Inspect the registry by hand.');
+    if (!ns.startsWith(reg.prefix))
+      throw new LabError(`registry of ${name} lists foreign namespace ${ns}; refusing`, 'Inspect the registry by hand.');
   }
   const existing = new Set((await runOk('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0] ?? ''));
   const labNs = reg.namespaces.filter((ns) => existing.has(ns));
@@ -152,7 +176,11 @@ export async function downLab(name: string): Promise<void> {
   trace(`down ${name}: namespaces deleted`);
   const dir = labDir(name);
   const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  if (mounts.includes(` ${dir}/`)) throw new LabError(`something is still mounted under ${dir}; not removing it`, `umount the listed mounts (grep ${dir} /proc/self/mountinfo).`);
+  if (mounts.includes(` ${dir}/`))
+    throw new LabError(
+      `something is still mounted under ${dir}; not removing it`,
+      `umount the listed mounts (grep ${dir} /proc/self/mountinfo).`,
+    );
   await runOk('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 120_000 });
   trace(`down ${name}: state removed`);
 }

@@ -32,7 +32,14 @@ function parsePing(out: string): Ping {
   if (!m) throw new Error(`no ping summary in: ${out}`);
   const sent = Number(m[1]);
   const received = Number(m[2]);
-  return { sent, received, lossPct: (100 * (sent - received)) / sent, min: Number(rtt?.[1] ?? NaN), avg: Number(rtt?.[2] ?? NaN), max: Number(rtt?.[3] ?? NaN) };
+  return {
+    sent,
+    received,
+    lossPct: (100 * (sent - received)) / sent,
+    min: Number(rtt?.[1] ?? NaN),
+    avg: Number(rtt?.[2] ?? NaN),
+    max: Number(rtt?.[3] ?? NaN),
+  };
 }
 
 describe('link fault programs (classic BPF for tc bytecode)', () => {
@@ -63,12 +70,14 @@ describeLab('lab link faults', () => {
   /** Probes in parallel (each failing one waits its timeout): { 'esxi-1>10.20.0.102': false, ... }. */
   const reachMap = async (pairs: [string, string][]): Promise<Record<string, boolean>> =>
     Object.fromEntries(await Promise.all(pairs.map(async ([from, ip]) => [`${from}>${ip}`, await reaches(from, ip)] as const)));
-  const switchPort = async (dev: string): Promise<string> => /state (\w+)/.exec(await runOk('ip', ['-n', lab.switchNs, '-o', 'link', 'show', dev]))?.[1] ?? '?';
+  const switchPort = async (dev: string): Promise<string> =>
+    /state (\w+)/.exec(await runOk('ip', ['-n', lab.switchNs, '-o', 'link', 'show', dev]))?.[1] ?? '?';
 
   beforeAll(async () => {
     lab = await Lab.start({ nodes: 2, name: NAME, services: false, replaceStale: true });
     // Neighbours resolved before any fault: a lost ARP exchange would stall pings for a second.
-    for (const ip of ['10.20.0.101', '10.10.0.101', '10.20.0.102', '10.10.0.102', '10.20.0.12']) await lab.execOk('esxi-1', `ping -c 1 -W 2 ${ip}`);
+    for (const ip of ['10.20.0.101', '10.10.0.101', '10.20.0.102', '10.10.0.102', '10.20.0.12'])
+      await lab.execOk('esxi-1', `ping -c 1 -W 2 ${ip}`);
     await lab.execOk('scvm-2', 'ping -c 1 -W 2 10.20.0.11');
   }, 120_000);
 
@@ -137,7 +146,13 @@ describeLab('lab link faults', () => {
 
     // An ESXi cut off from its own SCVM: the private link goes too.
     await lab.partition('esxi-2', 'scvm-2');
-    expect(await reachMap([['esxi-2', '192.168.33.2'], ['esxi-2', '10.20.0.102'], ['esxi-2', '10.20.0.101']])).toEqual({
+    expect(
+      await reachMap([
+        ['esxi-2', '192.168.33.2'],
+        ['esxi-2', '10.20.0.102'],
+        ['esxi-2', '10.20.0.101'],
+      ]),
+    ).toEqual({
       'esxi-2>192.168.33.2': false,
       'esxi-2>10.20.0.102': false,
       'esxi-2>10.20.0.101': true,
@@ -146,9 +161,19 @@ describeLab('lab link faults', () => {
 
     // Healing one host's link lifts that host's partitions only.
     await lab.healLinks('esxi-2:mgmt');
-    expect(await reachMap([['esxi-2', '192.168.33.2'], ['esxi-1', '10.20.0.102']])).toEqual({ 'esxi-2>192.168.33.2': true, 'esxi-1>10.20.0.102': false });
+    expect(
+      await reachMap([
+        ['esxi-2', '192.168.33.2'],
+        ['esxi-1', '10.20.0.102'],
+      ]),
+    ).toEqual({ 'esxi-2>192.168.33.2': true, 'esxi-1>10.20.0.102': false });
     await lab.healLinks();
-    expect(await reachMap([['esxi-1', '10.20.0.102'], ['scvm-2', '10.10.0.11']])).toEqual({ 'esxi-1>10.20.0.102': true, 'scvm-2>10.10.0.11': true });
+    expect(
+      await reachMap([
+        ['esxi-1', '10.20.0.102'],
+        ['scvm-2', '10.10.0.11'],
+      ]),
+    ).toEqual({ 'esxi-1>10.20.0.102': true, 'scvm-2>10.10.0.11': true });
   });
 
   test('flap: the switch port alternates down and up until healed; heal stops the flapper and leaves the port up', async () => {
@@ -164,7 +189,9 @@ describeLab('lab link faults', () => {
     expect(seen).toContain('DOWN');
     expect(seen).toContain('UP');
     expect(changes).toBeGreaterThanOrEqual(2);
-    expect(lab.status().links).toEqual([expect.objectContaining({ link: 'scvm-2:storage', flap: { downS: 0.4, upS: 0.4 }, flapping: true })]);
+    expect(lab.status().links).toEqual([
+      expect.objectContaining({ link: 'scvm-2:storage', flap: { downS: 0.4, upS: 0.4 }, flapping: true }),
+    ]);
 
     await lab.healLinks('scvm-2:storage');
     expect(alive(pid)).toBe(false);
@@ -182,7 +209,13 @@ describeLab('lab link faults', () => {
     await lab.healLinks();
     const reg = readRegistry(NAME);
     expect(Object.keys(reg.pids).filter((k) => k.startsWith('link-'))).toEqual([]);
-    const ends: [string, string][] = [[lab.switchNs, 's-e1'], [lab.switchNs, 'm-s2'], [lab.nodes[0]!.esxi.ns, 'vmk1'], [lab.nodes[1]!.scvm.ns, 'eth0'], [lab.nodes[0]!.scvm.ns, 'eth2']];
+    const ends: [string, string][] = [
+      [lab.switchNs, 's-e1'],
+      [lab.switchNs, 'm-s2'],
+      [lab.nodes[0]!.esxi.ns, 'vmk1'],
+      [lab.nodes[1]!.scvm.ns, 'eth0'],
+      [lab.nodes[0]!.scvm.ns, 'eth2'],
+    ];
     for (const [ns, dev] of ends) {
       expect(await runOk('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'show', 'dev', dev])).not.toMatch(/clsact|netem/);
       expect(await runOk('ip', ['-n', ns, '-o', 'link', 'show'])).not.toMatch(/lf-|lfd-|lfp-/);
@@ -227,7 +260,9 @@ describeLab('lab link faults', () => {
     await lab.healLinks();
     await lab.linkFault('esxi-1:storage', { delayMs: 5 });
     await lab.linkFlap('esxi-2:storage', 1, 1);
-    const pids = Object.entries(readRegistry(NAME).pids).filter(([k]) => k.startsWith('link-')).map(([, p]) => p);
+    const pids = Object.entries(readRegistry(NAME).pids)
+      .filter(([k]) => k.startsWith('link-'))
+      .map(([, p]) => p);
     expect(pids.length).toBe(3);
     expect(pids.every(alive)).toBe(true);
     await lab.stop();

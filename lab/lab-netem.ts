@@ -19,7 +19,19 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { LabNode } from './lab';
-import { delayProgram, detectEngine, DROP_ALL, ipNumber, lossProgram, macTail, partitionProgram, relayBinary, RELAY_MARK, TC_TIMEOUT_MS, type LinkEngine } from './link-bpf';
+import {
+  delayProgram,
+  detectEngine,
+  DROP_ALL,
+  ipNumber,
+  lossProgram,
+  macTail,
+  partitionProgram,
+  relayBinary,
+  RELAY_MARK,
+  TC_TIMEOUT_MS,
+  type LinkEngine,
+} from './link-bpf';
 import { alive, LabError, parallel, run, runOk, waitFor } from './proc';
 import { readRegistry, updateRegistry, type LinkFaultState, type Registry } from './registry';
 
@@ -77,7 +89,8 @@ function fail(message: string, fix: string): never {
 }
 
 function checkNumber(what: string, v: unknown, min: number, max: number, unit: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) fail(`${what} must be a number from ${min} to ${max} ${unit}, got ${JSON.stringify(v)}`, `Give ${what} as ${min}..${max}.`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+    fail(`${what} must be a number from ${min} to ${max} ${unit}, got ${JSON.stringify(v)}`, `Give ${what} as ${min}..${max}.`);
   return v;
 }
 
@@ -105,14 +118,18 @@ export class LinkFaults {
   private host(target: string): HostRef {
     const m = /^(esxi|scvm)-(\d+)$/.exec(target);
     const node = m ? this.lab.nodes[Number(m[2]) - 1] : undefined;
-    if (!m || node === undefined) fail(`${JSON.stringify(target)} is not a host of lab ${this.lab.name}`, `Name esxi-N or scvm-N, N = 1..${this.lab.nodes.length}.`);
+    if (!m || node === undefined)
+      fail(`${JSON.stringify(target)} is not a host of lab ${this.lab.name}`, `Name esxi-N or scvm-N, N = 1..${this.lab.nodes.length}.`);
     return { target, kind: m[1] as 'esxi' | 'scvm', node };
   }
 
   private link(name: string): Link {
     const [target = '', net = ''] = name.split(':');
     if (!name.includes(':') || !(LINK_NETS as readonly string[]).includes(net)) {
-      fail(`unknown link ${JSON.stringify(name)}`, `Name a link <host>:<net> (e.g. scvm-1:storage, esxi-2:mgmt; net ${LINK_NETS.join(' | ')}), or all.`);
+      fail(
+        `unknown link ${JSON.stringify(name)}`,
+        `Name a link <host>:<net> (e.g. scvm-1:storage, esxi-2:mgmt; net ${LINK_NETS.join(' | ')}), or all.`,
+      );
     }
     const host = this.host(target);
     const i = host.node.index;
@@ -131,7 +148,8 @@ export class LinkFaults {
 
   /** `all` = every link of every host; `esxi-1` = both of its links; else one `<host>:<net>`. */
   private links(spec: string): Link[] {
-    if (spec === 'all') return this.lab.nodes.flatMap((n) => [n.esxi.target, n.scvm.target]).flatMap((t) => LINK_NETS.map((net) => this.link(`${t}:${net}`)));
+    if (spec === 'all')
+      return this.lab.nodes.flatMap((n) => [n.esxi.target, n.scvm.target]).flatMap((t) => LINK_NETS.map((net) => this.link(`${t}:${net}`)));
     if (/^(esxi|scvm)-\d+$/.test(spec)) return LINK_NETS.map((net) => this.link(`${this.host(spec).target}:${net}`));
     return [this.link(spec)];
   }
@@ -276,7 +294,9 @@ export class LinkFaults {
     const engine = reg.linkEngine;
     const all = this.links('all');
     await parallel(ends, 8, async (end) => {
-      const link = all.find((l) => (l.hostEnd.ns === end.ns && l.hostEnd.dev === end.dev) || (l.switchEnd.ns === end.ns && l.switchEnd.dev === end.dev));
+      const link = all.find(
+        (l) => (l.hostEnd.ns === end.ns && l.hostEnd.dev === end.dev) || (l.switchEnd.ns === end.ns && l.switchEnd.dev === end.dev),
+      );
       const f = link === undefined ? undefined : reg.links?.find((x) => x.link === link.name);
       const loss = f?.loss ?? 0;
       const delayMs = f?.delayMs ?? 0;
@@ -293,7 +313,8 @@ export class LinkFaults {
       if (part !== undefined || bpfLoss || bpfDelay) {
         await this.ensureSink(end.ns);
         add.push(`qdisc add dev ${end.dev} clsact`);
-        const filter = (pref: number, prog: string, to: string) => `filter add dev ${end.dev} egress pref ${pref} bpf bytecode "${prog}" action mirred egress redirect dev ${to}`;
+        const filter = (pref: number, prog: string, to: string) =>
+          `filter add dev ${end.dev} egress pref ${pref} bpf bytecode "${prog}" action mirred egress redirect dev ${to}`;
         if (part !== undefined) add.push(filter(PREF.partition, part, SINK));
         if (bpfLoss) add.push(filter(PREF.loss, lossProgram(loss), SINK));
         // The relay listens before any frame is redirected to it.
@@ -305,10 +326,16 @@ export class LinkFaults {
 
   /** `tc -batch` in a lab namespace; `force`: keep going and ignore errors (removing what may not exist). */
   private async tcBatch(ns: string, lines: string[], force: boolean): Promise<void> {
-    const r = await run('ip', ['netns', 'exec', ns, 'tc', ...(force ? ['-force'] : []), '-batch', '-'], { input: lines.join('\n') + '\n', timeoutMs: TC_TIMEOUT_MS });
+    const r = await run('ip', ['netns', 'exec', ns, 'tc', ...(force ? ['-force'] : []), '-batch', '-'], {
+      input: lines.join('\n') + '\n',
+      timeoutMs: TC_TIMEOUT_MS,
+    });
     if (r.timedOut) fail(`tc in ${ns} timed out`, 'Check the machine load; tc should answer in milliseconds.');
     if (r.code !== 0 && !force) {
-      fail(`tc in ${ns} failed: ${r.stderr.trim()}\n${lines.join('\n')}`, 'See lab/README.md, "Link faults" (the kernel needs sch_netem, or clsact, cls_bpf and act_mirred).');
+      fail(
+        `tc in ${ns} failed: ${r.stderr.trim()}\n${lines.join('\n')}`,
+        'See lab/README.md, "Link faults" (the kernel needs sch_netem, or clsact, cls_bpf and act_mirred).',
+      );
     }
   }
 
@@ -356,7 +383,9 @@ export class LinkFaults {
     if (this.sinks.has(ns)) return;
     if ((await run('ip', ['-n', ns, 'link', 'show', SINK])).code !== 0) {
       // -force: a concurrent call for the same namespace may have added it meanwhile.
-      await run('ip', ['-n', ns, '-force', '-batch', '-'], { input: `link add ${SINK} type veth peer name ${SINK}p\nlink set ${SINK}p arp off up\nlink set ${SINK} up\n` });
+      await run('ip', ['-n', ns, '-force', '-batch', '-'], {
+        input: `link add ${SINK} type veth peer name ${SINK}p\nlink set ${SINK}p arp off up\nlink set ${SINK} up\n`,
+      });
       await runOk('ip', ['-n', ns, 'link', 'show', SINK]);
     }
     this.sinks.add(ns);
@@ -369,12 +398,17 @@ export class LinkFaults {
     const dev = `lfd-${end.dev}`;
     const peer = `lfp-${end.dev}`;
     if ((await run('ip', ['-n', end.ns, 'link', 'show', dev])).code !== 0) {
-      await runOk('ip', ['-n', end.ns, '-batch', '-'], { input: `link add ${dev} type veth peer name ${peer}\nlink set ${peer} arp off up\nlink set ${dev} up\n` });
+      await runOk('ip', ['-n', end.ns, '-batch', '-'], {
+        input: `link add ${dev} type veth peer name ${peer}\nlink set ${peer} arp off up\nlink set ${dev} up\n`,
+      });
     }
     const logFile = path.join(this.lab.dir, 'link-delay.log');
     const log = fs.openSync(logFile, 'a');
     // `ip netns exec` execs the relay: the tracked pid is the relay, inside the lab namespace.
-    const child = spawn('ip', ['netns', 'exec', end.ns, bin, peer, end.dev, String(RELAY_MARK), String(delayMs), String(jitterMs)], { detached: true, stdio: ['ignore', log, log] });
+    const child = spawn('ip', ['netns', 'exec', end.ns, bin, peer, end.dev, String(RELAY_MARK), String(delayMs), String(jitterMs)], {
+      detached: true,
+      stdio: ['ignore', log, log],
+    });
     fs.closeSync(log);
     child.unref();
     if (child.pid === undefined) fail(`cannot start the delay relay in ${end.ns}`, `See ${logFile}.`);
@@ -437,7 +471,9 @@ export class LinkFaults {
     const reg = this.reg();
     if (reg.pids[key] === undefined) return;
     await this.stopTracked(key, this.lab.switchNs);
-    const held = reg.faults.some((f) => f.target === l.host.target && (f.name === 'scvm-down' || (f.name === 'storage-down' && l.net === 'storage')));
+    const held = reg.faults.some(
+      (f) => f.target === l.host.target && (f.name === 'scvm-down' || (f.name === 'storage-down' && l.net === 'storage')),
+    );
     const off = l.host.kind === 'esxi' && !alive(reg.pids[`${l.host.target}:init`]);
     if (!held && !off) await runOk('ip', ['-n', this.lab.switchNs, 'link', 'set', l.switchEnd.dev, 'up']);
   }

@@ -37,13 +37,25 @@ export async function createSwitch(s: LabState): Promise<void> {
 /** The operator's machine: on the management network, with `reroute` and a lab-bound `ssh` on PATH. */
 export async function createController(s: LabState): Promise<void> {
   const c = s.config;
-  await ipBatch(s.switchNs, [`link add m-c type veth peer name eth0 address ${mac(9, 0, 0)} netns ${s.controller.ns}`, 'link set m-c master br-mgmt up']);
-  await ipBatch(s.controller.ns, ['link set lo up', `addr add ${s.controller.ip}/24 dev eth0`, 'link set eth0 up', `route add default via ${c.mgmtNet}.1`]);
+  await ipBatch(s.switchNs, [
+    `link add m-c type veth peer name eth0 address ${mac(9, 0, 0)} netns ${s.controller.ns}`,
+    'link set m-c master br-mgmt up',
+  ]);
+  await ipBatch(s.controller.ns, [
+    'link set lo up',
+    `addr add ${s.controller.ip}/24 dev eth0`,
+    'link set eth0 up',
+    `route add default via ${c.mgmtNet}.1`,
+  ]);
   const bin = path.join(s.dir, 'ctl', 'bin');
   fs.mkdirSync(bin, { recursive: true, mode: 0o755 });
   fs.mkdirSync(path.join(s.dir, 'ctl', 'home'), { recursive: true, mode: 0o700 });
   const reroute = path.join(c.repo, 'bin', 'reroute.js');
-  fs.writeFileSync(path.join(bin, 'reroute'), `#!/bin/sh\n# The project's CLI, as an operator would have it on PATH.\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(reroute)} "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(
+    path.join(bin, 'reroute'),
+    `#!/bin/sh\n# The project's CLI, as an operator would have it on PATH.\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(reroute)} "$@"\n`,
+    { mode: 0o755 },
+  );
   const sshConfig = path.join(s.dir, 'ctl', 'ssh_config');
   fs.writeFileSync(
     sshConfig,

@@ -21,12 +21,7 @@ const LOCAL_SH_TIMEOUT_MS = 60_000;
 
 function childrenOf(pid: number): number[] {
   try {
-    return fs
-      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
     return [];
   }
@@ -66,11 +61,30 @@ async function startInit(s: LabState, target: string, ns: string, root: string, 
     `exec chroot ${root} /sbin/init`,
   ].join('\n');
   const log = fs.openSync(path.join(s.hostDir(target), 'init.log'), 'a');
-  const child = spawn('ip', ['netns', 'exec', ns, 'unshare', '--pid', '--uts', '--fork', '--kill-child=SIGKILL', '--mount', '--propagation', 'private', 'sh', '-c', script], {
-    detached: true,
-    stdio: ['ignore', log, log],
-    env: { PATH: HOST_PATH },
-  });
+  const child = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      'unshare',
+      '--pid',
+      '--uts',
+      '--fork',
+      '--kill-child=SIGKILL',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      script,
+    ],
+    {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: { PATH: HOST_PATH },
+    },
+  );
   fs.closeSync(log);
   child.unref();
   const parent = child.pid;
@@ -91,7 +105,9 @@ async function startSshd(s: LabState, target: string): Promise<void> {
   if (init === undefined) throw new LabError(`${target} is not running`);
   const before = new Set(childrenOf(init));
   const conf = path.join(s.hostDir(target), 'sshd_config');
-  await runOk('nsenter', [...nsenterArgs(init), '/usr/sbin/sshd', '-f', conf, '-E', path.join(s.hostDir(target), 'sshd.log')], { env: { PATH: HOST_PATH } });
+  await runOk('nsenter', [...nsenterArgs(init), '/usr/sbin/sshd', '-f', conf, '-E', path.join(s.hostDir(target), 'sshd.log')], {
+    env: { PATH: HOST_PATH },
+  });
   // The listener, not a session orphaned by an earlier sshd: only the listener's title names its config.
   const isListener = (p: number) => !before.has(p) && comm(p) === 'sshd' && cmdline(p).includes(conf);
   s.setPid(`${target}:sshd`, await waitFor(`${target} sshd`, 10_000, () => childrenOf(init).find(isListener)));
@@ -153,19 +169,33 @@ export async function bootEsxi(s: LabState, node: LabNode, restore: boolean): Pr
   await applyEsxConf(s, node);
   await startInit(s, h.target, h.ns, root);
   const init = s.pid(`${h.target}:init`) as number;
-  await runOk('nsenter', [...nsenterArgs(init), 'chroot', root, '/bin/sh', '-c', 'esxcli network firewall refresh && busybox syslogd -O /var/log/syslog.log && /usr/lib/vmware/busybox/bin/busybox crond'], {
-    env: hostEnv(),
-  });
+  await runOk(
+    'nsenter',
+    [
+      ...nsenterArgs(init),
+      'chroot',
+      root,
+      '/bin/sh',
+      '-c',
+      'esxcli network firewall refresh && busybox syslogd -O /var/log/syslog.log && /usr/lib/vmware/busybox/bin/busybox crond',
+    ],
+    {
+      env: hostEnv(),
+    },
+  );
   await startSshd(s, h.target);
   // UEFI Secure Boot: ESXi does not run local.sh at boot (the stock file says so).
   if (!h.secureBoot && fs.existsSync(path.join(root, 'etc', 'rc.local.d', 'local.sh'))) {
-    const r = await execIn(s, h.target, '/bin/sh /etc/rc.local.d/local.sh >/var/log/rc.local.log 2>&1 </dev/null', { timeoutMs: LOCAL_SH_TIMEOUT_MS }).catch((e: unknown) => {
+    const r = await execIn(s, h.target, '/bin/sh /etc/rc.local.d/local.sh >/var/log/rc.local.log 2>&1 </dev/null', {
+      timeoutMs: LOCAL_SH_TIMEOUT_MS,
+    }).catch((e: unknown) => {
       throw new LabError(
         `${h.target} boot: /etc/rc.local.d/local.sh did not finish within ${LOCAL_SH_TIMEOUT_MS / 1000} s (a real ESXi boot would hang here): ${(e as Error).message}`,
         'local.sh must only start things in the background; see /var/log/rc.local.log on the host.',
       );
     });
-    if (r.code !== 0) fs.appendFileSync(path.join(s.hostDir(h.target), 'boot.log'), `${new Date().toISOString()} local.sh exited ${r.code}\n`);
+    if (r.code !== 0)
+      fs.appendFileSync(path.join(s.hostDir(h.target), 'boot.log'), `${new Date().toISOString()} local.sh exited ${r.code}\n`);
   }
 }
 
@@ -173,7 +203,10 @@ export async function bootScvm(s: LabState, node: LabNode): Promise<void> {
   const h = node.scvm;
   const simDir = path.dirname(s.clusterFile);
   // The cluster state is meta's, not the SCVM's: the host reads it but cannot change it.
-  await startInit(s, h.target, h.ns, h.root, [`mount --bind ${simDir} ${h.root}/etc/zbs-sim`, `mount -o remount,bind,ro ${h.root}/etc/zbs-sim`]);
+  await startInit(s, h.target, h.ns, h.root, [
+    `mount --bind ${simDir} ${h.root}/etc/zbs-sim`,
+    `mount -o remount,bind,ro ${h.root}/etc/zbs-sim`,
+  ]);
   await startSshd(s, h.target);
   if (s.config.services) await startScvmServices(s, node);
 }

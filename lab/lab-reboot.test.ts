@@ -22,7 +22,8 @@ describeLab('lab ESXi reboot and crash', () => {
     await lab?.stop();
   });
 
-  const editLocalSh = () => sh(`sed -i 's/^exit 0$/${MARK}\\nexit 0/' /etc/rc.local.d/local.sh && grep -c '${MARK}' /etc/rc.local.d/local.sh`);
+  const editLocalSh = () =>
+    sh(`sed -i 's/^exit 0$/${MARK}\\nexit 0/' /etc/rc.local.d/local.sh && grep -c '${MARK}' /etc/rc.local.d/local.sh`);
 
   test('a local.sh edit without auto-backup is lost by a crash', async () => {
     expect((await editLocalSh()).trim()).toBe('1');

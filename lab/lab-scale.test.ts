@@ -36,7 +36,9 @@ describeLab(`lab at ${NODES} nodes`, () => {
       const r = await lab.exec('ctl', `ssh root@${last.esxi.mgmtIp} 'hostname; esxcfg-route -l | tail -1'`);
       expect(r.stdout).toMatch(new RegExp(`^esxi-${NODES}\\ndefault\\s+0\\.0\\.0\\.0\\s+10\\.10\\.0\\.1\\s+vmk0\\n$`));
       const cost = await measureFootprint(lab.name, 5);
-      process.stderr.write(`lab scale: ${NODES} nodes idle: ${cost.processes} processes, RSS ${cost.rssMb} MB, PSS ${cost.pssMb} MB, ${cost.cpuPercentOfOneCore} % of one core\n`);
+      process.stderr.write(
+        `lab scale: ${NODES} nodes idle: ${cost.processes} processes, RSS ${cost.rssMb} MB, PSS ${cost.pssMb} MB, ${cost.cpuPercentOfOneCore} % of one core\n`,
+      );
     } finally {
       const t1 = Date.now();
       await lab.stop();

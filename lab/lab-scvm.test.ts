@@ -35,7 +35,9 @@ describeLab('meta sessions with local_clients_ips', () => {
   test('refresh_address (as the operator, through sudo -n) sets them; REST and zbs-meta show them', async () => {
     const s1 = sessionOf('scvm-1');
     const n1 = lab.nodes[0]!;
-    await lab.execOk('scvm-1', `sudo -n zbs-meta session refresh_address ${s1.sessionId} ${n1.esxi.mgmtIp},${n1.esxi.storageIp}`, { user: 'smartx' });
+    await lab.execOk('scvm-1', `sudo -n zbs-meta session refresh_address ${s1.sessionId} ${n1.esxi.mgmtIp},${n1.esxi.storageIp}`, {
+      user: 'smartx',
+    });
     const show = await lab.execOk('scvm-1', `zbs-meta session show ${s1.sessionId}`, { user: 'smartx' });
     expect(show).toContain(`${n1.esxi.mgmtIp},${n1.esxi.storageIp}`);
     const list = await lab.execOk('esxi-1', `wget -q -O - http://${n1.scvm.storageIp}/api/v2/zbs_session/session`);
@@ -69,7 +71,11 @@ describeLab('--rdma', () => {
     const conf = await lab.execOk('esxi-1', 'cat /etc/vmware/esx.conf');
     expect(conf).toContain('/net/route/ipv4[192.168.33.2/32]/gateway = "10.20.0.151"');
     expect(conf).toContain('/net/route/ipv4[10.20.0.101/32]/gateway = "10.20.0.151"');
-    expect(lab.status().targets.find((t) => t.target === 'esxi-1')?.nfsRoute).toEqual({ gateway: '10.20.0.151', scvm: 'scvm-1', via: 'access' });
+    expect(lab.status().targets.find((t) => t.target === 'esxi-1')?.nfsRoute).toEqual({
+      gateway: '10.20.0.151',
+      scvm: 'scvm-1',
+      via: 'access',
+    });
     await lab.waitForIo('esxi-1 served by scvm-1', (io) => io['esxi-1']?.servedBy === 'scvm-1', { sinceMs: Date.now() });
     const m = parseManifest(lab.manifest({ clusterName: 'rdma' }), 'lab.yaml', { bundledVersion: '1.0.0' });
     expect(m.nodes.map((n) => n.scvm.accessIp)).toEqual(['10.20.0.151', '10.20.0.152']);

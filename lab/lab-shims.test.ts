@@ -29,7 +29,10 @@ describeLab('lab ESXi/SCVM hosts', () => {
   const esxi = (cmd: string) => lab.exec('esxi-1', cmd);
 
   test('ssh from the controller lands as root in busybox ash on the ESXi host', async () => {
-    const r = await lab.exec('ctl', `ssh root@${lab.nodes[0]!.esxi.mgmtIp} 'stat -c %u /proc/$$; readlink /proc/$$/exe; hostname; echo $PATH'`);
+    const r = await lab.exec(
+      'ctl',
+      `ssh root@${lab.nodes[0]!.esxi.mgmtIp} 'stat -c %u /proc/$$; readlink /proc/$$/exe; hostname; echo $PATH'`,
+    );
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n').slice(0, 3)).toEqual(['0', '/bin/busybox', 'esxi-1']);
   });
@@ -54,7 +57,9 @@ describeLab('lab ESXi/SCVM hosts', () => {
     const pid = await esxi('kill -0 "$(cat /var/run/crond.pid)" && echo alive');
     expect(pid.stdout.trim()).toBe('alive');
     // ESXi's documented reload idiom works.
-    const reload = await esxi('kill $(cat /var/run/crond.pid); sleep 0.2; /usr/lib/vmware/busybox/bin/busybox crond && sleep 0.2 && kill -0 "$(cat /var/run/crond.pid)" && echo reloaded');
+    const reload = await esxi(
+      'kill $(cat /var/run/crond.pid); sleep 0.2; /usr/lib/vmware/busybox/bin/busybox crond && sleep 0.2 && kill -0 "$(cat /var/run/crond.pid)" && echo reloaded',
+    );
     expect(reload.stdout.trim()).toBe('reloaded');
   });
 
@@ -88,7 +93,10 @@ describeLab('lab ESXi/SCVM hosts', () => {
     const since = Date.now();
     const ip = lab.nodes[0]!.esxi.mgmtIp;
     await lab.exec('ctl', `ssh root@${ip} 'esxcfg-route -a 10.99.1.0/24 10.10.0.1'`);
-    await lab.execOk('esxi-1', "printf 'esxcli network ip route ipv4 remove -n 10.99.1.0/24 -g 10.10.0.1\\n' > /vmfs/volumes/datastore1/fix.sh && /bin/sh /vmfs/volumes/datastore1/fix.sh");
+    await lab.execOk(
+      'esxi-1',
+      "printf 'esxcli network ip route ipv4 remove -n 10.99.1.0/24 -g 10.10.0.1\\n' > /vmfs/volumes/datastore1/fix.sh && /bin/sh /vmfs/volumes/datastore1/fix.sh",
+    );
     // 1 s resolution: entries of the same second before `since` may be included, so filter by prefix.
     const audit = lab.routeAudit('esxi-1', since).filter((a) => a.prefix === '10.99.1.0/24');
     expect(audit.map((a) => [a.op, a.prefix, a.gateway, a.tool])).toEqual([
@@ -99,11 +107,19 @@ describeLab('lab ESXi/SCVM hosts', () => {
     expect(audit[0]!.parent).toMatch(/^sshd: root@notty/);
     expect(audit[1]!.parent).toBe('/bin/sh /vmfs/volumes/datastore1/fix.sh');
     expect(audit[0]!.t).toBeGreaterThanOrEqual(Math.floor(since / 1000) * 1000);
-    expect(await lab.execOk('esxi-1', 'tail -2 /var/log/vmkernel.log')).toMatch(/Net: route add 10\.99\.1\.0\/24 via 10\.10\.0\.1 \(esxcfg-route; by: sshd: root@notty/);
+    expect(await lab.execOk('esxi-1', 'tail -2 /var/log/vmkernel.log')).toMatch(
+      /Net: route add 10\.99\.1\.0\/24 via 10\.10\.0\.1 \(esxcfg-route; by: sshd: root@notty/,
+    );
   });
 
   test('esxcfg-route refuses unknown options and malformed arguments', async () => {
-    for (const cmd of ['esxcfg-route -x', 'esxcfg-route -a 192.168.33.2/33 10.20.0.102', 'esxcfg-route -a 192.168.33.2 255.0.255.0 10.20.0.102', 'esxcfg-route -a 192.168.33.2/32 nohost', 'esxcfg-route -l extra']) {
+    for (const cmd of [
+      'esxcfg-route -x',
+      'esxcfg-route -a 192.168.33.2/33 10.20.0.102',
+      'esxcfg-route -a 192.168.33.2 255.0.255.0 10.20.0.102',
+      'esxcfg-route -a 192.168.33.2/32 nohost',
+      'esxcfg-route -l extra',
+    ]) {
       const r = await esxi(cmd);
       expect({ cmd, failed: r.code !== 0 }).toEqual({ cmd, failed: true });
     }
@@ -129,8 +145,12 @@ describeLab('lab ESXi/SCVM hosts', () => {
 
   test('esxcfg-vmknic -l and vmware -v look like ESXi 7', async () => {
     const nic = await esxi('esxcfg-vmknic -l');
-    expect(nic.stdout.split('\n')[0]).toMatch(/^Interface\s+Port Group\/DVPort\/Opaque Network\s+IP Family\s+IP Address\s+Netmask\s+Broadcast\s+MAC Address\s+MTU\s+TSO MSS\s+Enabled\s+Type\s+NetStack$/);
-    expect(nic.stdout).toMatch(/^vmk1\s+.*IPv4\s+10\.20\.0\.11\s+255\.255\.255\.0\s+10\.20\.0\.255\s+00:50:56:[0-9a-f:]+\s+1500\s+65535\s+true\s+STATIC\s+defaultTcpipStack$/m);
+    expect(nic.stdout.split('\n')[0]).toMatch(
+      /^Interface\s+Port Group\/DVPort\/Opaque Network\s+IP Family\s+IP Address\s+Netmask\s+Broadcast\s+MAC Address\s+MTU\s+TSO MSS\s+Enabled\s+Type\s+NetStack$/,
+    );
+    expect(nic.stdout).toMatch(
+      /^vmk1\s+.*IPv4\s+10\.20\.0\.11\s+255\.255\.255\.0\s+10\.20\.0\.255\s+00:50:56:[0-9a-f:]+\s+1500\s+65535\s+true\s+STATIC\s+defaultTcpipStack$/m,
+    );
     expect((await esxi('vmware -v')).stdout).toBe('VMware ESXi 7.0.3 build-19193900\n');
     expect((await esxi('vmware -x')).code).not.toBe(0);
   });
@@ -139,7 +159,9 @@ describeLab('lab ESXi/SCVM hosts', () => {
     const scvm = lab.nodes[1]!.scvm.mgmtIp;
     const probe = `nc -w 2 ${scvm} 22 </dev/null | head -c 7`;
     expect((await esxi(probe)).stdout).toBe('SSH-2.0');
-    expect((await esxi('esxcli network firewall ruleset set --ruleset-id=sshClient --enabled=false && esxcli network firewall refresh')).code).toBe(0);
+    expect(
+      (await esxi('esxcli network firewall ruleset set --ruleset-id=sshClient --enabled=false && esxcli network firewall refresh')).code,
+    ).toBe(0);
     expect((await esxi(probe)).stdout).toBe('');
     expect((await esxi(`ssh -o BatchMode=yes -o ConnectTimeout=3 -o StrictHostKeyChecking=no smartx@${scvm} true`)).code).toBe(255);
     // Other traffic is untouched.
@@ -157,7 +179,7 @@ describeLab('lab ESXi/SCVM hosts', () => {
     expect(n.esxi.datastoreUuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   });
 
-  test('SCVM (SMTX OS >= 5.1.2): root ssh login refused even with a key in root\'s authorized_keys; smartx + sudo -n works', async () => {
+  test("SCVM (SMTX OS >= 5.1.2): root ssh login refused even with a key in root's authorized_keys; smartx + sudo -n works", async () => {
     const ip = lab.nodes[0]!.scvm.mgmtIp;
     expect((await lab.exec('ctl', `ssh root@${ip} true`)).code).toBe(255);
     const sudo = await lab.exec('ctl', `ssh smartx@${ip} 'id -un; sudo -n id -u; cat /etc/smtxos-release'`);
@@ -174,7 +196,7 @@ describeLab('lab ESXi/SCVM hosts', () => {
     expect(root.stderr).toMatch(/Permission denied/);
   });
 
-  test('a sudoer without NOPASSWD (group wheel-pw) gets sudo\'s password refusal', async () => {
+  test("a sudoer without NOPASSWD (group wheel-pw) gets sudo's password refusal", async () => {
     await lab.execOk('scvm-2', "sed -i -e 's/^wheel:x:10:smartx$/wheel:x:10:/' -e 's/^wheel-pw:x:11:$/wheel-pw:x:11:smartx/' /etc/group");
     const r = await lab.exec('ctl', `ssh smartx@${lab.nodes[1]!.scvm.mgmtIp} 'sudo -n id'`);
     expect(r.code).toBe(1);

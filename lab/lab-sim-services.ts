@@ -34,10 +34,15 @@ async function spawnService(s: LabState, key: string, ns: string, argv: string[]
   if (child.pid === undefined) throw new LabError(`cannot start ${program} in ${ns}`);
   s.setPid(key, child.pid);
   const pid = child.pid;
-  await waitFor(`${program} in ${ns} to be ready`, SERVICE_READY_MS, () => {
-    if (!alive(pid)) throw new LabError(`${program} in ${ns} exited: ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
-    return fs.readFileSync(logFile).subarray(start).toString().includes('READY ') ? true : undefined;
-  }, 100);
+  await waitFor(
+    `${program} in ${ns} to be ready`,
+    SERVICE_READY_MS,
+    () => {
+      if (!alive(pid)) throw new LabError(`${program} in ${ns} exited: ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
+      return fs.readFileSync(logFile).subarray(start).toString().includes('READY ') ? true : undefined;
+    },
+    100,
+  );
 }
 
 export async function startScvmServices(s: LabState, node: LabNode): Promise<void> {
@@ -45,7 +50,24 @@ export async function startScvmServices(s: LabState, node: LabNode): Promise<voi
   const dir = s.hostDir(h.target);
   const bin = await ensureServiceBin(path.join(LAB_STATE_ROOT, '.cache'));
   await Promise.all([
-    spawnService(s, `${h.target}:meta-sim`, h.ns, [process.execPath, bin.metaSimJs, '--listen', `${h.mgmtIp},${h.storageIp},127.0.0.1`, '--port', '80', '--cluster-file', s.clusterFile, '--self', h.target], path.join(dir, 'meta-sim.log')),
+    spawnService(
+      s,
+      `${h.target}:meta-sim`,
+      h.ns,
+      [
+        process.execPath,
+        bin.metaSimJs,
+        '--listen',
+        `${h.mgmtIp},${h.storageIp},127.0.0.1`,
+        '--port',
+        '80',
+        '--cluster-file',
+        s.clusterFile,
+        '--self',
+        h.target,
+      ],
+      path.join(dir, 'meta-sim.log'),
+    ),
     spawnService(s, `${h.target}:nfs-sim`, h.ns, [bin.nfsSim, '--node', h.target, '--listen', NFS_ADDRESS], path.join(dir, 'nfs-sim.log')),
   ]);
 }
@@ -83,7 +105,8 @@ export async function startMonitors(s: LabState): Promise<void> {
   fs.writeFileSync(list, rows.map((r) => `${r.join(' ')}\n`).join(''));
   await spawnService(s, 'io-probe', s.controller.ns, [bin.ioProbe, '--hosts', list], path.join(s.dir, 'io-probe.log'));
   const pid = s.reg.pids['io-probe'];
-  if (pid !== undefined) s.mutate((r) => {
-    for (const n of s.nodes) r.pids[`${n.esxi.target}:monitor`] = pid;
-  });
+  if (pid !== undefined)
+    s.mutate((r) => {
+      for (const n of s.nodes) r.pids[`${n.esxi.target}:monitor`] = pid;
+    });
 }

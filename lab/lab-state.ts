@@ -89,7 +89,8 @@ export class LabState implements LabTopology {
   node(target: string, kind: 'esxi' | 'scvm'): LabNode {
     const t = parseTarget(target);
     const node = this.nodes[t.index - 1];
-    if (t.kind !== kind || node === undefined) throw new LabError(`${target} is not a ${kind} of lab ${this.name} (1..${this.nodes.length})`);
+    if (t.kind !== kind || node === undefined)
+      throw new LabError(`${target} is not a ${kind} of lab ${this.name} (1..${this.nodes.length})`);
     return node;
   }
 

@@ -132,7 +132,8 @@ function resolveEsxiVersions(v: LabOptions['esxiVersion'], n: number): Record<st
     return out;
   }
   for (const [t, ver] of Object.entries(v)) {
-    if (!(t in out)) throw new LabError(`esxiVersion: ${JSON.stringify(t)} is not an ESXi host of a ${n}-node lab`, 'Name targets esxi-1..esxi-N.');
+    if (!(t in out))
+      throw new LabError(`esxiVersion: ${JSON.stringify(t)} is not an ESXi host of a ${n}-node lab`, 'Name targets esxi-1..esxi-N.');
     if (!ok(ver)) throw new LabError(`esxiVersion of ${t}: ${JSON.stringify(ver)} is not one of ${ESXI_VERSIONS.join(', ')}`);
     out[t] = ver;
   }
@@ -152,7 +153,11 @@ export function planConfig(name: string, opts: LabOptions): LabConfig {
   const n = opts.nodes;
   if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw new LabError(`nodes must be 1..${MAX_NODES}, got ${n}`);
   // RDMA access IPs are <storage-net>.(150+N): beyond 49 nodes they would collide with SCVM storage IPs (100+N).
-  if (opts.rdma === true && n > MAX_RDMA_NODES) throw new LabError(`an --rdma lab has at most ${MAX_RDMA_NODES} nodes, got ${n}`, 'Access IPs are <storage-net>.(150+N) and SCVM storage IPs .(100+N).');
+  if (opts.rdma === true && n > MAX_RDMA_NODES)
+    throw new LabError(
+      `an --rdma lab has at most ${MAX_RDMA_NODES} nodes, got ${n}`,
+      'Access IPs are <storage-net>.(150+N) and SCVM storage IPs .(100+N).',
+    );
   const mgmtNet = opts.mgmtNet ?? '10.10.0';
   const storageNet = opts.storageNet ?? '10.20.0';
   if (!octetsOk(mgmtNet) || !octetsOk(storageNet) || mgmtNet === storageNet) {
@@ -160,10 +165,12 @@ export function planConfig(name: string, opts: LabOptions): LabConfig {
   }
   const esxiVersions = resolveEsxiVersions(opts.esxiVersion, n);
   const firewall = opts.firewall ?? 'open';
-  if (firewall !== 'open' && firewall !== 'shipped') throw new LabError(`firewall must be open or shipped, got ${JSON.stringify(firewall)}`);
+  if (firewall !== 'open' && firewall !== 'shipped')
+    throw new LabError(`firewall must be open or shipped, got ${JSON.stringify(firewall)}`);
   for (const t of opts.secureBoot ?? []) {
     const m = /^esxi-(\d+)$/.exec(t);
-    if (!m || Number(m[1]) < 1 || Number(m[1]) > n) throw new LabError(`secureBoot: ${JSON.stringify(t)} is not an ESXi host of a ${n}-node lab`, 'Name targets esxi-1..esxi-N.');
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > n)
+      throw new LabError(`secureBoot: ${JSON.stringify(t)} is not an ESXi host of a ${n}-node lab`, 'Name targets esxi-1..esxi-N.');
   }
   return {
     name,

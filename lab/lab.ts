@@ -16,7 +16,20 @@ import { LinkFaults, type LinkFaultSpec } from './lab-netem';
 import { listLabNames, readRegistry, type ActiveFault } from './registry';
 import { execIn, execInOk, type ExecOptions, type ExecResult } from './lab-exec';
 import { setFault, type FaultName } from './lab-faults-table';
-import { activeFaults, hostPublicKeys, ioSummaries, labStatus, nfsRoute, routeAudit, sshCpuMs, sshTarget, waitForIo, type LabStatus, type NfsRouteView, type RouteAuditEntry } from './lab-inspect';
+import {
+  activeFaults,
+  hostPublicKeys,
+  ioSummaries,
+  labStatus,
+  nfsRoute,
+  routeAudit,
+  sshCpuMs,
+  sshTarget,
+  waitForIo,
+  type LabStatus,
+  type NfsRouteView,
+  type RouteAuditEntry,
+} from './lab-inspect';
 import { downLab, startLab } from './lab-lifecycle';
 import { labManifest } from './lab-manifest';
 import { restartEsxi, rotateHostKey } from './lab-power';
@@ -211,7 +224,11 @@ export class Lab {
    * Polls the IO summaries (every 200 ms) until `check` accepts them; fails
    * with the last summaries' served-by map after timeoutMs.
    */
-  async waitForIo(what: string, check: (io: Record<string, HostIoSummary>) => boolean, opts: { timeoutMs?: number; sinceMs?: number } = {}): Promise<Record<string, HostIoSummary>> {
+  async waitForIo(
+    what: string,
+    check: (io: Record<string, HostIoSummary>) => boolean,
+    opts: { timeoutMs?: number; sinceMs?: number } = {},
+  ): Promise<Record<string, HostIoSummary>> {
     return waitForIo(this.s, what, check, opts);
   }
 

@@ -51,7 +51,13 @@ const passMarked: Insn[] = [
 /** Matches a fraction `pct` of unmarked frames (rand < pct% of 2^32). */
 export function lossProgram(pct: number): string {
   const threshold = Math.round((pct / 100) * 2 ** 32);
-  const draw: Insn[] = pct >= 100 ? [] : [{ code: LD_W_ABS, k: AD_RANDOM }, { code: JGE_K, k: threshold, jt: 'pass' }];
+  const draw: Insn[] =
+    pct >= 100
+      ? []
+      : [
+          { code: LD_W_ABS, k: AD_RANDOM },
+          { code: JGE_K, k: threshold, jt: 'pass' },
+        ];
   return assemble([...passMarked, ...draw, { code: RET_K, k: MATCH }, { code: RET_K, k: 0, label: 'pass' }]);
 }
 
@@ -68,7 +74,12 @@ export function delayProgram(): string {
 export function partitionProgram(macs: number[], ips: number[]): string {
   const prog: Insn[] = [{ code: LD_W_ABS, k: 8 }];
   for (const m of macs) prog.push({ code: JEQ_K, k: m, jt: 'drop' });
-  prog.push({ code: LD_H_ABS, k: 12 }, { code: JEQ_K, k: 0x0800, jt: 'ipv4' }, { code: JEQ_K, k: 0x0806, jt: 'arp' }, { code: RET_K, k: 0 });
+  prog.push(
+    { code: LD_H_ABS, k: 12 },
+    { code: JEQ_K, k: 0x0800, jt: 'ipv4' },
+    { code: JEQ_K, k: 0x0806, jt: 'arp' },
+    { code: RET_K, k: 0 },
+  );
   prog.push({ code: LD_W_ABS, k: 26, label: 'ipv4' });
   for (const ip of ips) prog.push({ code: JEQ_K, k: ip, jt: 'drop' });
   prog.push({ code: RET_K, k: 0 }, { code: LD_W_ABS, k: 28, label: 'arp' });
@@ -111,7 +122,8 @@ export function relayBinary(): Promise<string> {
 
 async function tc(ns: string, args: string[]): Promise<{ code: number; err: string }> {
   const r = await run('ip', ['netns', 'exec', ns, 'tc', ...args], { timeoutMs: TC_TIMEOUT_MS });
-  if (r.timedOut) throw new LabError(`tc ${args.join(' ')} in ${ns} timed out`, 'Check the machine load; tc should answer in milliseconds.');
+  if (r.timedOut)
+    throw new LabError(`tc ${args.join(' ')} in ${ns} timed out`, 'Check the machine load; tc should answer in milliseconds.');
   return { code: r.code, err: r.stderr.trim() };
 }
 
@@ -121,8 +133,10 @@ async function tc(ns: string, args: string[]): Promise<{ code: number; err: stri
  * Tried on the switch namespace's loopback, which carries no lab traffic.
  */
 export async function detectEngine(switchNs: string, forced: string | undefined): Promise<LinkEngine> {
-  if (forced !== undefined && forced !== 'netem' && forced !== 'bpf') throw new LabError(`ZRL_LINK_ENGINE must be netem or bpf, got ${JSON.stringify(forced)}`, 'Unset it to pick automatically.');
-  if ((await run('sh', ['-c', 'command -v tc'])).code !== 0) throw new LabError('`tc` is not installed', 'Install iproute2 (lab/REQUIREMENTS.apt).');
+  if (forced !== undefined && forced !== 'netem' && forced !== 'bpf')
+    throw new LabError(`ZRL_LINK_ENGINE must be netem or bpf, got ${JSON.stringify(forced)}`, 'Unset it to pick automatically.');
+  if ((await run('sh', ['-c', 'command -v tc'])).code !== 0)
+    throw new LabError('`tc` is not installed', 'Install iproute2 (lab/REQUIREMENTS.apt).');
   if (forced !== 'bpf') {
     const probe = async () => (await tc(switchNs, ['qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '0ms'])).code === 0;
     let ok = await probe();
@@ -135,11 +149,34 @@ export async function detectEngine(switchNs: string, forced: string | undefined)
       return 'netem';
     }
     if (forced === 'netem') {
-      throw new LabError('tc netem is not available: the kernel has no sch_netem and `modprobe sch_netem` did not load it', 'Use a kernel with CONFIG_NET_SCH_NETEM, or unset ZRL_LINK_ENGINE (the lab then uses its bpf stand-in).');
+      throw new LabError(
+        'tc netem is not available: the kernel has no sch_netem and `modprobe sch_netem` did not load it',
+        'Use a kernel with CONFIG_NET_SCH_NETEM, or unset ZRL_LINK_ENGINE (the lab then uses its bpf stand-in).',
+      );
     }
   }
   const q = await tc(switchNs, ['qdisc', 'add', 'dev', 'lo', 'clsact']);
-  const f = q.code === 0 ? await tc(switchNs, ['filter', 'add', 'dev', 'lo', 'egress', 'pref', '1', 'bpf', 'bytecode', lossProgram(0), 'action', 'mirred', 'egress', 'redirect', 'dev', 'lo']) : q;
+  const f =
+    q.code === 0
+      ? await tc(switchNs, [
+          'filter',
+          'add',
+          'dev',
+          'lo',
+          'egress',
+          'pref',
+          '1',
+          'bpf',
+          'bytecode',
+          lossProgram(0),
+          'action',
+          'mirred',
+          'egress',
+          'redirect',
+          'dev',
+          'lo',
+        ])
+      : q;
   await tc(switchNs, ['qdisc', 'del', 'dev', 'lo', 'clsact']);
   if (f.code !== 0) {
     throw new LabError(

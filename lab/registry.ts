@@ -154,7 +154,11 @@ export function updateRegistry(name: string, fn: (reg: Registry) => void): Regis
       } catch {
         // the holder released it meanwhile
       }
-      if (Date.now() > deadline) throw new LabError(`registry of lab ${name} stayed locked for ${LOCK_WAIT_MS} ms (${lock})`, 'Remove the lock file if no lab command is running.');
+      if (Date.now() > deadline)
+        throw new LabError(
+          `registry of lab ${name} stayed locked for ${LOCK_WAIT_MS} ms (${lock})`,
+          'Remove the lock file if no lab command is running.',
+        );
       sleepSync(5);
     }
   }

@@ -48,7 +48,6 @@ const ESXI_SHIMS: [string, string, string[]][] = [
  */
 const ESXI_STICKY = ['etc/rc.local.d/local.sh', 'etc/ssh/keys-root/authorized_keys', 'etc/passwd', 'etc/shadow', 'etc/group', 'etc/hosts'];
 
-
 export interface Templates {
   esxi: string;
   scvm: string;
@@ -75,7 +74,10 @@ function findDebianDeb(): string | undefined {
     } catch {
       continue;
     }
-    const deb = names.filter((n) => /^busybox_.*_amd64\.deb$/.test(n)).sort().pop();
+    const deb = names
+      .filter((n) => /^busybox_.*_amd64\.deb$/.test(n))
+      .sort()
+      .pop();
     if (deb) return path.join(dir, deb);
   }
   return undefined;
@@ -92,7 +94,10 @@ async function findDynamicBusybox(): Promise<string> {
     const r = await run('apt-get', ['download', '-qq', 'busybox'], { cwd: dir, timeoutMs: 180_000 });
     deb = findDebianDeb();
     if (deb === undefined) {
-      throw new LabError(`cannot get Debian's dynamic busybox package: ${r.stderr.trim()}`, 'Run `apt-get update && (cd /var/lib/zbs-reroute-lab/.cache/debs && apt-get download busybox)` (see .ci/run).');
+      throw new LabError(
+        `cannot get Debian's dynamic busybox package: ${r.stderr.trim()}`,
+        'Run `apt-get update && (cd /var/lib/zbs-reroute-lab/.cache/debs && apt-get download busybox)` (see .ci/run).',
+      );
     }
   }
   const out = path.join(LAB_STATE_ROOT, '.cache', 'busybox-dyn', path.basename(deb, '.deb').replace(/[^A-Za-z0-9._+-]/g, '_'));
@@ -133,7 +138,10 @@ function contentHash(): string {
   h.update('template-v3');
   const files = [
     ...NATIVE.map((n) => path.join(LAB_SRC, 'native', `${n}.c`)),
-    ...fs.readdirSync(path.join(LAB_SRC, 'esxi-shims')).sort().map((f) => path.join(LAB_SRC, 'esxi-shims', f)),
+    ...fs
+      .readdirSync(path.join(LAB_SRC, 'esxi-shims'))
+      .sort()
+      .map((f) => path.join(LAB_SRC, 'esxi-shims', f)),
     path.join(LAB_SRC, 'services', 'zbs-meta'),
     path.join(LAB_SRC, 'esxi-stock-files.ts'),
     __filename,
@@ -215,7 +223,20 @@ function write(root: string, rel: string, text: string, mode = 0o644): void {
 }
 
 async function baseRoot(root: string, bin: string, skipApplets: Set<string>, busybox = findBusybox(), linkApplets = true): Promise<void> {
-  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'var/run', 'var/log', 'var/spool/cron/crontabs', 'proc', 'dev/pts', 'lib', 'lib64']) {
+  for (const d of [
+    'bin',
+    'sbin',
+    'usr/bin',
+    'usr/sbin',
+    'etc',
+    'var/run',
+    'var/log',
+    'var/spool/cron/crontabs',
+    'proc',
+    'dev/pts',
+    'lib',
+    'lib64',
+  ]) {
     fs.mkdirSync(path.join(root, d), { recursive: true, mode: 0o755 });
   }
   fs.mkdirSync(path.join(root, 'tmp'), { mode: 0o1777 });
@@ -223,7 +244,10 @@ async function baseRoot(root: string, bin: string, skipApplets: Set<string>, bus
   await copyWithLibs(root, busybox, '/bin/busybox');
   fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
   const list = linkApplets ? await runOk(busybox, ['--list-full'], { timeoutMs: 10_000 }) : '';
-  for (const rel of list.split('\n').map((s) => s.trim()).filter(Boolean)) {
+  for (const rel of list
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const name = path.basename(rel);
     if (skipApplets.has(name) || name === 'busybox') continue;
     symlink(root, '/bin/busybox', path.join(root, rel));
@@ -231,7 +255,13 @@ async function baseRoot(root: string, bin: string, skipApplets: Set<string>, bus
   symlink(root, '/bin/busybox', path.join(root, 'bin/sh'));
   copyFile(root, path.join(bin, 'bash-shim'), path.join(root, 'bin/bash'), 0o755);
   copyFile(root, path.join(bin, 'lab-init'), path.join(root, 'sbin/init'), 0o755);
-  for (const [dev, major, minor, mode] of [['null', 1, 3, 0o666], ['zero', 1, 5, 0o666], ['random', 1, 8, 0o666], ['urandom', 1, 9, 0o666], ['tty', 5, 0, 0o666]] as const) {
+  for (const [dev, major, minor, mode] of [
+    ['null', 1, 3, 0o666],
+    ['zero', 1, 5, 0o666],
+    ['random', 1, 8, 0o666],
+    ['urandom', 1, 9, 0o666],
+    ['tty', 5, 0, 0o666],
+  ] as const) {
     await runOk('mknod', ['-m', mode.toString(8), path.join(root, 'dev', dev), 'c', String(major), String(minor)]);
   }
   await copyWithLibs(root, '/usr/bin/ssh');
@@ -240,7 +270,10 @@ async function baseRoot(root: string, bin: string, skipApplets: Set<string>, bus
 }
 
 function sshdPasswdLine(): string {
-  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('sshd:'));
+  const line = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('sshd:'));
   // sshd's privilege-separation user must exist in the passwd sshd reads, which the lab replaces.
   return line ?? 'sshd:x:102:65534::/run/sshd:/usr/sbin/nologin';
 }
@@ -256,7 +289,10 @@ function hideBusyboxPs(file: string): void {
   const from = Buffer.from('\0printf\0ps\0pwd\0');
   const at = data.indexOf(from);
   if (at < 0 || data.indexOf(from, at + 1) >= 0) {
-    throw new LabError('cannot find the ps applet name in this busybox build', 'Use Debian 12 busybox-static, or adapt hideBusyboxPs in lab/rootfs.ts.');
+    throw new LabError(
+      'cannot find the ps applet name in this busybox build',
+      'Use Debian 12 busybox-static, or adapt hideBusyboxPs in lab/rootfs.ts.',
+    );
   }
   Buffer.from('\0printf\0pt\0pwd\0').copy(data, at);
   fs.writeFileSync(file, data);
@@ -274,7 +310,10 @@ async function buildEsxi(root: string, bin: string): Promise<void> {
   await baseRoot(root, bin, new Set(), await findDynamicBusybox(), false);
   // ESXi has no bash (root's login shell is /bin/sh): `bash` is "not found" there too.
   fs.unlinkSync(path.join(root, 'bin/bash'));
-  const applets = (await runOk(path.join(root, 'bin/busybox'), ['--list'], { timeoutMs: 10_000 })).split('\n').map((a) => a.trim()).filter(Boolean);
+  const applets = (await runOk(path.join(root, 'bin/busybox'), ['--list'], { timeoutMs: 10_000 }))
+    .split('\n')
+    .map((a) => a.trim())
+    .filter(Boolean);
   for (const a of applets) {
     // ps stays VMware's shim even for the lab's own scripts.
     if (a !== 'ps' && a !== 'busybox') symlink(root, '/bin/busybox', path.join(root, ESXI_PRIVATE_BIN, a));
@@ -293,7 +332,15 @@ async function buildEsxi(root: string, bin: string): Promise<void> {
   fs.chmodSync(path.join(root, 'usr/lib/vmware/lab/lab-firewall.sh'), 0o644);
   // Real iproute2, for the firewall shim's policy rules (busybox ip cannot match ports).
   await copyWithLibs(root, '/usr/sbin/ip', '/usr/lib/vmware/lab/ip');
-  for (const d of ['etc/ssh/keys-root', 'etc/rc.local.d', 'etc/vmware', 'vmfs/volumes', 'bootbank', 'scratch', 'usr/lib/vmware/lab/faults']) {
+  for (const d of [
+    'etc/ssh/keys-root',
+    'etc/rc.local.d',
+    'etc/vmware',
+    'vmfs/volumes',
+    'bootbank',
+    'scratch',
+    'usr/lib/vmware/lab/faults',
+  ]) {
     fs.mkdirSync(path.join(root, d), { recursive: true, mode: 0o755 });
   }
   write(root, 'etc/passwd', `root:x:0:0:Administrator:/:/bin/sh\ndaemon:x:2:2:daemon:/:/bin/sh\n${sshdPasswdLine()}\n`);
@@ -326,7 +373,11 @@ export function installEsxiProfile(root: string, version: EsxiVersion): void {
     if (fs.existsSync(dest)) continue;
     // VMware's own tools (ping, nc) stand in as the static build: not busybox on ESXi, and a
     // static binary starts faster (the agent starts one ping per address at once).
-    const target = !busyboxApplets.has(a) ? ESXI_STATIC_BUSYBOX : fs.existsSync(path.join(privateBin, a)) ? '/bin/busybox' : ESXI_VMWARE_BUSYBOX;
+    const target = !busyboxApplets.has(a)
+      ? ESXI_STATIC_BUSYBOX
+      : fs.existsSync(path.join(privateBin, a))
+        ? '/bin/busybox'
+        : ESXI_VMWARE_BUSYBOX;
     symlink(root, target, dest);
   }
   fs.writeFileSync(path.join(root, 'usr/lib/vmware/lab/esxi-version'), `${version}\n`);
@@ -349,7 +400,12 @@ async function buildScvm(root: string, bin: string): Promise<void> {
   write(root, 'etc/shadow', 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\nsmartx:*:19000:0:99999:7:::\n', 0o600);
   write(root, 'etc/group', 'root:x:0:\nwheel:x:10:smartx\nwheel-pw:x:11:\nnogroup:x:65534:\nsmartx:x:1000:\n');
   // A line that is not ours, as SMTX OS nodes carry cluster-internal keys: it must survive.
-  write(root, 'root/.ssh/authorized_keys', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkVtDj0n8WbX0Ew2sGZsK3xv6m5hZfQ0b1X9dXqzL1p root@smtx-cluster-internal\n', 0o600);
+  write(
+    root,
+    'root/.ssh/authorized_keys',
+    'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkVtDj0n8WbX0Ew2sGZsK3xv6m5hZfQ0b1X9dXqzL1p root@smtx-cluster-internal\n',
+    0o600,
+  );
   write(root, 'home/smartx/.ssh/authorized_keys', '', 0o600);
   for (const p of ['home/smartx', 'home/smartx/.ssh', 'home/smartx/.ssh/authorized_keys']) fs.chownSync(path.join(root, p), 1000, 1000);
 }

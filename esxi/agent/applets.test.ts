@@ -115,9 +115,7 @@ describe('the applet checker', () => {
   test('looks inside command substitutions, trap strings, pipelines and wrapper arguments', () => {
     expect(check('a=$(date +%s | md5sum)\n')).toEqual([expect.stringContaining("'md5sum'")]);
     expect(check("trap 'pkill foo' TERM\n")).toEqual([expect.stringContaining("'pkill'")]);
-    expect(check('run_bounded() { "$@"; }\nrun_bounded 2 /tmp/o curl -s http://x\n')).toEqual([
-      expect.stringContaining("'curl'"),
-    ]);
+    expect(check('run_bounded() { "$@"; }\nrun_bounded 2 /tmp/o curl -s http://x\n')).toEqual([expect.stringContaining("'curl'")]);
     expect(check('if x=$(echo "$(seq 3)"); then :; fi\n')).toEqual([expect.stringContaining("'seq'")]);
   });
 

@@ -27,7 +27,11 @@ const ACCESS_CONF = { LOCAL_ACCESS_IP: LOCAL_ACCESS, PEER_ACCESS_IPS: PEER_ACCES
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** spawnSync without blocking the event loop: the other concurrent tests keep polling on time. */
-function run(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; input?: string; timeout: number }): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { env: NodeJS.ProcessEnv; input?: string; timeout: number },
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(cmd, args, { env: opts.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -424,24 +428,27 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     await h.stop();
   });
 
-  test.concurrent('blind: without any session list the route is kept and the heartbeat and log say so; a dead local access still moves IO, to a configured peer', async () => {
-    const h = new FakeEsxi({ BLIND_AFTER: '3' });
-    h.start();
-    await h.steady();
-    h.set('meta-down', [LOCAL, LOCAL_MGMT, ...PEERS, ...PEER_MGMT]);
-    await h.until('blind', () => h.status().blind === '1', 20000);
-    expect(Number(h.status().fetch_fails)).toBeGreaterThanOrEqual(3);
-    expect(h.status().fetch).toBe('fail');
-    expect(h.route()).toBe(LOCAL);
-    expect(h.changes()).toHaveLength(1);
-    expect(h.log().match(/blind: no session list for 3 iterations/g)).toHaveLength(1);
-    // The local SCVM dies during the meta outage: ping alone decides, among the last list's SCVMs.
-    h.set('down', [LOCAL]);
-    await h.until('failover while blind', () => PEERS.includes(h.route()), 20000);
-    h.set('meta-down', []);
-    await h.until('sight back', () => h.status().blind === '0' && /sight back: session list from/.test(h.log()), 20000);
-    await h.stop();
-  });
+  test.concurrent(
+    'blind: without any session list the route is kept and the heartbeat and log say so; a dead local access still moves IO, to a configured peer',
+    async () => {
+      const h = new FakeEsxi({ BLIND_AFTER: '3' });
+      h.start();
+      await h.steady();
+      h.set('meta-down', [LOCAL, LOCAL_MGMT, ...PEERS, ...PEER_MGMT]);
+      await h.until('blind', () => h.status().blind === '1', 20000);
+      expect(Number(h.status().fetch_fails)).toBeGreaterThanOrEqual(3);
+      expect(h.status().fetch).toBe('fail');
+      expect(h.route()).toBe(LOCAL);
+      expect(h.changes()).toHaveLength(1);
+      expect(h.log().match(/blind: no session list for 3 iterations/g)).toHaveLength(1);
+      // The local SCVM dies during the meta outage: ping alone decides, among the last list's SCVMs.
+      h.set('down', [LOCAL]);
+      await h.until('failover while blind', () => PEERS.includes(h.route()), 20000);
+      h.set('meta-down', []);
+      await h.until('sight back', () => h.status().blind === '0' && /sight back: session list from/.test(h.log()), 20000);
+      await h.stop();
+    },
+  );
 
   test.concurrent('blind with no list at all (meta out since start): the configured SCVMs are the candidates, nothing else', async () => {
     const h = new FakeEsxi({ BLIND_AFTER: '2' });
@@ -487,7 +494,10 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     expect(h.route()).toBe(LOCAL);
     await h.stop();
     await sleep(500);
-    const left = spawnSync('ps', ['-eo', 'args=']).stdout.toString().split('\n').filter((l) => l.includes(h.fake) || l.includes(h.bin));
+    const left = spawnSync('ps', ['-eo', 'args='])
+      .stdout.toString()
+      .split('\n')
+      .filter((l) => l.includes(h.fake) || l.includes(h.bin));
     expect(left).toEqual([]);
   });
 
@@ -517,23 +527,26 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     await h.stop();
   });
 
-  test.concurrent('drain holds: an unhealthy drain target sends IO to another remote, never back to the SCVM under maintenance while one answers', async () => {
-    const h = new FakeEsxi();
-    h.start();
-    await h.steady();
-    fs.writeFileSync(path.join(h.inst, 'pin'), `${PEERS[0]}\n`);
-    await h.until('drained', () => h.route() === PEERS[0], 10000);
-    h.set('down', [PEERS[0] as string]);
-    await h.until('to the third SCVM', () => h.route() === PEERS[1], 20000);
-    expect(h.log()).toMatch(/drain: pin 10.20.0.102 unhealthy; choosing another remote, not the SCVM under maintenance/);
-    await sleep(2000);
-    expect(h.route()).toBe(PEERS[1]);
-    // Nothing else answers: back to the SCVM under maintenance, and the log says so.
-    h.set('down', [PEERS[0] as string, PEERS[1] as string, ...PEER_MGMT]);
-    await h.until('last resort', () => h.route() === LOCAL, 20000);
-    expect(h.log()).toMatch(/drain: nothing else answers; back to the SCVM under maintenance \(10.20.0.101\)/);
-    await h.stop();
-  });
+  test.concurrent(
+    'drain holds: an unhealthy drain target sends IO to another remote, never back to the SCVM under maintenance while one answers',
+    async () => {
+      const h = new FakeEsxi();
+      h.start();
+      await h.steady();
+      fs.writeFileSync(path.join(h.inst, 'pin'), `${PEERS[0]}\n`);
+      await h.until('drained', () => h.route() === PEERS[0], 10000);
+      h.set('down', [PEERS[0] as string]);
+      await h.until('to the third SCVM', () => h.route() === PEERS[1], 20000);
+      expect(h.log()).toMatch(/drain: pin 10.20.0.102 unhealthy; choosing another remote, not the SCVM under maintenance/);
+      await sleep(2000);
+      expect(h.route()).toBe(PEERS[1]);
+      // Nothing else answers: back to the SCVM under maintenance, and the log says so.
+      h.set('down', [PEERS[0] as string, PEERS[1] as string, ...PEER_MGMT]);
+      await h.until('last resort', () => h.route() === LOCAL, 20000);
+      expect(h.log()).toMatch(/drain: nothing else answers; back to the SCVM under maintenance \(10.20.0.101\)/);
+      await h.stop();
+    },
+  );
 
   test.concurrent('zones: IO fails over within its own zone while a same-zone SCVM answers, then to the other zone', async () => {
     const h = new FakeEsxi({ ZONE_PEER_STORAGE_IPS: PEERS[1] as string, FAILBACK_DELAY: '2' });
@@ -594,24 +607,27 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     await h.until('route added by the unit after the loop died', () => PEERS.includes(h.route()), 10000);
   });
 
-  test.concurrent('the switch is one unit: a hung delete is killed at ROUTE_TIMEOUT and the add still runs, so a route always exists', async () => {
-    const h = new FakeEsxi({ ROUTE_TIMEOUT: '1' });
-    h.start();
-    await h.steady();
-    fs.writeFileSync(path.join(h.fake, 'delete-hangs'), '');
-    h.set('down', [LOCAL]);
-    const t0 = Date.now();
-    let empty = 0;
-    while (Date.now() - t0 < 30000 && !/route change .* failed/.test(h.log())) {
-      if (h.route() === '') empty++;
-      await sleep(50);
-    }
-    // The delete never happened: the add found the old route and failed; the old route stays.
-    expect(empty).toBe(0);
-    expect(h.changes().some((c) => / -a 192.168.33.2\/32 10.20.0.10[23]/.test(c))).toBe(true);
-    expect(h.log()).toMatch(/route change 10.20.0.101 -> 10.20.0.10[23] failed \(now via 10.20.0.101\)/);
-    await h.stop();
-  });
+  test.concurrent(
+    'the switch is one unit: a hung delete is killed at ROUTE_TIMEOUT and the add still runs, so a route always exists',
+    async () => {
+      const h = new FakeEsxi({ ROUTE_TIMEOUT: '1' });
+      h.start();
+      await h.steady();
+      fs.writeFileSync(path.join(h.fake, 'delete-hangs'), '');
+      h.set('down', [LOCAL]);
+      const t0 = Date.now();
+      let empty = 0;
+      while (Date.now() - t0 < 30000 && !/route change .* failed/.test(h.log())) {
+        if (h.route() === '') empty++;
+        await sleep(50);
+      }
+      // The delete never happened: the add found the old route and failed; the old route stays.
+      expect(empty).toBe(0);
+      expect(h.changes().some((c) => / -a 192.168.33.2\/32 10.20.0.10[23]/.test(c))).toBe(true);
+      expect(h.log()).toMatch(/route change 10.20.0.101 -> 10.20.0.10[23] failed \(now via 10.20.0.101\)/);
+      await h.stop();
+    },
+  );
 
   test.concurrent('exits by itself when the script on disk is upgraded, leaving the route', async () => {
     const h = new FakeEsxi();
@@ -695,7 +711,11 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     await h.until('heartbeat', () => h.status().target === LOCAL_ACCESS);
     h.set('down', [LOCAL_ACCESS]);
     await h.until('failover via a peer access IP', () => PEER_ACCESS.includes(h.route()), 10000);
-    await h.until('heartbeat names the gateway', () => PEER_ACCESS.includes(h.status().target ?? '') && h.status().target_kind === 'remote-storage', 5000);
+    await h.until(
+      'heartbeat names the gateway',
+      () => PEER_ACCESS.includes(h.status().target ?? '') && h.status().target_kind === 'remote-storage',
+      5000,
+    );
     expect(h.log()).toMatch(/route 33\.2: 10\.20\.0\.201 -> 10\.20\.0\.20[23] \(remote-storage\) via access IP of 10\.20\.0\.10[23]/);
     h.set('down', []);
     await h.until('failback via the local access IP', () => h.route() === LOCAL_ACCESS, 12000);
@@ -708,7 +728,11 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     h.setRoute(LOCAL);
     h.start();
     await h.until('moved to the access IP', () => h.route() === LOCAL_ACCESS, 10000);
-    await h.until('heartbeat says local via the access IP', () => h.status().target === LOCAL_ACCESS && h.status().target_kind === 'local', 5000);
+    await h.until(
+      'heartbeat says local via the access IP',
+      () => h.status().target === LOCAL_ACCESS && h.status().target_kind === 'local',
+      5000,
+    );
     await h.stop();
   });
 
@@ -723,7 +747,10 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
   test.concurrent('--fetch-once prints the listed sessions and touches no route, lock, heartbeat or log', async () => {
     const h = new FakeEsxi();
     h.set('down', [LOCAL_MGMT]);
-    const r = await run(SH, [path.join(h.inst, 'reroute-loop.sh'), '--fetch-once', path.join(h.inst, 'reroute.conf')], { env: h.env(), timeout: 15000 });
+    const r = await run(SH, [path.join(h.inst, 'reroute-loop.sh'), '--fetch-once', path.join(h.inst, 'reroute.conf')], {
+      env: h.env(),
+      timeout: 15000,
+    });
     expect(r.stdout).toBe(`session ${LOCAL}\nsession ${PEERS[0]}\nsession ${PEERS[1]}\nfetch ok\n`);
     expect(r.status).toBe(0);
     expect(fs.existsSync(h.run)).toBe(false);
@@ -736,7 +763,10 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     const h = new FakeEsxi();
     const pretty = JSON.stringify(JSON.parse(sessionsJson(ALL)), null, 2);
     fs.writeFileSync(path.join(h.fake, 'sessions.json'), pretty);
-    const r = await run(SH, [path.join(h.inst, 'reroute-loop.sh'), '--fetch-once', path.join(h.inst, 'reroute.conf')], { env: h.env(), timeout: 15000 });
+    const r = await run(SH, [path.join(h.inst, 'reroute-loop.sh'), '--fetch-once', path.join(h.inst, 'reroute.conf')], {
+      env: h.env(),
+      timeout: 15000,
+    });
     expect(r.stdout.split('\n').filter((l) => l.startsWith('session '))).toHaveLength(3);
     expect(r.status).toBe(0);
   });

@@ -105,12 +105,12 @@ describe('tier bursts: a 64-node tier is probed a few peers at a time', () => {
   test('a silent peer is remembered by its whole address (10.20.1.1 is not 10.20.1.10) and forgotten once it answers', () => {
     const r = agent(
       [
-        'PEER_SILENT=\' \'',
+        "PEER_SILENT=' '",
         'pick_burst "10.20.1.1 10.20.1.10"',
         'echo "VAR S1=$PEER_SILENT"',
         'backed_off 10.20.1.10 && echo "VAR B10=yes"',
         'backed_off 10.20.1.1 || echo "VAR B1=no"',
-        'PINGED=\' \'; UP=\' \'; pick_burst "10.20.1.10 10.20.1.2"',
+        "PINGED=' '; UP=' '; pick_burst \"10.20.1.10 10.20.1.2\"",
         'echo "VAR S2=$PEER_SILENT"',
       ].join('\n'),
       ['10.20.1.10'],

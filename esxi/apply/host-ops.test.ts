@@ -68,7 +68,9 @@ maybe('host-ops.sh (issue 11)', () => {
       `#!/bin/sh\necho "$*" >> ${log}\ncase "$*" in\n  *'allowedip add -r httpClient -i 10.0.0.2') echo 'Ip address already exist.' >&2; exit 1 ;;\n  *'allowedip remove -r httpClient -i 10.0.0.9') exit 1 ;;\n  *'allowedip list -r httpClient') printf 'Ruleset     Allowed IP Addresses\\n----------  --------------------\\nhttpClient  10.0.0.1, 10.0.0.2\\n' ;;\nesac\nexit 0\n`,
       { mode: 0o755 },
     );
-    const r = run(dir, [['zr_fw_ruleset', 'httpClient', 'allowed-all=false', 'add=10.0.0.1', 'add=10.0.0.2', 'remove=10.0.0.9', 'enabled=true']]);
+    const r = run(dir, [
+      ['zr_fw_ruleset', 'httpClient', 'allowed-all=false', 'add=10.0.0.1', 'add=10.0.0.2', 'remove=10.0.0.9', 'enabled=true'],
+    ]);
     expect(r).toEqual({ code: 0, stderr: expect.any(String) });
     expect(fs.readFileSync(log, 'utf8').trim().split('\n')).toEqual([
       'network firewall ruleset set -r httpClient --allowed-all false',

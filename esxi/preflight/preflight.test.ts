@@ -63,13 +63,21 @@ esac`;
   return { root, shims };
 }
 
-function run(h: Host, args: string[], env: Record<string, string> = {}): { stdout: Buffer; stderr: string; status: number | null; ms: number } {
+function run(
+  h: Host,
+  args: string[],
+  env: Record<string, string> = {},
+): { stdout: Buffer; stderr: string; status: number | null; ms: number } {
   const t = Date.now();
-  const r = spawnSync(BUSYBOX as string, ['sh', '-s', '--', 'datastore1', `${h.root}/vmfs/volumes/datastore1/zbs-reroute/keys/reroute_id_rsa`, ...args], {
-    input: fs.readFileSync(SCRIPT),
-    env: { PATH: `${h.shims}:/usr/bin:/bin`, ZBS_PREFLIGHT_ROOT: h.root, ...env },
-    timeout: 60000,
-  });
+  const r = spawnSync(
+    BUSYBOX as string,
+    ['sh', '-s', '--', 'datastore1', `${h.root}/vmfs/volumes/datastore1/zbs-reroute/keys/reroute_id_rsa`, ...args],
+    {
+      input: fs.readFileSync(SCRIPT),
+      env: { PATH: `${h.shims}:/usr/bin:/bin`, ZBS_PREFLIGHT_ROOT: h.root, ...env },
+      timeout: 60000,
+    },
+  );
   return { stdout: r.stdout, stderr: r.stderr.toString(), status: r.status, ms: Date.now() - t };
 }
 
@@ -125,7 +133,13 @@ maybe('preflight.sh under busybox sh', () => {
     expect(f.commands.get('/sbin/auto-backup.sh')).toBeNull(); // absolute paths are checked on the real root, not the test tree
     expect(f.commands.get('/no/such/path')).toBeNull();
     expect(f.busybox).toMatchObject({ ok: true, value: new Set(['awk', 'cat', 'sed']) });
-    expect(f.firewall).toMatchObject({ ok: true, value: new Map([['sshClient', false], ['httpClient', true]]) });
+    expect(f.firewall).toMatchObject({
+      ok: true,
+      value: new Map([
+        ['sshClient', false],
+        ['httpClient', true],
+      ]),
+    });
     expect(f.nfs).toMatchObject({ ok: true, value: [{ volume: 'zbs', host: '192.168.33.2' }] });
     expect(f.filesystems).toMatchObject({ ok: true, value: [{ volume: 'datastore1', type: 'VMFS-6' }] });
     expect(f.secureBoot).toMatchObject({ ok: true, value: 'disabled' });

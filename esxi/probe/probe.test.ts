@@ -43,17 +43,23 @@ function makeHost(): Host {
   shim('esxcfg-vmknic', `cat <<'EOF'\n${VMKNICS}EOF`);
   shim('vmware', 'echo "VMware ESXi 7.0.3 build-19193900"');
   // The two firewall listings, in the format of the vSphere CLI examples.
-  shim('esxcli', `case "$*" in
+  shim(
+    'esxcli',
+    `case "$*" in
   'network firewall ruleset list') printf '%s\\n' 'Name        Enabled' '----------  -------' 'sshServer      true' 'httpClient    false' 'sshClient      true' ;;
   'network firewall ruleset allowedip list') printf '%s\\n' 'Ruleset     Allowed IP Addresses' '----------  --------------------' 'sshServer   All' 'httpClient  All' 'sshClient   10.20.0.101, 10.10.0.0/24' ;;
   *) exit 1 ;;
-esac`);
+esac`,
+  );
   // busybox sh prefers its own applets over PATH, so `ps` is busybox ps either way (as in the lab).
   shim('ps', `exec ${BUSYBOX} ps "$@"`);
   return { root, install, run, shims };
 }
 
-function runProbe(h: Host, opts: { path?: string; env?: Record<string, string> } = {}): { stdout: Buffer; stderr: string; status: number | null } {
+function runProbe(
+  h: Host,
+  opts: { path?: string; env?: Record<string, string> } = {},
+): { stdout: Buffer; stderr: string; status: number | null } {
   const r = spawnSync(BUSYBOX as string, ['sh', '-s', '--', h.install, h.run, '192.168.33.2', ...CLUSTER_IPS], {
     input: fs.readFileSync(PROBE),
     env: { PATH: opts.path ?? `${h.shims}:/usr/bin:/bin`, ZBS_PROBE_ROOT: h.root, ...opts.env },
@@ -138,13 +144,20 @@ maybe('probe.sh under busybox sh', () => {
     write(`${h.install}/keys/reroute_id_rsa.pub`, 'ssh-rsa AAAAB3Nza zbs-reroute:prod-a\n', 0o644);
     write(`${h.install}/pin`, '10.20.0.102\n', 0o600);
     write(`${h.install}/lease/info`, `owner=ops@scvm-1\npid=4242\nexpires=1790000300\n`, 0o600);
-    write(`${h.install}/firewall.prior`, '# record\nsshClient.enabled=false\nsshClient.allowed_all=true\nsshClient.allowed_ips=\nsshClient.added_ips=10.20.0.101\n', 0o600);
+    write(
+      `${h.install}/firewall.prior`,
+      '# record\nsshClient.enabled=false\nsshClient.allowed_all=true\nsshClient.allowed_ips=\nsshClient.added_ips=10.20.0.101\n',
+      0o600,
+    );
     fs.chmodSync(h.install, 0o700);
     fs.chmodSync(`${h.install}/keys`, 0o700);
     const cronLine = `* * * * * /bin/sh ${h.install}/reroute-loop.sh &`;
     write(`${h.root}/var/spool/cron/crontabs/root`, `${ESXI_CRONTAB}${cronLine}\n`);
     write(`${h.root}/etc/rc.local.d/local.sh`, '#!/bin/sh\nexit 0\n', 0o755);
-    write(`${h.run}/status`, 'version=1.2.3\npid=2099123\ntarget=10.20.0.101\ntarget_kind=local\nsince=1\nupdated=2\nfetch=ok\nfetch_ms=3\n');
+    write(
+      `${h.run}/status`,
+      'version=1.2.3\npid=2099123\ntarget=10.20.0.101\ntarget_kind=local\nsince=1\nupdated=2\nfetch=ok\nfetch_ms=3\n',
+    );
     write(`${h.root}/var/run/crond.pid`, `${process.pid}\n`);
     const before = treeState(h.root);
     const agent = spawn(BUSYBOX as string, ['sh', `${h.install}/reroute-loop.sh`], { stdio: 'ignore' });
@@ -163,7 +176,13 @@ maybe('probe.sh under busybox sh', () => {
     expect(treeState(h.root)).toEqual(before);
     expect(Math.abs(obs.now - Date.now() / 1000)).toBeLessThan(120);
     expect(obs.esxiVersion).toBe('VMware ESXi 7.0.3 build-19193900');
-    expect(obs.files[`${h.install}/reroute-loop.sh`]).toEqual({ path: `${h.install}/reroute-loop.sh`, sha256: sha(loop), size: loop.length, mode: '0700', version: '1.2.3' });
+    expect(obs.files[`${h.install}/reroute-loop.sh`]).toEqual({
+      path: `${h.install}/reroute-loop.sh`,
+      sha256: sha(loop),
+      size: loop.length,
+      mode: '0700',
+      version: '1.2.3',
+    });
     expect(obs.files[`${h.install}/keys/reroute_id_rsa`]?.mode).toBe('0600');
     expect(obs.files[`${h.install}/reroute.conf`]?.sha256).toBe(sha("NODE_NAME='node-1'\n"));
     expect(Object.keys(obs.files).some((p) => p.includes('/lease/'))).toBe(false);

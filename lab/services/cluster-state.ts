@@ -104,7 +104,10 @@ export function sessionView(s: ScvmState): ZbsSession {
 /** Parses a `local_clients_ips` value ("ip1,ip2", '' allowed); returns the normalised string or an error. */
 export function parseClientIps(value: unknown): { ok: string } | { error: string } {
   if (typeof value !== 'string') return { error: 'local_clients_ips must be a string of comma-separated IPv4 addresses' };
-  const ips = value.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const ips = value
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
   const bad = ips.filter((x) => !isIpv4(x));
   if (bad.length > 0) return { error: `not IPv4 addresses: ${bad.join(', ')}` };
   return { ok: ips.join(',') };
@@ -125,10 +128,15 @@ export function sessionListResponse(state: ClusterState): ZbsSessionListResponse
 }
 
 export function renderSessionsTxt(state: ClusterState): string {
-  return sessionListResponse(state)
-    // Field 8: the client IPs, '-' when none (awk splits on blanks, so an empty field would vanish).
-    .data.map((d) => `${d.session_id} ${d.ip} ${d.port} ${d.cid} ${d.secondary_data_ip} ${d.zone} ${d.machine_uuid} ${d.local_clients_ips || '-'}\n`)
-    .join('');
+  return (
+    sessionListResponse(state)
+      // Field 8: the client IPs, '-' when none (awk splits on blanks, so an empty field would vanish).
+      .data.map(
+        (d) =>
+          `${d.session_id} ${d.ip} ${d.port} ${d.cid} ${d.secondary_data_ip} ${d.zone} ${d.machine_uuid} ${d.local_clients_ips || '-'}\n`,
+      )
+      .join('')
+  );
 }
 
 export function metaStatus(s: ScvmState): 'up' | 'down' | 'hung' {
@@ -196,11 +204,21 @@ export function parseClusterState(text: string, source = 'cluster state'): Clust
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new RerouteError('INTERNAL', `${source}: not valid JSON: ${(e as Error).message}`, 'Write the cluster file only through writeClusterState()/updateScvm() in lab/services/cluster-state.ts.', { cause: e });
+    throw new RerouteError(
+      'INTERNAL',
+      `${source}: not valid JSON: ${(e as Error).message}`,
+      'Write the cluster file only through writeClusterState()/updateScvm() in lab/services/cluster-state.ts.',
+      { cause: e },
+    );
   }
   const problems = validateClusterState(value);
   if (problems.length > 0) {
-    throw new RerouteError('INTERNAL', `${source}: invalid cluster state:\n  ${problems.join('\n  ')}`, 'Fix the lab code that builds the cluster state (see lab/services/README.md for the schema).', { details: { problems } });
+    throw new RerouteError(
+      'INTERNAL',
+      `${source}: invalid cluster state:\n  ${problems.join('\n  ')}`,
+      'Fix the lab code that builds the cluster state (see lab/services/README.md for the schema).',
+      { details: { problems } },
+    );
   }
   return value as ClusterState;
 }
@@ -224,7 +242,12 @@ function writeAtomic(file: string, content: string): void {
 export function writeClusterState(file: string, state: ClusterState): void {
   const problems = validateClusterState(state);
   if (problems.length > 0) {
-    throw new RerouteError('INTERNAL', `refusing to write invalid cluster state to ${file}:\n  ${problems.join('\n  ')}`, 'Fix the lab code that builds the cluster state (see lab/services/README.md).', { details: { problems } });
+    throw new RerouteError(
+      'INTERNAL',
+      `refusing to write invalid cluster state to ${file}:\n  ${problems.join('\n  ')}`,
+      'Fix the lab code that builds the cluster state (see lab/services/README.md).',
+      { details: { problems } },
+    );
   }
   // Sidecars first: the JSON is what meta-sim polls, so once it changes the sidecars already match.
   writeAtomic(sessionsTxtPath(file), renderSessionsTxt(state));
@@ -259,7 +282,12 @@ export function withClusterLock<T>(file: string, fn: () => T): T {
       } catch {
         // removed by its holder meanwhile
       }
-      if (Date.now() > deadline) throw new RerouteError('INTERNAL', `cluster state lock ${lock} held for over ${LOCK_WAIT_MS} ms`, 'Remove the lock file if no lab command is running.');
+      if (Date.now() > deadline)
+        throw new RerouteError(
+          'INTERNAL',
+          `cluster state lock ${lock} held for over ${LOCK_WAIT_MS} ms`,
+          'Remove the lock file if no lab command is running.',
+        );
       sleepSync(20);
     }
   }

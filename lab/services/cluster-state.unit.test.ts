@@ -87,7 +87,18 @@ describe('validation', () => {
   it('lists every problem at once', () => {
     const problems = validateClusterState({
       version: 2,
-      scvms: { 'bad name': { storageIp: '10.0.0.300', mgmtIp: 'x', sessionId: 'nope', machineUuid: 1, cid: 0, healthy: 'yes', metaUp: true, hung: false } },
+      scvms: {
+        'bad name': {
+          storageIp: '10.0.0.300',
+          mgmtIp: 'x',
+          sessionId: 'nope',
+          machineUuid: 1,
+          cid: 0,
+          healthy: 'yes',
+          metaUp: true,
+          hung: false,
+        },
+      },
     });
     expect(problems).toEqual(
       expect.arrayContaining([

@@ -121,7 +121,9 @@ function main(): void {
   let monitor: ChildProcess | null = null;
   if (!args.flag('no-route-monitor')) {
     // pdeathsig: a SIGKILLed monitor must not leave `ip monitor` running in the namespace.
-    const cmd = fs.existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', 'ip', 'monitor', 'route'] : ['ip', 'monitor', 'route'];
+    const cmd = fs.existsSync('/usr/bin/setpriv')
+      ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', 'ip', 'monitor', 'route']
+      : ['ip', 'monitor', 'route'];
     monitor = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';
     monitor.stdout?.setEncoding('utf8');

@@ -33,7 +33,13 @@ interface Rec {
 }
 
 function records(file: string): Rec[] {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Rec) : [];
+  return fs.existsSync(file)
+    ? fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Rec)
+    : [];
 }
 
 describeLab('lab-io-probe --hosts: one process probes every ESXi from its own namespace', () => {
@@ -77,7 +83,10 @@ describeLab('lab-io-probe --hosts: one process probes every ESXi from its own na
       ip('netns', 'add', ns);
       ip('-n', ns, 'link', 'set', 'lo', 'up');
     }
-    for (const [e, s, net] of [[NS.e1, NS.s1, '10.98.1'], [NS.e2, NS.s2, '10.98.2']] as const) {
+    for (const [e, s, net] of [
+      [NS.e1, NS.s1, '10.98.1'],
+      [NS.e2, NS.s2, '10.98.2'],
+    ] as const) {
       ip('-n', e, 'link', 'add', 'es', 'type', 'veth', 'peer', 'name', 'se', 'netns', s);
       ip('-n', e, 'addr', 'add', `${net}.1/24`, 'dev', 'es');
       ip('-n', s, 'addr', 'add', `${net}.2/24`, 'dev', 'se');
@@ -104,7 +113,9 @@ describeLab('lab-io-probe --hosts: one process probes every ESXi from its own na
     for (const ns of Object.values(NS)) {
       let pids: string[] = [];
       try {
-        pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5000 }).split(/\s+/).filter((x) => /^\d+$/.test(x));
+        pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5000 })
+          .split(/\s+/)
+          .filter((x) => /^\d+$/.test(x));
       } catch {
         // namespace never made
       }

@@ -55,7 +55,18 @@ export interface HostIoSummary {
 }
 
 const DEFAULT_PERIOD_MS = 50;
-const ROUTE_TYPES = new Set(['unicast', 'local', 'broadcast', 'multicast', 'anycast', 'unreachable', 'blackhole', 'prohibit', 'throw', 'nat']);
+const ROUTE_TYPES = new Set([
+  'unicast',
+  'local',
+  'broadcast',
+  'multicast',
+  'anycast',
+  'unreachable',
+  'blackhole',
+  'prohibit',
+  'throw',
+  'nat',
+]);
 
 /** One line of `ip monitor route` (optionally with `-ts`/`[ROUTE]` prefixes). */
 export function parseRouteLine(line: string): ParsedRoute {
@@ -162,7 +173,8 @@ export function summarizeHostLogText(text: string, sinceMs?: number): HostIoSumm
     }
     ok += 1;
     if (lastOk === null) {
-      if (failedRun > 0 && firstFail !== null) gaps.push({ from: firstFail, to: r.t, ms: r.t - firstFail, failedProbes: failedRun, ongoing: false });
+      if (failedRun > 0 && firstFail !== null)
+        gaps.push({ from: firstFail, to: r.t, ms: r.t - firstFail, failedProbes: failedRun, ongoing: false });
     } else {
       const interval = r.t - lastOk;
       if (failedRun > 0 || interval > 2 * periodMs) {

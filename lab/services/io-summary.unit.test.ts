@@ -10,10 +10,15 @@ const P = 50;
 function log(plan: string, extra: object[] = [], opts: { start?: boolean; t0?: number } = {}): string {
   const t0 = opts.t0 ?? T0;
   const recs: object[] = [];
-  if (opts.start !== false) recs.push({ t: t0 - 1, type: 'start', host: 'esxi-1', target: '192.168.33.2:2049', periodMs: P, timeoutMs: 300, pid: 1 });
+  if (opts.start !== false)
+    recs.push({ t: t0 - 1, type: 'start', host: 'esxi-1', target: '192.168.33.2:2049', periodMs: P, timeoutMs: 300, pid: 1 });
   [...plan].forEach((c, i) => {
     const t = t0 + i * P;
-    recs.push(c === 'x' ? { t, type: 'io', seq: i + 1, ok: false, err: 'ETIMEDOUT', ms: 300 } : { t, type: 'io', seq: i + 1, ok: true, node: `scvm-${c}`, ms: 1 });
+    recs.push(
+      c === 'x'
+        ? { t, type: 'io', seq: i + 1, ok: false, err: 'ETIMEDOUT', ms: 300 }
+        : { t, type: 'io', seq: i + 1, ok: true, node: `scvm-${c}`, ms: 1 },
+    );
   });
   recs.push(...extra);
   return recs.map((r) => JSON.stringify(r)).join('\n') + '\n';
@@ -128,15 +133,28 @@ describe('time window', () => {
 
 describe('route lines from ip monitor', () => {
   it('parses an added /32 via a gateway', () => {
-    expect(parseRouteLine('192.168.33.2 via 10.20.0.102 dev vmk1 ')).toEqual({ action: 'add', type: 'unicast', dst: '192.168.33.2', via: '10.20.0.102', dev: 'vmk1', table: null });
+    expect(parseRouteLine('192.168.33.2 via 10.20.0.102 dev vmk1 ')).toEqual({
+      action: 'add',
+      type: 'unicast',
+      dst: '192.168.33.2',
+      via: '10.20.0.102',
+      dev: 'vmk1',
+      table: null,
+    });
   });
 
   it('parses a deletion', () => {
-    expect(parseRouteLine('Deleted 192.168.33.2 via 10.20.0.101 dev vmk1 proto static')).toMatchObject({ action: 'del', dst: '192.168.33.2', via: '10.20.0.101' });
+    expect(parseRouteLine('Deleted 192.168.33.2 via 10.20.0.101 dev vmk1 proto static')).toMatchObject({
+      action: 'del',
+      dst: '192.168.33.2',
+      via: '10.20.0.101',
+    });
   });
 
   it('parses typed routes in other tables, and -ts / [ROUTE] prefixes', () => {
-    expect(parseRouteLine('[2026-11-24T21:00:00.123456] [ROUTE]local 10.99.1.1 dev e table local proto kernel scope host src 10.99.1.1')).toMatchObject({
+    expect(
+      parseRouteLine('[2026-11-24T21:00:00.123456] [ROUTE]local 10.99.1.1 dev e table local proto kernel scope host src 10.99.1.1'),
+    ).toMatchObject({
       action: 'add',
       type: 'local',
       dst: '10.99.1.1',
@@ -144,7 +162,11 @@ describe('route lines from ip monitor', () => {
       dev: 'e',
       table: 'local',
     });
-    expect(parseRouteLine('Deleted broadcast 10.99.1.255 dev e table local')).toMatchObject({ action: 'del', type: 'broadcast', dst: '10.99.1.255' });
+    expect(parseRouteLine('Deleted broadcast 10.99.1.255 dev e table local')).toMatchObject({
+      action: 'del',
+      type: 'broadcast',
+      dst: '10.99.1.255',
+    });
     expect(parseRouteLine('default via inet 10.0.0.1 dev x')).toMatchObject({ dst: 'default', via: '10.0.0.1' });
   });
 

@@ -7,11 +7,21 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import type * as net from 'node:net';
-import { findBySessionId, parseClientIps, readClusterState, sessionListResponse, sessionView, setSessionClientIps, type ClusterState, type ScvmState } from './cluster-state';
+import {
+  findBySessionId,
+  parseClientIps,
+  readClusterState,
+  sessionListResponse,
+  sessionView,
+  setSessionClientIps,
+  type ClusterState,
+  type ScvmState,
+} from './cluster-state';
 import { DEFAULT_MAX_LIFETIME_S, installShutdown, parseServiceArgs } from './service-runtime';
 
 const PROGRAM = 'meta-sim';
-const USAGE = 'meta-sim.ts --listen IP[,IP…] --port N --cluster-file PATH --self NAME [--path /api/v2/zbs_session/session] [--max-lifetime-s N]';
+const USAGE =
+  'meta-sim.ts --listen IP[,IP…] --port N --cluster-file PATH --self NAME [--path /api/v2/zbs_session/session] [--max-lifetime-s N]';
 // The cluster file is watched (inotify: no wakeups while the lab is idle); the slow poll only covers
 // a missed event. A 200 ms poll in each of 64 SCVMs' meta-sims cost 12 % of a core at rest.
 const SAFETY_POLL_MS = 2_000;
@@ -35,8 +45,16 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
 }
 
 function main(): void {
-  const args = parseServiceArgs(PROGRAM, USAGE, { listen: 'string', port: 'string', 'cluster-file': 'string', self: 'string', path: 'string', 'max-lifetime-s': 'string' }, ['listen', 'port', 'cluster-file', 'self']);
-  const addrs = (args.str('listen') ?? '').split(',').map((a) => a.trim()).filter((a) => a !== '');
+  const args = parseServiceArgs(
+    PROGRAM,
+    USAGE,
+    { listen: 'string', port: 'string', 'cluster-file': 'string', self: 'string', path: 'string', 'max-lifetime-s': 'string' },
+    ['listen', 'port', 'cluster-file', 'self'],
+  );
+  const addrs = (args.str('listen') ?? '')
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
   const port = args.num('port', 80, 1);
   const clusterFile = args.str('cluster-file') ?? '';
   const self = args.str('self') ?? '';
@@ -51,7 +69,12 @@ function main(): void {
     try {
       const state = readClusterState(clusterFile);
       lastReadError = null;
-      return { self: state.scvms[self] ?? null, error: state.scvms[self] ? null : `no SCVM ${self} in ${clusterFile}`, body: sessionListResponse(state), state };
+      return {
+        self: state.scvms[self] ?? null,
+        error: state.scvms[self] ? null : `no SCVM ${self} in ${clusterFile}`,
+        body: sessionListResponse(state),
+        state,
+      };
     } catch (e) {
       const msg = (e as Error).message;
       if (msg !== lastReadError) process.stderr.write(`${PROGRAM} ${self}: ${msg}\n`);
@@ -212,7 +235,9 @@ function main(): void {
       if (name === null || name === base) check();
     });
   } catch (e) {
-    process.stderr.write(`${PROGRAM} ${self}: cannot watch ${clusterFile} (${(e as Error).message}); polling every ${SAFETY_POLL_MS} ms only\n`);
+    process.stderr.write(
+      `${PROGRAM} ${self}: cannot watch ${clusterFile} (${(e as Error).message}); polling every ${SAFETY_POLL_MS} ms only\n`,
+    );
   }
   setInterval(check, SAFETY_POLL_MS);
 

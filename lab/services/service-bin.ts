@@ -46,7 +46,11 @@ function gcc(src: string, out: string): Promise<void> {
 }
 
 function layout(dir: string): ServiceBin {
-  return { metaSimJs: path.join(dir, 'lab', 'services', 'meta-sim.js'), nfsSim: path.join(dir, 'lab-nfs-sim'), ioProbe: path.join(dir, 'lab-io-probe') };
+  return {
+    metaSimJs: path.join(dir, 'lab', 'services', 'meta-sim.js'),
+    nfsSim: path.join(dir, 'lab-nfs-sim'),
+    ioProbe: path.join(dir, 'lab-io-probe'),
+  };
 }
 
 const building = new Map<string, Promise<ServiceBin>>();

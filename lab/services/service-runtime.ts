@@ -20,7 +20,13 @@ export interface ServiceArgs {
  * Options: name -> 'string' | 'boolean'. Missing required options or unknown ones print usage
  * and exit 2, so the lab core sees a wiring mistake at once instead of a half-working service.
  */
-export function parseServiceArgs(program: string, usage: string, options: Record<string, 'string' | 'boolean'>, required: string[], argv = process.argv.slice(2)): ServiceArgs {
+export function parseServiceArgs(
+  program: string,
+  usage: string,
+  options: Record<string, 'string' | 'boolean'>,
+  required: string[],
+  argv = process.argv.slice(2),
+): ServiceArgs {
   const fail = (msg: string): never => {
     process.stderr.write(`${program}: ${msg}\nusage: ${usage}\n`);
     process.exit(2);
@@ -29,7 +35,10 @@ export function parseServiceArgs(program: string, usage: string, options: Record
   try {
     const config: Record<string, { type: 'string' | 'boolean' }> = {};
     for (const [k, type] of Object.entries(options)) config[k] = { type };
-    values = parseArgs({ args: argv, options: config, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    values = parseArgs({ args: argv, options: config, strict: true, allowPositionals: false }).values as Record<
+      string,
+      string | boolean | undefined
+    >;
   } catch (e) {
     fail((e as Error).message);
   }

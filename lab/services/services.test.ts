@@ -73,13 +73,20 @@ d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway name
   const createdNs: string[] = [];
 
   async function start(name: string, ns: string, program: ServiceProgram, args: string[]): Promise<Started> {
-    const child = spawn('ip', ['netns', 'exec', ns, ...argv[program], ...args, '--max-lifetime-s', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv[program], ...args, '--max-lifetime-s', '120'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const s: Started = { name, child, stderr: '', exited: new Promise((r) => child.once('exit', (code) => r(code))) };
     started.push(s);
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (s.stderr += c));
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
-    await waitFor(`${name} READY`, 20000, () => (out.includes('READY') ? true : child.exitCode !== null ? false : undefined), () => `stderr: ${s.stderr}`).then((ok) => {
+    await waitFor(
+      `${name} READY`,
+      20000,
+      () => (out.includes('READY') ? true : child.exitCode !== null ? false : undefined),
+      () => `stderr: ${s.stderr}`,
+    ).then((ok) => {
       if (!ok) throw new Error(`${name} exited early: ${s.stderr}`);
     });
     return s;
@@ -96,7 +103,11 @@ d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway name
   }
 
   /** Repeats the GET (each is a fresh client process) until `done` accepts the answer, for up to 8 s. */
-  async function getUntil(ns: string, url: string, done: (r: { status?: number; error?: string }) => boolean): Promise<{ status?: number; body?: string; error?: string }> {
+  async function getUntil(
+    ns: string,
+    url: string,
+    done: (r: { status?: number; error?: string }) => boolean,
+  ): Promise<{ status?: number; body?: string; error?: string }> {
     const end = Date.now() + 8000;
     for (;;) {
       const r = await httpGet(ns, url);
@@ -113,7 +124,11 @@ d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway name
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zrs-services-'));
     if (impl === 'typescript') {
       const js = buildServices(path.join(dir, 'build'));
-      argv = { 'meta-sim': [process.execPath, js['meta-sim']], 'nfs-sim': [process.execPath, js['nfs-sim']], 'host-monitor': [process.execPath, js['host-monitor']] };
+      argv = {
+        'meta-sim': [process.execPath, js['meta-sim']],
+        'nfs-sim': [process.execPath, js['nfs-sim']],
+        'host-monitor': [process.execPath, js['host-monitor']],
+      };
     } else {
       const bin = await ensureServiceBin(path.join(dir, 'cache'));
       argv = { 'meta-sim': [process.execPath, bin.metaSimJs], 'nfs-sim': [bin.nfsSim], 'host-monitor': [bin.ioProbe] };
@@ -122,7 +137,10 @@ d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway name
     ioLog = path.join(dir, 'esxi-t.io.jsonl');
     const state: ClusterState = {
       version: 1,
-      scvms: { 'scvm-a': newScvmState('scvm-a', 1, '10.99.1.2', '10.99.9.2'), 'scvm-b': newScvmState('scvm-b', 2, '10.99.2.2', '10.99.9.3') },
+      scvms: {
+        'scvm-a': newScvmState('scvm-a', 1, '10.99.1.2', '10.99.9.2'),
+        'scvm-b': newScvmState('scvm-b', 2, '10.99.2.2', '10.99.9.3'),
+      },
     };
     writeClusterState(clusterFile, state);
 
@@ -144,12 +162,29 @@ d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway name
     addr(NS.a, 'pe', '192.168.33.2/24');
     addr(NS.b, 'lo', '192.168.33.2/32'); // scvm-b's own private link is not modelled here
     addr(NS.a, 'lo', '10.99.9.2/32'); // stands in for scvm-a's management address
-    for (const [ns, dev] of [[NS.esxi, 'ea'], [NS.esxi, 'eb'], [NS.esxi, 'ep'], [NS.a, 'ae'], [NS.a, 'pe'], [NS.b, 'be']] as const) ip('-n', ns, 'link', 'set', dev, 'up');
+    for (const [ns, dev] of [
+      [NS.esxi, 'ea'],
+      [NS.esxi, 'eb'],
+      [NS.esxi, 'ep'],
+      [NS.a, 'ae'],
+      [NS.a, 'pe'],
+      [NS.b, 'be'],
+    ] as const)
+      ip('-n', ns, 'link', 'set', dev, 'up');
     ip('-n', NS.esxi, 'route', 'add', '10.99.9.2/32', 'via', '10.99.1.2');
     ip('-n', NS.esxi, 'route', 'add', '192.168.33.2/32', 'via', '10.99.1.2');
 
     await Promise.all([
-      start('meta-sim a', NS.a, 'meta-sim', ['--listen', '10.99.1.2,10.99.9.2', '--port', '80', '--cluster-file', clusterFile, '--self', 'scvm-a']),
+      start('meta-sim a', NS.a, 'meta-sim', [
+        '--listen',
+        '10.99.1.2,10.99.9.2',
+        '--port',
+        '80',
+        '--cluster-file',
+        clusterFile,
+        '--self',
+        'scvm-a',
+      ]),
       start('nfs-sim a', NS.a, 'nfs-sim', ['--node', 'scvm-a']),
       start('nfs-sim b', NS.b, 'nfs-sim', ['--node', 'scvm-b']),
       start('host-monitor', NS.esxi, 'host-monitor', ['--host', 'esxi-t', '--out', ioLog]),
@@ -163,7 +198,9 @@ d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway name
     for (const ns of createdNs) {
       let pids: string[];
       try {
-        pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5000 }).split(/\s+/).filter((p) => /^\d+$/.test(p));
+        pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5000 })
+          .split(/\s+/)
+          .filter((p) => /^\d+$/.test(p));
       } catch {
         pids = [];
       }
@@ -188,7 +225,10 @@ d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway name
   it('serves the session list over REST on every listen address, to a client in another namespace', async () => {
     const expected = sessionListResponse({
       version: 1,
-      scvms: { 'scvm-a': newScvmState('scvm-a', 1, '10.99.1.2', '10.99.9.2'), 'scvm-b': newScvmState('scvm-b', 2, '10.99.2.2', '10.99.9.3') },
+      scvms: {
+        'scvm-a': newScvmState('scvm-a', 1, '10.99.1.2', '10.99.9.2'),
+        'scvm-b': newScvmState('scvm-b', 2, '10.99.2.2', '10.99.9.3'),
+      },
     });
     for (const url of ['http://10.99.1.2/api/v2/zbs_session/session', 'http://10.99.9.2:80/api/v2/zbs_session/session?x=1']) {
       const r = await httpGet(NS.esxi, url);
@@ -207,17 +247,26 @@ d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway name
 
     // metaUp is applied by meta-sim's 200 ms poll; allow for a loaded machine.
     updateScvm(clusterFile, 'scvm-a', { metaUp: false });
-    expect(await getUntil(NS.esxi, 'http://10.99.1.2/api/v2/zbs_session/session', (r) => r.error === 'ECONNREFUSED')).toEqual({ error: 'ECONNREFUSED' });
+    expect(await getUntil(NS.esxi, 'http://10.99.1.2/api/v2/zbs_session/session', (r) => r.error === 'ECONNREFUSED')).toEqual({
+      error: 'ECONNREFUSED',
+    });
 
     updateScvm(clusterFile, 'scvm-a', { metaUp: true, hung: true });
-    expect(await getUntil(NS.esxi, 'http://10.99.1.2/api/v2/zbs_session/session', (r) => r.error !== 'ECONNREFUSED')).toEqual({ error: 'ETIMEDOUT' });
+    expect(await getUntil(NS.esxi, 'http://10.99.1.2/api/v2/zbs_session/session', (r) => r.error !== 'ECONNREFUSED')).toEqual({
+      error: 'ETIMEDOUT',
+    });
 
     updateScvm(clusterFile, 'scvm-a', { hung: false });
     updateScvm(clusterFile, 'scvm-b', { healthy: true });
     expect((await httpGet(NS.esxi, 'http://10.99.9.2/api/v2/zbs_session/session')).status).toBe(200);
   }, 30000);
 
-  async function httpSend(ns: string, method: string, url: string, body: string): Promise<{ status?: number; body?: string; error?: string }> {
+  async function httpSend(
+    ns: string,
+    method: string,
+    url: string,
+    body: string,
+  ): Promise<{ status?: number; body?: string; error?: string }> {
     const script =
       "const h=require('http');const q=h.request(process.argv[1],{method:process.argv[2],timeout:2000,headers:{'Content-Type':'application/json'}},r=>{let b='';r.on('data',c=>b+=c);" +
       "r.on('end',()=>process.stdout.write(JSON.stringify({status:r.statusCode,body:b})))});" +
@@ -226,18 +275,23 @@ d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway name
     return JSON.parse(stdout) as { status?: number; body?: string; error?: string };
   }
 
-  it('sets a session\'s local_clients_ips by REST PUT and by zbs-meta refresh_address; unknown ids get 404', async () => {
+  it("sets a session's local_clients_ips by REST PUT and by zbs-meta refresh_address; unknown ids get 404", async () => {
     const a = readClusterState(clusterFile).scvms['scvm-a']!;
     const b = readClusterState(clusterFile).scvms['scvm-b']!;
     const base = 'http://10.99.1.2/api/v2/zbs_session/session';
     const put = await httpSend(NS.esxi, 'PUT', `${base}/${b.sessionId}`, JSON.stringify({ local_clients_ips: '10.99.9.20,10.99.2.1' }));
     expect(put.status).toBe(200);
-    expect(JSON.parse(put.body ?? '')).toMatchObject({ ec: 'EOK', data: { session_id: b.sessionId, local_clients_ips: '10.99.9.20,10.99.2.1' } });
+    expect(JSON.parse(put.body ?? '')).toMatchObject({
+      ec: 'EOK',
+      data: { session_id: b.sessionId, local_clients_ips: '10.99.9.20,10.99.2.1' },
+    });
     const one = await httpGet(NS.esxi, `${base}/${b.sessionId}`);
     expect(JSON.parse(one.body ?? '')).toMatchObject({ ec: 'EOK', data: { ip: '10.99.2.2', local_clients_ips: '10.99.9.20,10.99.2.1' } });
     const list = JSON.parse((await httpGet(NS.esxi, base)).body ?? '') as { data: { ip: string; local_clients_ips: string }[] };
     expect(list.data.map((d) => d.local_clients_ips)).toEqual(['', '10.99.9.20,10.99.2.1']);
-    expect((await httpSend(NS.esxi, 'PUT', `${base}/00000000-0000-4000-8000-000000000000`, '{"local_clients_ips":"10.0.0.1"}')).status).toBe(404);
+    expect(
+      (await httpSend(NS.esxi, 'PUT', `${base}/00000000-0000-4000-8000-000000000000`, '{"local_clients_ips":"10.0.0.1"}')).status,
+    ).toBe(404);
     expect((await httpSend(NS.esxi, 'PUT', `${base}/${b.sessionId}`, '{"local_clients_ips":"not-an-ip"}')).status).toBe(400);
     expect((await httpSend(NS.esxi, 'PUT', base, '{}')).status).toBe(405);
 
@@ -248,7 +302,13 @@ d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway name
     if (bb !== undefined && !fs.existsSync(path.join(bin, 'nc'))) fs.symlinkSync(bb, path.join(bin, 'nc'));
     const zbs = (args: string[]) =>
       spawnSync('ip', ['netns', 'exec', NS.a, 'sh', path.join(__dirname, 'zbs-meta'), 'session', ...args], {
-        env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, ZBS_SIM_DIR: dir, ZBS_SIM_SELF: 'scvm-a', ZBS_SIM_META: '10.99.1.2:80' },
+        env: {
+          ...process.env,
+          PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+          ZBS_SIM_DIR: dir,
+          ZBS_SIM_SELF: 'scvm-a',
+          ZBS_SIM_META: '10.99.1.2:80',
+        },
         encoding: 'utf8',
         timeout: 10000,
       });
@@ -271,7 +331,10 @@ d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway name
     for (const sh of shells) {
       const out = execFileSync(sh[0]!, [...sh.slice(1), ZBS_META, 'session', 'list'], { env, encoding: 'utf8', timeout: 5000 });
       // tabulate "simple": width = max(header + 2, longest value); Port and Cid right-aligned.
-      const row = (c: string[]) => [c[0]!.padEnd(36), c[1]!.padEnd(9), c[2]!.padStart(6), c[3]!.padStart(5), c[4]!.padEnd(19), c[5]!.padEnd(7), c[6]!.padEnd(36)].join('  ');
+      const row = (c: string[]) =>
+        [c[0]!.padEnd(36), c[1]!.padEnd(9), c[2]!.padStart(6), c[3]!.padStart(5), c[4]!.padEnd(19), c[5]!.padEnd(7), c[6]!.padEnd(36)].join(
+          '  ',
+        );
       const expected = [
         row(['UUID', 'Ip', 'Port', 'Cid', 'Secondary_data_ip', 'Zone', 'Machine UUID']),
         [36, 9, 6, 5, 19, 7, 36].map((w) => '-'.repeat(w)).join('  '),
@@ -290,23 +353,38 @@ d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway name
   });
 
   it('sees served-by follow the /32 route between SCVMs, and records each route change', async () => {
-    await waitFor('IO served by scvm-a', 10000, () => (summary().servedBy === 'scvm-a' ? true : undefined), () => JSON.stringify(summary()));
+    await waitFor(
+      'IO served by scvm-a',
+      10000,
+      () => (summary().servedBy === 'scvm-a' ? true : undefined),
+      () => JSON.stringify(summary()),
+    );
 
     const tSwitch = Date.now();
     ip('-n', NS.esxi, 'route', 'replace', '192.168.33.2/32', 'via', '10.99.2.2');
-    const afterSwitch = await waitFor('IO served by scvm-b', 10000, () => {
-      const s = summary(tSwitch);
-      return s.servedBy === 'scvm-b' && s.routeChanges.length > 0 ? s : undefined;
-    }, () => JSON.stringify(summary(tSwitch)));
+    const afterSwitch = await waitFor(
+      'IO served by scvm-b',
+      10000,
+      () => {
+        const s = summary(tSwitch);
+        return s.servedBy === 'scvm-b' && s.routeChanges.length > 0 ? s : undefined;
+      },
+      () => JSON.stringify(summary(tSwitch)),
+    );
     expect(afterSwitch.routeChanges).toContainEqual(expect.objectContaining({ action: 'add', dst: '192.168.33.2', via: '10.99.2.2' }));
 
     // Without the /32 the connected private link (192.168.33.0/24) carries IO to the local SCVM again.
     const tDel = Date.now();
     ip('-n', NS.esxi, 'route', 'del', '192.168.33.2/32');
-    const afterDel = await waitFor('IO back on scvm-a over the private link', 10000, () => {
-      const s = summary(tDel);
-      return s.servedBy === 'scvm-a' && s.routeChanges.some((r) => r.action === 'del') ? s : undefined;
-    }, () => JSON.stringify(summary(tDel)));
+    const afterDel = await waitFor(
+      'IO back on scvm-a over the private link',
+      10000,
+      () => {
+        const s = summary(tDel);
+        return s.servedBy === 'scvm-a' && s.routeChanges.some((r) => r.action === 'del') ? s : undefined;
+      },
+      () => JSON.stringify(summary(tDel)),
+    );
     expect(afterDel.routeChanges).toContainEqual(expect.objectContaining({ action: 'del', dst: '192.168.33.2', via: '10.99.2.2' }));
 
     const whole = summary();
@@ -321,10 +399,15 @@ d.each<[Impl]>([['typescript'], ['lab-native']])('lab services in throwaway name
     ip('-n', NS.esxi, 'route', 'add', 'blackhole', '192.168.33.2/32');
     await sleep(600);
     ip('-n', NS.esxi, 'route', 'del', 'blackhole', '192.168.33.2/32');
-    const s = await waitFor('IO to resume', 10000, () => {
-      const x = summary(tBlack);
-      return x.failed > 0 && x.longestGap !== null && !x.longestGap.ongoing ? x : undefined;
-    }, () => JSON.stringify(summary(tBlack)));
+    const s = await waitFor(
+      'IO to resume',
+      10000,
+      () => {
+        const x = summary(tBlack);
+        return x.failed > 0 && x.longestGap !== null && !x.longestGap.ongoing ? x : undefined;
+      },
+      () => JSON.stringify(summary(tBlack)),
+    );
     expect(s.longestGapMs).toBeGreaterThanOrEqual(400);
     expect(s.routeChanges).toContainEqual(expect.objectContaining({ action: 'add', type: 'blackhole', dst: '192.168.33.2' }));
 

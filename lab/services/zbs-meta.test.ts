@@ -13,7 +13,11 @@ describe.each(shells)('zbs-meta under %s', (...sh: string[]) => {
   let dir: string;
   let file: string;
   const run = (args: string[], env: Record<string, string> = {}) =>
-    spawnSync(sh[0]!, [...sh.slice(1), ZBS_META, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ZBS_SIM_DIR: dir, ...env }, encoding: 'utf8', timeout: 10000 });
+    spawnSync(sh[0]!, [...sh.slice(1), ZBS_META, ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ZBS_SIM_DIR: dir, ...env },
+      encoding: 'utf8',
+      timeout: 10000,
+    });
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zrs-zbs-meta-'));
@@ -35,7 +39,9 @@ describe.each(shells)('zbs-meta under %s', (...sh: string[]) => {
     expect(lines[0]).toBe(
       'UUID                                  Ip             Port    Cid  Secondary_data_ip    Zone     Machine UUID                        ',
     );
-    expect(lines[1]).toBe('------------------------------------  -----------  ------  -----  -------------------  -------  ------------------------------------');
+    expect(lines[1]).toBe(
+      '------------------------------------  -----------  ------  -----  -------------------  -------  ------------------------------------',
+    );
     const s12 = newScvmState('scvm-12', 12, '10.20.0.112', '10.10.0.112');
     expect(lines[3]).toBe(`${s12.sessionId}  10.20.0.112   10201     12  10.10.0.112          default  ${s12.machineUuid}`);
     expect(lines).toHaveLength(5);
@@ -69,7 +75,9 @@ describe.each(shells)('zbs-meta under %s', (...sh: string[]) => {
     expect(r.status).toBe(0);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toMatch(/^UUID {2,}Ip .*Machine UUID {2,}Local_clients_ips {2,}$/);
-    expect(lines[2]).toBe(`${s1.sessionId}  10.20.0.101   10201      1  10.10.0.101          default  ${s1.machineUuid}  10.10.0.11,10.20.0.11`);
+    expect(lines[2]).toBe(
+      `${s1.sessionId}  10.20.0.101   10201      1  10.10.0.101          default  ${s1.machineUuid}  10.10.0.11,10.20.0.11`,
+    );
     expect(lines).toHaveLength(4);
     const empty = run(['session', 'show', newScvmState('scvm-12', 12, '10.20.0.112', '10.10.0.112').sessionId]);
     expect(empty.stdout.split('\n')[2]).toMatch(/default {2}\S+ {21}$/);
@@ -79,7 +87,9 @@ describe.each(shells)('zbs-meta under %s', (...sh: string[]) => {
   });
 
   it('session refresh_address without a reachable meta fails like a refused connection', () => {
-    const r = run(['session', 'refresh_address', newScvmState('scvm-1', 1, '10.20.0.101', '10.10.0.101').sessionId, '10.20.0.11'], { ZBS_SIM_META: '127.0.0.1:1' });
+    const r = run(['session', 'refresh_address', newScvmState('scvm-1', 1, '10.20.0.101', '10.10.0.101').sessionId, '10.20.0.11'], {
+      ZBS_SIM_META: '127.0.0.1:1',
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/ECONNREFUSED/);
     expect(run(['session', 'refresh_address', 'x y', '10.20.0.11']).status).toBe(2);

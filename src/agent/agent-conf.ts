@@ -45,7 +45,15 @@ export function renderAgentConf(manifest: Manifest, node: NodeSpec): string {
     // A node alone in its zone renders '' ("every peer is in our zone" to the agent): with no
     // same-zone peer both readings give one tier of all peers, so the choice is the same.
     ...(manifest.nodes.some((n) => n.zone !== undefined)
-      ? ([['ZONE_PEER_STORAGE_IPS', peers.filter((p) => p.zone === node.zone).map((p) => p.scvm.storageIp).join(' ')]] as [string, string][])
+      ? ([
+          [
+            'ZONE_PEER_STORAGE_IPS',
+            peers
+              .filter((p) => p.zone === node.zone)
+              .map((p) => p.scvm.storageIp)
+              .join(' '),
+          ],
+        ] as [string, string][])
       : []),
     ['INTERVAL', String(r.intervalSeconds)],
     ['FAILBACK_DELAY', String(r.failbackDelaySeconds)],

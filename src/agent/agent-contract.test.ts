@@ -23,7 +23,12 @@ const SH = spawnSync('dash', ['-c', 'exit 0']).status === 0 ? 'dash' : 'sh';
 /** One fake ESXi host running the shipped agent with the conf rendered for `node` of `m`. */
 class ContractHost {
   readonly root = fs.mkdtempSync(path.join(os.tmpdir(), 'zr-contract-'));
-  readonly dirs = { fake: path.join(this.root, 'fake'), inst: path.join(this.root, 'inst'), bin: path.join(this.root, 'bin'), run: path.join(this.root, 'run') };
+  readonly dirs = {
+    fake: path.join(this.root, 'fake'),
+    inst: path.join(this.root, 'inst'),
+    bin: path.join(this.root, 'bin'),
+    run: path.join(this.root, 'run'),
+  };
   readonly manifest: Manifest;
   private agent: ChildProcess | undefined;
 
@@ -37,7 +42,11 @@ class ContractHost {
     }
     fs.copyFileSync(path.join(AGENT_DIR, 'reroute-loop.sh'), path.join(this.dirs.inst, 'reroute-loop.sh'));
     // Timings a unit test can wait for, after the rendered keys (the agent sources the file top to bottom).
-    fs.writeFileSync(path.join(this.dirs.inst, 'reroute.conf'), `${renderAgentConf(this.manifest, this.manifest.nodes[nodeIndex]!)}FETCH_TIMEOUT=1\nBLIND_AFTER=2\n`, { mode: 0o600 });
+    fs.writeFileSync(
+      path.join(this.dirs.inst, 'reroute.conf'),
+      `${renderAgentConf(this.manifest, this.manifest.nodes[nodeIndex]!)}FETCH_TIMEOUT=1\nBLIND_AFTER=2\n`,
+      { mode: 0o600 },
+    );
     const data = m.nodes.map((n, i) => ({ session_id: `s-${i}`, ip: n.scvm.storageIp, secondary_data_ip: n.scvm.managementIp }));
     fs.writeFileSync(path.join(this.dirs.fake, 'sessions.json'), JSON.stringify({ ec: 'EOK', data }));
     fs.writeFileSync(path.join(this.dirs.fake, 'routes'), routeGateway === undefined ? '' : `192.168.33.2/32 ${routeGateway}\n`);
@@ -88,7 +97,11 @@ class ContractHost {
 
 function zoned(n: number, zones: string[], routing: Partial<Manifest['routing']>): Manifest {
   const base = fixtureManifest(n);
-  return { ...base, routing: { ...base.routing, intervalSeconds: 1, failbackDelaySeconds: 2, ...routing }, nodes: base.nodes.map((x, i) => ({ ...x, zone: zones[i] })) };
+  return {
+    ...base,
+    routing: { ...base.routing, intervalSeconds: 1, failbackDelaySeconds: 2, ...routing },
+    nodes: base.nodes.map((x, i) => ({ ...x, zone: zones[i] })),
+  };
 }
 
 describe('a conf rendered here, the shipped agent, its heartbeat read here', () => {
@@ -101,7 +114,14 @@ describe('a conf rendered here, the shipped agent, its heartbeat read here', () 
 
   test('shadow: mode=shadow, the real route as target, the would-be route and the disagreement beside it', async () => {
     const hb = await host.until('the shadow agent would fail back to its local SCVM', 30_000, (h) => h.disagree === true);
-    expect(hb).toMatchObject({ mode: 'shadow', blind: false, target: '10.20.0.102', shadowTarget: node.scvm.storageIp, shadowKind: 'local', disagree: true });
+    expect(hb).toMatchObject({
+      mode: 'shadow',
+      blind: false,
+      target: '10.20.0.102',
+      shadowTarget: node.scvm.storageIp,
+      shadowKind: 'local',
+      disagree: true,
+    });
     expect(hb.shadowChanges).toBeGreaterThanOrEqual(1);
     const sight = agentSight(hb, hb.updated, (ip) => m.nodes.find((n) => n.scvm.storageIp === ip)?.name);
     expect(sight.shadow).toMatchObject({ target: node.scvm.storageIp, targetNode: 'node-1', disagree: true });
@@ -109,7 +129,10 @@ describe('a conf rendered here, the shipped agent, its heartbeat read here', () 
   }, 60_000);
 
   test('blind: no session list from anyone for BLIND_AFTER iterations, and the route still untouched', async () => {
-    host.fake('meta-down', m.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp]));
+    host.fake(
+      'meta-down',
+      m.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp]),
+    );
     const hb = await host.until('blind=1', 30_000, (h) => h.blind === true);
     expect(hb.fetch).toBe('fail');
     expect(hb.fetchFails).toBeGreaterThanOrEqual(2);
@@ -119,14 +142,18 @@ describe('a conf rendered here, the shipped agent, its heartbeat read here', () 
   }, 60_000);
 });
 
-describe('zones rendered here order the shipped agent\'s failover', () => {
+describe("zones rendered here order the shipped agent's failover", () => {
   // node-1's zone peer is node-4; node-2 and node-3 are in the other zone (1 in 3 by chance without zones).
   const host = new ContractHost(zoned(4, ['site-a', 'site-b', 'site-b', 'site-a'], { mode: 'active' }), 0, '10.20.0.101');
   beforeAll(() => host.start());
   afterAll(() => host.stop());
 
   test('the local SCVM dies: IO goes to the same-zone SCVM', async () => {
-    await host.until('the active agent runs on its local SCVM', 30_000, (h) => h.mode === 'active' && h.target === '10.20.0.101' && h.fetch === 'ok');
+    await host.until(
+      'the active agent runs on its local SCVM',
+      30_000,
+      (h) => h.mode === 'active' && h.target === '10.20.0.101' && h.fetch === 'ok',
+    );
     host.fake('down', ['10.20.0.101', '10.10.0.101']);
     const hb = await host.until('failover', 30_000, (h) => h.target !== '10.20.0.101');
     expect(hb).toMatchObject({ target: '10.20.0.104', targetKind: 'remote-storage', mode: 'active', blind: false });

@@ -67,7 +67,9 @@ describe('host entries', () => {
     expect(lines[0]).toBe('# BEGIN zbs-reroute (managed by reroute; do not edit)');
     expect(lines.at(-2)).toBe('# END zbs-reroute');
     expect(block.endsWith('\n')).toBe(true);
-    expect(block).toContain("grep -qxF '* * * * * /bin/sh /vmfs/volumes/ds-1/zbs-reroute/reroute-loop.sh &' /var/spool/cron/crontabs/root || echo");
+    expect(block).toContain(
+      "grep -qxF '* * * * * /bin/sh /vmfs/volumes/ds-1/zbs-reroute/reroute-loop.sh &' /var/spool/cron/crontabs/root || echo",
+    );
     const dir = mkdtempSync(join(tmpdir(), 'localsh-'));
     try {
       writeFileSync(join(dir, 'local.sh'), `#!/bin/sh\n${block}exit 0\n`);
@@ -87,8 +89,33 @@ describe('renderAgentConf', () => {
   const conf = renderAgentConf(m, m.nodes[1]!);
 
   test('lists every documented key once, peers are the OTHER SCVMs in manifest order', () => {
-    const keys = conf.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=')[0]);
-    expect(keys).toEqual(['NODE_NAME', 'NFS_ADDRESS', 'LOCAL_STORAGE_IP', 'LOCAL_MGMT_IP', 'PEER_STORAGE_IPS', 'PEER_MGMT_IPS', 'INTERVAL', 'FAILBACK_DELAY', 'PING_TIMEOUT', 'FALLBACK_ORDER', 'MODE', 'SESSION_SOURCE', 'REST_PORT', 'REST_PATH', 'SSH_USER', 'SSH_KEY', 'SSH_KNOWN_HOSTS', 'RUN_DIR', 'LOG_FILE', 'LOG_MAX_BYTES', 'PIN_FILE']);
+    const keys = conf
+      .split('\n')
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => l.split('=')[0]);
+    expect(keys).toEqual([
+      'NODE_NAME',
+      'NFS_ADDRESS',
+      'LOCAL_STORAGE_IP',
+      'LOCAL_MGMT_IP',
+      'PEER_STORAGE_IPS',
+      'PEER_MGMT_IPS',
+      'INTERVAL',
+      'FAILBACK_DELAY',
+      'PING_TIMEOUT',
+      'FALLBACK_ORDER',
+      'MODE',
+      'SESSION_SOURCE',
+      'REST_PORT',
+      'REST_PATH',
+      'SSH_USER',
+      'SSH_KEY',
+      'SSH_KNOWN_HOSTS',
+      'RUN_DIR',
+      'LOG_FILE',
+      'LOG_MAX_BYTES',
+      'PIN_FILE',
+    ]);
     expect(conf).toContain("PEER_STORAGE_IPS='10.20.0.101 10.20.0.103'\n");
     expect(conf).not.toMatch(/1\.0\.0/); // no version: an upgrade never rewrites the conf
   });
@@ -98,7 +125,7 @@ describe('renderAgentConf', () => {
     expect(conf).toContain(`SSH_USER=${m.access.scvm.user}\n`);
   });
 
-  test('no access IP anywhere: no access keys (an upgrade leaves other clusters\' conf alone)', () => {
+  test("no access IP anywhere: no access keys (an upgrade leaves other clusters' conf alone)", () => {
     expect(conf).not.toMatch(/ACCESS_IP/);
   });
 
@@ -121,8 +148,14 @@ describe('renderAgentConf', () => {
     const dir = mkdtempSync(join(tmpdir(), 'conf-'));
     try {
       writeFileSync(join(dir, 'reroute.conf'), text);
-      const out = execFileSync('/bin/sh', ['-c', '. "$1"; printf "%s|%s|%s|%s" "$REST_PATH" "$PEER_MGMT_IPS" "$FALLBACK_ORDER" "$PIN_FILE"', 'sh', join(dir, 'reroute.conf')], { encoding: 'utf8' });
-      expect(out).toBe("/api/'$(touch /tmp/pwned)'`id`|10.10.0.102|local-storage remote-storage remote-management|/vmfs/volumes/ds-1/zbs-reroute/pin");
+      const out = execFileSync(
+        '/bin/sh',
+        ['-c', '. "$1"; printf "%s|%s|%s|%s" "$REST_PATH" "$PEER_MGMT_IPS" "$FALLBACK_ORDER" "$PIN_FILE"', 'sh', join(dir, 'reroute.conf')],
+        { encoding: 'utf8' },
+      );
+      expect(out).toBe(
+        "/api/'$(touch /tmp/pwned)'`id`|10.10.0.102|local-storage remote-storage remote-management|/vmfs/volumes/ds-1/zbs-reroute/pin",
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

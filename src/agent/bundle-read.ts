@@ -16,14 +16,23 @@ export function readBundle(dir: string): AgentBundle {
   try {
     names = readdirSync(dir).filter((n) => n.endsWith('.sh') && statSync(join(dir, n)).isFile());
   } catch (err) {
-    throw new RerouteError('INTERNAL', `Cannot read the agent bundle in ${dir}: ${(err as Error).message}`, 'Run zbs-reroute from a complete checkout or release (esxi/agent/ must be present).', { cause: err });
+    throw new RerouteError(
+      'INTERNAL',
+      `Cannot read the agent bundle in ${dir}: ${(err as Error).message}`,
+      'Run zbs-reroute from a complete checkout or release (esxi/agent/ must be present).',
+      { cause: err },
+    );
   }
   names.sort();
   const files: Record<string, string> = {};
   for (const name of names) files[name] = readFileSync(join(dir, name), 'utf8');
   const loop = files[AGENT_LOOP_FILE];
   if (loop === undefined) {
-    throw new RerouteError('INTERNAL', `The agent bundle in ${dir} has no ${AGENT_LOOP_FILE}`, 'Run zbs-reroute from a complete checkout or release (esxi/agent/ must be present).');
+    throw new RerouteError(
+      'INTERNAL',
+      `The agent bundle in ${dir} has no ${AGENT_LOOP_FILE}`,
+      'Run zbs-reroute from a complete checkout or release (esxi/agent/ must be present).',
+    );
   }
   return { version: requireScriptVersion(loop, join(dir, AGENT_LOOP_FILE)), files };
 }

@@ -15,10 +15,18 @@ export function installDirFor(manifest: Pick<Manifest, 'install'>, node: Pick<No
   const ds = node.esxi.datastore;
   const dir = manifest.install.dirName;
   if (NOT_A_DATASTORE.has(ds.trim().toLowerCase()) || ds.includes('/')) {
-    throw new RerouteError('MANIFEST_INVALID', `Node ${node.name}: "${ds}" is not a usable datastore name`, `Set nodes[].esxi.datastore of ${node.name} to a persistent datastore listed under /vmfs/volumes on that host.`);
+    throw new RerouteError(
+      'MANIFEST_INVALID',
+      `Node ${node.name}: "${ds}" is not a usable datastore name`,
+      `Set nodes[].esxi.datastore of ${node.name} to a persistent datastore listed under /vmfs/volumes on that host.`,
+    );
   }
   if (NOT_A_DATASTORE.has(dir.trim().toLowerCase()) || dir.includes('/')) {
-    throw new RerouteError('MANIFEST_INVALID', `install.dirName "${dir}" is not a usable folder name`, 'Set install.dirName to a plain folder name such as zbs-reroute.');
+    throw new RerouteError(
+      'MANIFEST_INVALID',
+      `install.dirName "${dir}" is not a usable folder name`,
+      'Set install.dirName to a plain folder name such as zbs-reroute.',
+    );
   }
   return `/vmfs/volumes/${ds}/${dir}`;
 }
@@ -37,13 +45,15 @@ export function renderLocalShBlock(installDir: string): string {
   const line = shellQuote(renderCrontabLine(installDir));
   const crontab = shellQuote(CRONTAB_PATH);
   const pid = shellQuote(CROND_PID_PATH);
-  return [
-    LOCAL_SH_BEGIN,
-    `grep -qxF ${line} ${crontab} || echo ${line} >> ${crontab}`,
-    `if [ -f ${pid} ]; then kill "$(cat ${pid})" 2>/dev/null; fi`,
-    `${shellQuote(BUSYBOX_PATH)} crond`,
-    LOCAL_SH_END,
-  ].join('\n') + '\n';
+  return (
+    [
+      LOCAL_SH_BEGIN,
+      `grep -qxF ${line} ${crontab} || echo ${line} >> ${crontab}`,
+      `if [ -f ${pid} ]; then kill "$(cat ${pid})" 2>/dev/null; fi`,
+      `${shellQuote(BUSYBOX_PATH)} crond`,
+      LOCAL_SH_END,
+    ].join('\n') + '\n'
+  );
 }
 
 /** Content of the drain pin file: one line, the target IP. Apply writes exactly this. */

@@ -14,7 +14,9 @@ import type { HostPlan, Plan } from '../plan/plan-types';
 
 /** Does this plan install the cluster key or change an SCVM key entry? */
 export function planChangesClusterKey(plan: Plan): boolean {
-  return plan.hosts.some((h) => h.actions.some((a) => (a.op === 'write-file' && a.contentRef === 'reroute-private-key') || a.op === 'authorized-key-add'));
+  return plan.hosts.some((h) =>
+    h.actions.some((a) => (a.op === 'write-file' && a.contentRef === 'reroute-private-key') || a.op === 'authorized-key-add'),
+  );
 }
 
 /** The ESXi hosts that carry the lease, in plan (manifest) order: every reachable one with an install dir. */

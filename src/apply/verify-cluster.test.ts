@@ -33,7 +33,8 @@ describe('verifying many hosts', () => {
       2,
       async (t) => {
         await tick();
-        if (t.node === 'node-2') throw new RerouteError('REMOTE_TIMEOUT', 'Command on node-2 did not finish within 15 s: ping', 'Check the host.');
+        if (t.node === 'node-2')
+          throw new RerouteError('REMOTE_TIMEOUT', 'Command on node-2 did not finish within 15 s: ping', 'Check the host.');
         if (t.node === 'node-4') return { ...ok(t.node), verdict: 'failed', ok: false, problems: ['no agent loop is running'] };
         return ok(t.node);
       },

@@ -32,7 +32,12 @@ const PING_EXEC_TIMEOUT_MS = 15_000;
 
 /** Ping each address once from the host itself (a handful: verify-targets.ts), small packets. */
 export function pingCommand(ips: string[]): string {
-  const each = ips.map((ip) => `( if ping -c 1 -s 16 -W ${PING_WAIT_S} ${shellCommand([ip])} >/dev/null 2>&1; then echo "ok ${ip}"; else echo "fail ${ip}"; fi ) &`).join('\n');
+  const each = ips
+    .map(
+      (ip) =>
+        `( if ping -c 1 -s 16 -W ${PING_WAIT_S} ${shellCommand([ip])} >/dev/null 2>&1; then echo "ok ${ip}"; else echo "fail ${ip}"; fi ) &`,
+    )
+    .join('\n');
   return `${each}\nwait\n`;
 }
 
@@ -47,7 +52,11 @@ export function parsePingOutput(stdout: string, ips: string[]): Record<string, b
 }
 
 /** Up to PING_ROUNDS rounds, PING_SPACING_MS apart; each round asks only the addresses still silent. */
-export async function pingSpaced(host: Pick<RemoteHost, 'exec'>, ips: string[], sleep: (ms: number) => Promise<void>): Promise<Record<string, boolean>> {
+export async function pingSpaced(
+  host: Pick<RemoteHost, 'exec'>,
+  ips: string[],
+  sleep: (ms: number) => Promise<void>,
+): Promise<Record<string, boolean>> {
   const pings: Record<string, boolean> = {};
   let pending = [...new Set(ips)];
   for (let round = 0; round < PING_ROUNDS && pending.length > 0; round++) {
@@ -77,15 +86,33 @@ function settled(manifest: Manifest, spec: NodeSpec, since: number, o: EsxiObser
   // A changed MODE takes effect when the agent next re-reads reroute.conf (one interval).
   const modeOk = (hb?.mode ?? 'active') === manifest.routing.mode;
   // A failed fetch may be one slow SCVM: wait (bounded) for one that works before judging.
-  return hb !== undefined && hb.updated > since && hb.version === manifest.version && hb.fetch === 'ok' && modeOk && o.agentProcesses.some((p) => p.pid === hb.pid) && routeAgrees && (pin === undefined || o.nfsRoute?.gateway === pin);
+  return (
+    hb !== undefined &&
+    hb.updated > since &&
+    hb.version === manifest.version &&
+    hb.fetch === 'ok' &&
+    modeOk &&
+    o.agentProcesses.some((p) => p.pid === hb.pid) &&
+    routeAgrees &&
+    (pin === undefined || o.nfsRoute?.gateway === pin)
+  );
 }
 
 /** Observe the host until the agent has settled or the deadline passes; the last reachable observation, or why there was none. */
-async function awaitAgent(manifest: Manifest, spec: NodeSpec, since: number, deps: VerifyDeps, deadline: number): Promise<{ observed?: EsxiObserved; reason: string }> {
+async function awaitAgent(
+  manifest: Manifest,
+  spec: NodeSpec,
+  since: number,
+  deps: VerifyDeps,
+  deadline: number,
+): Promise<{ observed?: EsxiObserved; reason: string }> {
   let last: EsxiObserved | undefined;
   let reason = 'no observation';
   for (let attempt = 0; attempt < 200; attempt++) {
-    const observed = await observeCluster(boundedHostTimeout(manifest, deadline - deps.nowMs()), { connect: deps.connect, nodes: [spec.name] });
+    const observed = await observeCluster(boundedHostTimeout(manifest, deadline - deps.nowMs()), {
+      connect: deps.connect,
+      nodes: [spec.name],
+    });
     const o = observed.esxi[spec.name];
     if (o && o.reachable) {
       last = o;
@@ -98,9 +125,15 @@ async function awaitAgent(manifest: Manifest, spec: NodeSpec, since: number, dep
 }
 
 /** One host: wait for its agent, ping what decides it, judge. Throws on a connection or command failure. */
-export async function verifyHost(manifest: Manifest, target: VerifyTarget, deps: VerifyDeps, opts: { timeoutMs: number }): Promise<HostVerification> {
+export async function verifyHost(
+  manifest: Manifest,
+  target: VerifyTarget,
+  deps: VerifyDeps,
+  opts: { timeoutMs: number },
+): Promise<HostVerification> {
   const spec = manifest.nodes.find((n) => n.name === target.node);
-  if (!spec) return { node: target.node, verdict: 'failed', ok: false, problems: ['not in the manifest'], warnings: [], unreachableIps: [] };
+  if (!spec)
+    return { node: target.node, verdict: 'failed', ok: false, problems: ['not in the manifest'], warnings: [], unreachableIps: [] };
   const { observed, reason } = await awaitAgent(manifest, spec, target.since, deps, deps.nowMs() + opts.timeoutMs);
   if (!observed) return inconclusive(target.node, `unreachable during verification: ${reason}`);
   const { decisive, peers } = pingTargets(manifest, spec, observed.nfsRoute?.gateway);
@@ -110,7 +143,14 @@ export async function verifyHost(manifest: Manifest, target: VerifyTarget, deps:
 
 /** The progress line of one verdict. */
 export function verdictLine(v: HostVerification): string {
-  const detail = v.verdict === 'ok' ? 'ok' : v.verdict === 'warning' ? `ok, warning: ${v.warnings.join('; ')}` : v.verdict === 'inconclusive' ? `inconclusive: ${v.reason ?? ''}` : v.problems.join('; ');
+  const detail =
+    v.verdict === 'ok'
+      ? 'ok'
+      : v.verdict === 'warning'
+        ? `ok, warning: ${v.warnings.join('; ')}`
+        : v.verdict === 'inconclusive'
+          ? `inconclusive: ${v.reason ?? ''}`
+          : v.problems.join('; ');
   return `  verify ${v.node}: ${detail}`;
 }
 
@@ -119,7 +159,12 @@ export function verdictLine(v: HostVerification): string {
  * REMOTE_TIMEOUT, a dropped connection) gets an `inconclusive` verdict; every other host is
  * still verified and its verdict kept.
  */
-export async function verifyEach(targets: VerifyTarget[], parallelism: number, one: (t: VerifyTarget) => Promise<HostVerification>, onProgress?: (m: string) => void): Promise<HostVerification[]> {
+export async function verifyEach(
+  targets: VerifyTarget[],
+  parallelism: number,
+  one: (t: VerifyTarget) => Promise<HostVerification>,
+  onProgress?: (m: string) => void,
+): Promise<HostVerification[]> {
   return mapBounded(targets, parallelism, async (t) => {
     let v: HostVerification;
     try {
@@ -137,6 +182,11 @@ export async function verifyEach(targets: VerifyTarget[], parallelism: number, o
  * at most `access.parallelism` hosts at once. `since` is each host's own clock at observation
  * time, so clock skew between here and the host does not matter.
  */
-export async function verifyHosts(manifest: Manifest, targets: VerifyTarget[], deps: VerifyDeps, opts: { timeoutMs: number }): Promise<HostVerification[]> {
+export async function verifyHosts(
+  manifest: Manifest,
+  targets: VerifyTarget[],
+  deps: VerifyDeps,
+  opts: { timeoutMs: number },
+): Promise<HostVerification[]> {
   return verifyEach(targets, manifest.access.parallelism, (t) => verifyHost(manifest, t, deps, opts), deps.onProgress);
 }

@@ -5,7 +5,12 @@ import { judgeHost } from './verify-host';
 
 const active = fixtureManifest(3);
 const shadow: Manifest = { ...active, routing: { ...active.routing, mode: 'shadow' } };
-const pings = Object.fromEntries(active.nodes.flatMap((n) => [[n.scvm.storageIp, true], [n.scvm.managementIp, true]]));
+const pings = Object.fromEntries(
+  active.nodes.flatMap((n) => [
+    [n.scvm.storageIp, true],
+    [n.scvm.managementIp, true],
+  ]),
+);
 
 function host(m: Manifest, gateway: string | undefined, beat: Partial<AgentHeartbeat>): EsxiObserved {
   const o = convergedEsxi(fixtureDesired(m).esxi[0]!, gateway ?? '10.20.0.101');
@@ -22,7 +27,8 @@ describe('verification fails on a blind agent', () => {
     expect(v.findings).toEqual([
       {
         code: 'AGENT_BLIND',
-        message: 'the agent is blind: no session list for 6 iterations (the last one is 18 s old), so it cannot see an SCVM fail and keeps the route',
+        message:
+          'the agent is blind: no session list for 6 iterations (the last one is 18 s old), so it cannot see an SCVM fail and keeps the route',
         fix: 'meta unreachable from this host: check the httpClient firewall ruleset, the REST port 80 on the SCVMs (/api/v2/zbs_session/session), and run `reroute preflight`',
       },
     ]);
@@ -45,7 +51,17 @@ describe('verification fails on a blind agent', () => {
 
 describe('verification in shadow mode checks the agent, not the route', () => {
   test('the route stays where a legacy agent put it (remote, local answering): passes', () => {
-    const v = judge(shadow, host(shadow, '10.20.0.102', { mode: 'shadow', blind: false, shadowTarget: '10.20.0.101', shadowKind: 'local', disagree: true, disagreeSince: NOW - 60 }));
+    const v = judge(
+      shadow,
+      host(shadow, '10.20.0.102', {
+        mode: 'shadow',
+        blind: false,
+        shadowTarget: '10.20.0.101',
+        shadowKind: 'local',
+        disagree: true,
+        disagreeSince: NOW - 60,
+      }),
+    );
     expect(v).toMatchObject({ ok: true, problems: [] });
   });
 
@@ -62,11 +78,15 @@ describe('verification in shadow mode checks the agent, not the route', () => {
   });
 
   test('the heartbeat must say mode=shadow (an agent still active, or too old to know the key, fails)', () => {
-    expect(judge(shadow, host(shadow, '10.20.0.101', { mode: 'active' })).problems).toEqual([expect.stringMatching(/^the agent runs in active mode, the manifest wants shadow/)]);
+    expect(judge(shadow, host(shadow, '10.20.0.101', { mode: 'active' })).problems).toEqual([
+      expect.stringMatching(/^the agent runs in active mode, the manifest wants shadow/),
+    ]);
     expect(judge(shadow, host(shadow, '10.20.0.101', {})).ok).toBe(false);
   });
 
   test('going active: an agent still reporting shadow fails until it has re-read its conf', () => {
-    expect(judge(active, host(active, '10.20.0.101', { mode: 'shadow' })).problems).toEqual([expect.stringMatching(/^the agent runs in shadow mode, the manifest wants active/)]);
+    expect(judge(active, host(active, '10.20.0.101', { mode: 'shadow' })).problems).toEqual([
+      expect.stringMatching(/^the agent runs in shadow mode, the manifest wants active/),
+    ]);
   });
 });

@@ -14,7 +14,12 @@ function host(gateway: string, kind: 'local' | 'pin' | 'remote-storage'): EsxiOb
   return o;
 }
 
-const pings = Object.fromEntries(drained.nodes.flatMap((n) => [[n.scvm.storageIp, true], [n.scvm.managementIp, true]]));
+const pings = Object.fromEntries(
+  drained.nodes.flatMap((n) => [
+    [n.scvm.storageIp, true],
+    [n.scvm.managementIp, true],
+  ]),
+);
 
 describe('judgeHost for a drained host', () => {
   it('wants the route on the drain target', () => {
@@ -42,7 +47,12 @@ describe('judgeHost for a drained host', () => {
 describe('judgeHost and the agent singleton', () => {
   const plain: Manifest = fixtureManifest(3);
   const node1 = plain.nodes[0] as Manifest['nodes'][number];
-  const allPings = Object.fromEntries(plain.nodes.flatMap((n) => [[n.scvm.storageIp, true], [n.scvm.managementIp, true]]));
+  const allPings = Object.fromEntries(
+    plain.nodes.flatMap((n) => [
+      [n.scvm.storageIp, true],
+      [n.scvm.managementIp, true],
+    ]),
+  );
   function local(): EsxiObserved {
     const d = fixtureDesired(plain).esxi[0];
     if (!d) throw new Error('fixture has no node-1');
@@ -55,14 +65,19 @@ describe('judgeHost and the agent singleton', () => {
     if (!loop || !o.heartbeat) throw new Error('fixture has no running agent');
     o.heartbeat.pid = loop.pid;
     o.agentProcesses = [loop, { pid: loop.pid + 1, command: loop.command }, { pid: loop.pid + 2, command: loop.command }];
-    expect(judgeHost({ manifest: plain, node: node1, observed: o, since: NOW - 10, pings: allPings })).toMatchObject({ ok: true, problems: [] });
+    expect(judgeHost({ manifest: plain, node: node1, observed: o, since: NOW - 10, pings: allPings })).toMatchObject({
+      ok: true,
+      problems: [],
+    });
   });
 
   it('fails when the heartbeat names a pid that is not running', () => {
     const o = local();
     if (!o.heartbeat) throw new Error('fixture has no heartbeat');
     o.heartbeat.pid = 999_999;
-    expect(judgeHost({ manifest: plain, node: node1, observed: o, since: NOW - 10, pings: allPings }).problems).toEqual(['the heartbeat names pid 999999, which is not running']);
+    expect(judgeHost({ manifest: plain, node: node1, observed: o, since: NOW - 10, pings: allPings }).problems).toEqual([
+      'the heartbeat names pid 999999, which is not running',
+    ]);
   });
 });
 
@@ -74,7 +89,13 @@ describe('judgeHost on an RDMA cluster (SCVMs reached through access IPs)', () =
       return n;
     }),
   });
-  const rdmaPings = Object.fromEntries(rdma.nodes.flatMap((n) => [[n.scvm.storageIp, true], [n.scvm.managementIp, true], [n.scvm.accessIp as string, true]]));
+  const rdmaPings = Object.fromEntries(
+    rdma.nodes.flatMap((n) => [
+      [n.scvm.storageIp, true],
+      [n.scvm.managementIp, true],
+      [n.scvm.accessIp as string, true],
+    ]),
+  );
   const observed = (i: number, gateway: string, kind: 'local' | 'pin' | 'remote-storage'): EsxiObserved => {
     const o = convergedEsxi(fixtureDesired(rdma).esxi[i]!, gateway);
     if (o.heartbeat) Object.assign(o.heartbeat, { target: gateway, targetKind: kind });
@@ -82,16 +103,34 @@ describe('judgeHost on an RDMA cluster (SCVMs reached through access IPs)', () =
   };
 
   it('33.2 via the local access IP is the local steady state', () => {
-    const v = judgeHost({ manifest: rdma, node: rdma.nodes[0]!, observed: observed(0, '10.20.0.151', 'local'), since: NOW - 10, pings: rdmaPings });
+    const v = judgeHost({
+      manifest: rdma,
+      node: rdma.nodes[0]!,
+      observed: observed(0, '10.20.0.151', 'local'),
+      since: NOW - 10,
+      pings: rdmaPings,
+    });
     expect(v).toMatchObject({ ok: true, problems: [], route: { gateway: '10.20.0.151', local: true } });
   });
 
   it("via a peer's access IP is the cluster's (remote), and a drain wants the target's access IP", () => {
-    const v = judgeHost({ manifest: rdma, node: rdma.nodes[1]!, observed: observed(1, '10.20.0.153', 'remote-storage'), since: NOW - 10, pings: rdmaPings });
+    const v = judgeHost({
+      manifest: rdma,
+      node: rdma.nodes[1]!,
+      observed: observed(1, '10.20.0.153', 'remote-storage'),
+      since: NOW - 10,
+      pings: rdmaPings,
+    });
     expect(v.problems).toEqual([]);
     expect(v.route).toEqual({ gateway: '10.20.0.153', local: false });
     expect(drainGateway(rdma, rdma.nodes[2]!)).toBe('10.20.0.151');
-    const d = judgeHost({ manifest: rdma, node: rdma.nodes[2]!, observed: observed(2, '10.20.0.151', 'pin'), since: NOW - 10, pings: rdmaPings });
+    const d = judgeHost({
+      manifest: rdma,
+      node: rdma.nodes[2]!,
+      observed: observed(2, '10.20.0.151', 'pin'),
+      since: NOW - 10,
+      pings: rdmaPings,
+    });
     expect(d.ok).toBe(true);
   });
 });
@@ -99,7 +138,12 @@ describe('judgeHost on an RDMA cluster (SCVMs reached through access IPs)', () =
 describe('judgeHost and the session fetch (issue 11)', () => {
   const plain: Manifest = fixtureManifest(3);
   const node1 = plain.nodes[0] as Manifest['nodes'][number];
-  const allPings = Object.fromEntries(plain.nodes.flatMap((n) => [[n.scvm.storageIp, true], [n.scvm.managementIp, true]]));
+  const allPings = Object.fromEntries(
+    plain.nodes.flatMap((n) => [
+      [n.scvm.storageIp, true],
+      [n.scvm.managementIp, true],
+    ]),
+  );
 
   it('fails when the agent cannot fetch the session list (it would never fail over), naming the firewall ruleset', () => {
     const d = fixtureDesired(plain).esxi[0];
@@ -110,6 +154,8 @@ describe('judgeHost and the session fetch (issue 11)', () => {
     o.heartbeat.fetch = 'fail';
     const v = judgeHost({ manifest: plain, node: node1, observed: o, since: NOW - 10, pings: allPings });
     expect(v.ok).toBe(false);
-    expect(v.problems).toEqual(['the agent cannot fetch the session list, so it would never fail over (is the httpClient firewall ruleset open to the SCVMs? `reroute preflight` checks it)']);
+    expect(v.problems).toEqual([
+      'the agent cannot fetch the session list, so it would never fail over (is the httpClient firewall ruleset open to the SCVMs? `reroute preflight` checks it)',
+    ]);
   });
 });

@@ -71,7 +71,8 @@ export function judgeHost(v: VerifyInputs): HostVerification {
   // count of matching processes is not the count of loops; the lock makes the
   // loop a singleton, and the heartbeat names the one that holds it.
   if (observed.agentProcesses.length === 0) problems.push('no agent loop is running');
-  else if (hb && !observed.agentProcesses.some((p) => p.pid === hb.pid)) problems.push(`the heartbeat names pid ${hb.pid}, which is not running`);
+  else if (hb && !observed.agentProcesses.some((p) => p.pid === hb.pid))
+    problems.push(`the heartbeat names pid ${hb.pid}, which is not running`);
   if (!hb) problems.push('the agent has written no heartbeat');
   else {
     if (hb.version !== manifest.version) problems.push(`agent reports version ${hb.version}, wanted ${manifest.version}`);
@@ -79,7 +80,10 @@ export function judgeHost(v: VerifyInputs): HostVerification {
     const sight = agentSight(hb, observed.now, () => undefined);
     const wantedMode = manifest.routing.mode;
     // An old agent writes no mode: it is active (and already named by the version check).
-    if ((hb.mode ?? 'active') !== wantedMode) problems.push(`the agent runs in ${hb.mode ?? 'active'} mode, the manifest wants ${wantedMode} (it re-reads reroute.conf every interval: wait one, or re-apply)`);
+    if ((hb.mode ?? 'active') !== wantedMode)
+      problems.push(
+        `the agent runs in ${hb.mode ?? 'active'} mode, the manifest wants ${wantedMode} (it re-reads reroute.conf every interval: wait one, or re-apply)`,
+      );
     if (sight.blind) {
       // Blind fails in both modes: once active, it would not move IO off a dead SCVM.
       const f = blindFinding(manifest, sight);
@@ -89,7 +93,9 @@ export function judgeHost(v: VerifyInputs): HostVerification {
       // An agent that cannot read the session list never sees an SCVM fail: it would sit on the
       // local route whatever happens (issue 11: a firewall ruleset off, a command ESXi lacks).
       const ruleset = manifest.routing.sessionSource === 'ssh' ? 'sshClient' : 'httpClient';
-      problems.push(`the agent cannot fetch the session list, so it would never fail over (is the ${ruleset} firewall ruleset open to the SCVMs? \`reroute preflight\` checks it)`);
+      problems.push(
+        `the agent cannot fetch the session list, so it would never fail over (is the ${ruleset} firewall ruleset open to the SCVMs? \`reroute preflight\` checks it)`,
+      );
     }
   }
   const route = observed.nfsRoute;
@@ -100,22 +106,39 @@ export function judgeHost(v: VerifyInputs): HostVerification {
     // Via the local SCVM's access IP (RDMA) is local as well; via the storage IP too (the agent moves it).
     routeInfo = { gateway: route.gateway, local: route.gateway === node.scvm.storageIp || route.gateway === node.scvm.accessIp };
     const clusterIps = manifest.nodes.flatMap(localScvmIps);
-    if (!clusterIps.includes(route.gateway)) problems.push(`${manifest.nfsAddress} is routed via ${route.gateway}, which is no SCVM of this cluster`);
-    if (hb && hb.target !== '' && hb.target !== route.gateway) problems.push(`route points at ${route.gateway} but the agent believes ${hb.target}`);
+    if (!clusterIps.includes(route.gateway))
+      problems.push(`${manifest.nfsAddress} is routed via ${route.gateway}, which is no SCVM of this cluster`);
+    if (hb && hb.target !== '' && hb.target !== route.gateway)
+      problems.push(`route points at ${route.gateway} but the agent believes ${hb.target}`);
     const pin = shadow ? undefined : drainGateway(manifest, node);
     if (pin !== undefined && route.gateway !== pin) {
       // The agent follows a pin only to a healthy access point: a drain that did not happen must not pass.
       problems.push(`IO is not drained: ${manifest.nfsAddress} is routed via ${route.gateway}, the drain wants ${pin}`);
     }
     const localReachable = v.pings[node.scvm.storageIp] !== false && v.pings[scvmGateway(node)] !== false;
-    if (!shadow && !routeInfo.local && localReachable && node.drain === undefined && hb?.targetKind !== 'pin' && hb?.targetKind !== 'remote-storage') {
+    if (
+      !shadow &&
+      !routeInfo.local &&
+      localReachable &&
+      node.drain === undefined &&
+      hb?.targetKind !== 'pin' &&
+      hb?.targetKind !== 'remote-storage'
+    ) {
       // Off-local while the local SCVM answers is only right during failback delay (remote-storage) or a drain.
       problems.push(`IO is served by ${route.gateway} although the local SCVM ${node.scvm.storageIp} answers`);
     }
   }
   const { unreachableIps, failing, warnings } = judgePings(manifest, node, routeInfo?.gateway, v.pings);
   if (failing.length > 0) problems.push(`cannot reach ${failing.join(', ')}`);
-  const verdict: HostVerification = { node: node.name, verdict: problems.length > 0 ? 'failed' : warnings.length > 0 ? 'warning' : 'ok', ok: problems.length === 0, problems, warnings, route: routeInfo, unreachableIps };
+  const verdict: HostVerification = {
+    node: node.name,
+    verdict: problems.length > 0 ? 'failed' : warnings.length > 0 ? 'warning' : 'ok',
+    ok: problems.length === 0,
+    problems,
+    warnings,
+    route: routeInfo,
+    unreachableIps,
+  };
   if (findings.length > 0) verdict.findings = findings;
   return verdict;
 }
@@ -124,7 +147,12 @@ export function judgeHost(v: VerifyInputs): HostVerification {
  * Addresses that did not answer, split: the local SCVM and the current gateway fail the host
  * (its IO path), a peer is a warning naming it (only a failover would need it).
  */
-export function judgePings(manifest: Manifest, node: NodeSpec, gateway: string | undefined, pings: Record<string, boolean>): { unreachableIps: string[]; failing: string[]; warnings: string[] } {
+export function judgePings(
+  manifest: Manifest,
+  node: NodeSpec,
+  gateway: string | undefined,
+  pings: Record<string, boolean>,
+): { unreachableIps: string[]; failing: string[]; warnings: string[] } {
   const unreachableIps = Object.entries(pings)
     .filter(([, ok]) => !ok)
     .map(([ip]) => ip)

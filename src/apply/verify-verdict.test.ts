@@ -18,7 +18,8 @@ function pings(gateway: string, silent: string[] = []): Record<string, boolean> 
   return Object.fromEntries([...t.decisive, ...t.peers.map((p) => p.ip)].map((ip) => [ip, !silent.includes(ip)]));
 }
 
-const judge = (gateway: string, silent: string[], kind: 'local' | 'remote-storage' = 'local') => judgeHost({ manifest: m, node: node1, observed: routedVia(gateway, kind), since: NOW - 10, pings: pings(gateway, silent) });
+const judge = (gateway: string, silent: string[], kind: 'local' | 'remote-storage' = 'local') =>
+  judgeHost({ manifest: m, node: node1, observed: routedVia(gateway, kind), since: NOW - 10, pings: pings(gateway, silent) });
 
 describe('verification verdicts (issue 14)', () => {
   const local = node1.scvm.storageIp;
@@ -51,6 +52,14 @@ describe('verification verdicts (issue 14)', () => {
   });
 
   test('an unreachable host has no verdict: inconclusive, with the reason, neither ok nor failed', () => {
-    expect(inconclusive('node-3', 'REMOTE_TIMEOUT')).toEqual({ node: 'node-3', verdict: 'inconclusive', ok: false, problems: [], warnings: [], reason: 'REMOTE_TIMEOUT', unreachableIps: [] });
+    expect(inconclusive('node-3', 'REMOTE_TIMEOUT')).toEqual({
+      node: 'node-3',
+      verdict: 'inconclusive',
+      ok: false,
+      problems: [],
+      warnings: [],
+      reason: 'REMOTE_TIMEOUT',
+      unreachableIps: [],
+    });
   });
 });

@@ -20,7 +20,10 @@ describe('reroute force-unlock', () => {
       out += String(chunk);
       return true;
     };
-    spies = [jest.spyOn(process.stdout, 'write').mockImplementation(capture), jest.spyOn(process.stderr, 'write').mockImplementation(capture)];
+    spies = [
+      jest.spyOn(process.stdout, 'write').mockImplementation(capture),
+      jest.spyOn(process.stderr, 'write').mockImplementation(capture),
+    ];
     process.exitCode = undefined;
   });
   afterEach(() => {

@@ -69,7 +69,9 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output on stdout')
     .option('--no-color', 'disable colour (NO_COLOR is honoured too)')
     // REROUTE_STATE: one state folder per environment without repeating --state (the lab's controller sets it per lab).
-    .addOption(new Option('--state <dir>', 'state folder (host keys, cluster keypair, lock, journal)').env('REROUTE_STATE').default('state'))
+    .addOption(
+      new Option('--state <dir>', 'state folder (host keys, cluster keypair, lock, journal)').env('REROUTE_STATE').default('state'),
+    )
     .showHelpAfterError()
     .exitOverride();
 
@@ -87,8 +89,16 @@ export function buildProgram(): Command {
     .option('--out <planfile>', 'save the plan (JSON) for `reroute apply PLANFILE`')
     .option('--destroy', 'plan a teardown instead of an install')
     .option('--remove-routes', 'with --destroy: also delete the 33.2 (and storage-gateway) /32 on hosts their healthy local SCVM serves')
-    .option('--force-host <node>', 'with --destroy: tear this refused node down anyway: agent stopped, files removed, every route left as it is (repeatable)', collect)
-    .option('--target <node>', 'this node, plus what names it on the other hosts (peer list, known_hosts, firewall, SCVM key entry) (repeatable)', collect)
+    .option(
+      '--force-host <node>',
+      'with --destroy: tear this refused node down anyway: agent stopped, files removed, every route left as it is (repeatable)',
+      collect,
+    )
+    .option(
+      '--target <node>',
+      'this node, plus what names it on the other hosts (peer list, known_hosts, firewall, SCVM key entry) (repeatable)',
+      collect,
+    )
     .option('--target-only', "with --target: the named nodes alone; their peers' files stay stale (the plan warns, naming them)")
     .option('--detailed-exitcode', 'exit 2 when the plan has changes, 0 when none')
     .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
@@ -118,7 +128,11 @@ export function buildProgram(): Command {
     .description('observe, plan, confirm, apply and verify (the agent moves routes; apply never does)')
     .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
     .option('--auto-approve', 'do not ask for confirmation')
-    .option('--target <node>', 'this node, plus what names it on the other hosts (peer list, known_hosts, firewall, SCVM key entry) (repeatable)', collect)
+    .option(
+      '--target <node>',
+      'this node, plus what names it on the other hosts (peer list, known_hosts, firewall, SCVM key entry) (repeatable)',
+      collect,
+    )
     .option('--target-only', "with --target: the named nodes alone; their peers' files stay stale (the plan warns, naming them)")
     .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
     .option('--no-verify', 'skip the post-apply verification')
@@ -133,17 +147,29 @@ export function buildProgram(): Command {
 
   program
     .command('destroy')
-    .description('remove zbs-reroute from every host; routes stay where they are unless --remove-routes; a failed-over, drained or unhealthy host is refused (exit 1)')
+    .description(
+      'remove zbs-reroute from every host; routes stay where they are unless --remove-routes; a failed-over, drained or unhealthy host is refused (exit 1)',
+    )
     .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
     .option('--auto-approve', 'do not ask for confirmation')
     .option('--remove-routes', 'also delete the 33.2 (and storage-gateway) /32 on hosts their healthy local SCVM serves')
-    .option('--force-host <node>', 'tear this refused node down anyway: agent stopped, files removed, every route left as it is (repeatable)', collect)
+    .option(
+      '--force-host <node>',
+      'tear this refused node down anyway: agent stopped, files removed, every route left as it is (repeatable)',
+      collect,
+    )
     .option('--target <node>', 'limit to this node (repeatable)', collect)
     .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
     .action(
       action(async (io, cmd) => {
         const g = cmd.optsWithGlobals<GlobalOpts>();
-        return runApply(io, { ...cmd.opts(), stateDir: g.state, mode: 'destroy', verify: false, commandLine: process.argv.slice(2).join(' ') });
+        return runApply(io, {
+          ...cmd.opts(),
+          stateDir: g.state,
+          mode: 'destroy',
+          verify: false,
+          commandLine: process.argv.slice(2).join(' '),
+        });
       }),
     );
 
@@ -151,7 +177,10 @@ export function buildProgram(): Command {
     .command('status')
     .description('per-host report: reachable, agent version vs wanted, agent alive, where 192.168.33.2 is routed')
     .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
-    .option('--check', 'exit 2 when any host is not on the wanted agent version, an agent is blind (no session list) or runs in the wrong mode, a peer list is stale, or an SCVM runs an SMTX OS version that breaks the agent; exit 3 when none of that but a host could not be observed (unknown); shadow-mode disagreements are shown, not failed')
+    .option(
+      '--check',
+      'exit 2 when any host is not on the wanted agent version, an agent is blind (no session list) or runs in the wrong mode, a peer list is stale, or an SCVM runs an SMTX OS version that breaks the agent; exit 3 when none of that but a host could not be observed (unknown); shadow-mode disagreements are shown, not failed',
+    )
     .addHelpText('after', STATUS_EXIT_CODES)
     .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
     .action(
@@ -208,12 +237,17 @@ export function buildProgram(): Command {
       action(async (io, cmd, lockId: string) => {
         const g = cmd.optsWithGlobals<GlobalOpts>();
         const held = forceUnlock(g.state, lockId);
-        io.result(`Removed the state lock of \`${held.command}\` by ${held.user}@${held.host} (pid ${held.pid}).`, { ok: true, removed: held });
+        io.result(`Removed the state lock of \`${held.command}\` by ${held.user}@${held.host} (pid ${held.pid}).`, {
+          ok: true,
+          removed: held,
+        });
         return EXIT_OK;
       }),
     );
 
-  const state = program.command('state').description("move the state folder's cluster identity (keypair, pinned host keys) to another operator");
+  const state = program
+    .command('state')
+    .description("move the state folder's cluster identity (keypair, pinned host keys) to another operator");
   state
     .command('export')
     .requiredOption('--out <file>', 'file to write (0600: it holds the private key)')

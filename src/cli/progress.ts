@@ -9,8 +9,10 @@ import type { IoHost } from './io-host';
 /** Observation progress, one line per host as it finishes (long runs on 16+ hosts stay readable). */
 export function observeProgress(io: IoHost): (e: ObserveEvent) => void {
   return (e) => {
-    if (e.type === 'host-observed') io.info(`  observed ${e.node} (${e.kind}) in ${e.ms} ms${e.warnings ? `, ${e.warnings} warning(s)` : ''}`);
-    if (e.type === 'host-unreachable') io.info(`  ${e.node} (${e.kind}) unreachable: ${sanitizeForDisplay(e.reason, { multiline: false, maxLength: 300 })}`);
+    if (e.type === 'host-observed')
+      io.info(`  observed ${e.node} (${e.kind}) in ${e.ms} ms${e.warnings ? `, ${e.warnings} warning(s)` : ''}`);
+    if (e.type === 'host-unreachable')
+      io.info(`  ${e.node} (${e.kind}) unreachable: ${sanitizeForDisplay(e.reason, { multiline: false, maxLength: 300 })}`);
   };
 }
 
@@ -27,7 +29,9 @@ export function applyProgress(io: IoHost): (e: ApplyEvent) => void {
         io.info(`  ${e.node} (${e.host}): done`);
         break;
       case 'host-failed':
-        io.info(`  ${e.node} (${e.host}): FAILED [${e.error.code}] ${sanitizeForDisplay(e.error.message, { multiline: false, maxLength: 500 })}`);
+        io.info(
+          `  ${e.node} (${e.host}): FAILED [${e.error.code}] ${sanitizeForDisplay(e.error.message, { multiline: false, maxLength: 500 })}`,
+        );
         break;
       case 'host-skipped':
         io.info(`  ${e.node} (${e.host}): skipped (${sanitizeForDisplay(e.reason, { multiline: false, maxLength: 300 })})`);
@@ -66,7 +70,9 @@ export function engineIo(io: IoHost): EngineIo {
       case 'VERIFY_PROGRESS':
         return io.info(m.message);
       case 'KEY_PENDING':
-        return io.warn('no cluster keypair in the state folder or on any host: the plan shows a placeholder key; apply creates the real one');
+        return io.warn(
+          'no cluster keypair in the state folder or on any host: the plan shows a placeholder key; apply creates the real one',
+        );
       case 'DISCOVER_START':
         return io.info(`Reading ${m.hosts} ESXi host(s)…`);
       case 'DISCOVER_PROGRESS':

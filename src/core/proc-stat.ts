@@ -31,7 +31,16 @@ export function parseProcStat(line: string): ProcStat | undefined {
   // utime(11) stime(12) cutime(13) cstime(14) priority nice threads itrealvalue starttime(19)
   const f = line.slice(close + 2).split(' ');
   const n = (i: number) => Number(f[i] ?? 0);
-  return { comm: line.slice(open + 1, close), state: f[0] ?? '', ppid: n(1), utime: n(11), stime: n(12), cutime: n(13), cstime: n(14), startTime: f[19] ?? '' };
+  return {
+    comm: line.slice(open + 1, close),
+    state: f[0] ?? '',
+    ppid: n(1),
+    utime: n(11),
+    stime: n(12),
+    cutime: n(13),
+    cstime: n(14),
+    startTime: f[19] ?? '',
+  };
 }
 
 /** The stat of a live pid; undefined when it is gone (or not on Linux). */

@@ -18,7 +18,9 @@ describe('secret-free JSON: the one way JSON leaves the tool', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(RerouteError);
-    expect((err as RerouteError).message).toBe('Refusing to output the result: result.hosts[0].actions[0].content holds private key material');
+    expect((err as RerouteError).message).toBe(
+      'Refusing to output the result: result.hosts[0].actions[0].content holds private key material',
+    );
     expect(JSON.stringify(err)).not.toContain('b3BlbnNzaC1rZXkt');
   });
 });

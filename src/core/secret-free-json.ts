@@ -19,7 +19,11 @@ export function assertNoSecrets(value: unknown, where = 'plan'): void {
   const walk = (v: unknown, path: string): void => {
     if (typeof v === 'string') {
       if (looksSecret(v)) {
-        throw new RerouteError('INTERNAL', `Refusing to output the ${where}: ${path} holds private key material`, 'This is a bug in zbs-reroute (secrets must stay in the state folder); please report it without attaching the plan.');
+        throw new RerouteError(
+          'INTERNAL',
+          `Refusing to output the ${where}: ${path} holds private key material`,
+          'This is a bug in zbs-reroute (secrets must stay in the state folder); please report it without attaching the plan.',
+        );
       }
     } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`));
     else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${path}.${k}`);

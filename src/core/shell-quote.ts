@@ -17,7 +17,11 @@ const BARE_SAFE = /^[A-Za-z0-9_/.,:@%+-]+$/;
  */
 export function shellQuote(value: string): string {
   if (typeof value !== 'string') {
-    throw new RerouteError('INTERNAL', `shellQuote was given a ${typeof value}, not a string`, 'This is a bug in zbs-reroute; please report it with the command you ran.');
+    throw new RerouteError(
+      'INTERNAL',
+      `shellQuote was given a ${typeof value}, not a string`,
+      'This is a bug in zbs-reroute; please report it with the command you ran.',
+    );
   }
   if (value.includes('\0')) {
     throw new RerouteError(

@@ -18,7 +18,11 @@ export function publicKeyTypeAndBlob(publicKey: string): string {
   const words = publicKey.trim().split(/\s+/);
   const [type, blob] = words;
   if (type === undefined || blob === undefined || !/^(ssh-|ecdsa-|sk-)/.test(type) || !/^[A-Za-z0-9+/]+=*$/.test(blob)) {
-    throw new RerouteError('INTERNAL', 'The cluster public key is not an OpenSSH one-line public key', 'Check keys/reroute_id_rsa.pub in the state folder (it must start with `ssh-rsa AAAA`), or move the state keypair away to let zbs-reroute create or adopt one.');
+    throw new RerouteError(
+      'INTERNAL',
+      'The cluster public key is not an OpenSSH one-line public key',
+      'Check keys/reroute_id_rsa.pub in the state folder (it must start with `ssh-rsa AAAA`), or move the state keypair away to let zbs-reroute create or adopt one.',
+    );
   }
   return `${type} ${blob}`;
 }

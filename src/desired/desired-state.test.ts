@@ -2,7 +2,16 @@ import { desiredCluster, sha256Hex, VERSION_UNAVAILABLE_RULE } from './desired-s
 import { isClusterAuthorizedKey, renderAuthorizedKey } from './authorized-key';
 import { hostKeysOf, knownHostsLines } from './known-hosts';
 import { RerouteError } from '../errors/reroute-error';
-import { FIXTURE_KEY, agentScript, fixtureBundle, fixtureDesired, fixtureHostKeys, fixtureManifest as restManifest, withSshSource, fixtureNode } from '../../test/support/plan-fixtures';
+import {
+  FIXTURE_KEY,
+  agentScript,
+  fixtureBundle,
+  fixtureDesired,
+  fixtureHostKeys,
+  fixtureManifest as restManifest,
+  withSshSource,
+  fixtureNode,
+} from '../../test/support/plan-fixtures';
 
 // These cases show the cluster key too: the ssh session source is the one that installs it.
 const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));
@@ -23,7 +32,12 @@ describe('desiredCluster', () => {
       ['reroute-loop.sh', '0755'],
     ]);
     const priv = e.files[0]!;
-    expect(priv).toEqual({ path: `${e.installDir}/keys/reroute_id_rsa`, mode: '0600', sha256: FIXTURE_KEY.privateKeySha256, contentRef: 'reroute-private-key' });
+    expect(priv).toEqual({
+      path: `${e.installDir}/keys/reroute_id_rsa`,
+      mode: '0600',
+      sha256: FIXTURE_KEY.privateKeySha256,
+      contentRef: 'reroute-private-key',
+    });
     for (const f of e.files.slice(1)) expect(f.sha256).toBe(sha256Hex(f.content ?? ''));
     const loop = e.files[4]!;
     expect(loop.version).toBe('1.0.0');
@@ -51,7 +65,11 @@ describe('desiredCluster', () => {
   });
 
   test('every SCVM gets the same restricted entry: from= all ESXi mgmt+storage IPs, our marker comment', () => {
-    expect(d.scvm.map((s) => [s.node, s.address])).toEqual([['node-1', '10.10.0.101'], ['node-2', '10.10.0.102'], ['node-3', '10.10.0.103']]);
+    expect(d.scvm.map((s) => [s.node, s.address])).toEqual([
+      ['node-1', '10.10.0.101'],
+      ['node-2', '10.10.0.102'],
+      ['node-3', '10.10.0.103'],
+    ]);
     expect(new Set(d.scvm.map((s) => s.authorizedKey)).size).toBe(1);
     expect(d.scvm[0]!.authorizedKey).toBe(
       'restrict,command="zbs-meta session list",from="10.10.0.11,10.20.0.11,10.10.0.12,10.20.0.12,10.10.0.13,10.20.0.13" ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDfixturekeyblob0123456789 zbs-reroute:prod-a',
@@ -63,7 +81,18 @@ describe('desiredCluster', () => {
     mg.nodes[1] = fixtureNode(2, { storageGateway: '10.20.0.254' });
     const x = fixtureDesired(mg);
     expect(x.clusterGateways).toEqual(['10.20.0.101', '10.10.0.101', '10.20.0.102', '10.10.0.102']);
-    expect(x.clusterAddresses).toEqual(['192.168.33.2', '10.20.0.101', '10.10.0.101', '10.20.0.102', '10.10.0.102', '10.10.0.11', '10.20.0.11', '10.10.0.12', '10.20.0.12', '10.20.0.254']);
+    expect(x.clusterAddresses).toEqual([
+      '192.168.33.2',
+      '10.20.0.101',
+      '10.10.0.101',
+      '10.20.0.102',
+      '10.10.0.102',
+      '10.10.0.11',
+      '10.20.0.11',
+      '10.10.0.12',
+      '10.20.0.12',
+      '10.20.0.254',
+    ]);
     expect(x.esxi[1]!.storageGateway).toBe('10.20.0.254');
     expect(x.esxi[0]!.storageGateway).toBeUndefined();
   });
@@ -96,7 +125,10 @@ describe('desiredCluster', () => {
     expect(r.fix).toMatch(/Remove `version`/);
     expect(r.details).toEqual({ rule: VERSION_UNAVAILABLE_RULE, wanted: '2.0.0', shipped: '1.0.0' });
     // Teardown writes no scripts, so it may go ahead.
-    expect(desiredCluster({ manifest: want, bundle: fixtureBundle('1.0.0'), key: FIXTURE_KEY, scvmHostKeys: {}, allowVersionMismatch: true }).version).toBe('2.0.0');
+    expect(
+      desiredCluster({ manifest: want, bundle: fixtureBundle('1.0.0'), key: FIXTURE_KEY, scvmHostKeys: {}, allowVersionMismatch: true })
+        .version,
+    ).toBe('2.0.0');
   });
 
   test('a conf change never depends on the version: an upgrade changes the script only', () => {
@@ -109,7 +141,8 @@ describe('desiredCluster', () => {
 
 describe('known_hosts helpers', () => {
   test('take type+blob from lines with or without a host field, skipping comments, markers and junk', () => {
-    const text = '# pinned\n10.0.0.1 ssh-ed25519 AAAAC3Nza1\nssh-rsa AAAAB3Nz2 comment\n@cert-authority * ssh-rsa AAAAca\n10.0.0.1,h ecdsa-sha2-nistp256 AAAAE2Vj3=\n10.0.0.1 ssh-ed25519 AAAAC3Nza1\nnot a key\n10.0.0.1 ssh-rsa not!base64\n';
+    const text =
+      '# pinned\n10.0.0.1 ssh-ed25519 AAAAC3Nza1\nssh-rsa AAAAB3Nz2 comment\n@cert-authority * ssh-rsa AAAAca\n10.0.0.1,h ecdsa-sha2-nistp256 AAAAE2Vj3=\n10.0.0.1 ssh-ed25519 AAAAC3Nza1\nnot a key\n10.0.0.1 ssh-rsa not!base64\n';
     expect(hostKeysOf(text)).toEqual(['ssh-ed25519 AAAAC3Nza1', 'ssh-rsa AAAAB3Nz2', 'ecdsa-sha2-nistp256 AAAAE2Vj3=']);
     expect(knownHostsLines(['a', 'b'], ['ssh-rsa X'])).toBe('a,b ssh-rsa X\n');
     expect(knownHostsLines(['a'], [])).toBe('');
@@ -139,4 +172,3 @@ describe('RDMA access IPs', () => {
     expect(routeIsOurs(route('192.168.33.2', '10.20.0.250'), d.esxi[0]!, d)).toBe(false);
   });
 });
-

@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import { RerouteError } from '../errors/reroute-error';
-import { AGENT_CONF_FILE, AGENT_LOOP_FILE, FIREWALL_PRIOR_FILE, KEY_DIR, KNOWN_HOSTS_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from '../agent/bundle-layout';
+import {
+  AGENT_CONF_FILE,
+  AGENT_LOOP_FILE,
+  FIREWALL_PRIOR_FILE,
+  KEY_DIR,
+  KNOWN_HOSTS_FILE,
+  PRIVATE_KEY_FILE,
+  PUBLIC_KEY_FILE,
+} from '../agent/bundle-layout';
 import { scriptVersion } from '../agent/agent-version';
 import { renderAgentConf } from '../agent/agent-conf';
 import { installDirFor, renderCrontabLine, renderLocalShBlock } from '../agent/host-entries';
@@ -43,7 +51,8 @@ export function clusterKeyNeeded(manifest: Manifest): boolean {
 }
 
 /** Why the keypair is not installed, for the plan's reasons. */
-export const NO_KEY_REASON = 'not needed: session source rest (the agent reads sessions over HTTP; nothing logs in to SCVMs with the cluster key)';
+export const NO_KEY_REASON =
+  'not needed: session source rest (the agent reads sessions over HTTP; nothing logs in to SCVMs with the cluster key)';
 
 export function heartbeatStaleSeconds(manifest: Manifest): number {
   return Math.max(90, 10 * manifest.routing.intervalSeconds);
@@ -65,7 +74,11 @@ export function drainTarget(manifest: Manifest, node: NodeSpec): NodeSpec {
   if (node.drain?.to !== undefined) {
     const to = nodes.find((n) => n.name === node.drain?.to);
     if (to === undefined || to.name === node.name) {
-      throw new RerouteError('MANIFEST_INVALID', `Node ${node.name}: drain.to "${node.drain.to}" is not another node of this cluster`, `Set drain.to of ${node.name} to the name of another node, or remove it to let zbs-reroute pick one.`);
+      throw new RerouteError(
+        'MANIFEST_INVALID',
+        `Node ${node.name}: drain.to "${node.drain.to}" is not another node of this cluster`,
+        `Set drain.to of ${node.name} to the name of another node, or remove it to let zbs-reroute pick one.`,
+      );
     }
     return to;
   }
@@ -73,7 +86,11 @@ export function drainTarget(manifest: Manifest, node: NodeSpec): NodeSpec {
   const others = [...nodes.slice(i + 1), ...nodes.slice(0, i)];
   const pick = others.find((n) => n.drain === undefined) ?? others[0];
   if (pick === undefined) {
-    throw new RerouteError('MANIFEST_INVALID', `Node ${node.name} cannot be drained: the cluster has no other node`, `Remove drain from ${node.name}; a one-node cluster has nowhere to send its IO.`);
+    throw new RerouteError(
+      'MANIFEST_INVALID',
+      `Node ${node.name} cannot be drained: the cluster has no other node`,
+      `Remove drain from ${node.name}; a one-node cluster has nowhere to send its IO.`,
+    );
   }
   return pick;
 }
@@ -88,7 +105,9 @@ const HTTP_CLIENT_PORTS = [80, 443];
 export function desiredFirewall(manifest: Manifest, recordPath: string): DesiredFirewall {
   const ruleset = manifest.routing.sessionSource === 'ssh' ? 'sshClient' : 'httpClient';
   const accessIp = (n: NodeSpec) => (n.scvm as { accessIp?: string }).accessIp;
-  const allowedIps = unique(manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp, ...(accessIp(n) === undefined ? [] : [accessIp(n) as string])]));
+  const allowedIps = unique(
+    manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp, ...(accessIp(n) === undefined ? [] : [accessIp(n) as string])]),
+  );
   return { ruleset, allowedIps, recordPath };
 }
 
@@ -102,7 +121,11 @@ export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
   const { manifest, bundle, key } = inputs;
   const loop = bundle.files[AGENT_LOOP_FILE];
   if (loop === undefined) {
-    throw new RerouteError('INTERNAL', `The agent bundle has no ${AGENT_LOOP_FILE}`, 'Run zbs-reroute from a complete checkout or release (esxi/agent/ must be present).');
+    throw new RerouteError(
+      'INTERNAL',
+      `The agent bundle has no ${AGENT_LOOP_FILE}`,
+      'Run zbs-reroute from a complete checkout or release (esxi/agent/ must be present).',
+    );
   }
   const loopVersion = scriptVersion(loop) ?? bundle.version;
   if (manifest.version !== bundle.version && inputs.allowVersionMismatch !== true) {
@@ -117,18 +140,27 @@ export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
 
   const warnings: string[] = [];
   if (manifest.routing.sessionSource === 'rest' && !HTTP_CLIENT_PORTS.includes(manifest.routing.rest.port)) {
-    warnings.push(`The REST port ${manifest.routing.rest.port} is not one ESXi's httpClient firewall ruleset opens (TCP 80, 443): the agent's session fetch stays blocked unless a custom ruleset allows it.`);
+    warnings.push(
+      `The REST port ${manifest.routing.rest.port} is not one ESXi's httpClient firewall ruleset opens (TCP 80, 443): the agent's session fetch stays blocked unless a custom ruleset allows it.`,
+    );
   }
   const needKey = clusterKeyNeeded(manifest);
   if (needKey && key === undefined) {
-    throw new RerouteError('INTERNAL', 'The ssh session source needs the cluster key, and none was given', 'This is a bug in zbs-reroute; please report it.');
+    throw new RerouteError(
+      'INTERNAL',
+      'The ssh session source needs the cluster key, and none was given',
+      'This is a bug in zbs-reroute; please report it.',
+    );
   }
   const knownHosts = !needKey
     ? ''
     : manifest.nodes
         .map((n) => {
           const keys = hostKeysOf(inputs.scvmHostKeys[n.name] ?? '');
-          if (keys.length === 0) warnings.push(`No pinned host key for the SCVM of ${n.name} yet: the agent cannot ssh to it until the next apply after first contact.`);
+          if (keys.length === 0)
+            warnings.push(
+              `No pinned host key for the SCVM of ${n.name} yet: the agent cannot ssh to it until the next apply after first contact.`,
+            );
           return knownHostsLines([n.scvm.managementIp, n.scvm.storageIp], keys);
         })
         .join('');
@@ -143,7 +175,11 @@ export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
             fileOf(`${dir}/${KNOWN_HOSTS_FILE}`, '0644', knownHosts),
           ]
         : [];
-    const files: DesiredFile[] = [...keyFiles, fileOf(`${dir}/${AGENT_CONF_FILE}`, '0600', renderAgentConf(manifest, node)), fileOf(`${dir}/${AGENT_LOOP_FILE}`, '0755', loop, loopVersion)];
+    const files: DesiredFile[] = [
+      ...keyFiles,
+      fileOf(`${dir}/${AGENT_CONF_FILE}`, '0600', renderAgentConf(manifest, node)),
+      fileOf(`${dir}/${AGENT_LOOP_FILE}`, '0755', loop, loopVersion),
+    ];
     const d: DesiredEsxi = {
       node: node.name,
       address: node.esxi.address,
@@ -160,7 +196,12 @@ export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
     if (node.storageGateway !== undefined) d.storageGateway = node.storageGateway;
     d.firewall = desiredFirewall(manifest, `${dir}/${FIREWALL_PRIOR_FILE}`);
     // A private key on a datastore is readable by whoever may browse it: none where none is used.
-    if (!needKey) d.retired = { files: [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, KNOWN_HOSTS_FILE].map((f) => `${dir}/${f}`), dirs: [`${dir}/${KEY_DIR}`], reason: `cluster keypair ${NO_KEY_REASON}` };
+    if (!needKey)
+      d.retired = {
+        files: [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, KNOWN_HOSTS_FILE].map((f) => `${dir}/${f}`),
+        dirs: [`${dir}/${KEY_DIR}`],
+        reason: `cluster keypair ${NO_KEY_REASON}`,
+      };
     return d;
   });
 
@@ -175,7 +216,9 @@ export function desiredCluster(inputs: DesiredInputs): DesiredCluster {
   }));
 
   // RDMA clusters route 33.2 (and the SCVM storage /32) via an SCVM's access IP: a cluster gateway too.
-  const clusterGateways = unique(manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp, ...(n.scvm.accessIp === undefined ? [] : [n.scvm.accessIp])]));
+  const clusterGateways = unique(
+    manifest.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp, ...(n.scvm.accessIp === undefined ? [] : [n.scvm.accessIp])]),
+  );
   const clusterAddresses = unique([
     manifest.nfsAddress,
     ...clusterGateways,

@@ -66,7 +66,9 @@ function confWithoutPeers(manifest: Manifest, nodeName: string): Record<string, 
   const node = manifest.nodes.find((n) => n.name === nodeName);
   const out: Record<string, string> = {};
   if (node !== undefined) {
-    for (const p of manifest.nodes) if (p.name !== nodeName) out[p.name] = sha(renderAgentConf({ ...manifest, nodes: manifest.nodes.filter((n) => n.name !== p.name) }, node));
+    for (const p of manifest.nodes)
+      if (p.name !== nodeName)
+        out[p.name] = sha(renderAgentConf({ ...manifest, nodes: manifest.nodes.filter((n) => n.name !== p.name) }, node));
   }
   byNode.set(nodeName, out);
   return out;
@@ -90,7 +92,8 @@ export function peerView(manifest: Manifest, files: Record<string, Array<{ path:
     const mine = files[node.name] ?? [];
     const list: PeerFile[] = [];
     const conf = mine.find((f) => f.path.endsWith(`/${AGENT_CONF_FILE}`));
-    if (conf?.content !== undefined) list.push({ path: conf.path, kind: 'conf', sha256: sha(conf.content), withoutPeer: { ...confWithoutPeers(manifest, node.name) } });
+    if (conf?.content !== undefined)
+      list.push({ path: conf.path, kind: 'conf', sha256: sha(conf.content), withoutPeer: { ...confWithoutPeers(manifest, node.name) } });
     const kh = mine.find((f) => f.path.endsWith(`/${KNOWN_HOSTS_FILE}`));
     if (kh?.content !== undefined) {
       let all = khVariants.get(kh.content);

@@ -57,11 +57,19 @@ export function parseVolumes(text: string): Record<string, string> {
 export function parseDiscoverOutput(address: string, stdout: string): EsxiFacts {
   const s = sections(stdout);
   for (const name of SECTIONS) {
-    if (s[name] === undefined) throw new RerouteError('REMOTE_COMMAND_FAILED', `${address}: the discovery command's output is incomplete (no ${name} section)`, 'Check that the host is an ESXi host with a working shell and re-run.');
+    if (s[name] === undefined)
+      throw new RerouteError(
+        'REMOTE_COMMAND_FAILED',
+        `${address}: the discovery command's output is incomplete (no ${name} section)`,
+        'Check that the host is an ESXi host with a working shell and re-run.',
+      );
   }
   const vmknics = parseVmknicList(s.vmknic ?? '').items;
   const kv = parseKeyValueLines(s.conf ?? '');
-  const installed = kv.has('LOCAL_STORAGE_IP') || kv.has('LOCAL_MGMT_IP') ? { storageIp: kv.get('LOCAL_STORAGE_IP'), mgmtIp: kv.get('LOCAL_MGMT_IP') } : undefined;
+  const installed =
+    kv.has('LOCAL_STORAGE_IP') || kv.has('LOCAL_MGMT_IP')
+      ? { storageIp: kv.get('LOCAL_STORAGE_IP'), mgmtIp: kv.get('LOCAL_MGMT_IP') }
+      : undefined;
   const guestIps = [...(s.vms ?? '').matchAll(/ipAddress = "([0-9.]+)"/g)].map((m) => m[1] as string);
   const facts: EsxiFacts = { address, vmknics, datastores: parseVolumes(s.volumes ?? ''), guestIps: [...new Set(guestIps)] };
   const hostname = (s.hostname ?? '').trim();
@@ -70,7 +78,10 @@ export function parseDiscoverOutput(address: string, stdout: string): EsxiFacts 
   const sessions = (s.sessions ?? '').trim();
   if (sessions !== '') facts.sessionsJson = sessions;
   // Optional section (output of an older discover command has none): /32 routes only.
-  if (s.routes !== undefined) facts.hostRoutes = parseEsxcfgRouteList(s.routes).items.filter((r) => r.prefixLength === 32).map((r) => ({ network: r.network, gateway: r.gateway }));
+  if (s.routes !== undefined)
+    facts.hostRoutes = parseEsxcfgRouteList(s.routes)
+      .items.filter((r) => r.prefixLength === 32)
+      .map((r) => ({ network: r.network, gateway: r.gateway }));
   return facts;
 }
 
@@ -80,10 +91,19 @@ export function parseSessionList(json: string, from: string): SessionEntry[] {
   try {
     doc = JSON.parse(json);
   } catch {
-    throw new RerouteError('REMOTE_COMMAND_FAILED', `the session list from ${from} is not JSON`, 'Check the SCVM REST address and path (access.rest in the manifest).');
+    throw new RerouteError(
+      'REMOTE_COMMAND_FAILED',
+      `the session list from ${from} is not JSON`,
+      'Check the SCVM REST address and path (access.rest in the manifest).',
+    );
   }
   const d = doc as { ec?: unknown; data?: unknown };
-  if (d.ec !== 'EOK' || !Array.isArray(d.data)) throw new RerouteError('REMOTE_COMMAND_FAILED', `the session list from ${from} is not a ZBS session list (ec ${JSON.stringify(d.ec)})`, 'Check that the address is a healthy SCVM.');
+  if (d.ec !== 'EOK' || !Array.isArray(d.data))
+    throw new RerouteError(
+      'REMOTE_COMMAND_FAILED',
+      `the session list from ${from} is not a ZBS session list (ec ${JSON.stringify(d.ec)})`,
+      'Check that the address is a healthy SCVM.',
+    );
   const out: SessionEntry[] = [];
   const seen = new Set<string>();
   for (const e of d.data as Array<Record<string, unknown>>) {

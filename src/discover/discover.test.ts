@@ -7,8 +7,15 @@ import { renderDiscoveredManifest, type RenderInput } from './render-manifest';
 const M = '@@zr-discover@@';
 
 function vmknicTable(rows: [string, string][]): string {
-  const head = 'Interface  Port Group/DVPort/Opaque Network        IP Family IP Address                              Netmask         Broadcast       MAC Address       MTU     TSO MSS   Enabled Type                NetStack';
-  return [head, ...rows.map(([n, ip]) => `${n.padEnd(10)} ${'PG'.padEnd(39)} IPv4      ${ip.padEnd(39)} 255.255.255.0   x.255           00:50:56:00:00:01 1500    65535     true    STATIC              defaultTcpipStack`)].join('\n');
+  const head =
+    'Interface  Port Group/DVPort/Opaque Network        IP Family IP Address                              Netmask         Broadcast       MAC Address       MTU     TSO MSS   Enabled Type                NetStack';
+  return [
+    head,
+    ...rows.map(
+      ([n, ip]) =>
+        `${n.padEnd(10)} ${'PG'.padEnd(39)} IPv4      ${ip.padEnd(39)} 255.255.255.0   x.255           00:50:56:00:00:01 1500    65535     true    STATIC              defaultTcpipStack`,
+    ),
+  ].join('\n');
 }
 
 function facts(i: number, over: Partial<EsxiFacts> = {}): EsxiFacts {
@@ -26,7 +33,8 @@ function facts(i: number, over: Partial<EsxiFacts> = {}): EsxiFacts {
   };
 }
 
-const sessions = (n: number): SessionEntry[] => Array.from({ length: n }, (_, k) => ({ storageIp: `10.20.0.${101 + k}`, mgmtIp: `10.10.0.${101 + k}` }));
+const sessions = (n: number): SessionEntry[] =>
+  Array.from({ length: n }, (_, k) => ({ storageIp: `10.20.0.${101 + k}`, mgmtIp: `10.10.0.${101 + k}` }));
 
 function input(over: Partial<RenderInput> = {}): RenderInput {
   return {
@@ -77,19 +85,32 @@ describe('discover: parsing host output', () => {
   });
 
   it('parses the session list, skipping incomplete and duplicate entries', () => {
-    const json = JSON.stringify({ ec: 'EOK', data: [{ ip: '10.20.0.101', secondary_data_ip: '10.10.0.101' }, { ip: '10.20.0.101', secondary_data_ip: '10.10.0.101' }, { ip: '10.20.0.102' }] });
+    const json = JSON.stringify({
+      ec: 'EOK',
+      data: [
+        { ip: '10.20.0.101', secondary_data_ip: '10.10.0.101' },
+        { ip: '10.20.0.101', secondary_data_ip: '10.10.0.101' },
+        { ip: '10.20.0.102' },
+      ],
+    });
     expect(parseSessionList(json, 'x')).toEqual([{ storageIp: '10.20.0.101', mgmtIp: '10.10.0.101' }]);
     expect(() => parseSessionList('<html>', 'x')).toThrow(/not JSON/);
     expect(() => parseSessionList('{"ec":"EBAD"}', 'x')).toThrow(/not a ZBS session list/);
   });
 
   it('only symlinked names count as datastores', () => {
-    expect(parseVolumes('drwxr-xr-x 1 root root 1 Nov 1 00:00 abc\nlrwxr-xr-x 1 root root 1 Nov 1 00:00 ds -> /vmfs/volumes/uuid\n')).toEqual({ ds: 'uuid' });
+    expect(
+      parseVolumes('drwxr-xr-x 1 root root 1 Nov 1 00:00 abc\nlrwxr-xr-x 1 root root 1 Nov 1 00:00 ds -> /vmfs/volumes/uuid\n'),
+    ).toEqual({ ds: 'uuid' });
   });
 });
 
 describe('discover: pairing ESXi hosts with SCVMs', () => {
-  const esxi = (i: number, f: Partial<EsxiFacts> = {}) => ({ address: `10.10.0.${10 + i}`, storageIp: `10.20.0.${10 + i}`, facts: facts(i, f) });
+  const esxi = (i: number, f: Partial<EsxiFacts> = {}) => ({
+    address: `10.10.0.${10 + i}`,
+    storageIp: `10.20.0.${10 + i}`,
+    facts: facts(i, f),
+  });
 
   it('uses one constant storage-IP distance when exactly one fits every host (a guess)', () => {
     const p = pairHosts({ esxi: [esxi(1), esxi(2), esxi(3)], sessions: sessions(3) });
@@ -133,15 +154,32 @@ describe('discover: pairing ESXi hosts with SCVMs', () => {
   });
 
   it('never pairs two hosts with one SCVM', () => {
-    expect(() => pairHosts({ esxi: [esxi(1, { installed: { storageIp: '10.20.0.101' } }), esxi(2, { installed: { storageIp: '10.20.0.101' } })], sessions: sessions(2) })).toThrow(/already paired/);
+    expect(() =>
+      pairHosts({
+        esxi: [esxi(1, { installed: { storageIp: '10.20.0.101' } }), esxi(2, { installed: { storageIp: '10.20.0.101' } })],
+        sessions: sessions(2),
+      }),
+    ).toThrow(/already paired/);
   });
 });
 
 describe('discover: the manifest it writes', () => {
   it('is valid, skips the private NFS vmknic, and comments every guess', () => {
-    const r = renderDiscoveredManifest(input({ clusterName: undefined, scvm: { user: 'smartx', credential: { keyFile: '/keys/op' }, credentialGuessed: true } }));
+    const r = renderDiscoveredManifest(
+      input({ clusterName: undefined, scvm: { user: 'smartx', credential: { keyFile: '/keys/op' }, credentialGuessed: true } }),
+    );
     const m = parseManifest(r.yaml, 'discovered.yaml', { bundledVersion: '1.0.0' });
-    expect(m.nodes.map((n) => [n.name, n.esxi.address, n.esxi.storageVmk, n.esxi.storageIp, n.esxi.datastore, n.scvm.storageIp, n.scvm.managementIp])).toEqual([
+    expect(
+      m.nodes.map((n) => [
+        n.name,
+        n.esxi.address,
+        n.esxi.storageVmk,
+        n.esxi.storageIp,
+        n.esxi.datastore,
+        n.scvm.storageIp,
+        n.scvm.managementIp,
+      ]),
+    ).toEqual([
       ['node-1', '10.10.0.11', 'vmk1', '10.20.0.11', 'datastore1', '10.20.0.101', '10.10.0.101'],
       ['node-2', '10.10.0.12', 'vmk1', '10.20.0.12', 'datastore1', '10.20.0.102', '10.10.0.102'],
       ['node-3', '10.10.0.13', 'vmk1', '10.20.0.13', 'datastore1', '10.20.0.103', '10.10.0.103'],
@@ -162,7 +200,11 @@ describe('discover: the manifest it writes', () => {
   });
 
   it('picks datastore1 among several VMFS datastores and says so; --datastore must exist', () => {
-    const many = { datastore1: '5f1e3b2a-12ab34cd-5678-0050569a1b2c', local2: '5f1e3b2a-12ab34cd-5678-0050569a1b2d', nfs: 'a1b2c3d4-e5f60718' };
+    const many = {
+      datastore1: '5f1e3b2a-12ab34cd-5678-0050569a1b2c',
+      local2: '5f1e3b2a-12ab34cd-5678-0050569a1b2d',
+      nfs: 'a1b2c3d4-e5f60718',
+    };
     const r = renderDiscoveredManifest(input({ facts: [facts(1, { datastores: many })], sessions: sessions(1) }));
     expect(r.yaml).toMatch(/datastore: datastore1\s+# guessed: one of datastore1, local2/);
     expect(() => renderDiscoveredManifest(input({ datastore: 'nope' }))).toThrow(/no datastore nope/);
@@ -181,8 +223,23 @@ describe('discover: RDMA access IPs from the host routes', () => {
   ];
 
   it('parses the routes section (/32 routes only), and output without one has no routes', () => {
-    const table = ['VMkernel Routes:', 'Network          Netmask          Gateway          Interface', '10.0.85.21       255.255.255.255  10.0.85.121      vmk1', '192.168.33.2     255.255.255.255  10.0.85.121      vmk1', '10.0.85.0        255.255.255.0    Local Subnet     vmk1', 'default          0.0.0.0          10.0.80.1        vmk0'];
-    const base = [`${M}vmknic`, vmknicTable([['vmk1', '10.0.85.11']]), `${M}volumes`, `${M}hostname`, `${M}conf`, `${M}vms`, `${M}sessions`];
+    const table = [
+      'VMkernel Routes:',
+      'Network          Netmask          Gateway          Interface',
+      '10.0.85.21       255.255.255.255  10.0.85.121      vmk1',
+      '192.168.33.2     255.255.255.255  10.0.85.121      vmk1',
+      '10.0.85.0        255.255.255.0    Local Subnet     vmk1',
+      'default          0.0.0.0          10.0.80.1        vmk0',
+    ];
+    const base = [
+      `${M}vmknic`,
+      vmknicTable([['vmk1', '10.0.85.11']]),
+      `${M}volumes`,
+      `${M}hostname`,
+      `${M}conf`,
+      `${M}vms`,
+      `${M}sessions`,
+    ];
     const f = parseDiscoverOutput('10.0.80.11', [...base, `${M}routes`, ...table, ''].join('\n'));
     expect(f.hostRoutes).toEqual([
       { network: '10.0.85.21', gateway: '10.0.85.121' },
@@ -194,10 +251,26 @@ describe('discover: RDMA access IPs from the host routes', () => {
   it('takes the gateway of the SCVM storage /32; else a 33.2 gateway that is a guest IP of this host and no cluster address', () => {
     const s = sessions(3);
     expect(accessIpOf(facts(1, { hostRoutes: rdmaRoutes(1) }), s[0]!, s, '192.168.33.2')).toBe('10.20.0.151');
-    expect(accessIpOf(facts(1, { hostRoutes: [{ network: '192.168.33.2', gateway: '10.20.0.151' }], guestIps: ['10.20.0.151'] }), s[0]!, s, '192.168.33.2')).toBe('10.20.0.151');
+    expect(
+      accessIpOf(
+        facts(1, { hostRoutes: [{ network: '192.168.33.2', gateway: '10.20.0.151' }], guestIps: ['10.20.0.151'] }),
+        s[0]!,
+        s,
+        '192.168.33.2',
+      ),
+    ).toBe('10.20.0.151');
     // 33.2 via an address no VM here carries, or via a peer SCVM (failed over): not an access IP.
-    expect(accessIpOf(facts(1, { hostRoutes: [{ network: '192.168.33.2', gateway: '10.20.0.151' }] }), s[0]!, s, '192.168.33.2')).toBeUndefined();
-    expect(accessIpOf(facts(1, { hostRoutes: [{ network: '192.168.33.2', gateway: '10.20.0.102' }], guestIps: ['10.20.0.102'] }), s[0]!, s, '192.168.33.2')).toBeUndefined();
+    expect(
+      accessIpOf(facts(1, { hostRoutes: [{ network: '192.168.33.2', gateway: '10.20.0.151' }] }), s[0]!, s, '192.168.33.2'),
+    ).toBeUndefined();
+    expect(
+      accessIpOf(
+        facts(1, { hostRoutes: [{ network: '192.168.33.2', gateway: '10.20.0.102' }], guestIps: ['10.20.0.102'] }),
+        s[0]!,
+        s,
+        '192.168.33.2',
+      ),
+    ).toBeUndefined();
     expect(accessIpOf(facts(1), s[0]!, s, '192.168.33.2')).toBeUndefined();
   });
 
@@ -213,4 +286,3 @@ describe('discover: RDMA access IPs from the host routes', () => {
     expect(renderDiscoveredManifest(input()).yaml).not.toMatch(/accessIp/);
   });
 });
-

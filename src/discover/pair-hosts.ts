@@ -48,7 +48,8 @@ export function accessIpOf(facts: EsxiFacts, scvm: SessionEntry, sessions: Sessi
 
 export function pairHosts(input: PairInput): Pairing[] {
   const free = new Map(input.sessions.map((s) => [s.storageIp, s]));
-  const byAnyIp = (ip: string | undefined): SessionEntry | undefined => (ip === undefined ? undefined : input.sessions.find((s) => s.storageIp === ip || s.mgmtIp === ip));
+  const byAnyIp = (ip: string | undefined): SessionEntry | undefined =>
+    ip === undefined ? undefined : input.sessions.find((s) => s.storageIp === ip || s.mgmtIp === ip);
   const result = new Map<string, Pairing>();
   const problems: string[] = [];
   const take = (esxi: string, s: SessionEntry, evidence: Pairing['evidence'], note: string): void => {
@@ -74,7 +75,9 @@ export function pairHosts(input: PairInput): Pairing[] {
   }
   for (const e of input.esxi) {
     if (result.has(e.address)) continue;
-    const hits = input.sessions.filter((s) => free.has(s.storageIp) && (e.facts.guestIps.includes(s.storageIp) || e.facts.guestIps.includes(s.mgmtIp)));
+    const hits = input.sessions.filter(
+      (s) => free.has(s.storageIp) && (e.facts.guestIps.includes(s.storageIp) || e.facts.guestIps.includes(s.mgmtIp)),
+    );
     if (hits.length === 1 && hits[0]) take(e.address, hits[0], 'vm-inventory', 'a VM registered on this ESXi host carries these IPs');
   }
 
@@ -92,7 +95,14 @@ export function pairHosts(input: PairInput): Pairing[] {
         take(e.address, s, 'address-offset', `guessed: every SCVM storage IP is its ESXi storage IP ${o >= 0 ? '+' : ''}${o}; ${CHECK}`);
       }
     } else if (rest.length === scvms.length) {
-      rest.forEach((e, i) => take(e.address, scvms[i] as SessionEntry, 'address-order', `guessed: paired by sorted storage IP (ESXi #${i + 1} ↔ SCVM #${i + 1}); ${CHECK}`));
+      rest.forEach((e, i) =>
+        take(
+          e.address,
+          scvms[i] as SessionEntry,
+          'address-order',
+          `guessed: paired by sorted storage IP (ESXi #${i + 1} ↔ SCVM #${i + 1}); ${CHECK}`,
+        ),
+      );
     } else {
       problems.push(
         `cannot tell which SCVM serves ${rest.map((e) => e.address).join(', ')}: ${scvms.length} unpaired SCVM(s) in the session list (${scvms.map((s) => s.storageIp).join(', ') || 'none'}) and no evidence on the host${scvms.length < rest.length ? ' (is an SCVM down? the session list only holds healthy ones)' : ''}`,
@@ -100,7 +110,11 @@ export function pairHosts(input: PairInput): Pairing[] {
     }
   }
   if (problems.length > 0) {
-    throw new RerouteError('USAGE', `discover could not pair every ESXi host with its SCVM:\n  ${problems.join('\n  ')}`, 'Pass --pair ESXI_ADDRESS=SCVM_IP for the hosts named, or bring the missing SCVMs back and re-run.');
+    throw new RerouteError(
+      'USAGE',
+      `discover could not pair every ESXi host with its SCVM:\n  ${problems.join('\n  ')}`,
+      'Pass --pair ESXI_ADDRESS=SCVM_IP for the hosts named, or bring the missing SCVMs back and re-run.',
+    );
   }
   return input.esxi.map((e) => result.get(e.address) as Pairing);
 }

@@ -47,7 +47,7 @@ function contains(v: Vmk, ip: string): boolean {
   const b = parseIpv4(ip);
   if (prefix === undefined || a === undefined || b === undefined) return false;
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return ((a & mask) >>> 0) === ((b & mask) >>> 0);
+  return (a & mask) >>> 0 === (b & mask) >>> 0;
 }
 
 function credentialYaml(c: CredentialFlag): string {
@@ -58,7 +58,9 @@ function credentialYaml(c: CredentialFlag): string {
 
 /** Storage vmknic: in the subnet of the SCVM storage IPs, not the management one, never on the private NFS link. */
 function storageVmkOf(f: EsxiFacts, sessions: SessionEntry[]): Vmk | undefined {
-  const candidates = f.vmknics.filter((v) => !v.ip.startsWith(NFS_NET) && v.ip !== f.address && sessions.some((s) => contains(v, s.storageIp)));
+  const candidates = f.vmknics.filter(
+    (v) => !v.ip.startsWith(NFS_NET) && v.ip !== f.address && sessions.some((s) => contains(v, s.storageIp)),
+  );
   return candidates[0];
 }
 
@@ -71,15 +73,25 @@ interface NodeDraft {
 }
 
 function pickDatastore(f: EsxiFacts, wanted: string | undefined): { name: string; note?: string } {
-  const names = Object.keys(f.datastores).filter((n) => VMFS_UUID.test(f.datastores[n] ?? '')).sort();
+  const names = Object.keys(f.datastores)
+    .filter((n) => VMFS_UUID.test(f.datastores[n] ?? ''))
+    .sort();
   if (wanted !== undefined) {
     if (!(wanted in f.datastores) && !Object.values(f.datastores).includes(wanted)) {
-      throw new RerouteError('USAGE', `${f.address}: no datastore ${wanted} under /vmfs/volumes (found: ${Object.keys(f.datastores).join(', ') || 'none'})`, 'Give --datastore the name of a local VMFS datastore present on every host, or leave it out to let discover pick one per host.');
+      throw new RerouteError(
+        'USAGE',
+        `${f.address}: no datastore ${wanted} under /vmfs/volumes (found: ${Object.keys(f.datastores).join(', ') || 'none'})`,
+        'Give --datastore the name of a local VMFS datastore present on every host, or leave it out to let discover pick one per host.',
+      );
     }
     return { name: wanted };
   }
   if (names.length === 0) {
-    throw new RerouteError('USAGE', `${f.address}: no named VMFS datastore under /vmfs/volumes`, 'Pass --datastore NAME (a local VMFS datastore; the agent must not live on the NFS datastore it protects).');
+    throw new RerouteError(
+      'USAGE',
+      `${f.address}: no named VMFS datastore under /vmfs/volumes`,
+      'Pass --datastore NAME (a local VMFS datastore; the agent must not live on the NFS datastore it protects).',
+    );
   }
   if (names.length === 1) return { name: names[0] as string };
   const name = names.includes('datastore1') ? 'datastore1' : (names[0] as string);
@@ -87,23 +99,46 @@ function pickDatastore(f: EsxiFacts, wanted: string | undefined): { name: string
 }
 
 export function renderDiscoveredManifest(input: RenderInput): { yaml: string; pairings: Pairing[]; guesses: string[] } {
-  if (input.sessions.length === 0) throw new RerouteError('USAGE', `the meta session list from ${input.sessionsFrom} is empty`, 'Check that ZBS is healthy (at least one SCVM serving) and re-run.');
+  if (input.sessions.length === 0)
+    throw new RerouteError(
+      'USAGE',
+      `the meta session list from ${input.sessionsFrom} is empty`,
+      'Check that ZBS is healthy (at least one SCVM serving) and re-run.',
+    );
   const drafts: NodeDraft[] = input.facts.map((f) => {
     const storageVmk = storageVmkOf(f, input.sessions);
     if (!storageVmk) {
-      throw new RerouteError('USAGE', `${f.address}: no vmknic in the SCVM storage subnet (SCVM storage IPs ${input.sessions.map((s) => s.storageIp).join(', ')}; vmknics ${f.vmknics.map((v) => `${v.name} ${v.ip}`).join(', ') || 'none'})`, 'Check the host network: every ESXi needs a storage vmknic on the SCVM storage network.');
+      throw new RerouteError(
+        'USAGE',
+        `${f.address}: no vmknic in the SCVM storage subnet (SCVM storage IPs ${input.sessions.map((s) => s.storageIp).join(', ')}; vmknics ${f.vmknics.map((v) => `${v.name} ${v.ip}`).join(', ') || 'none'})`,
+        'Check the host network: every ESXi needs a storage vmknic on the SCVM storage network.',
+      );
     }
-    const mgmtVmk = f.vmknics.find((v) => v.ip === f.address) ?? f.vmknics.find((v) => v !== storageVmk && !v.ip.startsWith(NFS_NET) && input.sessions.some((s) => contains(v, s.mgmtIp)));
+    const mgmtVmk =
+      f.vmknics.find((v) => v.ip === f.address) ??
+      f.vmknics.find((v) => v !== storageVmk && !v.ip.startsWith(NFS_NET) && input.sessions.some((s) => contains(v, s.mgmtIp)));
     const ds = pickDatastore(f, input.datastore);
     return { facts: f, storageVmk, mgmtVmk, datastore: ds.name, datastoreNote: ds.note };
   });
-  const pairings = pairHosts({ esxi: drafts.map((d) => ({ address: d.facts.address, storageIp: d.storageVmk.ip, facts: d.facts })), sessions: input.sessions, operatorPairs: input.operatorPairs });
+  const pairings = pairHosts({
+    esxi: drafts.map((d) => ({ address: d.facts.address, storageIp: d.storageVmk.ip, facts: d.facts })),
+    sessions: input.sessions,
+    operatorPairs: input.operatorPairs,
+  });
 
   const guesses: string[] = [];
   const storageNets = [...new Set(drafts.map((d) => cidrOf(d.storageVmk)))];
-  if (storageNets.length !== 1) throw new RerouteError('USAGE', `the storage vmknics are in different networks: ${storageNets.join(', ')}`, 'Discover the hosts of one cluster (one storage network) at a time.');
+  if (storageNets.length !== 1)
+    throw new RerouteError(
+      'USAGE',
+      `the storage vmknics are in different networks: ${storageNets.join(', ')}`,
+      'Discover the hosts of one cluster (one storage network) at a time.',
+    );
   const mgmtNets = [...new Set(drafts.map((d) => (d.mgmtVmk ? cidrOf(d.mgmtVmk) : '')))];
-  const mgmtNet = mgmtNets.length === 1 && mgmtNets[0] !== '' && drafts.every((d, i) => d.mgmtVmk && contains(d.mgmtVmk, pairings[i]?.scvm.mgmtIp ?? '')) ? mgmtNets[0] : undefined;
+  const mgmtNet =
+    mgmtNets.length === 1 && mgmtNets[0] !== '' && drafts.every((d, i) => d.mgmtVmk && contains(d.mgmtVmk, pairings[i]?.scvm.mgmtIp ?? ''))
+      ? mgmtNets[0]
+      : undefined;
 
   const lines: string[] = [];
   const c = (text: string) => `  # ${text}`;
@@ -116,14 +151,23 @@ export function renderDiscoveredManifest(input: RenderInput): { yaml: string; pa
   );
   if (input.clusterName) lines.push(`  name: ${input.clusterName}`);
   else {
-    lines.push(`  name: zbs-cluster${c('guessed: pass --cluster-name; the name marks this cluster\'s key on every SCVM, so pick it before the first apply')}`);
+    lines.push(
+      `  name: zbs-cluster${c("guessed: pass --cluster-name; the name marks this cluster's key on every SCVM, so pick it before the first apply")}`,
+    );
     guesses.push('cluster name');
   }
-  lines.push('spec:', `  nfsAddress: ${input.nfsAddress}`, '  networks:', `    storage: ${storageNets[0]}${c(`from the storage vmknics (${[...new Set(drafts.map((d) => d.storageVmk.name))].join(', ')})`)}`);
+  lines.push(
+    'spec:',
+    `  nfsAddress: ${input.nfsAddress}`,
+    '  networks:',
+    `    storage: ${storageNets[0]}${c(`from the storage vmknics (${[...new Set(drafts.map((d) => d.storageVmk.name))].join(', ')})`)}`,
+  );
   if (mgmtNet) lines.push(`    management: ${mgmtNet}`);
   else lines.push(`    # management: not written: the management vmknics and the SCVM management IPs are not in one network`);
   // A discovered cluster is met for the first time: offer shadow mode, where the agents decide but never act.
-  lines.push('  # routing: { mode: shadow }   # first contact: the agents decide and log but never move a route; `reroute status` shows what they would do');
+  lines.push(
+    '  # routing: { mode: shadow }   # first contact: the agents decide and log but never move a route; `reroute status` shows what they would do',
+  );
   lines.push(
     '  access:',
     '    esxi:',
@@ -153,7 +197,10 @@ export function renderDiscoveredManifest(input: RenderInput): { yaml: string; pa
       `        storageIp: ${p.scvm.storageIp}`,
     );
     const access = accessIpOf(d.facts, p.scvm, input.sessions, input.nfsAddress);
-    if (access !== undefined) lines.push(`        accessIp: ${access}${c(`RDMA: this host routes the SCVM${access === d.facts.hostRoutes?.find((r) => r.network === p.scvm.storageIp)?.gateway ? ` storage IP ${p.scvm.storageIp}` : ` NFS address ${input.nfsAddress}`} via it`)}`);
+    if (access !== undefined)
+      lines.push(
+        `        accessIp: ${access}${c(`RDMA: this host routes the SCVM${access === d.facts.hostRoutes?.find((r) => r.network === p.scvm.storageIp)?.gateway ? ` storage IP ${p.scvm.storageIp}` : ` NFS address ${input.nfsAddress}`} via it`)}`,
+      );
   });
   return { yaml: `${lines.join('\n')}\n`, pairings, guesses };
 }

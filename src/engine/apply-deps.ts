@@ -25,13 +25,26 @@ export function leaseOwner(): string {
  * Shared by `reroute apply` and `reroute watch --mode correct`, so both
  * change hosts the same way.
  */
-export function applyDepsFor(opts: { manifest: Manifest; version: string; connections: HostConnections; keypair: ClusterKeypair | undefined; events: ApplyEventSink; journal?: ApplyJournalSink; leaseOwner?: string }): ApplyDeps {
+export function applyDepsFor(opts: {
+  manifest: Manifest;
+  version: string;
+  connections: HostConnections;
+  keypair: ClusterKeypair | undefined;
+  events: ApplyEventSink;
+  journal?: ApplyJournalSink;
+  leaseOwner?: string;
+}): ApplyDeps {
   const { manifest, connections, keypair } = opts;
   return {
     connect: (h) => connections.get({ kind: h.host, node: h.node, address: h.address }),
     privateKey: () => {
       // Only a plan that installs the key (ssh session source) asks for it, and then the session has one.
-      if (keypair === undefined) throw new RerouteError('INTERNAL', 'the plan writes the cluster key but this run has none', 'This is a bug in zbs-reroute; please report it.');
+      if (keypair === undefined)
+        throw new RerouteError(
+          'INTERNAL',
+          'the plan writes the cluster key but this run has none',
+          'This is a bug in zbs-reroute; please report it.',
+        );
       return keypair.privateKeyPem.reveal();
     },
     hostOpsLibrary: shippedEsxiScript('apply/host-ops.sh'),

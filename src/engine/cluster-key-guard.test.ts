@@ -1,6 +1,15 @@
 import { keyLeaseTtlSeconds, planChangesClusterKey } from '../apply/cluster-key-lease';
 import { planCluster } from '../plan/plan-cluster';
-import { PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest, observedCluster, freshEsxi, freshScvm, withSshSource } from '../../test/support/plan-fixtures';
+import {
+  PLAN_OPTS,
+  convergedCluster,
+  fixtureDesired,
+  fixtureManifest,
+  observedCluster,
+  freshEsxi,
+  freshScvm,
+  withSshSource,
+} from '../../test/support/plan-fixtures';
 import { clusterKeyChanges, clusterKeyState } from './cluster-key-guard';
 
 describe('one cluster identity: when the cluster key lease is needed, and what a re-check compares', () => {
@@ -8,7 +17,10 @@ describe('one cluster identity: when the cluster key lease is needed, and what a
   const d = fixtureDesired(ssh);
 
   it('a fresh ssh-source install and an SCVM key add need the lease; a converged cluster and a rest install do not', () => {
-    const fresh = observedCluster({ 'node-1': freshEsxi('node-1'), 'node-2': freshEsxi('node-2') }, { 'node-1': freshScvm('node-1'), 'node-2': freshScvm('node-2') });
+    const fresh = observedCluster(
+      { 'node-1': freshEsxi('node-1'), 'node-2': freshEsxi('node-2') },
+      { 'node-1': freshScvm('node-1'), 'node-2': freshScvm('node-2') },
+    );
     expect(planChangesClusterKey(planCluster(d, fresh, { mode: 'apply', ...PLAN_OPTS }))).toBe(true);
     expect(planChangesClusterKey(planCluster(d, convergedCluster(d, ssh), { mode: 'apply', ...PLAN_OPTS }))).toBe(false);
     const rest = fixtureManifest(2);

@@ -16,7 +16,8 @@ export function clusterKeyState(manifest: Manifest, observed: ObservedCluster): 
     const e = observed.esxi[n.name];
     if (e?.reachable) out[`${n.name} (esxi)`] = e.files[`${installDirFor(manifest, n)}/${PRIVATE_KEY_FILE}`]?.sha256 ?? 'none';
     const s = observed.scvm[n.name];
-    if (s?.reachable) out[`${n.name} (scvm)`] = [...s.managedKeys.filter((l) => isClusterAuthorizedKey(l, manifest.clusterName))].sort().join('\n');
+    if (s?.reachable)
+      out[`${n.name} (scvm)`] = [...s.managedKeys.filter((l) => isClusterAuthorizedKey(l, manifest.clusterName))].sort().join('\n');
   }
   return out;
 }

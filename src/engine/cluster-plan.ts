@@ -40,14 +40,27 @@ export interface ClusterPlanInput extends Omit<DesiredInput, 'allowVersionMismat
 
 /** The one place desired state is built. */
 export function clusterDesired(input: DesiredInput): DesiredCluster {
-  return desiredCluster({ manifest: input.manifest, bundle: input.bundle, key: input.key, scvmHostKeys: input.scvmHostKeys, allowVersionMismatch: input.allowVersionMismatch });
+  return desiredCluster({
+    manifest: input.manifest,
+    bundle: input.bundle,
+    key: input.key,
+    scvmHostKeys: input.scvmHostKeys,
+    allowVersionMismatch: input.allowVersionMismatch,
+  });
 }
 
 /** The one place desired state and observation become a plan (a teardown tolerates a foreign agent version). */
 export function clusterPlan(input: ClusterPlanInput): Plan {
   const { observed, mode } = input;
   const desired = clusterDesired({ ...input, allowVersionMismatch: mode === 'destroy' });
-  return planCluster(desired, observed, { mode, targets: input.targets, targetOnly: input.targetOnly, ...(input.destroy ? { destroy: input.destroy } : {}), now: input.now.toISOString(), manifestSha256: input.manifestSha256 ?? manifestSha256(input.manifest) });
+  return planCluster(desired, observed, {
+    mode,
+    targets: input.targets,
+    targetOnly: input.targetOnly,
+    ...(input.destroy ? { destroy: input.destroy } : {}),
+    now: input.now.toISOString(),
+    manifestSha256: input.manifestSha256 ?? manifestSha256(input.manifest),
+  });
 }
 
 /**
@@ -55,7 +68,11 @@ export function clusterPlan(input: ClusterPlanInput): Plan {
  * against the state folder's pins), else, for an SCVM not seen this time, the
  * keys pinned earlier.
  */
-export function scvmHostKeysFrom(manifest: Manifest, observed: ObservedCluster, pinned: Record<string, string[]> = {}): Record<string, string> {
+export function scvmHostKeysFrom(
+  manifest: Manifest,
+  observed: ObservedCluster,
+  pinned: Record<string, string[]> = {},
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const n of manifest.nodes) {
     const o = observed.scvm[n.name];
@@ -69,7 +86,10 @@ export function scvmHostKeysFrom(manifest: Manifest, observed: ObservedCluster, 
  * The placeholder key a plan shows for a cluster with no keypair yet (apply creates the real one).
  * Only the firewall and key-entry actions read it; its text says what it is.
  */
-export const PENDING_KEY: ClusterKeyInfo = { publicKey: 'ssh-rsa AAAAcreatedAtApply zbs-reroute:pending', privateKeySha256: '0'.repeat(64) };
+export const PENDING_KEY: ClusterKeyInfo = {
+  publicKey: 'ssh-rsa AAAAcreatedAtApply zbs-reroute:pending',
+  privateKeySha256: '0'.repeat(64),
+};
 
 /** Offline key info: the state folder's keypair, else the key the hosts already carry (no private bytes needed to plan). */
 export function offlineKeyInfo(manifest: Manifest, stateDir: string, observed: ObservedCluster): ClusterKeyInfo | undefined {

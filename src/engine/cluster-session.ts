@@ -70,10 +70,14 @@ export class ClusterSession {
       if (o.legacy) candidates.push(`${o.legacy.dir}/${LEGACY_KEY_DIR}/smartx_reroute_id_rsa`);
       for (const file of candidates) {
         const host = await this.connections.get({ kind: 'esxi', node: n.name, address: n.esxi.address });
-        const r = await host.exec(`cat ${shellCommand([file])} 2>/dev/null`, { timeoutMs: this.manifest.access.ssh.commandTimeoutSeconds * 1000 });
+        const r = await host.exec(`cat ${shellCommand([file])} 2>/dev/null`, {
+          timeoutMs: this.manifest.access.ssh.commandTimeoutSeconds * 1000,
+        });
         if (r.code === 0 && r.stdout.includes('PRIVATE KEY')) {
           try {
-            return ensureClusterKeypair(this.stateDir, this.manifest.clusterName, { adopt: { key: Buffer.from(r.stdout), from: `${n.name}:${file}` } }).keypair;
+            return ensureClusterKeypair(this.stateDir, this.manifest.clusterName, {
+              adopt: { key: Buffer.from(r.stdout), from: `${n.name}:${file}` },
+            }).keypair;
           } catch (err) {
             // A key we cannot use (not RSA, corrupt) is not adopted; the next candidate or a new key follows.
             if (!(err instanceof RerouteError)) throw err;
@@ -104,10 +108,23 @@ export class ClusterSession {
   }
 
   desired(observed: ObservedCluster, key: ClusterKeyInfo | undefined, opts: { allowVersionMismatch?: boolean } = {}): DesiredCluster {
-    return clusterDesired({ manifest: this.manifest, bundle: this.bundle, key, scvmHostKeys: this.scvmHostKeys(observed), allowVersionMismatch: opts.allowVersionMismatch });
+    return clusterDesired({
+      manifest: this.manifest,
+      bundle: this.bundle,
+      key,
+      scvmHostKeys: this.scvmHostKeys(observed),
+      allowVersionMismatch: opts.allowVersionMismatch,
+    });
   }
 
-  async plan(opts: { mode: PlanMode; targets?: string[]; targetOnly?: boolean; destroy?: DestroyOptions; onEvent?: (e: ObserveEvent) => void; now?: Date }): Promise<{ plan: Plan; observed: ObservedCluster; keypair: ClusterKeypair | undefined }> {
+  async plan(opts: {
+    mode: PlanMode;
+    targets?: string[];
+    targetOnly?: boolean;
+    destroy?: DestroyOptions;
+    onEvent?: (e: ObserveEvent) => void;
+    now?: Date;
+  }): Promise<{ plan: Plan; observed: ObservedCluster; keypair: ClusterKeypair | undefined }> {
     const observed = await this.observe(opts.onEvent);
     this.refuseChangedHostKeys();
     const keypair = await this.keypair(observed);
@@ -116,8 +133,23 @@ export class ClusterSession {
   }
 
   /** A plan from an observation already made, with the given key (preflight plans with a placeholder, never a new key). */
-  planFrom(observed: ObservedCluster, key: ClusterKeyInfo | undefined, opts: { mode: PlanMode; targets?: string[]; targetOnly?: boolean; destroy?: DestroyOptions; now?: Date }): Plan {
-    return clusterPlan({ manifest: this.manifest, bundle: this.bundle, key, scvmHostKeys: this.scvmHostKeys(observed), observed, mode: opts.mode, targets: opts.targets, targetOnly: opts.targetOnly, destroy: opts.destroy, now: opts.now ?? new Date() });
+  planFrom(
+    observed: ObservedCluster,
+    key: ClusterKeyInfo | undefined,
+    opts: { mode: PlanMode; targets?: string[]; targetOnly?: boolean; destroy?: DestroyOptions; now?: Date },
+  ): Plan {
+    return clusterPlan({
+      manifest: this.manifest,
+      bundle: this.bundle,
+      key,
+      scvmHostKeys: this.scvmHostKeys(observed),
+      observed,
+      mode: opts.mode,
+      targets: opts.targets,
+      targetOnly: opts.targetOnly,
+      destroy: opts.destroy,
+      now: opts.now ?? new Date(),
+    });
   }
 
   /**

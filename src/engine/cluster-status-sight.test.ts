@@ -15,7 +15,11 @@ describe('status: a blind agent is degraded', () => {
   test('blind=1 is shown with fetch_fails and list_age, and named with the fix', () => {
     const [row, other] = clusterStatus(m, cluster(m, { mode: 'active', blind: true, fetchFails: 7, listAgeSeconds: 21, fetch: 'fail' }));
     expect(row?.sight).toEqual({ mode: 'active', blind: true, fetchFails: 7, listAgeSeconds: 21 });
-    expect(row?.degraded).toEqual([expect.stringMatching(/^the agent is blind: no session list for 7 iterations \(the last one is 21 s old\).*Fix: meta unreachable from this host: check the httpClient firewall ruleset, the REST port 80/)]);
+    expect(row?.degraded).toEqual([
+      expect.stringMatching(
+        /^the agent is blind: no session list for 7 iterations \(the last one is 21 s old\).*Fix: meta unreachable from this host: check the httpClient firewall ruleset, the REST port 80/,
+      ),
+    ]);
     expect(other?.degraded).toEqual([]);
   });
 
@@ -28,13 +32,18 @@ describe('status: a blind agent is degraded', () => {
 
   test('blind is degraded in shadow mode too', () => {
     const shadow: Manifest = { ...m, routing: { ...m.routing, mode: 'shadow' } };
-    const [row] = clusterStatus(shadow, cluster(shadow, { mode: 'shadow', blind: true, fetchFails: 5, shadowTarget: '10.20.0.101', shadowKind: 'local' }));
+    const [row] = clusterStatus(
+      shadow,
+      cluster(shadow, { mode: 'shadow', blind: true, fetchFails: 5, shadowTarget: '10.20.0.101', shadowKind: 'local' }),
+    );
     expect(row?.degraded).toEqual([expect.stringContaining('never had one')]);
   });
 
   test('an agent in another mode than the manifest asks is degraded until apply updates its conf', () => {
     const [row] = clusterStatus(m, cluster(m, { mode: 'shadow', blind: false }));
-    expect(row?.degraded).toEqual([expect.stringMatching(/^the agent runs in shadow mode, the manifest wants active \(it does not move the route\)/)]);
+    expect(row?.degraded).toEqual([
+      expect.stringMatching(/^the agent runs in shadow mode, the manifest wants active \(it does not move the route\)/),
+    ]);
   });
 });
 
@@ -42,14 +51,38 @@ describe('status: shadow decisions beside the real route', () => {
   const m: Manifest = { ...fixtureManifest(3), routing: { ...fixtureManifest(3).routing, mode: 'shadow' } };
 
   test('the agent would fail over while the real route stays local: disagreement, since when, not degraded', () => {
-    const [row] = clusterStatus(m, cluster(m, { mode: 'shadow', blind: false, fetchFails: 0, listAgeSeconds: 1, shadowTarget: '10.20.0.103', shadowKind: 'remote-storage', shadowChanges: 1, disagree: true, disagreeSince: NOW - 40 }));
+    const [row] = clusterStatus(
+      m,
+      cluster(m, {
+        mode: 'shadow',
+        blind: false,
+        fetchFails: 0,
+        listAgeSeconds: 1,
+        shadowTarget: '10.20.0.103',
+        shadowKind: 'remote-storage',
+        shadowChanges: 1,
+        disagree: true,
+        disagreeSince: NOW - 40,
+      }),
+    );
     expect(row?.routeGateway).toBe('10.20.0.101');
-    expect(row?.sight.shadow).toEqual({ target: '10.20.0.103', targetNode: 'node-3', kind: 'remote-storage', changes: 1, disagree: true, disagreeSince: NOW - 40, disagreeForSeconds: 40 });
+    expect(row?.sight.shadow).toEqual({
+      target: '10.20.0.103',
+      targetNode: 'node-3',
+      kind: 'remote-storage',
+      changes: 1,
+      disagree: true,
+      disagreeSince: NOW - 40,
+      disagreeForSeconds: 40,
+    });
     expect(row?.degraded).toEqual([]);
   });
 
   test('agreement: no since', () => {
-    const [row] = clusterStatus(m, cluster(m, { mode: 'shadow', shadowTarget: '10.20.0.101', shadowKind: 'local', shadowChanges: 0, disagree: false }));
+    const [row] = clusterStatus(
+      m,
+      cluster(m, { mode: 'shadow', shadowTarget: '10.20.0.101', shadowKind: 'local', shadowChanges: 0, disagree: false }),
+    );
     expect(row?.sight.shadow).toEqual({ target: '10.20.0.101', targetNode: 'node-1', kind: 'local', changes: 0, disagree: false });
   });
 

@@ -16,7 +16,15 @@ describe('status: a host that cannot be observed is unknown', () => {
   const row = rows[1]!;
 
   test('never "not running" nor "off version": agentAlive and versionOk are null, state unknown', () => {
-    expect(row).toMatchObject({ node: 'node-2', reachable: false, state: 'unknown', agentAlive: null, versionOk: null, reason: 'connect timeout after 10 s', degraded: [] });
+    expect(row).toMatchObject({
+      node: 'node-2',
+      reachable: false,
+      state: 'unknown',
+      agentAlive: null,
+      versionOk: null,
+      reason: 'connect timeout after 10 s',
+      degraded: [],
+    });
     expect(rows.map((r) => r.state)).toEqual(['ok', 'unknown', 'ok']);
     const text = statusTable(rows, false);
     expect(text).toContain('unknown (unreachable)');
@@ -46,8 +54,16 @@ describe('status: stale peer lists', () => {
     o.esxi['node-3'] = freshEsxi('node-3');
     const rows = clusterStatus(m3, o, { peerView: d3.peerView });
     // known_hosts too where the agent logs in by ssh (the session source decides whether it exists).
-    expect(rows[0]?.peerList).toEqual({ state: 'stale', lacks: ['node-3'], details: expect.arrayContaining(['reroute.conf lacks node-3']) });
-    expect(rows[0]?.degraded).toEqual([expect.stringMatching(/^peer list stale \(reroute\.conf lacks node-3[^)]*\): it cannot fail over to the SCVM of node-3\. Fix: run `reroute apply` \(or `reroute apply --target node-3`\)/)]);
+    expect(rows[0]?.peerList).toEqual({
+      state: 'stale',
+      lacks: ['node-3'],
+      details: expect.arrayContaining(['reroute.conf lacks node-3']),
+    });
+    expect(rows[0]?.degraded).toEqual([
+      expect.stringMatching(
+        /^peer list stale \(reroute\.conf lacks node-3[^)]*\): it cannot fail over to the SCVM of node-3\. Fix: run `reroute apply` \(or `reroute apply --target node-3`\)/,
+      ),
+    ]);
     expect(rows[0]?.state).toBe('failing');
     // No agent of ours on node-3 yet: no peer list to judge.
     expect(rows[2]?.peerList).toBeUndefined();
@@ -59,11 +75,17 @@ describe('status: stale peer lists', () => {
     const rows = clusterStatus(m2, convergedCluster(d3, m3), { peerView: d2.peerView });
     expect(rows[0]?.peerList?.state).toBe('stale');
     expect(rows[0]?.peerList?.lacks).toEqual([]);
-    expect(rows[0]?.peerList?.details).toContain("reroute.conf differs from the manifest's (a peer added or removed, changed addresses or host keys, or other settings)");
+    expect(rows[0]?.peerList?.details).toContain(
+      "reroute.conf differs from the manifest's (a peer added or removed, changed addresses or host keys, or other settings)",
+    );
   });
 
   test('up to date: ok; without a desired state: not judged', () => {
-    expect(clusterStatus(m3, convergedCluster(d3, m3), { peerView: d3.peerView })[0]?.peerList).toEqual({ state: 'ok', lacks: [], details: [] });
+    expect(clusterStatus(m3, convergedCluster(d3, m3), { peerView: d3.peerView })[0]?.peerList).toEqual({
+      state: 'ok',
+      lacks: [],
+      details: [],
+    });
     expect(clusterStatus(m3, convergedCluster(d3, m3))[0]?.peerList).toBeUndefined();
   });
 });

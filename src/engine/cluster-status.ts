@@ -55,7 +55,11 @@ export interface HostStatus {
 const FILE_LABEL = { conf: 'reroute.conf', known_hosts: 'known_hosts' } as const;
 
 /** Compare the host's peer files with the manifest's, by hash; undefined when there is nothing to compare. */
-export function peerListStatus(view: PeerView | undefined, node: string, files: Record<string, { sha256: string }>): PeerListStatus | undefined {
+export function peerListStatus(
+  view: PeerView | undefined,
+  node: string,
+  files: Record<string, { sha256: string }>,
+): PeerListStatus | undefined {
   const mine = view?.files[node];
   if (mine === undefined || mine.length === 0) return undefined;
   // No conf: no agent of ours here (or a partial install apply reports anyway), so no peer list to judge.
@@ -70,14 +74,18 @@ export function peerListStatus(view: PeerView | undefined, node: string, files: 
     else if (d.lacks !== undefined) {
       details.push(`${FILE_LABEL[f.kind]} lacks ${d.lacks}`);
       if (!lacks.includes(d.lacks)) lacks.push(d.lacks);
-    } else details.push(`${FILE_LABEL[f.kind]} differs from the manifest's (a peer added or removed, changed addresses or host keys, or other settings)`);
+    } else
+      details.push(
+        `${FILE_LABEL[f.kind]} differs from the manifest's (a peer added or removed, changed addresses or host keys, or other settings)`,
+      );
   }
   return { state: details.length === 0 ? 'ok' : 'stale', lacks, details };
 }
 
 function peerFinding(p: PeerListStatus): string {
   const who = p.lacks.length > 0 ? `: it cannot fail over to the SCVM of ${p.lacks.join(', ')}` : '';
-  const fix = p.lacks.length > 0 ? `run \`reroute apply\` (or \`reroute apply --target ${p.lacks.join(' --target ')}\`)` : 'run `reroute apply`';
+  const fix =
+    p.lacks.length > 0 ? `run \`reroute apply\` (or \`reroute apply --target ${p.lacks.join(' --target ')}\`)` : 'run `reroute apply`';
   return `peer list stale (${p.details.join('; ')})${who}. Fix: ${fix}; a conf update needs no agent restart.`;
 }
 
@@ -85,7 +93,11 @@ function peerFinding(p: PeerListStatus): string {
 export type ScvmReleases = Record<string, string | undefined>;
 
 /** Pure: observation → per-host status rows. */
-export function clusterStatus(manifest: Manifest, observed: ObservedCluster, scvm: { releases?: ScvmReleases; agentSshUser?: string; peerView?: PeerView } = {}): HostStatus[] {
+export function clusterStatus(
+  manifest: Manifest,
+  observed: ObservedCluster,
+  scvm: { releases?: ScvmReleases; agentSshUser?: string; peerView?: PeerView } = {},
+): HostStatus[] {
   const byIp = new Map<string, string>();
   for (const n of manifest.nodes) {
     byIp.set(n.scvm.storageIp, n.name);
@@ -97,14 +109,29 @@ export function clusterStatus(manifest: Manifest, observed: ObservedCluster, scv
     const line = scvm.releases?.[node];
     const version = line ? parseSmtxRelease(line) : undefined;
     if (!version) return { zbsProblems: [] };
-    const problems = zbsVersionProblems(version, { sessionSource: manifest.routing.sessionSource, agentSshUser: scvm.agentSshUser ?? 'root' });
+    const problems = zbsVersionProblems(version, {
+      sessionSource: manifest.routing.sessionSource,
+      agentSshUser: scvm.agentSshUser ?? 'root',
+    });
     return { scvmVersion: version, zbsProblems: problems.map((p) => `${p.detail}. ${p.fix}`) };
   };
   return manifest.nodes.map((n) => {
     const o = observed.esxi[n.name];
     if (!o || !o.reachable) {
       // Unknown, not "stopped" or "off version": a management link down leaves the agent running.
-      return { node: n.name, reachable: false, state: 'unknown', reason: o && !o.reachable ? o.reason : 'not observed', wantedVersion: manifest.version, versionOk: null, agentAlive: null, agentProcesses: 0, ...zbs(n.name), sight: { blind: false }, degraded: [] };
+      return {
+        node: n.name,
+        reachable: false,
+        state: 'unknown',
+        reason: o && !o.reachable ? o.reason : 'not observed',
+        wantedVersion: manifest.version,
+        versionOk: null,
+        agentAlive: null,
+        agentProcesses: 0,
+        ...zbs(n.name),
+        sight: { blind: false },
+        degraded: [],
+      };
     }
     const hb = o.heartbeat;
     const age = hb ? Math.max(0, o.now - hb.updated) : undefined;
@@ -121,7 +148,9 @@ export function clusterStatus(manifest: Manifest, observed: ObservedCluster, scv
     // The mode is in reroute.conf, which the agent re-reads every iteration: a mismatch is a conf not applied yet.
     const wantedMode = manifest.routing.mode;
     if (sight.mode !== undefined && sight.mode !== wantedMode) {
-      degraded.push(`the agent runs in ${sight.mode} mode, the manifest wants ${wantedMode}${wantedMode === 'active' ? ' (it does not move the route)' : ''}. Fix: run \`reroute apply\` (a conf update; the agent picks it up within one interval).`);
+      degraded.push(
+        `the agent runs in ${sight.mode} mode, the manifest wants ${wantedMode}${wantedMode === 'active' ? ' (it does not move the route)' : ''}. Fix: run \`reroute apply\` (a conf update; the agent picks it up within one interval).`,
+      );
     }
     const peers = peerListStatus(scvm.peerView, n.name, o.files);
     if (peers?.state === 'stale') degraded.push(peerFinding(peers));

@@ -39,5 +39,10 @@ export function refuseNfsDatastores(plan: Plan, manifestFile?: string): void {
   const at = datastorePositions(manifestFile);
   const lines = refusals.map((r) => `${at[r.node] ? `${at[r.node]}: ` : ''}${r.detail}`);
   const fixes = [...new Set(refusals.map((r) => (refusals.length === 1 ? r.fix : `${r.node}: ${r.fix}`)))];
-  throw new RerouteError('DATASTORE_NFS', `the agent's datastore is mounted over NFS on ${refusals.length} host(s); nothing was changed:\n  ${lines.join('\n  ')}`, fixes.join(' '), { details: { refused: refusals.map((r) => ({ ...r, ...(at[r.node] ? { at: at[r.node] } : {}) })) } });
+  throw new RerouteError(
+    'DATASTORE_NFS',
+    `the agent's datastore is mounted over NFS on ${refusals.length} host(s); nothing was changed:\n  ${lines.join('\n  ')}`,
+    fixes.join(' '),
+    { details: { refused: refusals.map((r) => ({ ...r, ...(at[r.node] ? { at: at[r.node] } : {}) })) } },
+  );
 }

@@ -36,7 +36,12 @@ export interface DiscoveredManifest {
 }
 
 function credentialFlag(keyFile: string | undefined, passwordEnv: string | undefined, what: string): CredentialFlag | undefined {
-  if (keyFile !== undefined && passwordEnv !== undefined) throw new RerouteError('USAGE', `give one credential for ${what}, not both a key file and a password variable`, 'Use either the key-file flag or the password-env flag.');
+  if (keyFile !== undefined && passwordEnv !== undefined)
+    throw new RerouteError(
+      'USAGE',
+      `give one credential for ${what}, not both a key file and a password variable`,
+      'Use either the key-file flag or the password-env flag.',
+    );
   if (keyFile !== undefined) return { keyFile };
   if (passwordEnv !== undefined) return { passwordEnv };
   return undefined;
@@ -52,7 +57,12 @@ function parsePairs(pairs: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const p of pairs ?? []) {
     const m = /^([^=\s]+)=([0-9.]+)$/.exec(p);
-    if (!m || !m[1] || !m[2]) throw new RerouteError('USAGE', `--pair ${JSON.stringify(p)} is not ESXI_ADDRESS=SCVM_IP`, 'Write it as e.g. --pair 10.10.0.11=10.20.0.101.');
+    if (!m || !m[1] || !m[2])
+      throw new RerouteError(
+        'USAGE',
+        `--pair ${JSON.stringify(p)} is not ESXI_ADDRESS=SCVM_IP`,
+        'Write it as e.g. --pair 10.10.0.11=10.20.0.101.',
+      );
     out[m[1]] = m[2];
   }
   return out;
@@ -64,9 +74,12 @@ function parsePairs(pairs: string[] | undefined): Record<string, string> {
  * uses before it is written; an existing file is never overwritten without --force.
  */
 export async function discoverManifest(io: EngineIo, req: DiscoverRequest): Promise<DiscoveredManifest> {
-  if (req.esxi.length === 0) throw new RerouteError('USAGE', 'no ESXi host given', 'Name every ESXi host of the cluster: --esxi 10.10.0.11 10.10.0.12 …');
-  if (new Set(req.esxi).size !== req.esxi.length) throw new RerouteError('USAGE', 'an ESXi host is named twice in --esxi', 'Name each host once.');
-  if (req.out && fs.existsSync(req.out) && !req.force) throw new RerouteError('USAGE', `${req.out} exists`, 'Choose another --out file, or pass --force to replace it.');
+  if (req.esxi.length === 0)
+    throw new RerouteError('USAGE', 'no ESXi host given', 'Name every ESXi host of the cluster: --esxi 10.10.0.11 10.10.0.12 …');
+  if (new Set(req.esxi).size !== req.esxi.length)
+    throw new RerouteError('USAGE', 'an ESXi host is named twice in --esxi', 'Name each host once.');
+  if (req.out && fs.existsSync(req.out) && !req.force)
+    throw new RerouteError('USAGE', `${req.out} exists`, 'Choose another --out file, or pass --force to replace it.');
   const esxiCred = credentialFlag(req.keyFile, req.passwordEnv, 'the ESXi hosts') ?? { agent: true as const };
   const scvmCredGiven = credentialFlag(req.scvmKeyFile, req.scvmPasswordEnv, 'the SCVMs');
   const keyFile = (c: CredentialFlag): CredentialFlag => ('keyFile' in c ? { keyFile: path.resolve(c.keyFile) } : c);
@@ -98,7 +111,11 @@ export async function discoverManifest(io: EngineIo, req: DiscoverRequest): Prom
     operatorPairs: parsePairs(req.pair),
     nfsAddress: DEFAULT_NFS_ADDRESS,
     esxi: { user, credential: keyFile(esxiCred) },
-    scvm: { user: req.scvmUser ?? 'smartx', credential: keyFile(scvmCredGiven ?? esxiCred), credentialGuessed: scvmCredGiven === undefined },
+    scvm: {
+      user: req.scvmUser ?? 'smartx',
+      credential: keyFile(scvmCredGiven ?? esxiCred),
+      credentialGuessed: scvmCredGiven === undefined,
+    },
     now: new Date().toISOString(),
   });
   // Never write a manifest that the other commands would refuse.

@@ -36,8 +36,16 @@ export async function openCluster(opts: OpenClusterOptions): Promise<OpenedClust
   const paths = ensureStateDir(opts.stateDir);
   const baseDir = path.dirname(path.resolve(opts.manifestPath));
   // One after the other: two password prompts must not share the terminal at once.
-  const esxi = await resolveCredential(manifest.access.esxi.credential, { who: `${manifest.access.esxi.user} on the ESXi hosts`, baseDir, prompt: opts.prompt });
-  const scvm = await resolveCredential(manifest.access.scvm.credential, { who: `${manifest.access.scvm.user} on the SCVMs`, baseDir, prompt: opts.prompt });
+  const esxi = await resolveCredential(manifest.access.esxi.credential, {
+    who: `${manifest.access.esxi.user} on the ESXi hosts`,
+    baseDir,
+    prompt: opts.prompt,
+  });
+  const scvm = await resolveCredential(manifest.access.scvm.credential, {
+    who: `${manifest.access.scvm.user} on the SCVMs`,
+    baseDir,
+    prompt: opts.prompt,
+  });
   const store = new KnownHostsStore(paths.knownHosts, { acceptNewKeyFor: opts.acceptNewHostKeyFor ?? [] });
   return { manifest, bundle, sha: manifestSha256(manifest), stateDir: paths.root, credentials: { esxi, scvm }, store };
 }

@@ -15,9 +15,30 @@ import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import { sanitizeForDisplay } from '../observe/sanitize';
 import type { Plan } from '../plan/plan-types';
 import { parseKeyValueLines } from '../observe/esxi-command-output';
-import { blockingFailures, preflightChecks, rulesetFor, type NodeFacts, type PreflightContext, type Reached } from '../preflight/preflight-checks';
-import { parseFetchOnce, parsePreflightOutput, parseScvmFacts, type EsxiFacts, type FetchOnce, type ScvmFacts } from '../preflight/parse-preflight-output';
-import { CHECK_NAMES, isCheckName, summarize, type PlanPreflight, type PreflightCheck, type PreflightReport } from '../preflight/preflight-types';
+import {
+  blockingFailures,
+  preflightChecks,
+  rulesetFor,
+  type NodeFacts,
+  type PreflightContext,
+  type Reached,
+} from '../preflight/preflight-checks';
+import {
+  parseFetchOnce,
+  parsePreflightOutput,
+  parseScvmFacts,
+  type EsxiFacts,
+  type FetchOnce,
+  type ScvmFacts,
+} from '../preflight/parse-preflight-output';
+import {
+  CHECK_NAMES,
+  isCheckName,
+  summarize,
+  type PlanPreflight,
+  type PreflightCheck,
+  type PreflightReport,
+} from '../preflight/preflight-types';
 import { builtinsFromList, requiredCommands } from '../preflight/required-commands';
 import type { HostConnections } from '../remote/host-connections';
 import type { ExecResult, RemoteHost } from '../remote/ssh-connection';
@@ -30,8 +51,14 @@ const MAX_OUTPUT = 1024 * 1024;
 export const SCVM_FACTS_COMMAND = `sh -c ${shellQuote('printf "user=%s\\n" "$(id -un)"; if sudo -n true </dev/null >/dev/null 2>&1; then echo sudo=ok; else echo sudo=no; fi; r=$(head -c 256 /etc/smtxos-release 2>/dev/null | head -n 1); printf "release=%s\\n" "$r"; s=$(ssh -V 2>&1 </dev/null | head -n 1); printf "ssh=%s\\n" "$s"')}`;
 
 export function preflightContext(manifest: Manifest): PreflightContext {
-  const scripts = ['agent/reroute-loop.sh', 'probe/probe.sh', 'apply/host-ops.sh'].map((p) => ({ name: p === 'apply/host-ops.sh' ? 'host-ops' : p.split('/')[0] as string, text: shippedEsxiScript(p) }));
-  const builtins = [...builtinsFromList(shippedEsxiScript('agent/applets.txt')), ...builtinsFromList(shippedEsxiScript('probe/probe-commands.txt'))];
+  const scripts = ['agent/reroute-loop.sh', 'probe/probe.sh', 'apply/host-ops.sh'].map((p) => ({
+    name: p === 'apply/host-ops.sh' ? 'host-ops' : (p.split('/')[0] as string),
+    text: shippedEsxiScript(p),
+  }));
+  const builtins = [
+    ...builtinsFromList(shippedEsxiScript('agent/applets.txt')),
+    ...builtinsFromList(shippedEsxiScript('probe/probe-commands.txt')),
+  ];
   const first = manifest.nodes[0];
   const conf = first ? parseKeyValueLines(renderAgentConf(manifest, first)) : new Map<string, string>();
   return {
@@ -54,7 +81,13 @@ function reason(err: unknown): string {
   return sanitizeForDisplay(err instanceof Error ? err.message : String(err), { multiline: false, maxLength: 300 });
 }
 
-async function esxiFacts(manifest: Manifest, node: NodeSpec, pool: HostConnections, ctx: PreflightContext, timeoutMs: number): Promise<{ esxi: Reached<EsxiFacts>; controllerNow?: number; fetch: FetchOnce | { skipped: string } }> {
+async function esxiFacts(
+  manifest: Manifest,
+  node: NodeSpec,
+  pool: HostConnections,
+  ctx: PreflightContext,
+  timeoutMs: number,
+): Promise<{ esxi: Reached<EsxiFacts>; controllerNow?: number; fetch: FetchOnce | { skipped: string } }> {
   let host: RemoteHost;
   try {
     host = await pool.get({ kind: 'esxi', node: node.name, address: node.esxi.address });
@@ -73,7 +106,11 @@ async function esxiFacts(manifest: Manifest, node: NodeSpec, pool: HostConnectio
   const controllerNow = (started + Date.now()) / 2000;
   if (r.code !== 0) {
     const how = r.code === null ? 'was killed (no answer in time)' : `exited with status ${r.code}`;
-    return { esxi: { reachable: false, reason: `the preflight script ${how}${r.stderr.trim() ? `: ${reason(r.stderr.trim())}` : ''}` }, controllerNow, fetch: { skipped: 'preflight script failed' } };
+    return {
+      esxi: { reachable: false, reason: `the preflight script ${how}${r.stderr.trim() ? `: ${reason(r.stderr.trim())}` : ''}` },
+      controllerNow,
+      fetch: { skipped: 'preflight script failed' },
+    };
   }
   const bytes = (r as { stdoutBytes?: Buffer }).stdoutBytes;
   const facts = parsePreflightOutput(Buffer.isBuffer(bytes) ? bytes : r.stdout);
@@ -87,12 +124,21 @@ async function esxiFacts(manifest: Manifest, node: NodeSpec, pool: HostConnectio
  * lock, heartbeat or log. An agent without that mode is not run at all:
  * without the flag the script would start a real loop.
  */
-async function fetchOnce(manifest: Manifest, node: NodeSpec, host: RemoteHost, timeoutMs: number): Promise<FetchOnce | { skipped: string }> {
+async function fetchOnce(
+  manifest: Manifest,
+  node: NodeSpec,
+  host: RemoteHost,
+  timeoutMs: number,
+): Promise<FetchOnce | { skipped: string }> {
   const agent = shippedEsxiScript('agent/reroute-loop.sh');
-  if (!agent.includes('--fetch-once')) return { skipped: 'this release\'s agent has no --fetch-once mode' };
+  if (!agent.includes('--fetch-once')) return { skipped: "this release's agent has no --fetch-once mode" };
   const stdin = `${renderAgentConf(manifest, node)}${agent}`;
   try {
-    const r = await host.exec(shellCommand(['/bin/sh', '-s', '--', '--fetch-once', '/dev/null']), { stdin, timeoutMs, maxOutputBytes: MAX_OUTPUT });
+    const r = await host.exec(shellCommand(['/bin/sh', '-s', '--', '--fetch-once', '/dev/null']), {
+      stdin,
+      timeoutMs,
+      maxOutputBytes: MAX_OUTPUT,
+    });
     return parseFetchOnce(r.stdout, r.code);
   } catch (err) {
     return { ok: false, sessions: [], reason: reason(err) };
@@ -135,10 +181,20 @@ export async function gatherPreflight(session: ClusterSession, nodes?: string[])
   const wanted = m.nodes.filter((n) => !nodes || nodes.includes(n.name));
   return mapBounded(wanted, m.access.parallelism, async (n) => {
     const [e, s] = await Promise.all([
-      esxiFacts(m, n, session.connections, ctx, timeoutMs).catch((err: unknown) => ({ esxi: { reachable: false as const, reason: reason(err) }, fetch: { skipped: 'preflight failed' }, controllerNow: undefined })),
+      esxiFacts(m, n, session.connections, ctx, timeoutMs).catch((err: unknown) => ({
+        esxi: { reachable: false as const, reason: reason(err) },
+        fetch: { skipped: 'preflight failed' },
+        controllerNow: undefined,
+      })),
       scvmFacts(n, session.connections, timeoutMs),
     ]);
-    const nf: Omit<NodeFacts, 'firewallEnabledByPlan'> = { node: n.name, datastore: n.esxi.datastore, esxi: e.esxi, fetch: e.fetch, scvm: s };
+    const nf: Omit<NodeFacts, 'firewallEnabledByPlan'> = {
+      node: n.name,
+      datastore: n.esxi.datastore,
+      esxi: e.esxi,
+      fetch: e.fetch,
+      scvm: s,
+    };
     if (e.controllerNow !== undefined) nf.controllerNow = e.controllerNow;
     return nf;
   });
@@ -152,17 +208,32 @@ export function judgePreflight(manifest: Manifest, facts: PreflightFacts, plan: 
     facts.map((f) => ({ ...f, firewallEnabledByPlan: planEnablesRuleset(plan, f.node, ruleset) })),
     ctx,
   );
-  return { format: 'zbs-reroute/preflight-v1', cluster: manifest.clusterName, checkedAt: now.toISOString(), checks, skipped: [], summary: summarize(checks) };
+  return {
+    format: 'zbs-reroute/preflight-v1',
+    cluster: manifest.clusterName,
+    checkedAt: now.toISOString(),
+    checks,
+    skipped: [],
+    summary: summarize(checks),
+  };
 }
 
 /**
  * `reroute preflight`: gather, and a plan computed read-only alongside
  * (observe, the state folder's key or a placeholder; no key is created), then judge.
  */
-export async function preflightCluster(session: ClusterSession, opts: { nodes?: string[]; now?: () => Date } = {}): Promise<PreflightReport> {
+export async function preflightCluster(
+  session: ClusterSession,
+  opts: { nodes?: string[]; now?: () => Date } = {},
+): Promise<PreflightReport> {
   const m = session.manifest;
   const unknown = (opts.nodes ?? []).filter((t) => !m.nodes.some((n) => n.name === t));
-  if (unknown.length > 0) throw new RerouteError('USAGE', `--target names no node of cluster ${m.clusterName}: ${unknown.join(', ')}`, `Use node names from the manifest: ${m.nodes.map((n) => n.name).join(', ')}.`);
+  if (unknown.length > 0)
+    throw new RerouteError(
+      'USAGE',
+      `--target names no node of cluster ${m.clusterName}: ${unknown.join(', ')}`,
+      `Use node names from the manifest: ${m.nodes.map((n) => n.name).join(', ')}.`,
+    );
   const now = opts.now ?? (() => new Date());
   const gathering = gatherPreflight(session, opts.nodes);
   const observed = await session.observe().finally(() => gathering);
@@ -175,7 +246,8 @@ export async function preflightCluster(session: ClusterSession, opts: { nodes?: 
 export function validateSkips(skip: string[] | undefined): string[] {
   const list = skip ?? [];
   const bad = list.filter((s) => !isCheckName(s));
-  if (bad.length > 0) throw new RerouteError('USAGE', `unknown check name(s) for --skip-check: ${bad.join(', ')}`, `Use one of: ${CHECK_NAMES.join(', ')}.`);
+  if (bad.length > 0)
+    throw new RerouteError('USAGE', `unknown check name(s) for --skip-check: ${bad.join(', ')}`, `Use one of: ${CHECK_NAMES.join(', ')}.`);
   return list;
 }
 
@@ -190,5 +262,10 @@ export function refuseOnFailedChecks(checks: PreflightCheck[], skip: string[]): 
   if (!first) return;
   const lines = blocking.map((c) => `${c.host} ${c.name}: ${c.detail}`);
   const names = [...new Set(blocking.map((c) => c.name))];
-  throw new RerouteError('PREFLIGHT_FAILED', `preflight failed, nothing was changed:\n  ${lines.join('\n  ')}`, `${blocking.length === 1 ? first.fix : blocking.map((c) => `${c.host} ${c.name}: ${c.fix}`).join(' ')} Or override with ${names.map((n) => `--skip-check ${n}`).join(' ')} (recorded in the apply journal).`, { details: { failed: blocking } });
+  throw new RerouteError(
+    'PREFLIGHT_FAILED',
+    `preflight failed, nothing was changed:\n  ${lines.join('\n  ')}`,
+    `${blocking.length === 1 ? first.fix : blocking.map((c) => `${c.host} ${c.name}: ${c.fix}`).join(' ')} Or override with ${names.map((n) => `--skip-check ${n}`).join(' ')} (recorded in the apply journal).`,
+    { details: { failed: blocking } },
+  );
 }

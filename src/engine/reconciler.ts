@@ -78,15 +78,30 @@ export interface RefusedHost {
  */
 export type ApplyRun =
   | { kind: 'no-changes'; mode: PlanMode; plan: Plan; refused: RefusedHost[]; unseen: HostPlan[] }
-  | { kind: 'executed'; mode: PlanMode; plan: Plan; ok: boolean; outcome?: ApplyOutcome; results: HostApplyResult[]; verifications: HostVerification[]; failed: HostApplyResult[]; refused: RefusedHost[] };
+  | {
+      kind: 'executed';
+      mode: PlanMode;
+      plan: Plan;
+      ok: boolean;
+      outcome?: ApplyOutcome;
+      results: HostApplyResult[];
+      verifications: HostVerification[];
+      failed: HostApplyResult[];
+      refused: RefusedHost[];
+    };
 
 /** The destroy options of a request, only where given. */
 export function destroyOptions(opts: DestroyRequest): DestroyOptions {
-  return { ...(opts.removeRoutes === true ? { removeRoutes: true } : {}), ...(opts.forceHost !== undefined && opts.forceHost.length > 0 ? { forceHosts: opts.forceHost } : {}) };
+  return {
+    ...(opts.removeRoutes === true ? { removeRoutes: true } : {}),
+    ...(opts.forceHost !== undefined && opts.forceHost.length > 0 ? { forceHosts: opts.forceHost } : {}),
+  };
 }
 
 export function refusedHosts(plan: Plan): RefusedHost[] {
-  return plan.hosts.filter((h) => h.change === 'refused').map((h) => ({ node: h.node, code: h.routeDecision?.code, detail: h.routeDecision?.detail, fix: h.routeDecision?.fix }));
+  return plan.hosts
+    .filter((h) => h.change === 'refused')
+    .map((h) => ({ node: h.node, code: h.routeDecision?.code, detail: h.routeDecision?.detail, fix: h.routeDecision?.fix }));
 }
 
 /**
@@ -115,7 +130,11 @@ export class Reconciler {
   /** `reroute plan`: observe (or read a saved observation) and plan; an agent on an NFS datastore is shown, then refused. */
   async plan(req: PlanRequest): Promise<Plan> {
     if (req.destroy !== true && (req.removeRoutes === true || (req.forceHost ?? []).length > 0)) {
-      throw new RerouteError('USAGE', '--remove-routes and --force-host apply to a teardown plan only', 'Add --destroy (`reroute plan --destroy -f FILE --remove-routes`), or drop them.');
+      throw new RerouteError(
+        'USAGE',
+        '--remove-routes and --force-host apply to a teardown plan only',
+        'Add --destroy (`reroute plan --destroy -f FILE --remove-routes`), or drop them.',
+      );
     }
     const mode: PlanMode = req.destroy === true ? 'destroy' : 'apply';
     const plan = req.observed ? this.offlinePlan(req, req.observed, mode) : await this.onlinePlan(req, mode);
@@ -134,7 +153,18 @@ export class Reconciler {
       this.io.emit({ code: 'KEY_PENDING' });
       key = PENDING_KEY;
     }
-    const plan = clusterPlan({ manifest, bundle, key, scvmHostKeys: scvmHostKeysFrom(manifest, observed), observed, mode, targets: req.target, targetOnly: req.targetOnly, destroy: mode === 'destroy' ? destroyOptions(req) : undefined, now: new Date() });
+    const plan = clusterPlan({
+      manifest,
+      bundle,
+      key,
+      scvmHostKeys: scvmHostKeysFrom(manifest, observed),
+      observed,
+      mode,
+      targets: req.target,
+      targetOnly: req.targetOnly,
+      destroy: mode === 'destroy' ? destroyOptions(req) : undefined,
+      now: new Date(),
+    });
     if (mode === 'apply') plan.preflight = { notRun: 'offline plan from --observed; `reroute preflight` checks the hosts' };
     return plan;
   }
@@ -146,7 +176,13 @@ export class Reconciler {
       this.io.emit({ code: 'OBSERVE_START', cluster: session.manifest.clusterName, nodes: session.manifest.nodes.length });
       // Preflight's execs run while the hosts are observed; a teardown needs no checks.
       gathering = mode === 'destroy' ? undefined : gatherPreflight(session, req.target);
-      const { plan } = await session.plan({ mode, targets: req.target, targetOnly: req.targetOnly, ...(mode === 'destroy' ? { destroy: destroyOptions(req) } : {}), onEvent: (event) => this.io.emit({ code: 'OBSERVE_PROGRESS', event }) });
+      const { plan } = await session.plan({
+        mode,
+        targets: req.target,
+        targetOnly: req.targetOnly,
+        ...(mode === 'destroy' ? { destroy: destroyOptions(req) } : {}),
+        onEvent: (event) => this.io.emit({ code: 'OBSERVE_PROGRESS', event }),
+      });
       if (gathering) plan.preflight = planPreflight(judgePreflight(session.manifest, await gathering, plan));
       return plan;
     } finally {
@@ -158,7 +194,10 @@ export class Reconciler {
   /** `reroute apply` and `reroute destroy`: plan afresh (or check a saved plan), confirm, carry out, verify. */
   async apply(req: ApplyRequest): Promise<ApplyRun> {
     const io = this.io;
-    const lock = acquireStateLock(this.stateDir, { command: req.commandLine, onWarning: (m) => io.emit({ code: 'LOCK_WARNING', message: m }) });
+    const lock = acquireStateLock(this.stateDir, {
+      command: req.commandLine,
+      onWarning: (m) => io.emit({ code: 'LOCK_WARNING', message: m }),
+    });
     const journal = ApplyJournal.open(this.stateDir);
     const incomplete = journal.lastIncompleteRun();
     if (incomplete) io.emit({ code: 'RUN_INCOMPLETE', runId: incomplete.runId });
@@ -174,9 +213,16 @@ export class Reconciler {
       gathering = req.mode === 'apply' ? gatherPreflight(session, req.target) : undefined;
       // A saved targeted plan is re-planned with its own targets, or it could never match.
       const targets = req.target ?? saved?.targets?.requested;
-      const { plan, observed, keypair } = await session.plan({ mode: req.mode, targets, targetOnly: req.targetOnly ?? saved?.targets?.only, ...(req.mode === 'destroy' ? { destroy: destroyOptions(req) } : {}), onEvent: (event) => io.emit({ code: 'OBSERVE_PROGRESS', event }) });
+      const { plan, observed, keypair } = await session.plan({
+        mode: req.mode,
+        targets,
+        targetOnly: req.targetOnly ?? saved?.targets?.only,
+        ...(req.mode === 'destroy' ? { destroy: destroyOptions(req) } : {}),
+        onEvent: (event) => io.emit({ code: 'OBSERVE_PROGRESS', event }),
+      });
       if (saved) checkSavedPlanFresh(saved, plan);
-      if (plan.manifestSha256 !== manifestSha256(session.manifest)) throw new RerouteError('INTERNAL', 'plan/manifest mismatch', 'Report this bug.');
+      if (plan.manifestSha256 !== manifestSha256(session.manifest))
+        throw new RerouteError('INTERNAL', 'plan/manifest mismatch', 'Report this bug.');
       // Preflight on every install or update (teardown needs none): shown above the actions, and a failed check stops the run before any change.
       let override: PreflightOverride | undefined;
       if (gathering) {
@@ -185,7 +231,9 @@ export class Reconciler {
         // An agent on an NFS datastore: refused whatever --skip-check says (src/plan/datastore-guard.ts).
         if ((plan.datastoreRefusals ?? []).length > 0) this.refuseAfterShowing(plan, () => refuseNfsDatastores(plan, req.file));
         if (planHasChanges(plan)) this.refuseAfterShowing(plan, () => refuseOnFailedChecks(report.checks, skip));
-        const overridden = report.checks.filter((c) => c.status === 'fail' && skip.includes(c.name)).map((c) => `${c.host} ${c.name}: ${c.detail}`);
+        const overridden = report.checks
+          .filter((c) => c.status === 'fail' && skip.includes(c.name))
+          .map((c) => `${c.host} ${c.name}: ${c.detail}`);
         if (skip.length > 0) override = { skipped: skip, overridden };
       }
       io.emit({ code: 'PLAN_SHOWN', plan });
@@ -216,19 +264,45 @@ export class Reconciler {
     }
   }
 
-  private async execute(session: ClusterSession, plan: Plan, observed: ObservedCluster, keypair: ClusterKeypair | undefined, journal: ApplyJournal, req: ApplyRequest, preflight?: PreflightOverride): Promise<ApplyRun> {
+  private async execute(
+    session: ClusterSession,
+    plan: Plan,
+    observed: ObservedCluster,
+    keypair: ClusterKeypair | undefined,
+    journal: ApplyJournal,
+    req: ApplyRequest,
+    preflight?: PreflightOverride,
+  ): Promise<ApplyRun> {
     const io = this.io;
     const manifest = session.manifest;
-    const run = journal.startRun({ command: req.commandLine, nodes: plan.hosts.filter((h) => h.actions.length > 0).map((h) => h.node), ...(preflight ? { preflight } : {}) });
+    const run = journal.startRun({
+      command: req.commandLine,
+      nodes: plan.hosts.filter((h) => h.actions.length > 0).map((h) => h.node),
+      ...(preflight ? { preflight } : {}),
+    });
     let ok = false;
     try {
       io.emit({ code: 'APPLY_START', mode: req.mode });
-      const deps = applyDepsFor({ manifest, version: plan.version, connections: session.connections, keypair, events: (event) => io.emit({ code: 'APPLY_PROGRESS', event }), journal: run });
-      const ownLeftoverLeases = new Set(Object.entries(observed.esxi).flatMap(([node, o]) => (o.reachable && o.lease?.owner === deps.leaseOwner ? [node] : [])));
+      const deps = applyDepsFor({
+        manifest,
+        version: plan.version,
+        connections: session.connections,
+        keypair,
+        events: (event) => io.emit({ code: 'APPLY_PROGRESS', event }),
+        journal: run,
+      });
+      const ownLeftoverLeases = new Set(
+        Object.entries(observed.esxi).flatMap(([node, o]) => (o.reachable && o.lease?.owner === deps.leaseOwner ? [node] : [])),
+      );
       // Key installs and SCVM key edits run under the cluster key lease (one identity, whoever applies).
-      const results = await applyPlan(plan, { ...deps, ownLeftoverLeases, clusterKey: clusterKeyLeaseFor(session, observed, deps.leaseOwner) });
+      const results = await applyPlan(plan, {
+        ...deps,
+        ownLeftoverLeases,
+        clusterKey: clusterKeyLeaseFor(session, observed, deps.leaseOwner),
+      });
       let verifications: HostVerification[] = [];
-      const toVerify = req.mode === 'apply' && req.verify !== false ? results.filter((r) => r.host === 'esxi' && r.status === 'applied') : [];
+      const toVerify =
+        req.mode === 'apply' && req.verify !== false ? results.filter((r) => r.host === 'esxi' && r.status === 'applied') : [];
       if (toVerify.length > 0) {
         io.emit({ code: 'VERIFY_START', hosts: toVerify.length });
         verifications = await verifyHosts(
@@ -239,7 +313,8 @@ export class Reconciler {
           }),
           {
             connect: observeConnect(session.connections),
-            esxi: (node) => session.connections.get({ kind: 'esxi', node, address: manifest.nodes.find((n) => n.name === node)?.esxi.address ?? '' }),
+            esxi: (node) =>
+              session.connections.get({ kind: 'esxi', node, address: manifest.nodes.find((n) => n.name === node)?.esxi.address ?? '' }),
             sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
             nowMs: () => Date.now(),
             onProgress: (message) => io.emit({ code: 'VERIFY_PROGRESS', message }),
@@ -252,7 +327,17 @@ export class Reconciler {
       // apply: the worst verdict decides; destroy: ok or not.
       const outcome = req.mode === 'apply' ? applyOutcome(failed.length, verifications) : undefined;
       ok = outcome !== undefined ? outcome === 'ok' || outcome === 'warnings' : failed.length === 0 && refused.length === 0;
-      return { kind: 'executed', mode: req.mode, plan, ok, ...(outcome !== undefined ? { outcome } : {}), results, verifications, failed, refused };
+      return {
+        kind: 'executed',
+        mode: req.mode,
+        plan,
+        ok,
+        ...(outcome !== undefined ? { outcome } : {}),
+        results,
+        verifications,
+        failed,
+        refused,
+      };
     } finally {
       run.end(ok ? 'ok' : 'failed');
     }

@@ -118,7 +118,11 @@ describe('saved plans', () => {
   });
 
   it('a plan made before the hosts changed is stale, naming the changed host', () => {
-    const later = planCluster(fixtureDesired(m), { ...observed, esxi: { ...observed.esxi, 'node-2': { ...freshEsxi('node-2'), crontab: '# edited\n' } } }, { mode: 'apply', ...PLAN_OPTS });
+    const later = planCluster(
+      fixtureDesired(m),
+      { ...observed, esxi: { ...observed.esxi, 'node-2': { ...freshEsxi('node-2'), crontab: '# edited\n' } } },
+      { mode: 'apply', ...PLAN_OPTS },
+    );
     try {
       checkSavedPlanFresh(JSON.parse(savedJson) as Plan, later);
       throw new Error('accepted');
@@ -128,7 +132,15 @@ describe('saved plans', () => {
   });
 
   it('a file that is not a plan is refused as PLAN_INVALID: truncated, not JSON, empty, another format, hosts not a list', () => {
-    for (const text of [savedJson.slice(0, savedJson.length / 2), 'not json', '', '{"format":"zbs-reroute/plan-v9","hosts":[]}', '{"format":"zbs-reroute/plan-v2","hosts":{}}', 'null', '[]']) {
+    for (const text of [
+      savedJson.slice(0, savedJson.length / 2),
+      'not json',
+      '',
+      '{"format":"zbs-reroute/plan-v9","hosts":[]}',
+      '{"format":"zbs-reroute/plan-v2","hosts":{}}',
+      'null',
+      '[]',
+    ]) {
       expect({ text: text.slice(0, 30), code: refusal(text) }).toEqual({ text: text.slice(0, 30), code: 'PLAN_INVALID' });
     }
   });
@@ -144,7 +156,13 @@ describe('saved plans', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zrb-saved-plan-'));
     try {
       const leaky: Plan = structuredClone(fresh);
-      leaky.hosts[0]!.actions.push({ op: 'write-file', path: '/x', mode: '0600', sha256: 'a', content: '-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n' });
+      leaky.hosts[0]!.actions.push({
+        op: 'write-file',
+        path: '/x',
+        mode: '0600',
+        sha256: 'a',
+        content: '-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n',
+      });
       const file = path.join(dir, 'plan.json');
       expect(() => savePlan(file, leaky)).toThrow(/private key material/);
       expect(fs.existsSync(file)).toBe(false);
@@ -157,7 +175,15 @@ describe('saved plans', () => {
 
   it('a saved plan whose keys were reordered (jq, an editor) is still the same plan', () => {
     const reorder = (v: unknown): unknown =>
-      Array.isArray(v) ? v.map(reorder) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reorder(x)])) : v;
+      Array.isArray(v)
+        ? v.map(reorder)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(
+              Object.entries(v)
+                .reverse()
+                .map(([k, x]) => [k, reorder(x)]),
+            )
+          : v;
     const shuffled = reorder(JSON.parse(savedJson)) as Plan;
     expect(JSON.stringify(shuffled)).not.toBe(JSON.stringify(JSON.parse(savedJson)));
     expect(() => checkSavedPlanFresh(shuffled, fresh)).not.toThrow();

@@ -30,7 +30,12 @@ export class RerouteError extends Error {
   /** Extra structured detail for --json output; never holds secrets. */
   readonly details: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, fix: string, opts: { exitCode?: number; details?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    fix: string,
+    opts: { exitCode?: number; details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'RerouteError';
     this.code = code;
@@ -62,7 +67,11 @@ export function formatProblem(p: SourceProblem): string {
 /** A manifest (or snapshot) with one or more problems; all of them, never only the first. */
 export class InputError extends RerouteError {
   readonly problems: SourceProblem[];
-  constructor(code: 'MANIFEST_INVALID' | 'SNAPSHOT_INVALID' | 'PLAN_INVALID' | 'MANIFEST_NOT_FOUND', problems: SourceProblem[], fix = 'Correct the listed lines and run `reroute validate` again.') {
+  constructor(
+    code: 'MANIFEST_INVALID' | 'SNAPSHOT_INVALID' | 'PLAN_INVALID' | 'MANIFEST_NOT_FOUND',
+    problems: SourceProblem[],
+    fix = 'Correct the listed lines and run `reroute validate` again.',
+  ) {
     super(code, problems.map(formatProblem).join('\n'), fix, { details: { problems } });
     this.name = 'InputError';
     this.problems = problems;

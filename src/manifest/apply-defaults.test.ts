@@ -44,7 +44,10 @@ describe('defaults', () => {
 
   it('keeps explicit values over defaults, one field at a time', () => {
     const text = minimal
-      .replace('spec:\n', 'spec:\n  version: "1.5.0-rc.1"\n  install: { runDir: /tmp/rr }\n  routing: { failbackDelaySeconds: 0, rest: { port: 8080 } }\n')
+      .replace(
+        'spec:\n',
+        'spec:\n  version: "1.5.0-rc.1"\n  install: { runDir: /tmp/rr }\n  routing: { failbackDelaySeconds: 0, rest: { port: 8080 } }\n',
+      )
       .replace('    scvm: {', '    ssh: { port: 2222 }\n    parallelism: 1\n    scvm: {');
     // A version other than the shipped one is what teardown accepts (validate refuses it; manifest-parse.test.ts).
     const m = parseManifest(text, 'cluster.yaml', { bundledVersion: '2.3.4', anyVersion: true });
@@ -53,7 +56,13 @@ describe('defaults', () => {
     expect(m.routing.failbackDelaySeconds).toBe(0);
     expect(m.routing.intervalSeconds).toBe(3);
     expect(m.routing.rest).toEqual({ port: 8080, path: '/api/v2/zbs_session/session' });
-    expect(m.access.ssh).toEqual({ port: 2222, connectTimeoutSeconds: 10, commandTimeoutSeconds: 60, hostTimeoutSeconds: 300, keepaliveSeconds: 5 });
+    expect(m.access.ssh).toEqual({
+      port: 2222,
+      connectTimeoutSeconds: 10,
+      commandTimeoutSeconds: 60,
+      hostTimeoutSeconds: 300,
+      keepaliveSeconds: 5,
+    });
     expect(m.access.parallelism).toBe(1);
   });
 
@@ -78,7 +87,11 @@ describe('defaults', () => {
   });
 
   it('keeps a node zone when given and routing.mode shadow over the active default', () => {
-    const m = parse(minimal.replace('    - name: node-1\n', '    - name: node-1\n      zone: site-a\n').replace('spec:\n', 'spec:\n  routing: { mode: shadow }\n'));
+    const m = parse(
+      minimal
+        .replace('    - name: node-1\n', '    - name: node-1\n      zone: site-a\n')
+        .replace('spec:\n', 'spec:\n  routing: { mode: shadow }\n'),
+    );
     expect(m.nodes[0]!.zone).toBe('site-a');
     expect(m.routing.mode).toBe('shadow');
     expect(parse(minimal).nodes[0]).not.toHaveProperty('zone');
@@ -86,7 +99,10 @@ describe('defaults', () => {
 
   it('keeps an SCVM access IP (RDMA), which need not lie in the storage network and may be the storage gateway', () => {
     const scvmStorage = /( +)storageIp: (10\.20\.0\.1\d\d)\n/;
-    const withAccess = minimal.replace(scvmStorage, (_m, ind: string, ip: string) => `${ind}storageIp: ${ip}\n${ind}accessIp: 10.0.85.121\n`);
+    const withAccess = minimal.replace(
+      scvmStorage,
+      (_m, ind: string, ip: string) => `${ind}storageIp: ${ip}\n${ind}accessIp: 10.0.85.121\n`,
+    );
     expect(withAccess).toContain('accessIp: 10.0.85.121');
     const m = parse(withAccess.replace('    - name: node-1\n', '    - name: node-1\n      storageGateway: 10.0.85.121\n'));
     expect(m.nodes[0]!.scvm.accessIp).toBe('10.0.85.121');

@@ -61,7 +61,10 @@ interface RawManifest {
 }
 
 function credential(raw: RawCredential): CredentialSource {
-  if (raw.keyFile !== undefined) return raw.passphraseEnv === undefined ? { kind: 'key-file', path: raw.keyFile } : { kind: 'key-file', path: raw.keyFile, passphraseEnv: raw.passphraseEnv };
+  if (raw.keyFile !== undefined)
+    return raw.passphraseEnv === undefined
+      ? { kind: 'key-file', path: raw.keyFile }
+      : { kind: 'key-file', path: raw.keyFile, passphraseEnv: raw.passphraseEnv };
   if (raw.agent) return { kind: 'agent', socketEnv: raw.socketEnv ?? MANIFEST_DEFAULTS.agentSocketEnv };
   if (raw.passwordEnv !== undefined) return { kind: 'password-env', env: raw.passwordEnv };
   return { kind: 'prompt' };

@@ -23,7 +23,10 @@ describe('shipped examples', () => {
   });
 
   it.each(examples)('%s tells the reader commands the CLI accepts (the manifest after -f)', (name) => {
-    const comments = fs.readFileSync(path.join(EXAMPLES, name), 'utf8').split('\n').filter((l) => l.startsWith('#'));
+    const comments = fs
+      .readFileSync(path.join(EXAMPLES, name), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('#'));
     const commands = comments.flatMap((l) => [...l.matchAll(/`reroute ([^`]*)`/g)].map((m) => m[1]!));
     for (const c of commands) {
       const words = c.split(/\s+/);

@@ -47,12 +47,12 @@ export function hasHostBits(text: string): boolean {
 }
 
 export function netContains(net: Ipv4Net, ip: number): boolean {
-  return ((ip & net.mask) >>> 0) === net.base;
+  return (ip & net.mask) >>> 0 === net.base;
 }
 
 export function netsOverlap(a: Ipv4Net, b: Ipv4Net): boolean {
   const mask = a.prefix < b.prefix ? a.mask : b.mask;
-  return ((a.base & mask) >>> 0) === ((b.base & mask) >>> 0);
+  return (a.base & mask) >>> 0 === (b.base & mask) >>> 0;
 }
 
 /** The network and broadcast addresses of a /0../30 network cannot be host addresses. */

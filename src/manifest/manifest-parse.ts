@@ -46,15 +46,33 @@ function yamlProblem(file: string, text: string, err: YAMLError, kind: 'error' |
   const message = (err.message.split('\n')[0] ?? err.message).replace(/ at line \d+, column \d+:?$/, '');
   if (err.code === 'DUPLICATE_KEY') {
     const key = (/^[^:\n]*/.exec(text.slice(err.pos[0]))?.[0] ?? '').trim();
-    return fileProblem(file, 'yaml.duplicate-key', `key ${JSON.stringify(key)} appears twice in the same map`, 'Keep one of the two lines with this key; YAML would silently drop one of them.', at);
+    return fileProblem(
+      file,
+      'yaml.duplicate-key',
+      `key ${JSON.stringify(key)} appears twice in the same map`,
+      'Keep one of the two lines with this key; YAML would silently drop one of them.',
+      at,
+    );
   }
   if (err.code === 'MULTIPLE_DOCS') {
-    return fileProblem(file, 'yaml.syntax', 'the file holds more than one YAML document (a `---` line starts a second one)', 'Keep one cluster per file: remove the `---` line and what follows it, or split it into separate files.', at);
+    return fileProblem(
+      file,
+      'yaml.syntax',
+      'the file holds more than one YAML document (a `---` line starts a second one)',
+      'Keep one cluster per file: remove the `---` line and what follows it, or split it into separate files.',
+      at,
+    );
   }
   if (kind === 'warning') {
     return fileProblem(file, 'yaml.warning', message, 'Write plain YAML: maps, lists, strings and numbers, without custom tags.', at);
   }
-  return fileProblem(file, 'yaml.syntax', `YAML syntax error (${err.code}): ${message}`, 'Fix the YAML here: check indentation, `key: value` colons, and matching quotes and brackets.', at);
+  return fileProblem(
+    file,
+    'yaml.syntax',
+    `YAML syntax error (${err.code}): ${message}`,
+    'Fix the YAML here: check indentation, `key: value` colons, and matching quotes and brackets.',
+    at,
+  );
 }
 
 /** Where expanding aliases failed: the first alias with no anchor before it, else (too many aliases) the first alias. */
@@ -80,12 +98,27 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions)
   };
 
   if (Buffer.byteLength(text, 'utf8') > MANIFEST_MAX_BYTES) {
-    fail([fileProblem(file, 'file.too-large', `the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`, 'Check that this is the cluster manifest (YAML, normally a few KiB).')]);
+    fail([
+      fileProblem(
+        file,
+        'file.too-large',
+        `the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`,
+        'Check that this is the cluster manifest (YAML, normally a few KiB).',
+      ),
+    ]);
   }
   const bad = firstBinaryChar(text);
   if (bad >= 0) {
     const code = text.charCodeAt(bad).toString(16).padStart(4, '0').toUpperCase();
-    fail([fileProblem(file, 'file.binary', `the manifest contains a binary/control character (U+${code}); it is not YAML text`, 'Give the YAML manifest file (UTF-8 text), e.g. a copy of examples/cluster-3node.yaml.', positionOfIndex(text, bad))]);
+    fail([
+      fileProblem(
+        file,
+        'file.binary',
+        `the manifest contains a binary/control character (U+${code}); it is not YAML text`,
+        'Give the YAML manifest file (UTF-8 text), e.g. a copy of examples/cluster-3node.yaml.',
+        positionOfIndex(text, bad),
+      ),
+    ]);
   }
   const emptyFix = 'Write the cluster manifest; start from examples/cluster-3node.yaml.';
   if (text.replace(/^\ufeff/, '').trim() === '') {
@@ -95,9 +128,10 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions)
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   // One syntax slip often trips several parser errors on the same line; the first says the most.
-  const yamlProblems = [...doc.errors.map((e) => yamlProblem(file, text, e, 'error')), ...doc.warnings.map((w) => yamlProblem(file, text, w, 'warning'))].filter(
-    (p, i, all) => all.findIndex((q) => q.line === p.line && q.rule === p.rule) === i,
-  );
+  const yamlProblems = [
+    ...doc.errors.map((e) => yamlProblem(file, text, e, 'error')),
+    ...doc.warnings.map((w) => yamlProblem(file, text, w, 'warning')),
+  ].filter((p, i, all) => all.findIndex((q) => q.line === p.line && q.rule === p.rule) === i);
   // Duplicate keys leave a usable document: keep going so the schema and
   // semantic problems are reported in the same run. Any other YAML error
   // means the data cannot be trusted.
@@ -110,7 +144,16 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions)
   try {
     data = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    fail([...yamlProblems, fileProblem(file, 'yaml.alias', `YAML aliases could not be expanded: ${(err as Error).message}`, 'Write the values out instead of using many nested aliases.', aliasPosition(doc, lineCounter))]);
+    fail([
+      ...yamlProblems,
+      fileProblem(
+        file,
+        'yaml.alias',
+        `YAML aliases could not be expanded: ${(err as Error).message}`,
+        'Write the values out instead of using many nested aliases.',
+        aliasPosition(doc, lineCounter),
+      ),
+    ]);
   }
 
   const ctx: ProblemContext = { file, locate: yamlLocator(doc, lineCounter, text) };

@@ -43,7 +43,9 @@ describe('reporting', () => {
   });
 
   it('reports a duplicate key together with the schema problems of the same file', () => {
-    const text = fs.readFileSync(FIXTURE, 'utf8').replace('    storage: 10.20.0.0/24\n', '    storage: 10.20.0.0/24\n    storage: 10.30.0.0/24\n');
+    const text = fs
+      .readFileSync(FIXTURE, 'utf8')
+      .replace('    storage: 10.20.0.0/24\n', '    storage: 10.20.0.0/24\n    storage: 10.30.0.0/24\n');
     const rules = rejection(text, FIXTURE).problems.map((p) => p.rule);
     expect(rules).toContain('yaml.duplicate-key');
     expect(rules).toContain('semantic.scvm-root-user');

@@ -29,7 +29,10 @@ describe('robustness', () => {
   });
 
   it('never crashes on arbitrary YAML data', () => {
-    fc.assert(fc.property(fc.jsonValue({ maxDepth: 4 }), (value) => checkOutcome(stringify(value))), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), (value) => checkOutcome(stringify(value))),
+      { numRuns: 300 },
+    );
   });
 
   it('never crashes when one line of a valid manifest is deleted or duplicated', () => {

@@ -10,7 +10,14 @@ export interface ProblemContext {
   locate: SourceLocator;
 }
 
-export function problemAt(ctx: ProblemContext, path: DataPath, rule: string, message: string, fix: string, target: PositionTarget = 'value'): SourceProblem {
+export function problemAt(
+  ctx: ProblemContext,
+  path: DataPath,
+  rule: string,
+  message: string,
+  fix: string,
+  target: PositionTarget = 'value',
+): SourceProblem {
   const { line, col } = ctx.locate.at(path, target);
   return { file: ctx.file, line, col, rule, message, fix };
 }
@@ -36,6 +43,12 @@ export function sortProblems(problems: SourceProblem[]): SourceProblem[] {
 }
 
 /** A problem about the file as a whole (missing, empty, binary...): there is no better position than its start. */
-export function fileProblem(file: string, rule: string, message: string, fix: string, at: { line: number; col: number } = { line: 1, col: 1 }): SourceProblem {
+export function fileProblem(
+  file: string,
+  rule: string,
+  message: string,
+  fix: string,
+  at: { line: number; col: number } = { line: 1, col: 1 },
+): SourceProblem {
   return { file, line: at.line, col: at.col, rule, message, fix };
 }

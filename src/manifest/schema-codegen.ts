@@ -64,7 +64,10 @@ export function generateValidatorSource(spec: ValidatorSpec): string {
   const schema = JSON.parse(fs.readFileSync(path.join(REPO, spec.schema), 'utf8')) as Record<string, unknown>;
   // Formats that ajv-formats implements as regular expressions are inlined into the
   // generated code; the others (date-time) are required from ajv-formats at run time.
-  const ajv = new Ajv2020({ ...spec.options, code: { source: true, esm: true, lines: true, formats: _`require("ajv-formats/dist/formats").fullFormats` } });
+  const ajv = new Ajv2020({
+    ...spec.options,
+    code: { source: true, esm: true, lines: true, formats: _`require("ajv-formats/dist/formats").fullFormats` },
+  });
   addFormats(ajv, spec.formats);
   for (const keyword of spec.keywords) ajv.addKeyword({ keyword, schemaType: 'string' });
   const body = standaloneCode(ajv, ajv.compile(schema)).replace(/^"use strict";\n/, '');

@@ -11,7 +11,8 @@ function objectSchemas(node: unknown, where: string, out: Array<[string, Json]> 
   const s = node as Json;
   if (s.type === 'object') out.push([where, s]);
   for (const [k, v] of Object.entries(s)) {
-    if (k === 'properties' || k === '$defs') for (const [name, sub] of Object.entries(v as Json)) objectSchemas(sub, `${where}/${k}/${name}`, out);
+    if (k === 'properties' || k === '$defs')
+      for (const [name, sub] of Object.entries(v as Json)) objectSchemas(sub, `${where}/${k}/${name}`, out);
     else if (k === 'items') objectSchemas(v, `${where}/items`, out);
   }
   return out;

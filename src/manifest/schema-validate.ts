@@ -55,7 +55,9 @@ function describeType(value: unknown): string {
 
 function unsafeChars(value: unknown): string {
   if (typeof value !== 'string') return '';
-  const found = [...new Set(value.match(SHELL_META) ?? [])].map((c) => (c === '\n' ? 'newline' : c === ' ' ? 'space' : c === '\t' ? 'tab' : c));
+  const found = [...new Set(value.match(SHELL_META) ?? [])].map((c) =>
+    c === '\n' ? 'newline' : c === ' ' ? 'space' : c === '\t' ? 'tab' : c,
+  );
   return found.length > 0 ? ` (contains ${found.map((c) => (c.length > 1 ? c : `"${c}"`)).join(', ')})` : '';
 }
 
@@ -92,7 +94,13 @@ function mapError(ctx: ProblemContext, err: ErrorObject): SourceProblem {
     case 'required': {
       const missing = String(params.missingProperty);
       const about = ps.properties?.[missing]?.description;
-      return problemAt(ctx, at, 'schema.required', `${label} is missing the required field "${missing}"`, `Add \`${missing}:\` under ${label}.${about ? ` ${about}` : ''}`);
+      return problemAt(
+        ctx,
+        at,
+        'schema.required',
+        `${label} is missing the required field "${missing}"`,
+        `Add \`${missing}:\` under ${label}.${about ? ` ${about}` : ''}`,
+      );
     }
     case 'additionalProperties': {
       const key = String(params.additionalProperty);
@@ -124,7 +132,13 @@ function mapError(ctx: ProblemContext, err: ErrorObject): SourceProblem {
       const value = err.data;
       // `datastore:` left empty is how the seed tooling ended up with /vmfs/volumes/None.
       if (value === null && at[at.length - 1] === 'datastore') {
-        return problemAt(ctx, at, 'schema.datastore-placeholder', `${label} is empty (null); a datastore is required`, 'Give the local datastore name as listed under /vmfs/volumes on the host, e.g. datastore1.');
+        return problemAt(
+          ctx,
+          at,
+          'schema.datastore-placeholder',
+          `${label} is empty (null); a datastore is required`,
+          'Give the local datastore name as listed under /vmfs/volumes on the host, e.g. datastore1.',
+        );
       }
       const wanted = TYPE_WORDS[expected] ?? `a ${expected}`;
       let fix = `Write ${label} as ${wanted}.`;
@@ -136,21 +150,57 @@ function mapError(ctx: ProblemContext, err: ErrorObject): SourceProblem {
     }
     case 'pattern':
     case 'format':
-      return problemAt(ctx, at, `schema.${err.keyword}`, `${label} ${showValue(err.data)} is not valid${unsafeChars(err.data)}`, `Use ${hint ?? (err.keyword === 'format' ? `a valid ${String(params.format)}` : `a value matching ${String(params.pattern)}`)}.`);
+      return problemAt(
+        ctx,
+        at,
+        `schema.${err.keyword}`,
+        `${label} ${showValue(err.data)} is not valid${unsafeChars(err.data)}`,
+        `Use ${hint ?? (err.keyword === 'format' ? `a valid ${String(params.format)}` : `a value matching ${String(params.pattern)}`)}.`,
+      );
     case 'not':
-      return problemAt(ctx, at, ps['x-not-rule'] ?? 'schema.not', `${label} ${showValue(err.data)} is not allowed: ${ps['x-not-hint'] ?? 'forbidden value'}`, `Use ${hint ?? 'another value'}.`);
+      return problemAt(
+        ctx,
+        at,
+        ps['x-not-rule'] ?? 'schema.not',
+        `${label} ${showValue(err.data)} is not allowed: ${ps['x-not-hint'] ?? 'forbidden value'}`,
+        `Use ${hint ?? 'another value'}.`,
+      );
     case 'enum':
-      return problemAt(ctx, at, 'schema.enum', `${label} ${showValue(err.data)} is not one of ${(params.allowedValues as unknown[]).join(', ')}`, `Use one of: ${(params.allowedValues as unknown[]).join(', ')}.`);
+      return problemAt(
+        ctx,
+        at,
+        'schema.enum',
+        `${label} ${showValue(err.data)} is not one of ${(params.allowedValues as unknown[]).join(', ')}`,
+        `Use one of: ${(params.allowedValues as unknown[]).join(', ')}.`,
+      );
     case 'const':
-      return problemAt(ctx, at, 'schema.const', `${label} must be ${showValue(params.allowedValue)}, got ${showValue(err.data)}`, `Write \`${String(at[at.length - 1] ?? label)}: ${String(params.allowedValue)}\`${params.allowedValue === true ? ', or remove the line' : ''}.`);
+      return problemAt(
+        ctx,
+        at,
+        'schema.const',
+        `${label} must be ${showValue(params.allowedValue)}, got ${showValue(err.data)}`,
+        `Write \`${String(at[at.length - 1] ?? label)}: ${String(params.allowedValue)}\`${params.allowedValue === true ? ', or remove the line' : ''}.`,
+      );
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':
     case 'exclusiveMaximum':
-      return problemAt(ctx, at, 'schema.range', `${label} ${showValue(err.data)} is out of range (${ps.minimum ?? '-'}..${ps.maximum ?? '-'})`, `Use a whole number from ${ps.minimum ?? '-'} to ${ps.maximum ?? '-'}.`);
+      return problemAt(
+        ctx,
+        at,
+        'schema.range',
+        `${label} ${showValue(err.data)} is out of range (${ps.minimum ?? '-'}..${ps.maximum ?? '-'})`,
+        `Use a whole number from ${ps.minimum ?? '-'} to ${ps.maximum ?? '-'}.`,
+      );
     case 'minItems':
     case 'maxItems':
-      return problemAt(ctx, at, 'schema.count', `${label} has ${(err.data as unknown[]).length} entries; allowed ${ps.minItems ?? 0}..${ps.maxItems ?? 'any'}`, `Give ${label} between ${ps.minItems ?? 0} and ${ps.maxItems ?? 'any'} entries.`);
+      return problemAt(
+        ctx,
+        at,
+        'schema.count',
+        `${label} has ${(err.data as unknown[]).length} entries; allowed ${ps.minItems ?? 0}..${ps.maxItems ?? 'any'}`,
+        `Give ${label} between ${ps.minItems ?? 0} and ${ps.maxItems ?? 'any'} entries.`,
+      );
     case 'oneOf': {
       const several = Array.isArray(params.passingSchemas);
       return problemAt(
@@ -162,9 +212,22 @@ function mapError(ctx: ProblemContext, err: ErrorObject): SourceProblem {
       );
     }
     case 'dependentRequired':
-      return problemAt(ctx, [...at, String(params.property)], 'schema.dependent', `${label}.${String(params.property)} only works together with "${String(params.missingProperty)}"`, `Add \`${String(params.missingProperty)}:\` or remove \`${String(params.property)}\`.`, 'key');
+      return problemAt(
+        ctx,
+        [...at, String(params.property)],
+        'schema.dependent',
+        `${label}.${String(params.property)} only works together with "${String(params.missingProperty)}"`,
+        `Add \`${String(params.missingProperty)}:\` or remove \`${String(params.property)}\`.`,
+        'key',
+      );
     default:
-      return problemAt(ctx, at, `schema.${err.keyword}`, `${label} ${err.message ?? 'is invalid'}`, 'Check this value against schemas/reroute-cluster.schema.json.');
+      return problemAt(
+        ctx,
+        at,
+        `schema.${err.keyword}`,
+        `${label} ${err.message ?? 'is invalid'}`,
+        'Check this value against schemas/reroute-cluster.schema.json.',
+      );
   }
 }
 
@@ -176,7 +239,11 @@ export function schemaProblems(data: unknown, ctx: ProblemContext): SourceProble
   const all = validate.errors ?? [];
   // A credential holding an inline secret already gets a problem that says
   // what to write instead; "sets no way to log in" on the same map is noise.
-  const secretHolders = new Set(all.filter((e) => e.keyword === 'additionalProperties' && SECRET_FIELD.test(String(e.params.additionalProperty))).map((e) => e.instancePath));
+  const secretHolders = new Set(
+    all
+      .filter((e) => e.keyword === 'additionalProperties' && SECRET_FIELD.test(String(e.params.additionalProperty)))
+      .map((e) => e.instancePath),
+  );
   const errors = all.filter((e) => !e.schemaPath.includes('/oneOf/') && !(e.keyword === 'oneOf' && secretHolders.has(e.instancePath)));
   const seen = new Set<string>();
   const out: SourceProblem[] = [];

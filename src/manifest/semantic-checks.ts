@@ -7,7 +7,17 @@
  * already reported those).
  */
 import type { SourceProblem } from '../errors/reroute-error';
-import { formatIpv4, isNetworkOrBroadcast, netContains, netsOverlap, parseCidr, parseIpv4, reservedKind, hasHostBits, type Ipv4Net } from './ipv4-net';
+import {
+  formatIpv4,
+  isNetworkOrBroadcast,
+  netContains,
+  netsOverlap,
+  parseCidr,
+  parseIpv4,
+  reservedKind,
+  hasHostBits,
+  type Ipv4Net,
+} from './ipv4-net';
 import { DEFAULT_FALLBACK_ORDER, DEFAULT_NFS_ADDRESS } from './apply-defaults';
 import { pathLabel, problemAt, type ProblemContext } from './problem';
 import type { DataPath } from './yaml-positions';
@@ -64,7 +74,12 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
     const first = nameAt.get(name);
     if (first === undefined) nameAt.set(name, i);
     else
-      add(['spec', 'nodes', i, 'name'], 'semantic.duplicate-node-name', `node name "${name}" is already used by spec.nodes[${first}] (line ${lineOf(['spec', 'nodes', first, 'name'])})`, 'Give every node a unique name.');
+      add(
+        ['spec', 'nodes', i, 'name'],
+        'semantic.duplicate-node-name',
+        `node name "${name}" is already used by spec.nodes[${first}] (line ${lineOf(['spec', 'nodes', first, 'name'])})`,
+        'Give every node a unique name.',
+      );
   });
 
   // --- addresses --------------------------------------------------------
@@ -73,7 +88,13 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
   const nfs = parseIpv4(nfsText);
   if (nfs !== undefined && spec.nfsAddress !== undefined) {
     const reserved = reservedKind(nfs);
-    if (reserved) add(nfsPath, 'semantic.ip-reserved', `spec.nfsAddress ${nfsText} is ${reserved}`, 'Use the NFS address the SCVMs export on their private network (normally 192.168.33.2).');
+    if (reserved)
+      add(
+        nfsPath,
+        'semantic.ip-reserved',
+        `spec.nfsAddress ${nfsText} is ${reserved}`,
+        'Use the NFS address the SCVMs export on their private network (normally 192.168.33.2).',
+      );
   }
   const nfsNets: Ipv4Net[] = [SEED_NFS_NET];
   if (nfs !== undefined) {
@@ -84,19 +105,37 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
   const networks = obj(spec.networks);
   const storageNet = parseCidr(networks?.storage);
   const mgmtNet = parseCidr(networks?.management);
-  for (const [key, net] of [['storage', storageNet], ['management', mgmtNet]] as const) {
+  for (const [key, net] of [
+    ['storage', storageNet],
+    ['management', mgmtNet],
+  ] as const) {
     if (!net) continue;
     const path: DataPath = ['spec', 'networks', key];
     if (hasHostBits(net.text)) {
-      add(path, 'semantic.cidr-host-bits', `spec.networks.${key} ${net.text} has host bits set`, `Write the network address: ${formatIpv4(net.base)}/${net.prefix}.`);
+      add(
+        path,
+        'semantic.cidr-host-bits',
+        `spec.networks.${key} ${net.text} has host bits set`,
+        `Write the network address: ${formatIpv4(net.base)}/${net.prefix}.`,
+      );
     }
     const clash = nfsNets.find((n) => netsOverlap(n, net));
     if (clash) {
-      add(path, 'semantic.network-overlaps-nfs', `spec.networks.${key} ${net.text} overlaps the private NFS network ${formatIpv4(clash.base)}/24`, 'The NFS network exists only inside each host; give the cluster network its real, routed range.');
+      add(
+        path,
+        'semantic.network-overlaps-nfs',
+        `spec.networks.${key} ${net.text} overlaps the private NFS network ${formatIpv4(clash.base)}/24`,
+        'The NFS network exists only inside each host; give the cluster network its real, routed range.',
+      );
     }
   }
   if (storageNet && mgmtNet && storageNet.base === mgmtNet.base && storageNet.prefix === mgmtNet.prefix) {
-    add(['spec', 'networks', 'management'], 'semantic.networks-identical', `spec.networks.management is the same network as spec.networks.storage (${storageNet.text})`, 'Give the real management network, or remove `management:` if there is none.');
+    add(
+      ['spec', 'networks', 'management'],
+      'semantic.networks-identical',
+      `spec.networks.management is the same network as spec.networks.storage (${storageNet.text})`,
+      'Give the real management network, or remove `management:` if there is none.',
+    );
   }
 
   const nodeIps: NodeIp[] = [];
@@ -125,14 +164,29 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
     }
     const first = ipAt.get(entry.ip);
     if (first) {
-      add(entry.path, 'semantic.duplicate-ip', `${label} ${entry.text} is already used by ${pathLabel(first.path)} (line ${lineOf(first.path)})`, 'Every ESXi and SCVM address must be unique across the cluster; check for a copy-paste slip.');
+      add(
+        entry.path,
+        'semantic.duplicate-ip',
+        `${label} ${entry.text} is already used by ${pathLabel(first.path)} (line ${lineOf(first.path)})`,
+        'Every ESXi and SCVM address must be unique across the cluster; check for a copy-paste slip.',
+      );
     } else {
       ipAt.set(entry.ip, entry);
     }
     if (nfs !== undefined && entry.ip === nfs) {
-      add(entry.path, 'semantic.ip-is-nfs-address', `${label} ${entry.text} is the NFS address (spec.nfsAddress)`, `The NFS address is what the agent routes; give the ${ROLE_LABEL[entry.role]} from the cluster network instead.`);
+      add(
+        entry.path,
+        'semantic.ip-is-nfs-address',
+        `${label} ${entry.text} is the NFS address (spec.nfsAddress)`,
+        `The NFS address is what the agent routes; give the ${ROLE_LABEL[entry.role]} from the cluster network instead.`,
+      );
     } else if (nfsNets.some((n) => netContains(n, entry.ip))) {
-      add(entry.path, 'semantic.ip-in-nfs-network', `${label} ${entry.text} is inside the private NFS network ${formatIpv4(nfsNets.find((n) => netContains(n, entry.ip))!.base)}/24`, `That network exists only inside each host; give the ${ROLE_LABEL[entry.role]} from the cluster network.`);
+      add(
+        entry.path,
+        'semantic.ip-in-nfs-network',
+        `${label} ${entry.text} is inside the private NFS network ${formatIpv4(nfsNets.find((n) => netContains(n, entry.ip))!.base)}/24`,
+        `That network exists only inside each host; give the ${ROLE_LABEL[entry.role]} from the cluster network.`,
+      );
     }
     // An access IP (RDMA) is where the ESXi routes the SCVM through; no network is required of it.
     if (entry.role === 'scvm-access') continue;
@@ -140,9 +194,19 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
     const net = isStorage ? storageNet : mgmtNet;
     const netKey = isStorage ? 'storage' : 'management';
     if (net && !netContains(net, entry.ip)) {
-      add(entry.path, `semantic.ip-outside-${netKey}-network`, `${label} ${entry.text} (${ROLE_LABEL[entry.role]}) is outside spec.networks.${netKey} ${net.text}`, `Use an address inside ${net.text}, or correct spec.networks.${netKey}.`);
+      add(
+        entry.path,
+        `semantic.ip-outside-${netKey}-network`,
+        `${label} ${entry.text} (${ROLE_LABEL[entry.role]}) is outside spec.networks.${netKey} ${net.text}`,
+        `Use an address inside ${net.text}, or correct spec.networks.${netKey}.`,
+      );
     } else if (net && isNetworkOrBroadcast(net, entry.ip)) {
-      add(entry.path, 'semantic.ip-not-host', `${label} ${entry.text} is the network or broadcast address of ${net.text}`, `Use a host address inside ${net.text}.`);
+      add(
+        entry.path,
+        'semantic.ip-not-host',
+        `${label} ${entry.text} is the network or broadcast address of ${net.text}`,
+        `Use a host address inside ${net.text}.`,
+      );
     }
   }
 
@@ -157,11 +221,21 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
     // The RDMA /32 gateway of a node is its own SCVM's access IP: the same route, named twice.
     if (owner?.role === 'scvm-access' && owner.node === i) return;
     if (owner) {
-      add(path, 'semantic.gateway-is-node-ip', `${label} ${text} is ${pathLabel(owner.path)} (line ${lineOf(owner.path)}), not a gateway`, 'Give the storage network gateway (the router the RDMA /32 route points at).');
+      add(
+        path,
+        'semantic.gateway-is-node-ip',
+        `${label} ${text} is ${pathLabel(owner.path)} (line ${lineOf(owner.path)}), not a gateway`,
+        'Give the storage network gateway (the router the RDMA /32 route points at).',
+      );
     } else if (nfs !== undefined && ip === nfs) {
       add(path, 'semantic.ip-is-nfs-address', `${label} ${text} is the NFS address (spec.nfsAddress)`, 'Give the storage network gateway.');
     } else if (storageNet && !netContains(storageNet, ip)) {
-      add(path, 'semantic.gateway-outside-storage-network', `${label} ${text} is outside spec.networks.storage ${storageNet.text}`, `A storage gateway must be reachable on the storage network: use an address inside ${storageNet.text}.`);
+      add(
+        path,
+        'semantic.gateway-outside-storage-network',
+        `${label} ${text} is outside spec.networks.storage ${storageNet.text}`,
+        `A storage gateway must be reachable on the storage network: use an address inside ${storageNet.text}.`,
+      );
     }
   });
 
@@ -173,20 +247,40 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
     const self = str(node?.name);
     const to = str(drain.to);
     if (nodes.length < 2) {
-      add(['spec', 'nodes', i, 'drain'], 'semantic.drain-no-peer', `${pathLabel(['spec', 'nodes', i])} asks for a drain but the cluster has no other node to take its IO`, 'Remove `drain:` (a single-node cluster cannot move its IO anywhere).');
+      add(
+        ['spec', 'nodes', i, 'drain'],
+        'semantic.drain-no-peer',
+        `${pathLabel(['spec', 'nodes', i])} asks for a drain but the cluster has no other node to take its IO`,
+        'Remove `drain:` (a single-node cluster cannot move its IO anywhere).',
+      );
       return;
     }
     if (to === undefined) return;
     if (to === self) {
       add(path, 'semantic.drain-to-self', `node "${to}" cannot drain to itself`, 'Name another node in `drain.to`, or remove `drain:`.');
     } else if (!nameAt.has(to)) {
-      add(path, 'semantic.drain-unknown-node', `drain.to names "${to}", which is not a node in spec.nodes`, `Use one of: ${[...nameAt.keys()].filter((n) => n !== self).join(', ')}.`);
+      add(
+        path,
+        'semantic.drain-unknown-node',
+        `drain.to names "${to}", which is not a node in spec.nodes`,
+        `Use one of: ${[...nameAt.keys()].filter((n) => n !== self).join(', ')}.`,
+      );
     } else if (obj(nodes[nameAt.get(to)!]?.drain)) {
-      add(path, 'semantic.drain-target-drained', `drain.to names "${to}", which is itself being drained`, 'Drain to a node that keeps serving IO.');
+      add(
+        path,
+        'semantic.drain-target-drained',
+        `drain.to names "${to}", which is itself being drained`,
+        'Drain to a node that keeps serving IO.',
+      );
     }
   });
   if (nodes.length >= 2 && nodes.every((n) => obj(n?.drain))) {
-    add(['spec', 'nodes'], 'semantic.drain-all', 'every node is drained; no SCVM would serve IO', 'Drain at most the nodes under maintenance, and keep the others serving.');
+    add(
+      ['spec', 'nodes'],
+      'semantic.drain-all',
+      'every node is drained; no SCVM would serve IO',
+      'Drain at most the nodes under maintenance, and keep the others serving.',
+    );
   }
 
   // --- zones (stretched clusters) ----------------------------------------
@@ -196,17 +290,32 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
   const access = obj(spec.access);
   const scvm = obj(access?.scvm);
   if (str(scvm?.user) === 'root') {
-    add(['spec', 'access', 'scvm', 'user'], 'semantic.scvm-root-user', 'spec.access.scvm.user is root, but root ssh login is forbidden on SMTX OS SCVMs', 'Use the non-root operator user (e.g. smartx) with `sudo: true`.');
+    add(
+      ['spec', 'access', 'scvm', 'user'],
+      'semantic.scvm-root-user',
+      'spec.access.scvm.user is root, but root ssh login is forbidden on SMTX OS SCVMs',
+      'Use the non-root operator user (e.g. smartx) with `sudo: true`.',
+    );
   }
   if (scvm?.sudo === false) {
-    add(['spec', 'access', 'scvm', 'sudo'], 'semantic.scvm-sudo-required', 'spec.access.scvm.sudo is false, but registering the ESXi client IPs in the SCVM\'s ZBS session needs sudo', 'Set `sudo: true` (or remove the line) and give the user passwordless sudo.');
+    add(
+      ['spec', 'access', 'scvm', 'sudo'],
+      'semantic.scvm-sudo-required',
+      "spec.access.scvm.sudo is false, but registering the ESXi client IPs in the SCVM's ZBS session needs sudo",
+      'Set `sudo: true` (or remove the line) and give the user passwordless sudo.',
+    );
   }
   const ssh = obj(access?.ssh);
   const hostTimeout = int(ssh?.hostTimeoutSeconds) ?? 300;
   for (const key of ['connectTimeoutSeconds', 'commandTimeoutSeconds'] as const) {
     const v = int(ssh?.[key]);
     if (v !== undefined && v > hostTimeout) {
-      add(['spec', 'access', 'ssh', key], 'semantic.ssh-timeouts', `spec.access.ssh.${key} ${v} is longer than hostTimeoutSeconds ${hostTimeout}`, 'hostTimeoutSeconds bounds all work on one host: make it at least as long as each single step.');
+      add(
+        ['spec', 'access', 'ssh', key],
+        'semantic.ssh-timeouts',
+        `spec.access.ssh.${key} ${v} is longer than hostTimeoutSeconds ${hostTimeout}`,
+        'hostTimeoutSeconds bounds all work on one host: make it at least as long as each single step.',
+      );
     }
   }
 
@@ -216,17 +325,33 @@ export function semanticProblems(data: unknown, ctx: ProblemContext): SourceProb
   if (order) {
     const seen = new Set<unknown>();
     order.forEach((tier, i) => {
-      if (seen.has(tier)) add(['spec', 'routing', 'fallbackOrder', i], 'semantic.fallback-duplicate', `fallback tier ${String(tier)} is listed twice`, `List each tier once, e.g. [${DEFAULT_FALLBACK_ORDER.join(', ')}].`);
+      if (seen.has(tier))
+        add(
+          ['spec', 'routing', 'fallbackOrder', i],
+          'semantic.fallback-duplicate',
+          `fallback tier ${String(tier)} is listed twice`,
+          `List each tier once, e.g. [${DEFAULT_FALLBACK_ORDER.join(', ')}].`,
+        );
       seen.add(tier);
     });
     if (order.length > 0 && order[0] !== 'local-storage') {
-      add(['spec', 'routing', 'fallbackOrder', 0], 'semantic.fallback-local-first', `fallbackOrder starts with ${String(order[0])}; the local SCVM's storage IP must always be tried first`, `Start the list with local-storage, e.g. [${DEFAULT_FALLBACK_ORDER.join(', ')}].`);
+      add(
+        ['spec', 'routing', 'fallbackOrder', 0],
+        'semantic.fallback-local-first',
+        `fallbackOrder starts with ${String(order[0])}; the local SCVM's storage IP must always be tried first`,
+        `Start the list with local-storage, e.g. [${DEFAULT_FALLBACK_ORDER.join(', ')}].`,
+      );
     }
   }
   const interval = int(routing?.intervalSeconds) ?? 3;
   const ping = int(routing?.pingTimeoutSeconds);
   if (ping !== undefined && ping > interval) {
-    add(['spec', 'routing', 'pingTimeoutSeconds'], 'semantic.ping-timeout-exceeds-interval', `pingTimeoutSeconds ${ping} is longer than intervalSeconds ${interval}`, 'A check must finish within one interval: lower pingTimeoutSeconds or raise intervalSeconds.');
+    add(
+      ['spec', 'routing', 'pingTimeoutSeconds'],
+      'semantic.ping-timeout-exceeds-interval',
+      `pingTimeoutSeconds ${ping} is longer than intervalSeconds ${interval}`,
+      'A check must finish within one interval: lower pingTimeoutSeconds or raise intervalSeconds.',
+    );
   }
 
   return out;

@@ -1,4 +1,12 @@
-import { commandRunsScript, lsPermsToOctal, netmaskToPrefix, parseEsxcfgRouteList, parseHeartbeat, parsePsOutput, parseVmknicList } from './esxi-command-output';
+import {
+  commandRunsScript,
+  lsPermsToOctal,
+  netmaskToPrefix,
+  parseEsxcfgRouteList,
+  parseHeartbeat,
+  parsePsOutput,
+  parseVmknicList,
+} from './esxi-command-output';
 
 describe('parseEsxcfgRouteList', () => {
   it('reads the documented layout, Local Subnet rows and the default route', () => {
@@ -14,7 +22,9 @@ describe('parseEsxcfgRouteList', () => {
   });
 
   it('tolerates a dashed ruler, CRLF and the lab shim "-" gateway; skips junk lines', () => {
-    const r = parseEsxcfgRouteList('Network Netmask Gateway Interface\r\n------- ------- ------- ---------\r\n10.2.0.0 255.255.0.0 - vmk1\r\ngarbage here\r\n1.2.3.4 255.0.255.0 1.1.1.1 vmk0\n');
+    const r = parseEsxcfgRouteList(
+      'Network Netmask Gateway Interface\r\n------- ------- ------- ---------\r\n10.2.0.0 255.255.0.0 - vmk1\r\ngarbage here\r\n1.2.3.4 255.0.255.0 1.1.1.1 vmk0\n',
+    );
     expect(r.items).toEqual([{ network: '10.2.0.0', prefixLength: 16, gateway: '0.0.0.0', iface: 'vmk1' }]);
     expect(r.skipped).toHaveLength(2);
   });
@@ -32,7 +42,8 @@ describe('netmaskToPrefix', () => {
 
 describe('parsePsOutput', () => {
   it('reads ESXi ps -c by the Command column, even when the world name has spaces', () => {
-    const text = 'WID       CID       World Name                                Command\n2099123   2099123   sh                                        /bin/sh /x/reroute-loop.sh\n2100001   2100001   vmx-vcpu-0:my vm                          /bin/vmx -s x\n';
+    const text =
+      'WID       CID       World Name                                Command\n2099123   2099123   sh                                        /bin/sh /x/reroute-loop.sh\n2100001   2100001   vmx-vcpu-0:my vm                          /bin/vmx -s x\n';
     expect(parsePsOutput(text).items).toEqual([
       { pid: 2099123, command: '/bin/sh /x/reroute-loop.sh' },
       { pid: 2100001, command: '/bin/vmx -s x' },
@@ -40,11 +51,15 @@ describe('parsePsOutput', () => {
   });
 
   it('falls back to counting columns when rows do not line up with the header', () => {
-    expect(parsePsOutput('WID CID World Name Command\n5 5 sh /bin/sh /x/reroute-loop.sh\n').items).toEqual([{ pid: 5, command: '/bin/sh /x/reroute-loop.sh' }]);
+    expect(parsePsOutput('WID CID World Name Command\n5 5 sh /bin/sh /x/reroute-loop.sh\n').items).toEqual([
+      { pid: 5, command: '/bin/sh /x/reroute-loop.sh' },
+    ]);
   });
 
   it('reads busybox ps (PID USER [TIME] COMMAND)', () => {
-    expect(parsePsOutput('PID   USER     TIME  COMMAND\n  1 root      0:00 init\n 42 root      0:01 /bin/sh /x/reroute-loop.sh\n').items).toEqual([
+    expect(
+      parsePsOutput('PID   USER     TIME  COMMAND\n  1 root      0:00 init\n 42 root      0:01 /bin/sh /x/reroute-loop.sh\n').items,
+    ).toEqual([
       { pid: 1, command: 'init' },
       { pid: 42, command: '/bin/sh /x/reroute-loop.sh' },
     ]);
@@ -79,7 +94,14 @@ describe('parseVmknicList', () => {
 describe('parseHeartbeat', () => {
   it('reads every field and defaults optional ones', () => {
     expect(parseHeartbeat("version=1.0.0\npid=9\nupdated=100\ntarget='10.0.0.1'\ntarget_kind=remote-storage\n").heartbeat).toEqual({
-      version: '1.0.0', pid: 9, target: '10.0.0.1', targetKind: 'remote-storage', since: 0, updated: 100, fetch: 'fail', fetchMs: 0,
+      version: '1.0.0',
+      pid: 9,
+      target: '10.0.0.1',
+      targetKind: 'remote-storage',
+      since: 0,
+      updated: 100,
+      fetch: 'fail',
+      fetchMs: 0,
     });
   });
 

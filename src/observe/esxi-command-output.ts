@@ -186,7 +186,6 @@ export function parseKeyValueLines(text: string): Map<string, string> {
   return map;
 }
 
-
 function intField(v: string | undefined): number | undefined {
   if (v === undefined || !/^\d{1,15}$/.test(v)) return undefined;
   return Number(v);

@@ -49,7 +49,10 @@ export interface EsxiVersion {
 
 /** `VMware ESXi 7.0.3 build-19193900` → {7, 0, 3}; undefined when it is not an ESXi version line. */
 export function parseVmwareVersion(text: string): EsxiVersion | undefined {
-  const line = text.split('\n').find((l) => /VMware ESXi/.test(l))?.trim();
+  const line = text
+    .split('\n')
+    .find((l) => /VMware ESXi/.test(l))
+    ?.trim();
   const m = line ? /VMware ESXi (\d+)\.(\d+)(?:\.(\d+))?(?:.*?build-(\d+))?/.exec(line) : null;
   if (!m || !line) return undefined;
   const v: EsxiVersion = { major: Number(m[1]), minor: Number(m[2]), text: line };
@@ -120,7 +123,13 @@ export function parseFilesystemList(text: string): Filesystem[] {
   return parseEsxcliTable(text)
     .filter((r) => r['Mount Point'] !== undefined)
     .map((r) => {
-      const fs: Filesystem = { mountPoint: r['Mount Point'] ?? '', volume: r['Volume Name'] ?? '', uuid: r.UUID ?? '', mounted: (r.Mounted ?? '').toLowerCase() === 'true', type: r.Type ?? '' };
+      const fs: Filesystem = {
+        mountPoint: r['Mount Point'] ?? '',
+        volume: r['Volume Name'] ?? '',
+        uuid: r.UUID ?? '',
+        mounted: (r.Mounted ?? '').toLowerCase() === 'true',
+        type: r.Type ?? '',
+      };
       const size = num(r.Size);
       const free = num(r.Free);
       if (size !== undefined) fs.sizeBytes = size;

@@ -21,19 +21,28 @@ describe('ESXi firewall listings', () => {
     expect(samples.length).toBeGreaterThan(0);
     for (const s of samples) expect({ file: s.file, skipped: parseAllowedIpList(s.body).skipped }).toEqual({ file: s.file, skipped: [] });
     const vic = samples.find((s) => s.body.includes('nfsClient'));
-    expect(vic && parseAllowedIpList(vic.body).items.get('nfsClient')).toEqual({ allowedAll: false, allowedIps: ['192.168.214.1', '192.168.214.2', '192.168.214.3'] });
+    expect(vic && parseAllowedIpList(vic.body).items.get('nfsClient')).toEqual({
+      allowedAll: false,
+      allowedIps: ['192.168.214.1', '192.168.214.2', '192.168.214.3'],
+    });
     expect(vic && parseAllowedIpList(vic.body).items.get('sshClient')).toEqual({ allowedAll: true, allowedIps: [] });
   });
 
   it('a ruleset with allowed-all false and no addresses lists an empty column', () => {
     const text = 'Ruleset     Allowed IP Addresses\n----------  --------------------\nhttpClient\nsshClient   10.0.0.0/24\n';
-    expect(Object.fromEntries(parseAllowedIpList(text).items)).toEqual({ httpClient: { allowedAll: false, allowedIps: [] }, sshClient: { allowedAll: false, allowedIps: ['10.0.0.0/24'] } });
+    expect(Object.fromEntries(parseAllowedIpList(text).items)).toEqual({
+      httpClient: { allowedAll: false, allowedIps: [] },
+      sshClient: { allowedAll: false, allowedIps: ['10.0.0.0/24'] },
+    });
   });
 
   it('keeps only the rulesets we may own, and only when both listings name them', () => {
     const list = 'Name        Enabled\n----------  -------\nsshServer      true\nhttpClient    false\n';
     const allowed = 'Ruleset     Allowed IP Addresses\n----------  --------------------\nhttpClient  All\nsshClient   All\n';
-    expect(firewallState(list, allowed)).toEqual({ rulesets: { httpClient: { enabled: false, allowedAll: true, allowedIps: [] } }, skipped: 0 });
+    expect(firewallState(list, allowed)).toEqual({
+      rulesets: { httpClient: { enabled: false, allowedAll: true, allowedIps: [] } },
+      skipped: 0,
+    });
   });
 
   it('skips junk instead of trusting it', () => {
@@ -46,12 +55,17 @@ describe('ESXi firewall listings', () => {
 
 describe('firewall.prior', () => {
   it('round-trips', () => {
-    const prior = { sshClient: { enabled: true, allowedAll: false, allowedIps: ['10.0.0.0/24'], addedIps: ['10.20.0.101'] }, httpClient: { enabled: false, allowedAll: true, allowedIps: [], addedIps: [] } };
+    const prior = {
+      sshClient: { enabled: true, allowedAll: false, allowedIps: ['10.0.0.0/24'], addedIps: ['10.20.0.101'] },
+      httpClient: { enabled: false, allowedAll: true, allowedIps: [], addedIps: [] },
+    };
     expect(parseFirewallPrior(renderFirewallPrior(prior))).toEqual({ prior, invalid: [] });
   });
 
   it('drops a record with a missing or malformed field', () => {
-    const r = parseFirewallPrior('httpClient.enabled=yes\nhttpClient.allowed_all=true\nhttpClient.allowed_ips=\nhttpClient.added_ips=\nsshClient.enabled=true\n');
+    const r = parseFirewallPrior(
+      'httpClient.enabled=yes\nhttpClient.allowed_all=true\nhttpClient.allowed_ips=\nhttpClient.added_ips=\nsshClient.enabled=true\n',
+    );
     expect(r).toEqual({ prior: {}, invalid: ['httpClient', 'sshClient'] });
   });
 });
@@ -74,6 +88,8 @@ describe('saved snapshots (reroute plan --observed) carry the firewall', () => {
   });
 
   it('refuses an unknown key in a ruleset', () => {
-    expect(() => parseSnapshot(withFirewall({ open: true }), 'snap.json')).toThrow(/firewall\/httpClient: must NOT have unevaluated properties/);
+    expect(() => parseSnapshot(withFirewall({ open: true }), 'snap.json')).toThrow(
+      /firewall\/httpClient: must NOT have unevaluated properties/,
+    );
   });
 });

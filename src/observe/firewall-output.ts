@@ -80,7 +80,10 @@ export function parseAllowedIpList(text: string): { items: Map<string, { allowed
  * Both listings → the state of the rulesets we may own. A ruleset missing from
  * either listing is left out (the planner then says it cannot manage it).
  */
-export function firewallState(rulesetList: string, allowedIpList: string): { rulesets: Record<string, FirewallRulesetState>; skipped: number } {
+export function firewallState(
+  rulesetList: string,
+  allowedIpList: string,
+): { rulesets: Record<string, FirewallRulesetState>; skipped: number } {
   const enabled = parseRulesetList(rulesetList);
   const allowed = parseAllowedIpList(allowedIpList);
   const rulesets: Record<string, FirewallRulesetState> = {};
@@ -103,7 +106,12 @@ export function renderFirewallPrior(prior: Record<string, FirewallPrior>): strin
   const lines = [PRIOR_HEADER];
   for (const name of Object.keys(prior).sort()) {
     const p = prior[name] as FirewallPrior;
-    lines.push(`${name}.enabled=${p.enabled}`, `${name}.allowed_all=${p.allowedAll}`, `${name}.allowed_ips=${p.allowedIps.join(',')}`, `${name}.added_ips=${p.addedIps.join(',')}`);
+    lines.push(
+      `${name}.enabled=${p.enabled}`,
+      `${name}.allowed_all=${p.allowedAll}`,
+      `${name}.allowed_ips=${p.allowedIps.join(',')}`,
+      `${name}.added_ips=${p.addedIps.join(',')}`,
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -9,7 +9,10 @@ export const TARGET_KINDS: ReadonlySet<string> = new Set<TargetKind>(['local', '
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
-type Extras = Pick<AgentHeartbeat, 'mode' | 'blind' | 'fetchFails' | 'listAgeSeconds' | 'shadowTarget' | 'shadowKind' | 'shadowChanges' | 'disagree' | 'disagreeSince'>;
+type Extras = Pick<
+  AgentHeartbeat,
+  'mode' | 'blind' | 'fetchFails' | 'listAgeSeconds' | 'shadowTarget' | 'shadowKind' | 'shadowChanges' | 'disagree' | 'disagreeSince'
+>;
 
 export function parseHeartbeatExtras(kv: ReadonlyMap<string, string>): { extras: Extras; invalid: string[] } {
   const invalid: string[] = [];

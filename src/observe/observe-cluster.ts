@@ -117,7 +117,13 @@ async function withDeadline<T>(ms: number, work: (track: (c: ObserveConnection) 
   }
 }
 
-async function observeEsxi(manifest: Manifest, node: NodeSpec, conn: ObserveConnection, script: Buffer, commandTimeoutMs: number): Promise<EsxiObserved | Unreachable> {
+async function observeEsxi(
+  manifest: Manifest,
+  node: NodeSpec,
+  conn: ObserveConnection,
+  script: Buffer,
+  commandTimeoutMs: number,
+): Promise<EsxiObserved | Unreachable> {
   const ctx = probeContext(manifest, node);
   const r = await conn.exec(probeCommand(manifest, node), { stdin: script, timeoutMs: commandTimeoutMs, maxOutputBytes: PROBE_MAX_OUTPUT });
   if (r.code !== 0) {
@@ -127,24 +133,42 @@ async function observeEsxi(manifest: Manifest, node: NodeSpec, conn: ObserveConn
   return parseProbeOutput(stdoutOf(r), ctx);
 }
 
-async function observeScvm(manifest: Manifest, node: NodeSpec, conn: ObserveConnection, commandTimeoutMs: number): Promise<ScvmObserved | Unreachable> {
+async function observeScvm(
+  manifest: Manifest,
+  node: NodeSpec,
+  conn: ObserveConnection,
+  commandTimeoutMs: number,
+): Promise<ScvmObserved | Unreachable> {
   const scvm = manifest.access.scvm;
   // The operator user's own file (the agent logs in as that user), read without sudo.
   const r = await conn.exec(readAuthorizedKeysCommand({ sudo: false }), { timeoutMs: commandTimeoutMs, maxOutputBytes: KEYS_MAX_OUTPUT });
   const fail = (reason: string): Unreachable => ({ kind: 'scvm', node: node.name, reachable: false, reason });
   if (r.code !== 0) {
     // A root-owned file (edited with sudo) is unreadable for its user, and so for sshd's key check.
-    const denied = /permission denied/i.test(r.stderr) ? `not readable by ${scvm.user} (owned by another user?): chown ${scvm.user} ~${scvm.user}/.ssh ~${scvm.user}/.ssh/authorized_keys` : undefined;
+    const denied = /permission denied/i.test(r.stderr)
+      ? `not readable by ${scvm.user} (owned by another user?): chown ${scvm.user} ~${scvm.user}/.ssh ~${scvm.user}/.ssh/authorized_keys`
+      : undefined;
     const hint = denied ?? explainSudoFailure(r.stderr, scvm.user);
-    return fail(`reading ${scvm.user}'s ~/.ssh/authorized_keys failed (exit ${r.code ?? 'signal'})${hint ? `: ${hint}` : r.stderr.trim() ? `: ${tail(r.stderr)}` : ''}`);
+    return fail(
+      `reading ${scvm.user}'s ~/.ssh/authorized_keys failed (exit ${r.code ?? 'signal'})${hint ? `: ${hint}` : r.stderr.trim() ? `: ${tail(r.stderr)}` : ''}`,
+    );
   }
   const read = parseAuthorizedKeysRead(r.stdout);
   if ('error' in read) return fail(read.error);
   if (read.status === 'not-a-file') return fail(`${scvm.user}'s ~/.ssh/authorized_keys exists but is not a regular file`);
   const keys = parseAuthorizedKeys(read.text, manifest.clusterName);
-  const obs: ScvmObserved = { kind: 'scvm', node: node.name, reachable: true, managedKeys: keys.managedKeys, foreignKeyCount: keys.foreignKeyCount };
+  const obs: ScvmObserved = {
+    kind: 'scvm',
+    node: node.name,
+    reachable: true,
+    managedKeys: keys.managedKeys,
+    foreignKeyCount: keys.foreignKeyCount,
+  };
   // Releases before issue 11 put the key in root's file: find it there so plan removes it.
-  const root = await conn.exec(readAuthorizedKeysCommand({ sudo: scvm.sudo, path: SCVM_ROOT_AUTHORIZED_KEYS }), { timeoutMs: commandTimeoutMs, maxOutputBytes: KEYS_MAX_OUTPUT });
+  const root = await conn.exec(readAuthorizedKeysCommand({ sudo: scvm.sudo, path: SCVM_ROOT_AUTHORIZED_KEYS }), {
+    timeoutMs: commandTimeoutMs,
+    maxOutputBytes: KEYS_MAX_OUTPUT,
+  });
   const rootRead = root.code === 0 ? parseAuthorizedKeysRead(root.stdout) : undefined;
   if (rootRead !== undefined && !('error' in rootRead)) {
     const old = parseAuthorizedKeys(rootRead.text, manifest.clusterName).managedKeys;
@@ -159,8 +183,15 @@ async function observeScvm(manifest: Manifest, node: NodeSpec, conn: ObserveConn
  * This SCVM's own ZBS session and its local_clients_ips (src/observe/zbs-session.ts). A failure
  * here is reported on the item, never makes the SCVM unreachable: the key entry is still managed.
  */
-async function observeZbsSession(node: NodeSpec, conn: ObserveConnection, opts: { sudo: boolean }, commandTimeoutMs: number): Promise<NonNullable<ScvmObserved['zbsSession']>> {
-  const failed = (what: string, r: ExecResult) => ({ problem: `${what} failed (exit ${r.code ?? 'signal'})${r.stderr.trim() ? `: ${sanitizeForDisplay(tail(r.stderr, 200), { multiline: false, maxLength: 200 })}` : ''}` });
+async function observeZbsSession(
+  node: NodeSpec,
+  conn: ObserveConnection,
+  opts: { sudo: boolean },
+  commandTimeoutMs: number,
+): Promise<NonNullable<ScvmObserved['zbsSession']>> {
+  const failed = (what: string, r: ExecResult) => ({
+    problem: `${what} failed (exit ${r.code ?? 'signal'})${r.stderr.trim() ? `: ${sanitizeForDisplay(tail(r.stderr, 200), { multiline: false, maxLength: 200 })}` : ''}`,
+  });
   const list = await conn.exec(sessionListCommand(opts), { timeoutMs: commandTimeoutMs, maxOutputBytes: KEYS_MAX_OUTPUT });
   if (list.code !== 0) return failed('zbs-meta session list', list);
   // RDMA: the row may carry the access IP rather than the storage IP (unverified); either is ours.
@@ -209,7 +240,9 @@ export async function observeCluster(manifest: Manifest, opts: ObserveOptions): 
       obs = await withDeadline(hostTimeoutMs, async (track) => {
         const conn = await opts.connect(target);
         track(conn);
-        return target.kind === 'esxi' ? observeEsxi(manifest, node, conn, script, commandTimeoutMs) : observeScvm(manifest, node, conn, commandTimeoutMs);
+        return target.kind === 'esxi'
+          ? observeEsxi(manifest, node, conn, script, commandTimeoutMs)
+          : observeScvm(manifest, node, conn, commandTimeoutMs);
       });
     } catch (err) {
       const reason = err instanceof HostDeadline ? `no answer within the host timeout (${ssh.hostTimeoutSeconds} s)` : reasonOf(err);
@@ -219,7 +252,14 @@ export async function observeCluster(manifest: Manifest, opts: ObserveOptions): 
     if (target.kind === 'esxi') result.esxi[node.name] = obs as EsxiObserved | Unreachable;
     else result.scvm[node.name] = obs as ScvmObserved | Unreachable;
     const ms = Date.now() - started;
-    if (obs.reachable) emit({ type: 'host-observed', node: node.name, kind: target.kind, ms, warnings: obs.kind === 'esxi' ? ((obs as EsxiObserved).warnings?.length ?? 0) : 0 });
+    if (obs.reachable)
+      emit({
+        type: 'host-observed',
+        node: node.name,
+        kind: target.kind,
+        ms,
+        warnings: obs.kind === 'esxi' ? ((obs as EsxiObserved).warnings?.length ?? 0) : 0,
+      });
     else emit({ type: 'host-unreachable', node: node.name, kind: target.kind, ms, reason: obs.reason });
   };
 

@@ -1,5 +1,15 @@
 import fc from 'fast-check';
-import { CTX, ESXI_CRONTAB, INSTALL, LEGACY_DIR, PS_ESXI_WITH_LEGACY, SHA_A, files, frameProbe, installedSections } from '../../test/fixtures/probe-output';
+import {
+  CTX,
+  ESXI_CRONTAB,
+  INSTALL,
+  LEGACY_DIR,
+  PS_ESXI_WITH_LEGACY,
+  SHA_A,
+  files,
+  frameProbe,
+  installedSections,
+} from '../../test/fixtures/probe-output';
 import type { EsxiObserved, Unreachable } from './observed-types';
 import { parseProbeOutput } from './parse-probe-output';
 
@@ -21,7 +31,13 @@ describe('parseProbeOutput on an installed host', () => {
   it('reads the clock, ESXi version and our files with modes, hashes and the loop version', () => {
     expect(obs.now).toBe(1790000000);
     expect(obs.esxiVersion).toBe('VMware ESXi 7.0.3 build-19193900');
-    expect(obs.files[`${INSTALL}/reroute-loop.sh`]).toEqual({ path: `${INSTALL}/reroute-loop.sh`, sha256: SHA_A, size: 9000, mode: '0700', version: '1.0.0' });
+    expect(obs.files[`${INSTALL}/reroute-loop.sh`]).toEqual({
+      path: `${INSTALL}/reroute-loop.sh`,
+      sha256: SHA_A,
+      size: 9000,
+      mode: '0700',
+      version: '1.0.0',
+    });
     expect(obs.files[`${INSTALL}/reroute.conf`]?.mode).toBe('0600');
     expect(obs.files[`${INSTALL}/keys/reroute_id_rsa.pub`]?.mode).toBe('0644');
     expect(obs.dirs).toEqual({ [INSTALL]: { mode: '0700' }, [`${INSTALL}/keys`]: { mode: '0700' } });
@@ -49,7 +65,16 @@ describe('parseProbeOutput on an installed host', () => {
   });
 
   it('parses heartbeat, crond, public key and IPv4 vmknics', () => {
-    expect(obs.heartbeat).toEqual({ version: '1.0.0', pid: 2099123, target: '10.20.0.101', targetKind: 'local', since: 1789990000, updated: 1789999998, fetch: 'ok', fetchMs: 35 });
+    expect(obs.heartbeat).toEqual({
+      version: '1.0.0',
+      pid: 2099123,
+      target: '10.20.0.101',
+      targetKind: 'local',
+      since: 1789990000,
+      updated: 1789999998,
+      fetch: 'ok',
+      fetchMs: 35,
+    });
     expect(obs.crondRunning).toBe(true);
     expect(obs.reroutePublicKey).toBe('ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 zbs-reroute:prod-a');
     expect(obs.vmknics).toEqual([
@@ -73,7 +98,10 @@ describe('parseProbeOutput on other host states', () => {
           heartbeat: { name: 'heartbeat', body: '', status: 'missing' },
           crontab: { name: 'crontab', body: ESXI_CRONTAB },
           local_sh: { name: 'local_sh', body: '', status: 'missing' },
-          routes: { name: 'routes', body: 'VMkernel Routes:\nNetwork Netmask Gateway Interface\n-------\ndefault 0.0.0.0 10.10.0.1 vmk0\n' },
+          routes: {
+            name: 'routes',
+            body: 'VMkernel Routes:\nNetwork Netmask Gateway Interface\n-------\ndefault 0.0.0.0 10.10.0.1 vmk0\n',
+          },
           ps: { name: 'ps', body: 'WID CID World Name Command\n1 0 init /bin/init\n' },
         }),
       ),
@@ -112,7 +140,14 @@ describe('parseProbeOutput on other host states', () => {
   });
 
   it('reports a lease written as KEY=value or as one file per field', () => {
-    const a = ok(frameProbe(installedSections({ lease_dir: { name: 'lease_dir', body: 'present\n' }, 'lease.info': { name: 'lease.info', body: 'owner=ops@scvm-1\npid=4242\nexpires=1790000300\n' } })));
+    const a = ok(
+      frameProbe(
+        installedSections({
+          lease_dir: { name: 'lease_dir', body: 'present\n' },
+          'lease.info': { name: 'lease.info', body: 'owner=ops@scvm-1\npid=4242\nexpires=1790000300\n' },
+        }),
+      ),
+    );
     expect(a.lease).toEqual({ owner: 'ops@scvm-1', pid: 4242, expires: 1790000300 });
     const b = ok(
       frameProbe([
@@ -133,7 +168,10 @@ describe('parseProbeOutput on other host states', () => {
       frameProbe(
         installedSections({
           pin: { name: 'pin', body: '10.20.0.103\n' },
-          ps: { name: 'ps', body: `PID   USER     COMMAND\n    1 root     init\n  812 root     {reroute-loop.sh} /bin/sh ${INSTALL}/reroute-loop.sh\n  900 root     tail -f ${INSTALL}/reroute-loop.sh\n` },
+          ps: {
+            name: 'ps',
+            body: `PID   USER     COMMAND\n    1 root     init\n  812 root     {reroute-loop.sh} /bin/sh ${INSTALL}/reroute-loop.sh\n  900 root     tail -f ${INSTALL}/reroute-loop.sh\n`,
+          },
         }),
       ),
     );
@@ -177,7 +215,9 @@ describe('parseProbeOutput refuses output it cannot trust', () => {
   });
 
   it('a probe run against another install dir', () => {
-    expect(bad(frameProbe(installedSections({ args: { name: 'args', body: 'install=/vmfs/volumes/None/zbs-reroute\n' } }))).reason).toMatch(/expected/);
+    expect(bad(frameProbe(installedSections({ args: { name: 'args', body: 'install=/vmfs/volumes/None/zbs-reroute\n' } }))).reason).toMatch(
+      /expected/,
+    );
   });
 });
 
@@ -210,7 +250,12 @@ describe('parseProbeOutput on hostile content', () => {
   it('10 MB of junk after the trailer, binary in sections, a huge claimed length', () => {
     const junk = Buffer.alloc(10 * 1024 * 1024, 0x41);
     const started = Date.now();
-    const obs = ok(Buffer.concat([frameProbe(installedSections({ local_sh: { name: 'local_sh', body: Buffer.from([0, 255, 254, 10, 27, 0x9b]) } })), junk]));
+    const obs = ok(
+      Buffer.concat([
+        frameProbe(installedSections({ local_sh: { name: 'local_sh', body: Buffer.from([0, 255, 254, 10, 27, 0x9b]) } })),
+        junk,
+      ]),
+    );
     expect(Date.now() - started).toBeLessThan(5000);
     expect(obs.warnings?.join('\n')).toMatch(/after the probe trailer|not valid UTF-8/);
     expect(bad(Buffer.concat([Buffer.from('@@zbs-reroute-probe v1\n@@section crontab 99999999 ok\n'), junk])).reason).toMatch(/cap/);
@@ -218,7 +263,9 @@ describe('parseProbeOutput on hostile content', () => {
   });
 
   it('junk before the header (a login banner) is ignored with a warning', () => {
-    const obs = ok(Buffer.concat([Buffer.from('The time and date of this login have been sent to the system logs.\n'), frameProbe(installedSections())]));
+    const obs = ok(
+      Buffer.concat([Buffer.from('The time and date of this login have been sent to the system logs.\n'), frameProbe(installedSections())]),
+    );
     expect(obs.warnings?.[0]).toMatch(/before the probe header/);
   });
 

@@ -64,7 +64,8 @@ function parseUnsafe(raw: Buffer | string, ctx: ProbeContext): EsxiObserved | Un
     let reason = frames.problems.join('; ') || 'probe output incomplete';
     // Byte counts only survive a lossless transport: text decoded as UTF-8 with
     // replacement characters no longer matches them.
-    if (typeof raw === 'string' && raw.includes('\ufffd')) reason += ' (the output held bytes that are not UTF-8 and was decoded lossily; the SSH layer must pass raw bytes)';
+    if (typeof raw === 'string' && raw.includes('\ufffd'))
+      reason += ' (the output held bytes that are not UTF-8 and was decoded lossily; the SSH layer must pass raw bytes)';
     return unreachable(ctx, reason);
   }
   const warnings: string[] = [];
@@ -77,7 +78,8 @@ function parseUnsafe(raw: Buffer | string, ctx: ProbeContext): EsxiObserved | Un
   const byName = new Map<string, ProbeSection>();
   for (const s of frames.sections) if (!byName.has(s.name)) byName.set(s.name, s);
   const missing = REQUIRED.filter((n) => !byName.has(n));
-  if (missing.length > 0) return unreachable(ctx, `probe output lacks section(s) ${missing.join(', ')} (probe/reconciler version mismatch?)`);
+  if (missing.length > 0)
+    return unreachable(ctx, `probe output lacks section(s) ${missing.join(', ')} (probe/reconciler version mismatch?)`);
 
   const text = (name: string, what: string): string => {
     const s = byName.get(name);
@@ -97,7 +99,10 @@ function parseUnsafe(raw: Buffer | string, ctx: ProbeContext): EsxiObserved | Un
   // The probe echoes its arguments: a different install dir means we observed the wrong place.
   const args = parseKeyValueLines(text('args', 'probe arguments'));
   if (args.get('install') !== ctx.installDir) {
-    return unreachable(ctx, `probe reported install dir ${JSON.stringify(args.get('install') ?? '')}, expected ${JSON.stringify(ctx.installDir)}`);
+    return unreachable(
+      ctx,
+      `probe reported install dir ${JSON.stringify(args.get('install') ?? '')}, expected ${JSON.stringify(ctx.installDir)}`,
+    );
   }
 
   const nowText = text('now', 'host clock').trim();
@@ -140,7 +145,9 @@ function parseUnsafe(raw: Buffer | string, ctx: ProbeContext): EsxiObserved | Un
     else warn(`pin file does not hold one IPv4 address (${JSON.stringify(pin.slice(0, 40))})`);
   }
   if (present('pubkey')) {
-    const keyLines = text('pubkey', 'reroute public key').split(/\r?\n/).filter((l) => l.trim() !== '');
+    const keyLines = text('pubkey', 'reroute public key')
+      .split(/\r?\n/)
+      .filter((l) => l.trim() !== '');
     if (keyLines.length > 0) obs.reroutePublicKey = (keyLines[0] as string).trim();
     if (keyLines.length > 1) warn('reroute public key file holds more than one line; only the first is used');
     if (keyLines.length > 0 && !/^(ssh-rsa|ssh-ed25519|ecdsa-sha2-\S+) [A-Za-z0-9+/=]+( .*)?$/.test(obs.reroutePublicKey ?? '')) {
@@ -194,7 +201,12 @@ function parseUnsafe(raw: Buffer | string, ctx: ProbeContext): EsxiObserved | Un
 function readFiles(listing: string, ctx: ProbeContext, obs: EsxiObserved, warn: (m: string) => void): void {
   const prefix = `${ctx.installDir}/`;
   const dirs: Record<string, { mode: string }> = {};
-  const ownedDirs = new Set([ctx.installDir, `${ctx.installDir}/${KEY_DIR}`, `${ctx.installDir}/${LEASE_DIR}`, `${ctx.installDir}/${KEY_LEASE_DIR}`]);
+  const ownedDirs = new Set([
+    ctx.installDir,
+    `${ctx.installDir}/${KEY_DIR}`,
+    `${ctx.installDir}/${LEASE_DIR}`,
+    `${ctx.installDir}/${KEY_LEASE_DIR}`,
+  ]);
   for (const line of listing.split('\n')) {
     if (line === '') continue;
     if (line === '@truncated') {
@@ -211,7 +223,8 @@ function readFiles(listing: string, ctx: ProbeContext, obs: EsxiObserved, warn: 
     // A file name holding a newline can forge a listing line; only plain paths below the dir count
     // (a forged `<dir>/../..` entry must never become a delete at teardown).
     // eslint-disable-next-line no-control-regex -- control characters in a path are the point
-    if ((path !== ctx.installDir && !path.startsWith(prefix)) || /\/\.{1,2}(\/|$)|\/\/|[\u0000-\u001f\u007f]/.test(path.slice(prefix.length - 1))) {
+    const forged = /\/\.{1,2}(\/|$)|\/\/|[\u0000-\u001f\u007f]/.test(path.slice(prefix.length - 1));
+    if ((path !== ctx.installDir && !path.startsWith(prefix)) || forged) {
       warn(`install dir listing names a path outside it: ${path.slice(0, 120)}`);
       continue;
     }
@@ -240,7 +253,13 @@ function readFiles(listing: string, ctx: ProbeContext, obs: EsxiObserved, warn: 
   if (Object.keys(dirs).length > 0) obs.dirs = dirs;
 }
 
-function readRoutes(section: ProbeSection | undefined, text: string, ctx: ProbeContext, obs: EsxiObserved, warn: (m: string) => void): void {
+function readRoutes(
+  section: ProbeSection | undefined,
+  text: string,
+  ctx: ProbeContext,
+  obs: EsxiObserved,
+  warn: (m: string) => void,
+): void {
   if (section?.status === 'missing') {
     warn('esxcfg-route is not available on this host');
     return;
@@ -258,7 +277,12 @@ function readRoutes(section: ProbeSection | undefined, text: string, ctx: ProbeC
   if (nfs.length > 1) warn(`${nfs.length} routes for ${ctx.nfsAddress}/32; only the first is reported`);
 }
 
-function readLegacy(sections: ProbeSection[], obs: EsxiObserved, processes: { pid: number; command: string }[], warn: (m: string) => void): void {
+function readLegacy(
+  sections: ProbeSection[],
+  obs: EsxiObserved,
+  processes: { pid: number; command: string }[],
+  warn: (m: string) => void,
+): void {
   const installs: LegacyInstall[] = [];
   for (const s of sections) {
     if (s.name !== 'legacy') continue;
@@ -296,7 +320,12 @@ function readLegacy(sections: ProbeSection[], obs: EsxiObserved, processes: { pi
 }
 
 /** The firewall rulesets we may own, only when both listings were read whole (else left unknown). */
-function readFirewall(byName: Map<string, ProbeSection>, text: (name: string, what: string) => string, obs: EsxiObserved, warn: (m: string) => void): void {
+function readFirewall(
+  byName: Map<string, ProbeSection>,
+  text: (name: string, what: string) => string,
+  obs: EsxiObserved,
+  warn: (m: string) => void,
+): void {
   const list = byName.get('fw_rulesets');
   const allowed = byName.get('fw_allowedip');
   if (list !== undefined && allowed !== undefined) {
@@ -323,7 +352,13 @@ function readDatastore(section: ProbeSection | undefined, ctx: ProbeContext, obs
   const name = datastoreOfInstallDir(ctx.installDir);
   if (section === undefined || name === undefined) return;
   const why =
-    section.status === 'missing' ? 'esxcli is not available' : typeof section.status === 'object' ? (section.status.rc === 137 ? 'it did not answer within its time bound' : `it exited with status ${section.status.rc}`) : undefined;
+    section.status === 'missing'
+      ? 'esxcli is not available'
+      : typeof section.status === 'object'
+        ? section.status.rc === 137
+          ? 'it did not answer within its time bound'
+          : `it exited with status ${section.status.rc}`
+        : undefined;
   const ds = why === undefined ? observeDatastore(name, section.bytes.toString('utf8')) : undefined;
   if (ds) {
     obs.datastore = ds;
@@ -349,6 +384,7 @@ function readLease(sections: ProbeSection[], obs: EsxiObserved, warn: (m: string
   const owner = fields.get('owner') ?? '';
   const pid = /^\d{1,10}$/.test(fields.get('pid') ?? '') ? Number(fields.get('pid')) : 0;
   const expires = /^\d{1,12}$/.test(fields.get('expires') ?? '') ? Number(fields.get('expires')) : 0;
-  if (owner === '' || pid === 0 || expires === 0) warn('host lease dir exists but its owner/pid/expires are incomplete (treated as expired)');
+  if (owner === '' || pid === 0 || expires === 0)
+    warn('host lease dir exists but its owner/pid/expires are incomplete (treated as expired)');
   obs.lease = { owner: sanitizeForDisplay(owner, { multiline: false, maxLength: 200 }) || 'unknown', pid, expires };
 }

@@ -16,7 +16,14 @@ import { parseProbeOutput } from './parse-probe-output';
 import { parseAllowedIpList, parseRulesetList } from './firewall-output';
 import { editCrontab, editLocalSh, hasLocalShTrace, isLegacyCrontabLine, isManagedCrontabLine, localShDrift } from '../plan/text-edits';
 import { LOCAL_SH_BEGIN, LOCAL_SH_END } from '../agent/bundle-layout';
-import { parseBusyboxApplets, parseEsxcliTable, parseFilesystemList, parseFirewallRulesets, parseNfsList, parseVmwareVersion } from './esxi-tables';
+import {
+  parseBusyboxApplets,
+  parseEsxcliTable,
+  parseFilesystemList,
+  parseFirewallRulesets,
+  parseNfsList,
+  parseVmwareVersion,
+} from './esxi-tables';
 import { parseSessionList } from '../discover/discover-parse';
 import { findLocalSession, parseSessionClients } from './zbs-session';
 
@@ -96,7 +103,9 @@ describe('esxcfg-vmknic -l (parseVmknicList, the probe and discover)', () => {
   });
 
   test('HPE 7.0.3 host: vmk0 only (the IPv6 row with Type "STATIC, PREFERRED" is not an IPv4 address)', () => {
-    expect(parseVmknicList(loadRealSample('esxcfg-vmknic-l.7.0.1.txt').body).items).toEqual([{ name: 'vmk0', ip: '172.26.64.10', netmask: '255.255.255.192' }]);
+    expect(parseVmknicList(loadRealSample('esxcfg-vmknic-l.7.0.1.txt').body).items).toEqual([
+      { name: 'vmk0', ip: '172.26.64.10', netmask: '255.255.255.192' },
+    ]);
   });
 
   test('a vmknic without an IPv4 address ("N/A") is left out, not reported as unreadable', () => {
@@ -166,7 +175,9 @@ describe('root crontab (text-edits)', () => {
   test("the seed tooling's line is recognised and removed alone", () => {
     const body = loadRealSample('crontab-root.unknown.1.txt').body;
     const seed = body.split('\n').filter(isLegacyCrontabLine);
-    expect(seed).toEqual(['* * * * * /bin/sh /vmfs/volumes/6537862b-750b1f8f-cfb7-0cc47aa5d914/vmware_scvm_failure/scvm_failure_loop.sh &']);
+    expect(seed).toEqual([
+      '* * * * * /bin/sh /vmfs/volumes/6537862b-750b1f8f-cfb7-0cc47aa5d914/vmware_scvm_failure/scvm_failure_loop.sh &',
+    ]);
     const cleaned = editCrontab(body, seed, []);
     expect(cleaned.split('\n').filter((l) => l !== '')).toHaveLength(7);
     expect(cleaned).toContain('*/10 *    *   *   *   /bin/crx-cli gc\n');
@@ -199,7 +210,10 @@ describe('esxcli tables (firewall, nfs, filesystem, route list)', () => {
   });
 
   test('allowedip list: "All" and comma-separated addresses', () => {
-    expect(parseAllowedIpList(loadRealSample('esxcli-firewall-allowedip-list.6.7.1.txt').body)).toEqual({ items: new Map([['sshServer', { allowedAll: true, allowedIps: [] }]]), skipped: [] });
+    expect(parseAllowedIpList(loadRealSample('esxcli-firewall-allowedip-list.6.7.1.txt').body)).toEqual({
+      items: new Map([['sshServer', { allowedAll: true, allowedIps: [] }]]),
+      skipped: [],
+    });
     const r = parseAllowedIpList(loadRealSample('esxcli-firewall-allowedip-list.unknown.2.txt').body);
     expect(r.skipped).toEqual([]);
     expect(r.items.get('nfsClient')).toEqual({ allowedAll: false, allowedIps: ['192.168.214.1', '192.168.214.2', '192.168.214.3'] });
@@ -227,20 +241,33 @@ describe('esxcli tables (firewall, nfs, filesystem, route list)', () => {
       }
     }
     const v7 = parseFilesystemList(loadRealSample('esxcli-storage-filesystem-list.7.0.1.txt').body);
-    expect(v7[0]).toEqual({ mountPoint: '/vmfs/volumes/66b0c33b-d2f3dff8-8f53-1e00f500013e', volume: '', uuid: '66b0c33b-d2f3dff8-8f53-1e00f500013e', mounted: true, type: 'VMFS-6', sizeBytes: 96368328704, freeBytes: 18654167040 });
+    expect(v7[0]).toEqual({
+      mountPoint: '/vmfs/volumes/66b0c33b-d2f3dff8-8f53-1e00f500013e',
+      volume: '',
+      uuid: '66b0c33b-d2f3dff8-8f53-1e00f500013e',
+      mounted: true,
+      type: 'VMFS-6',
+      sizeBytes: 96368328704,
+      freeBytes: 18654167040,
+    });
     const v6 = parseFilesystemList(loadRealSample('esxcli-storage-filesystem-list.6.x.1.txt').body);
     expect(v6[0]).toMatchObject({ volume: 'datastore1', type: 'VMFS-6', sizeBytes: 77846282240, freeBytes: 76336332800 });
   });
 
   test('storage nfs41 list: Host(s) read as the server column (issue 13)', () => {
-    expect(parseNfsList(loadRealSample('esxcli-storage-nfs41-list.unknown.1.txt').body)).toEqual([{ volume: 'isos', host: '10.1.0.7', share: '/backups/isos', accessible: false, mounted: false }]);
+    expect(parseNfsList(loadRealSample('esxcli-storage-nfs41-list.unknown.1.txt').body)).toEqual([
+      { volume: 'isos', host: '10.1.0.7', share: '/backups/isos', accessible: false, mounted: false },
+    ]);
   });
 
-  test('storage filesystem list with an NFS row: the probe\'s datastore reading refuses nothing itself, it reports type and the VMFS alternatives (issue 13)', () => {
+  test("storage filesystem list with an NFS row: the probe's datastore reading refuses nothing itself, it reports type and the VMFS alternatives (issue 13)", () => {
     const body = loadRealSample('esxcli-storage-filesystem-list.6.x.2.txt').body;
     const obs = (ds: string) => {
       const ctx = { ...CTX, installDir: `/vmfs/volumes/${ds}/zbs-reroute` };
-      const sections = installedSections({ args: { name: 'args', body: `install=${ctx.installDir}\nrun=/var/run/zbs-reroute\nnfs=192.168.33.2\nips=\n` }, filesystems: { name: 'filesystems', body } });
+      const sections = installedSections({
+        args: { name: 'args', body: `install=${ctx.installDir}\nrun=/var/run/zbs-reroute\nnfs=192.168.33.2\nips=\n` },
+        filesystems: { name: 'filesystems', body },
+      });
       const r = parseProbeOutput(frameProbe(sections), ctx);
       if (!r.reachable) throw new Error(r.reason);
       return r.datastore;
@@ -272,13 +299,19 @@ describe('zbs-meta session list/show (the session-clients item)', () => {
     expect(parseSessionClients(loadRealSample('zbs-meta-session-show.smtx.1.txt').body)).toHaveProperty('problem');
   });
 
-  test.todo("parseSessionClients reads local_clients_ips from the real pprint layout (`{ 'key': u'local_clients_ips', 'value': u'a,b'}`?) once a real capture shows it");
+  test.todo(
+    "parseSessionClients reads local_clients_ips from the real pprint layout (`{ 'key': u'local_clients_ips', 'value': u'a,b'}`?) once a real capture shows it",
+  );
 });
 
 describe('ZBS REST replies (discover parseSessionList)', () => {
   test('a real error reply and a real reply of another endpoint are refused with the ec in the message', () => {
-    expect(() => parseSessionList(loadRealSample('zbs-rest-reply.smtx.2.txt').body, 'scvm-1')).toThrow(/not a ZBS session list \(ec "REST_UNKNOWN_ERROR"\)/);
-    expect(() => parseSessionList(loadRealSample('zbs-rest-reply.smtx.1.txt').body, 'scvm-1')).toThrow(/not a ZBS session list \(ec "EOK"\)/);
+    expect(() => parseSessionList(loadRealSample('zbs-rest-reply.smtx.2.txt').body, 'scvm-1')).toThrow(
+      /not a ZBS session list \(ec "REST_UNKNOWN_ERROR"\)/,
+    );
+    expect(() => parseSessionList(loadRealSample('zbs-rest-reply.smtx.1.txt').body, 'scvm-1')).toThrow(
+      /not a ZBS session list \(ec "EOK"\)/,
+    );
   });
 });
 
@@ -296,7 +329,11 @@ describe('the agent (reroute-loop.sh) over real output', () => {
   // The parsers run their awk program through parse_bounded (a watchdog bounds it, issue 12); its
   // watchdog machinery is not what is tested here, so a stand-in runs the same program unbounded.
   const parsers = (...names: string[]): string =>
-    [fn('parse_result'), ...(/^parse_bounded\(\) \{/m.test(script) ? ['parse_bounded() { parse_result "$(awk "$2" "$1")"; }'] : []), ...names.map(fn)].join('\n');
+    [
+      fn('parse_result'),
+      ...(/^parse_bounded\(\) \{/m.test(script) ? ['parse_bounded() { parse_result "$(awk "$2" "$1")"; }'] : []),
+      ...names.map(fn),
+    ].join('\n');
   let dir = '';
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'zr-real-output-'));
@@ -335,7 +372,8 @@ describe('the agent (reroute-loop.sh) over real output', () => {
     const bad = join(dir, 'rest-bad');
     writeFileSync(ok, loadRealSample('zbs-rest-reply.smtx.1.txt').body);
     writeFileSync(bad, loadRealSample('zbs-rest-reply.smtx.2.txt').body);
-    const run = (file: string) => sh(`${parsers('parse_rest')}\nif parse_rest '${file}'; then echo "ok S=[$META_STORAGE]"; else echo refused; fi`).trim();
+    const run = (file: string) =>
+      sh(`${parsers('parse_rest')}\nif parse_rest '${file}'; then echo "ok S=[$META_STORAGE]"; else echo refused; fi`).trim();
     expect(run(ok)).toBe('ok S=[ ]');
     expect(run(bad)).toBe('refused');
   });
@@ -350,7 +388,9 @@ describe('the agent (reroute-loop.sh) over real output', () => {
       const fixture = join(dir, file);
       writeFileSync(fixture, loadRealSample(file).body);
       const stub = `run_bounded() { cat '${fixture}' >"$2"; }`;
-      const out = sh(`${stub}\n${fn('route_get')}\nNFS_ADDRESS=192.168.33.2 ROUTE_TOOL=${tool} TMP_ROUTES='${join(dir, 'routes.out')}' ROUTE_TIMEOUT=2\nroute_get && echo "GW=$ROUTE_GW"`);
+      const out = sh(
+        `${stub}\n${fn('route_get')}\nNFS_ADDRESS=192.168.33.2 ROUTE_TOOL=${tool} TMP_ROUTES='${join(dir, 'routes.out')}' ROUTE_TIMEOUT=2\nroute_get && echo "GW=$ROUTE_GW"`,
+      );
       expect({ file, out: out.trim() }).toEqual({ file, out: `GW=${gw}` });
     }
   });

@@ -4,11 +4,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { explainSudoFailure, parseAuthorizedKeys, parseAuthorizedKeysRead, readAuthorizedKeysCommand } from './scvm-authorized-keys';
 
-const OURS = 'from="10.10.0.11,10.20.0.11",no-port-forwarding,no-pty,no-agent-forwarding,no-X11-forwarding ssh-rsa AAAAB3Nza zbs-reroute:prod-a';
+const OURS =
+  'from="10.10.0.11,10.20.0.11",no-port-forwarding,no-pty,no-agent-forwarding,no-X11-forwarding ssh-rsa AAAAB3Nza zbs-reroute:prod-a';
 
 describe('parseAuthorizedKeys', () => {
-  it('keeps only this cluster\'s marked entries and counts every other key line', () => {
-    const text = ['# managed by ops', 'ssh-ed25519 AAAAC3Nz admin@laptop', '', OURS, 'ssh-rsa AAAAB3Nzb zbs-reroute:prod-b', 'ssh-rsa AAAAB3Nzc zbs-reroute:prod-a-old', `${OURS}\r`].join('\n');
+  it("keeps only this cluster's marked entries and counts every other key line", () => {
+    const text = [
+      '# managed by ops',
+      'ssh-ed25519 AAAAC3Nz admin@laptop',
+      '',
+      OURS,
+      'ssh-rsa AAAAB3Nzb zbs-reroute:prod-b',
+      'ssh-rsa AAAAB3Nzc zbs-reroute:prod-a-old',
+      `${OURS}\r`,
+    ].join('\n');
     expect(parseAuthorizedKeys(text, 'prod-a')).toEqual({ managedKeys: [OURS, OURS], foreignKeyCount: 3 });
   });
 
@@ -51,7 +60,9 @@ describe('readAuthorizedKeysCommand', () => {
 describe('explainSudoFailure', () => {
   it('names the usual sudo refusals', () => {
     expect(explainSudoFailure('sudo: a password is required\n', 'smartx')).toMatch(/NOPASSWD/);
-    expect(explainSudoFailure('smartx is not in the sudoers file.  This incident will be reported.\n', 'smartx')).toMatch(/may not use sudo/);
+    expect(explainSudoFailure('smartx is not in the sudoers file.  This incident will be reported.\n', 'smartx')).toMatch(
+      /may not use sudo/,
+    );
     expect(explainSudoFailure('something else', 'smartx')).toBeUndefined();
   });
 });

@@ -23,15 +23,22 @@ function problemsOf(text: string): InputError['problems'] {
 const installedText = (): string => fs.readFileSync(path.join(FIXTURES, 'installed-3node.json'), 'utf8');
 
 describe('snapshot fixtures', () => {
-  it.each(['fresh-3node.json', 'installed-3node.json', 'legacy-3node.json', 'one-unreachable.json'])('%s is a valid snapshot of 3 ESXi hosts and 3 SCVMs', (name) => {
-    const snap = readSnapshot(path.join(FIXTURES, name));
-    expect(Object.keys(snap.esxi)).toEqual(['node-1', 'node-2', 'node-3']);
-    expect(Object.keys(snap.scvm)).toEqual(['node-1', 'node-2', 'node-3']);
-  });
+  it.each(['fresh-3node.json', 'installed-3node.json', 'legacy-3node.json', 'one-unreachable.json'])(
+    '%s is a valid snapshot of 3 ESXi hosts and 3 SCVMs',
+    (name) => {
+      const snap = readSnapshot(path.join(FIXTURES, name));
+      expect(Object.keys(snap.esxi)).toEqual(['node-1', 'node-2', 'node-3']);
+      expect(Object.keys(snap.scvm)).toEqual(['node-1', 'node-2', 'node-3']);
+    },
+  );
 
   it('one-unreachable.json has exactly one unreachable host', () => {
     const snap = readSnapshot(path.join(FIXTURES, 'one-unreachable.json'));
-    expect(Object.values(snap.esxi).filter((h) => !h.reachable).map((h) => h.node)).toEqual(['node-3']);
+    expect(
+      Object.values(snap.esxi)
+        .filter((h) => !h.reachable)
+        .map((h) => h.node),
+    ).toEqual(['node-3']);
   });
 });
 
@@ -42,7 +49,9 @@ describe('parseSnapshot refuses broken snapshots with positions', () => {
   });
 
   it('points at a value of the wrong type and at an unknown key, reporting both', () => {
-    const text = installedText().replace('"crondRunning": true', '"crondRunning": "yes"').replace('"foreignKeyCount": 1', '"foreignKeyCount": 1, "extra": 2');
+    const text = installedText()
+      .replace('"crondRunning": true', '"crondRunning": "yes"')
+      .replace('"foreignKeyCount": 1', '"foreignKeyCount": 1, "extra": 2');
     const problems = problemsOf(text);
     const lines = text.split('\n');
     const typeProblem = problems.find((p) => p.rule === 'schema.type');
@@ -77,7 +86,9 @@ describe('parseSnapshot refuses broken snapshots with positions', () => {
   });
 
   it('refuses another format and a missing file', () => {
-    expect(problemsOf('{"format":"zbs-reroute/observed-v2","takenAt":"2026-01-01T00:00:00Z","esxi":{},"scvm":{}}')[0]?.rule).toBe('schema.const');
+    expect(problemsOf('{"format":"zbs-reroute/observed-v2","takenAt":"2026-01-01T00:00:00Z","esxi":{},"scvm":{}}')[0]?.rule).toBe(
+      'schema.const',
+    );
     expect(() => readSnapshot('/nonexistent/snap.json')).toThrow(/cannot read the snapshot \(ENOENT\)/);
   });
 });
@@ -98,7 +109,7 @@ describe('writeSnapshot', () => {
     }
   });
 
-  it('keeps an SCVM\'s ZBS session (id and client IPs, or the problem) and refuses a malformed one', () => {
+  it("keeps an SCVM's ZBS session (id and client IPs, or the problem) and refuses a malformed one", () => {
     const snap = parseSnapshot(installedText(), 'x');
     const [first, second] = Object.keys(snap.scvm);
     const s1 = snap.scvm[first!];
@@ -126,18 +137,35 @@ describe('writeSnapshot', () => {
 describe('snapshot fixtures mean what their names say (planner view)', () => {
   // Built fresh from the generator, so a changed agent bundle cannot make this stale.
   const snaps = gen.buildSnapshots();
-  const plan = (name: string) => planCluster(gen.desired, snaps[name] as ObservedCluster, { mode: 'apply', now: '2026-11-24T21:00:00.000Z', manifestSha256: '0'.repeat(64) });
+  const plan = (name: string) =>
+    planCluster(gen.desired, snaps[name] as ObservedCluster, {
+      mode: 'apply',
+      now: '2026-11-24T21:00:00.000Z',
+      manifestSha256: '0'.repeat(64),
+    });
 
   it('installed-3node: nothing to do', () => {
-    expect(plan('installed-3node.json').hosts.filter((h) => h.change !== 'noop').map((h) => `${h.host}/${h.node}: ${h.reasons.map((r) => r.detail).join('; ')}`)).toEqual([]);
+    expect(
+      plan('installed-3node.json')
+        .hosts.filter((h) => h.change !== 'noop')
+        .map((h) => `${h.host}/${h.node}: ${h.reasons.map((r) => r.detail).join('; ')}`),
+    ).toEqual([]);
   });
 
   it('fresh-3node: every ESXi host is created', () => {
-    expect(plan('fresh-3node.json').hosts.filter((h) => h.host === 'esxi').map((h) => h.change)).toEqual(['create', 'create', 'create']);
+    expect(
+      plan('fresh-3node.json')
+        .hosts.filter((h) => h.host === 'esxi')
+        .map((h) => h.change),
+    ).toEqual(['create', 'create', 'create']);
   });
 
   it('legacy-3node: every ESXi host is taken over', () => {
-    expect(plan('legacy-3node.json').hosts.filter((h) => h.host === 'esxi').map((h) => h.change)).toEqual(['takeover', 'takeover', 'takeover']);
+    expect(
+      plan('legacy-3node.json')
+        .hosts.filter((h) => h.host === 'esxi')
+        .map((h) => h.change),
+    ).toEqual(['takeover', 'takeover', 'takeover']);
   });
 
   it('one-unreachable: node-3 is unreachable, the others need nothing', () => {

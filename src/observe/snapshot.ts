@@ -37,11 +37,23 @@ function describeAjv(e: ErrorObject): { rule: string; message: string; key: bool
       return { rule: 'schema.additionalProperties', message: `${where}: unknown field "${prop}"`, key: true, extra: prop };
     }
     case 'required':
-      return { rule: 'schema.required', message: `${where}: missing field "${String((e.params as { missingProperty: string }).missingProperty)}"`, key: false };
+      return {
+        rule: 'schema.required',
+        message: `${where}: missing field "${String((e.params as { missingProperty: string }).missingProperty)}"`,
+        key: false,
+      };
     case 'const':
-      return { rule: 'schema.const', message: `${where}: must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`, key: false };
+      return {
+        rule: 'schema.const',
+        message: `${where}: must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`,
+        key: false,
+      };
     case 'enum':
-      return { rule: 'schema.enum', message: `${where}: must be one of ${JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues)}`, key: false };
+      return {
+        rule: 'schema.enum',
+        message: `${where}: must be one of ${JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues)}`,
+        key: false,
+      };
     default:
       return { rule: `schema.${e.keyword}`, message: `${where}: ${e.message ?? 'is invalid'}`, key: false };
   }
@@ -102,7 +114,13 @@ export function parseSnapshot(text: string, file: string): ObservedCluster {
       for (const [name, obs] of Object.entries(snap[kind])) {
         if (obs.node !== name) {
           const pos = locator()?.at([kind, name, 'node']) ?? { line: 1, col: 1 };
-          problems.push({ file, ...pos, rule: 'semantic.node-name', message: `/${kind}/${name}: node is "${obs.node}" but it is filed under "${name}"`, fix: FIX });
+          problems.push({
+            file,
+            ...pos,
+            rule: 'semantic.node-name',
+            message: `/${kind}/${name}: node is "${obs.node}" but it is filed under "${name}"`,
+            fix: FIX,
+          });
         }
       }
     }
@@ -117,7 +135,20 @@ export function readSnapshot(file: string): ObservedCluster {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new InputError('SNAPSHOT_INVALID', [{ file, line: 1, col: 1, rule: 'file.read', message: `cannot read the snapshot (${code})`, fix: 'Check the path given to --observed.' }], 'Check the path given to --observed.');
+    throw new InputError(
+      'SNAPSHOT_INVALID',
+      [
+        {
+          file,
+          line: 1,
+          col: 1,
+          rule: 'file.read',
+          message: `cannot read the snapshot (${code})`,
+          fix: 'Check the path given to --observed.',
+        },
+      ],
+      'Check the path given to --observed.',
+    );
   }
   return parseSnapshot(text, file);
 }

@@ -1,4 +1,11 @@
-import { findLocalSession, parseSessionClients, refreshAddressCommand, sameClientIps, sessionListCommand, sessionShowCommand } from './zbs-session';
+import {
+  findLocalSession,
+  parseSessionClients,
+  refreshAddressCommand,
+  sameClientIps,
+  sessionListCommand,
+  sessionShowCommand,
+} from './zbs-session';
 
 // The layout of the lab's `zbs-meta` (python-tabulate "simple", as SMTX OS CLIs print tables).
 const LIST = [
@@ -17,7 +24,7 @@ const show = (clients: string) =>
     '',
   ].join('\n');
 
-describe('finding the SCVM\'s own session in zbs-meta session list', () => {
+describe("finding the SCVM's own session in zbs-meta session list", () => {
   it('picks the row whose Ip is the SCVM storage IP', () => {
     expect(findLocalSession(LIST, '10.20.0.102')).toEqual({ sessionId: '7bc26e9b-17d3-47fa-b1ba-1527fd4974c9' });
   });
@@ -31,7 +38,9 @@ describe('finding the SCVM\'s own session in zbs-meta session list', () => {
 
   it('says why when the SCVM is not listed (access unhealthy) or the output is not a table', () => {
     expect(findLocalSession(LIST, '10.20.0.103')).toEqual({ problem: expect.stringMatching(/no session of 10\.20\.0\.103/) });
-    expect(findLocalSession('Failed to connect to meta\n', '10.20.0.101')).toEqual({ problem: expect.stringMatching(/no UUID\/Ip header/) });
+    expect(findLocalSession('Failed to connect to meta\n', '10.20.0.101')).toEqual({
+      problem: expect.stringMatching(/no UUID\/Ip header/),
+    });
   });
 });
 
@@ -42,11 +51,15 @@ describe('reading local_clients_ips from zbs-meta session show', () => {
   });
 
   it('reads an unaligned table by counting columns', () => {
-    expect(parseSessionClients('UUID  Local_clients_ips\n----  -----------------\n1111-node-1  10.20.0.11\n')).toEqual({ localClientsIps: ['10.20.0.11'] });
+    expect(parseSessionClients('UUID  Local_clients_ips\n----  -----------------\n1111-node-1  10.20.0.11\n')).toEqual({
+      localClientsIps: ['10.20.0.11'],
+    });
   });
 
   it('also reads a key: value layout', () => {
-    expect(parseSessionClients('session_id: 7bc2\nlocal_clients_ips: 10.10.0.12, 10.20.0.12\n')).toEqual({ localClientsIps: ['10.10.0.12', '10.20.0.12'] });
+    expect(parseSessionClients('session_id: 7bc2\nlocal_clients_ips: 10.10.0.12, 10.20.0.12\n')).toEqual({
+      localClientsIps: ['10.10.0.12', '10.20.0.12'],
+    });
   });
 
   it('refuses output without the field or with garbage in it', () => {
@@ -58,8 +71,12 @@ describe('reading local_clients_ips from zbs-meta session show', () => {
 describe('commands', () => {
   it('run zbs-meta through sudo -n, quoting every word', () => {
     expect(sessionListCommand({ sudo: true })).toBe('sudo -n zbs-meta session list');
-    expect(sessionShowCommand({ sudo: false }, '7bc26e9b-17d3-47fa-b1ba-1527fd4974c9')).toBe('zbs-meta session show 7bc26e9b-17d3-47fa-b1ba-1527fd4974c9');
-    expect(refreshAddressCommand({ sudo: true }, 'abc-1', ['10.10.0.12', '10.20.0.12'])).toBe('sudo -n zbs-meta session refresh_address abc-1 10.10.0.12,10.20.0.12');
+    expect(sessionShowCommand({ sudo: false }, '7bc26e9b-17d3-47fa-b1ba-1527fd4974c9')).toBe(
+      'zbs-meta session show 7bc26e9b-17d3-47fa-b1ba-1527fd4974c9',
+    );
+    expect(refreshAddressCommand({ sudo: true }, 'abc-1', ['10.10.0.12', '10.20.0.12'])).toBe(
+      'sudo -n zbs-meta session refresh_address abc-1 10.10.0.12,10.20.0.12',
+    );
   });
 
   it('refuse a session id or address that could smuggle shell text', () => {

@@ -27,7 +27,11 @@ function isIpv4(s: string): boolean {
 }
 
 function badInput(what: string): never {
-  throw new RerouteError('INTERNAL', what, 'This is a bug in zbs-reroute (the planner only passes observed session ids and manifest IPv4 addresses); please report it.');
+  throw new RerouteError(
+    'INTERNAL',
+    what,
+    'This is a bug in zbs-reroute (the planner only passes observed session ids and manifest IPv4 addresses); please report it.',
+  );
 }
 
 function prefixed(sudo: boolean, argv: string[]): string {
@@ -67,7 +71,11 @@ function tableLines(text: string): string[] {
  */
 export function findLocalSession(listText: string, storageIp: string): { sessionId: string } | { problem: string } {
   const lines = tableLines(listText);
-  const header = lines[0]?.trim().split(/\s+/).map((w) => w.toLowerCase()) ?? [];
+  const header =
+    lines[0]
+      ?.trim()
+      .split(/\s+/)
+      .map((w) => w.toLowerCase()) ?? [];
   const ipCol = header.indexOf('ip');
   const idCol = header.indexOf('uuid');
   if (ipCol < 0 || idCol < 0) return { problem: 'zbs-meta session list printed no UUID/Ip header' };
@@ -106,8 +114,15 @@ export function parseSessionClients(showText: string): { localClientsIps: string
   // counting columns (tabulate separates them by two or more spaces; "Machine UUID" has one).
   const aligned = col === 0 || /\s/.test(row[col - 1] ?? ' ');
   const byPosition = row.slice(col).replace(/\|/g, ' ').trim().split(/\s+/)[0] ?? '';
-  const headerCells = header.replace(/\|/g, ' ').trim().split(/\s{2,}/);
-  const byCount = row.replace(/\|/g, ' ').trim().split(/\s{2,}/)[headerCells.findIndex((h) => /^local_clients_ips$/i.test(h))] ?? '';
+  const headerCells = header
+    .replace(/\|/g, ' ')
+    .trim()
+    .split(/\s{2,}/);
+  const byCount =
+    row
+      .replace(/\|/g, ' ')
+      .trim()
+      .split(/\s{2,}/)[headerCells.findIndex((h) => /^local_clients_ips$/i.test(h))] ?? '';
   const value = aligned && splitIps(byPosition).every(isIpv4) ? byPosition : byCount;
   const ips = splitIps(value);
   if (!ips.every(isIpv4)) return { problem: 'local_clients_ips in zbs-meta session show is not a list of IPv4 addresses' };

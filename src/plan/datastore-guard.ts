@@ -30,16 +30,26 @@ export interface DatastoreRefusal {
   fix: string;
 }
 
-export type DatastoreVerdict = { node: string; kind: 'refuse'; refusal: DatastoreRefusal } | { node: string; kind: 'warn'; warning: string } | { node: string; kind: 'ok' };
+export type DatastoreVerdict =
+  | { node: string; kind: 'refuse'; refusal: DatastoreRefusal }
+  | { node: string; kind: 'warn'; warning: string }
+  | { node: string; kind: 'ok' };
 
 function fixFor(datastore: string, vmfs: string[]): string {
   const others = vmfs.filter((v) => v !== datastore);
-  const names = others.length > 0 ? ` This host's VMFS datastores: ${others.join(', ')}.` : ' (`esxcli storage filesystem list` on the host lists them, Type VMFS-5 or VMFS-6.)';
+  const names =
+    others.length > 0
+      ? ` This host's VMFS datastores: ${others.join(', ')}.`
+      : ' (`esxcli storage filesystem list` on the host lists them, Type VMFS-5 or VMFS-6.)';
   return `Set nodes[].esxi.datastore to a local VMFS datastore of this host, never an NFS one.${names}`;
 }
 
 /** One verdict per targeted ESXi node that was observed. */
-export function datastoreVerdicts(desired: DesiredCluster, observed: ObservedCluster, targeted: (node: string) => boolean = () => true): DatastoreVerdict[] {
+export function datastoreVerdicts(
+  desired: DesiredCluster,
+  observed: ObservedCluster,
+  targeted: (node: string) => boolean = () => true,
+): DatastoreVerdict[] {
   const out: DatastoreVerdict[] = [];
   for (const d of desired.esxi) {
     const o = observed.esxi[d.node];
@@ -50,12 +60,24 @@ export function datastoreVerdicts(desired: DesiredCluster, observed: ObservedClu
       // A snapshot or probe from before issue 13: nothing known, nothing claimed (preflight still checks live hosts).
       out.push({ node: d.node, kind: 'ok' });
     } else if (ds.unreadable !== undefined) {
-      out.push({ node: d.node, kind: 'warn', warning: `${d.node}: the type of datastore ${name} is unknown (${ds.unreadable}); the agent must not live on NFS: check with \`esxcli storage filesystem list\` on the host` });
+      out.push({
+        node: d.node,
+        kind: 'warn',
+        warning: `${d.node}: the type of datastore ${name} is unknown (${ds.unreadable}); the agent must not live on NFS: check with \`esxcli storage filesystem list\` on the host`,
+      });
     } else if (ds.type === undefined) {
-      out.push({ node: d.node, kind: 'warn', warning: `${d.node}: the host lists no datastore named ${name} (by name or UUID). ${fixFor(name, ds.vmfs)}` });
+      out.push({
+        node: d.node,
+        kind: 'warn',
+        warning: `${d.node}: the host lists no datastore named ${name} (by name or UUID). ${fixFor(name, ds.vmfs)}`,
+      });
     } else if (isNfsType(ds.type)) {
       const detail = `${d.node}: datastore ${name} is mounted over NFS (type ${ds.type}): the agent's files would be unreachable exactly when the storage fails, and if ZBS serves it (192.168.33.2) the agent goes down with the SCVM it must fail over from`;
-      out.push({ node: d.node, kind: 'refuse', refusal: { node: d.node, datastore: name, type: ds.type, detail, fix: fixFor(name, ds.vmfs) } });
+      out.push({
+        node: d.node,
+        kind: 'refuse',
+        refusal: { node: d.node, datastore: name, type: ds.type, detail, fix: fixFor(name, ds.vmfs) },
+      });
     } else if (!isVmfsDatastore(ds.type)) {
       out.push({ node: d.node, kind: 'warn', warning: `${d.node}: datastore ${name} is ${ds.type}, not VMFS. ${fixFor(name, ds.vmfs)}` });
     } else {
@@ -70,7 +92,12 @@ export function datastoreVerdicts(desired: DesiredCluster, observed: ObservedClu
  * lists the refusals and warns about the unknowns. Destroy mode is left alone:
  * removing an agent from an NFS datastore is what the operator should do.
  */
-export function guardAgentDatastores(plan: Plan, desired: DesiredCluster, observed: ObservedCluster, targeted?: (node: string) => boolean): Plan {
+export function guardAgentDatastores(
+  plan: Plan,
+  desired: DesiredCluster,
+  observed: ObservedCluster,
+  targeted?: (node: string) => boolean,
+): Plan {
   if (plan.mode !== 'apply') return plan;
   const verdicts = datastoreVerdicts(desired, observed, targeted);
   const refusals = verdicts.flatMap((v) => (v.kind === 'refuse' ? [v.refusal] : []));
@@ -80,7 +107,13 @@ export function guardAgentDatastores(plan: Plan, desired: DesiredCluster, observ
   const hosts = plan.hosts.map((h) => {
     const r = h.host === 'esxi' ? refused.get(h.node) : undefined;
     if (!r) return h;
-    return { ...h, change: 'noop' as const, reasons: [], actions: [], notes: [...(h.notes ?? []), `nothing planned: datastore ${r.datastore} is NFS (${r.type})`] };
+    return {
+      ...h,
+      change: 'noop' as const,
+      reasons: [],
+      actions: [],
+      notes: [...(h.notes ?? []), `nothing planned: datastore ${r.datastore} is NFS (${r.type})`],
+    };
   });
   const out: Plan = { ...plan, hosts };
   if (refusals.length > 0) {

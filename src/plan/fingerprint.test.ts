@@ -15,7 +15,15 @@ describe('observationFingerprint (what makes a saved plan stale)', () => {
     const a = host();
     const b = host();
     b.now += 40;
-    if (b.heartbeat) Object.assign(b.heartbeat, { updated: b.now - 1, since: b.now - 5, pid: 4321, fetchMs: 99, target: '10.20.0.102', targetKind: 'remote-storage' });
+    if (b.heartbeat)
+      Object.assign(b.heartbeat, {
+        updated: b.now - 1,
+        since: b.now - 5,
+        pid: 4321,
+        fetchMs: 99,
+        target: '10.20.0.102',
+        targetKind: 'remote-storage',
+      });
     b.agentProcesses = b.agentProcesses.map((p) => ({ ...p, pid: 4321 }));
     b.nfsRoute = { network: '192.168.33.2', prefixLength: 32, gateway: '10.20.0.102', iface: 'vmk1' };
     b.warnings = ['something transient'];
@@ -57,7 +65,14 @@ describe('observationFingerprint (what makes a saved plan stale)', () => {
   });
 
   it('keeps an SCVM stable when its ZBS session moves by itself (new id, unreadable), but not when its key lines change', () => {
-    const scvm = (zbsSession: ScvmObserved['zbsSession']): ScvmObserved => ({ kind: 'scvm', node: 'node-1', reachable: true, managedKeys: ['k'], foreignKeyCount: 1, zbsSession });
+    const scvm = (zbsSession: ScvmObserved['zbsSession']): ScvmObserved => ({
+      kind: 'scvm',
+      node: 'node-1',
+      reachable: true,
+      managedKeys: ['k'],
+      foreignKeyCount: 1,
+      zbsSession,
+    });
     const a = scvm({ sessionId: 'a1', localClientsIps: ['10.10.0.11'] });
     expect(observationFingerprint(scvm({ problem: 'meta did not answer' }))).toBe(observationFingerprint(a));
     expect(observationFingerprint(scvm({ sessionId: 'b2', localClientsIps: [] }))).toBe(observationFingerprint(a));
@@ -65,7 +80,9 @@ describe('observationFingerprint (what makes a saved plan stale)', () => {
   });
 
   it('fingerprints unreachable hosts, SCVMs and a missing observation as they are', () => {
-    expect(observationFingerprint(unreachable('esxi', 'node-1'))).not.toBe(observationFingerprint(unreachable('esxi', 'node-1', 'other reason')));
+    expect(observationFingerprint(unreachable('esxi', 'node-1'))).not.toBe(
+      observationFingerprint(unreachable('esxi', 'node-1', 'other reason')),
+    );
     expect(observationFingerprint(undefined)).toBe(observationFingerprint(null));
   });
 });

@@ -49,5 +49,7 @@ export function stableObservation(observation: unknown): unknown {
 
 /** sha256 of the canonical JSON of the stable part of one host's observation (`null` when there is none). */
 export function observationFingerprint(observation: unknown): string {
-  return createHash('sha256').update(canonicalJson(stableObservation(observation) ?? null), 'utf8').digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(stableObservation(observation) ?? null), 'utf8')
+    .digest('hex');
 }

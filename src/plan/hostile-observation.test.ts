@@ -7,7 +7,15 @@ import { planCluster } from './plan-cluster';
 import type { Action, Plan, PlanMode } from './plan-types';
 import { renderPlanJson } from './render-plan-json';
 import { renderPlanText } from './render-plan-text';
-import { convergedEsxi, convergedScvm, fixtureDesired, fixtureManifest, fixtureNode, observedCluster, PLAN_OPTS } from '../../test/support/plan-fixtures';
+import {
+  convergedEsxi,
+  convergedScvm,
+  fixtureDesired,
+  fixtureManifest,
+  fixtureNode,
+  observedCluster,
+  PLAN_OPTS,
+} from '../../test/support/plan-fixtures';
 
 /**
  * A host we observe may hold anything: a crontab, local.sh, heartbeat, ps
@@ -20,7 +28,13 @@ import { convergedEsxi, convergedScvm, fixtureDesired, fixtureManifest, fixtureN
  */
 const MARK = 'ZRBHOSTILE';
 const ESC = `\u001b]0;${MARK}\u0007\u001b[2J\u001b[31m\u009b31m\u202e`;
-const SHELL = [`$(touch /tmp/${MARK})`, `\`touch /tmp/${MARK}\``, `; touch /tmp/${MARK}`, `' ; touch /tmp/${MARK} ; '`, `| touch /tmp/${MARK}`];
+const SHELL = [
+  `$(touch /tmp/${MARK})`,
+  `\`touch /tmp/${MARK}\``,
+  `; touch /tmp/${MARK}`,
+  `' ; touch /tmp/${MARK} ; '`,
+  `| touch /tmp/${MARK}`,
+];
 
 // node-1 observes datastore1 like the recorded probe output; its peers are converged.
 const m = fixtureManifest(3);
@@ -43,7 +57,8 @@ function scenarios(): Array<[string, Record<string, FakeSection>]> {
     escapes: `# ${ESC}\n${OUR_CRON}\n`,
     'our line plus a command': `${OUR_CRON} ; touch /tmp/${MARK}\n`,
     'our line with a trailing command line': `${OUR_CRON}\n* * * * * ${SHELL[0]}\n`,
-    'legacy-looking root path': '* * * * * /bin/sh ///scvm_failure_loop.sh &\n* * * * * /bin/sh /vmfs/volumes/datastore1/scvm_failure_loop.sh &\n',
+    'legacy-looking root path':
+      '* * * * * /bin/sh ///scvm_failure_loop.sh &\n* * * * * /bin/sh /vmfs/volumes/datastore1/scvm_failure_loop.sh &\n',
     'legacy-looking path with shell': `* * * * * /bin/sh /vmfs/volumes/$(touch /tmp/${MARK})/vmware_scvm_failure/scvm_failure_loop.sh &\n`,
     '2 MB': huge(`* * * * * /bin/echo ${MARK} ${ESC}`),
     'CR and NUL': `${OUR_CRON}\r\n\u0000${MARK}\r\n`,
@@ -64,19 +79,52 @@ function scenarios(): Array<[string, Record<string, FakeSection>]> {
     '2 MB': huge(`version=${MARK}${ESC}`),
   };
   for (const [k, v] of Object.entries(heartbeats)) out.push([`heartbeat: ${k}`, section('heartbeat', v)]);
-  out.push(['ps: shell and escapes in commands', section('ps', `WID CID World Name Command\n55 55 sh /bin/sh ${INSTALL}/reroute-loop.sh ${SHELL[2]}\n56 56 sh /bin/sh ${LEGACY}/scvm_failure_loop.sh ${ESC}\n57 57 ${ESC} ${SHELL[0]}\n`)]);
+  out.push([
+    'ps: shell and escapes in commands',
+    section(
+      'ps',
+      `WID CID World Name Command\n55 55 sh /bin/sh ${INSTALL}/reroute-loop.sh ${SHELL[2]}\n56 56 sh /bin/sh ${LEGACY}/scvm_failure_loop.sh ${ESC}\n57 57 ${ESC} ${SHELL[0]}\n`,
+    ),
+  ]);
   out.push(['ps: 2 MB', section('ps', `WID CID World Name Command\n${huge(`1 1 sh /bin/sh ${INSTALL}/reroute-loop.sh ${MARK}`)}`)]);
-  out.push(['files: hostile names', section('files', `drwx------ - - ${INSTALL}\n-rw------- 10 ${'a'.repeat(64)} ${INSTALL}/$(touch /tmp/${MARK})\n-rw------- 10 ${'a'.repeat(64)} ${INSTALL}/reroute.conf ${ESC}\n-rwx------ x y ${INSTALL}/reroute-loop.sh\n`)]);
-  out.push(['files: a forged entry outside the dir (file name with a newline)', section('files', `drwx------ - - ${INSTALL}\n-rw------- 1 ${'a'.repeat(64)} ${INSTALL}/x\n-rw------- 1 ${'b'.repeat(64)} ${INSTALL}/../../../etc/rc.local.d/local.sh\n-rw------- 1 ${'b'.repeat(64)} ${INSTALL}/keys/../../../../bootbank/state.tgz\n-rw------- 1 ${'b'.repeat(64)} ${INSTALL}//x\n`)]);
+  out.push([
+    'files: hostile names',
+    section(
+      'files',
+      `drwx------ - - ${INSTALL}\n-rw------- 10 ${'a'.repeat(64)} ${INSTALL}/$(touch /tmp/${MARK})\n-rw------- 10 ${'a'.repeat(64)} ${INSTALL}/reroute.conf ${ESC}\n-rwx------ x y ${INSTALL}/reroute-loop.sh\n`,
+    ),
+  ]);
+  out.push([
+    'files: a forged entry outside the dir (file name with a newline)',
+    section(
+      'files',
+      `drwx------ - - ${INSTALL}\n-rw------- 1 ${'a'.repeat(64)} ${INSTALL}/x\n-rw------- 1 ${'b'.repeat(64)} ${INSTALL}/../../../etc/rc.local.d/local.sh\n-rw------- 1 ${'b'.repeat(64)} ${INSTALL}/keys/../../../../bootbank/state.tgz\n-rw------- 1 ${'b'.repeat(64)} ${INSTALL}//x\n`,
+    ),
+  ]);
   out.push(['loop line 2: shell and escapes', section('loop_line2', `reroute_version=$(touch /tmp/${MARK})${ESC}\n`)]);
   out.push(['pin: shell', section('pin', `10.20.0.102; touch /tmp/${MARK}\n`)]);
   out.push(['pubkey: escapes and huge', section('pubkey', `ssh-rsa ${'A'.repeat(100_000)} ${ESC}\n`)]);
-  out.push(['routes: hostile gateways', section('routes', `VMkernel Routes:\nNetwork Netmask Gateway Interface\n192.168.33.2 255.255.255.255 10.20.0.101;touch${MARK} vmk1\n192.168.33.2 255.255.255.255 ${ESC} vmk1\n`)]);
+  out.push([
+    'routes: hostile gateways',
+    section(
+      'routes',
+      `VMkernel Routes:\nNetwork Netmask Gateway Interface\n192.168.33.2 255.255.255.255 10.20.0.101;touch${MARK} vmk1\n192.168.33.2 255.255.255.255 ${ESC} vmk1\n`,
+    ),
+  ]);
   out.push(['vmknics: garbage', section('vmknics', `${ESC}\n${huge('vmk9 x IPv4 999.1.1.1')}`)]);
   out.push(['esxi version: escapes', section('esxi_version', `VMware ESXi ${ESC}\n`)]);
-  out.push(['legacy: paths outside the datastore', { legacy: { name: 'legacy', body: `dir=/\nline2=reroute_version=${MARK}${ESC}\nkeydir=/etc\n` } }]);
-  out.push(['legacy: traversal', { legacy: { name: 'legacy', body: `dir=/vmfs/volumes/../../vmware_scvm_failure\nkeydir=/vmfs/volumes/x/../../.smartx_key\n` } }]);
-  out.push(['lease: hostile owner', { lease_dir: { name: 'lease_dir', body: 'present\n' }, 'lease.owner': { name: 'lease.owner', body: `${SHELL[0]}${ESC}\n` } }]);
+  out.push([
+    'legacy: paths outside the datastore',
+    { legacy: { name: 'legacy', body: `dir=/\nline2=reroute_version=${MARK}${ESC}\nkeydir=/etc\n` } },
+  ]);
+  out.push([
+    'legacy: traversal',
+    { legacy: { name: 'legacy', body: `dir=/vmfs/volumes/../../vmware_scvm_failure\nkeydir=/vmfs/volumes/x/../../.smartx_key\n` } },
+  ]);
+  out.push([
+    'lease: hostile owner',
+    { lease_dir: { name: 'lease_dir', body: 'present\n' }, 'lease.owner': { name: 'lease.owner', body: `${SHELL[0]}${ESC}\n` } },
+  ]);
   return out;
 }
 
@@ -119,15 +167,22 @@ function checkPlan(name: string, plan: Plan, mode: PlanMode): string[] {
       if (mode === 'apply' && a.op === 'delete-route') problems.push(`${name}: route action in an apply plan`);
       if ((a.op === 'remove-dir' && a.recursive) || a.op === 'delete-file') {
         const inside = a.path.startsWith(`${h.installDir ?? '/nonexistent'}/`) && !/\/\.{1,2}(\/|$)|\/\//.test(a.path);
-        const ok = inside || a.path === h.installDir || /^\/vmfs\/volumes\/[^/\s.][^/\s]*\/(vmware_scvm_failure|\.smartx_key|vmware_scvm_failure\/\.smartx_key)$/.test(a.path);
+        const ok =
+          inside ||
+          a.path === h.installDir ||
+          /^\/vmfs\/volumes\/[^/\s.][^/\s]*\/(vmware_scvm_failure|\.smartx_key|vmware_scvm_failure\/\.smartx_key)$/.test(a.path);
         if (!ok) problems.push(`${name}: ${a.op} of ${JSON.stringify(a.path)}`);
       }
       const run = JSON.stringify(executable(a));
       // A hostile line may be *removed* (it is ours or the seed's); nothing hostile is ever written, added or matched on.
       if (run.includes(MARK) || run.includes('touch /tmp')) {
         // A file in our own folder with a hostile name is deleted at teardown, its path quoted like every argument.
-        const inOurDir = a.op === 'delete-file' && a.path.startsWith(`${h.installDir ?? '/nonexistent'}/`) && !a.path.slice(1).includes('/../');
-        const removedOnly = inOurDir || (a.op === 'edit-crontab' && !a.add.some((l) => l.includes(MARK))) || (a.op === 'edit-local-sh' && !(a.block ?? '').includes(MARK));
+        const inOurDir =
+          a.op === 'delete-file' && a.path.startsWith(`${h.installDir ?? '/nonexistent'}/`) && !a.path.slice(1).includes('/../');
+        const removedOnly =
+          inOurDir ||
+          (a.op === 'edit-crontab' && !a.add.some((l) => l.includes(MARK))) ||
+          (a.op === 'edit-local-sh' && !(a.block ?? '').includes(MARK));
         if (!removedOnly) problems.push(`${name}: hostile text in an action apply runs: ${run.slice(0, 200)}`);
       }
       if (a.op === 'edit-crontab' && a.add.some((l) => l !== OUR_CRON)) problems.push(`${name}: crontab line added that is not ours`);
@@ -160,12 +215,31 @@ describe('hostile remote output through parse → plan → render', () => {
 
   it('any hostile section body (random text with shell and escape fragments) never crashes the planner or reaches the terminal raw', () => {
     const names = installedSections().map((s) => s.name);
-    const fragment = fc.constantFrom(...SHELL, ESC, MARK, OUR_CRON, '# BEGIN zbs-reroute (managed by reroute; do not edit)', '# END zbs-reroute', 'exit 0', '\n', '\r\n', '\u0000', 'target=', 'version=', `${LEGACY}/scvm_failure_loop.sh`);
+    const fragment = fc.constantFrom(
+      ...SHELL,
+      ESC,
+      MARK,
+      OUR_CRON,
+      '# BEGIN zbs-reroute (managed by reroute; do not edit)',
+      '# END zbs-reroute',
+      'exit 0',
+      '\n',
+      '\r\n',
+      '\u0000',
+      'target=',
+      'version=',
+      `${LEGACY}/scvm_failure_loop.sh`,
+    );
     fc.assert(
-      fc.property(fc.constantFrom(...names), fc.array(fc.oneof(fragment, fc.string({ unit: 'binary', maxLength: 20 })), { maxLength: 30 }), (name, parts) => {
-        const observed = observe(section(name, parts.join('')));
-        for (const mode of ['apply', 'destroy'] as const) expect(checkPlan(name, planCluster(desired, observed, { mode, ...PLAN_OPTS }), mode)).toEqual([]);
-      }),
+      fc.property(
+        fc.constantFrom(...names),
+        fc.array(fc.oneof(fragment, fc.string({ unit: 'binary', maxLength: 20 })), { maxLength: 30 }),
+        (name, parts) => {
+          const observed = observe(section(name, parts.join('')));
+          for (const mode of ['apply', 'destroy'] as const)
+            expect(checkPlan(name, planCluster(desired, observed, { mode, ...PLAN_OPTS }), mode)).toEqual([]);
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -23,8 +23,10 @@ import {
 // These cases are about the cluster key too: the ssh session source is the one that installs it.
 const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));
 
-const apply = (d: DesiredCluster, o: ObservedCluster, extra: Partial<Parameters<typeof planCluster>[2]> = {}) => planCluster(d, o, { mode: 'apply', ...PLAN_OPTS, ...extra });
-const destroy = (d: DesiredCluster, o: ObservedCluster, extra: Partial<Parameters<typeof planCluster>[2]> = {}) => planCluster(d, o, { mode: 'destroy', ...PLAN_OPTS, ...extra });
+const apply = (d: DesiredCluster, o: ObservedCluster, extra: Partial<Parameters<typeof planCluster>[2]> = {}) =>
+  planCluster(d, o, { mode: 'apply', ...PLAN_OPTS, ...extra });
+const destroy = (d: DesiredCluster, o: ObservedCluster, extra: Partial<Parameters<typeof planCluster>[2]> = {}) =>
+  planCluster(d, o, { mode: 'destroy', ...PLAN_OPTS, ...extra });
 const ops = (p: Plan, node: string, host: 'esxi' | 'scvm' = 'esxi') => host_(p, node, host).actions.map((a) => a.op);
 function host_(p: Plan, node: string, host: 'esxi' | 'scvm' = 'esxi') {
   const h = p.hosts.find((x) => x.node === node && x.host === host);
@@ -45,7 +47,9 @@ function scvmOf(o: ObservedCluster, node: string): ScvmObserved {
 function expectConverges(d: DesiredCluster, o: ObservedCluster, p: Plan) {
   const after = applyPlanToObserved(p, o);
   const again = planCluster(d, after, { mode: p.mode, ...PLAN_OPTS });
-  expect(again.hosts.filter((h) => h.actions.length > 0).map((h) => `${h.host}:${h.node} ${h.actions.map((a) => a.op).join(',')}`)).toEqual([]);
+  expect(again.hosts.filter((h) => h.actions.length > 0).map((h) => `${h.host}:${h.node} ${h.actions.map((a) => a.op).join(',')}`)).toEqual(
+    [],
+  );
   return after;
 }
 
@@ -59,11 +63,37 @@ describe('planCluster, apply mode', () => {
       { 'node-1': freshScvm('node-1'), 'node-2': freshScvm('node-2'), 'node-3': freshScvm('node-3') },
     );
     const p = apply(d3, o);
-    expect(p.hosts.map((h) => `${h.host}:${h.node}`)).toEqual(['scvm:node-1', 'scvm:node-2', 'scvm:node-3', 'esxi:node-1', 'esxi:node-2', 'esxi:node-3']);
+    expect(p.hosts.map((h) => `${h.host}:${h.node}`)).toEqual([
+      'scvm:node-1',
+      'scvm:node-2',
+      'scvm:node-3',
+      'esxi:node-1',
+      'esxi:node-2',
+      'esxi:node-3',
+    ]);
     expect(p.summary).toEqual({ add: 6, change: 0, destroy: 0, unreachable: 0 });
-    expect(ops(p, 'node-1')).toEqual(['mkdir', 'mkdir', 'write-file', 'write-file', 'write-file', 'write-file', 'write-file', 'edit-crontab', 'reload-crond', 'edit-local-sh', 'auto-backup', 'start-agent']);
+    expect(ops(p, 'node-1')).toEqual([
+      'mkdir',
+      'mkdir',
+      'write-file',
+      'write-file',
+      'write-file',
+      'write-file',
+      'write-file',
+      'edit-crontab',
+      'reload-crond',
+      'edit-local-sh',
+      'auto-backup',
+      'start-agent',
+    ]);
     const writes = host_(p, 'node-1').actions.filter((a): a is Extract<Action, { op: 'write-file' }> => a.op === 'write-file');
-    expect(writes.map((w) => w.path.split('/zbs-reroute/')[1])).toEqual(['keys/reroute_id_rsa', 'keys/reroute_id_rsa.pub', 'keys/known_hosts', 'reroute.conf', 'reroute-loop.sh']);
+    expect(writes.map((w) => w.path.split('/zbs-reroute/')[1])).toEqual([
+      'keys/reroute_id_rsa',
+      'keys/reroute_id_rsa.pub',
+      'keys/known_hosts',
+      'reroute.conf',
+      'reroute-loop.sh',
+    ]);
     expect(writes[0]?.content).toBeUndefined();
     expect(writes[0]?.contentRef).toBe('reroute-private-key');
     expect(host_(p, 'node-1').change).toBe('create');
@@ -123,24 +153,150 @@ describe('planCluster, apply mode', () => {
     const base = () => convergedCluster(d3, m3);
     const dir = '/vmfs/volumes/ds-2/zbs-reroute';
     const cases: [string, (e: EsxiObserved) => void, string[], string[]][] = [
-      ['private key changed', (e) => { e.files[`${dir}/keys/reroute_id_rsa`]!.sha256 = 'a'.repeat(64); }, ['write-file'], ['keys/reroute_id_rsa:file-differs']],
-      ['public key missing', (e) => { delete e.files[`${dir}/keys/reroute_id_rsa.pub`]; }, ['write-file'], ['keys/reroute_id_rsa.pub:file-missing']],
-      ['known_hosts changed', (e) => { e.files[`${dir}/keys/known_hosts`]!.sha256 = 'b'.repeat(64); }, ['write-file'], ['keys/known_hosts:file-differs']],
-      ['reroute.conf changed (the loop re-reads it, no restart)', (e) => { e.files[`${dir}/reroute.conf`]!.sha256 = 'c'.repeat(64); }, ['write-file'], ['reroute.conf:file-differs']],
-      ['reroute.conf mode loosened', (e) => { e.files[`${dir}/reroute.conf`]!.mode = '0644'; }, ['write-file'], ['reroute.conf:file-mode']],
-      ['agent script edited in place', (e) => { e.files[`${dir}/reroute-loop.sh`]!.sha256 = 'd'.repeat(64); }, ['write-file', 'restart-agent'], ['reroute-loop.sh:file-differs']],
-      ['all keys gone (keys dir recreated)', (e) => { for (const k of Object.keys(e.files)) if (k.includes('/keys/')) delete e.files[k]; }, ['mkdir', 'write-file', 'write-file', 'write-file'], ['keys/reroute_id_rsa:file-missing', 'keys/reroute_id_rsa.pub:file-missing', 'keys/known_hosts:file-missing']],
-      ['crontab line missing', (e) => { e.crontab = ESXI_CRONTAB; }, ['edit-crontab', 'reload-crond'], ['crontab:crontab-missing']],
-      ['crontab line duplicated', (e) => { e.crontab += `* * * * * /bin/sh ${dir}/reroute-loop.sh &\n`; }, ['edit-crontab', 'reload-crond'], ['crontab:crontab-duplicated']],
-      ['crontab points at an old datastore', (e) => { e.crontab = ESXI_CRONTAB + '* * * * * /bin/sh /vmfs/volumes/None/zbs-reroute/reroute-loop.sh &\n'; }, ['edit-crontab', 'reload-crond'], ['crontab:crontab-missing', 'crontab:crontab-stale']],
-      ['crond not running', (e) => { e.crondRunning = false; }, ['reload-crond'], ['crond:crond-stopped']],
-      ['local.sh block missing', (e) => { e.localSh = ESXI_LOCAL_SH; }, ['edit-local-sh', 'auto-backup'], ['local.sh:local-sh-drift']],
-      ['local.sh block edited by hand', (e) => { e.localSh = e.localSh.replace(' crond\n', ' crond # tweaked\n'); }, ['edit-local-sh', 'auto-backup'], ['local.sh:local-sh-drift']],
-      ['local.sh block after exit 0', (e) => { e.localSh = ESXI_LOCAL_SH + d3.esxi[1]!.localShBlock; }, ['edit-local-sh', 'auto-backup'], ['local.sh:local-sh-drift']],
-      ['agent not running', (e) => { e.agentProcesses = []; }, ['start-agent'], ['agent:agent-not-running']],
-      ['heartbeat stale (agent hung)', (e) => { e.heartbeat!.updated = NOW - 600; }, ['restart-agent'], ['agent:agent-stale']],
-      ['heartbeat missing while the loop runs', (e) => { delete e.heartbeat; }, ['restart-agent'], ['agent:agent-stale']],
-      ['old agent still running after a swap', (e) => { e.heartbeat!.version = '0.9.0'; }, ['restart-agent'], ['agent:agent-stale']],
+      [
+        'private key changed',
+        (e) => {
+          e.files[`${dir}/keys/reroute_id_rsa`]!.sha256 = 'a'.repeat(64);
+        },
+        ['write-file'],
+        ['keys/reroute_id_rsa:file-differs'],
+      ],
+      [
+        'public key missing',
+        (e) => {
+          delete e.files[`${dir}/keys/reroute_id_rsa.pub`];
+        },
+        ['write-file'],
+        ['keys/reroute_id_rsa.pub:file-missing'],
+      ],
+      [
+        'known_hosts changed',
+        (e) => {
+          e.files[`${dir}/keys/known_hosts`]!.sha256 = 'b'.repeat(64);
+        },
+        ['write-file'],
+        ['keys/known_hosts:file-differs'],
+      ],
+      [
+        'reroute.conf changed (the loop re-reads it, no restart)',
+        (e) => {
+          e.files[`${dir}/reroute.conf`]!.sha256 = 'c'.repeat(64);
+        },
+        ['write-file'],
+        ['reroute.conf:file-differs'],
+      ],
+      [
+        'reroute.conf mode loosened',
+        (e) => {
+          e.files[`${dir}/reroute.conf`]!.mode = '0644';
+        },
+        ['write-file'],
+        ['reroute.conf:file-mode'],
+      ],
+      [
+        'agent script edited in place',
+        (e) => {
+          e.files[`${dir}/reroute-loop.sh`]!.sha256 = 'd'.repeat(64);
+        },
+        ['write-file', 'restart-agent'],
+        ['reroute-loop.sh:file-differs'],
+      ],
+      [
+        'all keys gone (keys dir recreated)',
+        (e) => {
+          for (const k of Object.keys(e.files)) if (k.includes('/keys/')) delete e.files[k];
+        },
+        ['mkdir', 'write-file', 'write-file', 'write-file'],
+        ['keys/reroute_id_rsa:file-missing', 'keys/reroute_id_rsa.pub:file-missing', 'keys/known_hosts:file-missing'],
+      ],
+      [
+        'crontab line missing',
+        (e) => {
+          e.crontab = ESXI_CRONTAB;
+        },
+        ['edit-crontab', 'reload-crond'],
+        ['crontab:crontab-missing'],
+      ],
+      [
+        'crontab line duplicated',
+        (e) => {
+          e.crontab += `* * * * * /bin/sh ${dir}/reroute-loop.sh &\n`;
+        },
+        ['edit-crontab', 'reload-crond'],
+        ['crontab:crontab-duplicated'],
+      ],
+      [
+        'crontab points at an old datastore',
+        (e) => {
+          e.crontab = ESXI_CRONTAB + '* * * * * /bin/sh /vmfs/volumes/None/zbs-reroute/reroute-loop.sh &\n';
+        },
+        ['edit-crontab', 'reload-crond'],
+        ['crontab:crontab-missing', 'crontab:crontab-stale'],
+      ],
+      [
+        'crond not running',
+        (e) => {
+          e.crondRunning = false;
+        },
+        ['reload-crond'],
+        ['crond:crond-stopped'],
+      ],
+      [
+        'local.sh block missing',
+        (e) => {
+          e.localSh = ESXI_LOCAL_SH;
+        },
+        ['edit-local-sh', 'auto-backup'],
+        ['local.sh:local-sh-drift'],
+      ],
+      [
+        'local.sh block edited by hand',
+        (e) => {
+          e.localSh = e.localSh.replace(' crond\n', ' crond # tweaked\n');
+        },
+        ['edit-local-sh', 'auto-backup'],
+        ['local.sh:local-sh-drift'],
+      ],
+      [
+        'local.sh block after exit 0',
+        (e) => {
+          e.localSh = ESXI_LOCAL_SH + d3.esxi[1]!.localShBlock;
+        },
+        ['edit-local-sh', 'auto-backup'],
+        ['local.sh:local-sh-drift'],
+      ],
+      [
+        'agent not running',
+        (e) => {
+          e.agentProcesses = [];
+        },
+        ['start-agent'],
+        ['agent:agent-not-running'],
+      ],
+      [
+        'heartbeat stale (agent hung)',
+        (e) => {
+          e.heartbeat!.updated = NOW - 600;
+        },
+        ['restart-agent'],
+        ['agent:agent-stale'],
+      ],
+      [
+        'heartbeat missing while the loop runs',
+        (e) => {
+          delete e.heartbeat;
+        },
+        ['restart-agent'],
+        ['agent:agent-stale'],
+      ],
+      [
+        'old agent still running after a swap',
+        (e) => {
+          e.heartbeat!.version = '0.9.0';
+        },
+        ['restart-agent'],
+        ['agent:agent-stale'],
+      ],
     ];
     test.each(cases)('%s', (_name, mutate, expected, items) => {
       const o = base();
@@ -188,7 +344,9 @@ describe('planCluster, apply mode', () => {
         { op: 'authorized-key-add', entry: d3.scvm[0]!.authorizedKey },
         { op: 'authorized-key-remove', entry: oldRoot, file: 'root' },
       ]);
-      expect(host_(p, 'node-1', 'scvm').reasons.map((r) => r.detail)).toContain("old key entry in root's authorized_keys (the agent logs in as the operator user now)");
+      expect(host_(p, 'node-1', 'scvm').reasons.map((r) => r.detail)).toContain(
+        "old key entry in root's authorized_keys (the agent logs in as the operator user now)",
+      );
       const after = expectConverges(d3, o, p);
       expect(scvmOf(after, 'node-1').rootManagedKeys).toEqual(['ssh-rsa AAAAother zbs-reroute:other-cluster']); // never another cluster's
       const o2 = base();
@@ -203,9 +361,16 @@ describe('planCluster, apply mode', () => {
   test('foreign crontab and local.sh lines survive byte for byte (CRLF, comments, lookalikes)', () => {
     const o = convergedCluster(d3, m3);
     const e = esxiOf(o, 'node-1');
-    const foreignCron = ['# old: * * * * * /bin/sh /x/reroute-loop.sh &', '*/2 * * * * /opt/other.sh\r', '5 5 * * * echo reroute-loop.sh.bak'];
+    const foreignCron = [
+      '# old: * * * * * /bin/sh /x/reroute-loop.sh &',
+      '*/2 * * * * /opt/other.sh\r',
+      '5 5 * * * echo reroute-loop.sh.bak',
+    ];
     e.crontab = ESXI_CRONTAB + foreignCron.join('\n'); // no final newline
-    e.localSh = '#!/bin/sh\r\necho "custom"\n' + d3.esxi[0]!.localShBlock.replace('crond\n', 'crond --changed\n') + 'if true; then\n  exit 0\nfi\nexit 0';
+    e.localSh =
+      '#!/bin/sh\r\necho "custom"\n' +
+      d3.esxi[0]!.localShBlock.replace('crond\n', 'crond --changed\n') +
+      'if true; then\n  exit 0\nfi\nexit 0';
     const p = apply(d3, o);
     expect(ops(p, 'node-1')).toEqual(['edit-crontab', 'reload-crond', 'edit-local-sh', 'auto-backup']);
     const after = esxiOf(applyPlanToObserved(p, o), 'node-1');
@@ -220,9 +385,30 @@ describe('planCluster, apply mode', () => {
     const p = apply(d3, o);
     const h = host_(p, 'node-1');
     expect(h.change).toBe('takeover');
-    expect(h.actions.map((a) => a.op)).toEqual(['mkdir', 'mkdir', 'write-file', 'write-file', 'write-file', 'write-file', 'write-file', 'edit-crontab', 'reload-crond', 'edit-local-sh', 'auto-backup', 'stop-agent', 'start-agent', 'verify-agent', 'remove-dir']);
+    expect(h.actions.map((a) => a.op)).toEqual([
+      'mkdir',
+      'mkdir',
+      'write-file',
+      'write-file',
+      'write-file',
+      'write-file',
+      'write-file',
+      'edit-crontab',
+      'reload-crond',
+      'edit-local-sh',
+      'auto-backup',
+      'stop-agent',
+      'start-agent',
+      'verify-agent',
+      'remove-dir',
+    ]);
     const legacy = esxiOf(o, 'node-1').legacy!;
-    expect(h.actions).toContainEqual({ op: 'edit-crontab', remove: [legacy.crontabLine], add: [d3.esxi[0]!.crontabLine], before: esxiOf(o, 'node-1').crontab });
+    expect(h.actions).toContainEqual({
+      op: 'edit-crontab',
+      remove: [legacy.crontabLine],
+      add: [d3.esxi[0]!.crontabLine],
+      before: esxiOf(o, 'node-1').crontab,
+    });
     expect(h.actions).toContainEqual({ op: 'stop-agent', match: ['scvm_failure_loop.sh'] });
     expect(h.actions.at(-1)).toEqual({ op: 'remove-dir', path: legacy.dir, recursive: true });
     expect(h.reasons.map((r) => r.detail)[0]).toMatch(/legacy install 0\.9\.3 .*route adopted/);
@@ -254,7 +440,10 @@ describe('planCluster, apply mode', () => {
     const e = esxiOf(o, 'node-1');
     e.agentProcesses = [{ pid: 55, command: '/bin/sh /vmfs/volumes/old-ds/zbs-reroute/reroute-loop.sh' }];
     const p = apply(d3, o);
-    expect(host_(p, 'node-1').actions).toEqual([{ op: 'stop-agent', match: ['/vmfs/volumes/old-ds/zbs-reroute/reroute-loop.sh'] }, { op: 'start-agent' }]);
+    expect(host_(p, 'node-1').actions).toEqual([
+      { op: 'stop-agent', match: ['/vmfs/volumes/old-ds/zbs-reroute/reroute-loop.sh'] },
+      { op: 'start-agent' },
+    ]);
     expectConverges(d3, o, p);
   });
 
@@ -264,7 +453,11 @@ describe('planCluster, apply mode', () => {
     delete o.scvm['node-3'];
     esxiOf(o, 'node-1').agentProcesses = [];
     const p = apply(d3, o);
-    expect(host_(p, 'node-2')).toMatchObject({ change: 'unreachable', actions: [], unreachableReason: 'connect ECONNREFUSED 10.10.0.12:22' });
+    expect(host_(p, 'node-2')).toMatchObject({
+      change: 'unreachable',
+      actions: [],
+      unreachableReason: 'connect ECONNREFUSED 10.10.0.12:22',
+    });
     expect(host_(p, 'node-3', 'scvm')).toMatchObject({ change: 'unreachable', unreachableReason: 'not in the observation' });
     expect(ops(p, 'node-1')).toEqual(['start-agent']);
     expect(p.summary).toEqual({ add: 0, change: 1, destroy: 0, unreachable: 2 });
@@ -277,7 +470,16 @@ describe('planCluster, apply mode', () => {
     o.esxi['node-4'] = freshEsxi('node-4');
     o.scvm['node-4'] = freshScvm('node-4');
     const p = apply(d4, o, { targets: ['node-4'] });
-    expect(p.hosts.map((h) => `${h.host}:${h.node}:${h.change}`)).toEqual(['scvm:node-1:update', 'scvm:node-2:update', 'scvm:node-3:update', 'scvm:node-4:create', 'esxi:node-1:update', 'esxi:node-2:update', 'esxi:node-3:update', 'esxi:node-4:create']);
+    expect(p.hosts.map((h) => `${h.host}:${h.node}:${h.change}`)).toEqual([
+      'scvm:node-1:update',
+      'scvm:node-2:update',
+      'scvm:node-3:update',
+      'scvm:node-4:create',
+      'esxi:node-1:update',
+      'esxi:node-2:update',
+      'esxi:node-3:update',
+      'esxi:node-4:create',
+    ]);
     expect(() => apply(d4, o, { targets: ['node-9'] })).toThrow(/node-9/);
   });
 
@@ -287,7 +489,9 @@ describe('planCluster, apply mode', () => {
     const d = fixtureDesired(m);
     const o = convergedCluster(d3, m3);
     const p = apply(d, o);
-    expect(host_(p, 'node-2').actions).toEqual([{ op: 'write-pin', target: '10.20.0.103', targetNode: 'node-3', path: '/vmfs/volumes/ds-2/zbs-reroute/pin' }]);
+    expect(host_(p, 'node-2').actions).toEqual([
+      { op: 'write-pin', target: '10.20.0.103', targetNode: 'node-3', path: '/vmfs/volumes/ds-2/zbs-reroute/pin' },
+    ]);
     expect(host_(p, 'node-2').reasons.map((r) => r.detail)).toEqual(['IO drained to node-3']);
     const drained = expectConverges(d, o, p);
     const undo = apply(d3, drained);
@@ -308,7 +512,8 @@ describe('planCluster, apply mode', () => {
     const o = convergedCluster(d3, m3);
     const e = esxiOf(o, 'node-1');
     const dir = '/vmfs/volumes/ds-1/zbs-reroute';
-    for (const f of ['.reroute-loop.sh.tmp.99', 'lease/owner']) e.files[`${dir}/${f}`] = { path: `${dir}/${f}`, sha256: 'e'.repeat(64), size: 1, mode: '0600' };
+    for (const f of ['.reroute-loop.sh.tmp.99', 'lease/owner'])
+      e.files[`${dir}/${f}`] = { path: `${dir}/${f}`, sha256: 'e'.repeat(64), size: 1, mode: '0600' };
     expect(ops(apply(d3, o), 'node-1')).toEqual([]);
     const p = apply(d3, o, { prune: true });
     expect(host_(p, 'node-1').actions).toEqual([{ op: 'delete-file', path: `${dir}/.reroute-loop.sh.tmp.99` }]);
@@ -328,8 +533,29 @@ describe('planCluster, destroy mode', () => {
     ];
     esxiOf(o, 'node-2').nfsRoute = { network: '192.168.33.2', prefixLength: 32, gateway: '172.16.9.9' }; // foreign gateway: never
     const p = destroy(d, o, { destroy: { removeRoutes: true } });
-    expect(p.hosts.map((h) => `${h.host}:${h.node}`)).toEqual(['esxi:node-1', 'esxi:node-2', 'esxi:node-3', 'scvm:node-1', 'scvm:node-2', 'scvm:node-3']);
-    expect(ops(p, 'node-1')).toEqual(['edit-crontab', 'reload-crond', 'stop-agent', 'edit-local-sh', 'auto-backup', 'delete-file', 'delete-file', 'delete-file', 'delete-file', 'delete-file', 'remove-dir', 'delete-route', 'delete-route']);
+    expect(p.hosts.map((h) => `${h.host}:${h.node}`)).toEqual([
+      'esxi:node-1',
+      'esxi:node-2',
+      'esxi:node-3',
+      'scvm:node-1',
+      'scvm:node-2',
+      'scvm:node-3',
+    ]);
+    expect(ops(p, 'node-1')).toEqual([
+      'edit-crontab',
+      'reload-crond',
+      'stop-agent',
+      'edit-local-sh',
+      'auto-backup',
+      'delete-file',
+      'delete-file',
+      'delete-file',
+      'delete-file',
+      'delete-file',
+      'remove-dir',
+      'delete-route',
+      'delete-route',
+    ]);
     expect(host_(p, 'node-1').actions.filter((a) => a.op === 'delete-route')).toEqual([
       // Deleted only because it is local (and healthy); no other gateway is named: a route that
       // moved to a peer after it was observed (a failover during the stop) is never deleted.
@@ -351,7 +577,15 @@ describe('planCluster, destroy mode', () => {
     const o = convergedCluster(d3, m3);
     o.esxi['node-1'] = legacyEsxi('node-1', '10.20.0.101');
     const p = destroy(d3, o, { destroy: { removeRoutes: true } });
-    expect(ops(p, 'node-1')).toEqual(['edit-crontab', 'reload-crond', 'stop-agent', 'edit-local-sh', 'auto-backup', 'remove-dir', 'delete-route']);
+    expect(ops(p, 'node-1')).toEqual([
+      'edit-crontab',
+      'reload-crond',
+      'stop-agent',
+      'edit-local-sh',
+      'auto-backup',
+      'remove-dir',
+      'delete-route',
+    ]);
     const after = esxiOf(expectConverges(d3, o, p), 'node-1');
     expect(after.crontab).not.toMatch(/scvm_failure/);
     expect(after.agentProcesses).toEqual([]);
@@ -377,7 +611,15 @@ describe('observedFingerprint', () => {
     const o = convergedCluster(d3, m3);
     const a = apply(d3, o);
     const reverseKeys = (v: unknown): unknown =>
-      Array.isArray(v) ? v.map(reverseKeys) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reverseKeys(x)])) : v;
+      Array.isArray(v)
+        ? v.map(reverseKeys)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(
+              Object.entries(v)
+                .reverse()
+                .map(([k, x]) => [k, reverseKeys(x)]),
+            )
+          : v;
     const reordered = reverseKeys(o) as ObservedCluster;
     expect(apply(d3, reordered).hosts.map((h) => h.observedFingerprint)).toEqual(a.hosts.map((h) => h.observedFingerprint));
     esxiOf(o, 'node-1').crontab += '# x\n';

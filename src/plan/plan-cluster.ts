@@ -29,16 +29,37 @@ export interface PlanOptions {
   destroy?: DestroyOptions;
 }
 
-function hostPlan(base: Pick<HostPlan, 'node' | 'host' | 'address'>, observation: unknown, draft: HostDraft, installDir?: string): HostPlan {
-  const p: HostPlan = { ...base, change: draft.change, observedFingerprint: observationFingerprint(observation), reasons: draft.reasons, actions: draft.actions };
+function hostPlan(
+  base: Pick<HostPlan, 'node' | 'host' | 'address'>,
+  observation: unknown,
+  draft: HostDraft,
+  installDir?: string,
+): HostPlan {
+  const p: HostPlan = {
+    ...base,
+    change: draft.change,
+    observedFingerprint: observationFingerprint(observation),
+    reasons: draft.reasons,
+    actions: draft.actions,
+  };
   if (installDir !== undefined) p.installDir = installDir;
   if (draft.notes !== undefined && draft.notes.length > 0) p.notes = draft.notes;
   if (draft.routeDecision !== undefined) p.routeDecision = draft.routeDecision;
   return p;
 }
 
-function unreachable(base: Pick<HostPlan, 'node' | 'host' | 'address'>, observation: unknown, reason: string, installDir?: string): HostPlan {
-  const p = hostPlan(base, observation, { change: 'unreachable', reasons: [because('unreachable', `unreachable: ${reason}`)], actions: [] }, installDir);
+function unreachable(
+  base: Pick<HostPlan, 'node' | 'host' | 'address'>,
+  observation: unknown,
+  reason: string,
+  installDir?: string,
+): HostPlan {
+  const p = hostPlan(
+    base,
+    observation,
+    { change: 'unreachable', reasons: [because('unreachable', `unreachable: ${reason}`)], actions: [] },
+    installDir,
+  );
   p.unreachableReason = reason;
   return p;
 }
@@ -52,10 +73,18 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
   const known = new Set(desired.esxi.map((e) => e.node));
   const unknown = (opts.targets ?? []).filter((t) => !known.has(t));
   if (unknown.length > 0) {
-    throw new RerouteError('USAGE', `--target names no node of cluster ${desired.cluster}: ${unknown.join(', ')}`, `Use node names from the manifest: ${[...known].join(', ')}.`);
+    throw new RerouteError(
+      'USAGE',
+      `--target names no node of cluster ${desired.cluster}: ${unknown.join(', ')}`,
+      `Use node names from the manifest: ${[...known].join(', ')}.`,
+    );
   }
   if (opts.targetOnly === true && (opts.targets ?? []).length === 0) {
-    throw new RerouteError('USAGE', '--target-only needs --target NODE', 'Name the node(s) to plan alone with --target NODE, or drop --target-only.');
+    throw new RerouteError(
+      'USAGE',
+      '--target-only needs --target NODE',
+      'Name the node(s) to plan alone with --target NODE, or drop --target-only.',
+    );
   }
   if (opts.mode === 'destroy') checkForceHosts(desired, opts.destroy?.forceHosts);
   const targeted = (node: string) => opts.targets === undefined || opts.targets.length === 0 || opts.targets.includes(node);
@@ -68,7 +97,20 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
     const o = observed.esxi[d.node];
     if (o === undefined) esxiPlans.push(unreachable(base, o, 'not in the observation', d.installDir));
     else if (!o.reachable) esxiPlans.push(unreachable(base, o, o.reason, d.installDir));
-    else esxiPlans.push(hostPlan(base, o, opts.mode === 'apply' ? planEsxiApply(d, o, desired, opts.prune === true) : planEsxiDestroy(d, o, desired, { removeRoutes: opts.destroy?.removeRoutes === true, forced: opts.destroy?.forceHosts?.includes(d.node) === true }), d.installDir));
+    else
+      esxiPlans.push(
+        hostPlan(
+          base,
+          o,
+          opts.mode === 'apply'
+            ? planEsxiApply(d, o, desired, opts.prune === true)
+            : planEsxiDestroy(d, o, desired, {
+                removeRoutes: opts.destroy?.removeRoutes === true,
+                forced: opts.destroy?.forceHosts?.includes(d.node) === true,
+              }),
+          d.installDir,
+        ),
+      );
   }
 
   const scvmPlans: HostPlan[] = [];
@@ -79,10 +121,14 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
     const o = observed.scvm[d.node];
     if (o === undefined) scvmPlans.push(unreachable(base, o, 'not in the observation'));
     else if (!o.reachable) scvmPlans.push(unreachable(base, o, o.reason));
-    else scvmPlans.push(hostPlan(base, o, opts.mode === 'apply' ? planScvmApply(d, o, desired.cluster) : planScvmDestroy(o, desired.cluster)));
+    else
+      scvmPlans.push(hostPlan(base, o, opts.mode === 'apply' ? planScvmApply(d, o, desired.cluster) : planScvmDestroy(o, desired.cluster)));
   }
 
-  const scoped = opts.mode === 'apply' && (opts.targets ?? []).length > 0 ? scopeToTargets({ esxi: esxiPlans, scvm: scvmPlans }, desired, observed, opts.targets ?? [], opts.targetOnly === true) : undefined;
+  const scoped =
+    opts.mode === 'apply' && (opts.targets ?? []).length > 0
+      ? scopeToTargets({ esxi: esxiPlans, scvm: scvmPlans }, desired, observed, opts.targets ?? [], opts.targetOnly === true)
+      : undefined;
   if (scoped !== undefined) {
     esxiPlans.splice(0, esxiPlans.length, ...scoped.esxi);
     scvmPlans.splice(0, scvmPlans.length, ...scoped.scvm);
@@ -104,11 +150,14 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
   };
   if (count('refused') > 0) plan.summary.refused = count('refused');
   // An SCVM whose ZBS session could not be read gets no registration; say so rather than stay silent.
-  const sessionWarnings = opts.mode !== 'apply' ? [] : desired.scvm.flatMap((d) => {
-    const o = observed.scvm[d.node];
-    const w = o !== undefined && o.reachable ? planSessionClients(d, o).warning : undefined;
-    return w === undefined ? [] : [w];
-  });
+  const sessionWarnings =
+    opts.mode !== 'apply'
+      ? []
+      : desired.scvm.flatMap((d) => {
+          const o = observed.scvm[d.node];
+          const w = o !== undefined && o.reachable ? planSessionClients(d, o).warning : undefined;
+          return w === undefined ? [] : [w];
+        });
   const targetWarning = scoped === undefined ? undefined : targetOnlyWarning(scoped.scope);
   const warnings = [...(desired.warnings ?? []), ...sessionWarnings, ...(targetWarning === undefined ? [] : [targetWarning])];
   if (scoped !== undefined) plan.targets = scoped.scope;

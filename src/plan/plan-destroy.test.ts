@@ -7,7 +7,16 @@ import { applyPlanToObserved } from '../../test/support/simulate-apply';
 import type { DesiredCluster } from '../desired/desired-types';
 import type { EsxiObserved, ObservedCluster } from '../observe/observed-types';
 import { RerouteError } from '../errors/reroute-error';
-import { NOW, PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest as restManifest, fixtureNode, freshEsxi, withSshSource } from '../../test/support/plan-fixtures';
+import {
+  NOW,
+  PLAN_OPTS,
+  convergedCluster,
+  fixtureDesired,
+  fixtureManifest as restManifest,
+  fixtureNode,
+  freshEsxi,
+  withSshSource,
+} from '../../test/support/plan-fixtures';
 
 // With SCVM key entries to keep or remove: the ssh session source is the one that installs them.
 const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));
@@ -19,7 +28,8 @@ const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource
 const m3 = fixtureManifest(3);
 const d3 = fixtureDesired(m3);
 
-const destroy = (d: DesiredCluster, o: ObservedCluster, opts: DestroyOptions = {}) => planCluster(d, o, { mode: 'destroy', ...PLAN_OPTS, destroy: opts });
+const destroy = (d: DesiredCluster, o: ObservedCluster, opts: DestroyOptions = {}) =>
+  planCluster(d, o, { mode: 'destroy', ...PLAN_OPTS, destroy: opts });
 const esxiOf = (o: ObservedCluster, node: string) => o.esxi[node] as EsxiObserved;
 const host = (p: Plan, node: string, kind: 'esxi' | 'scvm' = 'esxi') => {
   const h = p.hosts.find((x) => x.node === node && x.host === kind);
@@ -56,7 +66,12 @@ describe('destroy keeps IO safe', () => {
     const p = destroy(d3, convergedCluster(d3, m3), { removeRoutes: true });
     expect(routeOps(p)).toEqual(['node-1', 'node-2', 'node-3']);
     expect(host(p, 'node-3').routeDecision?.code).toBe('delete-local');
-    expect(host(p, 'node-3').actions.at(-1)).toEqual({ op: 'delete-route', network: '192.168.33.2', prefixLength: 32, gateway: '10.20.0.103' });
+    expect(host(p, 'node-3').actions.at(-1)).toEqual({
+      op: 'delete-route',
+      network: '192.168.33.2',
+      prefixLength: 32,
+      gateway: '10.20.0.103',
+    });
   });
 
   test('a failed-over host is refused: no action, the reason and the fix; the others are cleaned; keys stay', () => {
@@ -75,7 +90,11 @@ describe('destroy keeps IO safe', () => {
       expect(host(p, 'node-3').change).toBe('delete');
       // The refused host's agent still logs in to every SCVM with the cluster key.
       for (const n of ['node-1', 'node-2', 'node-3']) {
-        expect(host(p, n, 'scvm')).toMatchObject({ change: 'noop', actions: [], notes: [expect.stringMatching(/key entry kept: the agent on node-1 \(refused\)/)] });
+        expect(host(p, n, 'scvm')).toMatchObject({
+          change: 'noop',
+          actions: [],
+          notes: [expect.stringMatching(/key entry kept: the agent on node-1 \(refused\)/)],
+        });
       }
       expect(p.summary).toEqual({ add: 0, change: 0, destroy: 2, unreachable: 0, refused: 1 });
       expect(routeOps(p)).toEqual(opts.removeRoutes ? ['node-2', 'node-3'] : []);
@@ -140,10 +159,14 @@ describe('destroy keeps IO safe', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(RerouteError);
-    expect(err).toMatchObject({ code: 'USAGE', message: expect.stringContaining('node-9'), fix: expect.stringContaining('node-1, node-2, node-3') });
+    expect(err).toMatchObject({
+      code: 'USAGE',
+      message: expect.stringContaining('node-9'),
+      fix: expect.stringContaining('node-1, node-2, node-3'),
+    });
   });
 
-  test('a host with nothing of ours left is not refused for its route: it is no teardown\'s business', () => {
+  test("a host with nothing of ours left is not refused for its route: it is no teardown's business", () => {
     const o = failedOver();
     o.esxi['node-1'] = { ...freshEsxi('node-1'), nfsRoute: { network: '192.168.33.2', prefixLength: 32, gateway: '10.20.0.102' } };
     const p = destroy(d3, o);
@@ -164,7 +187,13 @@ describe('destroy keeps IO safe', () => {
     const o = convergedCluster(d, m);
     esxiOf(o, 'node-1').nfsRoute = { network: '192.168.33.2', prefixLength: 32, gateway: '10.20.0.151' };
     const p = destroy(d, o, { removeRoutes: true });
-    expect(host(p, 'node-1').actions.at(-1)).toEqual({ op: 'delete-route', network: '192.168.33.2', prefixLength: 32, gateway: '10.20.0.151', orVia: ['10.20.0.101'] });
+    expect(host(p, 'node-1').actions.at(-1)).toEqual({
+      op: 'delete-route',
+      network: '192.168.33.2',
+      prefixLength: 32,
+      gateway: '10.20.0.151',
+      orVia: ['10.20.0.101'],
+    });
     // Via the peer's access IP it is failed over.
     esxiOf(o, 'node-1').nfsRoute = { network: '192.168.33.2', prefixLength: 32, gateway: '10.20.0.152' };
     expect(host(destroy(d, o), 'node-1').routeDecision?.code).toBe('refused-failed-over');

@@ -73,7 +73,10 @@ function ownerOf(gateway: string, desired: DesiredCluster): string {
 const routeText = (r: ObservedRoute) => `${r.network}/${r.prefixLength} via ${r.gateway}`;
 
 function refuseFix(node: string, why: 'drained' | 'failed-over'): string {
-  const first = why === 'drained' ? `remove \`drain\` from ${node} in the manifest and run \`reroute apply\` (IO returns by the failback policy)` : `heal ${node}'s SCVM and wait until the agent fails back (status shows the route local)`;
+  const first =
+    why === 'drained'
+      ? `remove \`drain\` from ${node} in the manifest and run \`reroute apply\` (IO returns by the failback policy)`
+      : `heal ${node}'s SCVM and wait until the agent fails back (status shows the route local)`;
   return `${first}, then destroy again; or \`reroute destroy --force-host ${node}\` to stop the agent and leave the route as it is.`;
 }
 
@@ -82,14 +85,23 @@ function refuseFix(node: string, why: 'drained' | 'failed-over'): string {
  * something of ours (agent, crontab line, files): only then can it be refused; a host with
  * nothing left has no agent managing its route, which is then simply left as it is.
  */
-export function decideDestroyRoutes(d: DesiredEsxi, o: EsxiObserved, desired: DesiredCluster, opts: { removeRoutes?: boolean; forced?: boolean; hasOurs: boolean }): RouteDecision {
+export function decideDestroyRoutes(
+  d: DesiredEsxi,
+  o: EsxiObserved,
+  desired: DesiredCluster,
+  opts: { removeRoutes?: boolean; forced?: boolean; hasOurs: boolean },
+): RouteDecision {
   const routes = ourRoutes(d, o, desired);
   const listed = routes.map(routeText);
   const nfs = o.nfsRoute;
   const local = localGateways(d);
   const nfsText = nfs === undefined ? 'no 192.168.33.2/32 route (the private link to the local SCVM)' : `${routeText(nfs)}`;
   if (opts.forced === true) {
-    return { code: 'forced-keep', detail: `--force-host: the agent is stopped and our files removed; every route stays as it is (${nfsText})`, routes: listed };
+    return {
+      code: 'forced-keep',
+      detail: `--force-host: the agent is stopped and our files removed; every route stays as it is (${nfsText})`,
+      routes: listed,
+    };
   }
 
   // Evidence against tearing down, strongest first. The heartbeat counts only while fresh.
@@ -99,24 +111,53 @@ export function decideDestroyRoutes(d: DesiredEsxi, o: EsxiObserved, desired: De
   let refusal: RouteDecision | undefined;
   if (pinned || d.pinTarget !== undefined || (fresh && hb.targetKind === 'pin')) {
     const to = d.pinTargetNode ?? o.pinTarget?.trim() ?? d.pinTarget ?? 'another SCVM';
-    refusal = { code: 'refused-drained', detail: `drained to ${to} (${nfsText}): tearing down would end the drain with nobody to move IO back`, routes: listed, fix: refuseFix(d.node, 'drained') };
+    refusal = {
+      code: 'refused-drained',
+      detail: `drained to ${to} (${nfsText}): tearing down would end the drain with nobody to move IO back`,
+      routes: listed,
+      fix: refuseFix(d.node, 'drained'),
+    };
   } else if (nfs !== undefined && !local.includes(nfs.gateway) && desired.clusterGateways.includes(nfs.gateway)) {
-    refusal = { code: 'refused-failed-over', detail: `failed over: ${routeText(nfs)} (${ownerOf(nfs.gateway, desired)}), not the local SCVM; deleting it would send IO to the local SCVM, and without the agent nothing fails back or over again`, routes: listed, fix: refuseFix(d.node, 'failed-over') };
+    refusal = {
+      code: 'refused-failed-over',
+      detail: `failed over: ${routeText(nfs)} (${ownerOf(nfs.gateway, desired)}), not the local SCVM; deleting it would send IO to the local SCVM, and without the agent nothing fails back or over again`,
+      routes: listed,
+      fix: refuseFix(d.node, 'failed-over'),
+    };
   } else if (fresh && (hb.targetKind === 'remote-storage' || hb.targetKind === 'remote-management')) {
-    refusal = { code: 'refused-failed-over', detail: `failed over: the agent's heartbeat (${o.now - hb.updated} s old) routes via ${hb.target || 'a peer'} (${hb.targetKind})`, routes: listed, fix: refuseFix(d.node, 'failed-over') };
+    refusal = {
+      code: 'refused-failed-over',
+      detail: `failed over: the agent's heartbeat (${o.now - hb.updated} s old) routes via ${hb.target || 'a peer'} (${hb.targetKind})`,
+      routes: listed,
+      fix: refuseFix(d.node, 'failed-over'),
+    };
   } else if (fresh && hb.mode === 'shadow' && hb.shadowKind !== undefined && hb.shadowKind !== 'local') {
-    refusal = { code: 'refused-local-unhealthy', detail: `the local SCVM looks unhealthy: the agent (shadow mode) would route via ${hb.shadowTarget || 'nothing'} (${hb.shadowKind})`, routes: listed, fix: refuseFix(d.node, 'failed-over') };
+    refusal = {
+      code: 'refused-local-unhealthy',
+      detail: `the local SCVM looks unhealthy: the agent (shadow mode) would route via ${hb.shadowTarget || 'nothing'} (${hb.shadowKind})`,
+      routes: listed,
+      fix: refuseFix(d.node, 'failed-over'),
+    };
   }
   if (refusal !== undefined && opts.hasOurs) return refusal;
 
   const nfsLocal = nfs === undefined || local.includes(nfs.gateway);
   if (refusal !== undefined || !nfsLocal) {
-    const why = refusal !== undefined ? 'nothing of ours is left on the host, so no agent manages it' : 'the gateway is not this cluster\'s';
+    const why = refusal !== undefined ? 'nothing of ours is left on the host, so no agent manages it' : "the gateway is not this cluster's";
     return { code: 'keep-unmanaged', detail: `${nfsText} left as it is: ${why}`, routes: listed };
   }
   if (routes.length === 0) return { code: 'no-route', detail: 'no /32 route of this cluster on the host', routes: listed };
-  if (opts.removeRoutes === true) return { code: 'delete-local', detail: `--remove-routes: ${listed.join(', ')} deleted (served by the healthy local SCVM)`, routes: listed };
-  return { code: 'keep-local', detail: `${listed.join(', ')} left in place (the local SCVM serves IO; --remove-routes deletes it)`, routes: listed };
+  if (opts.removeRoutes === true)
+    return {
+      code: 'delete-local',
+      detail: `--remove-routes: ${listed.join(', ')} deleted (served by the healthy local SCVM)`,
+      routes: listed,
+    };
+  return {
+    code: 'keep-local',
+    detail: `${listed.join(', ')} left in place (the local SCVM serves IO; --remove-routes deletes it)`,
+    routes: listed,
+  };
 }
 
 /** `--force-host` must name nodes of the manifest. */
@@ -124,7 +165,11 @@ export function checkForceHosts(desired: DesiredCluster, forceHosts: string[] | 
   const known = desired.esxi.map((e) => e.node);
   const unknown = (forceHosts ?? []).filter((n) => !known.includes(n));
   if (unknown.length > 0) {
-    throw new RerouteError('USAGE', `--force-host names no node of cluster ${desired.cluster}: ${unknown.join(', ')}`, `Use node names from the manifest: ${known.join(', ')}.`);
+    throw new RerouteError(
+      'USAGE',
+      `--force-host names no node of cluster ${desired.cluster}: ${unknown.join(', ')}`,
+      `Use node names from the manifest: ${known.join(', ')}.`,
+    );
   }
 }
 
@@ -137,10 +182,17 @@ export function holdKeysForRefused(esxiPlans: HostPlan[], scvmPlans: HostPlan[])
   const refused = esxiPlans.filter((h) => h.change === 'refused').map((h) => h.node);
   if (refused.length === 0) return scvmPlans;
   const note = `key entry kept: the agent on ${refused.join(', ')} (refused) still runs and logs in with it; destroy again once ${refused.length === 1 ? 'that host is' : 'those hosts are'} torn down`;
-  return scvmPlans.map((h) => (h.actions.length === 0 ? h : { ...h, change: 'noop', reasons: [], actions: [], notes: [...(h.notes ?? []), note] }));
+  return scvmPlans.map((h) =>
+    h.actions.length === 0 ? h : { ...h, change: 'noop', reasons: [], actions: [], notes: [...(h.notes ?? []), note] },
+  );
 }
 
 /** `1 host refused (node-1): …` lines for the end of a destroy, with each host's fix. */
 export function refusedSummary(hosts: HostPlan[]): string[] {
-  return hosts.filter((h) => h.change === 'refused').map((h) => `${h.node}: ${h.routeDecision?.detail ?? h.reasons[0]?.detail ?? 'refused'}\n  fix: ${h.routeDecision?.fix ?? 'heal or un-drain first'}`);
+  return hosts
+    .filter((h) => h.change === 'refused')
+    .map(
+      (h) =>
+        `${h.node}: ${h.routeDecision?.detail ?? h.reasons[0]?.detail ?? 'refused'}\n  fix: ${h.routeDecision?.fix ?? 'heal or un-drain first'}`,
+    );
 }

@@ -152,7 +152,8 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
     if (seen === undefined) {
       if (hasOurFiles(d, o)) reasons.push(becauseOf(name, 'file-missing', `${name} missing`));
     } else if (seen.sha256 !== f.sha256) {
-      if (f.path === loopPath && seen.version !== f.version) reasons.push(because('agent-version', `agent ${seen.version ?? 'unknown version'} → ${f.version ?? wantedVersion}`));
+      if (f.path === loopPath && seen.version !== f.version)
+        reasons.push(because('agent-version', `agent ${seen.version ?? 'unknown version'} → ${f.version ?? wantedVersion}`));
       else reasons.push(becauseOf(name, 'file-differs', `${name} differs`));
     } else if (seen.mode !== f.mode) {
       reasons.push(becauseOf(name, 'file-mode', `${name} mode ${seen.mode} → ${f.mode}`));
@@ -178,7 +179,8 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   }
   if (prune) {
     const wanted = new Set(d.files.map((f) => f.path));
-    const kept = (p: string) => wanted.has(p) || p === pinPath(d) || p === d.firewall?.recordPath || p.startsWith(`${d.installDir}/${LEASE_DIR}/`);
+    const kept = (p: string) =>
+      wanted.has(p) || p === pinPath(d) || p === d.firewall?.recordPath || p.startsWith(`${d.installDir}/${LEASE_DIR}/`);
     for (const p of Object.keys(o.files).sort()) {
       if (p.startsWith(`${d.installDir}/`) && !kept(p)) {
         actions.push({ op: 'delete-file', path: p });
@@ -196,8 +198,10 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   if (remove.length > 0 || add.length > 0) {
     if (ourCount === 0) reasons.push(because('crontab-missing', 'crontab line missing'));
     if (ourCount > 1) reasons.push(because('crontab-duplicated', 'crontab line duplicated'));
-    if (remove.some((l) => isManagedCrontabLine(l) && l !== d.crontabLine)) reasons.push(because('crontab-stale', 'crontab has a stale zbs-reroute line'));
-    if (legacy !== undefined && legacy.crontabLines.length > 0) reasons.push(because('crontab-legacy', 'crontab has the legacy scvm_failure_loop.sh line'));
+    if (remove.some((l) => isManagedCrontabLine(l) && l !== d.crontabLine))
+      reasons.push(because('crontab-stale', 'crontab has a stale zbs-reroute line'));
+    if (legacy !== undefined && legacy.crontabLines.length > 0)
+      reasons.push(because('crontab-legacy', 'crontab has the legacy scvm_failure_loop.sh line'));
     actions.push({ op: 'edit-crontab', remove, add, before: o.crontab });
     actions.push({ op: 'reload-crond' });
   } else if (!o.crondRunning) {
@@ -256,12 +260,15 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   const hb = o.heartbeat;
   const stale = desired.heartbeatStaleSeconds ?? 90;
   if (!running) {
-    reasons.push(hasOurFiles(d, o) || found !== undefined ? because('agent-not-running', 'agent not running') : because('new-install', 'new install'));
+    reasons.push(
+      hasOurFiles(d, o) || found !== undefined ? because('agent-not-running', 'agent not running') : because('new-install', 'new install'),
+    );
     actions.push({ op: 'start-agent' });
   } else {
     const why: string[] = [];
     if (loopChanged) why.push('agent script replaced');
-    if (!loopChanged && hb !== undefined && hb.version !== wantedVersion) why.push(`running agent reports ${hb.version}, wanted ${wantedVersion}`);
+    if (!loopChanged && hb !== undefined && hb.version !== wantedVersion)
+      why.push(`running agent reports ${hb.version}, wanted ${wantedVersion}`);
     if (hb === undefined) why.push('no heartbeat');
     else if (o.now - hb.updated > stale) why.push(`heartbeat stale (${o.now - hb.updated} s old)`);
     if (why.length > 0) {
@@ -272,7 +279,12 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
   }
 
   if (legacy !== undefined) {
-    reasons.unshift(because('legacy-takeover', `legacy install${legacy.version ? ` ${legacy.version}` : ''}${legacy.dir ? ` in ${legacy.dir}` : ''}: take over, route adopted as is`));
+    reasons.unshift(
+      because(
+        'legacy-takeover',
+        `legacy install${legacy.version ? ` ${legacy.version}` : ''}${legacy.dir ? ` in ${legacy.dir}` : ''}: take over, route adopted as is`,
+      ),
+    );
     if (legacy.dir !== undefined || legacy.keyDir !== undefined) {
       // The seed folder goes only once ours is seen alive: until then it is the way back.
       actions.push({ op: 'verify-agent', timeoutSeconds: TAKEOVER_VERIFY_SECONDS });
@@ -283,7 +295,13 @@ export function planEsxiApply(d: DesiredEsxi, o: EsxiObserved, desired: DesiredC
 
   const anyOurs = hasOurFiles(d, o) || cronLines.some(isManagedCrontabLine) || hasLocalShTrace(o.localSh) || running;
   const change: HostChange = legacy !== undefined ? 'takeover' : actions.length === 0 ? 'noop' : anyOurs ? 'update' : 'create';
-  if (change === 'create') reasons.splice(0, reasons.length, because('new-install', `install agent ${wantedVersion}`), ...reasons.filter((r) => r.code === 'drain-start'));
+  if (change === 'create')
+    reasons.splice(
+      0,
+      reasons.length,
+      because('new-install', `install agent ${wantedVersion}`),
+      ...reasons.filter((r) => r.code === 'drain-start'),
+    );
   const draft: HostDraft = { change, reasons: uniqueReasons(reasons), actions };
   const notes = [...fw.notes, ...(shadowLegacy === undefined ? [] : [shadowLegacyNote(shadowLegacy)])];
   if (notes.length > 0) draft.notes = notes;
@@ -303,14 +321,21 @@ export { routeIsOurs } from './plan-destroy';
  * (with `removeRoutes`, on a host its healthy local SCVM serves) the routes this
  * cluster owns. A failed-over, drained or unhealthy host is refused: no action.
  */
-export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: DesiredCluster, opts: { removeRoutes?: boolean; forced?: boolean } = {}): HostDraft {
+export function planEsxiDestroy(
+  d: DesiredEsxi,
+  o: EsxiObserved,
+  desired: DesiredCluster,
+  opts: { removeRoutes?: boolean; forced?: boolean } = {},
+): HostDraft {
   const reasons: PlanReason[] = [];
   const actions: Action[] = [];
   const legacy = detectLegacy(o);
   const cronLines = splitKeepingEnds(o.crontab).map(bare);
   const remove = unique([...cronLines.filter(isManagedCrontabLine), ...(legacy?.crontabLines ?? [])]);
   const running = o.agentProcesses.some((p) => isOurProcess(p.command));
-  const files = Object.keys(o.files).filter((p) => p.startsWith(`${d.installDir}/`)).sort();
+  const files = Object.keys(o.files)
+    .filter((p) => p.startsWith(`${d.installDir}/`))
+    .sort();
   const dirPresent = files.length > 0 || (o.dirs !== undefined && o.dirs[d.installDir] !== undefined);
 
   if (remove.length > 0) {
@@ -352,7 +377,8 @@ export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: Desire
   // Routes last, after the agent that would re-add them is gone, and only where the decision
   // allows it (src/plan/plan-destroy.ts): a refused host gets no action at all.
   const decision = decideDestroyRoutes(d, o, desired, { ...opts, hasOurs: actions.length > 0 });
-  if (decision.code.startsWith('refused-')) return { change: 'refused', reasons: [becauseOf('route', 'teardown', decision.detail)], actions: [], routeDecision: decision };
+  if (decision.code.startsWith('refused-'))
+    return { change: 'refused', reasons: [becauseOf('route', 'teardown', decision.detail)], actions: [], routeDecision: decision };
   if (decision.code === 'delete-local') {
     // The agent's last switch may finish after it is stopped. A 33.2 route that moved to another
     // local address (RDMA: storage ↔ access IP) is deleted where it is now; one that moved to a
@@ -361,7 +387,13 @@ export function planEsxiDestroy(d: DesiredEsxi, o: EsxiObserved, desired: Desire
     for (const r of ourRoutes(d, o, desired)) {
       reasons.push(becauseOf('route', 'teardown', `route ${r.network}/${r.prefixLength} via ${r.gateway}`));
       const orVia = r.network === desired.nfsAddress ? local.filter((g) => g !== r.gateway).sort() : [];
-      actions.push({ op: 'delete-route', network: r.network, prefixLength: r.prefixLength, gateway: r.gateway, ...(orVia.length > 0 ? { orVia } : {}) });
+      actions.push({
+        op: 'delete-route',
+        network: r.network,
+        prefixLength: r.prefixLength,
+        gateway: r.gateway,
+        ...(orVia.length > 0 ? { orVia } : {}),
+      });
     }
   }
   const draft: HostDraft = { change: actions.length > 0 ? 'delete' : 'noop', reasons, actions, routeDecision: decision };

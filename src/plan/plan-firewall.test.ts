@@ -6,7 +6,15 @@ import { openSteps, restoreSteps } from './plan-firewall';
 import type { Action, Plan } from './plan-types';
 import { renderPlanText } from './render-plan-text';
 import { applyPlanToObserved } from '../../test/support/simulate-apply';
-import { convergedCluster, fixtureDesired, fixtureManifest, freshEsxi, freshScvm, observedCluster, PLAN_OPTS } from '../../test/support/plan-fixtures';
+import {
+  convergedCluster,
+  fixtureDesired,
+  fixtureManifest,
+  freshEsxi,
+  freshScvm,
+  observedCluster,
+  PLAN_OPTS,
+} from '../../test/support/plan-fixtures';
 
 type Fw = Extract<Action, { op: 'firewall-ruleset' }>;
 
@@ -61,7 +69,9 @@ describe('firewall ruleset of the session source (issue 11)', () => {
     expect(fw?.steps).toEqual(['allowed-all=false', ...CLUSTER_IPS.map((ip) => `add=${ip}`), 'enabled=true']);
     expect(fw?.record?.when).toBe('before');
     expect(fw?.record?.beforeSha256).toBe('absent');
-    expect(parseFirewallPrior(fw?.record?.content ?? '').prior).toEqual({ httpClient: { enabled: false, allowedAll: true, allowedIps: [], addedIps: CLUSTER_IPS } });
+    expect(parseFirewallPrior(fw?.record?.content ?? '').prior).toEqual({
+      httpClient: { enabled: false, allowedAll: true, allowedIps: [], addedIps: CLUSTER_IPS },
+    });
     const ops = host?.actions.map((a) => a.op) ?? [];
     expect(ops.indexOf('firewall-ruleset')).toBeLessThan(ops.indexOf('start-agent'));
     expect(ops.indexOf('firewall-ruleset')).toBeLessThan(ops.lastIndexOf('auto-backup'));
@@ -81,9 +91,13 @@ describe('firewall ruleset of the session source (issue 11)', () => {
     for (const o of Object.values(observed.esxi)) if (o.reachable) o.firewall = { httpClient: structuredClone(OPEN) };
     const plan = apply(observed);
     expect(plan.hosts.flatMap((h) => h.actions)).toEqual([]);
-    expect(plan.hosts.find((h) => h.node === 'node-1' && h.host === 'esxi')?.notes).toEqual(["firewall ruleset httpClient is already enabled for all IPs: left as is (narrowing it could cut other tools' traffic)"]);
+    expect(plan.hosts.find((h) => h.node === 'node-1' && h.host === 'esxi')?.notes).toEqual([
+      "firewall ruleset httpClient is already enabled for all IPs: left as is (narrowing it could cut other tools' traffic)",
+    ]);
     const text = renderPlanText(plan, { color: false });
-    expect(text).toContain("Note: firewall ruleset httpClient is already enabled for all IPs: left as is (narrowing it could cut other tools' traffic) (node-1, node-2, node-3)");
+    expect(text).toContain(
+      "Note: firewall ruleset httpClient is already enabled for all IPs: left as is (narrowing it could cut other tools' traffic) (node-1, node-2, node-3)",
+    );
     expect(text).toContain('No changes.');
   });
 
@@ -100,7 +114,11 @@ describe('firewall ruleset of the session source (issue 11)', () => {
     const m = fixtureManifest(2, { routing: { ...m3.routing, sessionSource: 'ssh' } });
     m.nodes = m.nodes.map((n, i) => ({ ...n, scvm: { ...n.scvm, accessIp: `10.20.0.${151 + i}` } as typeof n.scvm }));
     const d = fixtureDesired(m);
-    expect(d.esxi[0]?.firewall).toEqual({ ruleset: 'sshClient', allowedIps: ['10.20.0.101', '10.10.0.101', '10.20.0.151', '10.20.0.102', '10.10.0.102', '10.20.0.152'], recordPath: '/vmfs/volumes/ds-1/zbs-reroute/firewall.prior' });
+    expect(d.esxi[0]?.firewall).toEqual({
+      ruleset: 'sshClient',
+      allowedIps: ['10.20.0.101', '10.10.0.101', '10.20.0.151', '10.20.0.102', '10.10.0.102', '10.20.0.152'],
+      recordPath: '/vmfs/volumes/ds-1/zbs-reroute/firewall.prior',
+    });
   });
 
   it('warns when the REST port is one httpClient does not open', () => {
@@ -160,11 +178,13 @@ describe('firewall ruleset of the session source (issue 11)', () => {
   });
 });
 
-const ruleset = fc.record({
-  enabled: fc.boolean(),
-  allowedAll: fc.boolean(),
-  allowedIps: fc.uniqueArray(fc.constantFrom(...CLUSTER_IPS, '10.20.0.0/24', '172.16.0.9', '192.0.2.7'), { maxLength: 5 }),
-}).map((s): FirewallRulesetState => (s.allowedAll ? { ...s, allowedIps: [] } : s));
+const ruleset = fc
+  .record({
+    enabled: fc.boolean(),
+    allowedAll: fc.boolean(),
+    allowedIps: fc.uniqueArray(fc.constantFrom(...CLUSTER_IPS, '10.20.0.0/24', '172.16.0.9', '192.0.2.7'), { maxLength: 5 }),
+  })
+  .map((s): FirewallRulesetState => (s.allowedAll ? { ...s, allowedIps: [] } : s));
 
 describe('firewall planning properties', () => {
   it('from any ruleset state: apply lets every cluster IP through, never opens it to all on the way, converges, and destroy puts it back', () => {

@@ -47,7 +47,12 @@ function recordSha(d: DesiredFirewall, o: EsxiObserved): string {
   return o.files[d.recordPath]?.sha256 || 'absent';
 }
 
-function recordChange(d: DesiredFirewall, o: EsxiObserved, next: Record<string, FirewallPrior>, when: 'before' | 'after'): NonNullable<FirewallAction['record']> {
+function recordChange(
+  d: DesiredFirewall,
+  o: EsxiObserved,
+  next: Record<string, FirewallPrior>,
+  when: 'before' | 'after',
+): NonNullable<FirewallAction['record']> {
   const beforeSha256 = recordSha(d, o);
   if (Object.keys(next).length === 0) return { path: d.recordPath, beforeSha256, when };
   const content = renderFirewallPrior(next);
@@ -92,7 +97,15 @@ function describeOpen(name: string, cur: FirewallRulesetState, adds: number): st
   return `firewall ruleset ${name} lacks ${adds} SCVM address(es) of this cluster: add them to its allowed IPs`;
 }
 
-function restoreAction(name: string, d: DesiredFirewall, o: EsxiObserved, cur: FirewallRulesetState, prior: FirewallPrior, rest: Record<string, FirewallPrior> | undefined, reason: string): FirewallAction | undefined {
+function restoreAction(
+  name: string,
+  d: DesiredFirewall,
+  o: EsxiObserved,
+  cur: FirewallRulesetState,
+  prior: FirewallPrior,
+  rest: Record<string, FirewallPrior> | undefined,
+  reason: string,
+): FirewallAction | undefined {
   const steps = restoreSteps(cur, prior);
   const a: FirewallAction = { op: 'firewall-ruleset', ruleset: name, reason, steps, before: before(cur) };
   // Teardown removes the whole install dir (the record with it); apply keeps the other rulesets' records.
@@ -120,7 +133,14 @@ export function planFirewallApply(desired: DesiredEsxi, o: EsxiObserved): Firewa
       records = { ...records, [name]: { ...prior, addedIps: unique([...prior.addedIps, ...added]) } };
       const reason = describeOpen(name, cur, added.length);
       out.reasons.push(because('firewall-open', reason));
-      out.actions.push({ op: 'firewall-ruleset', ruleset: name, reason, steps, before: before(cur), record: recordChange(d, o, records, 'before') });
+      out.actions.push({
+        op: 'firewall-ruleset',
+        ruleset: name,
+        reason,
+        steps,
+        before: before(cur),
+        record: recordChange(d, o, records, 'before'),
+      });
     }
   }
   // A recorded ruleset the session source no longer needs (rest ↔ ssh) goes back as it was.
@@ -152,7 +172,9 @@ export function planFirewallDestroy(desired: DesiredEsxi, o: EsxiObserved): Fire
   for (const name of Object.keys(prior).sort()) {
     const cur = o.firewall?.[name];
     if (cur === undefined) {
-      out.notes.push(`firewall ruleset ${name} could not be read: it is not restored (its prior state is in ${d.recordPath} until the folder goes)`);
+      out.notes.push(
+        `firewall ruleset ${name} could not be read: it is not restored (its prior state is in ${d.recordPath} until the folder goes)`,
+      );
       continue;
     }
     const reason = `firewall ruleset ${name} back as it was`;

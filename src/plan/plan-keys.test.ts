@@ -20,7 +20,10 @@ function scvmOf(o: ObservedCluster, node: string): ScvmObserved {
 describe('cluster key: least power', () => {
   test('rest source: no key files, no known_hosts, no SCVM entry wanted', () => {
     for (const e of dRest.esxi) {
-      expect(e.files.map((f) => f.path.split('/').slice(-2).join('/'))).toEqual(['zbs-reroute/reroute.conf', 'zbs-reroute/reroute-loop.sh']);
+      expect(e.files.map((f) => f.path.split('/').slice(-2).join('/'))).toEqual([
+        'zbs-reroute/reroute.conf',
+        'zbs-reroute/reroute-loop.sh',
+      ]);
       expect(e.files.some((f) => f.contentRef === 'reroute-private-key')).toBe(false);
     }
     for (const s of dRest.scvm) expect(s.authorizedKey).toBeUndefined();
@@ -59,7 +62,11 @@ describe('cluster key: least power', () => {
 
   test('ssh source: restrict + the one read-only command + from=, and nothing else', () => {
     const entry = dSsh.scvm[0]!.authorizedKey!;
-    expect(entry).toMatch(new RegExp(`^restrict,command="${AGENT_SESSION_COMMAND}",from="10\\.10\\.0\\.11,10\\.20\\.0\\.11,10\\.10\\.0\\.12,10\\.20\\.0\\.12" ssh-rsa \\S+ zbs-reroute:prod-a$`));
+    expect(entry).toMatch(
+      new RegExp(
+        `^restrict,command="${AGENT_SESSION_COMMAND}",from="10\\.10\\.0\\.11,10\\.20\\.0\\.11,10\\.10\\.0\\.12,10\\.20\\.0\\.12" ssh-rsa \\S+ zbs-reroute:prod-a$`,
+      ),
+    );
     expect(authorizedKeyForcesCommand(entry)).toBe(true);
   });
 
@@ -73,6 +80,8 @@ describe('cluster key: least power', () => {
       { op: 'authorized-key-add', entry: dSsh.scvm[0]!.authorizedKey },
       { op: 'authorized-key-remove', entry: old },
     ]);
-    expect(s1.reasons.map((r) => r.detail)).toEqual(['key entry gains restrict and a forced read-only command (the old one allowed any command)']);
+    expect(s1.reasons.map((r) => r.detail)).toEqual([
+      'key entry gains restrict and a forced read-only command (the old one allowed any command)',
+    ]);
   });
 });

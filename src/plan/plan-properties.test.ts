@@ -8,10 +8,43 @@ import type { DesiredCluster, DesiredEsxi } from '../desired/desired-types';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import type { EsxiObserved, ObservedCluster, ObservedRoute, ScvmObserved, Unreachable } from '../observe/observed-types';
 import { LOCAL_SH_BEGIN, LOCAL_SH_END } from '../agent/bundle-layout';
-import { ESXI_CRONTAB, ESXI_LOCAL_SH, NOW, PLAN_OPTS, fixtureDesired, fixtureManifest, fixtureNode, unreachable } from '../../test/support/plan-fixtures';
+import {
+  ESXI_CRONTAB,
+  ESXI_LOCAL_SH,
+  NOW,
+  PLAN_OPTS,
+  fixtureDesired,
+  fixtureManifest,
+  fixtureNode,
+  unreachable,
+} from '../../test/support/plan-fixtures';
 
 /** Line fragments that look like ours, the seed's, ESXi's, or nothing at all. */
-const FRAGMENTS = ['a', ' ', '  ', '#', '*', '* * * * *', '/bin/sh', '/vmfs/volumes/ds-1/zbs-reroute/reroute-loop.sh', 'reroute-loop.sh', '/x/reroute-loop.sh', 'scvm_failure_loop.sh', '&', '\r', 'exit 0', 'exit', '0', LOCAL_SH_BEGIN, LOCAL_SH_END, 'echo', "'", '"', '$', 'é'];
+const FRAGMENTS = [
+  'a',
+  ' ',
+  '  ',
+  '#',
+  '*',
+  '* * * * *',
+  '/bin/sh',
+  '/vmfs/volumes/ds-1/zbs-reroute/reroute-loop.sh',
+  'reroute-loop.sh',
+  '/x/reroute-loop.sh',
+  'scvm_failure_loop.sh',
+  '&',
+  '\r',
+  'exit 0',
+  'exit',
+  '0',
+  LOCAL_SH_BEGIN,
+  LOCAL_SH_END,
+  'echo',
+  "'",
+  '"',
+  '$',
+  'é',
+];
 const garbageLine = fc.array(fc.constantFrom(...FRAGMENTS), { minLength: 0, maxLength: 5 }).map((xs) => xs.join(''));
 
 interface World {
@@ -20,7 +53,13 @@ interface World {
   observed: ObservedCluster;
 }
 
-const GATEWAY_POOL = (m: Manifest) => [...m.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp, n.esxi.storageIp]), '10.20.0.254', '10.20.0.1', '172.16.0.1', '192.168.33.1'];
+const GATEWAY_POOL = (m: Manifest) => [
+  ...m.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.managementIp, n.esxi.storageIp]),
+  '10.20.0.254',
+  '10.20.0.1',
+  '172.16.0.1',
+  '192.168.33.1',
+];
 const NETWORK_POOL = (m: Manifest) => [m.nfsAddress, ...m.nodes.map((n) => n.scvm.storageIp), '10.20.0.254', '8.8.8.8'];
 
 function textOf(lines: string[], trailing: boolean): string {
@@ -40,21 +79,71 @@ function esxiArb(d: DesiredEsxi, m: Manifest): fc.Arbitrary<EsxiObserved | Unrea
     .record({
       files: fc.array(fileState, { minLength: d.files.length, maxLength: d.files.length }),
       extraFiles: fc.subarray(['pin', '.tmp.1', 'lease/owner']),
-      cron: fc.array(fc.oneof(garbageLine, fc.constantFrom(...ESXI_CRONTAB.split('\n'), d.crontabLine, `${d.crontabLine}\r`, otherDs, legacyCron, `# ${d.crontabLine}`)), { maxLength: 10 }),
+      cron: fc.array(
+        fc.oneof(
+          garbageLine,
+          fc.constantFrom(...ESXI_CRONTAB.split('\n'), d.crontabLine, `${d.crontabLine}\r`, otherDs, legacyCron, `# ${d.crontabLine}`),
+        ),
+        { maxLength: 10 },
+      ),
       cronTrailing: fc.boolean(),
-      local: fc.array(fc.oneof(garbageLine, fc.constantFrom(...ESXI_LOCAL_SH.split('\n'), d.localShBlock.slice(0, -1), d.localShBlock.replace('crond', 'crond -x').slice(0, -1), legacyLocal, 'exit 0', '  exit 0')), { maxLength: 12 }),
+      local: fc.array(
+        fc.oneof(
+          garbageLine,
+          fc.constantFrom(
+            ...ESXI_LOCAL_SH.split('\n'),
+            d.localShBlock.slice(0, -1),
+            d.localShBlock.replace('crond', 'crond -x').slice(0, -1),
+            legacyLocal,
+            'exit 0',
+            '  exit 0',
+          ),
+        ),
+        { maxLength: 12 },
+      ),
       localTrailing: fc.boolean(),
-      procs: fc.subarray([`/bin/sh ${d.installDir}/reroute-loop.sh`, '/bin/sh /vmfs/volumes/old/zbs-reroute/reroute-loop.sh', `/bin/sh ${legacyDir}/scvm_failure_loop.sh`, 'sleep 3', 'hostd']),
-      heartbeat: fc.option(fc.record({ age: fc.integer({ min: 0, max: 900 }), version: fc.constantFrom('1.0.0', '1.1.0', '0.9.0') }), { nil: undefined }),
+      procs: fc.subarray([
+        `/bin/sh ${d.installDir}/reroute-loop.sh`,
+        '/bin/sh /vmfs/volumes/old/zbs-reroute/reroute-loop.sh',
+        `/bin/sh ${legacyDir}/scvm_failure_loop.sh`,
+        'sleep 3',
+        'hostd',
+      ]),
+      heartbeat: fc.option(fc.record({ age: fc.integer({ min: 0, max: 900 }), version: fc.constantFrom('1.0.0', '1.1.0', '0.9.0') }), {
+        nil: undefined,
+      }),
       crondRunning: fc.boolean(),
       nfsRoute: fc.option(route([m.nfsAddress]), { nil: undefined }),
       otherRoutes: fc.array(route(NETWORK_POOL(m)), { maxLength: 4 }),
-      legacy: fc.option(fc.record({ dir: fc.constantFrom(legacyDir, legacyDir, '', '/vmfs/volumes/None/vmware_scvm_failure'), cron: fc.boolean(), local: fc.boolean(), keyDir: fc.constantFrom(undefined, `${legacyDir}/.smartx_key`, '/vmfs/volumes/uuid-1/.smartx_key', '/vmfs/volumes/uuid-1') }), { nil: undefined }),
+      legacy: fc.option(
+        fc.record({
+          dir: fc.constantFrom(legacyDir, legacyDir, '', '/vmfs/volumes/None/vmware_scvm_failure'),
+          cron: fc.boolean(),
+          local: fc.boolean(),
+          keyDir: fc.constantFrom(undefined, `${legacyDir}/.smartx_key`, '/vmfs/volumes/uuid-1/.smartx_key', '/vmfs/volumes/uuid-1'),
+        }),
+        { nil: undefined },
+      ),
       pin: fc.option(gw, { nil: undefined }),
       withDirs: fc.boolean(),
       // The session source's firewall ruleset as found (undefined: not observed), and our record of it.
-      firewall: fc.option(fc.record({ enabled: fc.boolean(), allowedAll: fc.boolean(), allowedIps: fc.subarray([...GATEWAY_POOL(m), '10.20.0.0/24', '172.16.0.9']) }), { nil: undefined }),
-      firewallPrior: fc.option(fc.record({ enabled: fc.boolean(), allowedAll: fc.boolean(), allowedIps: fc.constant([] as string[]), addedIps: fc.subarray(GATEWAY_POOL(m)) }), { nil: undefined }),
+      firewall: fc.option(
+        fc.record({
+          enabled: fc.boolean(),
+          allowedAll: fc.boolean(),
+          allowedIps: fc.subarray([...GATEWAY_POOL(m), '10.20.0.0/24', '172.16.0.9']),
+        }),
+        { nil: undefined },
+      ),
+      firewallPrior: fc.option(
+        fc.record({
+          enabled: fc.boolean(),
+          allowedAll: fc.boolean(),
+          allowedIps: fc.constant([] as string[]),
+          addedIps: fc.subarray(GATEWAY_POOL(m)),
+        }),
+        { nil: undefined },
+      ),
     })
     .map((g): EsxiObserved => {
       const files: EsxiObserved['files'] = {};
@@ -69,7 +158,8 @@ function esxiArb(d: DesiredEsxi, m: Manifest): fc.Arbitrary<EsxiObserved | Unrea
           ...(f.version ? { version: st === 'version' ? '0.9.0' : f.version } : {}),
         };
       });
-      for (const x of g.extraFiles) files[`${d.installDir}/${x}`] = { path: `${d.installDir}/${x}`, sha256: '1'.repeat(64), mode: '0600', size: 3 };
+      for (const x of g.extraFiles)
+        files[`${d.installDir}/${x}`] = { path: `${d.installDir}/${x}`, sha256: '1'.repeat(64), mode: '0600', size: 3 };
       const o: EsxiObserved = {
         kind: 'esxi',
         node: d.node,
@@ -84,7 +174,17 @@ function esxiArb(d: DesiredEsxi, m: Manifest): fc.Arbitrary<EsxiObserved | Unrea
         vmknics: [],
       };
       if (g.withDirs) o.dirs = Object.keys(files).length > 0 ? { [d.installDir]: { mode: '0700' } } : {};
-      if (g.heartbeat) o.heartbeat = { version: g.heartbeat.version, pid: 100, target: '', targetKind: 'none', since: NOW - 1000, updated: NOW - g.heartbeat.age, fetch: 'ok', fetchMs: 3 };
+      if (g.heartbeat)
+        o.heartbeat = {
+          version: g.heartbeat.version,
+          pid: 100,
+          target: '',
+          targetKind: 'none',
+          since: NOW - 1000,
+          updated: NOW - g.heartbeat.age,
+          fetch: 'ok',
+          fetchMs: 3,
+        };
       if (g.nfsRoute) o.nfsRoute = g.nfsRoute;
       if (g.pin !== undefined && files[`${d.installDir}/pin`]) o.pinTarget = g.pin;
       if (g.firewall) o.firewall = { httpClient: g.firewall.allowedAll ? { ...g.firewall, allowedIps: [] } : g.firewall };
@@ -104,7 +204,15 @@ function esxiArb(d: DesiredEsxi, m: Manifest): fc.Arbitrary<EsxiObserved | Unrea
 
 function scvmArb(node: string, entry: string): fc.Arbitrary<ScvmObserved | Unreachable> {
   const reachable = fc
-    .array(fc.constantFrom(entry, 'from="10.0.0.1" ssh-rsa AAAAold zbs-reroute:prod-a', 'ssh-rsa AAAAx zbs-reroute:other', 'ssh-rsa AAAAy zbs-reroute:prod-a-2'), { maxLength: 4 })
+    .array(
+      fc.constantFrom(
+        entry,
+        'from="10.0.0.1" ssh-rsa AAAAold zbs-reroute:prod-a',
+        'ssh-rsa AAAAx zbs-reroute:other',
+        'ssh-rsa AAAAy zbs-reroute:prod-a-2',
+      ),
+      { maxLength: 4 },
+    )
     .map((managedKeys): ScvmObserved => ({ kind: 'scvm', node, reachable: true, managedKeys, foreignKeyCount: 1 }));
   return fc.oneof({ weight: 1, arbitrary: fc.constant(unreachable('scvm', node)) }, { weight: 5, arbitrary: reachable });
 }
@@ -132,7 +240,9 @@ const worldArb: fc.Arbitrary<World> = fc
     const manifest = { ...base, routing: { ...base.routing, mode } };
     const desired = fixtureDesired(manifest);
     const esxi = fc.tuple(...desired.esxi.map((d) => esxiArb(d, manifest)));
-    const scvm = fc.tuple(...desired.scvm.map((d) => scvmArb(d.node, d.authorizedKey ?? 'from="10.0.0.2" ssh-rsa AAAAz zbs-reroute:prod-a')));
+    const scvm = fc.tuple(
+      ...desired.scvm.map((d) => scvmArb(d.node, d.authorizedKey ?? 'from="10.0.0.2" ssh-rsa AAAAz zbs-reroute:prod-a')),
+    );
     return fc.tuple(esxi, scvm).map(([e, s]): World => ({
       manifest,
       desired,
@@ -187,7 +297,7 @@ describe('planner properties over generated manifests and observations', () => {
     );
   });
 
-  test('a destroy plan deletes only /32 routes to cluster addresses via a cluster gateway or the host\'s own storage gateway', () => {
+  test("a destroy plan deletes only /32 routes to cluster addresses via a cluster gateway or the host's own storage gateway", () => {
     fc.assert(
       fc.property(worldArb, (w) => {
         const p = plan(w, 'destroy');
@@ -199,7 +309,9 @@ describe('planner properties over generated manifests and observations', () => {
             const allowed = new Set([...w.desired.clusterGateways, ...(d?.storageGateway ? [d.storageGateway] : [])]);
             expect(allowed.has(a.gateway)).toBe(true);
             expect(a.prefixLength).toBe(32);
-            expect(routeIsOurs({ network: a.network, prefixLength: a.prefixLength, gateway: a.gateway }, d as DesiredEsxi, w.desired)).toBe(true);
+            expect(routeIsOurs({ network: a.network, prefixLength: a.prefixLength, gateway: a.gateway }, d as DesiredEsxi, w.desired)).toBe(
+              true,
+            );
           }
         }
       }),
@@ -207,19 +319,22 @@ describe('planner properties over generated manifests and observations', () => {
     );
   });
 
-  test.each(['apply', 'destroy'] as const)('%s removes folders only under /vmfs/volumes/<datastore>/ with our or the seed\'s name', (mode) => {
-    fc.assert(
-      fc.property(worldArb, (w) => {
-        for (const h of plan(w, mode).hosts) {
-          for (const a of h.actions) {
-            if (a.op !== 'remove-dir' && a.op !== 'delete-file') continue;
-            expect(a.path).toMatch(/^\/vmfs\/volumes\/[^/.][^/]*\/(zbs-reroute|vmware_scvm_failure|\.smartx_key)(\/|$)/);
+  test.each(['apply', 'destroy'] as const)(
+    "%s removes folders only under /vmfs/volumes/<datastore>/ with our or the seed's name",
+    (mode) => {
+      fc.assert(
+        fc.property(worldArb, (w) => {
+          for (const h of plan(w, mode).hosts) {
+            for (const a of h.actions) {
+              if (a.op !== 'remove-dir' && a.op !== 'delete-file') continue;
+              expect(a.path).toMatch(/^\/vmfs\/volumes\/[^/.][^/]*\/(zbs-reroute|vmware_scvm_failure|\.smartx_key)(\/|$)/);
+            }
           }
-        }
-      }),
-      RUNS,
-    );
-  });
+        }),
+        RUNS,
+      );
+    },
+  );
 
   test.each(['apply', 'destroy'] as const)('%s converges: planning the state a plan leaves behind plans nothing', (mode) => {
     fc.assert(
@@ -227,7 +342,9 @@ describe('planner properties over generated manifests and observations', () => {
         const p = plan(w, mode);
         const after = applyPlanToObserved(p, w.observed);
         const again = plan(w, mode, after);
-        expect(again.hosts.filter((h) => h.actions.length > 0).map((h) => ({ node: h.node, host: h.host, actions: h.actions }))).toEqual([]);
+        expect(again.hosts.filter((h) => h.actions.length > 0).map((h) => ({ node: h.node, host: h.host, actions: h.actions }))).toEqual(
+          [],
+        );
       }),
       RUNS,
     );

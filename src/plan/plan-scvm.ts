@@ -19,7 +19,8 @@ function fromChange(oldEntry: string, newEntry: string): string | undefined {
 /** Why an entry of ours is replaced: an old one without a forced command first (it granted a shell). */
 function entryChange(oldEntry: string, newEntry: string): string {
   const parts: string[] = [];
-  if (!authorizedKeyForcesCommand(oldEntry) && authorizedKeyForcesCommand(newEntry)) parts.push('key entry gains restrict and a forced read-only command (the old one allowed any command)');
+  if (!authorizedKeyForcesCommand(oldEntry) && authorizedKeyForcesCommand(newEntry))
+    parts.push('key entry gains restrict and a forced read-only command (the old one allowed any command)');
   const from = fromChange(oldEntry, newEntry);
   if (from !== undefined) parts.push(from);
   return parts.length > 0 ? parts.join('; ') : 'key entry differs';
@@ -43,14 +44,17 @@ export function planScvmApply(d: DesiredScvm, o: ScvmObserved, cluster: string):
   } else if (have === 0) {
     actions.push({ op: 'authorized-key-add', entry: d.authorizedKey });
     const first = stale[0];
-    reasons.push(first === undefined ? because('key-missing', 'key entry missing') : because('key-changed', entryChange(first, d.authorizedKey)));
+    reasons.push(
+      first === undefined ? because('key-missing', 'key entry missing') : because('key-changed', entryChange(first, d.authorizedKey)),
+    );
   }
   for (const s of stale) actions.push({ op: 'authorized-key-remove', entry: s });
   if (have === 1 && stale.length > 0) reasons.push(because('key-stale', 'stale key entry of this cluster'));
   // After the add: the agent logs in as the operator user now, root's old entry only grants root.
   const rootOld = rootEntries(o, cluster);
   for (const entry of rootOld) actions.push({ op: 'authorized-key-remove', entry, file: 'root' });
-  if (rootOld.length > 0) reasons.push(because('key-root-old', "old key entry in root's authorized_keys (the agent logs in as the operator user now)"));
+  if (rootOld.length > 0)
+    reasons.push(because('key-root-old', "old key entry in root's authorized_keys (the agent logs in as the operator user now)"));
   // After the key: the session registration needs no login of the agent and touches no route.
   const session = planSessionClients(d, o);
   actions.push(...session.actions);
@@ -63,7 +67,10 @@ export function planScvmApply(d: DesiredScvm, o: ScvmObserved, cluster: string):
 function planScvmWithoutKey(d: DesiredScvm, o: ScvmObserved, cluster: string): HostDraft {
   const ours = [...new Set(o.managedKeys.filter((l) => isClusterAuthorizedKey(l, cluster)))];
   const rootOld = rootEntries(o, cluster);
-  const actions: Action[] = [...ours.map((entry): Action => ({ op: 'authorized-key-remove', entry })), ...rootOld.map((entry): Action => ({ op: 'authorized-key-remove', entry, file: 'root' }))];
+  const actions: Action[] = [
+    ...ours.map((entry): Action => ({ op: 'authorized-key-remove', entry })),
+    ...rootOld.map((entry): Action => ({ op: 'authorized-key-remove', entry, file: 'root' })),
+  ];
   const reasons = actions.length > 0 ? [because('key-unneeded', `key entry ${d.noKeyReason ?? 'not needed'}`)] : [];
   const session = planSessionClients(d, o);
   actions.push(...session.actions);
@@ -78,7 +85,10 @@ function rootEntries(o: ScvmObserved, cluster: string): string[] {
 export function planScvmDestroy(o: ScvmObserved, cluster: string): HostDraft {
   const ours = [...new Set(o.managedKeys.filter((l) => isClusterAuthorizedKey(l, cluster)))];
   const rootOld = rootEntries(o, cluster);
-  const actions: Action[] = [...ours.map((entry): Action => ({ op: 'authorized-key-remove', entry })), ...rootOld.map((entry): Action => ({ op: 'authorized-key-remove', entry, file: 'root' }))];
+  const actions: Action[] = [
+    ...ours.map((entry): Action => ({ op: 'authorized-key-remove', entry })),
+    ...rootOld.map((entry): Action => ({ op: 'authorized-key-remove', entry, file: 'root' })),
+  ];
   return {
     change: actions.length > 0 ? 'delete' : 'noop',
     reasons: actions.length > 0 ? [becauseOf('authorized_keys', 'teardown', 'key entry')] : [],

@@ -10,7 +10,14 @@ import { planCluster } from './plan-cluster';
 import type { Plan } from './plan-types';
 import { renderPlanText } from './render-plan-text';
 import { applyPlanToObserved } from '../../test/support/simulate-apply';
-import { convergedCluster, fixtureDesired, fixtureManifest as restManifest, withSshSource, legacyEsxi, PLAN_OPTS } from '../../test/support/plan-fixtures';
+import {
+  convergedCluster,
+  fixtureDesired,
+  fixtureManifest as restManifest,
+  withSshSource,
+  legacyEsxi,
+  PLAN_OPTS,
+} from '../../test/support/plan-fixtures';
 
 // These cases show the cluster key too: the ssh session source is the one that installs it.
 const fixtureManifest = (...a: Parameters<typeof restManifest>) => withSshSource(restManifest(...a));
@@ -39,14 +46,16 @@ describe('a changed MODE or zone is a conf update, never a reinstall, restart or
     const p = apply(fixtureDesired(withMode(m, 'shadow')), converged);
     expectConfUpdateOnly(p, ['node-1', 'node-2', 'node-3']);
     expect(p.summary).toEqual({ add: 0, change: 3, destroy: 0, unreachable: 0 });
-    expect(renderPlanText(p, { color: false })).toContain('the running agent re-reads it at its next iteration: no restart, the route stays as it is');
+    expect(renderPlanText(p, { color: false })).toContain(
+      'the running agent re-reads it at its next iteration: no restart, the route stays as it is',
+    );
   });
 
   test('zones given: reroute.conf on every host (ZONE_PEER_STORAGE_IPS), nothing else', () => {
     const zoned: Manifest = { ...m, nodes: m.nodes.map((n, i) => ({ ...n, zone: i < 2 ? 'site-a' : 'site-b' })) };
     const d = fixtureDesired(zoned);
     expectConfUpdateOnly(apply(d, converged), ['node-1', 'node-2', 'node-3']);
-    expect(d.esxi[0]!.files.find((f) => f.path.endsWith('/reroute.conf'))!.content).toContain("\nZONE_PEER_STORAGE_IPS=10.20.0.102\n");
+    expect(d.esxi[0]!.files.find((f) => f.path.endsWith('/reroute.conf'))!.content).toContain('\nZONE_PEER_STORAGE_IPS=10.20.0.102\n');
   });
 });
 
@@ -64,10 +73,30 @@ describe('shadow mode and a legacy seed agent', () => {
     const legacy = esxiOf(o, 'node-1').legacy!;
     const h = esxi(apply(d, o), 'node-1');
     expect(h.change).toBe('create');
-    expect(h.actions.map((a) => a.op)).toEqual(['mkdir', 'mkdir', 'write-file', 'write-file', 'write-file', 'write-file', 'write-file', 'edit-crontab', 'reload-crond', 'edit-local-sh', 'auto-backup', 'start-agent']);
-    expect(h.actions).toContainEqual({ op: 'edit-crontab', remove: [], add: [d.esxi[0]!.crontabLine], before: esxiOf(o, 'node-1').crontab });
+    expect(h.actions.map((a) => a.op)).toEqual([
+      'mkdir',
+      'mkdir',
+      'write-file',
+      'write-file',
+      'write-file',
+      'write-file',
+      'write-file',
+      'edit-crontab',
+      'reload-crond',
+      'edit-local-sh',
+      'auto-backup',
+      'start-agent',
+    ]);
+    expect(h.actions).toContainEqual({
+      op: 'edit-crontab',
+      remove: [],
+      add: [d.esxi[0]!.crontabLine],
+      before: esxiOf(o, 'node-1').crontab,
+    });
     expect(h.actions).toContainEqual(expect.objectContaining({ op: 'edit-local-sh', removeLines: [] }));
-    expect(h.notes).toEqual([`legacy install 0.9.3 in ${legacy.dir} stays in charge of the route (routing.mode shadow): its loop, crontab and local.sh lines are kept; set routing.mode: active and apply to take over`]);
+    expect(h.notes).toEqual([
+      `legacy install 0.9.3 in ${legacy.dir} stays in charge of the route (routing.mode shadow): its loop, crontab and local.sh lines are kept; set routing.mode: active and apply to take over`,
+    ]);
   });
 
   test('converges with the legacy install still in place (a second plan changes nothing and says why)', () => {
@@ -76,7 +105,10 @@ describe('shadow mode and a legacy seed agent', () => {
     const e = esxiOf(after, 'node-1');
     expect(e.crontab).toContain('scvm_failure_loop.sh');
     expect(e.localSh).toContain('scvm_failure_loop.sh');
-    expect(e.agentProcesses.map((p) => p.command)).toEqual([expect.stringContaining('scvm_failure_loop.sh'), expect.stringContaining('reroute-loop.sh')]);
+    expect(e.agentProcesses.map((p) => p.command)).toEqual([
+      expect.stringContaining('scvm_failure_loop.sh'),
+      expect.stringContaining('reroute-loop.sh'),
+    ]);
     expect(e.nfsRoute?.gateway).toBe('10.20.0.102');
     const again = apply(d, after);
     expect(again.hosts.flatMap((h) => h.actions)).toEqual([]);
@@ -92,8 +124,22 @@ describe('shadow mode and a legacy seed agent', () => {
     const h = esxi(p, 'node-1');
     const legacy = esxiOf(o, 'node-1').legacy!;
     expect(h.change).toBe('takeover');
-    expect(h.actions.map((a) => a.op)).toEqual(['write-file', 'edit-crontab', 'reload-crond', 'edit-local-sh', 'auto-backup', 'stop-agent', 'verify-agent', 'remove-dir']);
-    expect(h.actions).toContainEqual({ op: 'edit-crontab', remove: [legacy.crontabLine], add: [], before: esxiOf(shadowed, 'node-1').crontab });
+    expect(h.actions.map((a) => a.op)).toEqual([
+      'write-file',
+      'edit-crontab',
+      'reload-crond',
+      'edit-local-sh',
+      'auto-backup',
+      'stop-agent',
+      'verify-agent',
+      'remove-dir',
+    ]);
+    expect(h.actions).toContainEqual({
+      op: 'edit-crontab',
+      remove: [legacy.crontabLine],
+      add: [],
+      before: esxiOf(shadowed, 'node-1').crontab,
+    });
     expect(h.actions).toContainEqual({ op: 'stop-agent', match: ['scvm_failure_loop.sh'] });
     expect(h.actions.at(-1)).toEqual({ op: 'remove-dir', path: legacy.dir, recursive: true });
     expect(h.notes).toBeUndefined();

@@ -40,11 +40,21 @@ function fileReason(f: PeerFile | undefined, path: string, observedSha: string |
   const drift = peerFileDrift(f, observedSha);
   if (drift.lacks !== undefined) return becauseOf(item, 'peer-file-gains', `${what} gains ${drift.lacks}`);
   const named = targets.filter((t) => f.withoutPeer[t] !== undefined);
-  return becauseOf(item, 'peer-file-differs', `${what} differs from the manifest's${named.length > 0 ? ` (the new one names ${list(named)})` : ''}; written whole`);
+  return becauseOf(
+    item,
+    'peer-file-differs',
+    `${what} differs from the manifest's${named.length > 0 ? ` (the new one names ${list(named)})` : ''}; written whole`,
+  );
 }
 
 /** The actions of a non-target ESXi host that depend on the targets, with why. */
-function dependentEsxi(h: HostPlan, d: DesiredEsxi, desired: DesiredCluster, observed: ObservedCluster, targets: string[]): { actions: Action[]; because: PlanReason[] } {
+function dependentEsxi(
+  h: HostPlan,
+  d: DesiredEsxi,
+  desired: DesiredCluster,
+  observed: ObservedCluster,
+  targets: string[],
+): { actions: Action[]; because: PlanReason[] } {
   const o = observed.esxi[h.node];
   if (o === undefined || !o.reachable) return { actions: [], because: [] };
   const targetIps = new Set((desired.peerView?.nodes ?? []).filter((n) => targets.includes(n.node)).flatMap((n) => n.scvmIps));
@@ -55,7 +65,14 @@ function dependentEsxi(h: HostPlan, d: DesiredEsxi, desired: DesiredCluster, obs
   for (const a of h.actions) {
     if (a.op === 'write-file' && isPeerFilePath(d, a.path)) {
       actions.push(a);
-      why.push(fileReason(files.find((f) => f.path === a.path), a.path, o.files[a.path]?.sha256, targets));
+      why.push(
+        fileReason(
+          files.find((f) => f.path === a.path),
+          a.path,
+          o.files[a.path]?.sha256,
+          targets,
+        ),
+      );
     } else if (a.op === 'firewall-ruleset') {
       const adds = (a as FirewallAction).steps.filter((s) => s.startsWith('add=') && targetIps.has(s.slice(4))).map((s) => s.slice(4));
       if (adds.length === 0) continue;
@@ -127,7 +144,12 @@ export function scopeToTargets(
     // --target-only keeps the earlier behaviour: every SCVM, whole (their entry lists every ESXi IP).
     if (only || isTarget(h.node) || h.change === 'unreachable') {
       scvm.push(h);
-      if (!only && !isTarget(h.node)) included.push({ node: h.node, host: 'scvm', because: [`could not be observed (${h.unreachableReason ?? 'unreachable'}): its key entry may lack ${list(targets)}`] });
+      if (!only && !isTarget(h.node))
+        included.push({
+          node: h.node,
+          host: 'scvm',
+          because: [`could not be observed (${h.unreachableReason ?? 'unreachable'}): its key entry may lack ${list(targets)}`],
+        });
       continue;
     }
     const dropped = h.actions.filter((a): a is Extract<Action, { op: 'register-session-clients' }> => a.op === 'register-session-clients');

@@ -103,7 +103,15 @@ export type HostChange = 'create' | 'update' | 'delete' | 'noop' | 'unreachable'
  * - `refused-failed-over` / `refused-drained` / `refused-local-unhealthy`: the host is refused.
  * - `forced-keep`: `--force-host`: the agent is stopped and our files removed; every route stays as it is.
  */
-export type RouteDecisionCode = 'no-route' | 'keep-local' | 'delete-local' | 'keep-unmanaged' | 'refused-failed-over' | 'refused-drained' | 'refused-local-unhealthy' | 'forced-keep';
+export type RouteDecisionCode =
+  | 'no-route'
+  | 'keep-local'
+  | 'delete-local'
+  | 'keep-unmanaged'
+  | 'refused-failed-over'
+  | 'refused-drained'
+  | 'refused-local-unhealthy'
+  | 'forced-keep';
 
 export interface RouteDecision {
   code: RouteDecisionCode;

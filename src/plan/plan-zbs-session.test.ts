@@ -5,14 +5,34 @@ import { planSessionClients } from './plan-zbs-session';
 import { applyPlanToObserved } from '../../test/support/simulate-apply';
 import * as fx from '../../test/support/plan-fixtures';
 
-const D: DesiredScvm = { node: 'node-2', address: '10.10.0.102', authorizedKey: 'ssh-ed25519 AAAA zbs-reroute:c', sessionClientIps: ['10.10.0.12', '10.20.0.12'] };
-const obs = (zbsSession: ScvmObserved['zbsSession']): ScvmObserved => ({ kind: 'scvm', node: 'node-2', reachable: true, managedKeys: [], foreignKeyCount: 1, ...(zbsSession ? { zbsSession } : {}) });
+const D: DesiredScvm = {
+  node: 'node-2',
+  address: '10.10.0.102',
+  authorizedKey: 'ssh-ed25519 AAAA zbs-reroute:c',
+  sessionClientIps: ['10.10.0.12', '10.20.0.12'],
+};
+const obs = (zbsSession: ScvmObserved['zbsSession']): ScvmObserved => ({
+  kind: 'scvm',
+  node: 'node-2',
+  reachable: true,
+  managedKeys: [],
+  foreignKeyCount: 1,
+  ...(zbsSession ? { zbsSession } : {}),
+});
 const ID = '7bc26e9b-17d3-47fa-b1ba-1527fd4974c9';
 
 describe('registering the ESXi client IPs in the local SCVM session', () => {
   it('registers them in a fresh session (no clients yet), naming the session id', () => {
     const p = planSessionClients(D, obs({ sessionId: ID, localClientsIps: [] }));
-    expect(p.actions).toEqual([{ op: 'register-session-clients', sessionId: ID, clientIps: ['10.10.0.12', '10.20.0.12'], before: [], reason: 'ZBS session 7bc26e9b lists no ESXi client IPs' }]);
+    expect(p.actions).toEqual([
+      {
+        op: 'register-session-clients',
+        sessionId: ID,
+        clientIps: ['10.10.0.12', '10.20.0.12'],
+        before: [],
+        reason: 'ZBS session 7bc26e9b lists no ESXi client IPs',
+      },
+    ]);
     expect(p.reasons.map((r) => r.detail)).toEqual(['ZBS session 7bc26e9b lists no ESXi client IPs']);
   });
 
@@ -23,16 +43,26 @@ describe('registering the ESXi client IPs in the local SCVM session', () => {
   });
 
   it('plans nothing when the session already lists them, in any order', () => {
-    expect(planSessionClients(D, obs({ sessionId: ID, localClientsIps: ['10.20.0.12', '10.10.0.12'] }))).toEqual({ actions: [], reasons: [] });
+    expect(planSessionClients(D, obs({ sessionId: ID, localClientsIps: ['10.20.0.12', '10.10.0.12'] }))).toEqual({
+      actions: [],
+      reasons: [],
+    });
   });
 
   it('plans nothing but warns when the session could not be read', () => {
-    expect(planSessionClients(D, obs({ problem: 'zbs-meta session list failed (exit 1)' }))).toEqual({ actions: [], reasons: [], warning: 'node-2: ZBS session client IPs not checked: zbs-meta session list failed (exit 1)' });
+    expect(planSessionClients(D, obs({ problem: 'zbs-meta session list failed (exit 1)' }))).toEqual({
+      actions: [],
+      reasons: [],
+      warning: 'node-2: ZBS session client IPs not checked: zbs-meta session list failed (exit 1)',
+    });
   });
 
   it('plans nothing for an observation from an older release (no session read) or a desired state without client IPs', () => {
     expect(planSessionClients(D, obs(undefined))).toEqual({ actions: [], reasons: [] });
-    expect(planSessionClients({ ...D, sessionClientIps: undefined }, obs({ sessionId: ID, localClientsIps: [] }))).toEqual({ actions: [], reasons: [] });
+    expect(planSessionClients({ ...D, sessionClientIps: undefined }, obs({ sessionId: ID, localClientsIps: [] }))).toEqual({
+      actions: [],
+      reasons: [],
+    });
   });
 
   it('never plans a route action', () => {
@@ -55,7 +85,9 @@ describe('in a whole-cluster plan', () => {
     s2.zbsSession = { sessionId: 'node-2-new', localClientsIps: [] };
     const plan = planCluster(d, o, { mode: 'apply', ...fx.PLAN_OPTS });
     const changed = plan.hosts.filter((h) => h.actions.length > 0);
-    expect(changed.map((h) => [h.node, h.host, h.change, h.actions.map((a) => a.op)])).toEqual([['node-2', 'scvm', 'update', ['register-session-clients']]]);
+    expect(changed.map((h) => [h.node, h.host, h.change, h.actions.map((a) => a.op)])).toEqual([
+      ['node-2', 'scvm', 'update', ['register-session-clients']],
+    ]);
     expect(plan.hosts.flatMap((h) => h.actions).some((a) => a.op === 'delete-route')).toBe(false);
     const again = planCluster(d, applyPlanToObserved(plan, o), { mode: 'apply', ...fx.PLAN_OPTS });
     expect(again.hosts.every((h) => h.actions.length === 0)).toBe(true);

@@ -30,5 +30,8 @@ export function planSessionClients(d: DesiredScvm, o: ScvmObserved): SessionClie
     s.localClientsIps.length === 0
       ? `ZBS session ${short} lists no ESXi client IPs`
       : `ZBS session ${short} lists ${s.localClientsIps.join(',')}, not ${want.join(',')}`;
-  return { actions: [{ op: 'register-session-clients', sessionId: s.sessionId, clientIps: [...want], before: [...s.localClientsIps], reason }], reasons: [because('session-clients', reason)] };
+  return {
+    actions: [{ op: 'register-session-clients', sessionId: s.sessionId, clientIps: [...want], before: [...s.localClientsIps], reason }],
+    reasons: [because('session-clients', reason)],
+  };
 }

@@ -1,6 +1,13 @@
 import { createTwoFilesPatch } from 'diff';
 import pc from 'picocolors';
-import { AGENT_CONF_FILE, AUTO_BACKUP_PATH, CRONTAB_PATH, LOCAL_SH_PATH, SCVM_AUTHORIZED_KEYS, SCVM_ROOT_AUTHORIZED_KEYS } from '../agent/bundle-layout';
+import {
+  AGENT_CONF_FILE,
+  AUTO_BACKUP_PATH,
+  CRONTAB_PATH,
+  LOCAL_SH_PATH,
+  SCVM_AUTHORIZED_KEYS,
+  SCVM_ROOT_AUTHORIZED_KEYS,
+} from '../agent/bundle-layout';
 import { DRAIN_ENDED } from './plan-esxi';
 import type { Action, HostPlan, Plan } from './plan-types';
 import { assertNoSecrets, looksSecret } from '../core/secret-free-json';
@@ -53,9 +60,11 @@ function paint(c: Colors, sign: string, text: string): string {
 
 function hostTitle(h: HostPlan, plan: Plan): string {
   if (h.change === 'unreachable') return `unreachable (${h.address}): ${h.unreachableReason ?? 'no reason given'}`;
-  if (h.change === 'refused') return `refused, left exactly as it is: ${h.routeDecision?.detail ?? h.reasons[0]?.detail ?? 'no reason given'}`;
+  if (h.change === 'refused')
+    return `refused, left exactly as it is: ${h.routeDecision?.detail ?? h.reasons[0]?.detail ?? 'no reason given'}`;
   const pin = h.actions.find((a): a is Extract<Action, { op: 'write-pin' }> => a.op === 'write-pin');
-  if (pin) return h.change === 'create' ? `install agent ${plan.version}, IO drained to ${pin.targetNode}` : `IO drained to ${pin.targetNode}`;
+  if (pin)
+    return h.change === 'create' ? `install agent ${plan.version}, IO drained to ${pin.targetNode}` : `IO drained to ${pin.targetNode}`;
   if (h.change === 'update' && h.actions.some((a) => a.op === 'remove-pin')) return DRAIN_ENDED;
   if (h.host === 'scvm') {
     if (h.change === 'create') return 'add key entry';
@@ -69,17 +78,25 @@ function hostTitle(h: HostPlan, plan: Plan): string {
 
 /** `ssh-rsa AAAAB3Nz…7fQ= zbs-reroute:x`: key blobs are long and say nothing to a reader. */
 function shortenKeys(entry: string): string {
-  return entry.replace(/\b(ssh-[a-z0-9]+|ecdsa-[a-z0-9-]+) ([A-Za-z0-9+/]{24,}=*)/g, (_m, t: string, b: string) => `${t} ${b.slice(0, 12)}…${b.slice(-6)}`);
+  return entry.replace(
+    /\b(ssh-[a-z0-9]+|ecdsa-[a-z0-9-]+) ([A-Za-z0-9+/]{24,}=*)/g,
+    (_m, t: string, b: string) => `${t} ${b.slice(0, 12)}…${b.slice(-6)}`,
+  );
 }
 
 function diffLines(c: Colors, path: string, before: string, after: string): string[] {
   if (looksSecret(before) || looksSecret(after)) return [SENSITIVE];
-  const patch = createTwoFilesPatch(path, path, before, after, '', '', { context: 3, headerOptions: { includeIndex: false, includeUnderline: false, includeFileHeaders: false } });
+  const patch = createTwoFilesPatch(path, path, before, after, '', '', {
+    context: 3,
+    headerOptions: { includeIndex: false, includeUnderline: false, includeFileHeaders: false },
+  });
   return patch
     .split('\n')
     .filter((l) => l !== '')
     .map(safe)
-    .map((l) => (l.startsWith('@@') ? c.cyan(l) : l.startsWith('+') ? c.green(l) : l.startsWith('-') ? c.red(l) : l.startsWith('\\') ? c.dim(l) : l));
+    .map((l) =>
+      l.startsWith('@@') ? c.cyan(l) : l.startsWith('+') ? c.green(l) : l.startsWith('-') ? c.red(l) : l.startsWith('\\') ? c.dim(l) : l,
+    );
 }
 
 function short(sha: string): string {
@@ -101,15 +118,18 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
       const what = `file ${rel(a.path)} (${a.mode})`;
       if (a.contentRef !== undefined || (a.content !== undefined && looksSecret(a.content))) return [sign, `${what} ${SENSITIVE}`, []];
       const details: string[] = [];
-      if (a.version !== undefined) details.push(safe(a.before ? `agent ${a.before.version ?? 'unknown'} → ${a.version}` : `agent ${a.version}`));
+      if (a.version !== undefined)
+        details.push(safe(a.before ? `agent ${a.before.version ?? 'unknown'} → ${a.version}` : `agent ${a.version}`));
       if (a.before && a.before.mode !== a.mode) details.push(safe(`mode ${a.before.mode} → ${a.mode}`));
       const content = a.content ?? '';
       if (a.before?.content !== undefined) details.push(...diffLines(c, a.path, a.before.content, content));
-      else if (!a.before && a.content !== undefined && a.version === undefined && lineCount(content) <= MAX_NEW_FILE_LINES) details.push(...diffLines(c, a.path, '', content));
+      else if (!a.before && a.content !== undefined && a.version === undefined && lineCount(content) <= MAX_NEW_FILE_LINES)
+        details.push(...diffLines(c, a.path, '', content));
       else if (!a.before) details.push(`${lineCount(content)} lines, sha256 ${short(a.sha256)}`);
       else if (a.before.sha256 !== a.sha256) details.push(`sha256 ${short(a.before.sha256)} → ${short(a.sha256)}`);
       // A changed conf (peers, timings, MODE, zones) is no restart: the loop sources it every iteration.
-      if (a.before && rel(a.path) === AGENT_CONF_FILE) details.push(c.dim('the running agent re-reads it at its next iteration: no restart, the route stays as it is'));
+      if (a.before && rel(a.path) === AGENT_CONF_FILE)
+        details.push(c.dim('the running agent re-reads it at its next iteration: no restart, the route stays as it is'));
       return [sign, what, details];
     }
     case 'delete-file':
@@ -117,7 +137,10 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
     case 'remove-dir':
       return ['-', `dir ${a.path}${a.recursive ? ' (and everything in it)' : ''}`, []];
     case 'edit-crontab': {
-      const details = a.before !== undefined ? diffLines(c, CRONTAB_PATH, a.before, editCrontab(a.before, a.remove, a.add)) : [...a.remove.map((l) => c.red(safe(`-${l}`))), ...a.add.map((l) => c.green(safe(`+${l}`)))];
+      const details =
+        a.before !== undefined
+          ? diffLines(c, CRONTAB_PATH, a.before, editCrontab(a.before, a.remove, a.add))
+          : [...a.remove.map((l) => c.red(safe(`-${l}`))), ...a.add.map((l) => c.green(safe(`+${l}`)))];
       return ['~', `crontab ${CRONTAB_PATH}`, details];
     }
     case 'reload-crond':
@@ -126,11 +149,23 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
       const details =
         a.before !== undefined
           ? diffLines(c, LOCAL_SH_PATH, a.before, editLocalSh(a.before, a.block, a.removeLines))
-          : [...a.removeLines.map((l) => c.red(safe(`-${l}`))), ...(a.block === undefined ? [c.red('-(zbs-reroute block)')] : a.block.replace(/\n$/, '').split('\n').map((l) => c.green(safe(`+${l}`))))];
+          : [
+              ...a.removeLines.map((l) => c.red(safe(`-${l}`))),
+              ...(a.block === undefined
+                ? [c.red('-(zbs-reroute block)')]
+                : a.block
+                    .replace(/\n$/, '')
+                    .split('\n')
+                    .map((l) => c.green(safe(`+${l}`)))),
+            ];
       return ['~', `${LOCAL_SH_PATH} ${a.block === undefined ? 'block removed' : 'block'}`, details];
     }
     case 'auto-backup':
-      return ['~', `run ${AUTO_BACKUP_PATH} (so ${h.actions.some((x) => x.op === 'firewall-ruleset') ? 'the firewall and local.sh changes survive' : 'local.sh survives'} a reboot)`, []];
+      return [
+        '~',
+        `run ${AUTO_BACKUP_PATH} (so ${h.actions.some((x) => x.op === 'firewall-ruleset') ? 'the firewall and local.sh changes survive' : 'local.sh survives'} a reboot)`,
+        [],
+      ];
     case 'firewall-ruleset':
       return describeFirewall(c, a);
     case 'restart-agent':
@@ -148,7 +183,11 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
     case 'delete-route':
       return ['-', `route ${a.network}/${a.prefixLength} via ${a.gateway}`, []];
     case 'register-session-clients':
-      return ['~', `ZBS session ${a.sessionId}: local_clients_ips ${a.before.length > 0 ? a.before.join(',') : '(none)'} → ${a.clientIps.join(',')} (zbs-meta session refresh_address; no route changes)`, []];
+      return [
+        '~',
+        `ZBS session ${a.sessionId}: local_clients_ips ${a.before.length > 0 ? a.before.join(',') : '(none)'} → ${a.clientIps.join(',')} (zbs-meta session refresh_address; no route changes)`,
+        [],
+      ];
     case 'authorized-key-add':
       return ['+', `~/${SCVM_AUTHORIZED_KEYS}: ${shortenKeys(a.entry)}`, []];
     case 'authorized-key-remove':
@@ -158,7 +197,8 @@ function describe(c: Colors, a: Action, h: HostPlan): [string, string, string[]]
 
 /** `~ firewall ruleset httpClient: disabled → enabled, allowed IPs 10.20.0.101, …` with one line per step. */
 function describeFirewall(c: Colors, a: Extract<Action, { op: 'firewall-ruleset' }>): [string, string, string[]] {
-  const state = (enabled: boolean, allowedAll: boolean, ips: string[]) => `${enabled ? 'enabled' : 'disabled'}, ${allowedAll ? 'all IPs' : ips.length > 0 ? `allowed IPs ${ips.join(', ')}` : 'no allowed IPs'}`;
+  const state = (enabled: boolean, allowedAll: boolean, ips: string[]) =>
+    `${enabled ? 'enabled' : 'disabled'}, ${allowedAll ? 'all IPs' : ips.length > 0 ? `allowed IPs ${ips.join(', ')}` : 'no allowed IPs'}`;
   let { enabled, allowedAll } = a.before;
   let ips = [...a.before.allowedIps];
   const details: string[] = [];
@@ -170,7 +210,8 @@ function describeFirewall(c: Colors, a: Extract<Action, { op: 'firewall-ruleset'
     else ips = ips.filter((x) => x !== v);
     details.push(k === 'add' ? c.green(safe(`+ allowed IP ${v}`)) : k === 'remove' ? c.red(safe(`- allowed IP ${v}`)) : safe(`${k} ${v}`));
   }
-  if (a.record !== undefined) details.push(c.dim(`prior state ${a.record.content === undefined ? 'record removed' : 'recorded'} in ${safe(a.record.path)}`));
+  if (a.record !== undefined)
+    details.push(c.dim(`prior state ${a.record.content === undefined ? 'record removed' : 'recorded'} in ${safe(a.record.path)}`));
   const from = state(a.before.enabled, a.before.allowedAll, a.before.allowedIps);
   const to = state(enabled, allowedAll, ips);
   return ['~', `firewall ruleset ${a.ruleset}: ${from} → ${to} (${a.reason})`, details];
@@ -181,9 +222,11 @@ function renderHost(c: Colors, h: HostPlan, plan: Plan): string[] {
   const title = safe(hostTitle(h, plan));
   const out = [`  ${paint(c, sign, sign)} ${c.bold(h.node)} (${h.host}): ${paint(c, sign, title)}`];
   if (h.change === 'unreachable') return out;
-  if (h.change === 'refused') return [...out, `      ${c.yellow(`fix: ${safe(h.routeDecision?.fix ?? 'heal or un-drain the host first')}`)}`];
+  if (h.change === 'refused')
+    return [...out, `      ${c.yellow(`fix: ${safe(h.routeDecision?.fix ?? 'heal or un-drain the host first')}`)}`];
   // Reasons explain an update; for a create or delete the actions say it all.
-  if (h.change === 'update' || h.change === 'takeover') for (const r of h.reasons.map((x) => safe(x.detail))) if (r !== title) out.push(`      ${c.dim(`# ${r}`)}`);
+  if (h.change === 'update' || h.change === 'takeover')
+    for (const r of h.reasons.map((x) => safe(x.detail))) if (r !== title) out.push(`      ${c.dim(`# ${r}`)}`);
   for (const a of h.actions) {
     const [s, text, details] = describe(c, a, h);
     out.push(`      ${paint(c, s, s)} ${safe(text)}`);
@@ -247,9 +290,15 @@ export function renderPlanText(plan: Plan, opts: RenderTextOptions): string {
   if ((plan.warnings ?? []).length > 0) lines.push('');
   const unchanged = plan.hosts.filter((h) => h.change === 'noop').length;
   if (unchanged > 0 && opts.showUnchanged !== true) lines.push(c.dim(`${unchanged} host(s) already as wanted.`));
-  if (plan.summary.unreachable > 0) lines.push(c.magenta(`${plan.summary.unreachable} host(s) unreachable: not planned; run again when they are back.`));
+  if (plan.summary.unreachable > 0)
+    lines.push(c.magenta(`${plan.summary.unreachable} host(s) unreachable: not planned; run again when they are back.`));
   const refused = plan.hosts.filter((h) => h.change === 'refused').map((h) => h.node);
-  if (refused.length > 0) lines.push(c.magenta(`${refused.length} host(s) refused (${refused.join(', ')}): left exactly as they are, routes included; see each host's fix above.`));
+  if (refused.length > 0)
+    lines.push(
+      c.magenta(
+        `${refused.length} host(s) refused (${refused.join(', ')}): left exactly as they are, routes included; see each host's fix above.`,
+      ),
+    );
   lines.push(c.bold(summaryLine(plan)));
   return lines.join('\n') + '\n';
 }

@@ -4,7 +4,17 @@
  * the preflight header, so command output cannot forge a section.
  */
 import { readProbeFrames, type ProbeSection, type SectionStatus } from '../observe/probe-framing';
-import { parseBusyboxApplets, parseFilesystemList, parseFirewallRulesets, parseNfsList, parseSecureBoot, parseVmwareVersion, type EsxiVersion, type Filesystem, type NfsMount } from '../observe/esxi-tables';
+import {
+  parseBusyboxApplets,
+  parseFilesystemList,
+  parseFirewallRulesets,
+  parseNfsList,
+  parseSecureBoot,
+  parseVmwareVersion,
+  type EsxiVersion,
+  type Filesystem,
+  type NfsMount,
+} from '../observe/esxi-tables';
 
 export const PREFLIGHT_HEADER = '@@zbs-reroute-preflight v1';
 

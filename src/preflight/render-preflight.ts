@@ -25,10 +25,18 @@ export function summaryText(r: { summary: PreflightReport['summary'] }): string 
 /** `reroute preflight`: every check of every host, then the verdict line. */
 export function renderPreflightText(r: PreflightReport, opts: { color: boolean }): string {
   const c = pc.createColors(opts.color);
-  const table = new Table({ head: ['host', 'check', 'result', 'detail', 'fix'], style: { head: opts.color ? ['bold'] : [], border: [] }, colWidths: [null, null, null, 60, 50], wordWrap: true });
+  const table = new Table({
+    head: ['host', 'check', 'result', 'detail', 'fix'],
+    style: { head: opts.color ? ['bold'] : [], border: [] },
+    colWidths: [null, null, null, 60, 50],
+    wordWrap: true,
+  });
   for (const k of r.checks) table.push([k.host, k.name, paint(c, k.status, k.status.toUpperCase()), safe(k.detail), safe(k.fix)]);
   const fails = r.checks.filter((k) => k.status === 'fail');
-  const verdict = fails.length === 0 ? c.green(`Preflight passed: ${summaryText(r)}.`) : c.red(`Preflight failed: ${summaryText(r)}. Fix the failed checks (or override one with \`reroute apply --skip-check NAME\`).`);
+  const verdict =
+    fails.length === 0
+      ? c.green(`Preflight passed: ${summaryText(r)}.`)
+      : c.red(`Preflight failed: ${summaryText(r)}. Fix the failed checks (or override one with \`reroute apply --skip-check NAME\`).`);
   return `${table.toString()}\n${c.bold(verdict)}\n`;
 }
 

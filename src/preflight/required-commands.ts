@@ -16,7 +16,37 @@ export interface RequiredCommand {
 }
 
 /** Builtins of every busybox ash (also the `builtin` lines of esxi/agent/applets.txt and probe-commands.txt). */
-const ASH_BUILTINS = new Set(['.', ':', '[', '[[', 'test', 'break', 'cd', 'command', 'continue', 'echo', 'eval', 'exec', 'exit', 'export', 'false', 'kill', 'local', 'printf', 'pwd', 'read', 'return', 'set', 'shift', 'trap', 'true', 'type', 'umask', 'unset', 'wait']);
+const ASH_BUILTINS = new Set([
+  '.',
+  ':',
+  '[',
+  '[[',
+  'test',
+  'break',
+  'cd',
+  'command',
+  'continue',
+  'echo',
+  'eval',
+  'exec',
+  'exit',
+  'export',
+  'false',
+  'kill',
+  'local',
+  'printf',
+  'pwd',
+  'read',
+  'return',
+  'set',
+  'shift',
+  'trap',
+  'true',
+  'type',
+  'umask',
+  'unset',
+  'wait',
+]);
 
 /** Commands passed to wrappers: the agent's run_bounded (2 leading arguments), the probe's run_section (1), and `setsid`/`exec`, which run the command they name. */
 const WRAPPERS = { run_bounded: 2, run_section: 1, setsid: 0, exec: 0 };
@@ -29,7 +59,10 @@ export function builtinsFromList(text: string): string[] {
   });
 }
 
-export function requiredCommands(scripts: Array<{ name: string; text: string }>, opts: { builtins?: string[]; sessionSource: 'rest' | 'ssh' }): RequiredCommand[] {
+export function requiredCommands(
+  scripts: Array<{ name: string; text: string }>,
+  opts: { builtins?: string[]; sessionSource: 'rest' | 'ssh' },
+): RequiredCommand[] {
   const builtins = new Set([...ASH_BUILTINS, ...(opts.builtins ?? [])]);
   const found = new Map<string, RequiredCommand>();
   for (const s of scripts) {
@@ -43,7 +76,10 @@ export function requiredCommands(scripts: Array<{ name: string; text: string }>,
     }
   }
   // Only one session source runs; the other's client is not needed. openssl is the probe's fallback for sha256sum.
-  const optional: Record<string, string> = { openssl: 'fallback when sha256sum is missing', setsid: 'without it the route switch runs as plain sh -c (still one unit)' };
+  const optional: Record<string, string> = {
+    openssl: 'fallback when sha256sum is missing',
+    setsid: 'without it the route switch runs as plain sh -c (still one unit)',
+  };
   if (opts.sessionSource === 'rest') optional.ssh = 'only the ssh session source uses it';
   else optional.wget = 'only the rest session source uses it';
   return [...found.values()]

@@ -21,9 +21,7 @@ export interface ScanResult {
 }
 
 type Tok =
-  | { t: 'word'; v: string; quoted: boolean; line: number }
-  | { t: 'op'; v: string; line: number }
-  | { t: 'redir'; v: string; line: number };
+  { t: 'word'; v: string; quoted: boolean; line: number } | { t: 'op'; v: string; line: number } | { t: 'redir'; v: string; line: number };
 
 const RESERVED_START = new Set(['if', 'then', 'else', 'elif', 'do', 'while', 'until', '{', '!']);
 const RESERVED_END = new Set(['fi', 'done', '}', 'esac']);
@@ -210,9 +208,7 @@ function tokenize(s: string, problems: string[], lineBase: number): Tok[] {
     if (c === '$' && (s[i + 1] === '(' || s[i + 1] === '{')) {
       startWord();
       const arith = s[i + 1] === '(' && s[i + 2] === '(';
-      const end = arith
-        ? skipBalanced(s, i + 3, '(', ')') + 1
-        : skipBalanced(s, i + 2, s[i + 1] as string, s[i + 1] === '(' ? ')' : '}');
+      const end = arith ? skipBalanced(s, i + 3, '(', ')') + 1 : skipBalanced(s, i + 2, s[i + 1] as string, s[i + 1] === '(' ? ')' : '}');
       word += s.slice(i, end);
       i = end;
       continue;

@@ -10,7 +10,13 @@ function fakeHost(): RemoteHost {
 
 function options(host: RemoteHost): HostConnectionsOptions {
   return {
-    ssh: { port: 22, connectTimeoutSeconds: 1, commandTimeoutSeconds: 1, hostTimeoutSeconds: 1, keepaliveSeconds: 1 } as HostConnectionsOptions['ssh'],
+    ssh: {
+      port: 22,
+      connectTimeoutSeconds: 1,
+      commandTimeoutSeconds: 1,
+      hostTimeoutSeconds: 1,
+      keepaliveSeconds: 1,
+    } as HostConnectionsOptions['ssh'],
     users: { esxi: 'root', scvm: 'smartx' },
     credentials: { esxi: {}, scvm: {} },
     hostKeyPolicy: () => () => 'accept',
@@ -41,7 +47,11 @@ describe('exec counter (ZBS_REROUTE_EXEC_LOG)', () => {
     expect((await host.exec('echo secret-command')).stdout).toBe('ok');
     await host.exec('true');
     flushExecLog();
-    const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => [l.event, l.kind, l.node])).toEqual([
       ['connect', 'esxi', 'node-1'],
       ['exec', 'esxi', 'node-1'],
@@ -55,12 +65,27 @@ describe('exec counter (ZBS_REROUTE_EXEC_LOG)', () => {
 
 describe('connections kept between checks (reroute watch)', () => {
   function closableHost(): RemoteHost & { closed: boolean; closes: number } {
-    const h = { closed: false, closes: 0, exec: async () => ({ stdout: 'ok', stderr: '', code: 0 }), close: () => { h.closes += 1; h.closed = true; } };
+    const h = {
+      closed: false,
+      closes: 0,
+      exec: async () => ({ stdout: 'ok', stderr: '', code: 0 }),
+      close: () => {
+        h.closes += 1;
+        h.closed = true;
+      },
+    };
     return h;
   }
   function counting(): { opts: HostConnectionsOptions; dials: () => number; hosts: Array<ReturnType<typeof closableHost>> } {
     const hosts: Array<ReturnType<typeof closableHost>> = [];
-    const opts = { ...options(fakeHost()), connect: async () => { const h = closableHost(); hosts.push(h); return h as never; } };
+    const opts = {
+      ...options(fakeHost()),
+      connect: async () => {
+        const h = closableHost();
+        hosts.push(h);
+        return h as never;
+      },
+    };
     return { opts, dials: () => hosts.length, hosts };
   }
 

@@ -31,5 +31,9 @@ export function describeHostKey(blob: Buffer): HostKeyInfo {
 }
 
 function badBlob(): RerouteError {
-  return new RerouteError('HOST_KEY_CHANGED', 'The host presented a malformed public host key', 'Check that the address points at an SSH server and not another service; connect with `ssh -v` to inspect it.');
+  return new RerouteError(
+    'HOST_KEY_CHANGED',
+    'The host presented a malformed public host key',
+    'Check that the address points at an SSH server and not another service; connect with `ssh -v` to inspect it.',
+  );
 }

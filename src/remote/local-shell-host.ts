@@ -26,10 +26,13 @@ export class LocalShellHost implements RemoteHost {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let timedOut = false;
-      const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGKILL');
-      }, opts.timeoutMs);
+      const timer =
+        opts.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              timedOut = true;
+              child.kill('SIGKILL');
+            }, opts.timeoutMs);
       child.stdout.on('data', (c: Buffer) => out.push(c));
       child.stderr.on('data', (c: Buffer) => err.push(c));
       child.stdin.on('error', () => {
@@ -42,10 +45,21 @@ export class LocalShellHost implements RemoteHost {
       child.on('close', (code, signal) => {
         clearTimeout(timer);
         if (timedOut) {
-          reject(new RerouteError('REMOTE_TIMEOUT', `Local command did not finish within ${opts.timeoutMs} ms`, 'Bug or hang in the test command.'));
+          reject(
+            new RerouteError(
+              'REMOTE_TIMEOUT',
+              `Local command did not finish within ${opts.timeoutMs} ms`,
+              'Bug or hang in the test command.',
+            ),
+          );
           return;
         }
-        resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code, ...(signal ? { signal } : {}) });
+        resolve({
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+          code,
+          ...(signal ? { signal } : {}),
+        });
       });
       child.stdin.end(opts.stdin ?? '');
     });

@@ -31,7 +31,13 @@ const SELF = path.relative(REPO, __filename);
 
 function repoFiles(): string[] {
   const listed = execFileSync('git', ['ls-files', '-co', '--exclude-standard'], { cwd: REPO, encoding: 'utf8' }).split('\n');
-  return listed.filter((f) => /\.(sh|ts|js|cjs|mjs)$|(^|\/)(run|reroute)$/.test(f) && !f.startsWith('node_modules/') && f !== SELF && fs.existsSync(path.join(REPO, f)));
+  return listed.filter(
+    (f) =>
+      /\.(sh|ts|js|cjs|mjs)$|(^|\/)(run|reroute)$/.test(f) &&
+      !f.startsWith('node_modules/') &&
+      f !== SELF &&
+      fs.existsSync(path.join(REPO, f)),
+  );
 }
 
 describe('no host-key bypass anywhere in the repository', () => {

@@ -20,7 +20,11 @@ export interface SshCredential {
  * (e.g. a one-time code). Must always resolve: an unanswered prompt would
  * leave the handshake waiting until readyTimeout.
  */
-export type KeyboardInteractiveHandler = (name: string, instructions: string, prompts: Array<{ prompt: string; echo: boolean }>) => Promise<string[]>;
+export type KeyboardInteractiveHandler = (
+  name: string,
+  instructions: string,
+  prompts: Array<{ prompt: string; echo: boolean }>,
+) => Promise<string[]>;
 
 const PASSWORD_PROMPT = /pass(word|code|phrase)?\s*:?\s*$/i;
 
@@ -28,7 +32,11 @@ export type AuthAttempt =
   | { type: 'publickey'; username: string; key: Buffer | ParsedKey; passphrase?: string }
   | { type: 'agent'; username: string; agent: string }
   | { type: 'password'; username: string; password: string }
-  | { type: 'keyboard-interactive'; username: string; prompt: (name: string, instructions: string, lang: string, prompts: Prompt[], finish: KeyboardInteractiveCallback) => void };
+  | {
+      type: 'keyboard-interactive';
+      username: string;
+      prompt: (name: string, instructions: string, lang: string, prompts: Prompt[], finish: KeyboardInteractiveCallback) => void;
+    };
 
 /**
  * The methods we try, in order. keyboard-interactive is only ever offered with
@@ -36,7 +44,11 @@ export type AuthAttempt =
  * handshake. ESXi's sshd asks for the root password through
  * keyboard-interactive (PAM), so a password is offered both ways.
  */
-export function authAttempts(opts: { username: string; credential: SshCredential; keyboardInteractive?: KeyboardInteractiveHandler }): AuthAttempt[] {
+export function authAttempts(opts: {
+  username: string;
+  credential: SshCredential;
+  keyboardInteractive?: KeyboardInteractiveHandler;
+}): AuthAttempt[] {
   const { username, credential: c } = opts;
   const out: AuthAttempt[] = [];
   const key = reveal(c.privateKey);
@@ -55,7 +67,12 @@ export function authAttempts(opts: { username: string; credential: SshCredential
       type: 'keyboard-interactive',
       username,
       prompt: (name, instructions, _lang, prompts, finish) => {
-        if (prompts.length > 0 && password !== undefined && passwordAnswers < 2 && prompts.every((p) => !p.echo && PASSWORD_PROMPT.test(p.prompt))) {
+        if (
+          prompts.length > 0 &&
+          password !== undefined &&
+          passwordAnswers < 2 &&
+          prompts.every((p) => !p.echo && PASSWORD_PROMPT.test(p.prompt))
+        ) {
           passwordAnswers++;
           finish(prompts.map(() => password));
           return;
@@ -64,7 +81,12 @@ export function authAttempts(opts: { username: string; credential: SshCredential
           finish(prompts.map(() => ''));
           return;
         }
-        opts.keyboardInteractive(name, instructions, prompts.map((p) => ({ prompt: p.prompt, echo: p.echo === true })))
+        opts
+          .keyboardInteractive(
+            name,
+            instructions,
+            prompts.map((p) => ({ prompt: p.prompt, echo: p.echo === true })),
+          )
           .then(finish, () => finish(prompts.map(() => '')));
       },
     });
@@ -73,7 +95,9 @@ export function authAttempts(opts: { username: string; credential: SshCredential
 }
 
 /** ssh2's authHandler, over the attempts in order; one per connection, as it remembers how far it got. */
-export function authHandler(attempts: AuthAttempt[]): (methodsLeft: string[] | null, partial: boolean | null, callback: (next: AuthAttempt | false) => void) => void {
+export function authHandler(
+  attempts: AuthAttempt[],
+): (methodsLeft: string[] | null, partial: boolean | null, callback: (next: AuthAttempt | false) => void) => void {
   let next = 0;
   return (methodsLeft, _partial, callback) => {
     // methodsLeft is null before the server has told us what it accepts.

@@ -33,7 +33,12 @@ export async function execChecked(host: RemoteHost, cmd: string, what: string, o
   const r = await host.exec(cmd, opts);
   if (r.code !== 0) {
     const tail = r.stderr.trim().split('\n').slice(-5).join('\n');
-    throw new RerouteError('REMOTE_COMMAND_FAILED', `${what} failed (exit ${r.code ?? r.signal ?? 'unknown'})${tail ? `: ${tail}` : ''}`, 'See the error output above; fix the cause on the host and re-run.', { details: { exitCode: r.code, signal: r.signal } });
+    throw new RerouteError(
+      'REMOTE_COMMAND_FAILED',
+      `${what} failed (exit ${r.code ?? r.signal ?? 'unknown'})${tail ? `: ${tail}` : ''}`,
+      'See the error output above; fix the cause on the host and re-run.',
+      { details: { exitCode: r.code, signal: r.signal } },
+    );
   }
   return r;
 }
@@ -59,9 +64,13 @@ export interface CommandConnection {
  * the request is sent through the protocol object directly.
  */
 function sendKill(ch: ClientChannel): void {
-  const c = ch as unknown as { outgoing?: { id?: number; state?: string }; _client?: { _protocol?: { signal(id: number, name: string): void } } };
+  const c = ch as unknown as {
+    outgoing?: { id?: number; state?: string };
+    _client?: { _protocol?: { signal(id: number, name: string): void } };
+  };
   try {
-    if ((c.outgoing?.state === 'open' || c.outgoing?.state === 'eof') && typeof c.outgoing.id === 'number') c._client?._protocol?.signal(c.outgoing.id, 'KILL');
+    if ((c.outgoing?.state === 'open' || c.outgoing?.state === 'eof') && typeof c.outgoing.id === 'number')
+      c._client?._protocol?.signal(c.outgoing.id, 'KILL');
   } catch {
     /* connection already gone */
   }
@@ -88,7 +97,11 @@ export class SshCommand {
   private code: number | null = null;
   private signal: string | undefined;
 
-  constructor(private readonly conn: CommandConnection, private readonly cmd: string, private readonly opts: ExecOptions & { timeoutMs: number; maxOutputBytes: number }) {
+  constructor(
+    private readonly conn: CommandConnection,
+    private readonly cmd: string,
+    private readonly opts: ExecOptions & { timeoutMs: number; maxOutputBytes: number },
+  ) {
     this.label = conn.target.label ?? conn.target.host;
     this.shortCmd = cmd.length > 120 ? `${cmd.slice(0, 117)}...` : cmd;
   }
@@ -99,7 +112,10 @@ export class SshCommand {
       this.timer = setTimeout(() => this.timeOut(), this.opts.timeoutMs);
       this.conn.pending.add(this);
       // A rejected acquire was aborted by the timeout, which already rejected.
-      this.conn.limiter.acquire(this.abort.signal).then((release) => this.open(release), () => undefined);
+      this.conn.limiter.acquire(this.abort.signal).then(
+        (release) => this.open(release),
+        () => undefined,
+      );
     });
   }
 
@@ -141,7 +157,21 @@ export class SshCommand {
     // command (no privilege separation) and keeps the session until the command ends by
     // itself. Holding the slot that long would stall every later command on this host.
     this.releaseSlot();
-    this.finish(new RerouteError('REMOTE_TIMEOUT', `Command on ${this.label} did not finish within ${Math.round(this.opts.timeoutMs / 100) / 10} s: ${this.shortCmd}`, `The host may be overloaded or hung. Check it, or raise access.ssh.commandTimeoutSeconds if it is just slow.`, { details: { node: this.conn.target.label, host: this.conn.target.host, timeoutMs: this.opts.timeoutMs, elapsedMs: Date.now() - this.started } }));
+    this.finish(
+      new RerouteError(
+        'REMOTE_TIMEOUT',
+        `Command on ${this.label} did not finish within ${Math.round(this.opts.timeoutMs / 100) / 10} s: ${this.shortCmd}`,
+        `The host may be overloaded or hung. Check it, or raise access.ssh.commandTimeoutSeconds if it is just slow.`,
+        {
+          details: {
+            node: this.conn.target.label,
+            host: this.conn.target.host,
+            timeoutMs: this.opts.timeoutMs,
+            elapsedMs: Date.now() - this.started,
+          },
+        },
+      ),
+    );
   }
 
   private open(release: () => void): void {
@@ -163,8 +193,22 @@ export class SshCommand {
   private opened(openErr: Error | undefined, ch: ClientChannel): void {
     if (openErr) {
       this.releaseSlot();
-      const orphans = this.conn.timedOut > 0 ? ` ${this.conn.timedOut} earlier command(s) here timed out and may still be running on the host, each holding an SSH session.` : '';
-      this.finish(this.conn.closedError() ?? new RerouteError('REMOTE_COMMAND_FAILED', `Could not open an SSH channel on ${this.label}: ${openErr.message}.${orphans}`, 'The host\'s sshd refused a new session (MaxSessions, or sessions still held by commands that timed out); check the host for hung processes and re-run.', { cause: openErr, details: { node: this.conn.target.label, host: this.conn.target.host, timedOutCommands: this.conn.timedOut } }));
+      const orphans =
+        this.conn.timedOut > 0
+          ? ` ${this.conn.timedOut} earlier command(s) here timed out and may still be running on the host, each holding an SSH session.`
+          : '';
+      this.finish(
+        this.conn.closedError() ??
+          new RerouteError(
+            'REMOTE_COMMAND_FAILED',
+            `Could not open an SSH channel on ${this.label}: ${openErr.message}.${orphans}`,
+            "The host's sshd refused a new session (MaxSessions, or sessions still held by commands that timed out); check the host for hung processes and re-run.",
+            {
+              cause: openErr,
+              details: { node: this.conn.target.label, host: this.conn.target.host, timedOutCommands: this.conn.timedOut },
+            },
+          ),
+      );
       return;
     }
     this.stream = ch;
@@ -198,7 +242,13 @@ export class SshCommand {
     this.outBytes += chunk.length;
     if (this.outBytes > this.opts.maxOutputBytes) {
       this.killChannel();
-      this.finish(new RerouteError('REMOTE_COMMAND_FAILED', `Command on ${this.label} produced more than ${this.opts.maxOutputBytes} bytes of output; stopped it: ${this.shortCmd}`, 'The host returned far more data than expected; inspect the files involved on the host.'));
+      this.finish(
+        new RerouteError(
+          'REMOTE_COMMAND_FAILED',
+          `Command on ${this.label} produced more than ${this.opts.maxOutputBytes} bytes of output; stopped it: ${this.shortCmd}`,
+          'The host returned far more data than expected; inspect the files involved on the host.',
+        ),
+      );
       return;
     }
     into.push(chunk);

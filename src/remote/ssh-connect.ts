@@ -37,7 +37,15 @@ export interface ConnectSshOptions {
   defaultMaxOutputBytes?: number;
 }
 
-const ALL_HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+const ALL_HOST_KEY_ALGORITHMS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
 
 /** Host key algorithm names for a key type (an RSA key signs with three algorithms). */
 function algorithmsForKeyType(keyType: string): string[] {
@@ -67,7 +75,13 @@ export function connectSsh(opts: ConnectSshOptions): Promise<SshRemoteHost> {
     readyTimeoutMs: opts.readyTimeoutMs,
   };
   if (attempts.length === 0) {
-    return Promise.reject(new RerouteError('CREDENTIAL_MISSING', `No credential to log in to ${opts.label ?? opts.host} as ${opts.username}`, 'Set a key file, agent, or password source for this host in the manifest\'s access section.'));
+    return Promise.reject(
+      new RerouteError(
+        'CREDENTIAL_MISSING',
+        `No credential to log in to ${opts.label ?? opts.host} as ${opts.username}`,
+        "Set a key file, agent, or password source for this host in the manifest's access section.",
+      ),
+    );
   }
 
   return new Promise((resolve, reject) => {
@@ -75,7 +89,10 @@ export function connectSsh(opts: ConnectSshOptions): Promise<SshRemoteHost> {
     let settled = false;
     let policyError: unknown;
     // Hard stop in case ssh2 never reports (e.g. a policy promise that never settles).
-    const guard = setTimeout(() => fail(Object.assign(new Error('Timed out while waiting for handshake'), { level: 'client-timeout' })), opts.readyTimeoutMs + 2000);
+    const guard = setTimeout(
+      () => fail(Object.assign(new Error('Timed out while waiting for handshake'), { level: 'client-timeout' })),
+      opts.readyTimeoutMs + 2000,
+    );
 
     const fail = (err: unknown): void => {
       if (settled) return;
@@ -103,7 +120,9 @@ export function connectSsh(opts: ConnectSshOptions): Promise<SshRemoteHost> {
       readyTimeout: opts.readyTimeoutMs,
       keepaliveInterval: opts.keepaliveIntervalMs,
       keepaliveCountMax: opts.keepaliveCountMax,
-      algorithms: { serverHostKey: hostKeyAlgorithmOrder(opts.preferredHostKeyTypes) as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] },
+      algorithms: {
+        serverHostKey: hostKeyAlgorithmOrder(opts.preferredHostKeyTypes) as NonNullable<ConnectConfig['algorithms']>['serverHostKey'],
+      },
       hostVerifier: (rawKey: Buffer, verify: (valid: boolean) => void): void => {
         Promise.resolve()
           .then(() => {
@@ -113,7 +132,11 @@ export function connectSsh(opts: ConnectSshOptions): Promise<SshRemoteHost> {
           .then(
             (decision) => {
               if (decision !== 'accept') {
-                policyError = new RerouteError('HOST_KEY_CHANGED', `The host key of ${opts.label ?? opts.host} was refused`, 'Check the host key against the pinned one in the state folder\'s known_hosts.');
+                policyError = new RerouteError(
+                  'HOST_KEY_CHANGED',
+                  `The host key of ${opts.label ?? opts.host} was refused`,
+                  "Check the host key against the pinned one in the state folder's known_hosts.",
+                );
               }
               verify(decision === 'accept');
             },
@@ -155,14 +178,26 @@ export class SshRemoteHost implements RemoteHost {
     readonly target: SshTarget,
     private readonly opts: ConnectSshOptions,
   ) {
-    this.connection = { client, limiter: new ChannelLimiter(opts.maxChannels ?? 8), target, closedError: () => this.closedError, timedOut: 0, pending: new Set() };
+    this.connection = {
+      client,
+      limiter: new ChannelLimiter(opts.maxChannels ?? 8),
+      target,
+      closedError: () => this.closedError,
+      timedOut: 0,
+      pending: new Set(),
+    };
     client.on('error', (err) => {
       this.lastError = err;
     });
     client.on('close', () => {
-      const err = this.lastError !== undefined
-        ? mapSshError(this.lastError, target)
-        : new RerouteError('HOST_UNREACHABLE', `The SSH connection to ${this.where()} closed`, 'The host or its sshd went away; check the host and re-run.');
+      const err =
+        this.lastError !== undefined
+          ? mapSshError(this.lastError, target)
+          : new RerouteError(
+              'HOST_UNREACHABLE',
+              `The SSH connection to ${this.where()} closed`,
+              'The host or its sshd went away; check the host and re-run.',
+            );
       this.shutDown(err);
     });
   }
@@ -182,7 +217,13 @@ export class SshRemoteHost implements RemoteHost {
   }
 
   close(): void {
-    this.shutDown(new RerouteError('INTERNAL', `The SSH connection to ${this.where()} was already closed by this program`, 'This is a bug in zbs-reroute; please report it.'));
+    this.shutDown(
+      new RerouteError(
+        'INTERNAL',
+        `The SSH connection to ${this.where()} was already closed by this program`,
+        'This is a bug in zbs-reroute; please report it.',
+      ),
+    );
     hardClose(this.client);
   }
 

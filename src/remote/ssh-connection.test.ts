@@ -20,7 +20,15 @@ describe('hostKeyAlgorithmOrder', () => {
 
 describe('connectSsh without a credential', () => {
   it('fails with CREDENTIAL_MISSING before opening any socket', async () => {
-    const err = await connectSsh({ host: '203.0.113.1', username: 'root', credential: {}, hostKeyPolicy: () => 'accept', readyTimeoutMs: 1000, keepaliveIntervalMs: 1000, keepaliveCountMax: 1 }).catch((e: unknown) => e);
+    const err = await connectSsh({
+      host: '203.0.113.1',
+      username: 'root',
+      credential: {},
+      hostKeyPolicy: () => 'accept',
+      readyTimeoutMs: 1000,
+      keepaliveIntervalMs: 1000,
+      keepaliveCountMax: 1,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RerouteError);
     expect((err as RerouteError).code).toBe('CREDENTIAL_MISSING');
   });

@@ -1,8 +1,16 @@
 import { RerouteError } from '../errors/reroute-error';
 import { mapSshError, type SshTarget } from './ssh-errors';
 
-const t: SshTarget = { label: 'esxi-1', host: '10.0.0.11', port: 22, username: 'root', authMethods: ['password', 'keyboard-interactive'], readyTimeoutMs: 10000 };
-const sshErr = (message: string, level: string, code?: string): Error => Object.assign(new Error(message), { level, ...(code ? { code } : {}) });
+const t: SshTarget = {
+  label: 'esxi-1',
+  host: '10.0.0.11',
+  port: 22,
+  username: 'root',
+  authMethods: ['password', 'keyboard-interactive'],
+  readyTimeoutMs: 10000,
+};
+const sshErr = (message: string, level: string, code?: string): Error =>
+  Object.assign(new Error(message), { level, ...(code ? { code } : {}) });
 
 describe('mapSshError', () => {
   it('reports a handshake timeout as unreachable, naming node, address and the wait', () => {
@@ -25,9 +33,12 @@ describe('mapSshError', () => {
     expect(e.fix).toMatch(/Enable SSH/);
   });
 
-  it.each(['EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'ENOTFOUND', 'EWHATEVER'])('maps socket error %s to HOST_UNREACHABLE', (code) => {
-    expect(mapSshError(sshErr(`x ${code}`, 'client-socket', code), t).code).toBe('HOST_UNREACHABLE');
-  });
+  it.each(['EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'ENOTFOUND', 'EWHATEVER'])(
+    'maps socket error %s to HOST_UNREACHABLE',
+    (code) => {
+      expect(mapSshError(sshErr(`x ${code}`, 'client-socket', code), t).code).toBe('HOST_UNREACHABLE');
+    },
+  );
 
   it('maps an authentication failure to AUTH_FAILED listing the methods tried, not the secrets', () => {
     const e = mapSshError(sshErr('All configured authentication methods failed', 'client-authentication'), t);
@@ -42,7 +53,9 @@ describe('mapSshError', () => {
   });
 
   it('maps an unusable private key to CREDENTIAL_MISSING', () => {
-    expect(mapSshError(new Error('Cannot parse privateKey: Encrypted private OpenSSH key detected, but no passphrase given'), t).code).toBe('CREDENTIAL_MISSING');
+    expect(mapSshError(new Error('Cannot parse privateKey: Encrypted private OpenSSH key detected, but no passphrase given'), t).code).toBe(
+      'CREDENTIAL_MISSING',
+    );
   });
 
   it('keeps the original error as cause and puts no secret-bearing fields in details', () => {

@@ -20,7 +20,11 @@ export interface UploadResult {
 
 function checkPath(path: string): void {
   if (!path.startsWith('/') || path.endsWith('/') || path.includes('\0') || posix.normalize(path) !== path) {
-    throw new RerouteError('INTERNAL', `Refusing to upload to a non-canonical path ${JSON.stringify(path)}`, 'This is a bug in zbs-reroute; please report it.');
+    throw new RerouteError(
+      'INTERNAL',
+      `Refusing to upload to a non-canonical path ${JSON.stringify(path)}`,
+      'This is a bug in zbs-reroute; please report it.',
+    );
   }
 }
 
@@ -31,7 +35,13 @@ function checkPath(path: string): void {
  * Readers see the old file or the new one, never a partial one. Uses only
  * cat, chmod, sha256sum, mv and rm, which busybox on ESXi provides.
  */
-export async function uploadFileAtomic(host: RemoteHost, path: string, content: Buffer, mode: number, opts: UploadOptions = {}): Promise<UploadResult> {
+export async function uploadFileAtomic(
+  host: RemoteHost,
+  path: string,
+  content: Buffer,
+  mode: number,
+  opts: UploadOptions = {},
+): Promise<UploadResult> {
   checkPath(path);
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
     throw new RerouteError('INTERNAL', `Invalid file mode ${mode} for ${path}`, 'This is a bug in zbs-reroute; please report it.');
@@ -55,17 +65,38 @@ export async function uploadFileAtomic(host: RemoteHost, path: string, content: 
   const where = opts.label ? `${opts.label}:${path}` : path;
   const r = await host.exec(script, { stdin: content, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
   const reason = r.stderr.trim().split('\n').slice(-3).join('; ');
-  const step: Record<number, string> = { 10: 'writing the temp file', 11: 'setting its mode', 12: 'hashing the temp file', 14: 'renaming it over the target', 15: 'hashing the target after the rename' };
+  const step: Record<number, string> = {
+    10: 'writing the temp file',
+    11: 'setting its mode',
+    12: 'hashing the temp file',
+    14: 'renaming it over the target',
+    15: 'hashing the target after the rename',
+  };
   if (r.code === 13) {
-    throw new RerouteError('VERIFY_FAILED', `Upload of ${where} arrived corrupted (${reason}, expected ${expected}); the target was left unchanged`, 'Re-run; if it repeats, check the host\'s datastore and network.', { details: { path, expected } });
+    throw new RerouteError(
+      'VERIFY_FAILED',
+      `Upload of ${where} arrived corrupted (${reason}, expected ${expected}); the target was left unchanged`,
+      "Re-run; if it repeats, check the host's datastore and network.",
+      { details: { path, expected } },
+    );
   }
   if (r.code !== 0) {
     const what = r.code !== null && step[r.code] ? step[r.code] : `the upload command (exit ${r.code ?? r.signal ?? 'unknown'})`;
-    throw new RerouteError('REMOTE_COMMAND_FAILED', `Uploading ${where} failed while ${what}${reason ? `: ${reason}` : ''}; the target was left unchanged`, 'Fix the cause on the host (free space on the datastore, a read-only file system, permissions) and re-run.', { details: { path, exitCode: r.code } });
+    throw new RerouteError(
+      'REMOTE_COMMAND_FAILED',
+      `Uploading ${where} failed while ${what}${reason ? `: ${reason}` : ''}; the target was left unchanged`,
+      'Fix the cause on the host (free space on the datastore, a read-only file system, permissions) and re-run.',
+      { details: { path, exitCode: r.code } },
+    );
   }
   const got = r.stdout.trim().split(/\s+/)[0];
   if (got !== expected) {
-    throw new RerouteError('VERIFY_FAILED', `After the upload ${where} hashes to ${got ?? '(nothing)'}, expected ${expected}`, 'Something else changed the file at the same moment; re-run and check for another tool writing there.', { details: { path, expected, got } });
+    throw new RerouteError(
+      'VERIFY_FAILED',
+      `After the upload ${where} hashes to ${got ?? '(nothing)'}, expected ${expected}`,
+      'Something else changed the file at the same moment; re-run and check for another tool writing there.',
+      { details: { path, expected, got } },
+    );
   }
   return { sha256: expected, bytes: content.length };
 }

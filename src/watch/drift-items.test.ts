@@ -27,6 +27,9 @@ describe('drift items: what the watch loop logs, one event per owned item', () =
     const o = convergedCluster(d, m);
     expect(observeOutcome(nodeHostPlans(plan(o), 'node-1'))).toEqual({ unreachable: [], drift: [] });
     o.esxi['node-1'] = unreachable('esxi', 'node-1');
-    expect(observeOutcome(nodeHostPlans(plan(o), 'node-1'))).toEqual({ unreachable: [{ hostKind: 'esxi', reason: 'connect timeout after 10 s' }], drift: [] });
+    expect(observeOutcome(nodeHostPlans(plan(o), 'node-1'))).toEqual({
+      unreachable: [{ hostKind: 'esxi', reason: 'connect timeout after 10 s' }],
+      drift: [],
+    });
   });
 });

@@ -15,7 +15,9 @@ export function nodeHostPlans(plan: Plan, node: string): HostPlan[] {
 /** What a per-node plan means to the watch loop: unreachable halves and drifted items. */
 export function observeOutcome(hostPlans: HostPlan[]): ObserveOutcome {
   return {
-    unreachable: hostPlans.filter((h) => h.change === 'unreachable').map((h) => ({ hostKind: h.host, reason: h.unreachableReason ?? 'unreachable' })),
+    unreachable: hostPlans
+      .filter((h) => h.change === 'unreachable')
+      .map((h) => ({ hostKind: h.host, reason: h.unreachableReason ?? 'unreachable' })),
     drift: hostPlans.flatMap(itemsOf),
   };
 }

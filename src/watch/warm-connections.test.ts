@@ -11,7 +11,13 @@ function setup(maxAgeMs = 60_000) {
   let skew = 0;
   const open = (): HostConnections =>
     new HostConnections({
-      ssh: { port: 22, connectTimeoutSeconds: 1, commandTimeoutSeconds: 1, hostTimeoutSeconds: 1, keepaliveSeconds: 1 } as HostConnectionsOptions['ssh'],
+      ssh: {
+        port: 22,
+        connectTimeoutSeconds: 1,
+        commandTimeoutSeconds: 1,
+        hostTimeoutSeconds: 1,
+        keepaliveSeconds: 1,
+      } as HostConnectionsOptions['ssh'],
       users: { esxi: 'root', scvm: 'smartx' },
       credentials: { esxi: {}, scvm: {} },
       hostKeyPolicy: () => () => 'accept',

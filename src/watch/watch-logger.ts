@@ -82,8 +82,19 @@ export function createWatchLogger(opts: WatchLoggerOptions): winston.Logger {
     level: 'debug',
     format: winston.format.combine(redactFormat(), winston.format.timestamp()),
     transports: [
-      new winston.transports.Stream({ stream: opts.console ?? process.stdout, level: opts.level ?? 'info', format: humanFormat(opts.color) }),
-      new winston.transports.File({ filename: file, level: 'debug', format: winston.format.json(), maxsize: 16 * 1024 * 1024, maxFiles: 2, tailable: true }),
+      new winston.transports.Stream({
+        stream: opts.console ?? process.stdout,
+        level: opts.level ?? 'info',
+        format: humanFormat(opts.color),
+      }),
+      new winston.transports.File({
+        filename: file,
+        level: 'debug',
+        format: winston.format.json(),
+        maxsize: 16 * 1024 * 1024,
+        maxFiles: 2,
+        tailable: true,
+      }),
     ],
   });
 }

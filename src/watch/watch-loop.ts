@@ -24,7 +24,16 @@ import { acquireStateLock, type StateLock } from '../state/state-lock';
 import { nodeHostPlans, observeOutcome } from './drift-items';
 import { WarmConnections } from './warm-connections';
 import { connectionsFor, observeConnect, openWatchContext, type WatchContext } from './watch-context';
-import { initialWatchState, reduceWatch, type CorrectOutcome, type DriftItem, type WatchConfig, type WatchEffect, type WatchEvent, type WatchState } from './watch-reducer';
+import {
+  initialWatchState,
+  reduceWatch,
+  type CorrectOutcome,
+  type DriftItem,
+  type WatchConfig,
+  type WatchEffect,
+  type WatchEvent,
+  type WatchState,
+} from './watch-reducer';
 
 export interface WatchLoopOptions {
   manifestPath: string;
@@ -40,7 +49,6 @@ export interface WatchLoopOptions {
 }
 
 const TICK_MS = 250;
-
 
 /**
  * The state lock, shared by every correction in flight in this process: taken
@@ -120,15 +128,31 @@ export class WatchLoop {
     this.keypair = loadClusterKeypair(this.opts.stateDir, this.ctx.manifest.clusterName);
     // Only the ssh session source installs the cluster key (rest needs none to correct anything).
     if (this.opts.config.mode === 'correct' && !this.keypair && clusterKeyNeeded(this.ctx.manifest)) {
-      throw new RerouteError('USAGE', `the state folder ${this.opts.stateDir} has no keypair for cluster ${this.ctx.manifest.clusterName}`, 'Deploy with `reroute apply` first (it creates or adopts the cluster keypair); watch keeps a deployed cluster in shape.');
+      throw new RerouteError(
+        'USAGE',
+        `the state folder ${this.opts.stateDir} has no keypair for cluster ${this.ctx.manifest.clusterName}`,
+        'Deploy with `reroute apply` first (it creates or adopts the cluster keypair); watch keeps a deployed cluster in shape.',
+      );
     }
     // The manifest's parallelism bounds the watch as it bounds apply.
     this.state = { ...this.state, config: { ...this.state.config, parallelism: this.ctx.manifest.access.parallelism } };
     const file = path.resolve(this.opts.manifestPath);
     // The folder, not the file: editors save by writing a new file and renaming it over the old one.
-    this.watcher = chokidarWatch(path.dirname(file), { ignoreInitial: true, depth: 0, ignored: (p: string) => p !== path.dirname(file) && path.resolve(p) !== file });
+    this.watcher = chokidarWatch(path.dirname(file), {
+      ignoreInitial: true,
+      depth: 0,
+      ignored: (p: string) => p !== path.dirname(file) && path.resolve(p) !== file,
+    });
     this.watcher.on('all', () => this.manifestTouched());
-    this.watcher.on('error', (err) => this.log({ type: 'log', level: 'error', event: 'manifest-watch-failed', message: `cannot watch ${file}: ${reasonOf(err)}`, fields: { reason: reasonOf(err) } }));
+    this.watcher.on('error', (err) =>
+      this.log({
+        type: 'log',
+        level: 'error',
+        event: 'manifest-watch-failed',
+        message: `cannot watch ${file}: ${reasonOf(err)}`,
+        fields: { reason: reasonOf(err) },
+      }),
+    );
     // Edits before chokidar's first scan completes are not reported: wait for it (bounded), then
     // re-read once, so an edit made while starting is not lost.
     const watcher = this.watcher;
@@ -139,7 +163,13 @@ export class WatchLoop {
         resolve();
       });
     });
-    this.dispatch({ type: 'manifest-loaded', now: this.now(), nodes: this.ctx.manifest.nodes.map((n) => n.name), manifestSha: this.ctx.sha, source: this.opts.manifestPath });
+    this.dispatch({
+      type: 'manifest-loaded',
+      now: this.now(),
+      nodes: this.ctx.manifest.nodes.map((n) => n.name),
+      manifestSha: this.ctx.sha,
+      source: this.opts.manifestPath,
+    });
     this.manifestTouched();
     this.timer = setInterval(() => this.dispatch({ type: 'tick', now: this.now() }), TICK_MS);
   }
@@ -155,7 +185,14 @@ export class WatchLoop {
   }
 
   private onPin(r: { status: string; node: string; address: string; fingerprint: string }): void {
-    if (r.status !== 'match') this.log({ type: 'log', level: 'info', event: 'host-key-pinned', message: `${r.node} (${r.address}): pinned host key ${r.fingerprint}`, fields: { host: r.node, address: r.address, fingerprint: r.fingerprint, status: r.status } });
+    if (r.status !== 'match')
+      this.log({
+        type: 'log',
+        level: 'info',
+        event: 'host-key-pinned',
+        message: `${r.node} (${r.address}): pinned host key ${r.fingerprint}`,
+        fields: { host: r.node, address: r.address, fingerprint: r.fingerprint, status: r.status },
+      });
   }
 
   private manifestTouched(): void {
@@ -182,7 +219,13 @@ export class WatchLoop {
     this.ctx = next;
     this.keypair = loadClusterKeypair(this.opts.stateDir, next.manifest.clusterName) ?? this.keypair;
     this.plans.clear();
-    this.dispatch({ type: 'manifest-loaded', now: this.now(), nodes: next.manifest.nodes.map((n) => n.name), manifestSha: next.sha, source: this.opts.manifestPath });
+    this.dispatch({
+      type: 'manifest-loaded',
+      now: this.now(),
+      nodes: next.manifest.nodes.map((n) => n.name),
+      manifestSha: next.sha,
+      source: this.opts.manifestPath,
+    });
   }
 
   private dispatch(event: WatchEvent): void {
@@ -258,13 +301,28 @@ export class WatchLoop {
   private planNode(ctx: WatchContext, node: string): { plan: Plan; hosts: HostPlan[] } {
     const { manifest } = ctx;
     const observed: ObservedCluster = { ...this.cache, esxi: { ...this.cache.esxi }, scvm: { ...this.cache.scvm } };
-    const plan = clusterPlan({ manifest, bundle: ctx.bundle, key: this.keyInfo(manifest), scvmHostKeys: { ...this.scvmKeys }, observed, mode: 'apply', targets: [node], now: new Date(this.now()), manifestSha256: ctx.sha });
+    const plan = clusterPlan({
+      manifest,
+      bundle: ctx.bundle,
+      key: this.keyInfo(manifest),
+      scvmHostKeys: { ...this.scvmKeys },
+      observed,
+      mode: 'apply',
+      targets: [node],
+      now: new Date(this.now()),
+      manifestSha256: ctx.sha,
+    });
     let hosts = nodeHostPlans(plan, node);
     if (manifest.nodes.some((n) => this.scvmKeys[n.name] === undefined)) {
       hosts = hosts.map((h) => {
         const actions = h.actions.filter((a) => !(a.op === 'write-file' && a.path.endsWith(`/${KNOWN_HOSTS_FILE}`)));
         if (actions.length === h.actions.length) return h;
-        return { ...h, actions, reasons: h.reasons.filter((r) => r.item !== KNOWN_HOSTS_FILE), change: actions.length === 0 ? 'noop' : h.change };
+        return {
+          ...h,
+          actions,
+          reasons: h.reasons.filter((r) => r.item !== KNOWN_HOSTS_FILE),
+          change: actions.length === 0 ? 'noop' : h.change,
+        };
       });
     }
     return { plan, hosts };
@@ -295,7 +353,13 @@ export class WatchLoop {
     this.dispatch({ type: 'observed', now: this.now(), node, outcome });
   }
 
-  private async execute(ctx: WatchContext, plan: Plan, hosts: HostPlan[], keypair: ClusterKeypair | undefined, what: string): Promise<HostApplyResult[]> {
+  private async execute(
+    ctx: WatchContext,
+    plan: Plan,
+    hosts: HostPlan[],
+    keypair: ClusterKeypair | undefined,
+    what: string,
+  ): Promise<HostApplyResult[]> {
     const pool = connectionsFor(ctx);
     const run = this.journal.startRun({ command: `${this.opts.commandLine} (${what})`, nodes: [...new Set(hosts.map((h) => h.node))] });
     let ok = false;
@@ -307,7 +371,13 @@ export class WatchLoop {
         keypair,
         journal: run,
         events: (e) => {
-          if (e.type === 'action-done') this.opts.logger.debug(`${e.node} (${e.host}): ${e.action.op}${'path' in e.action ? ` ${e.action.path}` : ''}`, { event: 'action-done', host: e.node, hostKind: e.host, op: e.action.op });
+          if (e.type === 'action-done')
+            this.opts.logger.debug(`${e.node} (${e.host}): ${e.action.op}${'path' in e.action ? ` ${e.action.path}` : ''}`, {
+              event: 'action-done',
+              host: e.node,
+              hostKind: e.host,
+              op: e.action.op,
+            });
         },
       });
       const results = await applyPlan({ ...plan, hosts }, deps);
@@ -327,7 +397,8 @@ export class WatchLoop {
 
   private async correctWith(entry: { plan: Plan; hosts: HostPlan[]; ctx: WatchContext } | undefined): Promise<CorrectOutcome> {
     if (!entry || entry.ctx !== this.ctx) return { kind: 'deferred', reason: 'the manifest changed since the observation; re-checking' };
-    if (!this.keypair && clusterKeyNeeded(entry.ctx.manifest)) return { kind: 'failed', items: [], reason: 'no cluster keypair in the state folder' };
+    if (!this.keypair && clusterKeyNeeded(entry.ctx.manifest))
+      return { kind: 'failed', items: [], reason: 'no cluster keypair in the state folder' };
     const hosts = entry.hosts.filter((h) => h.actions.length > 0);
     const items: DriftItem[] = observeOutcome(hosts).drift;
     try {
@@ -340,8 +411,13 @@ export class WatchLoop {
       const results = await this.execute(entry.ctx, entry.plan, hosts, this.keypair, 'correct');
       const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
       if (failed.length === 0) return { kind: 'ok', items };
-      if (failed.every((r) => r.error?.code === 'LEASE_HELD')) return { kind: 'deferred', reason: failed.map((r) => r.error?.message ?? '').join('; ') };
-      return { kind: 'failed', items, reason: failed.map((r) => `${r.host}: ${r.error ? `[${r.error.code}] ${r.error.message}` : r.status}`).join('; ') };
+      if (failed.every((r) => r.error?.code === 'LEASE_HELD'))
+        return { kind: 'deferred', reason: failed.map((r) => r.error?.message ?? '').join('; ') };
+      return {
+        kind: 'failed',
+        items,
+        reason: failed.map((r) => `${r.host}: ${r.error ? `[${r.error.code}] ${r.error.message}` : r.status}`).join('; '),
+      };
     } catch (err) {
       return { kind: 'failed', items, reason: reasonOf(err) };
     } finally {
@@ -363,12 +439,32 @@ export class WatchLoop {
       const pool = connectionsFor(ctx);
       try {
         const observed = await observeCluster(manifest, { connect: observeConnect(pool) });
-        const plan = clusterPlan({ manifest, bundle: ctx.bundle, key: this.keyInfo(manifest), scvmHostKeys: {}, observed, mode: 'destroy', now: new Date(this.now()), manifestSha256: ctx.sha });
+        const plan = clusterPlan({
+          manifest,
+          bundle: ctx.bundle,
+          key: this.keyInfo(manifest),
+          scvmHostKeys: {},
+          observed,
+          mode: 'destroy',
+          now: new Date(this.now()),
+          manifestSha256: ctx.sha,
+        });
         const unreachable = plan.hosts.filter((h) => h.change === 'unreachable');
-        if (unreachable.length > 0) throw new RerouteError('HOST_UNREACHABLE', unreachable.map((h) => `${h.host}: ${h.unreachableReason ?? 'unreachable'}`).join('; '), 'It is retried.');
+        if (unreachable.length > 0)
+          throw new RerouteError(
+            'HOST_UNREACHABLE',
+            unreachable.map((h) => `${h.host}: ${h.unreachableReason ?? 'unreachable'}`).join('; '),
+            'It is retried.',
+          );
         this.lock.acquire();
         locked = true;
-        const results = await this.execute(ctx, plan, plan.hosts.filter((h) => h.actions.length > 0), this.keypair, 'prune');
+        const results = await this.execute(
+          ctx,
+          plan,
+          plan.hosts.filter((h) => h.actions.length > 0),
+          this.keypair,
+          'prune',
+        );
         const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
         ok = failed.length === 0;
         if (!ok) reason = failed.map((r) => `${r.host}: ${r.error?.message ?? r.status}`).join('; ');

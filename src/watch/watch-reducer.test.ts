@@ -1,10 +1,30 @@
-import { backoffMs, defaultWatchConfig, initialWatchState, nextWakeAt, reduceWatch, type DriftItem, type WatchConfig, type WatchEffect, type WatchEvent, type WatchState } from './watch-reducer';
+import {
+  backoffMs,
+  defaultWatchConfig,
+  initialWatchState,
+  nextWakeAt,
+  reduceWatch,
+  type DriftItem,
+  type WatchConfig,
+  type WatchEffect,
+  type WatchEvent,
+  type WatchState,
+} from './watch-reducer';
 
 const CRON: DriftItem = { hostKind: 'esxi', item: 'crontab', reason: 'crontab line missing' };
 const KEY: DriftItem = { hostKind: 'scvm', item: 'authorized_keys', reason: 'key entry missing' };
 
 function cfg(over: Partial<WatchConfig> = {}): WatchConfig {
-  return defaultWatchConfig({ mode: 'correct', intervalMs: 10_000, jitter: 0, parallelism: 8, retryBaseMs: 1_000, backoffMaxMs: 60_000, confirmDelayMs: 2_000, ...over });
+  return defaultWatchConfig({
+    mode: 'correct',
+    intervalMs: 10_000,
+    jitter: 0,
+    parallelism: 8,
+    retryBaseMs: 1_000,
+    backoffMaxMs: 60_000,
+    confirmDelayMs: 2_000,
+    ...over,
+  });
 }
 
 /** Feeds events in order; collects every effect. */
@@ -22,7 +42,9 @@ class Sim {
     return r.effects;
   }
   jobs(effects: WatchEffect[]): string[] {
-    return effects.filter((e) => e.type === 'observe' || e.type === 'correct' || e.type === 'prune').map((e) => `${e.type}:${(e as { node: string }).node}`);
+    return effects
+      .filter((e) => e.type === 'observe' || e.type === 'correct' || e.type === 'prune')
+      .map((e) => `${e.type}:${(e as { node: string }).node}`);
   }
   logs(event: string): Extract<WatchEffect, { type: 'log' }>[] {
     return this.effects.filter((e): e is Extract<WatchEffect, { type: 'log' }> => e.type === 'log' && e.event === event);
@@ -53,12 +75,16 @@ describe('watch reducer: scheduling', () => {
     const sim = new Sim(cfg());
     sim.send({ type: 'observed', now: 100, node: 'node-1', outcome: { unreachable: [], drift: [CRON] } });
     expect(sim.state.hosts['node-1']?.busy).toBe('correct');
-    for (const now of [20_000, 40_000, 80_000]) expect(sim.jobs(sim.send({ type: 'tick', now })).filter((j) => j.endsWith('node-1'))).toEqual([]);
+    for (const now of [20_000, 40_000, 80_000])
+      expect(sim.jobs(sim.send({ type: 'tick', now })).filter((j) => j.endsWith('node-1'))).toEqual([]);
   });
 
   it('spreads checks with jitter inside ± the configured fraction, deterministically from the seed', () => {
     const run = () => {
-      const sim = new Sim(cfg({ jitter: 0.2 }), Array.from({ length: 20 }, (_, i) => `n-${i}`));
+      const sim = new Sim(
+        cfg({ jitter: 0.2 }),
+        Array.from({ length: 20 }, (_, i) => `n-${i}`),
+      );
       for (let i = 0; i < 20; i++) sim.send({ type: 'observed', now: 0, node: `n-${i}`, outcome: inSync });
       return Object.values(sim.state.hosts).map((h) => h.dueAt);
     };
@@ -121,7 +147,11 @@ describe('watch reducer: drift', () => {
       now = due;
     }
     expect(delays).toEqual([1_000, 2_000, 4_000, 5_000, 5_000]);
-    expect(sim.logs('drift-correction-failed').every((l) => l.level === 'error' && l.fields.reason === 'CAS mismatch' && l.fields.item === 'crontab')).toBe(true);
+    expect(
+      sim
+        .logs('drift-correction-failed')
+        .every((l) => l.level === 'error' && l.fields.reason === 'CAS mismatch' && l.fields.item === 'crontab'),
+    ).toBe(true);
     sim.send({ type: 'tick', now });
     sim.send({ type: 'observed', now, node: 'node-1', outcome: { unreachable: [], drift: [CRON] } });
     sim.send({ type: 'corrected', now, node: 'node-1', outcome: { kind: 'ok', items: [CRON] } });
@@ -138,7 +168,12 @@ describe('watch reducer: drift', () => {
 
   it('one failing host does not delay the others', () => {
     const sim = new Sim(cfg({ parallelism: 1 }), ['bad', 'good']);
-    sim.send({ type: 'observed', now: 0, node: 'bad', outcome: { unreachable: [{ hostKind: 'esxi', reason: 'connect timeout' }], drift: [] } });
+    sim.send({
+      type: 'observed',
+      now: 0,
+      node: 'bad',
+      outcome: { unreachable: [{ hostKind: 'esxi', reason: 'connect timeout' }], drift: [] },
+    });
     const eff = sim.effects.filter((e) => e.type === 'observe').map((e) => (e as { node: string }).node);
     expect(eff).toEqual(['bad', 'good']);
   });
@@ -167,9 +202,19 @@ describe('watch reducer: unreachable hosts', () => {
 
   it('a host back from unreachable with drift is corrected at once', () => {
     const sim = new Sim(cfg(), ['node-1']);
-    sim.send({ type: 'observed', now: 0, node: 'node-1', outcome: { unreachable: [{ hostKind: 'esxi', reason: 'rebooting' }], drift: [] } });
+    sim.send({
+      type: 'observed',
+      now: 0,
+      node: 'node-1',
+      outcome: { unreachable: [{ hostKind: 'esxi', reason: 'rebooting' }], drift: [] },
+    });
     sim.send({ type: 'tick', now: 1_000 });
-    const eff = sim.send({ type: 'observed', now: 1_100, node: 'node-1', outcome: { unreachable: [], drift: [{ hostKind: 'esxi', item: 'agent', reason: 'agent not running' }] } });
+    const eff = sim.send({
+      type: 'observed',
+      now: 1_100,
+      node: 'node-1',
+      outcome: { unreachable: [], drift: [{ hostKind: 'esxi', item: 'agent', reason: 'agent not running' }] },
+    });
     expect(sim.jobs(eff)).toEqual(['correct:node-1']);
   });
 });
@@ -191,7 +236,13 @@ describe('watch reducer: manifest changes', () => {
     const sim = new Sim(cfg(), ['node-1', 'node-2']);
     sim.send({ type: 'observed', now: 0, node: 'node-1', outcome: inSync });
     sim.send({ type: 'observed', now: 0, node: 'node-2', outcome: inSync });
-    const eff = sim.send({ type: 'manifest-loaded', now: 100, nodes: ['node-1', 'node-2', 'node-3'], manifestSha: 'b', source: 'cluster.yaml' });
+    const eff = sim.send({
+      type: 'manifest-loaded',
+      now: 100,
+      nodes: ['node-1', 'node-2', 'node-3'],
+      manifestSha: 'b',
+      source: 'cluster.yaml',
+    });
     expect(sim.jobs(eff)).toEqual(['observe:node-1', 'observe:node-2', 'observe:node-3']);
     expect(sim.logs('manifest-reloaded')[0]?.fields.added).toEqual(['node-3']);
   });

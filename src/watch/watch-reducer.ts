@@ -221,18 +221,35 @@ function onManifestLoaded(st: Step, e: Extract<WatchEvent, { type: 'manifest-loa
   const kept = st.s.order.filter((n) => !wanted.has(n) && st.host(n)?.removed === 'prune');
   st.s = { ...st.s, order: [...e.nodes, ...kept], manifestSha: e.manifestSha };
   if (first) {
-    st.log('info', 'watch-started', `watching ${e.nodes.length} node(s) from ${e.source} in ${st.s.config.mode} mode, every ${Math.round(st.s.config.intervalMs / 1000)} s`, {
-      nodes: e.nodes,
-      mode: st.s.config.mode,
-      intervalMs: st.s.config.intervalMs,
-      prune: st.s.config.prune,
-    });
+    st.log(
+      'info',
+      'watch-started',
+      `watching ${e.nodes.length} node(s) from ${e.source} in ${st.s.config.mode} mode, every ${Math.round(st.s.config.intervalMs / 1000)} s`,
+      {
+        nodes: e.nodes,
+        mode: st.s.config.mode,
+        intervalMs: st.s.config.intervalMs,
+        prune: st.s.config.prune,
+      },
+    );
     return;
   }
-  st.log('info', 'manifest-reloaded', `manifest ${e.source} changed: re-planning every node${added.length ? `; added ${added.join(', ')}` : ''}`, { source: e.source, added, removed });
+  st.log(
+    'info',
+    'manifest-reloaded',
+    `manifest ${e.source} changed: re-planning every node${added.length ? `; added ${added.join(', ')}` : ''}`,
+    { source: e.source, added, removed },
+  );
   for (const node of removed) {
-    if (st.s.config.prune) st.log('warn', 'node-removed', `${node} was removed from the manifest: it will be torn down (--prune)`, { node, prune: true });
-    else st.log('warn', 'node-removed', `${node} was removed from the manifest: no longer watched, left installed (pass --prune to tear it down)`, { node, prune: false });
+    if (st.s.config.prune)
+      st.log('warn', 'node-removed', `${node} was removed from the manifest: it will be torn down (--prune)`, { node, prune: true });
+    else
+      st.log(
+        'warn',
+        'node-removed',
+        `${node} was removed from the manifest: no longer watched, left installed (pass --prune to tear it down)`,
+        { node, prune: false },
+      );
   }
 }
 
@@ -246,17 +263,27 @@ function onObserved(st: Step, e: Extract<WatchEvent, { type: 'observed' }>): voi
     const wasReachable = h.reachable !== false;
     const delay = st.jittered(backoffMs(failures, config.retryBaseMs, config.intervalMs));
     for (const u of o.unreachable) {
-      st.log(wasReachable ? 'warn' : 'debug', 'host-unreachable', `${e.node} (${u.hostKind}) unreachable: ${u.reason}; retry in ${Math.round(delay / 1000)} s`, { host: e.node, hostKind: u.hostKind, reason: u.reason, failures, retryInMs: delay });
+      st.log(
+        wasReachable ? 'warn' : 'debug',
+        'host-unreachable',
+        `${e.node} (${u.hostKind}) unreachable: ${u.reason}; retry in ${Math.round(delay / 1000)} s`,
+        { host: e.node, hostKind: u.hostKind, reason: u.reason, failures, retryInMs: delay },
+      );
     }
     if (!release(st, e.node, { failures, reachable: false, dueAt: e.now + delay })) return;
     // Whatever drift the reachable half shows is handled at the next check, with the whole node.
     return;
   }
   const cameBack = h.reachable === false;
-  if (cameBack) st.log('info', 'host-returned', `${e.node} is reachable again: checking it now`, { host: e.node, afterFailures: h.failures });
+  if (cameBack)
+    st.log('info', 'host-returned', `${e.node} is reachable again: checking it now`, { host: e.node, afterFailures: h.failures });
   if (o.drift.length === 0) {
     if (h.lastDriftKey !== undefined) st.log('info', 'in-sync', `${e.node}: in sync`, { host: e.node });
-    const next: Partial<HostState> = { failures: 0, reachable: true, dueAt: e.now + (cameBack ? config.confirmDelayMs : st.jittered(config.intervalMs)) };
+    const next: Partial<HostState> = {
+      failures: 0,
+      reachable: true,
+      dueAt: e.now + (cameBack ? config.confirmDelayMs : st.jittered(config.intervalMs)),
+    };
     release(st, e.node, next);
     const after = st.host(e.node);
     if (after) {
@@ -269,7 +296,13 @@ function onObserved(st: Step, e: Extract<WatchEvent, { type: 'observed' }>): voi
   const key = driftKey(o.drift);
   const fresh = key !== h.lastDriftKey || config.mode === 'correct';
   for (const d of o.drift) {
-    st.log(fresh ? 'warn' : 'debug', 'drift-found', `${e.node} (${d.hostKind}) drift: ${d.item}: ${d.reason}`, { host: e.node, hostKind: d.hostKind, item: d.item, reason: d.reason, mode: config.mode });
+    st.log(fresh ? 'warn' : 'debug', 'drift-found', `${e.node} (${d.hostKind}) drift: ${d.item}: ${d.reason}`, {
+      host: e.node,
+      hostKind: d.hostKind,
+      item: d.item,
+      reason: d.reason,
+      mode: config.mode,
+    });
   }
   if (config.mode === 'report' || st.s.stopping || h.removed !== undefined) {
     release(st, e.node, { failures: 0, reachable: true, lastDriftKey: key, dueAt: e.now + st.jittered(config.intervalMs) });
@@ -286,7 +319,13 @@ function onCorrected(st: Step, e: Extract<WatchEvent, { type: 'corrected' }>): v
   const { config } = st.s;
   const o = e.outcome;
   if (o.kind === 'ok') {
-    for (const d of o.items) st.log('info', 'drift-corrected', `${e.node} (${d.hostKind}) corrected: ${d.item}: ${d.reason}`, { host: e.node, hostKind: d.hostKind, item: d.item, reason: d.reason });
+    for (const d of o.items)
+      st.log('info', 'drift-corrected', `${e.node} (${d.hostKind}) corrected: ${d.item}: ${d.reason}`, {
+        host: e.node,
+        hostKind: d.hostKind,
+        item: d.item,
+        reason: d.reason,
+      });
     release(st, e.node, { failures: 0, dueAt: e.now + config.confirmDelayMs });
     return;
   }
@@ -299,7 +338,12 @@ function onCorrected(st: Step, e: Extract<WatchEvent, { type: 'corrected' }>): v
   const delay = st.jittered(backoffMs(failures, config.retryBaseMs, config.backoffMaxMs));
   const items = o.items.length > 0 ? o.items : [{ hostKind: 'esxi' as const, item: 'host', reason: 'correction' }];
   for (const d of items) {
-    st.log('error', 'drift-correction-failed', `${e.node} (${d.hostKind}) correction failed: ${d.item}: ${o.reason}; retry in ${Math.round(delay / 1000)} s`, { host: e.node, hostKind: d.hostKind, item: d.item, reason: o.reason, drift: d.reason, failures, retryInMs: delay });
+    st.log(
+      'error',
+      'drift-correction-failed',
+      `${e.node} (${d.hostKind}) correction failed: ${d.item}: ${o.reason}; retry in ${Math.round(delay / 1000)} s`,
+      { host: e.node, hostKind: d.hostKind, item: d.item, reason: o.reason, drift: d.reason, failures, retryInMs: delay },
+    );
   }
   // Forget the drift key so the retry's finding is logged again.
   const next: Partial<HostState> = { failures, dueAt: e.now + delay };
@@ -320,7 +364,12 @@ function onPruned(st: Step, e: Extract<WatchEvent, { type: 'pruned' }>): void {
   }
   const failures = h.failures + 1;
   const delay = st.jittered(backoffMs(failures, st.s.config.retryBaseMs, st.s.config.backoffMaxMs));
-  st.log('error', 'prune-failed', `${e.node}: teardown failed: ${e.reason ?? 'unknown'}; retry in ${Math.round(delay / 1000)} s`, { host: e.node, reason: e.reason, failures, retryInMs: delay });
+  st.log('error', 'prune-failed', `${e.node}: teardown failed: ${e.reason ?? 'unknown'}; retry in ${Math.round(delay / 1000)} s`, {
+    host: e.node,
+    reason: e.reason,
+    failures,
+    retryInMs: delay,
+  });
   release(st, e.node, { failures, dueAt: e.now + delay });
 }
 
@@ -383,7 +432,12 @@ export function reduceWatch(state: WatchState, event: WatchEvent): { state: Watc
       if (!st.s.stopping) {
         st.s = { ...st.s, stopping: true };
         const inFlight = st.s.order.filter((n) => st.s.hosts[n]?.busy !== undefined);
-        st.log('info', 'watch-stopping', `${event.signal}: stopping${inFlight.length ? ` after the host(s) in flight: ${inFlight.join(', ')}` : ''}`, { signal: event.signal, inFlight });
+        st.log(
+          'info',
+          'watch-stopping',
+          `${event.signal}: stopping${inFlight.length ? ` after the host(s) in flight: ${inFlight.join(', ')}` : ''}`,
+          { signal: event.signal, inFlight },
+        );
       }
       break;
   }

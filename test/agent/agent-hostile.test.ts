@@ -13,9 +13,34 @@
  * kill -9 follows node-3's own scenario.)
  */
 import { Lab, type LabNode } from '../../lab/lab';
-import { AgentKey, agentLog, authorizeOnScvms, installAgent, installDir, loopPids, rewriteConf, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
+import {
+  AgentKey,
+  agentLog,
+  authorizeOnScvms,
+  installAgent,
+  installDir,
+  loopPids,
+  rewriteConf,
+  routeVia,
+  sleep,
+  status,
+  until,
+  type AgentTiming,
+} from './agent-lab';
 import { updateScvm } from '../../lab/services/cluster-state';
-import { blockMeta, hugeSessionBody, longestRoutelessMs, nfsRouteAdds, result, settle, startHugeMeta, unblockMeta, workerProcs, writePin, type Outcome } from './agent-lab-probes';
+import {
+  blockMeta,
+  hugeSessionBody,
+  longestRoutelessMs,
+  nfsRouteAdds,
+  result,
+  settle,
+  startHugeMeta,
+  unblockMeta,
+  workerProcs,
+  writePin,
+  type Outcome,
+} from './agent-lab-probes';
 import { describeLab } from '../support/describe-lab';
 import { testLabName } from '../../lab/test-support';
 
@@ -38,7 +63,10 @@ function node(i: number): LabNode {
   return n;
 }
 const L = (): Lab => lab as Lab;
-const peersStorage = (n: LabNode): string[] => L().nodes.filter((m) => m !== n).map((m) => m.scvm.storageIp);
+const peersStorage = (n: LabNode): string[] =>
+  L()
+    .nodes.filter((m) => m !== n)
+    .map((m) => m.scvm.storageIp);
 
 async function startLoop(n: LabNode): Promise<void> {
   await L().execOk(n.esxi.target, `/bin/sh ${installDir(n)}/reroute-loop.sh </dev/null >/dev/null 2>&1 &`);
@@ -53,7 +81,12 @@ async function killLoop(n: LabNode): Promise<string> {
 
 /** The route when a loop other than `oldPid` writes its first heartbeat (the end of its first iteration). */
 async function firstHeartbeat(n: LabNode, oldPid: string, since: number): Promise<{ route: string; ms: number }> {
-  await until('the new loop\'s first heartbeat', 60_000, () => status(n).pid !== oldPid && Number(status(n).updated) * 1000 >= since - 1_000, 20);
+  await until(
+    "the new loop's first heartbeat",
+    60_000,
+    () => status(n).pid !== oldPid && Number(status(n).updated) * 1000 >= since - 1_000,
+    20,
+  );
   return { route: routeVia(n), ms: Date.now() - since };
 }
 
@@ -107,7 +140,15 @@ async function hugeBody(n: LabNode, body: Buffer) {
       }
       await sleep(500);
     }
-    const during = { staleMs, oldest, fetches: [...fetches], st: status(n), route: routeVia(n), changes: nfsRouteAdds(L(), n, t0).length, log: agentLog(n) };
+    const during = {
+      staleMs,
+      oldest,
+      fetches: [...fetches],
+      st: status(n),
+      route: routeVia(n),
+      changes: nfsRouteAdds(L(), n, t0).length,
+      log: agentLog(n),
+    };
     // The loop dies (kill -9) in the middle of this: whatever it had started must not live on.
     const killedAt = Date.now();
     await killLoop(n);
@@ -182,7 +223,12 @@ async function killDuringSwitch(n: LabNode, pinTo: LabNode) {
 
 async function killDuringSwitchSteps(n: LabNode, pinTo: LabNode) {
   const l = L();
-  const hung = await until('the agent inside a (hung) route tool', 20_000, () => workerProcs(n, loopPids(n)).find((p) => /esxcfg-route|esxcli/.test(p.cmdline)), 100);
+  const hung = await until(
+    'the agent inside a (hung) route tool',
+    20_000,
+    () => workerProcs(n, loopPids(n)).find((p) => /esxcfg-route|esxcli/.test(p.cmdline)),
+    100,
+  );
   const tKill = Date.now();
   const killed = await killLoop(n);
   await l.heal('route-tool-hang', n.esxi.target);
@@ -222,16 +268,28 @@ async function metaHungEverywhere() {
   for (const n of l.nodes) updateScvm(l.clusterFile, n.scvm.target, { hung: true });
   try {
     let staleMs = 0;
-    await until('every host blind', 120_000, () => {
-      for (const n of l.nodes) staleMs = Math.max(staleMs, Date.now() - Number(status(n).updated ?? 0) * 1000);
-      return l.nodes.every((n) => status(n).blind === '1');
-    }, 200);
+    await until(
+      'every host blind',
+      120_000,
+      () => {
+        for (const n of l.nodes) staleMs = Math.max(staleMs, Date.now() - Number(status(n).updated ?? 0) * 1000);
+        return l.nodes.every((n) => status(n).blind === '1');
+      },
+      200,
+    );
     const blindMs = Date.now() - t0;
     await sleep(3_000);
     return {
       blindMs,
       staleMs,
-      hosts: l.nodes.map((n, i) => ({ host: n.esxi.target, route: routeVia(n), changes: nfsRouteAdds(l, n, t0).length, blindLines: agentLog(n).slice(logAt[i]).match(/blind: no session list for \d+ iterations/g) })),
+      hosts: l.nodes.map((n, i) => ({
+        host: n.esxi.target,
+        route: routeVia(n),
+        changes: nfsRouteAdds(l, n, t0).length,
+        blindLines: agentLog(n)
+          .slice(logAt[i])
+          .match(/blind: no session list for \d+ iterations/g),
+      })),
     };
   } finally {
     for (const n of l.nodes) updateScvm(l.clusterFile, n.scvm.target, { hung: false });
@@ -258,7 +316,9 @@ describeLab('agent under hostile faults (issue 12)', () => {
     authorizeOnScvms(lab, key);
     const l = lab;
     await Promise.all(l.nodes.map((n) => installAgent(l, n, key as AgentKey, T, 'rest')));
-    await until('every host routed via its own SCVM', 60_000, () => l.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'));
+    await until('every host routed via its own SCVM', 60_000, () =>
+      l.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'),
+    );
     // Built before any scenario starts: 50 MB of JSON blocks this process (and its polling) for seconds.
     const body = hugeSessionBody(l, HUGE_BYTES);
     s.storage = settle(storageLinkDown(node(1)));
@@ -368,7 +428,12 @@ describeLab('agent under hostile faults (issue 12)', () => {
     measured.hungHeartbeatStaleMs = r.staleMs;
     for (const h of r.hosts) {
       const n = (lab as Lab).nodes.find((m) => m.esxi.target === h.host) as LabNode;
-      expect(h).toEqual({ host: h.host, route: n.scvm.storageIp, changes: 0, blindLines: [`blind: no session list for ${BLIND_AFTER} iterations`] });
+      expect(h).toEqual({
+        host: h.host,
+        route: n.scvm.storageIp,
+        changes: 0,
+        blindLines: [`blind: no session list for ${BLIND_AFTER} iterations`],
+      });
     }
     // A hung source costs FETCH_TIMEOUT (2 s) per try, FETCH_TRIES (3) per iteration before blind:
     // 6 s by design, 19.6 s between heartbeats measured at load 51 on 2 cores.

@@ -96,7 +96,9 @@ const DAEMON = /^(init|sshd|crond|syslogd|busybox)$/;
 
 /** Processes of the host that are neither its daemons nor the loop `loopPid` itself. */
 export function workerProcs(n: LabNode, loopPids: number[]): HostProc[] {
-  return hostProcs(n).filter((p) => !loopPids.includes(p.pid) && !(DAEMON.test(p.comm) && !p.cmdline.includes('reroute-loop')) && p.pid !== 1);
+  return hostProcs(n).filter(
+    (p) => !loopPids.includes(p.pid) && !(DAEMON.test(p.comm) && !p.cmdline.includes('reroute-loop')) && p.pid !== 1,
+  );
 }
 
 // ------------------------------------------------------------------ meta unreachable from one host
@@ -163,7 +165,9 @@ export async function startHugeMeta(lab: Lab, body: Buffer, port: number): Promi
       lab.nodes.map(
         (n) =>
           new Promise<void>((resolve, reject) => {
-            const c = spawn('ip', ['netns', 'exec', n.scvm.ns, process.execPath, '-e', HUGE_SERVER, file, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+            const c = spawn('ip', ['netns', 'exec', n.scvm.ns, process.execPath, '-e', HUGE_SERVER, file, String(port)], {
+              stdio: ['ignore', 'pipe', 'inherit'],
+            });
             children.push(c);
             const t = setTimeout(() => reject(new Error(`huge meta on ${n.scvm.target} not ready`)), 20_000);
             c.stdout?.on('data', (d: Buffer) => {

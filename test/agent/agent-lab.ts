@@ -108,7 +108,12 @@ export function authorizeOnScvms(lab: Lab, key: AgentKey): void {
     fs.chmodSync(sshDir, 0o700);
     fs.chownSync(sshDir, SCVM_USER_UID, SCVM_USER_UID);
     const f = path.join(sshDir, 'authorized_keys');
-    const old = fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter((l) => l && !l.includes('zbs-reroute:')) : [];
+    const old = fs.existsSync(f)
+      ? fs
+          .readFileSync(f, 'utf8')
+          .split('\n')
+          .filter((l) => l && !l.includes('zbs-reroute:'))
+      : [];
     fs.writeFileSync(f, [...old, line].join('\n') + '\n', { mode: 0o600 });
     fs.chownSync(f, SCVM_USER_UID, SCVM_USER_UID);
   }
@@ -123,7 +128,14 @@ export function knownHosts(lab: Lab): string {
 }
 
 /** Write the agent's files, crontab line and local.sh block; start the loop now (not a minute later). */
-export async function installAgent(lab: Lab, node: LabNode, key: AgentKey, t: AgentTiming, source: 'rest' | 'ssh', extra: ConfExtra = {}): Promise<void> {
+export async function installAgent(
+  lab: Lab,
+  node: LabNode,
+  key: AgentKey,
+  t: AgentTiming,
+  source: 'rest' | 'ssh',
+  extra: ConfExtra = {},
+): Promise<void> {
   const dir = esxiPath(node, installDir(node));
   fs.mkdirSync(path.join(dir, 'keys'), { recursive: true, mode: 0o700 });
   fs.chmodSync(dir, 0o700);

@@ -41,7 +41,9 @@ describeLab('agent under packet loss (issue 12)', () => {
     authorizeOnScvms(lab, key);
     const l = lab;
     await Promise.all(l.nodes.map((n) => installAgent(l, n, key as AgentKey, T, 'rest')));
-    await until('every host routed via its own SCVM', 60_000, () => l.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'));
+    await until('every host routed via its own SCVM', 60_000, () =>
+      l.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'),
+    );
     phase('agents home');
     await l.linkFault('all', { loss: 5 });
     await l.linkFault('scvm-1:storage', { loss: 30 });
@@ -72,7 +74,9 @@ describeLab('agent under packet loss (issue 12)', () => {
       const s = seen[n.esxi.target];
       // The agent's own decisions in the window (why it moved, if it did): evidence for tuning.
       const decisions = agentLog(n).slice(logAt0[n.esxi.target]).split('\n').filter(Boolean).slice(-12);
-      console.log(`${n.esxi.target} under loss: route adds ${lab ? nfsRouteAdds(lab, n, t0).length : '?'}, blind ${[...(s?.blind ?? [])]}, fetch ${[...(s?.fetch ?? [])]}, max fetch_fails ${s?.maxFetchFails}\n${decisions.join('\n')}`);
+      console.log(
+        `${n.esxi.target} under loss: route adds ${lab ? nfsRouteAdds(lab, n, t0).length : '?'}, blind ${[...(s?.blind ?? [])]}, fetch ${[...(s?.fetch ?? [])]}, max fetch_fails ${s?.maxFetchFails}\n${decisions.join('\n')}`,
+      );
     }
     await lab?.stop();
     key?.remove();

@@ -14,7 +14,20 @@ import * as path from 'node:path';
 import { Lab, type LabNode } from '../../lab/lab';
 import { discoverCommand, parseDiscoverOutput, parseSessionList } from '../../src/discover/discover-parse';
 import { accessIpOf } from '../../src/discover/pair-hosts';
-import { AgentKey, AGENT_SRC, agentLog, authorizeOnScvms, installAgent, installDir, routeVia, SCVM_USER, sleep, status, until, type AgentTiming } from './agent-lab';
+import {
+  AgentKey,
+  AGENT_SRC,
+  agentLog,
+  authorizeOnScvms,
+  installAgent,
+  installDir,
+  routeVia,
+  SCVM_USER,
+  sleep,
+  status,
+  until,
+  type AgentTiming,
+} from './agent-lab';
 import { describeLab } from '../support/describe-lab';
 import { testLabName } from '../../lab/test-support';
 
@@ -58,7 +71,9 @@ describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
     for (const n of (lab as Lab).nodes) {
       const routes = await (lab as Lab).execOk(n.esxi.target, 'esxcfg-route -l');
       expect(routes).toMatch(new RegExp(`192\\.168\\.33\\.2\\s+255\\.255\\.255\\.255\\s+${access(n).replace(/\./g, '\\.')}\\s`));
-      expect(routes).toMatch(new RegExp(`${n.scvm.storageIp.replace(/\./g, '\\.')}\\s+255\\.255\\.255\\.255\\s+${access(n).replace(/\./g, '\\.')}\\s`));
+      expect(routes).toMatch(
+        new RegExp(`${n.scvm.storageIp.replace(/\./g, '\\.')}\\s+255\\.255\\.255\\.255\\s+${access(n).replace(/\./g, '\\.')}\\s`),
+      );
     }
   });
 
@@ -79,7 +94,9 @@ describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
       expect(status(n).source).toBe(n.index === 3 ? 'ssh' : 'rest');
     }
     // The ssh source logged in as the operator user (root login is refused on these SCVMs).
-    expect(fs.readFileSync(path.join(node(3).esxi.datastorePath, 'zbs-reroute', 'reroute.conf'), 'utf8')).toContain(`SSH_USER='${SCVM_USER}'`);
+    expect(fs.readFileSync(path.join(node(3).esxi.datastorePath, 'zbs-reroute', 'reroute.conf'), 'utf8')).toContain(
+      `SSH_USER='${SCVM_USER}'`,
+    );
   });
 
   test("SCVM storage link down: IO fails over via a peer's access IP, and back via the local one", async () => {
@@ -89,12 +106,18 @@ describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
     await l.fault('storage-down', n.scvm.target);
     try {
       await until('failover via a peer access IP', 15_000, () => peers.includes(routeVia(n)) || undefined);
-      await until('heartbeat remote-storage via that access IP', 10_000, () => (status(n).target === routeVia(n) && status(n).target_kind === 'remote-storage') || undefined);
+      await until(
+        'heartbeat remote-storage via that access IP',
+        10_000,
+        () => (status(n).target === routeVia(n) && status(n).target_kind === 'remote-storage') || undefined,
+      );
     } finally {
       await l.heal('storage-down', n.scvm.target);
     }
     await until('failback via the local access IP', 30_000, () => routeVia(n) === access(n) || undefined);
-    expect(agentLog(n)).toMatch(new RegExp(`route 33\\.2: ${access(n).replace(/\./g, '\\.')} -> 10\\.20\\.0\\.15[23] \\(remote-storage\\) via access IP of`));
+    expect(agentLog(n)).toMatch(
+      new RegExp(`route 33\\.2: ${access(n).replace(/\./g, '\\.')} -> 10\\.20\\.0\\.15[23] \\(remote-storage\\) via access IP of`),
+    );
     // The shims saw only the agent's own moves: delete + add out, delete + add back (the shim
     // writes its audit line after the kernel route, so wait for it).
     const moves = await until('4 audited route changes', 5_000, () => {
@@ -103,36 +126,54 @@ describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
     });
     const via = moves[1]?.split(' ')[2] ?? '';
     expect(peers).toContain(via);
-    expect(moves).toEqual([`del 192.168.33.2/32 ${access(n)}`, `add 192.168.33.2/32 ${via}`, `del 192.168.33.2/32 ${via}`, `add 192.168.33.2/32 ${access(n)}`]);
+    expect(moves).toEqual([
+      `del 192.168.33.2/32 ${access(n)}`,
+      `add 192.168.33.2/32 ${via}`,
+      `del 192.168.33.2/32 ${via}`,
+      `add 192.168.33.2/32 ${access(n)}`,
+    ]);
   });
 
-  test('--fetch-once on the ESXi host itself lists this cluster\'s SCVMs (conf file, and keys prepended on stdin)', async () => {
+  test("--fetch-once on the ESXi host itself lists this cluster's SCVMs (conf file, and keys prepended on stdin)", async () => {
     const l = lab as Lab;
     const n = node(2);
     const dir = installDir(n);
-    const want = `${l.nodes.map((m) => `session ${m.scvm.storageIp}`).sort().join('\n')}\nfetch ok`;
+    const want = `${l.nodes
+      .map((m) => `session ${m.scvm.storageIp}`)
+      .sort()
+      .join('\n')}\nfetch ok`;
     const sorted = (out: string): string => {
       const lines = out.trim().split('\n');
       return [...lines.slice(0, -1).sort(), lines[lines.length - 1]].join('\n');
     };
     expect(sorted(await l.execOk(n.esxi.target, `/bin/sh ${dir}/reroute-loop.sh --fetch-once ${dir}/reroute.conf`))).toBe(want);
     const conf = fs.readFileSync(path.join(n.esxi.datastorePath, 'zbs-reroute', 'reroute.conf'), 'utf8');
-    const viaStdin = await l.exec(n.esxi.target, '/bin/sh -s -- --fetch-once /dev/null', { input: conf + fs.readFileSync(AGENT_SRC, 'utf8') });
+    const viaStdin = await l.exec(n.esxi.target, '/bin/sh -s -- --fetch-once /dev/null', {
+      input: conf + fs.readFileSync(AGENT_SRC, 'utf8'),
+    });
     expect(viaStdin.code).toBe(0);
     expect(sorted(viaStdin.stdout)).toBe(want);
     // ssh source, as smartx, from node-3.
     const n3 = node(3);
-    expect(sorted(await l.execOk(n3.esxi.target, `/bin/sh ${installDir(n3)}/reroute-loop.sh --fetch-once ${installDir(n3)}/reroute.conf`))).toBe(want);
+    expect(
+      sorted(await l.execOk(n3.esxi.target, `/bin/sh ${installDir(n3)}/reroute-loop.sh --fetch-once ${installDir(n3)}/reroute.conf`)),
+    ).toBe(want);
   });
 
   test("discover's host command finds each SCVM's access IP in that host's routes", async () => {
     const l = lab as Lab;
     for (const n of l.nodes) {
-      const out = await l.execOk(n.esxi.target, discoverCommand({ nfsAddress: '192.168.33.2', restPort: 80, restPath: '/api/v2/zbs_session/session', dirName: 'zbs-reroute' }), { timeoutMs: 30_000 });
+      const out = await l.execOk(
+        n.esxi.target,
+        discoverCommand({ nfsAddress: '192.168.33.2', restPort: 80, restPath: '/api/v2/zbs_session/session', dirName: 'zbs-reroute' }),
+        { timeoutMs: 30_000 },
+      );
       const facts = parseDiscoverOutput(n.esxi.mgmtIp, out);
       // The lab's meta does not answer on 192.168.33.2 (discover then uses --scvm): the SCVM list
       // is not what is under test here, the routes are.
-      const sessions = facts.sessionsJson ? parseSessionList(facts.sessionsJson, n.esxi.target) : l.nodes.map((m) => ({ storageIp: m.scvm.storageIp, mgmtIp: m.scvm.mgmtIp }));
+      const sessions = facts.sessionsJson
+        ? parseSessionList(facts.sessionsJson, n.esxi.target)
+        : l.nodes.map((m) => ({ storageIp: m.scvm.storageIp, mgmtIp: m.scvm.mgmtIp }));
       const own = sessions.find((s) => s.storageIp === n.scvm.storageIp);
       expect(own).toBeDefined();
       expect(accessIpOf(facts, own!, sessions, '192.168.33.2')).toBe(access(n));
@@ -149,7 +190,9 @@ describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
     }
     for (const m of l.nodes) expect(agentLog(m)).not.toMatch(/not found/i);
     const dir = installDir(n);
-    const probe = await l.exec(n.esxi.target, `/bin/sh -s -- ${dir} /var/run/zbs-reroute 192.168.33.2 ${n.scvm.storageIp} 2>&1`, { input: fs.readFileSync(PROBE_SRC, 'utf8') });
+    const probe = await l.exec(n.esxi.target, `/bin/sh -s -- ${dir} /var/run/zbs-reroute 192.168.33.2 ${n.scvm.storageIp} 2>&1`, {
+      input: fs.readFileSync(PROBE_SRC, 'utf8'),
+    });
     expect(probe.code).toBe(0);
     expect(probe.stdout).toMatch(/^@@zbs-reroute-probe v1\n/);
     expect(probe.stdout).toMatch(/@@end \d+\n?$/);
@@ -163,7 +206,11 @@ describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
     ];
     for (const op of ops) {
       const r = await l.exec(n.esxi.target, '/bin/sh -s 2>&1', { input: `${lib}\n${op}\n` });
-      expect({ op, out: r.stdout, code: r.code }).toEqual({ op, out: expect.not.stringMatching(/not found/) as unknown as string, code: 0 });
+      expect({ op, out: r.stdout, code: r.code }).toEqual({
+        op,
+        out: expect.not.stringMatching(/not found/) as unknown as string,
+        code: 0,
+      });
     }
   });
 });

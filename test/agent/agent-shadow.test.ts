@@ -37,7 +37,9 @@ describeLab('agent in shadow mode (issue 12)', () => {
     await Promise.all(l.nodes.map((n) => l.execOk(n.esxi.target, `esxcfg-route -a 192.168.33.2/32 ${n.scvm.storageIp}`)));
     installedAt = Date.now();
     await Promise.all(l.nodes.map((n) => installAgent(l, n, key as AgentKey, T, 'rest', { MODE: 'shadow' })));
-    await until('every shadow agent settled on its own SCVM', 60_000, () => l.nodes.every((n) => status(n).shadow_target === n.scvm.storageIp));
+    await until('every shadow agent settled on its own SCVM', 60_000, () =>
+      l.nodes.every((n) => status(n).shadow_target === n.scvm.storageIp),
+    );
     await sleep(2_000);
     for (const n of l.nodes) steady.push(status(n));
   }, 120_000);
@@ -51,7 +53,14 @@ describeLab('agent in shadow mode (issue 12)', () => {
     expect(steady).toHaveLength(3);
     for (const [i, st] of steady.entries()) {
       const n = node(i + 1);
-      expect(st).toMatchObject({ mode: 'shadow', target: n.scvm.storageIp, shadow_target: n.scvm.storageIp, shadow_changes: '0', disagree: '0', disagree_since: '' });
+      expect(st).toMatchObject({
+        mode: 'shadow',
+        target: n.scvm.storageIp,
+        shadow_target: n.scvm.storageIp,
+        shadow_changes: '0',
+        disagree: '0',
+        disagree_since: '',
+      });
     }
   });
 
@@ -69,15 +78,30 @@ describeLab('agent in shadow mode (issue 12)', () => {
       await l.heal('storage-down', n.scvm.target);
     }
     expect(peersStorage(n)).toContain(during.shadow_target);
-    expect(during).toMatchObject({ mode: 'shadow', target: n.scvm.storageIp, target_kind: 'local', shadow_kind: 'remote-storage', shadow_changes: '1' });
+    expect(during).toMatchObject({
+      mode: 'shadow',
+      target: n.scvm.storageIp,
+      target_kind: 'local',
+      shadow_kind: 'remote-storage',
+      shadow_changes: '1',
+    });
     // Stamped with the start of the iteration that saw it (whole seconds), which may precede the fault.
     expect(Number(during.disagree_since)).toBeGreaterThanOrEqual(Math.floor(t0 / 1000) - T.interval - 1);
     expect(routeVia(n)).toBe(n.scvm.storageIp);
     expect(agentLog(n)).toContain(`shadow: would route 33.2 ${n.scvm.storageIp} -> ${during.shadow_target} (remote-storage)`);
 
-    const back = await until('shadow failback after the delay', 30_000, () => (status(n).shadow_target === n.scvm.storageIp ? status(n) : undefined), 100);
+    const back = await until(
+      'shadow failback after the delay',
+      30_000,
+      () => (status(n).shadow_target === n.scvm.storageIp ? status(n) : undefined),
+      100,
+    );
     expect(back).toMatchObject({ disagree: '0', disagree_since: '', shadow_changes: '2', target: n.scvm.storageIp });
-    expect(agentLog(n)).toMatch(new RegExp(`shadow: would route 33\\.2 ${during.shadow_target?.replace(/\./g, '\\.')} -> ${n.scvm.storageIp.replace(/\./g, '\\.')} \\(local\\)`));
+    expect(agentLog(n)).toMatch(
+      new RegExp(
+        `shadow: would route 33\\.2 ${during.shadow_target?.replace(/\./g, '\\.')} -> ${n.scvm.storageIp.replace(/\./g, '\\.')} \\(local\\)`,
+      ),
+    );
   });
 
   test('no shadow agent changed a route', () => {

@@ -39,7 +39,12 @@ async function failOver(down: number[], watch: number) {
     // It stays there (no second hop a moment later); the heartbeat, written after the switch, agrees.
     await sleep(1_000);
     const via = routeVia(n);
-    const kind = await until('heartbeat to match the route', 15_000, () => (status(n).target === via ? status(n).target_kind : undefined), 100);
+    const kind = await until(
+      'heartbeat to match the route',
+      15_000,
+      () => (status(n).target === via ? status(n).target_kind : undefined),
+      100,
+    );
     return { via, kind, movedMs };
   } finally {
     await Promise.all(down.map((i) => l.heal('storage-down', node(i).scvm.target)));
@@ -59,7 +64,9 @@ describeLab('agent in a stretched cluster (issue 12)', () => {
         return installAgent(l, n, key as AgentKey, T, 'rest', { ZONE_PEER_STORAGE_IPS: zonePeers.join(' ') });
       }),
     );
-    await until('every host routed via its own SCVM', 60_000, () => l.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'));
+    await until('every host routed via its own SCVM', 60_000, () =>
+      l.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'),
+    );
     installedAt = Date.now();
   }, 120_000);
 
@@ -74,7 +81,11 @@ describeLab('agent in a stretched cluster (issue 12)', () => {
       const r = await failOver([i], i);
       const mate = ZONES[i]!.find((j) => j !== i)!;
       picks.push(`${node(i).esxi.target} -> ${r.via}`);
-      expect({ host: node(i).esxi.target, via: r.via, kind: r.kind }).toEqual({ host: node(i).esxi.target, via: node(mate).scvm.storageIp, kind: 'remote-storage' });
+      expect({ host: node(i).esxi.target, via: r.via, kind: r.kind }).toEqual({
+        host: node(i).esxi.target,
+        via: node(mate).scvm.storageIp,
+        kind: 'remote-storage',
+      });
       expect(r.movedMs).toBeLessThan(20_000);
     }
     console.log(`zone failovers: ${picks.join(', ')}`);

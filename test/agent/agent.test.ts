@@ -160,10 +160,15 @@ async function accessUnhealthyThenMetaDown(n: LabNode) {
 }
 
 async function waitForNewLoop(n: LabNode, oldPid: string, since: number) {
-  const st = await until(`a new loop on ${n.esxi.target} within a cron minute`, CRON_MINUTE_MS + 15_000, () => {
-    const s = status(n);
-    return s.pid && s.pid !== oldPid && Number(s.updated) * 1000 >= since ? s : undefined;
-  }, 250);
+  const st = await until(
+    `a new loop on ${n.esxi.target} within a cron minute`,
+    CRON_MINUTE_MS + 15_000,
+    () => {
+      const s = status(n);
+      return s.pid && s.pid !== oldPid && Number(s.updated) * 1000 >= since ? s : undefined;
+    },
+    250,
+  );
   const restartMs = Date.now() - since;
   await sleep(2_000);
   return { st, restartMs, loops: (await settledLoopPids(n)).length };
@@ -282,7 +287,9 @@ describeLab('reroute agent in the lab', () => {
     authorizeOnScvms(lab, key);
     const l = lab;
     await Promise.all(l.nodes.map((n) => installAgent(l, n, key as AgentKey, T, n.index >= 5 ? 'ssh' : 'rest')));
-    await until('every host routed via its own SCVM', 30_000, () => l.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'));
+    await until('every host routed via its own SCVM', 30_000, () =>
+      l.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'),
+    );
     await sleep(1_500);
     steadyAt = Date.now();
     await sleep(2_000);

@@ -34,7 +34,9 @@ describeLab('bench smoke', () => {
     expect(Object.keys(calls).sort()).toEqual(['rest', 'ssh']);
     for (const src of ['rest', 'ssh']) {
       expect(calls[src]?.length).toBe((back.parameters as { callsPerSource: number }).callsPerSource);
-      expect(Object.keys(back.summary[src] as object)).toEqual(expect.arrayContaining(['wallMs', 'cpuMs', 'maxRssKb', 'wireBytes', 'hungLocalOneMs']));
+      expect(Object.keys(back.summary[src] as object)).toEqual(
+        expect.arrayContaining(['wallMs', 'cpuMs', 'maxRssKb', 'wireBytes', 'hungLocalOneMs']),
+      );
     }
     expect(renderMarkdown([back])).toContain('## 1. Session list source');
   });

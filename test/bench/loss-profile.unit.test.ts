@@ -1,5 +1,15 @@
 import type { BenchResult } from '../../bench/bench-result';
-import { countChanges, detectionBoundMs, detectionFrom, lossProfileMd, offLocalMs, summarizeConfig, type DetectionSample, type RouteEvent, type WindowSample } from '../../bench/loss-profile-summary';
+import {
+  countChanges,
+  detectionBoundMs,
+  detectionFrom,
+  lossProfileMd,
+  offLocalMs,
+  summarizeConfig,
+  type DetectionSample,
+  type RouteEvent,
+  type WindowSample,
+} from '../../bench/loss-profile-summary';
 import { lossProfileParams } from '../../bench/loss-profile';
 
 /** The loss profile's arithmetic (no lab, no root): route changes, detection, the targets. */
@@ -40,12 +50,30 @@ describe('loss profile figures', () => {
     ];
     const runs: DetectionSample[] = [
       { ...c, trial: 1, host: 'esxi-2', detectionMs: 5_000, source: 'monitor', pollMs: 5_050, faultApplyMs: 20, failure: null },
-      { ...c, trial: 1, host: 'esxi-3', detectionMs: null, source: null, pollMs: null, faultApplyMs: 20, failure: 'no route move within 30 s' },
+      {
+        ...c,
+        trial: 1,
+        host: 'esxi-3',
+        detectionMs: null,
+        source: null,
+        pollMs: null,
+        faultApplyMs: 20,
+        failure: 'no route move within 30 s',
+      },
     ];
     const s = summarizeConfig(c, windows, runs, { pingTimeout: 1, probeLossPct: 18.5 });
     expect(s.detection).toMatchObject({ runs: 2, failedRuns: 1, withinBound: '1/2', met: false, boundMs: 8000 });
     expect(s.detection.ms.p50).toBe(5000);
-    expect(s.window).toMatchObject({ hosts: 2, changes: 1, windowS: 90, spareS: 36, spareChanges: 0, hostHours: 0.06, changesPerHostHour: 16.7, offLocalS: 4 });
+    expect(s.window).toMatchObject({
+      hosts: 2,
+      changes: 1,
+      windowS: 90,
+      spareS: 36,
+      spareChanges: 0,
+      hostHours: 0.06,
+      changesPerHostHour: 16.7,
+      offLocalS: 4,
+    });
     expect(s.noFalseFailovers).toBe(false);
     expect(summarizeConfig({ loss: 20, interval: 3 }, [], [], { pingTimeout: 1, probeLossPct: null }).noFalseFailovers).toBeNull();
   });

@@ -6,8 +6,18 @@ import { renderMarkdown } from '../../bench/report';
 
 /** Issue 14: a benchmark run whose apply or upgrade exited non-zero never counts a target as met. Pure, no lab. */
 const summary = (apply16: number[], upgrade16: number[] = [0]) => ({
-  n1: { observe: { exitCodes: [0, 0, 0] }, 'apply-scratch': { exitCodes: [0] }, 'noop-plan': { exitCodes: [0] }, upgrade: { exitCodes: [0] } },
-  n16: { observe: { exitCodes: [0, 0, 0] }, 'apply-scratch': { exitCodes: apply16 }, 'noop-plan': { exitCodes: [0, 0, 0] }, upgrade: { exitCodes: upgrade16 } },
+  n1: {
+    observe: { exitCodes: [0, 0, 0] },
+    'apply-scratch': { exitCodes: [0] },
+    'noop-plan': { exitCodes: [0] },
+    upgrade: { exitCodes: [0] },
+  },
+  n16: {
+    observe: { exitCodes: [0, 0, 0] },
+    'apply-scratch': { exitCodes: apply16 },
+    'noop-plan': { exitCodes: [0, 0, 0] },
+    upgrade: { exitCodes: upgrade16 },
+  },
 });
 
 describe('reconcile-scaling targets and failed runs', () => {
@@ -34,7 +44,9 @@ describe('reconcile-scaling targets and failed runs', () => {
 
   test('the committed result with the failed 16-node apply renders no "met" for it (older JSON, from its exit codes)', () => {
     const results = readResults(path.join(__dirname, '..', '..', 'bench', 'results')).filter((r) => r.benchmark === 'reconcile-scaling');
-    const codes = (results[0]?.summary as Record<string, Record<string, { exitCodes?: number[] }>> | undefined)?.n16?.['apply-scratch']?.exitCodes ?? [];
+    const codes =
+      (results[0]?.summary as Record<string, Record<string, { exitCodes?: number[] }>> | undefined)?.n16?.['apply-scratch']?.exitCodes ??
+      [];
     if (!codes.some((c) => c !== 0)) return; // a newer, successful run is committed: nothing to show here
     const md = renderMarkdown(results);
     expect(md).toMatch(/16-node apply ≤ 3 × 1-node \| .* \| \*\*not met: run failed\*\* \(16-node apply-scratch exited 1\)/);
@@ -63,7 +75,10 @@ describe("issue 14's targets from a summary", () => {
   });
 
   test('flat per-host cost is judged with start-up subtracted; the 16-node no-op plan against 2 s; apply against 4 ×', () => {
-    const t = reconcileTargets({ n1: size(1500, 1500, 4000, 800), n16: size(2400, 1900, 15000, 2720) }, [1, 16]) as Record<string, { met?: boolean; measured?: string }>;
+    const t = reconcileTargets({ n1: size(1500, 1500, 4000, 800), n16: size(2400, 1900, 15000, 2720) }, [1, 16]) as Record<
+      string,
+      { met?: boolean; measured?: string }
+    >;
     // observe: (2400-500)/(1500-500) = 1.9 ≤ 2; no-op plan 1.9 s < 2 s; apply 3.75 ≤ 4.
     expect(t.observeScaling).toMatchObject({ met: true, measured: '1.9× (whole run: 1.6×)' });
     expect(t.noopPlanScaling?.met).toBe(true);
@@ -73,7 +88,10 @@ describe("issue 14's targets from a summary", () => {
   });
 
   test('a target over its bound is not met, and a size without 16 nodes has no 16-node row', () => {
-    const t = reconcileTargets({ n1: size(1500, 1500, 4000, 800), n4: size(2600, 2600, 17000, 900) }, [1, 4]) as Record<string, { met?: boolean }>;
+    const t = reconcileTargets({ n1: size(1500, 1500, 4000, 800), n4: size(2600, 2600, 17000, 900) }, [1, 4]) as Record<
+      string,
+      { met?: boolean }
+    >;
     expect(t.observeScaling?.met).toBe(false);
     expect(t.applyScaling?.met).toBe(false);
     expect(t.noopPlan16).toBeUndefined();

@@ -36,22 +36,28 @@ describeLab('reroute discover on a fresh lab', () => {
 
   it('writes a valid manifest pairing every ESXi host with its own SCVM, with guesses commented', async () => {
     const esxi = lab.nodes.map((n) => n.esxi.mgmtIp).join(' ');
-    const r = await reroute(lab, `${state()} discover --esxi ${esxi} --key-file ${lab.operatorKeyPath} --scvm ${lab.nodes[0]?.scvm.mgmtIp} --cluster-name disc --out ${out()}`);
+    const r = await reroute(
+      lab,
+      `${state()} discover --esxi ${esxi} --key-file ${lab.operatorKeyPath} --scvm ${lab.nodes[0]?.scvm.mgmtIp} --cluster-name disc --out ${out()}`,
+    );
     expect({ code: r.code, err: r.stderr }).toEqual({ code: 0, err: expect.any(String) });
     expect(r.stdout).toContain(`Wrote ${out()}`);
     const text = fs.readFileSync(out(), 'utf8');
     expect(text).toMatch(/# guessed: the same credential as for the ESXi hosts/);
     const m = loadManifest(out(), { bundledVersion: loadShippedBundle().version });
     expect(m.clusterName).toBe('disc');
-    expect(m.nodes.map((n) => [n.esxi.address, n.esxi.storageVmk, n.esxi.storageIp, n.esxi.datastore, n.scvm.managementIp, n.scvm.storageIp])).toEqual(
-      lab.nodes.map((n) => [n.esxi.mgmtIp, 'vmk1', n.esxi.storageIp, n.esxi.datastore, n.scvm.mgmtIp, n.scvm.storageIp]),
-    );
+    expect(
+      m.nodes.map((n) => [n.esxi.address, n.esxi.storageVmk, n.esxi.storageIp, n.esxi.datastore, n.scvm.managementIp, n.scvm.storageIp]),
+    ).toEqual(lab.nodes.map((n) => [n.esxi.mgmtIp, 'vmk1', n.esxi.storageIp, n.esxi.datastore, n.scvm.mgmtIp, n.scvm.storageIp]));
     expect(m.access.scvm.user).toBe('smartx');
   });
 
   it('refuses to overwrite the file without --force, and says how to fix a missing session source', async () => {
     const esxi = lab.nodes.map((n) => n.esxi.mgmtIp).join(' ');
-    const again = await reroute(lab, `${state()} discover --esxi ${esxi} --key-file ${lab.operatorKeyPath} --scvm ${lab.nodes[0]?.scvm.mgmtIp} --out ${out()}`);
+    const again = await reroute(
+      lab,
+      `${state()} discover --esxi ${esxi} --key-file ${lab.operatorKeyPath} --scvm ${lab.nodes[0]?.scvm.mgmtIp} --out ${out()}`,
+    );
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('--force');
     const noScvm = await reroute(lab, `${state()} discover --esxi ${lab.nodes[0]?.esxi.mgmtIp} --key-file ${lab.operatorKeyPath}`);

@@ -72,10 +72,14 @@ describeLab('deploy, join, upgrade and teardown on a lab cluster', () => {
     const r = await reroute(lab, `apply -f ${m3} ${state()} --auto-approve`, { env: OLD() });
     expect({ code: r.code, out: r.stdout.slice(-2000) }).toEqual({ code: 0, out: expect.stringContaining('Apply complete') });
     const t = Date.now();
-    await waitFor('each host served by its own SCVM', () => {
-      const s = servedBy(lab, t);
-      return esxiHosts(3).every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
-    }, { timeoutMs: 20_000 });
+    await waitFor(
+      'each host served by its own SCVM',
+      () => {
+        const s = servedBy(lab, t);
+        return esxiHosts(3).every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
     for (const h of esxiHosts(3)) {
       const routes = await lab.execOk(h, 'esxcfg-route -l');
       const node = lab.nodes.find((n) => n.esxi.target === h);
@@ -102,7 +106,10 @@ describeLab('deploy, join, upgrade and teardown on a lab cluster', () => {
     // key in the agent's known_hosts. No process, crontab or route action.
     for (const h of plan.hosts.filter((x) => x.host === 'esxi' && x.node !== 'node-4')) {
       const touched = h.actions.map((a) => `${a.op} ${'path' in a ? path.basename(a.path ?? '') : ''}`.trim());
-      expect({ node: h.node, touched }).toEqual({ node: h.node, touched: ['write-file known_hosts', 'write-file reroute.conf'].filter((t) => touched.includes(t)) });
+      expect({ node: h.node, touched }).toEqual({
+        node: h.node,
+        touched: ['write-file known_hosts', 'write-file reroute.conf'].filter((t) => touched.includes(t)),
+      });
     }
     expect(plan.hosts.flatMap((h) => h.actions).filter((a) => a.op === 'delete-route')).toEqual([]);
 
@@ -113,14 +120,18 @@ describeLab('deploy, join, upgrade and teardown on a lab cluster', () => {
     for (const h of esxiHosts(3)) expect({ h, changes: changes[h] }).toEqual({ h, changes: [] });
     const gaps = longestGaps(lab, t);
     for (const h of esxiHosts(3)) expect({ h, gap: (gaps[h] ?? 0) < 500 }).toEqual({ h, gap: true });
-    await waitFor('node 4 served locally', () => (servedBy(lab, Date.now() - 1500)['esxi-4'] === 'scvm-4' ? true : undefined), { timeoutMs: 20_000 });
+    await waitFor('node 4 served locally', () => (servedBy(lab, Date.now() - 1500)['esxi-4'] === 'scvm-4' ? true : undefined), {
+      timeoutMs: 20_000,
+    });
   });
 
   step('version check after a ZBS upgrade: status --check exits 2 naming every host on the old agent', async () => {
     m4new = writeLabManifest(lab, dir, 'cluster-4-new.yaml', { nodes: 4 });
     const r = await reroute(lab, `--json status -f ${m4new} ${state()} --check`);
     expect(r.code).toBe(2);
-    const status = JSON.parse(r.stdout) as { hosts: Array<{ node: string; installedVersion: string; versionOk: boolean; routeLocal: boolean }> };
+    const status = JSON.parse(r.stdout) as {
+      hosts: Array<{ node: string; installedVersion: string; versionOk: boolean; routeLocal: boolean }>;
+    };
     expect(status.hosts.map((h) => [h.node, h.installedVersion, h.versionOk, h.routeLocal])).toEqual([
       ['node-1', OLD_VERSION, false, true],
       ['node-2', OLD_VERSION, false, true],
@@ -156,7 +167,10 @@ describeLab('deploy, join, upgrade and teardown on a lab cluster', () => {
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Destroy complete') });
     for (const node of lab.nodes) {
       const h = node.esxi.target;
-      const checks = await lab.exec(h, "grep -e reroute-loop -e zbs-reroute /var/spool/cron/crontabs/root; ps -c | grep reroute-loop | grep -v grep; esxcfg-route -l | grep 192.168.33.2; grep zbs-reroute /etc/rc.local.d/local.sh; ls /vmfs/volumes/datastore1/zbs-reroute 2>/dev/null");
+      const checks = await lab.exec(
+        h,
+        'grep -e reroute-loop -e zbs-reroute /var/spool/cron/crontabs/root; ps -c | grep reroute-loop | grep -v grep; esxcfg-route -l | grep 192.168.33.2; grep zbs-reroute /etc/rc.local.d/local.sh; ls /vmfs/volumes/datastore1/zbs-reroute 2>/dev/null',
+      );
       expect({ h, out: checks.stdout }).toEqual({ h, out: '' });
       expect(await lab.execOk(h, 'cat /var/spool/cron/crontabs/root')).toContain('/sbin/auto-backup.sh');
       const keys = await lab.exec(node.scvm.target, 'grep -c zbs-reroute: /home/smartx/.ssh/authorized_keys || true');
@@ -164,9 +178,13 @@ describeLab('deploy, join, upgrade and teardown on a lab cluster', () => {
     }
     // Without the /32, ESXi reaches its own SCVM over the host-only link: IO still flows.
     const t = Date.now();
-    await waitFor('IO served locally after teardown', () => {
-      const s = servedBy(lab, t);
-      return esxiHosts(4).every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
-    }, { timeoutMs: 10_000 });
+    await waitFor(
+      'IO served locally after teardown',
+      () => {
+        const s = servedBy(lab, t);
+        return esxiHosts(4).every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
+      },
+      { timeoutMs: 10_000 },
+    );
   });
 });

@@ -47,7 +47,12 @@ function expectIoUntouched(hosts: string[], t: number, allowFailed = false): voi
   const io = lab.io(t);
   for (const h of hosts) {
     const s = io[h];
-    const seen = { h, routeChanges: s?.routeChanges.length, gapOk: (s?.longestGapMs ?? Infinity) < 500, failed: allowFailed ? 0 : s?.failed };
+    const seen = {
+      h,
+      routeChanges: s?.routeChanges.length,
+      gapOk: (s?.longestGapMs ?? Infinity) < 500,
+      failed: allowFailed ? 0 : s?.failed,
+    };
     expect({ ...seen, gapMs: s?.longestGapMs }).toEqual({ h, routeChanges: 0, gapOk: true, failed: 0, gapMs: s?.longestGapMs });
   }
 }
@@ -55,7 +60,11 @@ function expectIoUntouched(hosts: string[], t: number, allowFailed = false): voi
 async function deployAndWaitLocal(): Promise<void> {
   const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
   expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
-  await waitFor('each host served by its own SCVM', () => [1, 2].every((i) => lab.nfsRoute(node(i)).gateway === node(i).scvm.storageIp) || undefined, { timeoutMs: 60_000 });
+  await waitFor(
+    'each host served by its own SCVM',
+    () => [1, 2].every((i) => lab.nfsRoute(node(i)).gateway === node(i).scvm.storageIp) || undefined,
+    { timeoutMs: 60_000 },
+  );
 }
 
 describeLab('destroy keeps IO safe', () => {
@@ -63,42 +72,50 @@ describeLab('destroy keeps IO safe', () => {
   step('deploys, then node-1 fails over to SCVM-2 when its SCVM loses storage', async () => {
     await deployAndWaitLocal();
     await lab.fault('storage-down', node(1).scvm.target);
-    await waitFor('esxi-1 routed via SCVM-2', () => (lab.nfsRoute(node(1)).gateway === node(2).scvm.storageIp ? true : undefined), { timeoutMs: 30_000 });
+    await waitFor('esxi-1 routed via SCVM-2', () => (lab.nfsRoute(node(1)).gateway === node(2).scvm.storageIp ? true : undefined), {
+      timeoutMs: 30_000,
+    });
   });
 
-  step('destroy refuses the failed-over host (exit 1, reason and fix), leaves its route, agent and IO alone, and cleans the healthy one', async () => {
-    const plan = await reroute(lab, `--json plan --destroy -f ${manifest} ${state()}`);
-    expect(plan.code).toBe(0);
-    const p = JSON.parse(plan.stdout) as { hosts: Array<{ node: string; host: string; change: string; routeDecision?: { code: string } }>; summary: { refused?: number } };
-    expect(p.hosts.filter((h) => h.host === 'esxi').map((h) => [h.node, h.change, h.routeDecision?.code])).toEqual([
-      ['node-1', 'refused', 'refused-failed-over'],
-      ['node-2', 'delete', 'keep-local'],
-    ]);
-    expect(p.summary.refused).toBe(1);
+  step(
+    'destroy refuses the failed-over host (exit 1, reason and fix), leaves its route, agent and IO alone, and cleans the healthy one',
+    async () => {
+      const plan = await reroute(lab, `--json plan --destroy -f ${manifest} ${state()}`);
+      expect(plan.code).toBe(0);
+      const p = JSON.parse(plan.stdout) as {
+        hosts: Array<{ node: string; host: string; change: string; routeDecision?: { code: string } }>;
+        summary: { refused?: number };
+      };
+      expect(p.hosts.filter((h) => h.host === 'esxi').map((h) => [h.node, h.change, h.routeDecision?.code])).toEqual([
+        ['node-1', 'refused', 'refused-failed-over'],
+        ['node-2', 'delete', 'keep-local'],
+      ]);
+      expect(p.summary.refused).toBe(1);
 
-    const t = Date.now();
-    const r = await reroute(lab, `destroy -f ${manifest} ${state()} --auto-approve`);
-    const out = r.stdout + r.stderr;
-    expect(r.code).toBe(1);
-    expect(out).toMatch(/node-1 \(esxi\): refused, left exactly as it is: failed over: 192\.168\.33\.2\/32 via /);
-    expect(out).toContain('Destroy finished: ');
-    expect(out).toMatch(/1 host\(s\) refused and left exactly as they are \(routes included\): node-1/);
-    expect(out).toContain('--force-host node-1');
-    expect(out).not.toContain('Apply finished');
+      const t = Date.now();
+      const r = await reroute(lab, `destroy -f ${manifest} ${state()} --auto-approve`);
+      const out = r.stdout + r.stderr;
+      expect(r.code).toBe(1);
+      expect(out).toMatch(/node-1 \(esxi\): refused, left exactly as it is: failed over: 192\.168\.33\.2\/32 via /);
+      expect(out).toContain('Destroy finished: ');
+      expect(out).toMatch(/1 host\(s\) refused and left exactly as they are \(routes included\): node-1/);
+      expect(out).toContain('--force-host node-1');
+      expect(out).not.toContain('Apply finished');
 
-    // node-1: untouched, route still via SCVM-2, agent still running, no route command at all.
-    expect(lab.nfsRoute(node(1)).gateway).toBe(node(2).scvm.storageIp);
-    expect(await agentLoops('esxi-1')).toBeGreaterThanOrEqual(1);
-    expect(await cronLines('esxi-1')).toBe(1);
-    expect(lab.routeAudit('esxi-1', t)).toEqual([]);
-    // node-2: cleaned, its route left on its own SCVM.
-    expect(await agentLoops('esxi-2')).toBe(0);
-    expect(await cronLines('esxi-2')).toBe(0);
-    expect((await lab.exec('esxi-2', 'ls /vmfs/volumes/datastore1/zbs-reroute 2>/dev/null')).stdout).toBe('');
-    expect(lab.nfsRoute(node(2)).gateway).toBe(node(2).scvm.storageIp);
-    expect(lab.routeAudit('esxi-2', t)).toEqual([]);
-    expectIoUntouched(['esxi-1', 'esxi-2'], t);
-  });
+      // node-1: untouched, route still via SCVM-2, agent still running, no route command at all.
+      expect(lab.nfsRoute(node(1)).gateway).toBe(node(2).scvm.storageIp);
+      expect(await agentLoops('esxi-1')).toBeGreaterThanOrEqual(1);
+      expect(await cronLines('esxi-1')).toBe(1);
+      expect(lab.routeAudit('esxi-1', t)).toEqual([]);
+      // node-2: cleaned, its route left on its own SCVM.
+      expect(await agentLoops('esxi-2')).toBe(0);
+      expect(await cronLines('esxi-2')).toBe(0);
+      expect((await lab.exec('esxi-2', 'ls /vmfs/volumes/datastore1/zbs-reroute 2>/dev/null')).stdout).toBe('');
+      expect(lab.nfsRoute(node(2)).gateway).toBe(node(2).scvm.storageIp);
+      expect(lab.routeAudit('esxi-2', t)).toEqual([]);
+      expectIoUntouched(['esxi-1', 'esxi-2'], t);
+    },
+  );
 
   step('--force-host node-1 stops the agent there and leaves its route via SCVM-2 as it is', async () => {
     const t = Date.now();

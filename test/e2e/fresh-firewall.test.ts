@@ -64,7 +64,12 @@ async function restReachable(host: string, scvmIp: string): Promise<boolean> {
 
 async function heartbeat(host: string): Promise<Record<string, string>> {
   const text = (await lab.exec(host, `cat ${STATUS}`)).stdout;
-  return Object.fromEntries(text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 async function routeVia(host: string): Promise<string> {
@@ -101,32 +106,48 @@ describeLab('a fresh-firewall ESXi cluster (issue 11)', () => {
       expect({ h, fw }).toEqual({ h, fw: { enabled: 'true', allowed: clusterIps().join(', ') } });
     }
     expect(await restReachable('esxi-1', node(1).scvm.mgmtIp)).toBe(true);
-    await waitFor('every agent fetching the session list', async () => {
-      for (const h of esxiHosts) if ((await heartbeat(h)).fetch !== 'ok') return undefined;
-      return true;
-    }, { timeoutMs: 20_000 });
-    await waitFor('each host served by its own SCVM', () => {
-      const s = servedBy(lab, Date.now() - 1500);
-      return esxiHosts.every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
-    }, { timeoutMs: 20_000 });
+    await waitFor(
+      'every agent fetching the session list',
+      async () => {
+        for (const h of esxiHosts) if ((await heartbeat(h)).fetch !== 'ok') return undefined;
+        return true;
+      },
+      { timeoutMs: 20_000 },
+    );
+    await waitFor(
+      'each host served by its own SCVM',
+      () => {
+        const s = servedBy(lab, Date.now() - 1500);
+        return esxiHosts.every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
     const again = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`, CLI);
     expect(again.stdout).toContain('No changes.');
   });
 
-  step('a storage failure of one SCVM still moves its host\'s IO to another SCVM, and back after healing', async () => {
+  step("a storage failure of one SCVM still moves its host's IO to another SCVM, and back after healing", async () => {
     const n1 = node(1);
     const others = lab.nodes.filter((n) => n !== n1).map((n) => n.scvm.storageIp);
     await lab.fault('storage-down', n1.scvm.target);
     try {
-      await waitFor('esxi-1 routed to another SCVM', async () => (others.includes(await routeVia('esxi-1')) ? true : undefined), { timeoutMs: 20_000 });
-      await waitFor('esxi-1 IO served by another SCVM', () => {
-        const s = servedBy(lab, Date.now() - 1500)['esxi-1'];
-        return s !== null && s !== undefined && s !== 'scvm-1' ? true : undefined;
-      }, { timeoutMs: 15_000 });
+      await waitFor('esxi-1 routed to another SCVM', async () => (others.includes(await routeVia('esxi-1')) ? true : undefined), {
+        timeoutMs: 20_000,
+      });
+      await waitFor(
+        'esxi-1 IO served by another SCVM',
+        () => {
+          const s = servedBy(lab, Date.now() - 1500)['esxi-1'];
+          return s !== null && s !== undefined && s !== 'scvm-1' ? true : undefined;
+        },
+        { timeoutMs: 15_000 },
+      );
     } finally {
       await lab.heal('storage-down', n1.scvm.target);
     }
-    await waitFor('esxi-1 back on its own SCVM', async () => ((await routeVia('esxi-1')) === n1.scvm.storageIp ? true : undefined), { timeoutMs: 40_000 });
+    await waitFor('esxi-1 back on its own SCVM', async () => ((await routeVia('esxi-1')) === n1.scvm.storageIp ? true : undefined), {
+      timeoutMs: 40_000,
+    });
   });
 
   step('local.sh was edited in place (sticky bit kept), so after a crash-reboot the block is still there and the agent runs', async () => {
@@ -139,11 +160,17 @@ describeLab('a fresh-firewall ESXi cluster (issue 11)', () => {
     expect(await httpClient('esxi-2')).toEqual({ enabled: 'true', allowed: clusterIps().join(', ') });
     const bootedAt = Math.floor(Date.now() / 1000);
     // cron starts the agent within a minute of boot (local.sh put the crontab line back).
-    await waitFor('the agent alive again on esxi-2 and fetching', async () => {
-      const hb = await heartbeat('esxi-2');
-      return Number(hb.updated ?? 0) >= bootedAt && hb.fetch === 'ok' ? true : undefined;
-    }, { timeoutMs: 90_000, everyMs: 2000 });
-    await waitFor('esxi-2 served by its own SCVM', () => (servedBy(lab, Date.now() - 1500)['esxi-2'] === 'scvm-2' ? true : undefined), { timeoutMs: 20_000 });
+    await waitFor(
+      'the agent alive again on esxi-2 and fetching',
+      async () => {
+        const hb = await heartbeat('esxi-2');
+        return Number(hb.updated ?? 0) >= bootedAt && hb.fetch === 'ok' ? true : undefined;
+      },
+      { timeoutMs: 90_000, everyMs: 2000 },
+    );
+    await waitFor('esxi-2 served by its own SCVM', () => (servedBy(lab, Date.now() - 1500)['esxi-2'] === 'scvm-2' ? true : undefined), {
+      timeoutMs: 20_000,
+    });
   });
 
   step('destroy puts httpClient back as it was: disabled, open to all, our addresses gone', async () => {

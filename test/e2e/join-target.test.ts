@@ -49,7 +49,10 @@ const node = (i: number) => {
   return n;
 };
 const conf = (i: number) => lab.execOk(node(i).esxi.target, `cat /vmfs/volumes/${node(i).esxi.datastore}/zbs-reroute/reroute.conf`);
-const ok = (r: { code: number; stdout: string; stderr: string }) => ({ code: r.code, tail: `${r.stdout.slice(-1500)}${r.stderr.slice(-500)}` });
+const ok = (r: { code: number; stdout: string; stderr: string }) => ({
+  code: r.code,
+  tail: `${r.stdout.slice(-1500)}${r.stderr.slice(-500)}`,
+});
 
 describeLab('a join with --target reaches every peer; status tells the truth', () => {
   const step = steps();
@@ -74,7 +77,7 @@ describeLab('a join with --target reaches every peer; status tells the truth', (
     ]);
   });
 
-  step('apply --target node-3 installs node-3 and updates the peers\' lists, and the plan says why', async () => {
+  step("apply --target node-3 installs node-3 and updates the peers' lists, and the plan says why", async () => {
     const planRun = await reroute(lab, `--json plan -f ${m3} ${state()} --target node-3`);
     expect(planRun.code).toBe(0);
     const plan = JSON.parse(planRun.stdout) as Plan;
@@ -102,7 +105,10 @@ describeLab('a join with --target reaches every peer; status tells the truth', (
     const moved = nfsRouteChanges(lab, t);
     expect({ e1: moved['esxi-1'], e2: moved['esxi-2'] }).toEqual({ e1: [], e2: [] });
     const status = await reroute(lab, `--json status -f ${m3} ${state()} --check`);
-    expect({ code: status.code, peers: statusOf(status.stdout).hosts.map((h) => h.peerList?.state) }).toEqual({ code: 0, peers: ['ok', 'ok', 'ok'] });
+    expect({ code: status.code, peers: statusOf(status.stdout).hosts.map((h) => h.peerList?.state) }).toEqual({
+      code: 0,
+      peers: ['ok', 'ok', 'ok'],
+    });
     expect((await reroute(lab, `plan -f ${m3} ${state()} --detailed-exitcode`)).code).toBe(0);
   });
 
@@ -135,7 +141,14 @@ describeLab('a join with --target reaches every peer; status tells the truth', (
     const t = Date.now();
     await lab.fault('scvm-down', node(1).scvm.target);
     await lab.fault('scvm-down', node(2).scvm.target);
-    await lab.waitForIo('esxi-1 served by scvm-3', (io) => io[node(1).esxi.target]?.servedBy === node(3).scvm.target, { sinceMs: t, timeoutMs: 90_000 });
-    await waitFor('esxi-1 routed via SCVM-3', async () => ((await lab.execOk(node(1).esxi.target, 'esxcfg-route -l')).includes(node(3).scvm.storageIp) ? true : undefined), { timeoutMs: 20_000 });
+    await lab.waitForIo('esxi-1 served by scvm-3', (io) => io[node(1).esxi.target]?.servedBy === node(3).scvm.target, {
+      sinceMs: t,
+      timeoutMs: 90_000,
+    });
+    await waitFor(
+      'esxi-1 routed via SCVM-3',
+      async () => ((await lab.execOk(node(1).esxi.target, 'esxcfg-route -l')).includes(node(3).scvm.storageIp) ? true : undefined),
+      { timeoutMs: 20_000 },
+    );
   });
 });

@@ -33,14 +33,21 @@ describeLab('cluster key with least power (ssh source: forced read-only command;
   });
 
   const state = (name = 'state') => `--state ${dir}/${name}`;
-  const out = (r: { code: number; stdout: string; stderr: string }) => ({ code: r.code, out: `${r.stdout.slice(-3000)}${r.stderr.slice(-1500)}` });
+  const out = (r: { code: number; stdout: string; stderr: string }) => ({
+    code: r.code,
+    out: `${r.stdout.slice(-3000)}${r.stderr.slice(-1500)}`,
+  });
 
   async function heartbeats(source: string): Promise<void> {
     for (const n of lab.nodes) {
-      await waitFor(`${n.esxi.target} fetch=ok over ${source}`, async () => {
-        const st = (await lab.exec(n.esxi.target, 'cat /var/run/zbs-reroute/status')).stdout;
-        return st.includes('fetch=ok\n') && st.includes(`source=${source}\n`) ? true : undefined;
-      }, { timeoutMs: 60_000 });
+      await waitFor(
+        `${n.esxi.target} fetch=ok over ${source}`,
+        async () => {
+          const st = (await lab.exec(n.esxi.target, 'cat /var/run/zbs-reroute/status')).stdout;
+          return st.includes('fetch=ok\n') && st.includes(`source=${source}\n`) ? true : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
     }
   }
 
@@ -50,7 +57,9 @@ describeLab('cluster key with least power (ssh source: forced read-only command;
     expect(out(r)).toEqual({ code: 0, out: expect.stringContaining('Apply complete') });
     await heartbeats('ssh');
     for (const n of lab.nodes) {
-      const lines = (await lab.execOk(n.scvm.target, 'cat /home/smartx/.ssh/authorized_keys')).split('\n').filter((l) => l.includes('zbs-reroute:zkkeys'));
+      const lines = (await lab.execOk(n.scvm.target, 'cat /home/smartx/.ssh/authorized_keys'))
+        .split('\n')
+        .filter((l) => l.includes('zbs-reroute:zkkeys'));
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(/^restrict,command="zbs-meta session list",from="[0-9.,]+" ssh-rsa \S+ zbs-reroute:zkkeys$/);
     }
@@ -59,7 +68,11 @@ describeLab('cluster key with least power (ssh source: forced read-only command;
   it("ssh source: the agent's key on an ESXi host cannot run id, write a file or read /etc/shadow on any SCVM", async () => {
     const esxi = lab.nodes[0]!.esxi.target;
     const ssh = (ip: string, cmd: string) =>
-      lab.exec(esxi, `ssh -i ${DIR}/keys/reroute_id_rsa -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${DIR}/keys/known_hosts smartx@${ip} '${cmd}'`, { timeoutMs: 30_000 });
+      lab.exec(
+        esxi,
+        `ssh -i ${DIR}/keys/reroute_id_rsa -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${DIR}/keys/known_hosts smartx@${ip} '${cmd}'`,
+        { timeoutMs: 30_000 },
+      );
     for (const n of lab.nodes) {
       const id = await ssh(n.scvm.mgmtIp, 'id');
       // sshd runs the forced command instead: the session list (or a failure), never a uid.

@@ -21,7 +21,9 @@ export interface LabManifestOptions {
 
 /** Write a manifest for the first `nodes` lab nodes (short agent timings for tests) and return its path. */
 export function writeLabManifest(lab: Lab, dir: string, file: string, opts: LabManifestOptions = {}): string {
-  const doc = parse(lab.manifest({ clusterName: opts.clusterName ?? 'e2e' })) as { spec: Record<string, unknown> & { nodes: Array<Record<string, unknown>> } };
+  const doc = parse(lab.manifest({ clusterName: opts.clusterName ?? 'e2e' })) as {
+    spec: Record<string, unknown> & { nodes: Array<Record<string, unknown>> };
+  };
   const nodes = doc.spec.nodes.slice(0, opts.nodes ?? doc.spec.nodes.length);
   doc.spec.nodes = nodes.map((n) => ({ ...n, ...(opts.nodeExtras?.[n.name as string] ?? {}) }));
   doc.spec.routing = { intervalSeconds: 1, failbackDelaySeconds: 8, pingTimeoutSeconds: 1, ...(opts.routing ?? {}) };
@@ -53,7 +55,11 @@ export function servedBy(lab: Lab, sinceMs?: number): Record<string, string | nu
   return out;
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, opts: { timeoutMs: number; everyMs?: number }): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  opts: { timeoutMs: number; everyMs?: number },
+): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   let last: unknown;
   for (let i = 0; i < 10_000; i++) {

@@ -27,7 +27,10 @@ let dir: string;
 let nfsManifest: string;
 let localManifest: string;
 const state = () => `--state ${dir}/state`;
-const out = (r: { code: number; stdout: string; stderr: string }) => ({ code: r.code, tail: `${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}` });
+const out = (r: { code: number; stdout: string; stderr: string }) => ({
+  code: r.code,
+  tail: `${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`,
+});
 
 /** The manifest with each node's datastore replaced (YAML edited as data). */
 function withDatastores(src: string, file: string, datastores: Record<string, string>): string {
@@ -40,7 +43,10 @@ function withDatastores(src: string, file: string, datastores: Record<string, st
 
 /** Everything apply could change on an ESXi host: both datastores' folders, crontab, local.sh, firewall. */
 async function hostState(host: string, nfsName: string): Promise<string> {
-  return lab.execOk(host, `ls -laR /vmfs/volumes/${nfsName}/ /vmfs/volumes/datastore1/ 2>&1; sha256sum /var/spool/cron/crontabs/root /etc/rc.local.d/local.sh; esxcli network firewall ruleset list`);
+  return lab.execOk(
+    host,
+    `ls -laR /vmfs/volumes/${nfsName}/ /vmfs/volumes/datastore1/ 2>&1; sha256sum /var/spool/cron/crontabs/root /etc/rc.local.d/local.sh; esxcli network firewall ruleset list`,
+  );
 }
 
 beforeAll(async () => {
@@ -61,8 +67,12 @@ afterAll(async () => {
 describeLab('a manifest naming NFS datastores', () => {
   it('the hosts list them as a real ESXi does: nfs (v3), nfs41 and the filesystem list with type NFS / NFS41', async () => {
     expect(await lab.execOk('esxi-1', 'esxcli storage nfs list')).toMatch(/^zbs-nfs\s+192\.168\.33\.2\s+\/zbs\s+true/m);
-    expect(await lab.execOk('esxi-2', 'esxcli storage nfs41 list')).toMatch(/^Volume Name\s+Host\(s\)\s+Share\s+Accessible\s+Mounted\s+Read-Only\s+Security\s+isPE/m);
-    expect(await lab.execOk('esxi-2', 'esxcli storage filesystem list')).toMatch(/^\/vmfs\/volumes\/[0-9a-f]{8}-[0-9a-f]{8}\s+iso41\s+[0-9a-f]{8}-[0-9a-f]{8}\s+true\s+NFS41\s/m);
+    expect(await lab.execOk('esxi-2', 'esxcli storage nfs41 list')).toMatch(
+      /^Volume Name\s+Host\(s\)\s+Share\s+Accessible\s+Mounted\s+Read-Only\s+Security\s+isPE/m,
+    );
+    expect(await lab.execOk('esxi-2', 'esxcli storage filesystem list')).toMatch(
+      /^\/vmfs\/volumes\/[0-9a-f]{8}-[0-9a-f]{8}\s+iso41\s+[0-9a-f]{8}-[0-9a-f]{8}\s+true\s+NFS41\s/m,
+    );
     // The NFS volume is not also listed as VMFS; datastore1 still is.
     const fsl = await lab.execOk('esxi-1', 'esxcli storage filesystem list');
     expect(fsl.match(/zbs-nfs/g)).toHaveLength(1);
@@ -103,7 +113,8 @@ describeLab('a manifest naming NFS datastores', () => {
     expect(plan.datastoreRefusals).toBeUndefined();
     expect(plan.hosts.filter((h) => h.host === 'esxi').map((h) => h.change)).toEqual(['create', 'create']);
     const checks = plan.preflight?.checks ?? [];
-    for (const h of ['node-1/esxi', 'node-2/esxi']) expect({ h, s: checks.find((c) => c.host === h && c.name === 'datastore')?.status }).toEqual({ h, s: 'pass' });
+    for (const h of ['node-1/esxi', 'node-2/esxi'])
+      expect({ h, s: checks.find((c) => c.host === h && c.name === 'datastore')?.status }).toEqual({ h, s: 'pass' });
     const pf = JSON.parse((await reroute(lab, `--json preflight -f ${nfsManifest} ${state()}`)).stdout) as PreflightReport;
     expect(pf.checks.filter((c) => c.name === 'datastore').map((c) => c.status)).toEqual(['fail', 'fail']);
   });

@@ -37,15 +37,21 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const out = (r: { code: number; stdout: string; stderr: string }) => ({ code: r.code, tail: `${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}` });
+const out = (r: { code: number; stdout: string; stderr: string }) => ({
+  code: r.code,
+  tail: `${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`,
+});
 
 /** What apply could change on an ESXi host: our install dir, crontab, local.sh, firewall rulesets. */
 async function hostState(host: string): Promise<string> {
-  return lab.execOk(host, `ls -la ${INSTALL} 2>&1; sha256sum /var/spool/cron/crontabs/root /etc/rc.local.d/local.sh; esxcli network firewall ruleset list`);
+  return lab.execOk(
+    host,
+    `ls -la ${INSTALL} 2>&1; sha256sum /var/spool/cron/crontabs/root /etc/rc.local.d/local.sh; esxcli network firewall ruleset list`,
+  );
 }
 
 describeLab('reroute preflight on a Secure Boot host and a 6.7 host', () => {
-  it('fails esxi-2\'s secure-boot check with its fix, passes esxi-1 (6.7: every command found), exit 1; --json parses', async () => {
+  it("fails esxi-2's secure-boot check with its fix, passes esxi-1 (6.7: every command found), exit 1; --json parses", async () => {
     const text = await reroute(lab, `preflight -f ${m} ${state()}`);
     expect(out(text)).toEqual({ code: 1, tail: expect.stringContaining('Preflight failed') });
     expect(text.stdout).toMatch(/node-2\/esxi\s*│?\s*secure-boot\s*│?\s*FAIL/);
@@ -54,7 +60,14 @@ describeLab('reroute preflight on a Secure Boot host and a 6.7 host', () => {
     expect(json.code).toBe(1);
     const report = JSON.parse(json.stdout) as PreflightReport;
     const fails = report.checks.filter((c) => c.status === 'fail');
-    expect(fails).toEqual([expect.objectContaining({ host: 'node-2/esxi', name: 'secure-boot', detail: expect.stringContaining('local.sh'), fix: expect.stringContaining('--skip-check secure-boot') })]);
+    expect(fails).toEqual([
+      expect.objectContaining({
+        host: 'node-2/esxi',
+        name: 'secure-boot',
+        detail: expect.stringContaining('local.sh'),
+        fix: expect.stringContaining('--skip-check secure-boot'),
+      }),
+    ]);
     const byName = (host: string, name: string) => report.checks.find((c) => c.host === host && c.name === name);
     expect(byName('node-1/esxi', 'secure-boot')?.status).toBe('pass');
     expect(byName('node-1/esxi', 'esxi-version')).toMatchObject({ status: 'pass', detail: expect.stringContaining('6.7') });
@@ -62,8 +75,10 @@ describeLab('reroute preflight on a Secure Boot host and a 6.7 host', () => {
     expect(byName('node-1/esxi', 'commands')).toMatchObject({ status: 'pass' });
     expect(byName('node-2/esxi', 'commands')).toMatchObject({ status: 'pass' });
     // The session list, read on each host by the agent's own code, names both SCVMs.
-    for (const h of ['node-1/esxi', 'node-2/esxi']) expect({ h, c: byName(h, 'session-list') }).toEqual({ h, c: expect.objectContaining({ status: 'pass' }) });
-    for (const h of ['node-1/esxi', 'node-2/esxi']) for (const n of ['datastore', 'nfs-datastore']) expect({ h, n, s: byName(h, n)?.status }).toEqual({ h, n, s: 'pass' });
+    for (const h of ['node-1/esxi', 'node-2/esxi'])
+      expect({ h, c: byName(h, 'session-list') }).toEqual({ h, c: expect.objectContaining({ status: 'pass' }) });
+    for (const h of ['node-1/esxi', 'node-2/esxi'])
+      for (const n of ['datastore', 'nfs-datastore']) expect({ h, n, s: byName(h, n)?.status }).toEqual({ h, n, s: 'pass' });
     expect(byName('node-1/scvm', 'scvm-login')?.status).toBe('pass');
     expect(byName('node-1/scvm', 'scvm-version')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/SMTX OS \d/) });
     expect(report.summary.fail).toBe(1);
@@ -126,10 +141,13 @@ describeLab('reroute preflight on a Secure Boot host and a 6.7 host', () => {
     expect(nfsRouteChanges(lab, since)['esxi-2'] ?? []).toEqual([]);
   });
 
-  it('status shows each SCVM\'s SMTX OS version beside the agent version; --check passes when no version breaks the agent', async () => {
+  it("status shows each SCVM's SMTX OS version beside the agent version; --check passes when no version breaks the agent", async () => {
     const r = await reroute(lab, `status -f ${m} ${state()} --check`);
     expect(out(r)).toEqual({ code: 0, tail: expect.stringContaining('SMTX OS') });
-    const json = JSON.parse((await reroute(lab, `--json status -f ${m} ${state()}`)).stdout) as { hosts: Array<{ node: string; scvmVersion?: string; installedVersion?: string }> };
-    for (const h of json.hosts) expect(h).toMatchObject({ scvmVersion: expect.stringMatching(/^\d+\.\d+/), installedVersion: expect.any(String) });
+    const json = JSON.parse((await reroute(lab, `--json status -f ${m} ${state()}`)).stdout) as {
+      hosts: Array<{ node: string; scvmVersion?: string; installedVersion?: string }>;
+    };
+    for (const h of json.hosts)
+      expect(h).toMatchObject({ scvmVersion: expect.stringMatching(/^\d+\.\d+/), installedVersion: expect.any(String) });
   });
 });

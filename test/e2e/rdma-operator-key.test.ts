@@ -39,12 +39,24 @@ describeLab('RDMA cluster, ESXi 6.7, ssh session source as the operator user, wi
     expect(fs.readFileSync(manifest, 'utf8')).toMatch(/accessIp: 10\.20\.0\.151/);
     installedAt = Date.now();
     const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
-    expect({ code: r.code, out: `${r.stdout.slice(-3000)}${r.stderr.slice(-1000)}` }).toEqual({ code: 0, out: expect.stringContaining('Apply complete') });
+    expect({ code: r.code, out: `${r.stdout.slice(-3000)}${r.stderr.slice(-1000)}` }).toEqual({
+      code: 0,
+      out: expect.stringContaining('Apply complete'),
+    });
     for (const n of lab.nodes) {
-      await waitFor(`${n.esxi.target} heartbeat via ${n.scvm.accessIp}, local, fetch ok over ssh`, async () => {
-        const st = (await lab.exec(n.esxi.target, 'cat /var/run/zbs-reroute/status')).stdout;
-        return st.includes(`target=${n.scvm.accessIp}\n`) && st.includes('target_kind=local\n') && st.includes('fetch=ok\n') && st.includes('source=ssh\n') ? true : undefined;
-      }, { timeoutMs: 60_000 });
+      await waitFor(
+        `${n.esxi.target} heartbeat via ${n.scvm.accessIp}, local, fetch ok over ssh`,
+        async () => {
+          const st = (await lab.exec(n.esxi.target, 'cat /var/run/zbs-reroute/status')).stdout;
+          return st.includes(`target=${n.scvm.accessIp}\n`) &&
+            st.includes('target_kind=local\n') &&
+            st.includes('fetch=ok\n') &&
+            st.includes('source=ssh\n')
+            ? true
+            : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
       expect(lab.nfsRoute(n)).toMatchObject({ gateway: n.scvm.accessIp, via: 'access' });
       expect(lab.routeAudit(n.esxi.target, installedAt)).toEqual([]);
     }
@@ -54,7 +66,10 @@ describeLab('RDMA cluster, ESXi 6.7, ssh session source as the operator user, wi
 
   it("the cluster key is in the operator user's own authorized_keys (owned by it), not root's", async () => {
     for (const n of lab.nodes) {
-      const own = await lab.execOk(n.scvm.target, 'stat -c "%U %a" /home/smartx/.ssh /home/smartx/.ssh/authorized_keys; grep -c zbs-reroute:agrdma /home/smartx/.ssh/authorized_keys');
+      const own = await lab.execOk(
+        n.scvm.target,
+        'stat -c "%U %a" /home/smartx/.ssh /home/smartx/.ssh/authorized_keys; grep -c zbs-reroute:agrdma /home/smartx/.ssh/authorized_keys',
+      );
       expect(own).toBe('smartx 700\nsmartx 600\n1\n');
       expect((await lab.exec(n.scvm.target, 'grep -c zbs-reroute:agrdma /root/.ssh/authorized_keys')).stdout.trim()).toMatch(/^0?$/);
     }
@@ -67,7 +82,9 @@ describeLab('RDMA cluster, ESXi 6.7, ssh session source as the operator user, wi
     const peers = lab.nodes.slice(1).map((m) => m.scvm.accessIp);
     await lab.fault('storage-down', n.scvm.target);
     try {
-      await waitFor('esxi-1 routed via a peer access IP', () => (peers.includes(lab.nfsRoute(n).gateway ?? '') ? true : undefined), { timeoutMs: 20_000 });
+      await waitFor('esxi-1 routed via a peer access IP', () => (peers.includes(lab.nfsRoute(n).gateway ?? '') ? true : undefined), {
+        timeoutMs: 20_000,
+      });
     } finally {
       await lab.heal('storage-down', n.scvm.target);
     }
@@ -76,7 +93,9 @@ describeLab('RDMA cluster, ESXi 6.7, ssh session source as the operator user, wi
   it('destroy --remove-routes removes 33.2 and the storage /32 routed via access IPs, and the key entries', async () => {
     // A host still failed over is refused (issue 13): wait until esxi-1 has failed back to its own access IP.
     const n1 = lab.nodes[0]!;
-    await waitFor('esxi-1 back on its own access IP', () => (lab.nfsRoute(n1).gateway === n1.scvm.accessIp ? true : undefined), { timeoutMs: 60_000 });
+    await waitFor('esxi-1 back on its own access IP', () => (lab.nfsRoute(n1).gateway === n1.scvm.accessIp ? true : undefined), {
+      timeoutMs: 60_000,
+    });
     const r = await reroute(lab, `destroy -f ${manifest} ${state()} --auto-approve --remove-routes`);
     if (r.code !== 0) throw new Error(`destroy exit ${r.code}: ${r.stdout.slice(-3000)}${r.stderr.slice(-1000)}`);
     for (const n of lab.nodes) {

@@ -41,7 +41,9 @@ const clientsOf = (i: number) => `${lab.nodes[i - 1]!.esxi.mgmtIp},${lab.nodes[i
 
 /** Every route change on any ESXi since `t`, through the shims (who ran it) and in the kernel. */
 function routeChanges(since: number): { audit: string[]; kernel: Record<string, string[]> } {
-  const audit = lab.nodes.flatMap((n) => lab.routeAudit(n.esxi.target, since).map((e) => `${n.esxi.target} ${e.op} ${e.prefix} ${e.gateway} by ${e.parent}`));
+  const audit = lab.nodes.flatMap((n) =>
+    lab.routeAudit(n.esxi.target, since).map((e) => `${n.esxi.target} ${e.op} ${e.prefix} ${e.gateway} by ${e.parent}`),
+  );
   return { audit, kernel: nfsRouteChanges(lab, since) };
 }
 
@@ -52,7 +54,9 @@ describeLab('ESXi client IPs in the local SCVM session', () => {
   step('apply registers each ESXi management and storage IP in its own SCVM session', async () => {
     expect(session(1).localClientsIps).toBe('');
     const plan = await reroute(lab, `plan -f ${manifest} ${state()}`);
-    expect(plan.stdout).toMatch(new RegExp(`ZBS session ${session(1).sessionId}: local_clients_ips \\(none\\) → ${clientsOf(1).replace(/\./g, '\\.')}`));
+    expect(plan.stdout).toMatch(
+      new RegExp(`ZBS session ${session(1).sessionId}: local_clients_ips \\(none\\) → ${clientsOf(1).replace(/\./g, '\\.')}`),
+    );
     const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
     expect({ code: r.code, out: r.stdout.slice(-1500) }).toEqual({ code: 0, out: expect.stringContaining('Apply complete') });
     expect([session(1).localClientsIps, session(2).localClientsIps]).toEqual([clientsOf(1), clientsOf(2)]);
@@ -97,7 +101,9 @@ describeLab('ESXi client IPs in the local SCVM session', () => {
       await lab.fault('access-restart', 'scvm-2');
       const id = session(2).sessionId;
       const t = Date.now();
-      await waitFor('watch to re-register scvm-2', () => (session(2).localClientsIps === clientsOf(2) ? true : undefined), { timeoutMs: 60_000 });
+      await waitFor('watch to re-register scvm-2', () => (session(2).localClientsIps === clientsOf(2) ? true : undefined), {
+        timeoutMs: 60_000,
+      });
       expect(session(2).sessionId).toBe(id);
       const log = fs.readFileSync(path.join(dir, 'state', 'watch.log'), 'utf8');
       expect(log).toMatch(/"item":"zbs session clients"/);

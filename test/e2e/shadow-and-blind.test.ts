@@ -68,7 +68,14 @@ function manifest(file: string, mode: 'shadow' | 'active'): string {
 async function installLegacy(n: LabNode, keyFile: string): Promise<void> {
   const d = legacyDir(n);
   const cronLine = `* * * * * /bin/sh ${legacyLoop(n)} &`;
-  const standIn = ['#!/bin/sh', 'reroute_version=1.4.2', '# stand-in for the seed tooling loop', 'i=0', 'while [ "$i" -lt 1200 ]; do sleep 1; i=$((i + 1)); done', ''].join('\n');
+  const standIn = [
+    '#!/bin/sh',
+    'reroute_version=1.4.2',
+    '# stand-in for the seed tooling loop',
+    'i=0',
+    'while [ "$i" -lt 1200 ]; do sleep 1; i=$((i + 1)); done',
+    '',
+  ].join('\n');
   const hostDir = path.join(n.esxi.root, d);
   fs.mkdirSync(path.join(hostDir, '.smartx_key'), { recursive: true });
   fs.copyFileSync(keyFile, path.join(hostDir, '.smartx_key', 'smartx_reroute_id_rsa'));
@@ -79,7 +86,13 @@ async function installLegacy(n: LabNode, keyFile: string): Promise<void> {
   const localSh = await lab.execOk(esxi(n), 'cat /etc/rc.local.d/local.sh');
   const lines = localSh.split('\n');
   const exitAt = lines.lastIndexOf('exit 0');
-  lines.splice(exitAt < 0 ? lines.length : exitAt, 0, `/bin/echo '${cronLine}' >> /var/spool/cron/crontabs/root`, '/bin/kill $(cat /var/run/crond.pid)', '/usr/lib/vmware/busybox/bin/busybox crond');
+  lines.splice(
+    exitAt < 0 ? lines.length : exitAt,
+    0,
+    `/bin/echo '${cronLine}' >> /var/spool/cron/crontabs/root`,
+    '/bin/kill $(cat /var/run/crond.pid)',
+    '/usr/lib/vmware/busybox/bin/busybox crond',
+  );
   await lab.execOk(esxi(n), 'cat > /etc/rc.local.d/local.sh && /sbin/auto-backup.sh', { input: lines.join('\n') });
   await lab.execOk(
     esxi(n),
@@ -93,8 +106,17 @@ async function installLegacy(n: LabNode, keyFile: string): Promise<void> {
 }
 
 async function legacyState(n: LabNode): Promise<{ loop: boolean; cron: boolean; localSh: boolean; dir: boolean }> {
-  const [ps, cron, localSh] = await Promise.all([lab.execOk(esxi(n), 'ps -c'), lab.execOk(esxi(n), 'cat /var/spool/cron/crontabs/root'), lab.execOk(esxi(n), 'cat /etc/rc.local.d/local.sh')]);
-  return { loop: ps.includes(legacyLoop(n)), cron: cron.includes('scvm_failure_loop.sh'), localSh: localSh.includes('scvm_failure_loop.sh'), dir: fs.existsSync(path.join(n.esxi.root, legacyDir(n))) };
+  const [ps, cron, localSh] = await Promise.all([
+    lab.execOk(esxi(n), 'ps -c'),
+    lab.execOk(esxi(n), 'cat /var/spool/cron/crontabs/root'),
+    lab.execOk(esxi(n), 'cat /etc/rc.local.d/local.sh'),
+  ]);
+  return {
+    loop: ps.includes(legacyLoop(n)),
+    cron: cron.includes('scvm_failure_loop.sh'),
+    localSh: localSh.includes('scvm_failure_loop.sh'),
+    dir: fs.existsSync(path.join(n.esxi.root, legacyDir(n))),
+  };
 }
 
 /**
@@ -103,7 +125,11 @@ async function legacyState(n: LabNode): Promise<{ loop: boolean; cron: boolean; 
  */
 function routeChangesSince(t: number): Record<string, { monitor: string[]; audit: string[] }> {
   const monitor = nfsRouteChanges(lab, t);
-  const audit = (n: LabNode) => lab.routeAudit(esxi(n), t).filter((e) => e.prefix.startsWith('192.168.33.2')).map((e) => `${e.op} ${e.prefix} ${e.gateway} by ${e.parent} / ${e.grandparent}`);
+  const audit = (n: LabNode) =>
+    lab
+      .routeAudit(esxi(n), t)
+      .filter((e) => e.prefix.startsWith('192.168.33.2'))
+      .map((e) => `${e.op} ${e.prefix} ${e.gateway} by ${e.parent} / ${e.grandparent}`);
   return Object.fromEntries(nodes().map((n) => [esxi(n), { monitor: monitor[esxi(n)] ?? [], audit: audit(n) }]));
 }
 const noChanges = () => Object.fromEntries(nodes().map((n) => [esxi(n), { monitor: [], audit: [] }]));
@@ -143,90 +169,147 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
   let shadowM: string;
   let activeM: string;
 
-  step('first contact in shadow: our agent installed beside the legacy one (kept running, its lines kept), decisions shown in status, --check passes, no route moved', async () => {
-    const keyFile = path.join(dir, 'smartx_reroute_id_rsa');
-    execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-C', 'smartx-reroute', '-f', keyFile]);
-    await Promise.all(nodes().map((n) => installLegacy(n, keyFile)));
-    await waitFor('each host served by its own SCVM', () => {
-      const io = lab.io(Date.now() - 1_000);
-      return nodes().every((n) => io[esxi(n)]?.servedBy === n.scvm.target) ? true : undefined;
-    }, { timeoutMs: 20_000 });
-    // The route audit has whole seconds: start the window in the next one, after the legacy's own add.
-    await new Promise((res) => setTimeout(res, 1_000));
-    const t = Date.now();
+  step(
+    'first contact in shadow: our agent installed beside the legacy one (kept running, its lines kept), decisions shown in status, --check passes, no route moved',
+    async () => {
+      const keyFile = path.join(dir, 'smartx_reroute_id_rsa');
+      execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-C', 'smartx-reroute', '-f', keyFile]);
+      await Promise.all(nodes().map((n) => installLegacy(n, keyFile)));
+      await waitFor(
+        'each host served by its own SCVM',
+        () => {
+          const io = lab.io(Date.now() - 1_000);
+          return nodes().every((n) => io[esxi(n)]?.servedBy === n.scvm.target) ? true : undefined;
+        },
+        { timeoutMs: 20_000 },
+      );
+      // The route audit has whole seconds: start the window in the next one, after the legacy's own add.
+      await new Promise((res) => setTimeout(res, 1_000));
+      const t = Date.now();
 
-    shadowM = manifest('shadow.yaml', 'shadow');
-    expect(tail(await reroute(lab, `validate -f ${shadowM}`))).toEqual({ code: 0, tail: expect.anything() });
-    const planRun = await reroute(lab, `plan -f ${shadowM} ${state()} --out ${dir}/shadow.plan.json`);
-    expect(tail(planRun)).toEqual({ code: 0, tail: expect.anything() });
-    const plan = planOf(`${dir}/shadow.plan.json`);
-    for (const h of esxiPlans(plan)) {
-      const legacyTouch = h.actions.filter((a) => LEGACY.test(JSON.stringify(removedBy(a))));
-      expect({ node: h.node, legacyTouch, note: h.notes?.some((x) => x.includes('stays in charge of the route (routing.mode shadow)')) }).toEqual({ node: h.node, legacyTouch: [], note: true });
-    }
-    expect(plan.hosts.flatMap((h) => h.actions).filter((a) => a.op === 'delete-route')).toEqual([]);
+      shadowM = manifest('shadow.yaml', 'shadow');
+      expect(tail(await reroute(lab, `validate -f ${shadowM}`))).toEqual({ code: 0, tail: expect.anything() });
+      const planRun = await reroute(lab, `plan -f ${shadowM} ${state()} --out ${dir}/shadow.plan.json`);
+      expect(tail(planRun)).toEqual({ code: 0, tail: expect.anything() });
+      const plan = planOf(`${dir}/shadow.plan.json`);
+      for (const h of esxiPlans(plan)) {
+        const legacyTouch = h.actions.filter((a) => LEGACY.test(JSON.stringify(removedBy(a))));
+        expect({
+          node: h.node,
+          legacyTouch,
+          note: h.notes?.some((x) => x.includes('stays in charge of the route (routing.mode shadow)')),
+        }).toEqual({ node: h.node, legacyTouch: [], note: true });
+      }
+      expect(plan.hosts.flatMap((h) => h.actions).filter((a) => a.op === 'delete-route')).toEqual([]);
 
-    const r = await reroute(lab, `apply -f ${shadowM} ${state()} --auto-approve`);
-    expect(tail(r)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
-    // The legacy agent is still in charge: its loop runs, its crontab and local.sh lines and folder are there.
-    for (const n of nodes()) expect({ host: esxi(n), ...(await legacyState(n)) }).toEqual({ host: esxi(n), loop: true, cron: true, localSh: true, dir: true });
-    for (const n of nodes()) expect({ host: esxi(n), ours: (await lab.execOk(esxi(n), 'ps -c')).includes(`${INSTALL}/reroute-loop.sh`) }).toEqual({ host: esxi(n), ours: true });
-    await waitFor('every shadow agent agrees with the real route', () => (nodes().every((n) => heartbeat(n).mode === 'shadow' && heartbeat(n).shadow_target === n.scvm.storageIp) ? true : undefined), { timeoutMs: 30_000 });
+      const r = await reroute(lab, `apply -f ${shadowM} ${state()} --auto-approve`);
+      expect(tail(r)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
+      // The legacy agent is still in charge: its loop runs, its crontab and local.sh lines and folder are there.
+      for (const n of nodes())
+        expect({ host: esxi(n), ...(await legacyState(n)) }).toEqual({ host: esxi(n), loop: true, cron: true, localSh: true, dir: true });
+      for (const n of nodes())
+        expect({ host: esxi(n), ours: (await lab.execOk(esxi(n), 'ps -c')).includes(`${INSTALL}/reroute-loop.sh`) }).toEqual({
+          host: esxi(n),
+          ours: true,
+        });
+      await waitFor(
+        'every shadow agent agrees with the real route',
+        () => (nodes().every((n) => heartbeat(n).mode === 'shadow' && heartbeat(n).shadow_target === n.scvm.storageIp) ? true : undefined),
+        { timeoutMs: 30_000 },
+      );
 
-    const [text, js] = await Promise.all([reroute(lab, `status -f ${shadowM} ${state()} --check`), statusJson(shadowM)]);
-    expect(tail(text)).toEqual({ code: 0, tail: expect.stringContaining('Shadow decisions') });
-    for (const n of nodes()) expect(text.stdout).toMatch(new RegExp(`${n.name}\\s.*${esc(n.scvm.storageIp)} \\(${n.name}\\)\\s.*${esc(n.scvm.storageIp)} \\(${n.name}\\) local\\s.*yes\\s.*0`));
-    expect(text.stdout).toContain('3 agent(s) in shadow mode');
-    expect(js.code).toBe(0);
-    for (const n of nodes()) {
-      const h = js.hosts.find((x) => x.node === n.name);
-      expect({ node: n.name, route: h?.routeGateway, legacy: h?.legacy, degraded: h?.degraded, sight: h?.sight }).toEqual({
-        node: n.name,
-        route: n.scvm.storageIp,
-        legacy: legacyDir(n),
+      const [text, js] = await Promise.all([reroute(lab, `status -f ${shadowM} ${state()} --check`), statusJson(shadowM)]);
+      expect(tail(text)).toEqual({ code: 0, tail: expect.stringContaining('Shadow decisions') });
+      for (const n of nodes())
+        expect(text.stdout).toMatch(
+          new RegExp(
+            `${n.name}\\s.*${esc(n.scvm.storageIp)} \\(${n.name}\\)\\s.*${esc(n.scvm.storageIp)} \\(${n.name}\\) local\\s.*yes\\s.*0`,
+          ),
+        );
+      expect(text.stdout).toContain('3 agent(s) in shadow mode');
+      expect(js.code).toBe(0);
+      for (const n of nodes()) {
+        const h = js.hosts.find((x) => x.node === n.name);
+        expect({ node: n.name, route: h?.routeGateway, legacy: h?.legacy, degraded: h?.degraded, sight: h?.sight }).toEqual({
+          node: n.name,
+          route: n.scvm.storageIp,
+          legacy: legacyDir(n),
+          degraded: [],
+          sight: expect.objectContaining({
+            mode: 'shadow',
+            blind: false,
+            shadow: expect.objectContaining({ target: n.scvm.storageIp, targetNode: n.name, kind: 'local', disagree: false, changes: 0 }),
+          }),
+        });
+      }
+      expect(routeChangesSince(t)).toEqual(noChanges());
+    },
+  );
+
+  step(
+    'storage fault on scvm-2: the shadow agent shows the failover it would make, status shows the disagreement, --check passes, no agent of ours moves a route',
+    async () => {
+      const n2 = lab.nodes[1] as LabNode;
+      const peers = nodes()
+        .filter((n) => n !== n2)
+        .map((n) => n.scvm.storageIp);
+      const t = Date.now();
+      await lab.fault('storage-down', n2.scvm.target);
+      let during: Record<string, string>;
+      let text: CliRun;
+      let js: { code: number; hosts: HostStatus[] };
+      try {
+        during = await waitFor('esxi-2 shadow agent disagrees', () => (heartbeat(n2).disagree === '1' ? heartbeat(n2) : undefined), {
+          timeoutMs: 40_000,
+          everyMs: 200,
+        });
+        [text, js] = await Promise.all([reroute(lab, `status -f ${shadowM} ${state()} --check`), statusJson(shadowM)]);
+      } finally {
+        await lab.heal('storage-down', n2.scvm.target);
+      }
+      expect(peers).toContain(during.shadow_target);
+      expect(during).toMatchObject({ mode: 'shadow', target: n2.scvm.storageIp, shadow_kind: 'remote-storage' });
+      expect(Number(during.shadow_changes)).toBeGreaterThanOrEqual(1);
+      // Disagreement is information: --check stays a usable health gate during the trial.
+      expect(tail(text)).toEqual({ code: 0, tail: expect.stringContaining('disagree with the real route now') });
+      expect(text.stdout).toMatch(
+        new RegExp(
+          `node-2\\s.*${esc(n2.scvm.storageIp)} \\(node-2\\)\\s.*10\\.20\\.0\\.\\d+ \\(node-[13]\\) remote-storage\\s.*NO, for \\d+s`,
+        ),
+      );
+      expect(js.code).toBe(0);
+      const h2 = js.hosts.find((h) => h.node === 'node-2');
+      expect({ route: h2?.routeGateway, degraded: h2?.degraded, shadow: h2?.sight.shadow }).toEqual({
+        route: n2.scvm.storageIp,
         degraded: [],
-        sight: expect.objectContaining({ mode: 'shadow', blind: false, shadow: expect.objectContaining({ target: n.scvm.storageIp, targetNode: n.name, kind: 'local', disagree: false, changes: 0 }) }),
+        shadow: expect.objectContaining({
+          target: expect.stringMatching(new RegExp(peers.map(esc).join('|'))),
+          kind: 'remote-storage',
+          disagree: true,
+          changes: expect.any(Number),
+        }),
       });
-    }
-    expect(routeChangesSince(t)).toEqual(noChanges());
-  });
+      for (const h of js.hosts.filter((x) => x.node !== 'node-2'))
+        expect({ node: h.node, disagree: h.sight.shadow?.disagree }).toEqual({ node: h.node, disagree: false });
+      expect(agentLog(n2)).toMatch(
+        new RegExp(`shadow: would route 33\\.2 ${esc(n2.scvm.storageIp)} -> (${peers.map(esc).join('|')}) \\(remote-storage\\)`),
+      );
 
-  step('storage fault on scvm-2: the shadow agent shows the failover it would make, status shows the disagreement, --check passes, no agent of ours moves a route', async () => {
-    const n2 = lab.nodes[1] as LabNode;
-    const peers = nodes().filter((n) => n !== n2).map((n) => n.scvm.storageIp);
-    const t = Date.now();
-    await lab.fault('storage-down', n2.scvm.target);
-    let during: Record<string, string>;
-    let text: CliRun;
-    let js: { code: number; hosts: HostStatus[] };
-    try {
-      during = await waitFor('esxi-2 shadow agent disagrees', () => (heartbeat(n2).disagree === '1' ? heartbeat(n2) : undefined), { timeoutMs: 40_000, everyMs: 200 });
-      [text, js] = await Promise.all([reroute(lab, `status -f ${shadowM} ${state()} --check`), statusJson(shadowM)]);
-    } finally {
-      await lab.heal('storage-down', n2.scvm.target);
-    }
-    expect(peers).toContain(during.shadow_target);
-    expect(during).toMatchObject({ mode: 'shadow', target: n2.scvm.storageIp, shadow_kind: 'remote-storage' });
-    expect(Number(during.shadow_changes)).toBeGreaterThanOrEqual(1);
-    // Disagreement is information: --check stays a usable health gate during the trial.
-    expect(tail(text)).toEqual({ code: 0, tail: expect.stringContaining('disagree with the real route now') });
-    expect(text.stdout).toMatch(new RegExp(`node-2\\s.*${esc(n2.scvm.storageIp)} \\(node-2\\)\\s.*10\\.20\\.0\\.\\d+ \\(node-[13]\\) remote-storage\\s.*NO, for \\d+s`));
-    expect(js.code).toBe(0);
-    const h2 = js.hosts.find((h) => h.node === 'node-2');
-    expect({ route: h2?.routeGateway, degraded: h2?.degraded, shadow: h2?.sight.shadow }).toEqual({
-      route: n2.scvm.storageIp,
-      degraded: [],
-      shadow: expect.objectContaining({ target: expect.stringMatching(new RegExp(peers.map(esc).join('|'))), kind: 'remote-storage', disagree: true, changes: expect.any(Number) }),
-    });
-    for (const h of js.hosts.filter((x) => x.node !== 'node-2')) expect({ node: h.node, disagree: h.sight.shadow?.disagree }).toEqual({ node: h.node, disagree: false });
-    expect(agentLog(n2)).toMatch(new RegExp(`shadow: would route 33\\.2 ${esc(n2.scvm.storageIp)} -> (${peers.map(esc).join('|')}) \\(remote-storage\\)`));
-
-    // After healing, the shadow agent's own failback (after the failback delay) agrees again.
-    await waitFor('every shadow agent agrees again', () => (nodes().every((n) => heartbeat(n).disagree === '0') ? true : undefined), { timeoutMs: 60_000, everyMs: 500 });
-    // The legacy stand-in never moves a route; our shadow agents did not either (monitor and audit).
-    expect(routeChangesSince(t)).toEqual(noChanges());
-    for (const n of nodes()) expect({ host: esxi(n), real: /route 33\.2: /.test(agentLog(n)), via: routeVia(n) }).toEqual({ host: esxi(n), real: false, via: n.scvm.storageIp });
-  });
+      // After healing, the shadow agent's own failback (after the failback delay) agrees again.
+      await waitFor('every shadow agent agrees again', () => (nodes().every((n) => heartbeat(n).disagree === '0') ? true : undefined), {
+        timeoutMs: 60_000,
+        everyMs: 500,
+      });
+      // The legacy stand-in never moves a route; our shadow agents did not either (monitor and audit).
+      expect(routeChangesSince(t)).toEqual(noChanges());
+      for (const n of nodes())
+        expect({ host: esxi(n), real: /route 33\.2: /.test(agentLog(n)), via: routeVia(n) }).toEqual({
+          host: esxi(n),
+          real: false,
+          via: n.scvm.storageIp,
+        });
+    },
+  );
 
   step('going active is an ordinary apply: conf update + legacy takeover, no route action, no route change, agents active', async () => {
     activeM = manifest('active.yaml', 'active');
@@ -235,7 +318,12 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
     const plan = planOf(planFile);
     for (const h of esxiPlans(plan)) {
       const conf = h.actions.find((a) => a.op === 'write-file' && a.path.endsWith('/reroute.conf'));
-      expect({ node: h.node, change: h.change, conf: conf?.op === 'write-file' ? /^MODE='?active'?$/m.test(conf.content ?? '') : undefined, stops: h.actions.some((a) => a.op === 'stop-agent' && a.match.some((m) => m.includes('scvm_failure'))) }).toEqual({
+      expect({
+        node: h.node,
+        change: h.change,
+        conf: conf?.op === 'write-file' ? /^MODE='?active'?$/m.test(conf.content ?? '') : undefined,
+        stops: h.actions.some((a) => a.op === 'stop-agent' && a.match.some((m) => m.includes('scvm_failure'))),
+      }).toEqual({
         node: h.node,
         change: 'takeover',
         conf: true,
@@ -247,58 +335,94 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
     const t = Date.now();
     const r = await reroute(lab, `apply -f ${activeM} ${state()} --auto-approve`);
     expect(tail(r)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
-    await waitFor('every agent active', () => (nodes().every((n) => heartbeat(n).mode === 'active') ? true : undefined), { timeoutMs: 30_000 });
+    await waitFor('every agent active', () => (nodes().every((n) => heartbeat(n).mode === 'active') ? true : undefined), {
+      timeoutMs: 30_000,
+    });
     for (const n of nodes()) {
       expect({ host: esxi(n), ...(await legacyState(n)) }).toEqual({ host: esxi(n), loop: false, cron: false, localSh: false, dir: false });
-      expect({ host: esxi(n), via: routeVia(n), target: heartbeat(n).target, kind: heartbeat(n).target_kind }).toEqual({ host: esxi(n), via: n.scvm.storageIp, target: n.scvm.storageIp, kind: 'local' });
+      expect({ host: esxi(n), via: routeVia(n), target: heartbeat(n).target, kind: heartbeat(n).target_kind }).toEqual({
+        host: esxi(n),
+        via: n.scvm.storageIp,
+        target: n.scvm.storageIp,
+        kind: 'local',
+      });
       expect(agentLog(n)).toContain(`mode active: the agent now moves routes; adopted the route via ${n.scvm.storageIp}`);
     }
     expect(routeChangesSince(t)).toEqual(noChanges());
   });
 
-  step('meta unreachable from every ESXi: blind in the heartbeat, degraded in status, --check exits 2, apply fails verification with AGENT_BLIND, route kept; healed: ok again', async () => {
-    const t = Date.now();
-    // Every SCVM's meta refuses connections (REST and zbs-meta); storage and ping are untouched.
-    for (const n of nodes()) updateScvm(lab.clusterFile, n.scvm.target, { metaUp: false });
-    try {
-      await waitFor('every agent blind', () => (nodes().every((n) => heartbeat(n).blind === '1') ? true : undefined), { timeoutMs: 90_000, everyMs: 500 });
-      for (const n of nodes()) expect({ host: esxi(n), log: /blind: no session list for \d+ iterations/.test(agentLog(n)) }).toEqual({ host: esxi(n), log: true });
+  step(
+    'meta unreachable from every ESXi: blind in the heartbeat, degraded in status, --check exits 2, apply fails verification with AGENT_BLIND, route kept; healed: ok again',
+    async () => {
+      const t = Date.now();
+      // Every SCVM's meta refuses connections (REST and zbs-meta); storage and ping are untouched.
+      for (const n of nodes()) updateScvm(lab.clusterFile, n.scvm.target, { metaUp: false });
+      try {
+        await waitFor('every agent blind', () => (nodes().every((n) => heartbeat(n).blind === '1') ? true : undefined), {
+          timeoutMs: 90_000,
+          everyMs: 500,
+        });
+        for (const n of nodes())
+          expect({ host: esxi(n), log: /blind: no session list for \d+ iterations/.test(agentLog(n)) }).toEqual({
+            host: esxi(n),
+            log: true,
+          });
 
-      // A re-apply that changes every host (a hand edit of reroute.conf) verifies them: blind fails it.
-      // Its preflight sees the same outage (session-list), which the operator skips to get this far.
-      // It runs beside the two status runs: its verification waits its whole bound for agents that stay blind.
-      for (const n of nodes()) fs.appendFileSync(path.join(n.esxi.datastorePath, 'zbs-reroute', 'reroute.conf'), '# hand edit\n');
-      const [text, js, apply] = await Promise.all([
-        reroute(lab, `status -f ${activeM} ${state()} --check`),
-        statusJson(activeM),
-        reroute(lab, `apply -f ${activeM} ${state()} --auto-approve --skip-check session-list`),
-      ]);
-      expect(tail(text)).toEqual({ code: 2, tail: expect.stringContaining('Degraded: 3 host(s)') });
-      for (const n of nodes()) {
-        expect(text.stdout).toMatch(new RegExp(`${n.name}\\s.*BLIND \\(\\d+ fails, last \\d+s ago\\)`));
-        expect(text.stdout).toMatch(new RegExp(`${n.name}: the agent is blind: .*Fix: meta unreachable from this host: check the httpClient firewall ruleset, the REST port 80`));
-      }
-      expect(js.code).toBe(2);
-      // Degraded by the blind agent; the hand edit of reroute.conf also shows as a peer list that differs from the manifest's.
-      for (const h of js.hosts) {
-        expect({ node: h.node, blind: h.sight.blind, blindFinding: h.degraded.some((d) => /blind/.test(d)), route: h.routeLocal }).toEqual({ node: h.node, blind: true, blindFinding: true, route: true });
-      }
+        // A re-apply that changes every host (a hand edit of reroute.conf) verifies them: blind fails it.
+        // Its preflight sees the same outage (session-list), which the operator skips to get this far.
+        // It runs beside the two status runs: its verification waits its whole bound for agents that stay blind.
+        for (const n of nodes()) fs.appendFileSync(path.join(n.esxi.datastorePath, 'zbs-reroute', 'reroute.conf'), '# hand edit\n');
+        const [text, js, apply] = await Promise.all([
+          reroute(lab, `status -f ${activeM} ${state()} --check`),
+          statusJson(activeM),
+          reroute(lab, `apply -f ${activeM} ${state()} --auto-approve --skip-check session-list`),
+        ]);
+        expect(tail(text)).toEqual({ code: 2, tail: expect.stringContaining('Degraded: 3 host(s)') });
+        for (const n of nodes()) {
+          expect(text.stdout).toMatch(new RegExp(`${n.name}\\s.*BLIND \\(\\d+ fails, last \\d+s ago\\)`));
+          expect(text.stdout).toMatch(
+            new RegExp(
+              `${n.name}: the agent is blind: .*Fix: meta unreachable from this host: check the httpClient firewall ruleset, the REST port 80`,
+            ),
+          );
+        }
+        expect(js.code).toBe(2);
+        // Degraded by the blind agent; the hand edit of reroute.conf also shows as a peer list that differs from the manifest's.
+        for (const h of js.hosts) {
+          expect({
+            node: h.node,
+            blind: h.sight.blind,
+            blindFinding: h.degraded.some((d) => /blind/.test(d)),
+            route: h.routeLocal,
+          }).toEqual({ node: h.node, blind: true, blindFinding: true, route: true });
+        }
 
-      expect({ code: apply.code, out: apply.stdout }).toEqual({ code: 1, out: expect.stringContaining('failed verification') });
-      for (const n of nodes()) {
-        expect(apply.stdout).toMatch(new RegExp(`${n.name}: AGENT_BLIND: the agent is blind: no session list for \\d+ iterations`));
+        expect({ code: apply.code, out: apply.stdout }).toEqual({ code: 1, out: expect.stringContaining('failed verification') });
+        for (const n of nodes()) {
+          expect(apply.stdout).toMatch(new RegExp(`${n.name}: AGENT_BLIND: the agent is blind: no session list for \\d+ iterations`));
+        }
+        expect(apply.stdout).toContain(
+          'fix: meta unreachable from this host: check the httpClient firewall ruleset, the REST port 80 on the SCVMs (/api/v2/zbs_session/session), and run `reroute preflight`',
+        );
+        // Blind keeps the route: the local SCVMs answer ping.
+        expect(routeChangesSince(t)).toEqual(noChanges());
+        for (const n of nodes()) expect({ host: esxi(n), via: routeVia(n) }).toEqual({ host: esxi(n), via: n.scvm.storageIp });
+      } finally {
+        for (const n of nodes()) updateScvm(lab.clusterFile, n.scvm.target, { metaUp: true });
       }
-      expect(apply.stdout).toContain('fix: meta unreachable from this host: check the httpClient firewall ruleset, the REST port 80 on the SCVMs (/api/v2/zbs_session/session), and run `reroute preflight`');
-      // Blind keeps the route: the local SCVMs answer ping.
+      await waitFor(
+        'every agent sees again',
+        () => (nodes().every((n) => heartbeat(n).blind === '0' && heartbeat(n).fetch === 'ok') ? true : undefined),
+        { timeoutMs: 60_000, everyMs: 500 },
+      );
+      for (const n of nodes())
+        expect({ host: esxi(n), log: /sight back: session list from \S+ after \d+ iterations/.test(agentLog(n)) }).toEqual({
+          host: esxi(n),
+          log: true,
+        });
+      const ok = await reroute(lab, `status -f ${activeM} ${state()} --check`);
+      expect(tail(ok)).toEqual({ code: 0, tail: expect.not.stringContaining('Degraded') });
       expect(routeChangesSince(t)).toEqual(noChanges());
-      for (const n of nodes()) expect({ host: esxi(n), via: routeVia(n) }).toEqual({ host: esxi(n), via: n.scvm.storageIp });
-    } finally {
-      for (const n of nodes()) updateScvm(lab.clusterFile, n.scvm.target, { metaUp: true });
-    }
-    await waitFor('every agent sees again', () => (nodes().every((n) => heartbeat(n).blind === '0' && heartbeat(n).fetch === 'ok') ? true : undefined), { timeoutMs: 60_000, everyMs: 500 });
-    for (const n of nodes()) expect({ host: esxi(n), log: /sight back: session list from \S+ after \d+ iterations/.test(agentLog(n)) }).toEqual({ host: esxi(n), log: true });
-    const ok = await reroute(lab, `status -f ${activeM} ${state()} --check`);
-    expect(tail(ok)).toEqual({ code: 0, tail: expect.not.stringContaining('Degraded') });
-    expect(routeChangesSince(t)).toEqual(noChanges());
-  });
+    },
+  );
 });

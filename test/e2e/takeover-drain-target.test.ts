@@ -87,7 +87,10 @@ function planOf(stdout: string): Plan {
   return JSON.parse(stdout) as Plan;
 }
 
-const ok = (r: { code: number; stdout: string; stderr: string }) => ({ code: r.code, tail: `${r.stdout.slice(-2500)}\n${r.stderr.slice(-1500)}` });
+const ok = (r: { code: number; stdout: string; stderr: string }) => ({
+  code: r.code,
+  tail: `${r.stdout.slice(-2500)}\n${r.stderr.slice(-1500)}`,
+});
 
 describeLab('takeover, drain, --target, saved plans, leases, host keys and a down host, through the CLI', () => {
   let m3: string;
@@ -104,22 +107,46 @@ describeLab('takeover, drain, --target, saved plans, leases, host keys and a dow
     const keyFile = path.join(dir, 'smartx_reroute_id_rsa');
     execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-C', 'smartx-reroute', '-f', keyFile]);
     const legacyPub = fs.readFileSync(`${keyFile}.pub`, 'utf8');
-    await lab.execOk('esxi-1', `mkdir -p ${legacyDir}/.smartx_key && cat > ${legacyDir}/.smartx_key/smartx_reroute_id_rsa && chmod 600 ${legacyDir}/.smartx_key/smartx_reroute_id_rsa`, { input: fs.readFileSync(keyFile, 'utf8') });
+    await lab.execOk(
+      'esxi-1',
+      `mkdir -p ${legacyDir}/.smartx_key && cat > ${legacyDir}/.smartx_key/smartx_reroute_id_rsa && chmod 600 ${legacyDir}/.smartx_key/smartx_reroute_id_rsa`,
+      { input: fs.readFileSync(keyFile, 'utf8') },
+    );
     await lab.execOk('esxi-1', `cat > ${legacyDir}/.smartx_key/smartx_reroute_id_rsa.pub`, { input: legacyPub });
     // A stand-in for the seed's loop (we do not ship its script): line 2 carries the version, it holds no route, bounded.
-    const stand = ['#!/bin/sh', 'reroute_version=1.4.2', '# stand-in for the seed tooling loop', 'i=0', 'while [ "$i" -lt 900 ]; do sleep 1; i=$((i + 1)); done', ''].join('\n');
+    const stand = [
+      '#!/bin/sh',
+      'reroute_version=1.4.2',
+      '# stand-in for the seed tooling loop',
+      'i=0',
+      'while [ "$i" -lt 900 ]; do sleep 1; i=$((i + 1)); done',
+      '',
+    ].join('\n');
     await lab.execOk('esxi-1', `cat > ${loop} && chmod 755 ${loop}`, { input: stand });
     const localSh = await lab.execOk('esxi-1', 'cat /etc/rc.local.d/local.sh');
     const lines = localSh.split('\n');
     const exitAt = lines.lastIndexOf('exit 0');
-    lines.splice(exitAt < 0 ? lines.length : exitAt, 0, localLine, '/bin/kill $(cat /var/run/crond.pid)', '/usr/lib/vmware/busybox/bin/busybox crond');
+    lines.splice(
+      exitAt < 0 ? lines.length : exitAt,
+      0,
+      localLine,
+      '/bin/kill $(cat /var/run/crond.pid)',
+      '/usr/lib/vmware/busybox/bin/busybox crond',
+    );
     await lab.execOk('esxi-1', 'cat > /etc/rc.local.d/local.sh && /sbin/auto-backup.sh', { input: lines.join('\n') });
-    await lab.execOk('esxi-1', `echo '${cronLine}' >> /var/spool/cron/crontabs/root && kill $(cat /var/run/crond.pid) && /usr/lib/vmware/busybox/bin/busybox crond`);
+    await lab.execOk(
+      'esxi-1',
+      `echo '${cronLine}' >> /var/spool/cron/crontabs/root && kill $(cat /var/run/crond.pid) && /usr/lib/vmware/busybox/bin/busybox crond`,
+    );
     // The route the seed's agent had set: via the local SCVM's storage IP.
     await lab.execOk('esxi-1', `esxcfg-route -a ${NFS}/32 ${n1.scvm.storageIp}`);
     await lab.execOk('esxi-1', `/bin/sh ${loop} </dev/null >/dev/null 2>&1 &`);
-    await waitFor('the legacy loop in ps -c', async () => ((await lab.execOk('esxi-1', 'ps -c')).includes(loop) ? true : undefined), { timeoutMs: 5_000 });
-    await waitFor('esxi-1 served by scvm-1', () => (servedBy(lab, Date.now() - 1000)['esxi-1'] === 'scvm-1' ? true : undefined), { timeoutMs: 10_000 });
+    await waitFor('the legacy loop in ps -c', async () => ((await lab.execOk('esxi-1', 'ps -c')).includes(loop) ? true : undefined), {
+      timeoutMs: 5_000,
+    });
+    await waitFor('esxi-1 served by scvm-1', () => (servedBy(lab, Date.now() - 1000)['esxi-1'] === 'scvm-1' ? true : undefined), {
+      timeoutMs: 10_000,
+    });
     const t = Date.now();
 
     // One run shows the plan to the operator and saves it as data.
@@ -140,7 +167,10 @@ describeLab('takeover, drain, --target, saved plans, leases, host keys and a dow
     expect(longestGaps(lab, t)['esxi-1'] ?? 0).toBeLessThan(500);
     expect(await nfsGateway('esxi-1')).toBe(n1.scvm.storageIp);
     // The seed's post-clear checks print nothing; ours runs once.
-    const leftovers = await lab.exec('esxi-1', `ps -c | grep scvm_failure | grep -v grep; grep scvm_failure /var/spool/cron/crontabs/root /etc/rc.local.d/local.sh; ls -d ${legacyDir} 2>/dev/null`);
+    const leftovers = await lab.exec(
+      'esxi-1',
+      `ps -c | grep scvm_failure | grep -v grep; grep scvm_failure /var/spool/cron/crontabs/root /etc/rc.local.d/local.sh; ls -d ${legacyDir} 2>/dev/null`,
+    );
     expect({ out: leftovers.stdout }).toEqual({ out: '' });
     expect((await lab.execOk('esxi-1', 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l')).trim()).toBe('1');
     expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toContain(`* * * * * /bin/sh ${INSTALL}/reroute-loop.sh &`);
@@ -151,10 +181,14 @@ describeLab('takeover, drain, --target, saved plans, leases, host keys and a dow
       const left = await lab.exec(h, `test -e ${INSTALL}/keys || test -e ${legacyDir}/.smartx_key`);
       expect({ h, keysLeft: left.code === 0 }).toEqual({ h, keysLeft: false });
     }
-    await waitFor('every host served by its own SCVM', () => {
-      const s = servedBy(lab, Date.now() - 1000);
-      return esxiHosts(3).every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
-    }, { timeoutMs: 20_000 });
+    await waitFor(
+      'every host served by its own SCVM',
+      () => {
+        const s = servedBy(lab, Date.now() - 1000);
+        return esxiHosts(3).every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
   });
 
   it('drain: plan shows the pin, IO moves to scvm-3, scvm-2 stops with no IO gap on esxi-2, and removing the field brings it back', async () => {
@@ -172,8 +206,12 @@ describeLab('takeover, drain, --target, saved plans, leases, host keys and a dow
     expect(ok(r)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
     // Verification waits for the agent to follow the pin: the drain is in effect when apply says ok.
     expect(r.stdout).toMatch(new RegExp(`node-2\\s.*esxi.*applied.*ok \\(route via ${n3.scvm.storageIp.replace(/\./g, '\\.')}\\)`));
-    await waitFor('esxi-2 routed via scvm-3', async () => ((await nfsGateway('esxi-2')) === n3.scvm.storageIp ? true : undefined), { timeoutMs: 20_000 });
-    await waitFor('esxi-2 served by scvm-3', () => (servedBy(lab, Date.now() - 500)['esxi-2'] === 'scvm-3' ? true : undefined), { timeoutMs: 10_000 });
+    await waitFor('esxi-2 routed via scvm-3', async () => ((await nfsGateway('esxi-2')) === n3.scvm.storageIp ? true : undefined), {
+      timeoutMs: 20_000,
+    });
+    await waitFor('esxi-2 served by scvm-3', () => (servedBy(lab, Date.now() - 500)['esxi-2'] === 'scvm-3' ? true : undefined), {
+      timeoutMs: 10_000,
+    });
     const moved = nfsRouteChanges(lab, t);
     expect({ e1: moved['esxi-1'], e3: moved['esxi-3'] }).toEqual({ e1: [], e3: [] });
     expect(longestGaps(lab, t)['esxi-2'] ?? 0).toBeLessThan(500);
@@ -184,7 +222,11 @@ describeLab('takeover, drain, --target, saved plans, leases, host keys and a dow
     try {
       await new Promise((res) => setTimeout(res, 5_000));
       const io = lab.io(tDown)['esxi-2'];
-      expect({ gap: (io?.longestGapMs ?? 0) < 500, served: io?.servedBy, ok: (io?.ok ?? 0) > 0 }).toEqual({ gap: true, served: 'scvm-3', ok: true });
+      expect({ gap: (io?.longestGapMs ?? 0) < 500, served: io?.servedBy, ok: (io?.ok ?? 0) > 0 }).toEqual({
+        gap: true,
+        served: 'scvm-3',
+        ok: true,
+      });
       expect(nfsRouteChanges(lab, tDown)['esxi-2']).toEqual([]);
       expect(await nfsGateway('esxi-2')).toBe(n3.scvm.storageIp);
     } finally {
@@ -194,8 +236,12 @@ describeLab('takeover, drain, --target, saved plans, leases, host keys and a dow
     // Lifting the drain: the pin goes, and the agent fails back to the local SCVM by its own policy.
     const back = await reroute(lab, `apply -f ${m3} ${state()} --auto-approve`);
     expect(ok(back)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
-    await waitFor('esxi-2 routed via scvm-2 again', async () => ((await nfsGateway('esxi-2')) === n2.scvm.storageIp ? true : undefined), { timeoutMs: 40_000 });
-    await waitFor('esxi-2 served by scvm-2', () => (servedBy(lab, Date.now() - 500)['esxi-2'] === 'scvm-2' ? true : undefined), { timeoutMs: 10_000 });
+    await waitFor('esxi-2 routed via scvm-2 again', async () => ((await nfsGateway('esxi-2')) === n2.scvm.storageIp ? true : undefined), {
+      timeoutMs: 40_000,
+    });
+    await waitFor('esxi-2 served by scvm-2', () => (servedBy(lab, Date.now() - 500)['esxi-2'] === 'scvm-2' ? true : undefined), {
+      timeoutMs: 10_000,
+    });
     expect((await lab.exec('esxi-2', `ls ${INSTALL}/pin`)).code).not.toBe(0);
     expect((await reroute(lab, `plan -f ${m3} ${state()} --detailed-exitcode`)).code).toBe(0);
   });
@@ -221,7 +267,9 @@ describeLab('takeover, drain, --target, saved plans, leases, host keys and a dow
     const gaps = longestGaps(lab, t);
     for (const h of esxiHosts(3)) expect({ h, changes: changes[h], gap: (gaps[h] ?? 0) < 500 }).toEqual({ h, changes: [], gap: true });
     expect(await Promise.all(esxiHosts(3).map((h) => installHashes(h)))).toEqual(before);
-    await waitFor('node 4 served locally', () => (servedBy(lab, Date.now() - 1000)['esxi-4'] === 'scvm-4' ? true : undefined), { timeoutMs: 20_000 });
+    await waitFor('node 4 served locally', () => (servedBy(lab, Date.now() - 1000)['esxi-4'] === 'scvm-4' ? true : undefined), {
+      timeoutMs: 20_000,
+    });
     // The REST session source needs no cluster key: no SCVM carries an entry of ours (issue 13 item 4).
     for (const n of lab.nodes) {
       const keys = await lab.exec(n.scvm.target, 'grep -c zbs-reroute:e2e2 /home/smartx/.ssh/authorized_keys');
@@ -271,13 +319,23 @@ describeLab('takeover, drain, --target, saved plans, leases, host keys and a dow
   it('a live host lease held by someone else stops that host (LEASE_HELD, naming the holder) while the others complete', async () => {
     for (const h of esxiHosts(4)) await driftConf(h);
     const until = Math.floor(Date.now() / 1000) + 600;
-    await lab.execOk('esxi-2', `mkdir ${INSTALL}/lease && echo '${LEASE_HOLDER}' > ${INSTALL}/lease/owner && echo 4242 > ${INSTALL}/lease/pid && echo ${until} > ${INSTALL}/lease/expires`);
+    await lab.execOk(
+      'esxi-2',
+      `mkdir ${INSTALL}/lease && echo '${LEASE_HOLDER}' > ${INSTALL}/lease/owner && echo 4242 > ${INSTALL}/lease/pid && echo ${until} > ${INSTALL}/lease/expires`,
+    );
     const r = await reroute(lab, `--json apply -f ${m4} ${state()} --auto-approve`);
     expect(r.code).toBe(1);
-    const out = JSON.parse(r.stdout) as { ok: boolean; results: Array<{ node: string; host: string; status: string; error?: { code: string; message: string } }> };
+    const out = JSON.parse(r.stdout) as {
+      ok: boolean;
+      results: Array<{ node: string; host: string; status: string; error?: { code: string; message: string } }>;
+    };
     const e2 = out.results.find((x) => x.node === 'node-2' && x.host === 'esxi');
-    expect(e2).toMatchObject({ status: 'failed', error: { code: 'LEASE_HELD', message: expect.stringContaining(`held by ${LEASE_HOLDER}`) } });
-    for (const n of ['node-1', 'node-3', 'node-4']) expect({ n, s: out.results.find((x) => x.node === n && x.host === 'esxi')?.status }).toEqual({ n, s: 'applied' });
+    expect(e2).toMatchObject({
+      status: 'failed',
+      error: { code: 'LEASE_HELD', message: expect.stringContaining(`held by ${LEASE_HOLDER}`) },
+    });
+    for (const n of ['node-1', 'node-3', 'node-4'])
+      expect({ n, s: out.results.find((x) => x.node === n && x.host === 'esxi')?.status }).toEqual({ n, s: 'applied' });
     // The human table names the holder too.
     const human = await reroute(lab, `apply -f ${m4} ${state()} --auto-approve`);
     expect(human.code).toBe(1);
@@ -286,7 +344,8 @@ describeLab('takeover, drain, --target, saved plans, leases, host keys and a dow
     for (const h of ['esxi-1', 'esxi-3', 'esxi-4']) expect({ h, drift: await confDrifted(h) }).toEqual({ h, drift: false });
     // Their lease is left as it was; ours was released everywhere.
     expect((await lab.execOk('esxi-2', `cat ${INSTALL}/lease/owner`)).trim()).toBe(LEASE_HOLDER);
-    for (const h of ['esxi-1', 'esxi-3', 'esxi-4']) expect({ h, lease: (await lab.exec(h, `ls -d ${INSTALL}/lease`)).code }).toEqual({ h, lease: 1 });
+    for (const h of ['esxi-1', 'esxi-3', 'esxi-4'])
+      expect({ h, lease: (await lab.exec(h, `ls -d ${INSTALL}/lease`)).code }).toEqual({ h, lease: 1 });
 
     await lab.execOk('esxi-2', `rm -rf ${INSTALL}/lease`);
     const again = await reroute(lab, `apply -f ${m4} ${state()} --auto-approve`);
@@ -321,7 +380,10 @@ describeLab('takeover, drain, --target, saved plans, leases, host keys and a dow
     try {
       // Nothing to do on the hosts that answer is still no success while one could not be observed.
       const idle = await reroute(lab, `apply -f ${m4} ${state()} --auto-approve`);
-      expect({ code: idle.code, out: idle.stdout }).toEqual({ code: 1, out: expect.stringContaining('could not be observed: node-2 (esxi)') });
+      expect({ code: idle.code, out: idle.stdout }).toEqual({
+        code: 1,
+        out: expect.stringContaining('could not be observed: node-2 (esxi)'),
+      });
       for (const h of esxiHosts(4)) await driftConf(h);
       const started = Date.now();
       r = await reroute(lab, `apply -f ${m4} ${state()} --auto-approve`);

@@ -46,7 +46,11 @@ describeLab('two operators, two fresh state folders, one cluster identity', () =
     ];
     const ok = runs.filter((x) => x.r.code === 0);
     const failed = runs.filter((x) => x.r.code !== 0);
-    expect({ ok: ok.map((x) => x.s).length, failed: failed.map((x) => x.s).length, out: runs.map((x) => `${x.s}: ${tail(x.r)}`).join('\n----\n') }).toEqual({ ok: 1, failed: 1, out: expect.any(String) });
+    expect({
+      ok: ok.map((x) => x.s).length,
+      failed: failed.map((x) => x.s).length,
+      out: runs.map((x) => `${x.s}: ${tail(x.r)}`).join('\n----\n'),
+    }).toEqual({ ok: 1, failed: 1, out: expect.any(String) });
     winner = ok[0]!.s;
     loser = failed[0]!.s;
     expect(tail(ok[0]!.r)).toContain('Apply complete');
@@ -60,8 +64,14 @@ describeLab('two operators, two fresh state folders, one cluster identity', () =
   it("every ESXi host holds the winner's key, every SCVM exactly one entry", async () => {
     const want = fs.readFileSync(path.join(dir, winner, 'reroute_id_rsa'), 'utf8');
     for (const n of lab.nodes) {
-      expect({ h: n.esxi.target, same: (await lab.execOk(n.esxi.target, `cat ${KEY}`)) === want }).toEqual({ h: n.esxi.target, same: true });
-      expect({ scvm: n.scvm.target, entries: (await lab.exec(n.scvm.target, 'grep -c zbs-reroute:zk2 /home/smartx/.ssh/authorized_keys')).stdout.trim() }).toEqual({ scvm: n.scvm.target, entries: '1' });
+      expect({ h: n.esxi.target, same: (await lab.execOk(n.esxi.target, `cat ${KEY}`)) === want }).toEqual({
+        h: n.esxi.target,
+        same: true,
+      });
+      expect({
+        scvm: n.scvm.target,
+        entries: (await lab.exec(n.scvm.target, 'grep -c zbs-reroute:zk2 /home/smartx/.ssh/authorized_keys')).stdout.trim(),
+      }).toEqual({ scvm: n.scvm.target, entries: '1' });
       expect((await lab.exec(n.esxi.target, 'ls /vmfs/volumes/datastore1/zbs-reroute/keylease 2>&1')).code).not.toBe(0);
     }
   });
@@ -73,7 +83,10 @@ describeLab('two operators, two fresh state folders, one cluster identity', () =
     expect({ code: exp.code, out: tail(exp) }).toEqual({ code: 0, out: expect.stringContaining('Exported the cluster keypair') });
     expect((fs.statSync(path.join(dir, 'identity.json')).mode & 0o777).toString(8)).toBe('600');
     const imp = await reroute(lab, `state import ${dir}/identity.json --state ${dir}/${loser}`);
-    expect({ code: imp.code, out: tail(imp) }).toEqual({ code: 0, out: expect.stringMatching(/imported the cluster keypair|the same already/) });
+    expect({ code: imp.code, out: tail(imp) }).toEqual({
+      code: 0,
+      out: expect.stringMatching(/imported the cluster keypair|the same already/),
+    });
     const l = await reroute(lab, `plan -f ${manifest} --state ${dir}/${loser} --detailed-exitcode`);
     expect({ code: l.code, out: tail(l) }).toEqual({ code: 0, out: expect.stringContaining('No changes') });
   });

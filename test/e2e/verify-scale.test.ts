@@ -36,7 +36,10 @@ function manifest(file: string, failbackDelaySeconds: number, access: Record<str
   return p;
 }
 
-const tail = (r: { code: number | null; stdout: string; stderr?: string }) => ({ code: r.code, out: `${r.stdout.slice(-2500)}\n${(r.stderr ?? '').slice(-800)}` });
+const tail = (r: { code: number | null; stdout: string; stderr?: string }) => ({
+  code: r.code,
+  out: `${r.stdout.slice(-2500)}\n${(r.stderr ?? '').slice(-800)}`,
+});
 
 describeLab('apply verification at scale (issue 14)', () => {
   beforeAll(async () => {
@@ -81,12 +84,18 @@ describeLab('apply verification at scale (issue 14)', () => {
     const run = startCli(['apply', '-f', m, '--state', `${dir}/state`, '--auto-approve'], { lab });
     let stopped = false;
     try {
-      await waitFor('esxi-3 apply to begin', () => (/node-3 \(esxi\): \d+ action\(s\)/.test(run.stdout()) ? true : undefined), { timeoutMs: 240_000, everyMs: 50 });
+      await waitFor('esxi-3 apply to begin', () => (/node-3 \(esxi\): \d+ action\(s\)/.test(run.stdout()) ? true : undefined), {
+        timeoutMs: 240_000,
+        everyMs: 50,
+      });
       // Every sshd there, our pooled session's too, stops answering.
       await lab.execOk('esxi-2', `${LAB_TOOLS}kill -STOP $(pidof sshd)`, { timeoutMs: 30_000 });
       stopped = true;
       const code = await run.done;
-      expect(tail({ code, stdout: run.stdout(), stderr: run.stderr() })).toEqual({ code: EXIT_UNKNOWN, out: expect.stringMatching(/1 host\(s\) could not be verified \(inconclusive, exit 3\): node-2/) });
+      expect(tail({ code, stdout: run.stdout(), stderr: run.stderr() })).toEqual({
+        code: EXIT_UNKNOWN,
+        out: expect.stringMatching(/1 host\(s\) could not be verified \(inconclusive, exit 3\): node-2/),
+      });
       expect(run.stdout()).toMatch(/ {2}verify node-2: inconclusive: /);
       expect(run.stdout()).toMatch(/ {2}verify node-1: ok$/m);
       expect(run.stdout()).toMatch(/ {2}verify node-3: ok$/m);

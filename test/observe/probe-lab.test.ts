@@ -90,7 +90,9 @@ describeLab('probe.sh on lab ESXi hosts', () => {
     try {
       const obs = await probe(0);
       expect(obs.nfsRoute).toMatchObject({ network: '192.168.33.2', prefixLength: 32, gateway: n1.scvm.storageIp });
-      expect(obs.otherHostRoutes).toEqual([expect.objectContaining({ network: '10.20.0.254', prefixLength: 32, gateway: n2.scvm.storageIp })]);
+      expect(obs.otherHostRoutes).toEqual([
+        expect.objectContaining({ network: '10.20.0.254', prefixLength: 32, gateway: n2.scvm.storageIp }),
+      ]);
     } finally {
       await lab.exec('esxi-1', `esxcfg-route -d 10.20.0.254/32 ${n2.scvm.storageIp}; esxcfg-route -d 192.168.33.2/32 ${n1.scvm.storageIp}`);
     }
@@ -121,7 +123,10 @@ describeLab('probe.sh on lab ESXi hosts', () => {
       expect(obs.agentProcesses[0]?.command).toContain(`${dir}/reroute-loop.sh`);
       expect(obs.legacy).toMatchObject({ dir: legacyDir, version: '1.4', keyDir: `${legacyDir}/.smartx_key` });
     } finally {
-      await lab.exec('esxi-1', `for p in $(ps -c | grep '[r]eroute-loop.sh' | awk '{print $1}'); do kill "$p"; done; rm -rf ${dir} ${legacyDir}`);
+      await lab.exec(
+        'esxi-1',
+        `for p in $(ps -c | grep '[r]eroute-loop.sh' | awk '{print $1}'); do kill "$p"; done; rm -rf ${dir} ${legacyDir}`,
+      );
     }
   });
 

@@ -17,13 +17,21 @@ let release: string;
 
 function reroute(args: string[], cwd = release) {
   // No PATH entry with node, no NODE_PATH, HOME elsewhere: only what the tarball carries.
-  return spawnSync(path.join(release, 'bin', 'reroute'), args, { cwd, env: { PATH: '/usr/bin:/bin', HOME: work, NO_COLOR: '1' }, encoding: 'utf8', timeout: 60_000 });
+  return spawnSync(path.join(release, 'bin', 'reroute'), args, {
+    cwd,
+    env: { PATH: '/usr/bin:/bin', HOME: work, NO_COLOR: '1' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
 }
 
 beforeAll(() => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'zr-package-'));
   const out = path.join(work, 'out');
-  const tarball = execFileSync(path.join(ROOT, 'scripts', 'package-linux-x64.sh'), ['--out', out], { encoding: 'utf8', timeout: 240_000 }).trim().split('\n').pop() as string;
+  const tarball = execFileSync(path.join(ROOT, 'scripts', 'package-linux-x64.sh'), ['--out', out], { encoding: 'utf8', timeout: 240_000 })
+    .trim()
+    .split('\n')
+    .pop() as string;
   const unpack = path.join(work, 'opt');
   fs.mkdirSync(unpack);
   execFileSync('tar', ['-C', unpack, '-xzf', tarball]);
@@ -39,8 +47,18 @@ describe('the packaged release', () => {
   it('carries the node binary, one bundled JS file and the shipped shell files, and no node_modules', () => {
     expect(fs.existsSync(path.join(release, 'node', 'bin', 'node'))).toBe(true);
     expect(fs.existsSync(path.join(release, 'lib', 'cli', 'reroute.js'))).toBe(true);
-    for (const f of ['esxi/agent/reroute-loop.sh', 'esxi/probe/probe.sh', 'esxi/apply/host-ops.sh', 'esxi/preflight/preflight.sh', 'schemas/reroute-cluster.schema.json', 'deploy/systemd/reroute-watch.service']) expect(fs.existsSync(path.join(release, f))).toBe(true);
-    const all = execFileSync('find', [release, '-name', 'node_modules', '-o', '-name', '*.test.ts', '-o', '-name', 'test-shims'], { encoding: 'utf8' }).trim();
+    for (const f of [
+      'esxi/agent/reroute-loop.sh',
+      'esxi/probe/probe.sh',
+      'esxi/apply/host-ops.sh',
+      'esxi/preflight/preflight.sh',
+      'schemas/reroute-cluster.schema.json',
+      'deploy/systemd/reroute-watch.service',
+    ])
+      expect(fs.existsSync(path.join(release, f))).toBe(true);
+    const all = execFileSync('find', [release, '-name', 'node_modules', '-o', '-name', '*.test.ts', '-o', '-name', 'test-shims'], {
+      encoding: 'utf8',
+    }).trim();
     expect(all).toBe('');
     let dir = release;
     while (dir !== path.dirname(dir)) {
@@ -55,7 +73,10 @@ describe('the packaged release', () => {
     expect(ok.status).toBe(0);
     expect(ok.stdout).toMatch(/valid \(cluster prod-a, 3 node\(s\)/);
     const broken = path.join(work, 'broken.yaml');
-    fs.writeFileSync(broken, fs.readFileSync(path.join(release, 'examples', 'cluster-3node.yaml'), 'utf8').replace('10.20.0.11', '10.20.0.999'));
+    fs.writeFileSync(
+      broken,
+      fs.readFileSync(path.join(release, 'examples', 'cluster-3node.yaml'), 'utf8').replace('10.20.0.11', '10.20.0.999'),
+    );
     const bad = reroute(['validate', '-f', broken]);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(new RegExp(`${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+:`));
@@ -89,7 +110,11 @@ describeLab('the packaged release in the lab controller namespace (no node_modul
   it('validates and plans against the lab hosts over SSH', async () => {
     const m = path.join(work, 'lab.yaml');
     fs.writeFileSync(m, lab.manifest({ clusterName: 'pkg' }));
-    const run = (args: string) => lab.exec('ctl', `env -i PATH=/usr/bin:/bin HOME=${work} NO_COLOR=1 ${path.join(release, 'bin', 'reroute')} ${args}`, { cwd: work, timeoutMs: 120_000 });
+    const run = (args: string) =>
+      lab.exec('ctl', `env -i PATH=/usr/bin:/bin HOME=${work} NO_COLOR=1 ${path.join(release, 'bin', 'reroute')} ${args}`, {
+        cwd: work,
+        timeoutMs: 120_000,
+      });
     const v = await run(`validate -f ${m}`);
     expect({ code: v.code, out: v.stdout }).toEqual({ code: 0, out: expect.stringContaining('valid (cluster pkg, 1 node(s)') });
     const p = await run(`--state ${path.join(work, 'lab-state')} plan -f ${m} --detailed-exitcode`);
@@ -103,21 +128,47 @@ describeLab('the packaged release in the lab controller namespace (no node_modul
   it('runs watch (bundled chokidar and winston): reports the uninstalled node, then stops on SIGTERM with exit 0', async () => {
     const m = path.join(work, 'lab.yaml');
     const stateDir = path.join(work, 'lab-state');
-    const proc = spawn('ip', ['netns', 'exec', lab.controller.ns, 'env', '-i', 'PATH=/usr/bin:/bin', `HOME=${work}`, 'NO_COLOR=1', path.join(release, 'bin', 'reroute'), '--state', stateDir, 'watch', '-f', m, '--interval', '2'], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        lab.controller.ns,
+        'env',
+        '-i',
+        'PATH=/usr/bin:/bin',
+        `HOME=${work}`,
+        'NO_COLOR=1',
+        path.join(release, 'bin', 'reroute'),
+        '--state',
+        stateDir,
+        'watch',
+        '-f',
+        m,
+        '--interval',
+        '2',
+      ],
+      { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
     proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
     const exit = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
     try {
       const deadline = Date.now() + 60_000;
-      while (!/drift: agent: install agent/.test(out) && Date.now() < deadline && proc.exitCode === null) await new Promise((r) => setTimeout(r, 250));
+      while (!/drift: agent: install agent/.test(out) && Date.now() < deadline && proc.exitCode === null)
+        await new Promise((r) => setTimeout(r, 250));
       expect(out).toMatch(/watching 1 node\(s\)/);
       expect(out).toMatch(/node-1 \(esxi\) drift: agent: install agent/);
     } finally {
       proc.kill('SIGTERM');
     }
     expect(await exit).toBe(0);
-    const log = fs.readFileSync(path.join(stateDir, 'watch.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string });
+    const log = fs
+      .readFileSync(path.join(stateDir, 'watch.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string });
     expect(log.map((e) => e.event)).toEqual(expect.arrayContaining(['watch-started', 'drift-found', 'watch-stopped']));
   }, 120_000);
 });

@@ -117,10 +117,17 @@ function junk(bytes: number, seed: number): Buffer {
 
 function buildCorpus(): void {
   // 1. The validation fixtures, each with its declared rule and position.
-  for (const name of fs.readdirSync(BROKEN_DIR).filter((f) => f.endsWith('.yaml')).sort()) {
+  for (const name of fs
+    .readdirSync(BROKEN_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()) {
     const file = path.join(BROKEN_DIR, name);
     const text = fs.readFileSync(file, 'latin1');
-    const expect = [...text.matchAll(/^# expect: (\S+) (\d+):(\d+)$/gm)].map((m) => ({ rule: m[1], line: Number(m[2]), col: Number(m[3]) }));
+    const expect = [...text.matchAll(/^# expect: (\S+) (\d+):(\d+)$/gm)].map((m) => ({
+      rule: m[1],
+      line: Number(m[2]),
+      col: Number(m[3]),
+    }));
     add(`fixture/${name}`, file, expect);
   }
   add('fixture/several-problems.yaml', path.join(REPO, 'src', 'manifest', 'fixtures', 'several-problems.yaml'), [{ line: 5 }]);
@@ -159,8 +166,18 @@ function buildCorpus(): void {
   for (const [name, value] of Object.entries(addresses)) {
     add(`address/${name}`, write(`address-${name}.yaml`, render({ esxi1: value })), [{ line: lineOf('esxi1') }], 'generated');
   }
-  add('duplicate/esxi-address', write('dup-esxi.yaml', render({ esxi1: '10.10.0.12' })), [{ rule: 'semantic.duplicate-ip', line: 16 }], 'generated');
-  add('duplicate/scvm-storage', write('dup-scvm.yaml', render({ scvm2Storage: '10.20.0.101' })), [{ rule: 'semantic.duplicate-ip', line: lineOf('scvm2Storage') }], 'generated');
+  add(
+    'duplicate/esxi-address',
+    write('dup-esxi.yaml', render({ esxi1: '10.10.0.12' })),
+    [{ rule: 'semantic.duplicate-ip', line: 16 }],
+    'generated',
+  );
+  add(
+    'duplicate/scvm-storage',
+    write('dup-scvm.yaml', render({ scvm2Storage: '10.20.0.101' })),
+    [{ rule: 'semantic.duplicate-ip', line: lineOf('scvm2Storage') }],
+    'generated',
+  );
 
   // 4. Files that are not manifests at all.
   const file1 = [{ line: 1, col: 1 }];
@@ -168,20 +185,40 @@ function buildCorpus(): void {
   add('file/whitespace-only', write('whitespace.yaml', '  \n\n\t\n'), [{ line: 1 }]);
   add('file/document-marker-only', write('marker.yaml', '---\n'), [{ line: 1 }]);
   add('file/too-large', write('huge.yaml', `# ${'x'.repeat(1024 * 1024)}\n`), [{ rule: 'file.too-large', line: 1, col: 1 }]);
-  add('file/large-comment-only', write('large-comments.yaml', `${'# filler line of comment text, about fifty bytes\n'.repeat(20_000)}`), [{ line: 1 }]);
-  add('file/huge-scalar', write('huge-scalar.yaml', render({ clusterName: 'a'.repeat(500_000) })), [{ line: lineOf('clusterName') }], 'generated');
+  add('file/large-comment-only', write('large-comments.yaml', `${'# filler line of comment text, about fifty bytes\n'.repeat(20_000)}`), [
+    { line: 1 },
+  ]);
+  add(
+    'file/huge-scalar',
+    write('huge-scalar.yaml', render({ clusterName: 'a'.repeat(500_000) })),
+    [{ line: lineOf('clusterName') }],
+    'generated',
+  );
   add('file/binary-junk', write('junk.yaml', junk(4096, 7)), [{ rule: 'file.binary', line: 1, col: 1 }]);
   add('file/binary-junk-2', write('junk2.bin', junk(100, 99)), [{ rule: 'file.binary', line: 1, col: 1 }]);
-  add('file/utf16', write('utf16.yaml', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(render({}), 'utf16le')])), [{ rule: 'file.binary', line: 1, col: 1 }]);
+  add('file/utf16', write('utf16.yaml', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(render({}), 'utf16le')])), [
+    { rule: 'file.binary', line: 1, col: 1 },
+  ]);
   add('file/nul-in-value', write('nul.yaml', render({}).replace('name: "zrb"', 'name: "zr\u0000b"')), [{ line: 4 }]);
-  add('file/gzip-magic', write('gz.yaml', Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xff, 0xfe])), [{ rule: 'file.binary', line: 1, col: 1 }]);
+  add('file/gzip-magic', write('gz.yaml', Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xff, 0xfe])), [
+    { rule: 'file.binary', line: 1, col: 1 },
+  ]);
   const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}\n`;
   add('yaml/deep-nesting', write('deep.yaml', deep), [{ line: 1 }]);
   const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
-  for (let i = 1; i <= 9; i++) bomb.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+  for (let i = 1; i <= 9; i++)
+    bomb.push(
+      `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10)
+        .fill(`*${String.fromCharCode(96 + i)}`)
+        .join(',')}]`,
+    );
   add('yaml/alias-bomb', write('bomb.yaml', `${bomb.join('\n')}\n`), [{ rule: 'yaml.alias', line: 2, col: 8 }]);
   add('yaml/tabs', write('tabs.yaml', render({}).replace('  name: "zrb"', '\tname: "zrb"')), [{ line: 4 }]);
-  add('yaml/crlf-duplicate-key', write('crlf.yaml', render({}).replace('kind: RerouteCluster\n', 'kind: RerouteCluster\nkind: RerouteCluster\n').replace(/\n/g, '\r\n')), [{ rule: 'yaml.duplicate-key', line: 3 }]);
+  add(
+    'yaml/crlf-duplicate-key',
+    write('crlf.yaml', render({}).replace('kind: RerouteCluster\n', 'kind: RerouteCluster\nkind: RerouteCluster\n').replace(/\n/g, '\r\n')),
+    [{ rule: 'yaml.duplicate-key', line: 3 }],
+  );
   add('yaml/json-array', write('array.json', '[1, 2, 3]\n'), [{ line: 1 }]);
   add('yaml/scalar', write('scalar.yaml', 'just a sentence\n'), [{ line: 1 }]);
   add('yaml/unterminated-quote', write('quote.yaml', render({}).replace('name: "zrb"', 'name: "zrb')), [{ line: 4 }]);
@@ -204,7 +241,17 @@ function buildCorpus(): void {
 
   // 6. File names carrying shell metacharacters (content: a wrong kind on line 2).
   const wrongKind = render({}).replace('kind: RerouteCluster', 'kind: Cluster');
-  const names = ['$(touch zrb-canary-a).yaml', '`touch zrb-canary-b`.yaml', 'a;touch zrb-canary-c.yaml', 'a b\'c".yaml', '-rf.yaml', 'new\nline.yaml', '%s%n%x.yaml', '|touch zrb-canary-d.yaml', '*.yaml'];
+  const names = [
+    '$(touch zrb-canary-a).yaml',
+    '`touch zrb-canary-b`.yaml',
+    'a;touch zrb-canary-c.yaml',
+    'a b\'c".yaml',
+    '-rf.yaml',
+    'new\nline.yaml',
+    '%s%n%x.yaml',
+    '|touch zrb-canary-d.yaml',
+    '*.yaml',
+  ];
   // Given relative to the working directory, as an operator would type them.
   names.forEach((n, i) => add(`name/${i}`, path.basename(write(n, wrongKind)), [{ line: 2 }]));
 }
@@ -217,7 +264,13 @@ function runBatch(batch: Array<{ id: string; argv: string[] }>, tag: string): Re
   const argv = isRoot ? ['ip', 'netns', 'exec', NETNS, ...node] : node;
   const r = spawnSync(argv[0]!, argv.slice(1), {
     cwd: path.join(dir, 'corpus'),
-    env: { ...process.env, ZRB_CONNECT_LOG: path.join(dir, 'connect.log'), ZRB_TEST_PASSWORD: 'zrb-not-a-real-password', NO_COLOR: '1', SSH_AUTH_SOCK: '' },
+    env: {
+      ...process.env,
+      ZRB_CONNECT_LOG: path.join(dir, 'connect.log'),
+      ZRB_TEST_PASSWORD: 'zrb-not-a-real-password',
+      NO_COLOR: '1',
+      SSH_AUTH_SOCK: '',
+    },
     encoding: 'utf8',
     timeout: 240_000,
   });
@@ -311,33 +364,36 @@ describe('bad manifests through the real CLI', () => {
     expect(attempts.join('\n')).toContain('10.10.0.11');
   });
 
-  it.each(['validate', 'plan', 'apply'])('%s: every broken manifest exits 1 with file:line:col, no crash, and zero connection attempts', (cmd) => {
-    const failures: string[] = [];
-    for (const c of cases) {
-      const r = results.get(`${cmd} ${c.id}`);
-      if (!r) {
-        failures.push(`${c.id}: no result`);
-        continue;
+  it.each(['validate', 'plan', 'apply'])(
+    '%s: every broken manifest exits 1 with file:line:col, no crash, and zero connection attempts',
+    (cmd) => {
+      const failures: string[] = [];
+      for (const c of cases) {
+        const r = results.get(`${cmd} ${c.id}`);
+        if (!r) {
+          failures.push(`${c.id}: no result`);
+          continue;
+        }
+        const out = `${r.stdout}${r.stderr}`;
+        const problems: string[] = [];
+        if (r.code !== 1) problems.push(`exit ${r.code}`);
+        if (/Internal error|RUNNER:/.test(out)) problems.push('internal error');
+        if (!/Error \[(MANIFEST_INVALID|MANIFEST_NOT_FOUND)\]/.test(r.stderr)) problems.push('no MANIFEST_* error');
+        for (const e of c.expect) {
+          const loc = `${c.file}:${e.line}:${e.col ?? ''}`;
+          if (!out.includes(loc)) problems.push(`missing ${loc}`);
+          if (e.rule && !out.includes(`[${e.rule}]`)) problems.push(`missing [${e.rule}]`);
+        }
+        if (/Observing|Applying/.test(out)) problems.push('went on to observe');
+        const attempts = attemptsFor(`${cmd} ${c.id}`);
+        if (attempts.length > 0) problems.push(`connection attempts: ${attempts.join(' ')}`);
+        // What the operator's terminal shows of a hostile value carries no raw control characters.
+        if (!c.id.startsWith('name/') && hasRawControl(out)) problems.push('raw control characters in output');
+        if (problems.length > 0) failures.push(`${c.id}: ${problems.join('; ')}\n    ${out.split('\n').slice(0, 3).join('\n    ')}`);
       }
-      const out = `${r.stdout}${r.stderr}`;
-      const problems: string[] = [];
-      if (r.code !== 1) problems.push(`exit ${r.code}`);
-      if (/Internal error|RUNNER:/.test(out)) problems.push('internal error');
-      if (!/Error \[(MANIFEST_INVALID|MANIFEST_NOT_FOUND)\]/.test(r.stderr)) problems.push('no MANIFEST_* error');
-      for (const e of c.expect) {
-        const loc = `${c.file}:${e.line}:${e.col ?? ''}`;
-        if (!out.includes(loc)) problems.push(`missing ${loc}`);
-        if (e.rule && !out.includes(`[${e.rule}]`)) problems.push(`missing [${e.rule}]`);
-      }
-      if (/Observing|Applying/.test(out)) problems.push('went on to observe');
-      const attempts = attemptsFor(`${cmd} ${c.id}`);
-      if (attempts.length > 0) problems.push(`connection attempts: ${attempts.join(' ')}`);
-      // What the operator's terminal shows of a hostile value carries no raw control characters.
-      if (!c.id.startsWith('name/') && hasRawControl(out)) problems.push('raw control characters in output');
-      if (problems.length > 0) failures.push(`${c.id}: ${problems.join('; ')}\n    ${out.split('\n').slice(0, 3).join('\n    ')}`);
-    }
-    expect(failures).toEqual([]);
-  });
+      expect(failures).toEqual([]);
+    },
+  );
 
   it('apply PLANFILE with a broken saved plan is refused (PLAN_INVALID, exit 1) before any connection', () => {
     for (const name of Object.keys(BAD_PLANS)) {
@@ -355,11 +411,19 @@ describe('bad manifests through the real CLI', () => {
   });
 
   it('the binary itself (bin/reroute.js, one process per run) behaves the same on a sample', async () => {
-    const sample = ['path/missing', 'path/directory', 'file/binary-junk', 'name/0', 'value/datastore/dollar-paren'].map((id) => cases.find((c) => c.id === id) as Case);
+    const sample = ['path/missing', 'path/directory', 'file/binary-junk', 'name/0', 'value/datastore/dollar-paren'].map(
+      (id) => cases.find((c) => c.id === id) as Case,
+    );
     const log = path.join(dir, 'connect-bin.log');
     const procs = [];
     for (const c of sample) {
-      const r = await runCli(['validate', '-f', c.file], { netns: isRoot ? NETNS : undefined, nodeArgs: ['-r', TSX, '-r', COUNTER], cwd: path.join(dir, 'corpus'), env: { ZRB_CONNECT_LOG: log }, timeoutMs: 120_000 });
+      const r = await runCli(['validate', '-f', c.file], {
+        netns: isRoot ? NETNS : undefined,
+        nodeArgs: ['-r', TSX, '-r', COUNTER],
+        cwd: path.join(dir, 'corpus'),
+        env: { ZRB_CONNECT_LOG: log },
+        timeoutMs: 120_000,
+      });
       procs.push({ c, r });
     }
     for (const { c, r } of procs) {

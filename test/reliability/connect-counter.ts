@@ -21,7 +21,11 @@ const originalConnect = net.Socket.prototype.connect;
   const first = args[0];
   const detail =
     typeof first === 'object' && first !== null
-      ? JSON.stringify({ host: (first as { host?: unknown }).host, port: (first as { port?: unknown }).port, path: (first as { path?: unknown }).path })
+      ? JSON.stringify({
+          host: (first as { host?: unknown }).host,
+          port: (first as { port?: unknown }).port,
+          path: (first as { path?: unknown }).path,
+        })
       : JSON.stringify(args.slice(0, 2));
   recordAttempt('socket', detail);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any

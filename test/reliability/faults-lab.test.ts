@@ -73,7 +73,8 @@ async function sharedFilesWhole(host: string): Promise<string[]> {
   const cron = await sh(host, 'cat /var/spool/cron/crontabs/root');
   const ours = cron.split('\n').filter((l) => l.includes('reroute-loop.sh'));
   if (ours.length !== 1) problems.push(`${host}: ${ours.length} crontab lines of ours`);
-  for (const own of ['/sbin/tmpwatch.py', '/sbin/auto-backup.sh', 'log-heartbeat.py']) if (!cron.includes(own)) problems.push(`${host}: crontab lost ${own}`);
+  for (const own of ['/sbin/tmpwatch.py', '/sbin/auto-backup.sh', 'log-heartbeat.py'])
+    if (!cron.includes(own)) problems.push(`${host}: crontab lost ${own}`);
   const local = await sh(host, 'cat /etc/rc.local.d/local.sh');
   const begins = local.split('\n').filter((l) => l.startsWith('# BEGIN zbs-reroute')).length;
   const ends = local.split('\n').filter((l) => l === '# END zbs-reroute').length;
@@ -134,11 +135,24 @@ describeLab('faults during apply', () => {
     for (const h of HOSTS) await driftConf(h);
     const t0 = Date.now();
     const down = lab.crash('esxi-2', { offMs: 40_000 });
-    await waitFor('esxi-2 to be down', async () => ((await lab.exec('esxi-2', 'true').then(() => false, () => true)) ? true : undefined), { timeoutMs: 30_000, everyMs: 300 });
+    await waitFor(
+      'esxi-2 to be down',
+      async () =>
+        (await lab.exec('esxi-2', 'true').then(
+          () => false,
+          () => true,
+        ))
+          ? true
+          : undefined,
+      { timeoutMs: 30_000, everyMs: 300 },
+    );
     const run = startCli(['apply', '-f', m, '--state', `${dir}/state`, '--auto-approve'], { lab });
     // Hang esxi-3 once it has been observed, before apply reaches it: every sshd there (our
     // session's too, which apply reuses) stops answering.
-    await waitFor('esxi-3 to be observed', () => (run.stdout().includes('observed node-3 (esxi)') ? true : undefined), { timeoutMs: 120_000, everyMs: 20 });
+    await waitFor('esxi-3 to be observed', () => (run.stdout().includes('observed node-3 (esxi)') ? true : undefined), {
+      timeoutMs: 120_000,
+      everyMs: 20,
+    });
     await sh('esxi-3', `${LAB_TOOLS}kill -STOP $(pidof sshd)`);
     const code = await run.done;
     const took = Date.now() - t0;
@@ -157,7 +171,10 @@ describeLab('faults during apply', () => {
     expect(nfsRouteChanges(lab, t0)['esxi-1']).toEqual([]);
 
     const again = await reroute(lab, `apply -f ${m} ${state()} --auto-approve`);
-    expect({ code: again.code, tail: again.stdout.slice(-600) }).toEqual({ code: 0, tail: expect.stringMatching(/Apply complete|No changes/) });
+    expect({ code: again.code, tail: again.stdout.slice(-600) }).toEqual({
+      code: 0,
+      tail: expect.stringMatching(/Apply complete|No changes/),
+    });
     expect(await planClean()).toBe(0);
     for (const h of HOSTS) expect({ h, problems: await sharedFilesWhole(h) }).toEqual({ h, problems: [] });
   });
@@ -186,7 +203,10 @@ describeLab('faults during apply', () => {
   it('full datastore: apply fails on that host with a precise error, the file is the old one, nothing half-written; with space back a re-run converges', async () => {
     const ds = await datastoreDir('esxi-2');
     // A small tmpfs over the datastore (inside esxi-2's mount namespace only), seeded with its content.
-    await sh('esxi-2', `${LAB_TOOLS}rm -rf /tmp/zrb-ds && cp -a ${ds} /tmp/zrb-ds && mount -t tmpfs -o size=2m zrb-full ${ds} && cp -a /tmp/zrb-ds/. ${ds}/ && rm -rf /tmp/zrb-ds`);
+    await sh(
+      'esxi-2',
+      `${LAB_TOOLS}rm -rf /tmp/zrb-ds && cp -a ${ds} /tmp/zrb-ds && mount -t tmpfs -o size=2m zrb-full ${ds} && cp -a /tmp/zrb-ds/. ${ds}/ && rm -rf /tmp/zrb-ds`,
+    );
     try {
       await driftConf('esxi-2');
       const before = await sha('esxi-2', CONF);
@@ -210,7 +230,11 @@ describeLab('faults during apply', () => {
 
   it('crond not running: the plan says so and apply starts it again; then nothing to do', async () => {
     await sh('esxi-3', 'kill $(cat /var/run/crond.pid)');
-    await waitFor('crond to exit', async () => ((await lab.exec('esxi-3', 'kill -0 $(cat /var/run/crond.pid) 2>/dev/null')).code !== 0 ? true : undefined), { timeoutMs: 10_000 });
+    await waitFor(
+      'crond to exit',
+      async () => ((await lab.exec('esxi-3', 'kill -0 $(cat /var/run/crond.pid) 2>/dev/null')).code !== 0 ? true : undefined),
+      { timeoutMs: 10_000 },
+    );
     const plan = await reroute(lab, `plan -f ${m} ${state()}`);
     expect(plan.stdout).toMatch(/node-3 \(esxi\)[\s\S]*reload crond/);
     expect(converged(await reroute(lab, `apply -f ${m} ${state()} --auto-approve`))).toBe(true);
@@ -220,7 +244,10 @@ describeLab('faults during apply', () => {
 
   it('/sbin/auto-backup.sh failing: a precise error, local.sh left as it was (not a change a reboot would lose), the next plan still shows it; fixed, a re-run converges', async () => {
     const strip = `sed -i '/^# BEGIN zbs-reroute/,/^# END zbs-reroute/d' /etc/rc.local.d/local.sh`;
-    await sh('esxi-1', `cp /sbin/auto-backup.sh /tmp/zrb-auto-backup && printf '#!/bin/sh\\necho "backup store unavailable" >&2\\nexit 1\\n' > /sbin/auto-backup.sh && ${strip}`);
+    await sh(
+      'esxi-1',
+      `cp /sbin/auto-backup.sh /tmp/zrb-auto-backup && printf '#!/bin/sh\\necho "backup store unavailable" >&2\\nexit 1\\n' > /sbin/auto-backup.sh && ${strip}`,
+    );
     try {
       const before = await sha('esxi-1', '/etc/rc.local.d/local.sh');
       const r = await reroute(lab, `apply -f ${m} ${state()} --auto-approve`);
@@ -263,20 +290,42 @@ function journalProgress(pid: number): RunProgress {
         .readFileSync(file, 'utf8')
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { type: string; runId: string; pid?: number; node?: string; host?: string; index?: number; op?: string; state?: string })
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              type: string;
+              runId: string;
+              pid?: number;
+              node?: string;
+              host?: string;
+              index?: number;
+              op?: string;
+              state?: string;
+            },
+        )
     : [];
   const start = entries.filter((e) => e.type === 'run-start' && e.pid === pid).pop();
   if (!start) return { started: false, done: 0, inFlight: [], ended: false };
   const mine = entries.filter((e) => e.runId === start.runId);
   const key = (e: { node?: string; host?: string; index?: number }) => `${e.node}/${e.host}#${e.index}`;
   const finished = new Set(mine.filter((e) => e.type === 'action' && e.state !== 'started').map(key));
-  const inFlight = mine.filter((e) => e.type === 'action' && e.state === 'started' && !finished.has(key(e))).map((e) => `${e.op}@${e.node}/${e.host}`);
-  return { started: true, done: mine.filter((e) => e.type === 'action' && e.state === 'done').length, inFlight, ended: mine.some((e) => e.type === 'run-end') };
+  const inFlight = mine
+    .filter((e) => e.type === 'action' && e.state === 'started' && !finished.has(key(e)))
+    .map((e) => `${e.op}@${e.node}/${e.host}`);
+  return {
+    started: true,
+    done: mine.filter((e) => e.type === 'action' && e.state === 'done').length,
+    inFlight,
+    ended: mine.some((e) => e.type === 'run-end'),
+  };
 }
 
 /** Per host in one exec: hashes of our files, our crontab lines, local.sh markers. */
 async function hostSnapshot(host: string, files: string[]): Promise<{ hashes: Record<string, string>; problems: string[] }> {
-  const out = await sh(host, `for f in ${files.join(' ')}; do h=$(sha256sum "$f" 2>/dev/null) || h=absent; echo "H $f \${h%% *}"; done; echo CRON; cat /var/spool/cron/crontabs/root; echo LOCAL; cat /etc/rc.local.d/local.sh`);
+  const out = await sh(
+    host,
+    `for f in ${files.join(' ')}; do h=$(sha256sum "$f" 2>/dev/null) || h=absent; echo "H $f \${h%% *}"; done; echo CRON; cat /var/spool/cron/crontabs/root; echo LOCAL; cat /etc/rc.local.d/local.sh`,
+  );
   const hashes: Record<string, string> = {};
   for (const l of out.split('\n')) {
     const m = /^H (\S+) (\S+)$/.exec(l);
@@ -287,7 +336,8 @@ async function hostSnapshot(host: string, files: string[]): Promise<{ hashes: Re
   const problems: string[] = [];
   const ours = cron.split('\n').filter((l) => l.includes('reroute-loop.sh'));
   if (ours.length !== 1) problems.push(`${host}: ${ours.length} crontab lines of ours`);
-  for (const own of ['/sbin/tmpwatch.py', '/sbin/auto-backup.sh', 'log-heartbeat.py']) if (!cron.includes(own)) problems.push(`${host}: crontab lost ${own}`);
+  for (const own of ['/sbin/tmpwatch.py', '/sbin/auto-backup.sh', 'log-heartbeat.py'])
+    if (!cron.includes(own)) problems.push(`${host}: crontab lost ${own}`);
   const begins = local.split('\n').filter((l) => l.startsWith('# BEGIN zbs-reroute')).length;
   const ends = local.split('\n').filter((l) => l === '# END zbs-reroute').length;
   if (begins !== 1 || ends !== 1) problems.push(`${host}: local.sh has ${begins} BEGIN / ${ends} END markers`);
@@ -303,7 +353,8 @@ slow('[slow] kill -9 of apply at random points', () => {
     const files = [CONF, `${INSTALL}/reroute-loop.sh`, `${INSTALL}/keys/reroute_id_rsa`, `${INSTALL}/keys/known_hosts`];
     const known: Record<string, Set<string>> = {};
     const record = async () => {
-      for (const h of HOSTS) for (const [f, hash] of Object.entries((await hostSnapshot(h, files)).hashes)) (known[`${h}:${f}`] ??= new Set()).add(hash);
+      for (const h of HOSTS)
+        for (const [f, hash] of Object.entries((await hostSnapshot(h, files)).hashes)) (known[`${h}:${f}`] ??= new Set()).add(hash);
     };
     expect(converged(await reroute(lab, `apply -f ${mA} ${state()} --auto-approve`))).toBe(true);
     await record();
@@ -311,13 +362,17 @@ slow('[slow] kill -9 of apply at random points', () => {
     let applyMs = Infinity;
     for (const target of [mB, mA, mB]) {
       const cal = startCli(['apply', '-f', target, '--state', `${dir}/state`, '--auto-approve', '--no-verify'], { lab });
-      await waitFor('calibration to apply', () => (cal.stdout().includes('Applying') ? true : undefined), { timeoutMs: 120_000, everyMs: 10 });
+      await waitFor('calibration to apply', () => (cal.stdout().includes('Applying') ? true : undefined), {
+        timeoutMs: 120_000,
+        everyMs: 10,
+      });
       const applyingAt = Date.now();
       expect(await cal.done).toBe(0);
       applyMs = Math.min(applyMs, Date.now() - applyingAt);
       await record();
     }
-    for (const k of Object.keys(known)) expect({ k, versions: known[k]!.size }).toEqual({ k, versions: k.includes('reroute.conf') ? 2 : 1 });
+    for (const k of Object.keys(known))
+      expect({ k, versions: known[k]!.size }).toEqual({ k, versions: k.includes('reroute.conf') ? 2 : 1 });
 
     const t0 = Date.now();
     const log: string[] = [];
@@ -329,7 +384,10 @@ slow('[slow] kill -9 of apply at random points', () => {
     for (let i = 0; i < 60 && inPlan < 20; i++) {
       const run = startCli(['apply', '-f', target, '--state', `${dir}/state`, '--auto-approve', '--no-verify'], { lab });
       const early = random() < 0.15;
-      await waitFor('apply to observe', () => (run.stdout().includes(early ? 'Observing' : 'Applying') ? true : undefined), { timeoutMs: 120_000, everyMs: 5 }).catch(() => undefined);
+      await waitFor('apply to observe', () => (run.stdout().includes(early ? 'Observing' : 'Applying') ? true : undefined), {
+        timeoutMs: 120_000,
+        everyMs: 5,
+      }).catch(() => undefined);
       const delay = Math.floor(random() * (early ? 1500 : applyMs));
       await new Promise((r) => setTimeout(r, delay));
       try {
@@ -339,7 +397,11 @@ slow('[slow] kill -9 of apply at random points', () => {
       }
       const code = await run.done;
       const p = journalProgress(run.pid);
-      const where = !p.started ? 'before the plan ran' : p.ended ? 'after the run ended' : `${p.done} action(s) done${p.inFlight.length ? `, in flight: ${p.inFlight.join(' ')}` : ''}`;
+      const where = !p.started
+        ? 'before the plan ran'
+        : p.ended
+          ? 'after the run ended'
+          : `${p.done} action(s) done${p.inFlight.length ? `, in flight: ${p.inFlight.join(' ')}` : ''}`;
       log.push(`${i}: ${early ? 'observing' : 'applying'} +${delay} ms → ${code === null ? 'killed' : `exit ${code}`}; ${where}`);
       if (code === null && p.started && !p.ended) {
         inPlan++;
@@ -350,17 +412,27 @@ slow('[slow] kill -9 of apply at random points', () => {
       if (/LOCK_HELD|LEASE_HELD/.test(run.stderr() + run.stdout())) problems.push(`${i}: ${run.stderr().slice(-300)}`);
       for (const h of HOSTS) {
         const snap = await hostSnapshot(h, files);
-        for (const f of files) if (!known[`${h}:${f}`]!.has(snap.hashes[f] ?? '?')) problems.push(`${i}: ${h} ${f} is neither version (${(snap.hashes[f] ?? '?').slice(0, 12)})`);
+        for (const f of files)
+          if (!known[`${h}:${f}`]!.has(snap.hashes[f] ?? '?'))
+            problems.push(`${i}: ${h} ${f} is neither version (${(snap.hashes[f] ?? '?').slice(0, 12)})`);
         problems.push(...snap.problems.map((x) => `${i}: ${x}`));
       }
     }
     // Where the kills landed, for docs/reliability.md (the assertion below prints it on failure).
-    fs.writeFileSync(path.join(os.tmpdir(), 'zrb-kill-points.txt'), `seed ${seed}, apply phase ${applyMs} ms, ${inPlan} kills inside the plan at ${positions.size} distinct points, ${observing} while observing\n${log.join('\n')}\n`);
+    fs.writeFileSync(
+      path.join(os.tmpdir(), 'zrb-kill-points.txt'),
+      `seed ${seed}, apply phase ${applyMs} ms, ${inPlan} kills inside the plan at ${positions.size} distinct points, ${observing} while observing\n${log.join('\n')}\n`,
+    );
     const final = await reroute(lab, `apply -f ${mA} ${state()} --auto-approve`);
     expect({ seed, problems, log }).toEqual({ seed, problems: [], log: expect.any(Array) });
     // Kills while observing are opportunistic (a fast run may finish first); 20 inside the plan are required.
     expect({ seed, inPlan, distinct: positions.size >= 6, log }).toEqual({ seed, inPlan: 20, distinct: true, log: expect.any(Array) });
-    expect({ seed, code: final.code, tail: final.stdout.slice(-800), err: final.stderr.slice(-800) }).toEqual({ seed, code: 0, tail: expect.stringMatching(/Apply complete|No changes/), err: expect.any(String) });
+    expect({ seed, code: final.code, tail: final.stdout.slice(-800), err: final.stderr.slice(-800) }).toEqual({
+      seed,
+      code: 0,
+      tail: expect.stringMatching(/Apply complete|No changes/),
+      err: expect.any(String),
+    });
     expect(await planClean()).toBe(0);
     for (const h of HOSTS) {
       expect({ h, leftovers: await leftovers(h) }).toEqual({ h, leftovers: [] });
@@ -369,7 +441,11 @@ slow('[slow] kill -9 of apply at random points', () => {
       const lease = await lab.exec(h, `cat ${INSTALL}/lease/owner ${INSTALL}/lease/expires 2>/dev/null && date +%s`);
       if (lease.code === 0) {
         const [owner, expires, now] = lease.stdout.trim().split('\n');
-        expect({ h, owner, expiresIn: Number(expires) - Number(now) <= 45 + TAKEOVER_VERIFY_SECONDS }).toEqual({ h, owner: `${os.userInfo().username}@${os.hostname()}`, expiresIn: true });
+        expect({ h, owner, expiresIn: Number(expires) - Number(now) <= 45 + TAKEOVER_VERIFY_SECONDS }).toEqual({
+          h,
+          owner: `${os.userInfo().username}@${os.hostname()}`,
+          expiresIn: true,
+        });
       }
       const confHash = createHash('sha256');
       confHash.update(await sh(h, `cat ${CONF}`));

@@ -97,7 +97,9 @@ beforeAll(async () => {
     await cli('apply --json (drift)', `--json apply -f ${manifest} ${state()} --auto-approve`);
     await cli('status', `status -f ${manifest} ${state()}`);
     await cli('status --json', `--json status -f ${manifest} ${state()}`);
-    const watch = await lab.exec('ctl', `NO_COLOR=1 timeout -s INT 12 reroute watch -f ${manifest} ${state()} --interval 2 --verbose`, { timeoutMs: 60_000 });
+    const watch = await lab.exec('ctl', `NO_COLOR=1 timeout -s INT 12 reroute watch -f ${manifest} ${state()} --interval 2 --verbose`, {
+      timeoutMs: 60_000,
+    });
     runs.push({ what: 'watch (report, 12 s)', run: { code: watch.code, stdout: watch.stdout, stderr: watch.stderr } });
     await cli('plan with a password credential', `plan -f ${dir}/cluster-password.yaml ${state()}`);
     await cli('plan --json with a password credential', `--json plan -f ${dir}/cluster-password.yaml ${state()}`);
@@ -136,7 +138,15 @@ function leaks(name: string, text: string): string[] {
 describeLab('secrets never leave the places they belong', () => {
   it('the runs did what they should (so there was output to search)', () => {
     const by = Object.fromEntries(runs.map((r) => [r.what, r.run.code]));
-    expect(by).toMatchObject({ 'plan --out': 0, 'plan --json': 0, apply: 0, 'apply --json (no changes)': 0, 'apply --json (drift)': 0, status: 0, 'status --json': 0 });
+    expect(by).toMatchObject({
+      'plan --out': 0,
+      'plan --json': 0,
+      apply: 0,
+      'apply --json (no changes)': 0,
+      'apply --json (drift)': 0,
+      status: 0,
+      'status --json': 0,
+    });
     // The lab's sshd takes keys only: the password is offered, refused, and the hosts reported.
     for (const what of ['plan with a password credential', 'plan --json with a password credential']) {
       const r = runs.find((x) => x.what === what)?.run;
@@ -203,9 +213,18 @@ describeLab('narrowest modes on hosts', () => {
   it('install dir and keys dir 0700, private key and conf 0600, agent not writable by others, state folder 0700 with a 0600 key', async () => {
     for (const h of ['esxi-1', 'esxi-2']) {
       const ls = await lab.execOk(h, `ls -ld ${INSTALL} ${INSTALL}/keys; ls -l ${INSTALL} ${INSTALL}/keys`);
-      const perm = (name: string) => ls.split('\n').find((l) => l.trim().endsWith(name))?.split(/\s+/)[0];
+      const perm = (name: string) =>
+        ls
+          .split('\n')
+          .find((l) => l.trim().endsWith(name))
+          ?.split(/\s+/)[0];
       expect({ h, dir: perm(INSTALL), keys: perm(`${INSTALL}/keys`) }).toEqual({ h, dir: 'drwx------', keys: 'drwx------' });
-      expect({ h, key: perm('reroute_id_rsa'), conf: perm('reroute.conf'), knownHosts: perm('known_hosts') }).toEqual({ h, key: '-rw-------', conf: '-rw-------', knownHosts: expect.stringMatching(/^-rw-(------|r--r--)$/) });
+      expect({ h, key: perm('reroute_id_rsa'), conf: perm('reroute.conf'), knownHosts: perm('known_hosts') }).toEqual({
+        h,
+        key: '-rw-------',
+        conf: '-rw-------',
+        knownHosts: expect.stringMatching(/^-rw-(------|r--r--)$/),
+      });
       // The agent is no secret; inside the 0700 dir nobody else can reach it anyway. Never writable by others.
       expect(perm('reroute-loop.sh')).toMatch(/^-r[w-][x-]r?-?[x-]r?-?[x-]$/);
     }
@@ -232,7 +251,11 @@ describeLab('the SCVM key entry is restricted and still serves the agent', () =>
   it('every agent fetches the session list over ssh with that entry (SESSION_SOURCE=ssh, heartbeat fetch=ok)', async () => {
     for (const h of ['esxi-1', 'esxi-2']) {
       expect(await lab.execOk(h, `grep SESSION_SOURCE ${INSTALL}/reroute.conf`)).toMatch(/^SESSION_SOURCE='?ssh'?$/m);
-      await waitFor(`${h} heartbeat fetch=ok`, async () => ((await lab.exec(h, 'cat /var/run/zbs-reroute/status')).stdout.includes('fetch=ok') ? true : undefined), { timeoutMs: 30_000 });
+      await waitFor(
+        `${h} heartbeat fetch=ok`,
+        async () => ((await lab.exec(h, 'cat /var/run/zbs-reroute/status')).stdout.includes('fetch=ok') ? true : undefined),
+        { timeoutMs: 30_000 },
+      );
     }
   });
 
@@ -244,7 +267,10 @@ describeLab('the SCVM key entry is restricted and still serves the agent', () =>
     expect(outside.code).toBe(255);
     expect(outside.stderr).toMatch(/Permission denied/);
     const known = `${INSTALL}/keys/known_hosts`;
-    const inside = await lab.exec('esxi-1', `ssh -i ${INSTALL}/keys/reroute_id_rsa -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${known} -tt smartx@${scvm} tty`);
+    const inside = await lab.exec(
+      'esxi-1',
+      `ssh -i ${INSTALL}/keys/reroute_id_rsa -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${known} -tt smartx@${scvm} tty`,
+    );
     expect(inside.stderr + inside.stdout).toMatch(/PTY allocation request failed|not a tty/);
   });
 });

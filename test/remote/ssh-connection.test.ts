@@ -36,7 +36,14 @@ d('connectSsh against OpenSSH in a network namespace', () => {
   }
 
   it('pins the host key on first contact, runs commands over one connection with exit codes, stderr and stdin', () => {
-    const r = scenario('exec-basic') as ScenarioOutcome & { a: Exec; b: Exec; c: Exec; killed: Exec; manyOk: boolean; pins: Array<{ status: string; fingerprint: string }> };
+    const r = scenario('exec-basic') as ScenarioOutcome & {
+      a: Exec;
+      b: Exec;
+      c: Exec;
+      killed: Exec;
+      manyOk: boolean;
+      pins: Array<{ status: string; fingerprint: string }>;
+    };
     expect(r.a).toEqual({ stdout: 'out\n', stderr: 'err\n', code: 3 });
     expect(r.b.stdout).toBe("it's $(not) `run`\nline2");
     expect(r.c.stdout).toBe('from stdin');
@@ -54,7 +61,16 @@ d('connectSsh against OpenSSH in a network namespace', () => {
   });
 
   it('uploads atomically over stdin (also through busybox sh), verifies the hash, and reports a failed write precisely', () => {
-    const r = scenario('upload') as ScenarioOutcome & { res: { sha256: string }; sameBytes: boolean; mode: number; leftovers: string[]; res2: { sha256: string }; mode2: number; remoteHash: string; missing: Caught };
+    const r = scenario('upload') as ScenarioOutcome & {
+      res: { sha256: string };
+      sameBytes: boolean;
+      mode: number;
+      leftovers: string[];
+      res2: { sha256: string };
+      mode2: number;
+      remoteHash: string;
+      missing: Caught;
+    };
     expect(r.sameBytes).toBe(true);
     expect(r.mode).toBe(0o700);
     expect(r.leftovers).toEqual(['reroute-loop.sh']);
@@ -66,7 +82,14 @@ d('connectSsh against OpenSSH in a network namespace', () => {
   });
 
   it('times a command out with REMOTE_TIMEOUT, keeps the connection usable, and settles a burst of timeouts by their deadline', () => {
-    const r = scenario('timeout') as ScenarioOutcome & { slow: Caught; after: Exec; burstCodes: string[]; burstMs: number; afterBurst: Caught; remoteSleepers: Caught };
+    const r = scenario('timeout') as ScenarioOutcome & {
+      slow: Caught;
+      after: Exec;
+      burstCodes: string[];
+      burstMs: number;
+      afterBurst: Caught;
+      remoteSleepers: Caught;
+    };
     expect(r.slow.ok).toBe(false);
     expect(r.slow.error?.code).toBe('REMOTE_TIMEOUT');
     expect(r.slow.ms).toBeGreaterThanOrEqual(900);
@@ -115,7 +138,13 @@ d('connectSsh against OpenSSH in a network namespace', () => {
   });
 
   it('refuses a changed host key naming both fingerprints, and re-pins only when accepted', () => {
-    const r = scenario('host-key-changed') as ScenarioOutcome & { refused: Caught; accepted: { ok: boolean }; khAfterRefusal: string; khAfterAccept: string; pins: Array<{ status: string; fingerprint: string }> };
+    const r = scenario('host-key-changed') as ScenarioOutcome & {
+      refused: Caught;
+      accepted: { ok: boolean };
+      khAfterRefusal: string;
+      khAfterAccept: string;
+      pins: Array<{ status: string; fingerprint: string }>;
+    };
     expect(r.refused.ok).toBe(false);
     expect(r.refused.error?.code).toBe('HOST_KEY_CHANGED');
     expect(r.refused.error?.message).toMatch(/pinned: +SHA256:/);
@@ -140,7 +169,13 @@ d('connectSsh against OpenSSH in a network namespace', () => {
   });
 
   it('logs in with a password, directly or through keyboard-interactive, and never hangs on other prompts', () => {
-    const r = scenario('password-server') as ScenarioOutcome & { viaPassword: Caught; viaKeyboard: Caught; wrong: Caught; otpNoHandler: Caught; leaks: boolean };
+    const r = scenario('password-server') as ScenarioOutcome & {
+      viaPassword: Caught;
+      viaKeyboard: Caught;
+      wrong: Caught;
+      otpNoHandler: Caught;
+      leaks: boolean;
+    };
     expect(r.viaPassword).toMatchObject({ ok: true, value: 'ran: uname -a\n' });
     expect(r.viaKeyboard).toMatchObject({ ok: true, value: 'ran: uname -a\n' });
     expect(r.wrong.error?.code).toBe('AUTH_FAILED');

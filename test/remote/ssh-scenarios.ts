@@ -18,7 +18,15 @@ import { readProcStat } from '../../src/core/proc-stat';
 
 interface Input {
   name: string;
-  sshd: { dir: string; port: number; pid: number; clientKeyPath: string; strangerKeyPath: string; hostKeyBase64: string; blackholeAddress: string };
+  sshd: {
+    dir: string;
+    port: number;
+    pid: number;
+    clientKeyPath: string;
+    strangerKeyPath: string;
+    hostKeyBase64: string;
+    blackholeAddress: string;
+  };
   [k: string]: unknown;
 }
 
@@ -27,11 +35,14 @@ const started = Date.now();
 const pins: PinResult[] = [];
 
 function errInfo(e: unknown): Record<string, unknown> {
-  if (e instanceof RerouteError) return { code: e.code, message: e.message, fix: e.fix, json: JSON.stringify(e), inspected: inspect(e, { depth: 6 }) };
+  if (e instanceof RerouteError)
+    return { code: e.code, message: e.message, fix: e.fix, json: JSON.stringify(e), inspected: inspect(e, { depth: 6 }) };
   return { code: 'NOT_A_REROUTE_ERROR', message: String(e) };
 }
 
-async function caught<T>(p: Promise<T>): Promise<{ ok: true; value: T; ms: number } | { ok: false; error: Record<string, unknown>; ms: number }> {
+async function caught<T>(
+  p: Promise<T>,
+): Promise<{ ok: true; value: T; ms: number } | { ok: false; error: Record<string, unknown>; ms: number }> {
   const t = Date.now();
   try {
     return { ok: true, value: await p, ms: Date.now() - t };
@@ -43,7 +54,9 @@ async function caught<T>(p: Promise<T>): Promise<{ ok: true; value: T; ms: numbe
 function options(over: Partial<ConnectSshOptions> & { knownHosts?: string; acceptNewKeyFor?: string[] } = {}): ConnectSshOptions {
   const host = over.host ?? '127.0.0.1';
   const port = over.port ?? input.sshd.port;
-  const store = new KnownHostsStore(over.knownHosts ?? join(input.sshd.dir, 'known_hosts'), { acceptNewKeyFor: over.acceptNewKeyFor ?? [] });
+  const store = new KnownHostsStore(over.knownHosts ?? join(input.sshd.dir, 'known_hosts'), {
+    acceptNewKeyFor: over.acceptNewKeyFor ?? [],
+  });
   const credential: SshCredential = over.credential ?? { privateKey: new Sensitive(readFileSync(input.sshd.clientKeyPath)) };
   return {
     host,
@@ -99,7 +112,8 @@ const scenarios: Record<string, Scenario> = {
       const full = await host.exec('echo out; echo err >&2; exit 3');
       // The raw bytes must match the decoded text; the comparison below is on the text fields.
       const { stdoutBytes, ...a } = full;
-      if (stdoutBytes === undefined || stdoutBytes.toString('utf8') !== a.stdout) throw new Error('stdoutBytes missing or different from stdout');
+      if (stdoutBytes === undefined || stdoutBytes.toString('utf8') !== a.stdout)
+        throw new Error('stdoutBytes missing or different from stdout');
       const b = await host.exec(shellCommand(['printf', '%s', "it's $(not) `run`\nline2"]));
       const c = await host.exec('cat', { stdin: 'from stdin' });
       const killed = await host.exec('kill -9 $$');
@@ -127,13 +141,20 @@ const scenarios: Record<string, Scenario> = {
       mkdirSync(dir, { recursive: true });
       const path = join(dir, 'reroute-loop.sh');
       writeFileSync(path, 'old version\n');
-      const content = Buffer.concat([Buffer.from('#!/bin/sh\nreroute_version=1.2.3\n'), Buffer.from([0, 255, 39, 10]), Buffer.alloc(256 * 1024, 'x')]);
+      const content = Buffer.concat([
+        Buffer.from('#!/bin/sh\nreroute_version=1.2.3\n'),
+        Buffer.from([0, 255, 39, 10]),
+        Buffer.alloc(256 * 1024, 'x'),
+      ]);
       const res = await uploadFileAtomic(host, path, content, 0o700, { label: 'esxi-1' });
       const sameBytes = readFileSync(path).equals(content);
       const mode = statSync(path).mode & 0o7777;
       const leftovers = readdirSync(dir);
       // The same, with every command going through busybox ash as on ESXi.
-      const busybox: RemoteHost = { exec: (cmd, o) => host.exec(shellCommand(['/bin/busybox', 'sh', '-c', cmd]), o), close: () => undefined };
+      const busybox: RemoteHost = {
+        exec: (cmd, o) => host.exec(shellCommand(['/bin/busybox', 'sh', '-c', cmd]), o),
+        close: () => undefined,
+      };
       const path2 = join(dir, 'reroute.conf');
       const res2 = await uploadFileAtomic(busybox, path2, Buffer.from("NODE_NAME='esxi-1'\n"), 0o600);
       const mode2 = statSync(path2).mode & 0o7777;
@@ -159,7 +180,7 @@ const scenarios: Record<string, Scenario> = {
       const burst = await Promise.all(Array.from({ length: 12 }, () => caught(host.exec('sleep 30', { timeoutMs: 500 }))));
       const burstMs = Date.now() - t;
       const afterBurst = await caught(host.exec('echo ok', { timeoutMs: 5000 }));
-      const remoteSleepers = (await caught(host.exec('ps -eo args | grep -c "^sleep 30"', { timeoutMs: 5000 })));
+      const remoteSleepers = await caught(host.exec('ps -eo args | grep -c "^sleep 30"', { timeoutMs: 5000 }));
       return { slow, after, burstCodes: burst.map((b) => (b.ok ? 'ok' : b.error.code)), burstMs, afterBurst, remoteSleepers };
     } finally {
       host.close();
@@ -224,7 +245,9 @@ const scenarios: Record<string, Scenario> = {
         if (mode.current === 'password' && ctx.method === 'password') return ctx.password === password ? ctx.accept() : ctx.reject();
         if (mode.current !== 'password' && ctx.method === 'keyboard-interactive') {
           const prompt = mode.current === 'kbd-password' ? 'Password: ' : 'Verification code: ';
-          ctx.prompt([{ prompt, echo: false }], (answers) => (answers[0] === password ? ctx.accept() : ctx.reject(['keyboard-interactive'])));
+          ctx.prompt([{ prompt, echo: false }], (answers) =>
+            answers[0] === password ? ctx.accept() : ctx.reject(['keyboard-interactive']),
+          );
           return;
         }
         ctx.reject(mode.current === 'password' ? ['password'] : ['keyboard-interactive']);
@@ -244,7 +267,8 @@ const scenarios: Record<string, Scenario> = {
     });
     await new Promise<void>((r) => server.listen(2022, '127.0.0.1', r));
     const kh = join(mkdtempSync(join(input.sshd.dir, 'pw-')), 'known_hosts');
-    const conn = (pw: string): ConnectSshOptions => options({ port: 2022, knownHosts: kh, credential: { password: new Sensitive(pw) }, readyTimeoutMs: 4000 });
+    const conn = (pw: string): ConnectSshOptions =>
+      options({ port: 2022, knownHosts: kh, credential: { password: new Sensitive(pw) }, readyTimeoutMs: 4000 });
     const run = async (): Promise<unknown> => {
       const h = await connectSsh(conn(password));
       const r = await h.exec('uname -a');
@@ -287,7 +311,9 @@ setTimeout(() => {
 main().then(
   () => process.exit(0),
   (e: unknown) => {
-    process.stdout.write(`RESULT ${JSON.stringify({ ok: false, elapsedMs: Date.now() - started, error: errInfo(e), stack: e instanceof Error ? e.stack : undefined })}\n`);
+    process.stdout.write(
+      `RESULT ${JSON.stringify({ ok: false, elapsedMs: Date.now() - started, error: errInfo(e), stack: e instanceof Error ? e.stack : undefined })}\n`,
+    );
     process.exit(1);
   },
 );

@@ -59,7 +59,10 @@ function processAlive(pid: number): boolean {
 }
 
 function killNamespacePids(ns: string): void {
-  const pids = (spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '').split('\n').map(Number).filter((p) => p > 1);
+  const pids = (spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '')
+    .split('\n')
+    .map(Number)
+    .filter((p) => p > 1);
   for (const p of pids) {
     for (const sig of ['SIGCONT', 'SIGKILL'] as const) {
       try {
@@ -100,7 +103,8 @@ export async function startNetnsSshd(): Promise<NetnsSshd> {
     run('ip', ['-n', ns, 'link', 'set', 'zrrdrop1', 'up']);
     run('ip', ['-n', ns, 'neigh', 'replace', '10.98.7.99', 'lladdr', '02:00:5e:98:07:99', 'dev', 'zrrdrop0', 'nud', 'permanent']);
 
-    for (const k of ['host_ed25519', 'client', 'stranger']) run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', k, '-f', join(dir, k)]);
+    for (const k of ['host_ed25519', 'client', 'stranger'])
+      run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', k, '-f', join(dir, k)]);
     writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client.pub')));
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     const conf = join(dir, 'sshd_config');
@@ -170,8 +174,24 @@ export interface ScenarioOutcome {
  * namespace, where 127.0.0.1 is the test sshd. Bounded by `timeoutMs`.
  */
 export function runScenario(sshd: NetnsSshd, name: string, args: Record<string, unknown> = {}, timeoutMs = 120_000): ScenarioOutcome {
-  const payload = JSON.stringify({ name, sshd: { dir: sshd.dir, port: sshd.port, pid: sshd.pid, clientKeyPath: sshd.clientKeyPath, strangerKeyPath: sshd.strangerKeyPath, hostKeyBase64: sshd.hostKeyBase64, blackholeAddress: sshd.blackholeAddress }, ...args });
-  const r = spawnSync('ip', ['netns', 'exec', sshd.ns, join(REPO, 'node_modules', '.bin', 'tsx'), join(__dirname, 'ssh-scenarios.ts'), payload], { encoding: 'utf8', timeout: timeoutMs, cwd: REPO });
+  const payload = JSON.stringify({
+    name,
+    sshd: {
+      dir: sshd.dir,
+      port: sshd.port,
+      pid: sshd.pid,
+      clientKeyPath: sshd.clientKeyPath,
+      strangerKeyPath: sshd.strangerKeyPath,
+      hostKeyBase64: sshd.hostKeyBase64,
+      blackholeAddress: sshd.blackholeAddress,
+    },
+    ...args,
+  });
+  const r = spawnSync(
+    'ip',
+    ['netns', 'exec', sshd.ns, join(REPO, 'node_modules', '.bin', 'tsx'), join(__dirname, 'ssh-scenarios.ts'), payload],
+    { encoding: 'utf8', timeout: timeoutMs, cwd: REPO },
+  );
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) throw new Error(`scenario ${name} gave no result (status ${r.status}, signal ${r.signal}):\n${r.stdout}\n${r.stderr}`);
   return JSON.parse(line.slice('RESULT '.length)) as ScenarioOutcome;

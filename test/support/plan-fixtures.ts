@@ -96,7 +96,14 @@ export function freshEsxi(node: string): EsxiObserved {
 /** An ESXi host exactly as `d` wants it, agent alive, route on the local SCVM (as the agent left it). */
 export function convergedEsxi(d: DesiredEsxi, localGateway: string): EsxiObserved {
   const files: EsxiObserved['files'] = {};
-  for (const f of d.files) files[f.path] = { path: f.path, sha256: f.sha256, mode: f.mode, size: f.content?.length ?? 1675, ...(f.version ? { version: f.version } : {}) };
+  for (const f of d.files)
+    files[f.path] = {
+      path: f.path,
+      sha256: f.sha256,
+      mode: f.mode,
+      size: f.content?.length ?? 1675,
+      ...(f.version ? { version: f.version } : {}),
+    };
   const o: EsxiObserved = {
     ...freshEsxi(d.node),
     files,
@@ -104,7 +111,16 @@ export function convergedEsxi(d: DesiredEsxi, localGateway: string): EsxiObserve
     localSh: ESXI_LOCAL_SH.replace('exit 0\n', d.localShBlock + 'exit 0\n'),
     nfsRoute: { network: '192.168.33.2', prefixLength: 32, gateway: localGateway, iface: 'vmk1' },
     agentProcesses: [{ pid: 1234, command: `/bin/sh ${d.installDir}/reroute-loop.sh` }],
-    heartbeat: { version: d.files.find((f) => f.version)?.version ?? '1.0.0', pid: 1234, target: localGateway, targetKind: 'local', since: NOW - 3600, updated: NOW - 2, fetch: 'ok', fetchMs: 12 },
+    heartbeat: {
+      version: d.files.find((f) => f.version)?.version ?? '1.0.0',
+      pid: 1234,
+      target: localGateway,
+      targetKind: 'local',
+      since: NOW - 3600,
+      updated: NOW - 2,
+      fetch: 'ok',
+      fetchMs: 12,
+    },
   };
   if (d.pinTarget !== undefined) {
     const path = `${d.installDir}/pin`;
@@ -115,7 +131,13 @@ export function convergedEsxi(d: DesiredEsxi, localGateway: string): EsxiObserve
 }
 
 export function convergedScvm(d: DesiredScvm): ScvmObserved {
-  return { kind: 'scvm', node: d.node, reachable: true, managedKeys: d.authorizedKey === undefined ? [] : [d.authorizedKey], foreignKeyCount: 2 };
+  return {
+    kind: 'scvm',
+    node: d.node,
+    reachable: true,
+    managedKeys: d.authorizedKey === undefined ? [] : [d.authorizedKey],
+    foreignKeyCount: 2,
+  };
 }
 
 export function freshScvm(node: string): ScvmObserved {
@@ -149,7 +171,13 @@ export function legacyEsxi(node: string, gateway: string): EsxiObserved {
     localSh: ESXI_LOCAL_SH.replace('exit 0\n', `/bin/echo '${cronLine}' >> /var/spool/cron/crontabs/root\nexit 0\n`),
     nfsRoute: { network: '192.168.33.2', prefixLength: 32, gateway, iface: 'vmk1' },
     agentProcesses: [{ pid: 777, command: `/bin/sh ${dir}/scvm_failure_loop.sh` }],
-    legacy: { dir, version: '0.9.3', crontabLine: cronLine, localShLines: [`/bin/echo '${cronLine}' >> /var/spool/cron/crontabs/root`], keyDir: `${dir}/.smartx_key` },
+    legacy: {
+      dir,
+      version: '0.9.3',
+      crontabLine: cronLine,
+      localShLines: [`/bin/echo '${cronLine}' >> /var/spool/cron/crontabs/root`],
+      keyDir: `${dir}/.smartx_key`,
+    },
   };
 }
 

@@ -100,7 +100,8 @@ export async function runCli(args: string | string[], opts: CliOptions = {}): Pr
   const l = launch(args, opts);
   const timeoutMs = opts.timeoutMs ?? CLI_TIMEOUT_MS;
   const r = await run(l.argv[0]!, l.argv.slice(1), { env: l.env, cwd: l.cwd, timeoutMs });
-  if (r.timedOut) throw new Error(`reroute ${shown(args)} timed out after ${timeoutMs} ms\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  if (r.timedOut)
+    throw new Error(`reroute ${shown(args)} timed out after ${timeoutMs} ms\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -114,7 +115,10 @@ export function parseJson<T>(r: CliRun): T {
   try {
     return JSON.parse(r.stdout) as T;
   } catch (e) {
-    throw new Error(`reroute --json (exit ${r.code}) printed no JSON (${(e as Error).message}):\n${r.stdout.slice(-1500)}\n${r.stderr.slice(-1500)}`, { cause: e });
+    throw new Error(
+      `reroute --json (exit ${r.code}) printed no JSON (${(e as Error).message}):\n${r.stdout.slice(-1500)}\n${r.stderr.slice(-1500)}`,
+      { cause: e },
+    );
   }
 }
 

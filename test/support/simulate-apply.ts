@@ -27,7 +27,10 @@ function simulateEsxi(o: EsxiObserved, h: HostPlan, version: string): EsxiObserv
   const startAgent = () => {
     const dir = h.installDir ?? '';
     const loop = `${dir}/${AGENT_LOOP_FILE}`;
-    s.agentProcesses = [...s.agentProcesses.filter((p) => !p.command.includes(AGENT_LOOP_FILE)), { pid: SIMULATED_PID, command: `/bin/sh ${loop}` }];
+    s.agentProcesses = [
+      ...s.agentProcesses.filter((p) => !p.command.includes(AGENT_LOOP_FILE)),
+      { pid: SIMULATED_PID, command: `/bin/sh ${loop}` },
+    ];
     s.heartbeat = {
       version: s.files[loop]?.version ?? version,
       pid: SIMULATED_PID,
@@ -45,7 +48,13 @@ function simulateEsxi(o: EsxiObserved, h: HostPlan, version: string): EsxiObserv
         if (s.dirs !== undefined) s.dirs[a.path] = { mode: a.mode };
         break;
       case 'write-file':
-        s.files[a.path] = { path: a.path, sha256: a.sha256, size: a.content?.length ?? 0, mode: a.mode, ...(a.version === undefined ? {} : { version: a.version }) };
+        s.files[a.path] = {
+          path: a.path,
+          sha256: a.sha256,
+          size: a.content?.length ?? 0,
+          mode: a.mode,
+          ...(a.version === undefined ? {} : { version: a.version }),
+        };
         break;
       case 'delete-file':
         delete s.files[a.path];
@@ -71,7 +80,8 @@ function simulateEsxi(o: EsxiObserved, h: HostPlan, version: string): EsxiObserv
         break;
       case 'stop-agent':
         s.agentProcesses = s.agentProcesses.filter((p) => !a.match.some((m) => p.command.includes(m)));
-        if (s.legacy?.processes !== undefined) s.legacy.processes = s.legacy.processes.filter((p) => !a.match.some((m) => p.command.includes(m)));
+        if (s.legacy?.processes !== undefined)
+          s.legacy.processes = s.legacy.processes.filter((p) => !a.match.some((m) => p.command.includes(m)));
         if (a.match.includes(AGENT_LOOP_FILE)) delete s.heartbeat;
         break;
       case 'start-agent':
@@ -90,8 +100,16 @@ function simulateEsxi(o: EsxiObserved, h: HostPlan, version: string): EsxiObserv
         delete s.pinTarget;
         break;
       case 'delete-route':
-        if (s.nfsRoute && s.nfsRoute.network === a.network && s.nfsRoute.gateway === a.gateway && s.nfsRoute.prefixLength === a.prefixLength) delete s.nfsRoute;
-        s.otherHostRoutes = s.otherHostRoutes.filter((r) => !(r.network === a.network && r.gateway === a.gateway && r.prefixLength === a.prefixLength));
+        if (
+          s.nfsRoute &&
+          s.nfsRoute.network === a.network &&
+          s.nfsRoute.gateway === a.gateway &&
+          s.nfsRoute.prefixLength === a.prefixLength
+        )
+          delete s.nfsRoute;
+        s.otherHostRoutes = s.otherHostRoutes.filter(
+          (r) => !(r.network === a.network && r.gateway === a.gateway && r.prefixLength === a.prefixLength),
+        );
         break;
       case 'firewall-ruleset':
         simulateFirewall(s, a);
@@ -157,7 +175,12 @@ function simulateScvm(o: ScvmObserved, h: HostPlan): ScvmObserved {
       s.rootManagedKeys = (s.rootManagedKeys ?? []).filter((l) => l !== a.entry);
       if (s.rootManagedKeys.length === 0) delete s.rootManagedKeys;
     } else if (a.op === 'authorized-key-remove') s.managedKeys = s.managedKeys.filter((l) => l !== a.entry);
-    if (a.op === 'register-session-clients' && s.zbsSession !== undefined && 'sessionId' in s.zbsSession && s.zbsSession.sessionId === a.sessionId) {
+    if (
+      a.op === 'register-session-clients' &&
+      s.zbsSession !== undefined &&
+      'sessionId' in s.zbsSession &&
+      s.zbsSession.sessionId === a.sessionId
+    ) {
       s.zbsSession = { sessionId: a.sessionId, localClientsIps: [...a.clientIps] };
     }
   }

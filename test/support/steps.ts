@@ -15,7 +15,8 @@ export function steps(): Step {
     it(
       name,
       async () => {
-        if (broken !== undefined) throw new Error(`not run: the earlier step "${broken}" failed, and this step starts where that one should have left the lab`);
+        if (broken !== undefined)
+          throw new Error(`not run: the earlier step "${broken}" failed, and this step starts where that one should have left the lab`);
         // Set before and cleared after: a step that throws or times out leaves it set.
         broken = name;
         await fn();

@@ -97,14 +97,28 @@ async function startWatch(mode: 'report' | 'correct'): Promise<WatchProcess> {
 const installDir = (i: number) => `/vmfs/volumes/${lab.nodes[i - 1]?.esxi.datastore}/zbs-reroute`;
 
 /** Make a drift, then wait for the watch to find and correct it on that host and item. */
-async function driftAndExpectCorrection(what: string, node: string, item: string, make: () => Promise<unknown>, reason?: RegExp): Promise<{ foundMs: number; correctedMs: number }> {
+async function driftAndExpectCorrection(
+  what: string,
+  node: string,
+  item: string,
+  make: () => Promise<unknown>,
+  reason?: RegExp,
+): Promise<{ foundMs: number; correctedMs: number }> {
   const t = Date.now();
   await make();
   // With `reason`, only events about this drift count (an item like `agent` can also be corrected
   // for another reason, e.g. the agent restarting after the previous case, right after `t`).
   const about = (e: { reason?: unknown }): boolean => reason === undefined || reason.test(String(e.reason ?? ''));
-  const found = await waitFor(`${what}: drift-found`, () => eventsSince(t, (e) => e.event === 'drift-found' && e.host === node && e.item === item && about(e))[0], { timeoutMs: NOTICE_MS + 5_000 });
-  const corrected = await waitFor(`${what}: drift-corrected`, () => eventsSince(t, (e) => e.event === 'drift-corrected' && e.host === node && e.item === item && about(e))[0], { timeoutMs: CORRECT_MS });
+  const found = await waitFor(
+    `${what}: drift-found`,
+    () => eventsSince(t, (e) => e.event === 'drift-found' && e.host === node && e.item === item && about(e))[0],
+    { timeoutMs: NOTICE_MS + 5_000 },
+  );
+  const corrected = await waitFor(
+    `${what}: drift-corrected`,
+    () => eventsSince(t, (e) => e.event === 'drift-corrected' && e.host === node && e.item === item && about(e))[0],
+    { timeoutMs: CORRECT_MS },
+  );
   return { foundMs: Date.parse(found.timestamp) - t, correctedMs: Date.parse(corrected.timestamp) - t };
 }
 
@@ -141,34 +155,52 @@ describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
 
   it('puts back our crontab line removed by hand (other lines untouched)', async () => {
     const before = await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root');
-    const r = await driftAndExpectCorrection('crontab edit', 'node-1', 'crontab', () => lab.execOk('esxi-1', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root"));
+    const r = await driftAndExpectCorrection('crontab edit', 'node-1', 'crontab', () =>
+      lab.execOk('esxi-1', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root"),
+    );
     expect(r.foundMs).toBeLessThan(NOTICE_MS);
     expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toBe(before);
   });
 
   it('puts back the local.sh block', async () => {
-    const r = await driftAndExpectCorrection('local.sh block deleted', 'node-2', 'local.sh', () => lab.execOk('esxi-2', "sed -i '/# BEGIN zbs-reroute/,/# END zbs-reroute/d' /etc/rc.local.d/local.sh"));
+    const r = await driftAndExpectCorrection('local.sh block deleted', 'node-2', 'local.sh', () =>
+      lab.execOk('esxi-2', "sed -i '/# BEGIN zbs-reroute/,/# END zbs-reroute/d' /etc/rc.local.d/local.sh"),
+    );
     expect(r.foundMs).toBeLessThan(NOTICE_MS);
     expect(await lab.execOk('esxi-2', 'cat /etc/rc.local.d/local.sh')).toContain('# BEGIN zbs-reroute');
   });
 
   it('replaces an agent script overwritten with an old version and restarts the agent, which adopts its route', async () => {
     const loop = `${installDir(1)}/reroute-loop.sh`;
-    const r = await driftAndExpectCorrection('old agent script', 'node-1', 'agent', () => lab.execOk('esxi-1', `sed -i '2s/.*/reroute_version=0.0.1/' ${loop}`), /0\.0\.1/);
+    const r = await driftAndExpectCorrection(
+      'old agent script',
+      'node-1',
+      'agent',
+      () => lab.execOk('esxi-1', `sed -i '2s/.*/reroute_version=0.0.1/' ${loop}`),
+      /0\.0\.1/,
+    );
     expect(r.foundMs).toBeLessThan(NOTICE_MS);
     expect((await lab.execOk('esxi-1', `sed -n 2p ${loop}`)).trim()).not.toBe('reroute_version=0.0.1');
   });
 
   it('puts back the authorized_keys entry removed from an SCVM', async () => {
-    const r = await driftAndExpectCorrection('authorized_keys entry removed', 'node-1', 'authorized_keys', () => lab.execOk('scvm-1', "sed -i '/zbs-reroute:watch/d' /home/smartx/.ssh/authorized_keys", { user: 'smartx' }));
+    const r = await driftAndExpectCorrection('authorized_keys entry removed', 'node-1', 'authorized_keys', () =>
+      lab.execOk('scvm-1', "sed -i '/zbs-reroute:watch/d' /home/smartx/.ssh/authorized_keys", { user: 'smartx' }),
+    );
     expect(r.foundMs).toBeLessThan(NOTICE_MS);
     expect(await lab.execOk('scvm-1', 'cat /home/smartx/.ssh/authorized_keys')).toContain('zbs-reroute:watch');
   });
 
   it('restarts crond after it was killed', async () => {
-    const r = await driftAndExpectCorrection('crond killed', 'node-2', 'crond', () => lab.execOk('esxi-2', 'kill $(cat /var/run/crond.pid)'));
+    const r = await driftAndExpectCorrection('crond killed', 'node-2', 'crond', () =>
+      lab.execOk('esxi-2', 'kill $(cat /var/run/crond.pid)'),
+    );
     expect(r.foundMs).toBeLessThan(NOTICE_MS);
-    await waitFor('crond running again', async () => ((await lab.exec('esxi-2', 'kill -0 $(cat /var/run/crond.pid)')).code === 0 ? true : undefined), { timeoutMs: 10_000 });
+    await waitFor(
+      'crond running again',
+      async () => ((await lab.exec('esxi-2', 'kill -0 $(cat /var/run/crond.pid)')).code === 0 ? true : undefined),
+      { timeoutMs: 10_000 },
+    );
   });
 
   it('waits while a manual apply holds the state lock, then corrects (never interleaves)', async () => {
@@ -176,13 +208,19 @@ describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
     const t = Date.now();
     try {
       await lab.execOk('esxi-1', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root");
-      await waitFor('correction-deferred', () => eventsSince(t, (e) => e.event === 'correction-deferred' && e.host === 'node-1')[0], { timeoutMs: NOTICE_MS + 5_000 });
+      await waitFor('correction-deferred', () => eventsSince(t, (e) => e.event === 'correction-deferred' && e.host === 'node-1')[0], {
+        timeoutMs: NOTICE_MS + 5_000,
+      });
       expect(eventsSince(t, (e) => e.event === 'drift-corrected')).toEqual([]);
       expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
     } finally {
       lock.release();
     }
-    await waitFor('drift-corrected after the lock is free', () => eventsSince(t, (e) => e.event === 'drift-corrected' && e.host === 'node-1' && e.item === 'crontab')[0], { timeoutMs: CORRECT_MS });
+    await waitFor(
+      'drift-corrected after the lock is free',
+      () => eventsSince(t, (e) => e.event === 'drift-corrected' && e.host === 'node-1' && e.item === 'crontab')[0],
+      { timeoutMs: CORRECT_MS },
+    );
   });
 
   it('reports an invalid manifest edit with file:line and keeps correcting with the last good one', async () => {
@@ -193,7 +231,9 @@ describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
       const bad = await waitFor('manifest-invalid', () => eventsSince(t, (e) => e.event === 'manifest-invalid')[0], { timeoutMs: 20_000 });
       expect(bad.message).toMatch(new RegExp(`${manifest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
       expect(bad.message).toContain('last good manifest stays in force');
-      const r = await driftAndExpectCorrection('crontab edit under an invalid manifest', 'node-2', 'crontab', () => lab.execOk('esxi-2', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root"));
+      const r = await driftAndExpectCorrection('crontab edit under an invalid manifest', 'node-2', 'crontab', () =>
+        lab.execOk('esxi-2', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root"),
+      );
       expect(r.foundMs).toBeLessThan(NOTICE_MS);
     } finally {
       fs.writeFileSync(manifest, good);
@@ -215,7 +255,11 @@ describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
       fs.writeFileSync(manifest, full);
     }
     // The reload that adds node-2 back (the one-node reload names node-2 too, as removed).
-    const back = await waitFor('manifest-reloaded with node-2 back', () => eventsSince(t, (e) => e.event === 'manifest-reloaded' && JSON.stringify(e.added ?? []).includes('node-2'))[0], { timeoutMs: 20_000 });
+    const back = await waitFor(
+      'manifest-reloaded with node-2 back',
+      () => eventsSince(t, (e) => e.event === 'manifest-reloaded' && JSON.stringify(e.added ?? []).includes('node-2'))[0],
+      { timeoutMs: 20_000 },
+    );
     // While node-2 was out of the manifest, node-1's peer list and key entry followed the one-node
     // cluster; the next case starts once watch has put node-1 back in shape (or found nothing to do).
     await new Promise((r) => setTimeout(r, 2 * INTERVAL_S * 1000));
@@ -241,18 +285,27 @@ describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
     expect(all).not.toMatch(/PRIVATE KEY|MII[A-Za-z0-9+/]{20}/);
     const found = events().filter((e) => e.event === 'drift-found');
     expect(found.length).toBeGreaterThanOrEqual(5);
-    for (const e of found) expect(e).toEqual(expect.objectContaining({ host: expect.any(String), item: expect.any(String), reason: expect.any(String) }));
+    for (const e of found)
+      expect(e).toEqual(expect.objectContaining({ host: expect.any(String), item: expect.any(String), reason: expect.any(String) }));
   });
 
   it('re-checks a host as soon as it is back from a reboot, and leaves it in shape', async () => {
     const t = Date.now();
     // Off for three periods: with the period's jitter, a shorter outage can fall between two checks.
     await lab.reboot('esxi-1', { offMs: INTERVAL_S * 3000 });
-    await waitFor('host-unreachable', () => eventsSince(t, (e) => e.event === 'host-unreachable' && e.host === 'node-1')[0], { timeoutMs: 60_000 });
-    const back = await waitFor('host-returned', () => eventsSince(t, (e) => e.event === 'host-returned' && e.host === 'node-1')[0], { timeoutMs: 120_000 });
+    await waitFor('host-unreachable', () => eventsSince(t, (e) => e.event === 'host-unreachable' && e.host === 'node-1')[0], {
+      timeoutMs: 60_000,
+    });
+    const back = await waitFor('host-returned', () => eventsSince(t, (e) => e.event === 'host-returned' && e.host === 'node-1')[0], {
+      timeoutMs: 120_000,
+    });
     expect(Date.parse(back.timestamp)).toBeGreaterThan(t);
     // Back in shape: one agent loop, our crontab line, and no correction failing.
-    await waitFor('one agent loop on esxi-1', async () => ((await lab.execOk('esxi-1', 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l')).trim() === '1' ? true : undefined), { timeoutMs: 120_000, everyMs: 2000 });
+    await waitFor(
+      'one agent loop on esxi-1',
+      async () => ((await lab.execOk('esxi-1', 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l')).trim() === '1' ? true : undefined),
+      { timeoutMs: 120_000, everyMs: 2000 },
+    );
     expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toContain('zbs-reroute');
     expect(eventsSince(t, (e) => e.event === 'drift-correction-failed')).toEqual([]);
   });
@@ -270,7 +323,11 @@ describeLab('reroute watch --mode report', () => {
     try {
       const t = Date.now();
       await lab.execOk('esxi-2', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root");
-      await waitFor('drift-found', () => eventsSince(t, (e) => e.event === 'drift-found' && e.host === 'node-2' && e.item === 'crontab')[0], { timeoutMs: NOTICE_MS + 5_000 });
+      await waitFor(
+        'drift-found',
+        () => eventsSince(t, (e) => e.event === 'drift-found' && e.host === 'node-2' && e.item === 'crontab')[0],
+        { timeoutMs: NOTICE_MS + 5_000 },
+      );
       await new Promise((r) => setTimeout(r, 2 * INTERVAL_S * 1000));
       expect(eventsSince(t, (e) => e.event === 'drift-corrected')).toEqual([]);
       expect(await lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
@@ -287,16 +344,32 @@ describeLab('reroute watch --mode correct --prune', () => {
     try {
       await waitFor('watch-started', () => (watch.out.includes('watching') ? true : undefined), { timeoutMs: 60_000 });
       const t = Date.now();
-      fs.copyFileSync(writeLabManifest(lab, dir, 'one-prune.yaml', { clusterName: 'watch', nodes: 1, routing: { sessionSource: 'ssh' } }), manifest);
-      await waitFor('node-pruned', () => eventsSince(t, (e) => e.event === 'node-pruned' && e.host === 'node-2')[0], { timeoutMs: 120_000 }).catch((err: Error) => {
-        throw new Error(`${err.message}\nwatch events since the edit:\n${eventsSince(t, () => true).map((e) => `${e.level} ${e.event} ${e.message}`).join('\n')}\nwatch output:\n${watch.out.slice(-3000)}`);
+      fs.copyFileSync(
+        writeLabManifest(lab, dir, 'one-prune.yaml', { clusterName: 'watch', nodes: 1, routing: { sessionSource: 'ssh' } }),
+        manifest,
+      );
+      await waitFor('node-pruned', () => eventsSince(t, (e) => e.event === 'node-pruned' && e.host === 'node-2')[0], {
+        timeoutMs: 120_000,
+      }).catch((err: Error) => {
+        throw new Error(
+          `${err.message}\nwatch events since the edit:\n${eventsSince(t, () => true)
+            .map((e) => `${e.level} ${e.event} ${e.message}`)
+            .join('\n')}\nwatch output:\n${watch.out.slice(-3000)}`,
+        );
       });
       expect(await lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
       expect((await lab.exec('esxi-2', `test -d ${installDir(2)}`)).code).not.toBe(0);
       expect(await lab.execOk('scvm-2', 'cat /home/smartx/.ssh/authorized_keys')).not.toContain('zbs-reroute:watch');
       // The remaining node is untouched apart from its SCVM key entry no longer listing esxi-2's IPs.
       expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toContain('zbs-reroute');
-      await waitFor('scvm-1 key entry without esxi-2', async () => (!(await lab.execOk('scvm-1', 'cat /home/smartx/.ssh/authorized_keys')).includes(lab.nodes[1]?.esxi.mgmtIp ?? '?') ? true : undefined), { timeoutMs: 60_000 });
+      await waitFor(
+        'scvm-1 key entry without esxi-2',
+        async () =>
+          !(await lab.execOk('scvm-1', 'cat /home/smartx/.ssh/authorized_keys')).includes(lab.nodes[1]?.esxi.mgmtIp ?? '?')
+            ? true
+            : undefined,
+        { timeoutMs: 60_000 },
+      );
       expect(nfsRouteChanges(lab, t)['esxi-1']).toEqual([]);
     } finally {
       fs.writeFileSync(manifest, full);

@@ -2,7 +2,15 @@ import type { HostVerification } from '../../apply/verify-host';
 import { EXIT_APPLIED_WITH_WARNINGS, EXIT_ERROR, EXIT_OK, EXIT_UNKNOWN } from '../exit-codes';
 import { APPLY_OUTCOME_EXIT, applyOutcome, applySummary, verdictCell } from './apply-outcome';
 
-const v = (node: string, verdict: HostVerification['verdict'], extra: Partial<HostVerification> = {}): HostVerification => ({ node, verdict, ok: verdict === 'ok' || verdict === 'warning', problems: [], warnings: [], unreachableIps: [], ...extra });
+const v = (node: string, verdict: HostVerification['verdict'], extra: Partial<HostVerification> = {}): HostVerification => ({
+  node,
+  verdict,
+  ok: verdict === 'ok' || verdict === 'warning',
+  problems: [],
+  warnings: [],
+  unreachableIps: [],
+  ...extra,
+});
 const exitOf = (failed: number, vs: HostVerification[]) => APPLY_OUTCOME_EXIT[applyOutcome(failed, vs)];
 
 describe('apply exit status from the verdicts', () => {
@@ -28,13 +36,19 @@ describe('apply exit status from the verdicts', () => {
 
 describe('apply summary', () => {
   test('warnings name the host and the peer', () => {
-    const s = applySummary('warnings', 2, 0, [v('node-1', 'ok'), v('node-2', 'warning', { warnings: ['peer node-3 (10.20.0.103) does not answer pings from node-2: a failover could not use it'] })]);
+    const s = applySummary('warnings', 2, 0, [
+      v('node-1', 'ok'),
+      v('node-2', 'warning', { warnings: ['peer node-3 (10.20.0.103) does not answer pings from node-2: a failover could not use it'] }),
+    ]);
     expect(s).toContain('Apply complete with warnings: 2 host(s) changed, 2 verified');
     expect(s).toContain('  node-2: peer node-3 (10.20.0.103) does not answer pings from node-2');
   });
 
   test('inconclusive names the host and why, and says the others were judged', () => {
-    const s = applySummary('inconclusive', 3, 0, [v('node-1', 'ok'), v('node-3', 'inconclusive', { reason: 'unreachable during verification: timed out' })]);
+    const s = applySummary('inconclusive', 3, 0, [
+      v('node-1', 'ok'),
+      v('node-3', 'inconclusive', { reason: 'unreachable during verification: timed out' }),
+    ]);
     expect(s).toMatch(/1 host\(s\) could not be verified \(inconclusive, exit 3\): node-3 \(unreachable during verification: timed out\)/);
   });
 

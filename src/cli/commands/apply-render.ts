@@ -10,12 +10,21 @@ import type { IoHost } from '../io-host';
 import { APPLY_OUTCOME_EXIT, applySummary, verdictCell } from './apply-outcome';
 
 function resultTable(io: IoHost, results: HostApplyResult[], verifications: HostVerification[]): string {
-  const table = new Table({ head: ['node', 'host', 'result', 'actions', 'verification'], style: { head: io.color ? ['bold'] : [], border: [] } });
+  const table = new Table({
+    head: ['node', 'host', 'result', 'actions', 'verification'],
+    style: { head: io.color ? ['bold'] : [], border: [] },
+  });
   for (const r of results) {
     const v = r.host === 'esxi' ? verifications.find((x) => x.node === r.node) : undefined;
     const verdict = v ? verdictCell(v) : '-';
     const result = r.error ? `${r.status}: ${r.error.message}` : r.status;
-    table.push([r.node, r.host, sanitizeForDisplay(result, { multiline: false, maxLength: 160 }), `${r.actionsDone}/${r.actionsTotal}`, sanitizeForDisplay(verdict, { multiline: false, maxLength: 160 })]);
+    table.push([
+      r.node,
+      r.host,
+      sanitizeForDisplay(result, { multiline: false, maxLength: 160 }),
+      `${r.actionsDone}/${r.actionsTotal}`,
+      sanitizeForDisplay(verdict, { multiline: false, maxLength: 160 }),
+    ]);
   }
   return table.toString();
 }
@@ -37,7 +46,15 @@ export function renderApplyRun(io: IoHost, run: ApplyRun): number {
     }
     if (run.unseen.length > 0) {
       const list = run.unseen.map((h) => `${h.node} (${h.host})`).join(', ');
-      io.result(`No changes on the reachable hosts, but ${run.unseen.length} host(s) could not be observed: ${list}. Run ${mode} again when they are back.`, { ok: false, changes: false, unreachable: run.unseen.map((h) => ({ node: h.node, host: h.host, reason: h.unreachableReason })), plan });
+      io.result(
+        `No changes on the reachable hosts, but ${run.unseen.length} host(s) could not be observed: ${list}. Run ${mode} again when they are back.`,
+        {
+          ok: false,
+          changes: false,
+          unreachable: run.unseen.map((h) => ({ node: h.node, host: h.host, reason: h.unreachableReason })),
+          plan,
+        },
+      );
       return EXIT_ERROR;
     }
     io.result(`No changes. Nothing to ${mode === 'destroy' ? 'destroy' : 'apply'}.`, { ok: true, changes: false, plan });
@@ -53,11 +70,24 @@ export function renderApplyRun(io: IoHost, run: ApplyRun): number {
       : ok
         ? `Destroy complete: ${changed} host(s) cleaned.`
         : [
-            failed.length > 0 ? `Destroy finished with problems: ${changed} host(s) cleaned, ${failed.length} failed or skipped; fix them and run destroy again: it converges.` : `Destroy finished: ${changed} host(s) cleaned.`,
+            failed.length > 0
+              ? `Destroy finished with problems: ${changed} host(s) cleaned, ${failed.length} failed or skipped; fix them and run destroy again: it converges.`
+              : `Destroy finished: ${changed} host(s) cleaned.`,
             ...(refused.length > 0 ? [destroyRefusedText(plan)] : []),
           ].join('\n');
   // Coded findings (a blind agent) in full below the table, whose cells are cut at 160 characters.
-  const coded = verifications.flatMap((v) => (v.findings ?? []).map((f) => sanitizeForDisplay(`${v.node}: ${f.code}: ${f.message}\n  fix: ${f.fix}`, { multiline: true, maxLength: 800 })));
-  io.result(`${resultTable(io, results, verifications)}\n${summary}${coded.length > 0 ? `\n${coded.join('\n')}` : ''}`, { ok, ...(outcome !== undefined ? { outcome } : {}), exitCode, results, verifications, ...(refused.length > 0 ? { refused } : {}) });
+  const coded = verifications.flatMap((v) =>
+    (v.findings ?? []).map((f) =>
+      sanitizeForDisplay(`${v.node}: ${f.code}: ${f.message}\n  fix: ${f.fix}`, { multiline: true, maxLength: 800 }),
+    ),
+  );
+  io.result(`${resultTable(io, results, verifications)}\n${summary}${coded.length > 0 ? `\n${coded.join('\n')}` : ''}`, {
+    ok,
+    ...(outcome !== undefined ? { outcome } : {}),
+    exitCode,
+    results,
+    verifications,
+    ...(refused.length > 0 ? { refused } : {}),
+  });
   return exitCode;
 }

@@ -9,7 +9,10 @@ export type DiscoverCommandOptions = DiscoverRequest;
 export async function runDiscover(io: IoHost, opts: DiscoverCommandOptions): Promise<number> {
   const { yaml, manifest, pairings, guesses } = await discoverManifest(engineIo(io), opts);
   if (opts.out) {
-    io.result(`Wrote ${opts.out}: cluster ${manifest.clusterName}, ${manifest.nodes.length} node(s). Next: \`reroute plan -f ${opts.out}\`.`, { ok: true, file: opts.out, cluster: manifest.clusterName, nodes: manifest.nodes.length, pairings, guesses });
+    io.result(
+      `Wrote ${opts.out}: cluster ${manifest.clusterName}, ${manifest.nodes.length} node(s). Next: \`reroute plan -f ${opts.out}\`.`,
+      { ok: true, file: opts.out, cluster: manifest.clusterName, nodes: manifest.nodes.length, pairings, guesses },
+    );
   } else {
     io.result(yaml, { ok: true, manifest: yaml, pairings, guesses });
   }

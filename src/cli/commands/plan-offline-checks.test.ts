@@ -15,8 +15,19 @@ describe('plan --observed and preflight', () => {
 
   test('the plan says the checks were not run, and why', async () => {
     const out: Array<{ text: string; json: unknown }> = [];
-    const io: IoHost = { json: false, color: false, info: () => undefined, warn: () => undefined, result: (text, json) => out.push({ text, json }), confirm: async () => false };
-    const code = await runPlan(io, { file: path.join(root, 'examples/cluster-3node.yaml'), observed: path.join(root, 'test/fixtures/snapshots/fresh-3node.json'), stateDir: state });
+    const io: IoHost = {
+      json: false,
+      color: false,
+      info: () => undefined,
+      warn: () => undefined,
+      result: (text, json) => out.push({ text, json }),
+      confirm: async () => false,
+    };
+    const code = await runPlan(io, {
+      file: path.join(root, 'examples/cluster-3node.yaml'),
+      observed: path.join(root, 'test/fixtures/snapshots/fresh-3node.json'),
+      stateDir: state,
+    });
     expect(code).toBe(0);
     const [r] = out;
     expect(r?.text).toMatch(/^Checks: not run \(offline plan from --observed; `reroute preflight` checks the hosts\)\.$/m);
@@ -27,8 +38,19 @@ describe('plan --observed and preflight', () => {
   test('with the rest session source no cluster key is wanted, so no placeholder-key warning and no key file in the plan', async () => {
     const warnings: string[] = [];
     const out: unknown[] = [];
-    const io: IoHost = { json: false, color: false, info: () => undefined, warn: (m) => warnings.push(m), result: (_t, json) => out.push(json), confirm: async () => false };
-    const code = await runPlan(io, { file: path.join(root, 'examples/cluster-3node.yaml'), observed: path.join(root, 'test/fixtures/snapshots/fresh-3node.json'), stateDir: state });
+    const io: IoHost = {
+      json: false,
+      color: false,
+      info: () => undefined,
+      warn: (m) => warnings.push(m),
+      result: (_t, json) => out.push(json),
+      confirm: async () => false,
+    };
+    const code = await runPlan(io, {
+      file: path.join(root, 'examples/cluster-3node.yaml'),
+      observed: path.join(root, 'test/fixtures/snapshots/fresh-3node.json'),
+      stateDir: state,
+    });
     expect(code).toBe(0);
     expect(warnings.filter((w) => /keypair|placeholder/.test(w))).toEqual([]);
     const plan = out[0] as { hosts: Array<{ actions: Array<{ op: string; path?: string; entry?: string }> }> };
@@ -37,4 +59,3 @@ describe('plan --observed and preflight', () => {
     expect(actions.filter((a) => a.op === 'authorized-key-add')).toEqual([]);
   });
 });
-

@@ -5,7 +5,10 @@ import type { IoHost } from '../io-host';
 import { openSession } from './session-options';
 
 /** `reroute preflight`: read-only checks of every host; exit 1 when any check fails. */
-export async function runPreflight(io: IoHost, opts: { file: string; stateDir: string; target?: string[]; acceptNewHostKey?: string[] }): Promise<number> {
+export async function runPreflight(
+  io: IoHost,
+  opts: { file: string; stateDir: string; target?: string[]; acceptNewHostKey?: string[] },
+): Promise<number> {
   const session = await openSession(io, opts);
   try {
     io.info(`Checking ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);

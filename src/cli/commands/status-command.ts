@@ -27,20 +27,36 @@ function peerViewFor(session: ClusterSession, observed: ObservedCluster, stateDi
   }
 }
 
-export async function runStatus(io: IoHost, opts: { file: string; stateDir: string; check?: boolean; acceptNewHostKey?: string[] }): Promise<number> {
+export async function runStatus(
+  io: IoHost,
+  opts: { file: string; stateDir: string; check?: boolean; acceptNewHostKey?: string[] },
+): Promise<number> {
   // Status installs nothing: it reports hosts against any wanted version, shipped or not.
   const session = await openSession(io, { ...opts, anyVersion: true });
   try {
     io.info(`Observing ${session.manifest.nodes.length} node(s) of cluster ${session.manifest.clusterName}…`);
     const observed = await session.observe(observeProgress(io));
     const releases = await readScvmReleases(session);
-    const rows = clusterStatus(session.manifest, observed, { releases, agentSshUser: preflightContext(session.manifest).agentSshUser, peerView: peerViewFor(session, observed, opts.stateDir) });
+    const rows = clusterStatus(session.manifest, observed, {
+      releases,
+      agentSshUser: preflightContext(session.manifest).agentSshUser,
+      peerView: peerViewFor(session, observed, opts.stateDir),
+    });
     // A ZBS upgrade can break what the agent relies on (SMTX OS 5.1.2 refuses root ssh login): named with its fix.
     const broken = rows.filter((r) => r.zbsProblems.length > 0).map((r) => `${r.node}: ${r.zbsProblems.join(' ')}`);
-    const zbsLines = broken.length > 0 ? `\nSMTX OS version breaks the agent on ${broken.length} SCVM(s):\n  ${broken.map((b) => sanitizeForDisplay(b, { multiline: false, maxLength: 400 })).join('\n  ')}` : '';
+    const zbsLines =
+      broken.length > 0
+        ? `\nSMTX OS version breaks the agent on ${broken.length} SCVM(s):\n  ${broken.map((b) => sanitizeForDisplay(b, { multiline: false, maxLength: 400 })).join('\n  ')}`
+        : '';
     const text = `${statusTable(rows, io.color)}\n${summaryLines(rows, session.manifest.version)}${zbsLines}${degradedLines(rows)}${shadowTable(rows, io.color)}`;
     const code = statusExitCode(rows, opts.check === true);
-    io.result(text, { cluster: session.manifest.clusterName, wantedVersion: session.manifest.version, routingMode: session.manifest.routing.mode, unreachable: rows.filter((r) => !r.reachable).map((r) => r.node), hosts: rows });
+    io.result(text, {
+      cluster: session.manifest.clusterName,
+      wantedVersion: session.manifest.version,
+      routingMode: session.manifest.routing.mode,
+      unreachable: rows.filter((r) => !r.reachable).map((r) => r.node),
+      hosts: rows,
+    });
     return code;
   } finally {
     await session.close();

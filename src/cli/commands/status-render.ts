@@ -53,7 +53,22 @@ const via = (r: HostStatus) => (r.routeGateway ? `${r.routeGateway}${r.routeTarg
 
 /** The main table: one row per node; what could not be observed is `?`, never a guess. */
 export function statusTable(rows: HostStatus[], color: boolean): string {
-  const table = new Table({ head: ['node', 'reachable', 'agent version', 'wanted', 'SMTX OS', 'agent alive', 'route 192.168.33.2 via', 'local', 'session list', 'peers', 'heartbeat'], style: { head: color ? ['bold'] : [], border: [] } });
+  const table = new Table({
+    head: [
+      'node',
+      'reachable',
+      'agent version',
+      'wanted',
+      'SMTX OS',
+      'agent alive',
+      'route 192.168.33.2 via',
+      'local',
+      'session list',
+      'peers',
+      'heartbeat',
+    ],
+    style: { head: color ? ['bold'] : [], border: [] },
+  });
   for (const r of rows) {
     const seen = r.reachable;
     table.push([
@@ -104,11 +119,16 @@ export function degradedLines(rows: HostStatus[]): string {
 export function shadowTable(rows: HostStatus[], color: boolean): string {
   const shadow = rows.filter((r) => r.sight.shadow !== undefined);
   if (shadow.length === 0) return '';
-  const table = new Table({ head: ['node', 'real route via', 'agent would route via', 'agrees', 'would-be changes'], style: { head: color ? ['bold'] : [], border: [] } });
+  const table = new Table({
+    head: ['node', 'real route via', 'agent would route via', 'agrees', 'would-be changes'],
+    style: { head: color ? ['bold'] : [], border: [] },
+  });
   for (const r of shadow) {
     const s = r.sight.shadow!;
     const would = s.target === '' ? '(none)' : `${s.target}${s.targetNode ? ` (${s.targetNode})` : ''}${s.kind ? ` ${s.kind}` : ''}`;
-    const agrees = s.disagree ? `NO${s.disagreeForSeconds !== undefined ? `, for ${s.disagreeForSeconds}s (since ${s.disagreeSince})` : ''}` : 'yes';
+    const agrees = s.disagree
+      ? `NO${s.disagreeForSeconds !== undefined ? `, for ${s.disagreeForSeconds}s (since ${s.disagreeSince})` : ''}`
+      : 'yes';
     table.push([r.node, via(r), line(would), agrees, String(s.changes)]);
   }
   const disagreeing = shadow.filter((r) => r.sight.shadow?.disagree).length;

@@ -23,7 +23,12 @@ export interface WatchCommandOptions {
 function positive(name: string, v: string | undefined, fallback: number, opts: { min: number; max: number }): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < opts.min || n > opts.max) throw new RerouteError('USAGE', `${name} must be a number from ${opts.min} to ${opts.max}, got ${JSON.stringify(v)}`, `Give ${name} as a number, e.g. ${name} ${fallback}.`);
+  if (!Number.isFinite(n) || n < opts.min || n > opts.max)
+    throw new RerouteError(
+      'USAGE',
+      `${name} must be a number from ${opts.min} to ${opts.max}, got ${JSON.stringify(v)}`,
+      `Give ${name} as a number, e.g. ${name} ${fallback}.`,
+    );
   return n;
 }
 
@@ -34,7 +39,12 @@ function positive(name: string, v: string | undefined, fallback: number, opts: {
  */
 export async function runWatch(io: IoHost, opts: WatchCommandOptions): Promise<number> {
   const mode = (opts.mode ?? 'report') as WatchMode;
-  if (mode !== 'report' && mode !== 'correct') throw new RerouteError('USAGE', `--mode must be report or correct, got ${JSON.stringify(opts.mode)}`, 'Use --mode report (log drift only) or --mode correct (fix it).');
+  if (mode !== 'report' && mode !== 'correct')
+    throw new RerouteError(
+      'USAGE',
+      `--mode must be report or correct, got ${JSON.stringify(opts.mode)}`,
+      'Use --mode report (log drift only) or --mode correct (fix it).',
+    );
   const intervalS = positive('--interval', opts.interval, 60, { min: 1, max: 86_400 });
   const jitter = positive('--jitter', opts.jitter, 0.1, { min: 0, max: 0.5 });
   const paths = ensureStateDir(opts.stateDir);
