@@ -1,4 +1,5 @@
-import { connectionsFor as clusterConnections, openCluster, type OpenedCluster } from '../engine/open-cluster';
+import type { WatchedCluster } from '../engine/node-reconciler';
+import { connectionsFor as clusterConnections, openCluster } from '../engine/open-cluster';
 import type { HostConnections } from '../remote/host-connections';
 import type { PinResult } from '../state/known-hosts-store';
 
@@ -8,9 +9,7 @@ import type { PinResult } from '../state/known-hosts-store';
  * by warm-connections.ts (bounded by age, dropped on failure, and a host that
  * rebooted is dialled again); corrections open their own and close them.
  */
-export interface WatchContext extends OpenedCluster {
-  onPin?(r: PinResult): void;
-}
+export type WatchContext = WatchedCluster;
 
 /** Throws InputError (with file:line:col problems) for an invalid manifest, RerouteError for missing credentials. */
 export async function openWatchContext(manifestPath: string, stateDir: string, onPin?: (r: PinResult) => void): Promise<WatchContext> {

@@ -6,11 +6,9 @@
 import * as path from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import type winston from 'winston';
-import type { HostApplyResult } from '../apply/apply-events';
-import { applyPlan } from '../apply/apply-plan';
 import { KNOWN_HOSTS_FILE } from '../agent/bundle-layout';
 import type { ClusterKeyInfo } from '../desired/desired-types';
-import { applyDepsFor } from '../engine/apply-deps';
+import { errorReason, NodeReconciler } from '../engine/node-reconciler';
 import { clusterPlan, offlineKeyInfo, PENDING_KEY } from '../engine/cluster-plan';
 import { clusterKeyNeeded } from '../desired/desired-state';
 import { InputError, RerouteError, formatProblem } from '../errors/reroute-error';
@@ -18,12 +16,10 @@ import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import { observeCluster } from '../observe/observe-cluster';
 import type { ObservedCluster } from '../observe/observed-types';
 import type { HostPlan, Plan } from '../plan/plan-types';
-import { ApplyJournal } from '../state/apply-journal';
 import { loadClusterKeypair, type ClusterKeypair } from '../state/cluster-keypair';
-import { acquireStateLock, type StateLock } from '../state/state-lock';
 import { nodeHostPlans, observeOutcome } from './drift-items';
 import { WarmConnections } from './warm-connections';
-import { connectionsFor, observeConnect, openWatchContext, type WatchContext } from './watch-context';
+import { observeConnect, openWatchContext, type WatchContext } from './watch-context';
 import {
   initialWatchState,
   reduceWatch,
@@ -50,43 +46,10 @@ export interface WatchLoopOptions {
 
 const TICK_MS = 250;
 
-/**
- * The state lock, shared by every correction in flight in this process: taken
- * by the first, released by the last. A manual `reroute apply` meanwhile fails
- * at once with LOCK_HELD naming this watch; while a manual apply holds it, the
- * watch's corrections are deferred, never interleaved.
- */
-class SharedStateLock {
-  private lock: StateLock | undefined;
-  private holders = 0;
-  constructor(
-    private readonly stateDir: string,
-    private readonly command: string,
-  ) {}
-
-  acquire(): void {
-    if (this.holders === 0) this.lock = acquireStateLock(this.stateDir, { command: this.command });
-    this.holders++;
-  }
-
-  release(): void {
-    this.holders = Math.max(0, this.holders - 1);
-    if (this.holders === 0) {
-      this.lock?.release();
-      this.lock = undefined;
-    }
-  }
-}
-
 function problemsOf(err: unknown): string[] {
   if (err instanceof InputError) return err.problems.map((p) => formatProblem(p).replace(/\n\s*/g, ' '));
   if (err instanceof RerouteError) return [`[${err.code}] ${err.message}`];
   return [err instanceof Error ? err.message : String(err)];
-}
-
-function reasonOf(err: unknown): string {
-  if (err instanceof RerouteError) return `[${err.code}] ${err.message}`;
-  return err instanceof Error ? err.message : String(err);
 }
 
 export class WatchLoop {
@@ -101,8 +64,8 @@ export class WatchLoop {
   private readonly plans = new Map<string, { plan: Plan; hosts: HostPlan[]; ctx: WatchContext }>();
   /** Specs of nodes removed from the manifest, for --prune. */
   private readonly removedSpecs = new Map<string, { node: NodeSpec; ctx: WatchContext }>();
-  private readonly lock: SharedStateLock;
-  private readonly journal: ApplyJournal;
+  /** Carries out corrections and prunes (the lock, the journal, the connections of each job). */
+  private readonly nodes: NodeReconciler;
   private readonly inFlight = new Set<Promise<void>>();
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -116,8 +79,17 @@ export class WatchLoop {
 
   constructor(private readonly opts: WatchLoopOptions) {
     this.state = initialWatchState(opts.config, opts.seed ?? Date.now());
-    this.lock = new SharedStateLock(opts.stateDir, opts.commandLine);
-    this.journal = ApplyJournal.open(opts.stateDir);
+    this.nodes = new NodeReconciler({
+      stateDir: opts.stateDir,
+      commandLine: opts.commandLine,
+      onAction: (e) =>
+        opts.logger.debug(`${e.node} (${e.host}): ${e.action.op}${'path' in e.action ? ` ${e.action.path}` : ''}`, {
+          event: 'action-done',
+          host: e.node,
+          hostKind: e.host,
+          op: e.action.op,
+        }),
+    });
     this.now = opts.now ?? Date.now;
     this.done = new Promise((resolve) => (this.finished = resolve));
   }
@@ -149,8 +121,8 @@ export class WatchLoop {
         type: 'log',
         level: 'error',
         event: 'manifest-watch-failed',
-        message: `cannot watch ${file}: ${reasonOf(err)}`,
-        fields: { reason: reasonOf(err) },
+        message: `cannot watch ${file}: ${errorReason(err)}`,
+        fields: { reason: errorReason(err) },
       }),
     );
     // Edits before chokidar's first scan completes are not reported: wait for it (bounded), then
@@ -261,7 +233,7 @@ export class WatchLoop {
   private track(job: Promise<void>): void {
     const p = job.catch((err: unknown) => {
       // A job must always report back, or its host would stay busy forever; this is a bug path.
-      this.opts.logger.error(`internal error in a watch job: ${reasonOf(err)}`, { event: 'internal-error', reason: reasonOf(err) });
+      this.opts.logger.error(`internal error in a watch job: ${errorReason(err)}`, { event: 'internal-error', reason: errorReason(err) });
     });
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
@@ -345,48 +317,12 @@ export class WatchLoop {
         outcome = observeOutcome(p.hosts);
       }
     } catch (err) {
-      outcome = { unreachable: [{ hostKind: 'esxi', reason: `cannot plan: ${reasonOf(err)}` }], drift: [] };
+      outcome = { unreachable: [{ hostKind: 'esxi', reason: `cannot plan: ${errorReason(err)}` }], drift: [] };
     } finally {
       // A host whose check failed is dialled afresh next time: its kept connection may be what failed.
       this.warm.release(lease, !outcome || outcome.unreachable.length > 0 ? node : undefined);
     }
     this.dispatch({ type: 'observed', now: this.now(), node, outcome });
-  }
-
-  private async execute(
-    ctx: WatchContext,
-    plan: Plan,
-    hosts: HostPlan[],
-    keypair: ClusterKeypair | undefined,
-    what: string,
-  ): Promise<HostApplyResult[]> {
-    const pool = connectionsFor(ctx);
-    const run = this.journal.startRun({ command: `${this.opts.commandLine} (${what})`, nodes: [...new Set(hosts.map((h) => h.node))] });
-    let ok = false;
-    try {
-      const deps = applyDepsFor({
-        manifest: ctx.manifest,
-        version: plan.version,
-        connections: pool,
-        keypair,
-        journal: run,
-        events: (e) => {
-          if (e.type === 'action-done')
-            this.opts.logger.debug(`${e.node} (${e.host}): ${e.action.op}${'path' in e.action ? ` ${e.action.path}` : ''}`, {
-              event: 'action-done',
-              host: e.node,
-              hostKind: e.host,
-              op: e.action.op,
-            });
-        },
-      });
-      const results = await applyPlan({ ...plan, hosts }, deps);
-      ok = results.every((r) => r.status === 'applied' || r.status === 'unchanged');
-      return results;
-    } finally {
-      run.end(ok ? 'ok' : 'failed');
-      await pool.closeAll();
-    }
   }
 
   private async correct(node: string): Promise<void> {
@@ -401,28 +337,8 @@ export class WatchLoop {
       return { kind: 'failed', items: [], reason: 'no cluster keypair in the state folder' };
     const hosts = entry.hosts.filter((h) => h.actions.length > 0);
     const items: DriftItem[] = observeOutcome(hosts).drift;
-    try {
-      this.lock.acquire();
-    } catch (err) {
-      if (err instanceof RerouteError && err.code === 'LOCK_HELD') return { kind: 'deferred', reason: err.message };
-      throw err;
-    }
-    try {
-      const results = await this.execute(entry.ctx, entry.plan, hosts, this.keypair, 'correct');
-      const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
-      if (failed.length === 0) return { kind: 'ok', items };
-      if (failed.every((r) => r.error?.code === 'LEASE_HELD'))
-        return { kind: 'deferred', reason: failed.map((r) => r.error?.message ?? '').join('; ') };
-      return {
-        kind: 'failed',
-        items,
-        reason: failed.map((r) => `${r.host}: ${r.error ? `[${r.error.code}] ${r.error.message}` : r.status}`).join('; '),
-      };
-    } catch (err) {
-      return { kind: 'failed', items, reason: reasonOf(err) };
-    } finally {
-      this.lock.release();
-    }
+    const r = await this.nodes.correct(entry.ctx, entry.plan, hosts, this.keypair);
+    return r.kind === 'deferred' ? r : { ...r, items };
   }
 
   /** --prune: tear down a node that left the manifest, with the spec and credentials it had. */
@@ -434,46 +350,9 @@ export class WatchLoop {
       reason = !removed ? 'its old spec is unknown' : 'no cluster keypair in the state folder';
     } else {
       const manifest: Manifest = { ...removed.ctx.manifest, nodes: [removed.node] };
-      const ctx: WatchContext = { ...removed.ctx, manifest };
-      let locked = false;
-      const pool = connectionsFor(ctx);
-      try {
-        const observed = await observeCluster(manifest, { connect: observeConnect(pool) });
-        const plan = clusterPlan({
-          manifest,
-          bundle: ctx.bundle,
-          key: this.keyInfo(manifest),
-          scvmHostKeys: {},
-          observed,
-          mode: 'destroy',
-          now: new Date(this.now()),
-          manifestSha256: ctx.sha,
-        });
-        const unreachable = plan.hosts.filter((h) => h.change === 'unreachable');
-        if (unreachable.length > 0)
-          throw new RerouteError(
-            'HOST_UNREACHABLE',
-            unreachable.map((h) => `${h.host}: ${h.unreachableReason ?? 'unreachable'}`).join('; '),
-            'It is retried.',
-          );
-        this.lock.acquire();
-        locked = true;
-        const results = await this.execute(
-          ctx,
-          plan,
-          plan.hosts.filter((h) => h.actions.length > 0),
-          this.keypair,
-          'prune',
-        );
-        const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
-        ok = failed.length === 0;
-        if (!ok) reason = failed.map((r) => `${r.host}: ${r.error?.message ?? r.status}`).join('; ');
-      } catch (err) {
-        reason = reasonOf(err);
-      } finally {
-        if (locked) this.lock.release();
-        await pool.closeAll();
-      }
+      const r = await this.nodes.prune({ ...removed.ctx, manifest }, this.keyInfo(manifest), this.keypair, new Date(this.now()));
+      ok = r.kind === 'ok';
+      if (r.kind !== 'ok') reason = r.reason;
     }
     if (ok) this.removedSpecs.delete(node);
     this.dispatch({ type: 'pruned', now: this.now(), node, ok, reason });

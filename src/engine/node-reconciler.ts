@@ -1,0 +1,174 @@
+import type { HostApplyResult } from '../apply/apply-events';
+import { applyPlan } from '../apply/apply-plan';
+import type { ClusterKeyInfo } from '../desired/desired-types';
+import { RerouteError } from '../errors/reroute-error';
+import { observeCluster } from '../observe/observe-cluster';
+import type { Action, HostPlan, Plan } from '../plan/plan-types';
+import { ApplyJournal } from '../state/apply-journal';
+import type { ClusterKeypair } from '../state/cluster-keypair';
+import type { PinResult } from '../state/known-hosts-store';
+import { acquireStateLock, type StateLock } from '../state/state-lock';
+import { applyDepsFor } from './apply-deps';
+import { clusterPlan } from './cluster-plan';
+import { connectionsFor, type OpenedCluster } from './open-cluster';
+import { observeConnect } from './observe-connect';
+
+/** An opened cluster as watch keeps it: new host-key pins are reported as they happen. */
+export interface WatchedCluster extends OpenedCluster {
+  onPin?(r: PinResult): void;
+}
+
+/** How one job on one node ended. `deferred`: someone else holds the state lock or a host lease; try later. */
+export type NodeJobOutcome = { kind: 'ok' } | { kind: 'deferred'; reason: string } | { kind: 'failed'; reason: string };
+
+export interface NodeReconcilerOptions {
+  stateDir: string;
+  /** Shown in the lock file and the journal. */
+  commandLine: string;
+  /** Each remote action carried out (for debug logs). */
+  onAction?(e: { node: string; host: string; action: Action }): void;
+}
+
+/** `[CODE] message` for a RerouteError, the message otherwise: what watch logs as a reason. */
+export function errorReason(err: unknown): string {
+  if (err instanceof RerouteError) return `[${err.code}] ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The state lock, shared by every correction in flight in this process: taken
+ * by the first, released by the last. A manual `reroute apply` meanwhile fails
+ * at once with LOCK_HELD naming this watch; while a manual apply holds it, the
+ * watch's corrections are deferred, never interleaved.
+ */
+class SharedStateLock {
+  private lock: StateLock | undefined;
+  private holders = 0;
+  constructor(
+    private readonly stateDir: string,
+    private readonly command: string,
+  ) {}
+
+  acquire(): void {
+    if (this.holders === 0) this.lock = acquireStateLock(this.stateDir, { command: this.command });
+    this.holders++;
+  }
+
+  release(): void {
+    this.holders = Math.max(0, this.holders - 1);
+    if (this.holders === 0) {
+      this.lock?.release();
+      this.lock = undefined;
+    }
+  }
+}
+
+/**
+ * What watch does to a node, as use cases: carry out its plan (correct) and tear down a node that
+ * left the manifest (prune). The watch loop decides when and with which plan; this owns how: the
+ * shared state lock, one journal run per job, a fresh connection pool per job, closed after it.
+ */
+export class NodeReconciler {
+  private readonly lock: SharedStateLock;
+  private readonly journal: ApplyJournal;
+
+  constructor(private readonly opts: NodeReconcilerOptions) {
+    this.lock = new SharedStateLock(opts.stateDir, opts.commandLine);
+    this.journal = ApplyJournal.open(opts.stateDir);
+  }
+
+  /** Carries out `hosts` (of `plan`), the drifted host plans of one node. */
+  async correct(cluster: WatchedCluster, plan: Plan, hosts: HostPlan[], keypair: ClusterKeypair | undefined): Promise<NodeJobOutcome> {
+    try {
+      this.lock.acquire();
+    } catch (err) {
+      if (err instanceof RerouteError && err.code === 'LOCK_HELD') return { kind: 'deferred', reason: err.message };
+      throw err;
+    }
+    try {
+      const results = await this.execute(cluster, plan, hosts, keypair, 'correct');
+      const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
+      if (failed.length === 0) return { kind: 'ok' };
+      if (failed.every((r) => r.error?.code === 'LEASE_HELD'))
+        return { kind: 'deferred', reason: failed.map((r) => r.error?.message ?? '').join('; ') };
+      return {
+        kind: 'failed',
+        reason: failed.map((r) => `${r.host}: ${r.error ? `[${r.error.code}] ${r.error.message}` : r.status}`).join('; '),
+      };
+    } catch (err) {
+      return { kind: 'failed', reason: errorReason(err) };
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  /** Tears down the one node of `cluster.manifest` (its spec as it was): observe, plan a destroy, carry it out. */
+  async prune(cluster: WatchedCluster, key: ClusterKeyInfo, keypair: ClusterKeypair | undefined, now: Date): Promise<NodeJobOutcome> {
+    const { manifest } = cluster;
+    let locked = false;
+    const pool = connectionsFor(cluster, cluster.onPin);
+    try {
+      const observed = await observeCluster(manifest, { connect: observeConnect(pool) });
+      const plan = clusterPlan({
+        manifest,
+        bundle: cluster.bundle,
+        key,
+        scvmHostKeys: {},
+        observed,
+        mode: 'destroy',
+        now,
+        manifestSha256: cluster.sha,
+      });
+      const unreachable = plan.hosts.filter((h) => h.change === 'unreachable');
+      if (unreachable.length > 0)
+        throw new RerouteError(
+          'HOST_UNREACHABLE',
+          unreachable.map((h) => `${h.host}: ${h.unreachableReason ?? 'unreachable'}`).join('; '),
+          'It is retried.',
+        );
+      this.lock.acquire();
+      locked = true;
+      const hosts = plan.hosts.filter((h) => h.actions.length > 0);
+      const failed = (await this.execute(cluster, plan, hosts, keypair, 'prune')).filter(
+        (r) => r.status === 'failed' || r.status === 'skipped',
+      );
+      if (failed.length === 0) return { kind: 'ok' };
+      return { kind: 'failed', reason: failed.map((r) => `${r.host}: ${r.error?.message ?? r.status}`).join('; ') };
+    } catch (err) {
+      return { kind: 'failed', reason: errorReason(err) };
+    } finally {
+      if (locked) this.lock.release();
+      await pool.closeAll();
+    }
+  }
+
+  private async execute(
+    cluster: WatchedCluster,
+    plan: Plan,
+    hosts: HostPlan[],
+    keypair: ClusterKeypair | undefined,
+    what: string,
+  ): Promise<HostApplyResult[]> {
+    const pool = connectionsFor(cluster, cluster.onPin);
+    const run = this.journal.startRun({ command: `${this.opts.commandLine} (${what})`, nodes: [...new Set(hosts.map((h) => h.node))] });
+    let ok = false;
+    try {
+      const deps = applyDepsFor({
+        manifest: cluster.manifest,
+        version: plan.version,
+        connections: pool,
+        keypair,
+        journal: run,
+        events: (e) => {
+          if (e.type === 'action-done') this.opts.onAction?.({ node: e.node, host: e.host, action: e.action });
+        },
+      });
+      const results = await applyPlan({ ...plan, hosts }, deps);
+      ok = results.every((r) => r.status === 'applied' || r.status === 'unchanged');
+      return results;
+    } finally {
+      run.end(ok ? 'ok' : 'failed');
+      await pool.closeAll();
+    }
+  }
+}
