@@ -57,6 +57,8 @@ export function engineIo(io: IoHost): EngineIo {
         return io.warn(`the previous run (${m.runId}) did not finish; hosts are re-observed, so this run picks up where it stopped`);
       case 'OBSERVE_START':
         return io.info(`Observing ${m.nodes} node(s) of cluster ${m.cluster}…`);
+      case 'PREFLIGHT_START':
+        return io.info(`Checking ${m.nodes} node(s) of cluster ${m.cluster}…`);
       case 'OBSERVE_PROGRESS':
         return observe(m.event);
       case 'PLAN_SHOWN':

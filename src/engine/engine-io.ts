@@ -16,6 +16,7 @@ export type EngineMessage =
   /** The journal's last run has no end: this run re-observes and picks up where it stopped. */
   | { code: 'RUN_INCOMPLETE'; runId: string }
   | { code: 'OBSERVE_START'; cluster: string; nodes: number }
+  | { code: 'PREFLIGHT_START'; cluster: string; nodes: number }
   | { code: 'OBSERVE_PROGRESS'; event: ObserveEvent }
   /** The plan as it will be carried out (checks, notes, warnings), also just before a refusal that names it. */
   | { code: 'PLAN_SHOWN'; plan: Plan }

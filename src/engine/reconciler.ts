@@ -23,6 +23,8 @@ import type { EngineIo } from './engine-io';
 import { observeConnect } from './observe-connect';
 import { gatherPreflight, judgePreflight, planPreflight, refuseOnFailedChecks, validateSkips } from './preflight';
 import { checkSavedPlanFresh, readSavedPlan } from './saved-plan';
+import { preflightReport, statusReport, type StatusReport } from './cluster-report';
+import type { PreflightReport } from '../preflight/preflight-types';
 
 /** Where the cluster is described and which host keys may be pinned anew. */
 export interface ClusterRequest {
@@ -106,7 +108,7 @@ export function refusedHosts(plan: Plan): RefusedHost[] {
 
 /**
  * The application layer the CLI drives: one state folder, the use cases on it
- * (plan, apply and destroy so far), with the state lock, the journal, leftover
+ * (plan, apply, destroy, status, preflight), with the state lock, the journal, leftover
  * leases, verification and saved-plan freshness inside. Talks only through EngineIo.
  */
 export class Reconciler {
@@ -125,6 +127,26 @@ export class Reconciler {
       ...(ask ? { prompt: (question: string) => ask(question) } : {}),
       onPin: (pin) => this.io.emit({ code: 'HOST_KEY_PINNED', pin }),
     });
+  }
+
+  /** `reroute status`: read-only, against any wanted version (status installs nothing). */
+  async status(req: ClusterRequest): Promise<StatusReport> {
+    const session = await this.openSession({ ...req, anyVersion: true });
+    try {
+      return await statusReport(session, this.io);
+    } finally {
+      await session.close();
+    }
+  }
+
+  /** `reroute preflight`: read-only checks of every host, or of the `target` nodes. */
+  async preflight(req: ClusterRequest & { target?: string[] }): Promise<PreflightReport> {
+    const session = await this.openSession(req);
+    try {
+      return await preflightReport(session, this.io, req.target);
+    } finally {
+      await session.close();
+    }
   }
 
   /** `reroute plan`: observe (or read a saved observation) and plan; an agent on an NFS datastore is shown, then refused. */
