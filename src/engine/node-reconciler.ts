@@ -1,8 +1,11 @@
 import type { HostApplyResult } from '../apply/apply-events';
 import { applyPlan } from '../apply/apply-plan';
+import { KNOWN_HOSTS_FILE } from '../agent/bundle-layout';
 import type { ClusterKeyInfo } from '../desired/desired-types';
 import { RerouteError } from '../errors/reroute-error';
 import { observeCluster } from '../observe/observe-cluster';
+import type { ObservedCluster } from '../observe/observed-types';
+import type { HostConnections } from '../remote/host-connections';
 import type { Action, HostPlan, Plan } from '../plan/plan-types';
 import { ApplyJournal } from '../state/apply-journal';
 import type { ClusterKeypair } from '../state/cluster-keypair';
@@ -36,6 +39,48 @@ export function errorReason(err: unknown): string {
 }
 
 /**
+ * One node's plan against everything watch has seen of the cluster (`observed`, its cache). While
+ * some SCVM's host key was never seen, the agent's known_hosts is left alone: writing it from a
+ * partial view would drop a key the agent needs.
+ */
+export function planNode(input: {
+  cluster: OpenedCluster;
+  observed: ObservedCluster;
+  scvmHostKeys: Record<string, string>;
+  key: ClusterKeyInfo;
+  node: string;
+  now: Date;
+}): { plan: Plan; hosts: HostPlan[] } {
+  const { cluster, node } = input;
+  const { manifest } = cluster;
+  const plan = clusterPlan({
+    manifest,
+    bundle: cluster.bundle,
+    key: input.key,
+    scvmHostKeys: { ...input.scvmHostKeys },
+    observed: { ...input.observed, esxi: { ...input.observed.esxi }, scvm: { ...input.observed.scvm } },
+    mode: 'apply',
+    targets: [node],
+    now: input.now,
+    manifestSha256: cluster.sha,
+  });
+  let hosts = plan.hosts.filter((h) => h.node === node);
+  if (manifest.nodes.some((n) => input.scvmHostKeys[n.name] === undefined)) {
+    hosts = hosts.map((h) => {
+      const actions = h.actions.filter((a) => !(a.op === 'write-file' && a.path.endsWith(`/${KNOWN_HOSTS_FILE}`)));
+      if (actions.length === h.actions.length) return h;
+      return {
+        ...h,
+        actions,
+        reasons: h.reasons.filter((r) => r.item !== KNOWN_HOSTS_FILE),
+        change: actions.length === 0 ? 'noop' : h.change,
+      };
+    });
+  }
+  return { plan, hosts };
+}
+
+/**
  * The state lock, shared by every correction in flight in this process: taken
  * by the first, released by the last. A manual `reroute apply` meanwhile fails
  * at once with LOCK_HELD naming this watch; while a manual apply holds it, the
@@ -64,9 +109,10 @@ class SharedStateLock {
 }
 
 /**
- * What watch does to a node, as use cases: carry out its plan (correct) and tear down a node that
- * left the manifest (prune). The watch loop decides when and with which plan; this owns how: the
- * shared state lock, one journal run per job, a fresh connection pool per job, closed after it.
+ * What watch does to a node, as use cases: observe it (check), carry out its plan (correct) and
+ * tear down a node that left the manifest (prune). The watch loop decides when, and keeps what it
+ * has seen; this owns how: the shared state lock, one journal run per job, a fresh connection pool
+ * per correction or prune, closed after it.
  */
 export class NodeReconciler {
   private readonly lock: SharedStateLock;
@@ -75,6 +121,11 @@ export class NodeReconciler {
   constructor(private readonly opts: NodeReconcilerOptions) {
     this.lock = new SharedStateLock(opts.stateDir, opts.commandLine);
     this.journal = ApplyJournal.open(opts.stateDir);
+  }
+
+  /** Watch's periodic check of one node: its ESXi and SCVM observed over connections the caller keeps warm. */
+  async observeNode(cluster: WatchedCluster, node: string, pool: HostConnections): Promise<ObservedCluster> {
+    return observeCluster(cluster.manifest, { nodes: [node], connect: observeConnect(pool) });
   }
 
   /** Carries out `hosts` (of `plan`), the drifted host plans of one node. */

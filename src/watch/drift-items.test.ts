@@ -1,7 +1,10 @@
 import { planCluster } from '../plan/plan-cluster';
 import type { EsxiObserved } from '../observe/observed-types';
 import { ESXI_CRONTAB, PLAN_OPTS, convergedCluster, fixtureDesired, fixtureManifest, unreachable } from '../../test/support/plan-fixtures';
-import { nodeHostPlans, observeOutcome } from './drift-items';
+import type { Plan } from '../plan/plan-types';
+import { observeOutcome } from './drift-items';
+
+const nodeHostPlans = (p: Plan, node: string) => p.hosts.filter((h) => h.node === node);
 
 const m = fixtureManifest(3);
 const d = fixtureDesired(m);

@@ -1,15 +1,10 @@
-import type { HostPlan, Plan } from '../plan/plan-types';
+import type { HostPlan } from '../plan/plan-types';
 import type { DriftItem, ObserveOutcome } from './watch-reducer';
 
 function itemsOf(h: HostPlan): DriftItem[] {
   if (h.actions.length === 0) return [];
   if (h.reasons.length === 0) return [{ hostKind: h.host, item: 'host', reason: `${h.actions.length} change(s)` }];
   return h.reasons.map((r) => ({ hostKind: h.host, item: r.item, reason: r.detail }));
-}
-
-/** The host plans of one node (its ESXi and its SCVM). */
-export function nodeHostPlans(plan: Plan, node: string): HostPlan[] {
-  return plan.hosts.filter((h) => h.node === node);
 }
 
 /** What a per-node plan means to the watch loop: unreachable halves and drifted items. */

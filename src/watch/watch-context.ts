@@ -22,4 +22,3 @@ export function connectionsFor(ctx: WatchContext): HostConnections {
   return clusterConnections(ctx, ctx.onPin);
 }
 
-export { observeConnect } from '../engine/observe-connect';

@@ -6,20 +6,18 @@
 import * as path from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import type winston from 'winston';
-import { KNOWN_HOSTS_FILE } from '../agent/bundle-layout';
 import type { ClusterKeyInfo } from '../desired/desired-types';
-import { errorReason, NodeReconciler } from '../engine/node-reconciler';
-import { clusterPlan, offlineKeyInfo, PENDING_KEY } from '../engine/cluster-plan';
+import { errorReason, NodeReconciler, planNode } from '../engine/node-reconciler';
+import { offlineKeyInfo, PENDING_KEY } from '../engine/cluster-plan';
 import { clusterKeyNeeded } from '../desired/desired-state';
 import { InputError, RerouteError, formatProblem } from '../errors/reroute-error';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
-import { observeCluster } from '../observe/observe-cluster';
 import type { ObservedCluster } from '../observe/observed-types';
 import type { HostPlan, Plan } from '../plan/plan-types';
 import { loadClusterKeypair, type ClusterKeypair } from '../state/cluster-keypair';
-import { nodeHostPlans, observeOutcome } from './drift-items';
+import { observeOutcome } from './drift-items';
 import { WarmConnections } from './warm-connections';
-import { observeConnect, openWatchContext, type WatchContext } from './watch-context';
+import { openWatchContext, type WatchContext } from './watch-context';
 import {
   initialWatchState,
   reduceWatch,
@@ -265,39 +263,9 @@ export class WatchLoop {
     this.cache.takenAt = observed.takenAt;
   }
 
-  /**
-   * This node's plan against the cache. While some SCVM's host key was never
-   * seen, the agent's known_hosts is left alone: writing it from a partial
-   * view would drop a key the agent needs.
-   */
   private planNode(ctx: WatchContext, node: string): { plan: Plan; hosts: HostPlan[] } {
-    const { manifest } = ctx;
-    const observed: ObservedCluster = { ...this.cache, esxi: { ...this.cache.esxi }, scvm: { ...this.cache.scvm } };
-    const plan = clusterPlan({
-      manifest,
-      bundle: ctx.bundle,
-      key: this.keyInfo(manifest),
-      scvmHostKeys: { ...this.scvmKeys },
-      observed,
-      mode: 'apply',
-      targets: [node],
-      now: new Date(this.now()),
-      manifestSha256: ctx.sha,
-    });
-    let hosts = nodeHostPlans(plan, node);
-    if (manifest.nodes.some((n) => this.scvmKeys[n.name] === undefined)) {
-      hosts = hosts.map((h) => {
-        const actions = h.actions.filter((a) => !(a.op === 'write-file' && a.path.endsWith(`/${KNOWN_HOSTS_FILE}`)));
-        if (actions.length === h.actions.length) return h;
-        return {
-          ...h,
-          actions,
-          reasons: h.reasons.filter((r) => r.item !== KNOWN_HOSTS_FILE),
-          change: actions.length === 0 ? 'noop' : h.change,
-        };
-      });
-    }
-    return { plan, hosts };
+    const key = this.keyInfo(ctx.manifest);
+    return planNode({ cluster: ctx, observed: this.cache, scvmHostKeys: this.scvmKeys, key, node, now: new Date(this.now()) });
   }
 
   private async observe(node: string): Promise<void> {
@@ -306,7 +274,7 @@ export class WatchLoop {
     const pool = lease.pool;
     let outcome: ReturnType<typeof observeOutcome> | undefined;
     try {
-      const observed = await observeCluster(ctx.manifest, { nodes: [node], connect: observeConnect(pool) });
+      const observed = await this.nodes.observeNode(ctx, node, pool);
       if (ctx !== this.ctx) {
         // The manifest changed meanwhile; the reducer has already asked for a fresh check.
         outcome = { unreachable: [], drift: [] };
