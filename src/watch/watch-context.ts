@@ -21,4 +21,3 @@ export async function openWatchContext(manifestPath: string, stateDir: string, o
 export function connectionsFor(ctx: WatchContext): HostConnections {
   return clusterConnections(ctx, ctx.onPin);
 }
-
