@@ -55,6 +55,19 @@ export function servedBy(lab: Lab, sinceMs?: number): Record<string, string | nu
   return out;
 }
 
+/**
+ * How many agent loops run on a host. The loop's short-lived subshells (parallel pings) carry its
+ * command line too, so the singleton is judged on the fewest copies over a few samples.
+ */
+export async function agentLoops(lab: Lab, host: string): Promise<number> {
+  const counts: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    counts.push(Number((await lab.execOk(host, 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l')).trim()));
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return Math.min(...counts);
+}
+
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined> | T | undefined,

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { Lab } from '../../lab/lab';
 import type { Plan } from '../../src/plan/plan-types';
-import { longestGaps, nfsRouteChanges, servedBy, waitFor, writeLabManifest, type LabManifestOptions } from './lab-cli';
+import { agentLoops, longestGaps, nfsRouteChanges, servedBy, waitFor, writeLabManifest, type LabManifestOptions } from './lab-cli';
 import { reroute, type CliRun } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
 import { describeLab } from '../support/describe-lab';
@@ -172,7 +172,7 @@ describeLab('takeover, drain, --target, saved plans, leases, host keys and a dow
       `ps -c | grep scvm_failure | grep -v grep; grep scvm_failure /var/spool/cron/crontabs/root /etc/rc.local.d/local.sh; ls -d ${legacyDir} 2>/dev/null`,
     );
     expect({ out: leftovers.stdout }).toEqual({ out: '' });
-    expect((await lab.execOk('esxi-1', 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l')).trim()).toBe('1');
+    expect(await agentLoops(lab, 'esxi-1')).toBe(1);
     expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toContain(`* * * * * /bin/sh ${INSTALL}/reroute-loop.sh &`);
     expect(await lab.execOk('esxi-1', 'cat /etc/rc.local.d/local.sh')).toContain('# BEGIN zbs-reroute');
     // The REST session source needs no cluster key (issue 13 item 4): the seed's key folder went
