@@ -21,6 +21,11 @@ export interface WatchedCluster extends OpenedCluster {
   onPin?(r: PinResult): void;
 }
 
+/** A fresh connection pool for one job on a watched cluster, reporting new pins; the caller closes it. */
+export function watchedConnections(cluster: WatchedCluster): HostConnections {
+  return connectionsFor(cluster, cluster.onPin);
+}
+
 /** How one job on one node ended. `deferred`: someone else holds the state lock or a host lease; try later. */
 export type NodeJobOutcome = { kind: 'ok' } | { kind: 'deferred'; reason: string } | { kind: 'failed'; reason: string };
 
@@ -157,7 +162,7 @@ export class NodeReconciler {
   async prune(cluster: WatchedCluster, key: ClusterKeyInfo, keypair: ClusterKeypair | undefined, now: Date): Promise<NodeJobOutcome> {
     const { manifest } = cluster;
     let locked = false;
-    const pool = connectionsFor(cluster, cluster.onPin);
+    const pool = watchedConnections(cluster);
     try {
       const observed = await observeCluster(manifest, { connect: observeConnect(pool) });
       const plan = clusterPlan({
@@ -200,7 +205,7 @@ export class NodeReconciler {
     keypair: ClusterKeypair | undefined,
     what: string,
   ): Promise<HostApplyResult[]> {
-    const pool = connectionsFor(cluster, cluster.onPin);
+    const pool = watchedConnections(cluster);
     const run = this.journal.startRun({ command: `${this.opts.commandLine} (${what})`, nodes: [...new Set(hosts.map((h) => h.node))] });
     let ok = false;
     try {

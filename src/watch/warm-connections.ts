@@ -1,5 +1,6 @@
 import type { HostConnections } from '../remote/host-connections';
-import { connectionsFor, type WatchContext } from './watch-context';
+import { watchedConnections } from '../engine/node-reconciler';
+import type { WatchContext } from './watch-context';
 
 /**
  * How long `reroute watch` keeps an observation connection. Kept connections
@@ -37,7 +38,7 @@ export class WarmConnections {
   private current: Pool | undefined;
 
   constructor(
-    private readonly open: (ctx: WatchContext) => HostConnections = connectionsFor,
+    private readonly open: (ctx: WatchContext) => HostConnections = watchedConnections,
     private readonly maxAgeMs = WARM_CONNECTION_MAX_AGE_MS,
     private readonly clock: () => number = Date.now,
   ) {}

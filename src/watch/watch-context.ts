@@ -1,6 +1,5 @@
 import type { WatchedCluster } from '../engine/node-reconciler';
-import { connectionsFor as clusterConnections, openCluster } from '../engine/open-cluster';
-import type { HostConnections } from '../remote/host-connections';
+import { openCluster } from '../engine/open-cluster';
 import type { PinResult } from '../state/known-hosts-store';
 
 /**
@@ -15,9 +14,4 @@ export type WatchContext = WatchedCluster;
 export async function openWatchContext(manifestPath: string, stateDir: string, onPin?: (r: PinResult) => void): Promise<WatchContext> {
   // No prompt: a watch runs unattended.
   return { ...(await openCluster({ manifestPath, stateDir })), onPin };
-}
-
-/** A fresh connection pool for one job; the caller closes it. */
-export function connectionsFor(ctx: WatchContext): HostConnections {
-  return clusterConnections(ctx, ctx.onPin);
 }
