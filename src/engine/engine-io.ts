@@ -29,9 +29,19 @@ export type EngineMessage =
   | { code: 'DISCOVER_START'; hosts: number }
   | { code: 'DISCOVER_PROGRESS'; message: string }
   /** The manifest discover made passed validation: how ESXi hosts and SCVMs were paired, and what was guessed. */
-  | { code: 'DISCOVERED'; pairings: Pairing[]; guesses: string[] };
+  | { code: 'DISCOVERED'; pairings: Pairing[]; guesses: string[] }
+  /**
+   * watch: one record of what the loop decided or saw (the reducer's log effects, a correction's
+   * host operation). `event` is its stable name, the `event` field of watch.log's JSON lines.
+   */
+  | { code: 'WATCH_RECORD'; level: MessageLevel; event: string; message: string; fields: Record<string, unknown> };
+
+export type MessageLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type EngineMessageCode = EngineMessage['code'];
+
+/** Where a long-running front end (watch) sends its messages: no questions, nobody to answer them. */
+export type EngineSink = Pick<EngineIo, 'emit'>;
 
 /** What the engine asks of its caller: where messages go, and the two questions only an operator can answer. */
 export interface EngineIo {

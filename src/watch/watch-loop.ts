@@ -5,8 +5,8 @@
  */
 import * as path from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
-import type winston from 'winston';
 import type { ClusterKeyInfo } from '../desired/desired-types';
+import type { EngineSink } from '../engine/engine-io';
 import { errorReason, NodeReconciler, planNode } from '../engine/node-reconciler';
 import { offlineKeyInfo, PENDING_KEY } from '../engine/cluster-plan';
 import { clusterKeyNeeded } from '../desired/desired-state';
@@ -33,7 +33,8 @@ export interface WatchLoopOptions {
   manifestPath: string;
   stateDir: string;
   config: WatchConfig;
-  logger: winston.Logger;
+  /** Where every record goes (the CLI writes them to the console and watch.log). */
+  io: EngineSink;
   /** Manifest edits are applied this long after the last change event (editors write in bursts). */
   debounceMs?: number;
   /** Shown in the lock file and the journal. */
@@ -81,11 +82,12 @@ export class WatchLoop {
       stateDir: opts.stateDir,
       commandLine: opts.commandLine,
       onAction: (e) =>
-        opts.logger.debug(`${e.node} (${e.host}): ${e.action.op}${'path' in e.action ? ` ${e.action.path}` : ''}`, {
+        this.log({
+          type: 'log',
+          level: 'debug',
           event: 'action-done',
-          host: e.node,
-          hostKind: e.host,
-          op: e.action.op,
+          message: `${e.node} (${e.host}): ${e.action.op}${'path' in e.action ? ` ${e.action.path}` : ''}`,
+          fields: { host: e.node, hostKind: e.host, op: e.action.op },
         }),
     });
     this.now = opts.now ?? Date.now;
@@ -205,7 +207,7 @@ export class WatchLoop {
   }
 
   private log(e: Extract<WatchEffect, { type: 'log' }>): void {
-    this.opts.logger.log(e.level, e.message, { event: e.event, ...e.fields });
+    this.opts.io.emit({ code: 'WATCH_RECORD', level: e.level, event: e.event, message: e.message, fields: e.fields });
   }
 
   private run(effect: WatchEffect): void {
@@ -231,7 +233,13 @@ export class WatchLoop {
   private track(job: Promise<void>): void {
     const p = job.catch((err: unknown) => {
       // A job must always report back, or its host would stay busy forever; this is a bug path.
-      this.opts.logger.error(`internal error in a watch job: ${errorReason(err)}`, { event: 'internal-error', reason: errorReason(err) });
+      this.log({
+        type: 'log',
+        level: 'error',
+        event: 'internal-error',
+        message: `internal error in a watch job: ${errorReason(err)}`,
+        fields: { reason: errorReason(err) },
+      });
     });
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));

@@ -6,6 +6,7 @@
  * tested without hosts. The I/O loop (watch-loop.ts) only carries out the
  * effects and feeds their outcomes back as events.
  */
+import type { MessageLevel } from '../engine/engine-io';
 
 export type WatchMode = 'report' | 'correct';
 
@@ -71,7 +72,7 @@ export type WatchEvent =
   | { type: 'pruned'; now: number; node: string; ok: boolean; reason?: string }
   | { type: 'stop'; now: number; signal: string };
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogLevel = MessageLevel;
 
 export interface LogEffect {
   type: 'log';

@@ -3,27 +3,30 @@
  * no Node.js install and no node_modules: it is unpacked into an empty temp
  * folder and run with a bare environment, through its own launcher and node.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
 import { testLabName } from '../../lab/test-support';
 import { describeLab } from '../support/describe-lab';
+import { runCli, startCli, type CliOptions } from '../support/run-cli';
 
 const ROOT = path.join(__dirname, '..', '..');
 let work: string;
 let release: string;
 
-function reroute(args: string[], cwd = release) {
-  // No PATH entry with node, no NODE_PATH, HOME elsewhere: only what the tarball carries.
-  return spawnSync(path.join(release, 'bin', 'reroute'), args, {
-    cwd,
-    env: { PATH: '/usr/bin:/bin', HOME: work, NO_COLOR: '1' },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+/** The release's own launcher with a bare environment: no PATH entry with node, no NODE_PATH, HOME elsewhere. */
+function releaseCli(extra: CliOptions = {}): CliOptions {
+  return {
+    bin: path.join(release, 'bin', 'reroute'),
+    env: { PATH: '/usr/bin:/bin', HOME: work },
+    cwd: release,
+    timeoutMs: 60_000,
+    ...extra,
+  };
 }
+const reroute = (args: string[]) => runCli(args, releaseCli());
 
 beforeAll(() => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'zr-package-'));
@@ -67,31 +70,31 @@ describe('the packaged release', () => {
     }
   });
 
-  it('validates a manifest, and reports a broken one with file:line', () => {
-    const ok = reroute(['validate', '-f', 'examples/cluster-3node.yaml']);
+  it('validates a manifest, and reports a broken one with file:line', async () => {
+    const ok = await reroute(['validate', '-f', 'examples/cluster-3node.yaml']);
     expect(ok.stderr).toBe('');
-    expect(ok.status).toBe(0);
+    expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/valid \(cluster prod-a, 3 node\(s\)/);
     const broken = path.join(work, 'broken.yaml');
     fs.writeFileSync(
       broken,
       fs.readFileSync(path.join(release, 'examples', 'cluster-3node.yaml'), 'utf8').replace('10.20.0.11', '10.20.0.999'),
     );
-    const bad = reroute(['validate', '-f', broken]);
-    expect(bad.status).toBe(1);
+    const bad = await reroute(['validate', '-f', broken]);
+    expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(new RegExp(`${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+:`));
   });
 
-  it('plans offline from a saved observation', () => {
+  it('plans offline from a saved observation', async () => {
     const snap = path.join(work, 'snap.json');
     fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'snapshots', 'fresh-3node.json'), snap);
-    const r = reroute(['--state', path.join(work, 'state'), 'plan', '-f', 'examples/cluster-3node.yaml', '--observed', snap]);
-    expect(r.status).toBe(0);
+    const r = await reroute(['--state', path.join(work, 'state'), 'plan', '-f', 'examples/cluster-3node.yaml', '--observed', snap]);
+    expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Plan: \d+ to add/);
   });
 
-  it('offers watch and discover', () => {
-    const r = reroute(['--help']);
+  it('offers watch and discover', async () => {
+    const r = await reroute(['--help']);
     expect(r.stdout).toMatch(/watch \[options\]/);
     expect(r.stdout).toMatch(/discover \[options\]/);
   });
@@ -100,7 +103,6 @@ describe('the packaged release', () => {
 describeLab('the packaged release in the lab controller namespace (no node_modules, real SSH)', () => {
   let lab: Lab;
   beforeAll(async () => {
-    if (Lab.list().includes('pkg')) await Lab.down('pkg');
     lab = await Lab.start({ nodes: 1, name: testLabName('pkg'), services: false });
   }, 600_000);
   afterAll(async () => {
@@ -110,11 +112,7 @@ describeLab('the packaged release in the lab controller namespace (no node_modul
   it('validates and plans against the lab hosts over SSH', async () => {
     const m = path.join(work, 'lab.yaml');
     fs.writeFileSync(m, lab.manifest({ clusterName: 'pkg' }));
-    const run = (args: string) =>
-      lab.exec('ctl', `env -i PATH=/usr/bin:/bin HOME=${work} NO_COLOR=1 ${path.join(release, 'bin', 'reroute')} ${args}`, {
-        cwd: work,
-        timeoutMs: 120_000,
-      });
+    const run = (args: string) => runCli(args, releaseCli({ netns: lab.controller.ns, cwd: work, timeoutMs: 120_000 }));
     const v = await run(`validate -f ${m}`);
     expect({ code: v.code, out: v.stdout }).toEqual({ code: 0, out: expect.stringContaining('valid (cluster pkg, 1 node(s)') });
     const p = await run(`--state ${path.join(work, 'lab-state')} plan -f ${m} --detailed-exitcode`);
@@ -128,42 +126,19 @@ describeLab('the packaged release in the lab controller namespace (no node_modul
   it('runs watch (bundled chokidar and winston): reports the uninstalled node, then stops on SIGTERM with exit 0', async () => {
     const m = path.join(work, 'lab.yaml');
     const stateDir = path.join(work, 'lab-state');
-    const proc = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        lab.controller.ns,
-        'env',
-        '-i',
-        'PATH=/usr/bin:/bin',
-        `HOME=${work}`,
-        'NO_COLOR=1',
-        path.join(release, 'bin', 'reroute'),
-        '--state',
-        stateDir,
-        'watch',
-        '-f',
-        m,
-        '--interval',
-        '2',
-      ],
-      { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const exit = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    const cli = startCli(['--state', stateDir, 'watch', '-f', m, '--interval', '2'], releaseCli({ netns: lab.controller.ns, cwd: work }));
+    let exitCode: number | null | undefined;
+    void cli.done.then((c) => (exitCode = c));
     try {
       const deadline = Date.now() + 60_000;
-      while (!/drift: agent: install agent/.test(out) && Date.now() < deadline && proc.exitCode === null)
+      while (!/drift: agent: install agent/.test(cli.output()) && Date.now() < deadline && exitCode === undefined)
         await new Promise((r) => setTimeout(r, 250));
-      expect(out).toMatch(/watching 1 node\(s\)/);
-      expect(out).toMatch(/node-1 \(esxi\) drift: agent: install agent/);
+      expect(cli.output()).toMatch(/watching 1 node\(s\)/);
+      expect(cli.output()).toMatch(/node-1 \(esxi\) drift: agent: install agent/);
     } finally {
-      proc.kill('SIGTERM');
+      exitCode = await cli.stop('SIGTERM');
     }
-    expect(await exit).toBe(0);
+    expect(exitCode).toBe(0);
     const log = fs
       .readFileSync(path.join(stateDir, 'watch.log'), 'utf8')
       .trim()

@@ -5,6 +5,7 @@ import { WatchLoop } from '../../watch/watch-loop';
 import { defaultWatchConfig, type WatchMode } from '../../watch/watch-reducer';
 import { EXIT_OK } from '../exit-codes';
 import type { IoHost } from '../io-host';
+import { watchLogSink } from '../watch-log-sink';
 
 export interface WatchCommandOptions {
   file: string;
@@ -50,7 +51,13 @@ export async function runWatch(io: IoHost, opts: WatchCommandOptions): Promise<n
   const paths = ensureStateDir(opts.stateDir);
   const logger = createWatchLogger({ stateDir: paths.root, color: io.color, level: opts.verbose ? 'debug' : 'info' });
   const config = defaultWatchConfig({ mode, prune: opts.prune === true, intervalMs: intervalS * 1000, jitter });
-  const loop = new WatchLoop({ manifestPath: opts.file, stateDir: paths.root, config, logger, commandLine: opts.commandLine });
+  const loop = new WatchLoop({
+    manifestPath: opts.file,
+    stateDir: paths.root,
+    config,
+    io: watchLogSink(logger),
+    commandLine: opts.commandLine,
+  });
   const onSignal = (sig: NodeJS.Signals): void => loop.stop(sig);
   try {
     await loop.start();
