@@ -12,10 +12,10 @@ const LAYERS = [
   ['remote', 'agent'],
   ['state', 'observe', 'desired'],
   ['preflight'],
-  ['plan', 'discover'],
+  ['plan', 'discover', 'timeline'],
   ['apply'],
   ['engine'],
-  ['watch'],
+  ['watch', 'metrics'],
   ['cli'],
 ];
 function layerRules() {

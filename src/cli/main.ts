@@ -199,6 +199,7 @@ export function buildProgram(): Command {
     .option('--jitter <fraction>', 'spread checks by ± this fraction of the interval', '0.1')
     .option('--prune', 'tear down nodes removed from the manifest (off: they are only no longer watched)')
     .option('--verbose', 'debug lines on the console too (the JSON log always has them)')
+    .option('--metrics-listen <ip:port>', 'serve Prometheus metrics at http://IP:PORT/metrics (off by default; e.g. 127.0.0.1:9464)')
     .action(
       action(async (io, cmd) => {
         const g = cmd.optsWithGlobals<GlobalOpts>();

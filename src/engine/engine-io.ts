@@ -1,8 +1,10 @@
 import type { ApplyEvent } from '../apply/apply-events';
 import type { Pairing } from '../discover/discover-types';
 import type { ObserveEvent } from '../observe/observe-cluster';
+import type { AgentHeartbeat } from '../observe/observed-types';
 import type { Plan, PlanMode } from '../plan/plan-types';
 import type { PinResult } from '../state/known-hosts-store';
+import type { HostStatus } from './cluster-status';
 
 /**
  * Everything the engine tells its caller while it works, as data with a stable
@@ -34,7 +36,28 @@ export type EngineMessage =
    * watch: one record of what the loop decided or saw (the reducer's log effects, a correction's
    * host operation). `event` is its stable name, the `event` field of watch.log's JSON lines.
    */
-  | { code: 'WATCH_RECORD'; level: MessageLevel; event: string; message: string; fields: Record<string, unknown> };
+  | { code: 'WATCH_RECORD'; level: MessageLevel; event: string; message: string; fields: Record<string, unknown> }
+  /** watch: the nodes it now watches (at start and after each manifest change); others are gone. */
+  | { code: 'NODES_WATCHED'; nodes: { node: string; failbackDelaySeconds: number }[] }
+  /** watch: one node's check ended (what watch's metrics are made of, src/metrics). */
+  | { code: 'NODE_CHECKED'; check: NodeCheck };
+
+/** One node's check by watch: its `status` row and the agent's own heartbeat, as observed. */
+export interface NodeCheck {
+  node: string;
+  /** Epoch ms when the check ended, and how long it took. */
+  at: number;
+  durationMs: number;
+  esxiReachable: boolean;
+  scvmReachable: boolean;
+  /** Absent when the ESXi host could not be judged (unreachable, or the plan failed). */
+  status?: HostStatus;
+  heartbeat?: AgentHeartbeat;
+  /** The host's clock when probed (epoch s): heartbeat ages and times are measured on it. */
+  hostNow?: number;
+  /** Drift items (`crontab`, `reroute.conf`, …) the check found on this node's hosts. */
+  drift: string[];
+}
 
 export type MessageLevel = 'debug' | 'info' | 'warn' | 'error';
 

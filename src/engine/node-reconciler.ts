@@ -12,7 +12,8 @@ import type { ClusterKeypair } from '../state/cluster-keypair';
 import type { PinResult } from '../state/known-hosts-store';
 import { acquireStateLock, type StateLock } from '../state/state-lock';
 import { applyDepsFor } from './apply-deps';
-import { clusterPlan } from './cluster-plan';
+import { clusterDesired, clusterPlan } from './cluster-plan';
+import { clusterStatus, type HostStatus } from './cluster-status';
 import { connectionsFor, type OpenedCluster } from './open-cluster';
 import { observeConnect } from './observe-connect';
 
@@ -41,6 +42,27 @@ export interface NodeReconcilerOptions {
 export function errorReason(err: unknown): string {
   if (err instanceof RerouteError) return `[${err.code}] ${err.message}`;
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * One node's `reroute status` row, judged from watch's cache as `status` judges a fresh observation
+ * (its peer lists against the manifest's), so watch's metrics say what `status` would say. Pure.
+ */
+export function nodeStatus(input: {
+  cluster: OpenedCluster;
+  observed: ObservedCluster;
+  scvmHostKeys: Record<string, string>;
+  key: ClusterKeyInfo;
+  node: string;
+}): HostStatus | undefined {
+  const { manifest, bundle } = input.cluster;
+  let peerView;
+  try {
+    peerView = clusterDesired({ manifest, bundle, key: input.key, scvmHostKeys: input.scvmHostKeys, allowVersionMismatch: true }).peerView;
+  } catch {
+    // Peer lists are then not judged, as in `reroute status`.
+  }
+  return clusterStatus(manifest, input.observed, { peerView }).find((h) => h.node === input.node);
 }
 
 /**

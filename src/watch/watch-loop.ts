@@ -6,8 +6,8 @@
 import * as path from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import type { ClusterKeyInfo } from '../desired/desired-types';
-import type { EngineSink } from '../engine/engine-io';
-import { errorReason, NodeReconciler, planNode } from '../engine/node-reconciler';
+import type { EngineSink, NodeCheck } from '../engine/engine-io';
+import { errorReason, NodeReconciler, nodeStatus, planNode } from '../engine/node-reconciler';
 import { offlineKeyInfo, PENDING_KEY } from '../engine/cluster-plan';
 import { clusterKeyNeeded } from '../desired/desired-state';
 import { InputError, RerouteError, formatProblem } from '../errors/reroute-error';
@@ -135,6 +135,7 @@ export class WatchLoop {
         resolve();
       });
     });
+    this.nodesWatched(this.ctx.manifest);
     this.dispatch({
       type: 'manifest-loaded',
       now: this.now(),
@@ -191,6 +192,7 @@ export class WatchLoop {
     this.ctx = next;
     this.keypair = loadClusterKeypair(this.opts.stateDir, next.manifest.clusterName) ?? this.keypair;
     this.plans.clear();
+    this.nodesWatched(next.manifest);
     this.dispatch({
       type: 'manifest-loaded',
       now: this.now(),
@@ -198,6 +200,11 @@ export class WatchLoop {
       manifestSha: next.sha,
       source: this.opts.manifestPath,
     });
+  }
+
+  private nodesWatched(manifest: Manifest): void {
+    const failbackDelaySeconds = manifest.routing.failbackDelaySeconds;
+    this.opts.io.emit({ code: 'NODES_WATCHED', nodes: manifest.nodes.map((n) => ({ node: n.name, failbackDelaySeconds })) });
   }
 
   private dispatch(event: WatchEvent): void {
@@ -278,19 +285,25 @@ export class WatchLoop {
 
   private async observe(node: string): Promise<void> {
     const ctx = this.ctx;
+    const started = this.now();
     const lease = this.warm.acquire(ctx);
     const pool = lease.pool;
     let outcome: ReturnType<typeof observeOutcome> | undefined;
+    let status: NodeCheck['status'];
+    let superseded = false;
     try {
       const observed = await this.nodes.observeNode(ctx, node, pool);
       if (ctx !== this.ctx) {
         // The manifest changed meanwhile; the reducer has already asked for a fresh check.
         outcome = { unreachable: [], drift: [] };
+        superseded = true;
       } else {
         this.merge(observed);
         const p = this.planNode(ctx, node);
         this.plans.set(node, { ...p, ctx });
         outcome = observeOutcome(p.hosts);
+        if (observed.esxi[node]?.reachable === true)
+          status = nodeStatus({ cluster: ctx, observed: this.cache, scvmHostKeys: this.scvmKeys, key: this.keyInfo(ctx.manifest), node });
       }
     } catch (err) {
       outcome = { unreachable: [{ hostKind: 'esxi', reason: `cannot plan: ${errorReason(err)}` }], drift: [] };
@@ -298,7 +311,30 @@ export class WatchLoop {
       // A host whose check failed is dialled afresh next time: its kept connection may be what failed.
       this.warm.release(lease, !outcome || outcome.unreachable.length > 0 ? node : undefined);
     }
+    if (!superseded) this.checked(node, started, outcome, status);
     this.dispatch({ type: 'observed', now: this.now(), node, outcome });
+  }
+
+  /** What this check saw, for metrics: from this check only, never an older cached observation. */
+  private checked(node: string, started: number, outcome: ReturnType<typeof observeOutcome>, status: NodeCheck['status']): void {
+    const at = this.now();
+    const unreachable = new Set(outcome.unreachable.map((u) => u.hostKind));
+    const esxi = this.cache.esxi[node];
+    const fresh = status !== undefined && esxi?.reachable === true;
+    const check: NodeCheck = {
+      node,
+      at,
+      durationMs: Math.max(0, at - started),
+      esxiReachable: !unreachable.has('esxi') && status !== undefined,
+      scvmReachable: !unreachable.has('scvm') && this.cache.scvm[node]?.reachable === true,
+      drift: [...new Set(outcome.drift.map((d) => d.item))],
+    };
+    if (fresh) {
+      check.status = status;
+      check.hostNow = esxi.now;
+      if (esxi.heartbeat) check.heartbeat = esxi.heartbeat;
+    }
+    this.opts.io.emit({ code: 'NODE_CHECKED', check });
   }
 
   private async correct(node: string): Promise<void> {

@@ -5,7 +5,7 @@ import { WatchLoop } from '../../watch/watch-loop';
 import { defaultWatchConfig, type WatchMode } from '../../watch/watch-reducer';
 import { EXIT_OK } from '../exit-codes';
 import type { IoHost } from '../io-host';
-import { watchLogSink } from '../watch-log-sink';
+import { openWatchSinks, type WatchSinks } from '../watch-sinks';
 
 export interface WatchCommandOptions {
   file: string;
@@ -16,6 +16,8 @@ export interface WatchCommandOptions {
   interval?: string;
   jitter?: string;
   verbose?: boolean;
+  /** IP:PORT to serve Prometheus metrics on (off when absent). */
+  metricsListen?: string;
   commandLine: string;
   /** For tests: resolves to stop the loop instead of a signal. */
   stopWhen?: Promise<string>;
@@ -51,24 +53,23 @@ export async function runWatch(io: IoHost, opts: WatchCommandOptions): Promise<n
   const paths = ensureStateDir(opts.stateDir);
   const logger = createWatchLogger({ stateDir: paths.root, color: io.color, level: opts.verbose ? 'debug' : 'info' });
   const config = defaultWatchConfig({ mode, prune: opts.prune === true, intervalMs: intervalS * 1000, jitter });
-  const loop = new WatchLoop({
-    manifestPath: opts.file,
-    stateDir: paths.root,
-    config,
-    io: watchLogSink(logger),
-    commandLine: opts.commandLine,
-  });
-  const onSignal = (sig: NodeJS.Signals): void => loop.stop(sig);
+  const onSignal = (sig: NodeJS.Signals): void => loop?.stop(sig);
+  let sinks: WatchSinks | undefined;
+  let loop: WatchLoop | undefined;
   try {
+    sinks = await openWatchSinks(logger, opts.metricsListen);
+    loop = new WatchLoop({ manifestPath: opts.file, stateDir: paths.root, config, io: sinks.sink, commandLine: opts.commandLine });
     await loop.start();
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    void opts.stopWhen?.then((why) => loop.stop(why));
+    const running = loop;
+    void opts.stopWhen?.then((why) => running.stop(why));
     await loop.wait();
     return EXIT_OK;
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+    await sinks?.close();
     await closeLogger(logger);
   }
 }
