@@ -69,6 +69,19 @@ REAL_GW=''         # shadow mode: the gateway the route really has (the agent's 
 SHADOW_CHANGES=0
 DISAGREE_SINCE=''
 ALIVE_T=0
+# Counters and the last decision, in the heartbeat for metrics (issue 16). They survive a restart
+# on the same boot (read back from the status file at start); RUN_DIR is a ramdisk, so a reboot
+# starts them at 0.
+FAILOVERS=0        # route changes from local to a remote or pinned SCVM
+FAILBACKS=0        # route changes from a remote or pinned SCVM back to local
+ROUTE_CHANGES=0    # every successful route change
+FETCH_FAILURES=0   # iterations without a session list
+BLIND_ITERS=0      # iterations spent blind
+LAST_DECISION=''   # failover|failback|switch|adopt|change-failed
+LAST_REASON=''     # one of DECISION_REASONS
+LAST_DECISION_AT=''
+DECISIONS=' failover failback switch adopt change-failed '
+DECISION_REASONS=' local-ping local-unlisted gateway-down gateway-unlisted failback-delay-passed better-tier pin unpin drain no-route foreign-route config route-drift mode-active start '
 
 # ---------------------------------------------------------------- config
 conf_defaults() {
@@ -155,6 +168,22 @@ load_conf() {
     [ "$HUNG_AFTER" -ge 90 ] || HUNG_AFTER=90
   fi
   return 0
+}
+
+# is_count VALUE: a counter we can do arithmetic on (no leading zero: ash reads 010 as octal).
+is_count() {
+  is_uint "$1" || return 1
+  case $1 in
+  0?* | ???????????????????*) return 1 ;;
+  esac
+  return 0
+}
+
+is_code() { # is_code VALUE " code ... ": one of the codes (a value read back from a file)
+  case $1 in
+  '' | *[!a-z-]*) return 1 ;;
+  esac
+  in_list "$1" "$2"
 }
 
 is_ipv4() {
@@ -839,6 +868,14 @@ write_status() {
     echo "shadow_changes=$SHADOW_CHANGES"
     echo "disagree=$_dis"
     echo "disagree_since=$DISAGREE_SINCE"
+    echo "failovers=$FAILOVERS"
+    echo "failbacks=$FAILBACKS"
+    echo "route_changes=$ROUTE_CHANGES"
+    echo "fetch_failures=$FETCH_FAILURES"
+    echo "blind_iterations=$BLIND_ITERS"
+    echo "last_decision=$LAST_DECISION"
+    echo "last_reason=$LAST_REASON"
+    echo "last_decision_at=$LAST_DECISION_AT"
   } >"$STATUS_FILE.tmp.$$" 2>/dev/null && mv -f "$STATUS_FILE.tmp.$$" "$STATUS_FILE" 2>/dev/null
 }
 
@@ -1282,6 +1319,7 @@ iterate() {
     # Re-read the route now and then: a link going down can flush it, and an operator may touch it.
     log "route drift: 33.2 route is via ${ROUTE_GW:-nothing}, expected ${CUR_GW:-nothing}; adopting"
     adopt "$ROUTE_GW"
+    decided adopt route-drift
   fi
   UP=' '
   PINGED=' '
@@ -1322,7 +1360,8 @@ iterate() {
       if [ "$MODE" = shadow ]; then
         shadow_change "$WANT" "$WANT_KIND"
       else
-        change_route "$WANT" "$WANT_KIND"
+        move_reason
+        change_route "$WANT" "$WANT_KIND" "$REASON"
       fi
     elif [ "$WANT_KIND" != "$CUR_KIND" ]; then
       CUR_KIND=$WANT_KIND
@@ -1363,6 +1402,7 @@ session_list() {
     return 0
   fi
   FETCH_FAILS=$((FETCH_FAILS + 1))
+  FETCH_FAILURES=$((FETCH_FAILURES + 1))
   if [ "$BLIND" = 0 ] && [ "$FETCH_FAILS" -ge "$BLIND_AFTER" ]; then
     BLIND=1
     log "blind: no session list for $FETCH_FAILS iterations ($FETCH_WHY); deciding by ping alone"
@@ -1371,6 +1411,7 @@ session_list() {
     log "session list unavailable (${FETCH_WHY:-no address to ask}); deciding on the last list and ping"
     META_DOWN_LOGGED=$NOW
   fi
+  [ "$BLIND" = 0 ] || BLIND_ITERS=$((BLIND_ITERS + 1))
   if [ -z "$LIST_T" ] || [ $((NOW - LIST_T)) -gt "$LIST_MAX_AGE" ]; then
     META_STORAGE=" $LOCAL_STORAGE_IP $PEER_STORAGE_IPS "
     META_MGMT=" $PEER_MGMT_IPS "
@@ -1391,6 +1432,7 @@ mode_follow() {
     if [ "$MODE" = active ]; then
       if route_get; then
         adopt "$ROUTE_GW"
+        decided adopt mode-active
       fi
       log "mode active: the agent now moves routes; adopted the route via ${CUR_GW:-none} ($CUR_KIND)"
     else
@@ -1434,7 +1476,7 @@ alive_line() {
   fi
 }
 
-change_route() { # change_route NEW KIND
+change_route() { # change_route NEW KIND REASON
   # SIGTERM waits until the switch is done and recorded (see on_term).
   IN_ROUTE_CHANGE=1
   _from=$CUR_GW
@@ -1452,7 +1494,24 @@ change_route() { # change_route NEW KIND
     route_get
   fi
   if [ "$ROUTE_GW" = "$_to" ]; then
-    log "route 33.2: ${_from:-none} -> $_to ($2)$_why"
+    # failover: local -> another SCVM (or a pin); failback: the way back; anything else is a switch
+    # (remote to remote, or from no route or a route we do not know).
+    _dec=switch
+    case $CUR_KIND:$2 in
+    local:local) ;;
+    local:*)
+      _dec=failover
+      FAILOVERS=$((FAILOVERS + 1))
+      ;;
+    remote-storage:local | remote-management:local | pin:local)
+      _dec=failback
+      FAILBACKS=$((FAILBACKS + 1))
+      ;;
+    esac
+    ROUTE_CHANGES=$((ROUTE_CHANGES + 1))
+    decided "$_dec" "$3"
+    # The bracketed suffix is for machines (`reroute events`); the text before it is unchanged.
+    log "route 33.2: ${_from:-none} -> $_to ($2)$_why [decision=$_dec reason=$3]"
     CUR=$1
     CUR_GW=$_to
     CUR_KIND=$2
@@ -1461,10 +1520,56 @@ change_route() { # change_route NEW KIND
   else
     log "route change ${_from:-none} -> $_to failed (now via ${ROUTE_GW:-nothing}): $_rs_out"
     adopt "$ROUTE_GW"
+    decided change-failed "$3"
   fi
   IN_ROUTE_CHANGE=0
   if [ "$TERM_PENDING" = 1 ]; then
     on_term
+  fi
+}
+
+# decided DECISION REASON: the route decision just taken, for the heartbeat (last_decision*).
+decided() {
+  LAST_DECISION=$1
+  LAST_REASON=$2
+  LAST_DECISION_AT=$NOW
+}
+
+# move_reason → REASON: why choose wants another route than the one in use, judged on the facts
+# choose used, before the route moves. One of DECISION_REASONS (esxi/agent/README.md, "Status file").
+move_reason() {
+  if [ "$WANT_KIND" = pin ]; then
+    REASON=pin
+  elif [ "$DRAIN" = 1 ]; then
+    REASON=drain
+  elif [ -z "$CUR_GW" ]; then
+    REASON=no-route
+  elif [ "$CUR_KIND" = foreign ]; then
+    REASON=foreign-route
+  elif [ "$CUR_KIND" = pin ] && [ "$PIN" != "$CUR" ]; then
+    REASON=unpin
+  elif [ "$CUR" = "$LOCAL_STORAGE_IP" ] && [ "$LOCAL_OK" = 0 ]; then
+    if [ "$UNLISTED" -ge "$UNLISTED_CONFIRM" ]; then
+      REASON=local-unlisted
+    else
+      REASON=local-ping
+    fi
+  elif ! is_up "$CUR_GW"; then
+    REASON=gateway-down
+  elif ! healthy "$CUR"; then
+    REASON=gateway-unlisted
+  elif [ "$WANT_KIND" = local ]; then
+    # Local again after its delay, or (delay still running) rather than a management address.
+    REASON=better-tier
+    if [ "$LOCAL_FAILED" = 0 ] ||
+      { [ -n "$LOCAL_OK_SINCE" ] && [ $((NOW - LOCAL_OK_SINCE)) -ge "$FAILBACK_DELAY" ]; }; then
+      REASON=failback-delay-passed
+    fi
+  elif [ "$CUR_KIND" = remote-management ] && [ "$WANT_KIND" != remote-management ]; then
+    REASON=better-tier
+  else
+    # The SCVM in use is healthy but no longer a candidate: the peer list or its gateway changed.
+    REASON=config
   fi
 }
 
@@ -1493,16 +1598,28 @@ adopt_on_start() {
   fi
   read_pin
   adopt "$ROUTE_GW"
-  # Keep `since` and the failback clock across restarts when the previous loop left them.
+  # Keep `since` and the failback clock across restarts when the previous loop left them, and the
+  # counters (a reboot empties RUN_DIR: they start at 0 there).
+  _pt=''
   if [ -r "$STATUS_FILE" ]; then
-    _pt=''
     _ps=''
     _pl=''
+    _pd=''
+    _pr=''
+    _pa=''
     while IFS='=' read -r _k _v; do
       case $_k in
       target) _pt=$_v ;;
       since) _ps=$_v ;;
       local_ok_since) _pl=$_v ;;
+      failovers) is_count "$_v" && FAILOVERS=$_v ;;
+      failbacks) is_count "$_v" && FAILBACKS=$_v ;;
+      route_changes) is_count "$_v" && ROUTE_CHANGES=$_v ;;
+      fetch_failures) is_count "$_v" && FETCH_FAILURES=$_v ;;
+      blind_iterations) is_count "$_v" && BLIND_ITERS=$_v ;;
+      last_decision) _pd=$_v ;;
+      last_reason) _pr=$_v ;;
+      last_decision_at) _pa=$_v ;;
       esac
     done <"$STATUS_FILE"
     if [ -n "$CUR_GW" ] && [ "$_pt" = "$CUR_GW" ] && is_uint "$_ps"; then
@@ -1511,6 +1628,15 @@ adopt_on_start() {
         LOCAL_OK_SINCE=$_pl
       fi
     fi
+    if is_code "$_pd" "$DECISIONS" && is_code "$_pr" "$DECISION_REASONS" && is_count "$_pa"; then
+      LAST_DECISION=$_pd
+      LAST_REASON=$_pr
+      LAST_DECISION_AT=$_pa
+    fi
+  fi
+  # A route other than the one the last loop left (or the first one found this boot) is adopted.
+  if [ "$MODE" = active ] && [ -n "$CUR_GW" ] && [ "$CUR_GW" != "$_pt" ]; then
+    decided adopt start
   fi
   REAL_GW=$CUR_GW
   REAL_SINCE=$SINCE

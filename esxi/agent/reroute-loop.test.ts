@@ -350,15 +350,22 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     await sleep(3000);
     expect(h.changes()).toEqual([]);
     expect(h.status().target_kind).toBe('local');
+    // The first route found this boot is a decision (adopt at start), not a route change.
+    const adopted = h.status();
+    expect(adopted).toMatchObject({ last_decision: 'adopt', last_reason: 'start', route_changes: '0', failovers: '0' });
     await h.stop();
     // SIGTERM leaves the route and releases the lock.
     expect(h.route()).toBe(LOCAL);
     expect(fs.existsSync(path.join(h.run, 'lock'))).toBe(false);
     expect(h.log()).toMatch(/SIGTERM: exiting; route left via 10.20.0.101 \(local\)/);
-    // And a restart (cron after kill or upgrade) again changes nothing.
+    // And a restart (cron after kill or upgrade) again changes nothing, and finds the route the
+    // last loop left: no new decision.
+    const first = h.proc?.pid;
     h.start();
+    await h.until('the new loop heartbeat', () => h.status().pid !== String(first));
     await sleep(2500);
     expect(h.changes()).toEqual([]);
+    expect(h.status().last_decision_at).toBe(adopted.last_decision_at);
     await h.stop();
   });
 
@@ -403,6 +410,71 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     await h.stop();
   });
 
+  test.concurrent('counts failovers and failbacks with decision and reason; a loop killed and restarted continues the counts', async () => {
+    const h = new FakeEsxi();
+    h.start();
+    await h.steady();
+    expect(h.status()).toMatchObject({ route_changes: '1', failovers: '0', last_decision: 'switch', last_reason: 'no-route' });
+    h.set('down', [LOCAL]);
+    await h.until('failover counted', () => h.status().failovers === '1', 20000);
+    const st = h.status();
+    expect(st).toMatchObject({ route_changes: '2', failbacks: '0', last_decision: 'failover', last_reason: 'local-ping' });
+    expect(Number(st.last_decision_at)).toBeGreaterThanOrEqual(Number(st.since));
+    expect(h.log()).toMatch(
+      /route 33.2: 10.20.0.101 -> 10.20.0.10[23] \(remote-storage\) \(old gateway does not answer ping\) \[decision=failover reason=local-ping\]$/m,
+    );
+    // kill -9, then cron: the new loop reads the counts back from the status file.
+    const old = h.proc?.pid as number;
+    process.kill(old, 'SIGKILL');
+    await h.until('killed', () => h.exitCode !== undefined, 5000);
+    h.start();
+    await h.until('the new loop heartbeat', () => h.status().pid === String(h.proc?.pid), 15000);
+    expect(h.status()).toMatchObject({ failovers: '1', route_changes: '2', last_decision: 'failover', last_reason: 'local-ping' });
+    h.set('down', []);
+    await h.until('failback counted', () => h.status().failbacks === '1', 20000);
+    expect(h.status()).toMatchObject({
+      failovers: '1',
+      route_changes: '3',
+      last_decision: 'failback',
+      last_reason: 'failback-delay-passed',
+    });
+    await h.stop();
+  });
+
+  test.concurrent('counters read back at start: whole numbers continue, anything else starts at 0', async () => {
+    const h = new FakeEsxi();
+    h.setRoute(LOCAL);
+    fs.mkdirSync(h.run);
+    const prev = ['version=1.0.0', 'pid=999999', `target=${LOCAL}`, 'target_kind=local', 'since=100', 'updated=100'];
+    const lines = (l: string[]): string => `${[...prev, ...l].join('\n')}\n`;
+    fs.writeFileSync(
+      path.join(h.run, 'status'),
+      lines([
+        'failovers=08',
+        'failbacks=5',
+        'route_changes=$(reboot)',
+        'fetch_failures=7',
+        'blind_iterations=',
+        'last_decision=failover failback',
+        'last_reason=pin',
+        'last_decision_at=90',
+      ]),
+    );
+    h.start();
+    await h.until('heartbeat', () => h.status().pid === String(h.proc?.pid));
+    expect(h.status()).toMatchObject({ failovers: '0', failbacks: '5', route_changes: '0', fetch_failures: '7', blind_iterations: '0' });
+    expect(h.status().last_decision).toBe('');
+    await h.stop();
+    fs.writeFileSync(
+      path.join(h.run, 'status'),
+      lines(['last_decision=failback', 'last_reason=failback-delay-passed', 'last_decision_at=90']),
+    );
+    h.start();
+    await h.until('heartbeat', () => h.status().pid === String(h.proc?.pid));
+    expect(h.status()).toMatchObject({ last_decision: 'failback', last_reason: 'failback-delay-passed', last_decision_at: '90' });
+    await h.stop();
+  });
+
   test.concurrent('treats an access missing from the meta session list as down even if it pings', async () => {
     const h = new FakeEsxi();
     h.start();
@@ -410,6 +482,8 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
     h.sessions(ALL.slice(1));
     await h.until('failover', () => PEERS.includes(h.route()), 10000);
     expect(h.log()).toMatch(/not in the meta session list/);
+    await h.until('the route change logged', () => /route 33.2: 10.20.0.101 ->/.test(h.log()), 5000);
+    expect(h.log()).toMatch(/route 33.2: 10.20.0.101 -> 10.20.0.10[23] \(remote-storage\) \[decision=failover reason=local-unlisted\]/);
     await h.stop();
   });
 
@@ -438,6 +512,8 @@ describe('reroute-loop.sh against ESXi test doubles', () => {
       await h.until('blind', () => h.status().blind === '1', 20000);
       expect(Number(h.status().fetch_fails)).toBeGreaterThanOrEqual(3);
       expect(h.status().fetch).toBe('fail');
+      expect(Number(h.status().fetch_failures)).toBeGreaterThanOrEqual(3);
+      expect(Number(h.status().blind_iterations)).toBeGreaterThanOrEqual(1);
       expect(h.route()).toBe(LOCAL);
       expect(h.changes()).toHaveLength(1);
       expect(h.log().match(/blind: no session list for 3 iterations/g)).toHaveLength(1);

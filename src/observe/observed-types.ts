@@ -53,7 +53,47 @@ export interface AgentHeartbeat {
   /** Shadow mode: the real route's gateway differs from shadowTarget now, since disagreeSince. */
   disagree?: boolean;
   disagreeSince?: number;
+  /**
+   * Counters since the host booted (issue 16): the agent reads them back from its status file when
+   * cron restarts it, and RUN_DIR is a ramdisk, so they start at 0 after a reboot. Route changes the
+   * agent made: `failovers` local → a remote SCVM or a pin, `failbacks` the way back to local,
+   * `routeChanges` all of them. Iterations: `fetchFailures` without a session list, `blindIterations` blind.
+   */
+  failovers?: number;
+  failbacks?: number;
+  routeChanges?: number;
+  fetchFailures?: number;
+  blindIterations?: number;
+  /** The agent's last route decision, why, and when (epoch seconds); absent before its first one. */
+  lastDecision?: AgentDecision;
+  lastReason?: AgentDecisionReason;
+  lastDecisionAt?: number;
 }
+
+/**
+ * A route decision of the agent (esxi/agent/README.md, "Status file"): `switch` is any other move
+ * (remote to remote, or from no route or an unknown one); `adopt` takes the route it found (at
+ * start, after a drift, when shadow mode ends); `change-failed` is a move the route tool refused.
+ */
+export type AgentDecision = 'failover' | 'failback' | 'switch' | 'adopt' | 'change-failed';
+
+/** Why the agent decided (the fixed set of DECISION_REASONS in esxi/agent/reroute-loop.sh). */
+export type AgentDecisionReason =
+  | 'local-ping'
+  | 'local-unlisted'
+  | 'gateway-down'
+  | 'gateway-unlisted'
+  | 'failback-delay-passed'
+  | 'better-tier'
+  | 'pin'
+  | 'unpin'
+  | 'drain'
+  | 'no-route'
+  | 'foreign-route'
+  | 'config'
+  | 'route-drift'
+  | 'mode-active'
+  | 'start';
 
 export interface LegacyInstall {
   /** Folder of the seed tooling, e.g. /vmfs/volumes/<uuid>/vmware_scvm_failure */

@@ -4,7 +4,7 @@
 // @ts-nocheck
 export const validate = validate20;
 export default validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"urn:zbs-reroute:schema:observed-snapshot:v1","title":"zbs-reroute observed cluster snapshot","description":"What `reroute` observed on every ESXi host and SCVM of a cluster (src/observe/observed-types.ts). Written by observation, read back by `reroute plan --observed SNAPSHOT.json`.","type":"object","additionalProperties":false,"required":["format","takenAt","esxi","scvm"],"properties":{"format":{"const":"zbs-reroute/observed-v1"},"takenAt":{"type":"string","format":"date-time"},"esxi":{"type":"object","description":"Node name → ESXi observation.","additionalProperties":{"if":{"type":"object","required":["reachable"],"properties":{"reachable":{"const":false}}},"then":{"allOf":[{"$ref":"#/$defs/unreachable"},{"properties":{"kind":{"const":"esxi"}},"type":"object"}]},"else":{"$ref":"#/$defs/esxi"}}},"scvm":{"type":"object","description":"Node name → SCVM observation.","additionalProperties":{"if":{"type":"object","required":["reachable"],"properties":{"reachable":{"const":false}}},"then":{"allOf":[{"$ref":"#/$defs/unreachable"},{"properties":{"kind":{"const":"scvm"}},"type":"object"}]},"else":{"$ref":"#/$defs/scvm"}}}},"$defs":{"file":{"type":"object","additionalProperties":false,"required":["path","sha256","size","mode"],"properties":{"path":{"type":"string","pattern":"^/"},"sha256":{"type":"string","pattern":"^([0-9a-f]{64})?$","description":"Hex sha256; empty for a symlink or special file (never trusted)."},"version":{"type":"string","pattern":"^[A-Za-z0-9._+-]{1,64}$"},"size":{"type":"integer","minimum":0},"mode":{"type":"string","pattern":"^[0-7]{4}$"}}},"route":{"type":"object","additionalProperties":false,"required":["network","prefixLength","gateway"],"properties":{"network":{"type":"string","format":"ipv4"},"prefixLength":{"type":"integer","minimum":0,"maximum":32},"gateway":{"type":"string","format":"ipv4"},"iface":{"type":"string"}}},"heartbeat":{"type":"object","additionalProperties":false,"required":["version","pid","target","targetKind","since","updated","fetch","fetchMs"],"properties":{"version":{"type":"string"},"pid":{"type":"integer","minimum":0},"target":{"anyOf":[{"type":"string","format":"ipv4"},{"const":""}]},"targetKind":{"enum":["local","remote-storage","remote-management","pin","none"]},"since":{"type":"integer","minimum":0},"updated":{"type":"integer","minimum":0},"fetch":{"enum":["ok","fail"]},"fetchMs":{"type":"integer","minimum":0},"mode":{"enum":["active","shadow"]},"blind":{"type":"boolean"},"fetchFails":{"type":"integer","minimum":0},"listAgeSeconds":{"type":"integer","minimum":0},"shadowTarget":{"anyOf":[{"type":"string","format":"ipv4"},{"const":""}]},"shadowKind":{"enum":["local","remote-storage","remote-management","pin","none"]},"shadowChanges":{"type":"integer","minimum":0},"disagree":{"type":"boolean"},"disagreeSince":{"type":"integer","minimum":0}}},"legacy":{"type":"object","additionalProperties":false,"required":["dir","localShLines"],"properties":{"dir":{"type":"string"},"version":{"type":"string"},"crontabLine":{"type":"string"},"localShLines":{"type":"array","items":{"type":"string"}},"keyDir":{"type":"string"},"processes":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["pid","command"],"properties":{"pid":{"type":"integer","minimum":0},"command":{"type":"string"}}}}}},"firewallRuleset":{"type":"object","required":["enabled","allowedAll","allowedIps"],"properties":{"enabled":{"type":"boolean"},"allowedAll":{"type":"boolean"},"allowedIps":{"type":"array","items":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$"}}}},"esxi":{"type":"object","additionalProperties":false,"required":["kind","node","reachable","now","files","crontab","localSh","otherHostRoutes","agentProcesses","crondRunning","vmknics"],"properties":{"kind":{"const":"esxi"},"node":{"type":"string","pattern":"^[a-z0-9][a-z0-9-]{0,62}$","description":"Node name from the manifest."},"reachable":{"const":true},"now":{"type":"integer","minimum":0,"description":"Epoch seconds on the host when probed."},"esxiVersion":{"type":"string"},"files":{"type":"object","additionalProperties":{"$ref":"#/$defs/file"}},"dirs":{"type":"object","additionalProperties":{"type":"object","additionalProperties":false,"required":["mode"],"properties":{"mode":{"type":"string","pattern":"^[0-7]{4}$"}}}},"pinTarget":{"type":"string","format":"ipv4"},"crontab":{"type":"string"},"localSh":{"type":"string"},"nfsRoute":{"$ref":"#/$defs/route"},"otherHostRoutes":{"type":"array","items":{"$ref":"#/$defs/route"}},"agentProcesses":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["pid","command"],"properties":{"pid":{"type":"integer","minimum":0},"command":{"type":"string"}}}},"heartbeat":{"$ref":"#/$defs/heartbeat"},"crondRunning":{"type":"boolean"},"reroutePublicKey":{"type":"string"},"vmknics":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name","ip","netmask"],"properties":{"name":{"type":"string"},"ip":{"type":"string","format":"ipv4"},"netmask":{"type":"string","format":"ipv4"}}}},"legacy":{"$ref":"#/$defs/legacy"},"firewall":{"type":"object","description":"The firewall rulesets a session source may need (httpClient, sshClient), by name.","additionalProperties":{"type":"object","$ref":"#/$defs/firewallRuleset","unevaluatedProperties":false}},"firewallPrior":{"type":"object","description":"Our firewall.prior record: each ruleset as it was before zbs-reroute changed it, and the addresses it added.","additionalProperties":{"type":"object","allOf":[{"$ref":"#/$defs/firewallRuleset"}],"required":["addedIps"],"properties":{"addedIps":{"type":"array","items":{"type":"string","format":"ipv4"}}},"unevaluatedProperties":false}},"lease":{"type":"object","additionalProperties":false,"required":["owner","pid","expires"],"properties":{"owner":{"type":"string"},"pid":{"type":"integer","minimum":0},"expires":{"type":"integer","minimum":0}}},"datastore":{"type":"object","description":"The install dir's datastore as `esxcli storage filesystem list` shows it (issue 13: never an agent on NFS).","additionalProperties":false,"required":["name","vmfs"],"properties":{"name":{"type":"string"},"type":{"type":"string"},"mounted":{"type":"boolean"},"vmfs":{"type":"array","items":{"type":"string"}},"unreadable":{"type":"string"}}},"warnings":{"type":"array","items":{"type":"string"}}}},"scvm":{"type":"object","additionalProperties":false,"required":["kind","node","reachable","managedKeys","foreignKeyCount"],"properties":{"kind":{"const":"scvm"},"node":{"type":"string","pattern":"^[a-z0-9][a-z0-9-]{0,62}$","description":"Node name from the manifest."},"reachable":{"const":true},"managedKeys":{"type":"array","items":{"type":"string"}},"foreignKeyCount":{"type":"integer","minimum":0},"hostKey":{"type":"string","description":"The SCVM's SSH host key as `type base64`."},"zbsSession":{"description":"This SCVM's own ZBS session and the ESXi client IPs registered in it (local_clients_ips), or why it could not be read.","anyOf":[{"type":"object","additionalProperties":false,"required":["sessionId","localClientsIps"],"properties":{"sessionId":{"type":"string","pattern":"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$"},"localClientsIps":{"type":"array","items":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"}}}},{"type":"object","additionalProperties":false,"required":["problem"],"properties":{"problem":{"type":"string","maxLength":2000}}}]}}},"unreachable":{"type":"object","additionalProperties":false,"required":["kind","node","reachable","reason"],"properties":{"kind":{"enum":["esxi","scvm"]},"node":{"type":"string","pattern":"^[a-z0-9][a-z0-9-]{0,62}$","description":"Node name from the manifest."},"reachable":{"const":false},"reason":{"type":"string"}}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"urn:zbs-reroute:schema:observed-snapshot:v1","title":"zbs-reroute observed cluster snapshot","description":"What `reroute` observed on every ESXi host and SCVM of a cluster (src/observe/observed-types.ts). Written by observation, read back by `reroute plan --observed SNAPSHOT.json`.","type":"object","additionalProperties":false,"required":["format","takenAt","esxi","scvm"],"properties":{"format":{"const":"zbs-reroute/observed-v1"},"takenAt":{"type":"string","format":"date-time"},"esxi":{"type":"object","description":"Node name → ESXi observation.","additionalProperties":{"if":{"type":"object","required":["reachable"],"properties":{"reachable":{"const":false}}},"then":{"allOf":[{"$ref":"#/$defs/unreachable"},{"properties":{"kind":{"const":"esxi"}},"type":"object"}]},"else":{"$ref":"#/$defs/esxi"}}},"scvm":{"type":"object","description":"Node name → SCVM observation.","additionalProperties":{"if":{"type":"object","required":["reachable"],"properties":{"reachable":{"const":false}}},"then":{"allOf":[{"$ref":"#/$defs/unreachable"},{"properties":{"kind":{"const":"scvm"}},"type":"object"}]},"else":{"$ref":"#/$defs/scvm"}}}},"$defs":{"file":{"type":"object","additionalProperties":false,"required":["path","sha256","size","mode"],"properties":{"path":{"type":"string","pattern":"^/"},"sha256":{"type":"string","pattern":"^([0-9a-f]{64})?$","description":"Hex sha256; empty for a symlink or special file (never trusted)."},"version":{"type":"string","pattern":"^[A-Za-z0-9._+-]{1,64}$"},"size":{"type":"integer","minimum":0},"mode":{"type":"string","pattern":"^[0-7]{4}$"}}},"route":{"type":"object","additionalProperties":false,"required":["network","prefixLength","gateway"],"properties":{"network":{"type":"string","format":"ipv4"},"prefixLength":{"type":"integer","minimum":0,"maximum":32},"gateway":{"type":"string","format":"ipv4"},"iface":{"type":"string"}}},"heartbeat":{"type":"object","additionalProperties":false,"required":["version","pid","target","targetKind","since","updated","fetch","fetchMs"],"properties":{"version":{"type":"string"},"pid":{"type":"integer","minimum":0},"target":{"anyOf":[{"type":"string","format":"ipv4"},{"const":""}]},"targetKind":{"enum":["local","remote-storage","remote-management","pin","none"]},"since":{"type":"integer","minimum":0},"updated":{"type":"integer","minimum":0},"fetch":{"enum":["ok","fail"]},"fetchMs":{"type":"integer","minimum":0},"mode":{"enum":["active","shadow"]},"blind":{"type":"boolean"},"fetchFails":{"type":"integer","minimum":0},"listAgeSeconds":{"type":"integer","minimum":0},"shadowTarget":{"anyOf":[{"type":"string","format":"ipv4"},{"const":""}]},"shadowKind":{"enum":["local","remote-storage","remote-management","pin","none"]},"shadowChanges":{"type":"integer","minimum":0},"disagree":{"type":"boolean"},"disagreeSince":{"type":"integer","minimum":0},"failovers":{"type":"integer","minimum":0},"failbacks":{"type":"integer","minimum":0},"routeChanges":{"type":"integer","minimum":0},"fetchFailures":{"type":"integer","minimum":0},"blindIterations":{"type":"integer","minimum":0},"lastDecision":{"enum":["failover","failback","switch","adopt","change-failed"]},"lastReason":{"enum":["local-ping","local-unlisted","gateway-down","gateway-unlisted","failback-delay-passed","better-tier","pin","unpin","drain","no-route","foreign-route","config","route-drift","mode-active","start"]},"lastDecisionAt":{"type":"integer","minimum":0}}},"legacy":{"type":"object","additionalProperties":false,"required":["dir","localShLines"],"properties":{"dir":{"type":"string"},"version":{"type":"string"},"crontabLine":{"type":"string"},"localShLines":{"type":"array","items":{"type":"string"}},"keyDir":{"type":"string"},"processes":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["pid","command"],"properties":{"pid":{"type":"integer","minimum":0},"command":{"type":"string"}}}}}},"firewallRuleset":{"type":"object","required":["enabled","allowedAll","allowedIps"],"properties":{"enabled":{"type":"boolean"},"allowedAll":{"type":"boolean"},"allowedIps":{"type":"array","items":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$"}}}},"esxi":{"type":"object","additionalProperties":false,"required":["kind","node","reachable","now","files","crontab","localSh","otherHostRoutes","agentProcesses","crondRunning","vmknics"],"properties":{"kind":{"const":"esxi"},"node":{"type":"string","pattern":"^[a-z0-9][a-z0-9-]{0,62}$","description":"Node name from the manifest."},"reachable":{"const":true},"now":{"type":"integer","minimum":0,"description":"Epoch seconds on the host when probed."},"esxiVersion":{"type":"string"},"files":{"type":"object","additionalProperties":{"$ref":"#/$defs/file"}},"dirs":{"type":"object","additionalProperties":{"type":"object","additionalProperties":false,"required":["mode"],"properties":{"mode":{"type":"string","pattern":"^[0-7]{4}$"}}}},"pinTarget":{"type":"string","format":"ipv4"},"crontab":{"type":"string"},"localSh":{"type":"string"},"nfsRoute":{"$ref":"#/$defs/route"},"otherHostRoutes":{"type":"array","items":{"$ref":"#/$defs/route"}},"agentProcesses":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["pid","command"],"properties":{"pid":{"type":"integer","minimum":0},"command":{"type":"string"}}}},"heartbeat":{"$ref":"#/$defs/heartbeat"},"crondRunning":{"type":"boolean"},"reroutePublicKey":{"type":"string"},"vmknics":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name","ip","netmask"],"properties":{"name":{"type":"string"},"ip":{"type":"string","format":"ipv4"},"netmask":{"type":"string","format":"ipv4"}}}},"legacy":{"$ref":"#/$defs/legacy"},"firewall":{"type":"object","description":"The firewall rulesets a session source may need (httpClient, sshClient), by name.","additionalProperties":{"type":"object","$ref":"#/$defs/firewallRuleset","unevaluatedProperties":false}},"firewallPrior":{"type":"object","description":"Our firewall.prior record: each ruleset as it was before zbs-reroute changed it, and the addresses it added.","additionalProperties":{"type":"object","allOf":[{"$ref":"#/$defs/firewallRuleset"}],"required":["addedIps"],"properties":{"addedIps":{"type":"array","items":{"type":"string","format":"ipv4"}}},"unevaluatedProperties":false}},"lease":{"type":"object","additionalProperties":false,"required":["owner","pid","expires"],"properties":{"owner":{"type":"string"},"pid":{"type":"integer","minimum":0},"expires":{"type":"integer","minimum":0}}},"datastore":{"type":"object","description":"The install dir's datastore as `esxcli storage filesystem list` shows it (issue 13: never an agent on NFS).","additionalProperties":false,"required":["name","vmfs"],"properties":{"name":{"type":"string"},"type":{"type":"string"},"mounted":{"type":"boolean"},"vmfs":{"type":"array","items":{"type":"string"}},"unreadable":{"type":"string"}}},"warnings":{"type":"array","items":{"type":"string"}}}},"scvm":{"type":"object","additionalProperties":false,"required":["kind","node","reachable","managedKeys","foreignKeyCount"],"properties":{"kind":{"const":"scvm"},"node":{"type":"string","pattern":"^[a-z0-9][a-z0-9-]{0,62}$","description":"Node name from the manifest."},"reachable":{"const":true},"managedKeys":{"type":"array","items":{"type":"string"}},"foreignKeyCount":{"type":"integer","minimum":0},"hostKey":{"type":"string","description":"The SCVM's SSH host key as `type base64`."},"zbsSession":{"description":"This SCVM's own ZBS session and the ESXi client IPs registered in it (local_clients_ips), or why it could not be read.","anyOf":[{"type":"object","additionalProperties":false,"required":["sessionId","localClientsIps"],"properties":{"sessionId":{"type":"string","pattern":"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$"},"localClientsIps":{"type":"array","items":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"}}}},{"type":"object","additionalProperties":false,"required":["problem"],"properties":{"problem":{"type":"string","maxLength":2000}}}]}}},"unreachable":{"type":"object","additionalProperties":false,"required":["kind","node","reachable","reason"],"properties":{"kind":{"enum":["esxi","scvm"]},"node":{"type":"string","pattern":"^[a-z0-9][a-z0-9-]{0,62}$","description":"Node name from the manifest."},"reachable":{"const":false},"reason":{"type":"string"}}}}};
 const schema32 = {"type":"object","additionalProperties":false,"required":["kind","node","reachable","reason"],"properties":{"kind":{"enum":["esxi","scvm"]},"node":{"type":"string","pattern":"^[a-z0-9][a-z0-9-]{0,62}$","description":"Node name from the manifest."},"reachable":{"const":false},"reason":{"type":"string"}}};
 const schema42 = {"type":"object","additionalProperties":false,"required":["kind","node","reachable","managedKeys","foreignKeyCount"],"properties":{"kind":{"const":"scvm"},"node":{"type":"string","pattern":"^[a-z0-9][a-z0-9-]{0,62}$","description":"Node name from the manifest."},"reachable":{"const":true},"managedKeys":{"type":"array","items":{"type":"string"}},"foreignKeyCount":{"type":"integer","minimum":0},"hostKey":{"type":"string","description":"The SCVM's SSH host key as `type base64`."},"zbsSession":{"description":"This SCVM's own ZBS session and the ESXi client IPs registered in it (local_clients_ips), or why it could not be read.","anyOf":[{"type":"object","additionalProperties":false,"required":["sessionId","localClientsIps"],"properties":{"sessionId":{"type":"string","pattern":"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$"},"localClientsIps":{"type":"array","items":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"}}}},{"type":"object","additionalProperties":false,"required":["problem"],"properties":{"problem":{"type":"string","maxLength":2000}}}]}}};
 const formats0 = require("ajv-formats/dist/formats").fullFormats["date-time"];
@@ -14,7 +14,7 @@ const pattern16 = new RegExp("^[0-9]{1,3}(\\.[0-9]{1,3}){3}$", "u");
 const schema33 = {"type":"object","additionalProperties":false,"required":["kind","node","reachable","now","files","crontab","localSh","otherHostRoutes","agentProcesses","crondRunning","vmknics"],"properties":{"kind":{"const":"esxi"},"node":{"type":"string","pattern":"^[a-z0-9][a-z0-9-]{0,62}$","description":"Node name from the manifest."},"reachable":{"const":true},"now":{"type":"integer","minimum":0,"description":"Epoch seconds on the host when probed."},"esxiVersion":{"type":"string"},"files":{"type":"object","additionalProperties":{"$ref":"#/$defs/file"}},"dirs":{"type":"object","additionalProperties":{"type":"object","additionalProperties":false,"required":["mode"],"properties":{"mode":{"type":"string","pattern":"^[0-7]{4}$"}}}},"pinTarget":{"type":"string","format":"ipv4"},"crontab":{"type":"string"},"localSh":{"type":"string"},"nfsRoute":{"$ref":"#/$defs/route"},"otherHostRoutes":{"type":"array","items":{"$ref":"#/$defs/route"}},"agentProcesses":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["pid","command"],"properties":{"pid":{"type":"integer","minimum":0},"command":{"type":"string"}}}},"heartbeat":{"$ref":"#/$defs/heartbeat"},"crondRunning":{"type":"boolean"},"reroutePublicKey":{"type":"string"},"vmknics":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name","ip","netmask"],"properties":{"name":{"type":"string"},"ip":{"type":"string","format":"ipv4"},"netmask":{"type":"string","format":"ipv4"}}}},"legacy":{"$ref":"#/$defs/legacy"},"firewall":{"type":"object","description":"The firewall rulesets a session source may need (httpClient, sshClient), by name.","additionalProperties":{"type":"object","$ref":"#/$defs/firewallRuleset","unevaluatedProperties":false}},"firewallPrior":{"type":"object","description":"Our firewall.prior record: each ruleset as it was before zbs-reroute changed it, and the addresses it added.","additionalProperties":{"type":"object","allOf":[{"$ref":"#/$defs/firewallRuleset"}],"required":["addedIps"],"properties":{"addedIps":{"type":"array","items":{"type":"string","format":"ipv4"}}},"unevaluatedProperties":false}},"lease":{"type":"object","additionalProperties":false,"required":["owner","pid","expires"],"properties":{"owner":{"type":"string"},"pid":{"type":"integer","minimum":0},"expires":{"type":"integer","minimum":0}}},"datastore":{"type":"object","description":"The install dir's datastore as `esxcli storage filesystem list` shows it (issue 13: never an agent on NFS).","additionalProperties":false,"required":["name","vmfs"],"properties":{"name":{"type":"string"},"type":{"type":"string"},"mounted":{"type":"boolean"},"vmfs":{"type":"array","items":{"type":"string"}},"unreadable":{"type":"string"}}},"warnings":{"type":"array","items":{"type":"string"}}}};
 const schema34 = {"type":"object","additionalProperties":false,"required":["path","sha256","size","mode"],"properties":{"path":{"type":"string","pattern":"^/"},"sha256":{"type":"string","pattern":"^([0-9a-f]{64})?$","description":"Hex sha256; empty for a symlink or special file (never trusted)."},"version":{"type":"string","pattern":"^[A-Za-z0-9._+-]{1,64}$"},"size":{"type":"integer","minimum":0},"mode":{"type":"string","pattern":"^[0-7]{4}$"}}};
 const schema35 = {"type":"object","additionalProperties":false,"required":["network","prefixLength","gateway"],"properties":{"network":{"type":"string","format":"ipv4"},"prefixLength":{"type":"integer","minimum":0,"maximum":32},"gateway":{"type":"string","format":"ipv4"},"iface":{"type":"string"}}};
-const schema37 = {"type":"object","additionalProperties":false,"required":["version","pid","target","targetKind","since","updated","fetch","fetchMs"],"properties":{"version":{"type":"string"},"pid":{"type":"integer","minimum":0},"target":{"anyOf":[{"type":"string","format":"ipv4"},{"const":""}]},"targetKind":{"enum":["local","remote-storage","remote-management","pin","none"]},"since":{"type":"integer","minimum":0},"updated":{"type":"integer","minimum":0},"fetch":{"enum":["ok","fail"]},"fetchMs":{"type":"integer","minimum":0},"mode":{"enum":["active","shadow"]},"blind":{"type":"boolean"},"fetchFails":{"type":"integer","minimum":0},"listAgeSeconds":{"type":"integer","minimum":0},"shadowTarget":{"anyOf":[{"type":"string","format":"ipv4"},{"const":""}]},"shadowKind":{"enum":["local","remote-storage","remote-management","pin","none"]},"shadowChanges":{"type":"integer","minimum":0},"disagree":{"type":"boolean"},"disagreeSince":{"type":"integer","minimum":0}}};
+const schema37 = {"type":"object","additionalProperties":false,"required":["version","pid","target","targetKind","since","updated","fetch","fetchMs"],"properties":{"version":{"type":"string"},"pid":{"type":"integer","minimum":0},"target":{"anyOf":[{"type":"string","format":"ipv4"},{"const":""}]},"targetKind":{"enum":["local","remote-storage","remote-management","pin","none"]},"since":{"type":"integer","minimum":0},"updated":{"type":"integer","minimum":0},"fetch":{"enum":["ok","fail"]},"fetchMs":{"type":"integer","minimum":0},"mode":{"enum":["active","shadow"]},"blind":{"type":"boolean"},"fetchFails":{"type":"integer","minimum":0},"listAgeSeconds":{"type":"integer","minimum":0},"shadowTarget":{"anyOf":[{"type":"string","format":"ipv4"},{"const":""}]},"shadowKind":{"enum":["local","remote-storage","remote-management","pin","none"]},"shadowChanges":{"type":"integer","minimum":0},"disagree":{"type":"boolean"},"disagreeSince":{"type":"integer","minimum":0},"failovers":{"type":"integer","minimum":0},"failbacks":{"type":"integer","minimum":0},"routeChanges":{"type":"integer","minimum":0},"fetchFailures":{"type":"integer","minimum":0},"blindIterations":{"type":"integer","minimum":0},"lastDecision":{"enum":["failover","failback","switch","adopt","change-failed"]},"lastReason":{"enum":["local-ping","local-unlisted","gateway-down","gateway-unlisted","failback-delay-passed","better-tier","pin","unpin","drain","no-route","foreign-route","config","route-drift","mode-active","start"]},"lastDecisionAt":{"type":"integer","minimum":0}}};
 const schema38 = {"type":"object","additionalProperties":false,"required":["dir","localShLines"],"properties":{"dir":{"type":"string"},"version":{"type":"string"},"crontabLine":{"type":"string"},"localShLines":{"type":"array","items":{"type":"string"}},"keyDir":{"type":"string"},"processes":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["pid","command"],"properties":{"pid":{"type":"integer","minimum":0},"command":{"type":"string"}}}}}};
 const schema39 = {"type":"object","required":["enabled","allowedAll","allowedIps"],"properties":{"enabled":{"type":"boolean"},"allowedAll":{"type":"boolean"},"allowedIps":{"type":"array","items":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$"}}}};
 const func1 = Object.prototype.hasOwnProperty;
@@ -1512,9 +1512,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err121 = {instancePath:instancePath+"/heartbeat",schemaPath:"#/$defs/heartbeat/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data33.failovers !== undefined){
+let data51 = data33.failovers;
+if(!(((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51))) && (isFinite(data51)))){
+const err121 = {instancePath:instancePath+"/heartbeat/failovers",schemaPath:"#/$defs/heartbeat/properties/failovers/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1523,10 +1524,9 @@ vErrors.push(err121);
 }
 errors++;
 }
-}
-if(data.crondRunning !== undefined){
-if(typeof data.crondRunning !== "boolean"){
-const err122 = {instancePath:instancePath+"/crondRunning",schemaPath:"#/properties/crondRunning/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if((typeof data51 == "number") && (isFinite(data51))){
+if(data51 < 0 || isNaN(data51)){
+const err122 = {instancePath:instancePath+"/heartbeat/failovers",schemaPath:"#/$defs/heartbeat/properties/failovers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1536,9 +1536,11 @@ vErrors.push(err122);
 errors++;
 }
 }
-if(data.reroutePublicKey !== undefined){
-if(typeof data.reroutePublicKey !== "string"){
-const err123 = {instancePath:instancePath+"/reroutePublicKey",schemaPath:"#/properties/reroutePublicKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data33.failbacks !== undefined){
+let data52 = data33.failbacks;
+if(!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))){
+const err123 = {instancePath:instancePath+"/heartbeat/failbacks",schemaPath:"#/$defs/heartbeat/properties/failbacks/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1547,16 +1549,9 @@ vErrors.push(err123);
 }
 errors++;
 }
-}
-if(data.vmknics !== undefined){
-let data53 = data.vmknics;
-if(Array.isArray(data53)){
-const len2 = data53.length;
-for(let i2=0; i2<len2; i2++){
-let data54 = data53[i2];
-if(data54 && typeof data54 == "object" && !Array.isArray(data54)){
-if(data54.name === undefined){
-const err124 = {instancePath:instancePath+"/vmknics/" + i2,schemaPath:"#/properties/vmknics/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if((typeof data52 == "number") && (isFinite(data52))){
+if(data52 < 0 || isNaN(data52)){
+const err124 = {instancePath:instancePath+"/heartbeat/failbacks",schemaPath:"#/$defs/heartbeat/properties/failbacks/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1565,8 +1560,12 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(data54.ip === undefined){
-const err125 = {instancePath:instancePath+"/vmknics/" + i2,schemaPath:"#/properties/vmknics/items/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'"};
+}
+}
+if(data33.routeChanges !== undefined){
+let data53 = data33.routeChanges;
+if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
+const err125 = {instancePath:instancePath+"/heartbeat/routeChanges",schemaPath:"#/$defs/heartbeat/properties/routeChanges/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1575,8 +1574,9 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(data54.netmask === undefined){
-const err126 = {instancePath:instancePath+"/vmknics/" + i2,schemaPath:"#/properties/vmknics/items/required",keyword:"required",params:{missingProperty: "netmask"},message:"must have required property '"+"netmask"+"'"};
+if((typeof data53 == "number") && (isFinite(data53))){
+if(data53 < 0 || isNaN(data53)){
+const err126 = {instancePath:instancePath+"/heartbeat/routeChanges",schemaPath:"#/$defs/heartbeat/properties/routeChanges/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1585,9 +1585,12 @@ vErrors.push(err126);
 }
 errors++;
 }
-for(const key9 in data54){
-if(!(((key9 === "name") || (key9 === "ip")) || (key9 === "netmask"))){
-const err127 = {instancePath:instancePath+"/vmknics/" + i2,schemaPath:"#/properties/vmknics/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+}
+}
+if(data33.fetchFailures !== undefined){
+let data54 = data33.fetchFailures;
+if(!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54)))){
+const err127 = {instancePath:instancePath+"/heartbeat/fetchFailures",schemaPath:"#/$defs/heartbeat/properties/fetchFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1596,10 +1599,9 @@ vErrors.push(err127);
 }
 errors++;
 }
-}
-if(data54.name !== undefined){
-if(typeof data54.name !== "string"){
-const err128 = {instancePath:instancePath+"/vmknics/" + i2+"/name",schemaPath:"#/properties/vmknics/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data54 == "number") && (isFinite(data54))){
+if(data54 < 0 || isNaN(data54)){
+const err128 = {instancePath:instancePath+"/heartbeat/fetchFailures",schemaPath:"#/$defs/heartbeat/properties/fetchFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1609,11 +1611,11 @@ vErrors.push(err128);
 errors++;
 }
 }
-if(data54.ip !== undefined){
-let data56 = data54.ip;
-if(typeof data56 === "string"){
-if(!(formats2.test(data56))){
-const err129 = {instancePath:instancePath+"/vmknics/" + i2+"/ip",schemaPath:"#/properties/vmknics/items/properties/ip/format",keyword:"format",params:{format: "ipv4"},message:"must match format \""+"ipv4"+"\""};
+}
+if(data33.blindIterations !== undefined){
+let data55 = data33.blindIterations;
+if(!(((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55))) && (isFinite(data55)))){
+const err129 = {instancePath:instancePath+"/heartbeat/blindIterations",schemaPath:"#/$defs/heartbeat/properties/blindIterations/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1622,9 +1624,9 @@ vErrors.push(err129);
 }
 errors++;
 }
-}
-else {
-const err130 = {instancePath:instancePath+"/vmknics/" + i2+"/ip",schemaPath:"#/properties/vmknics/items/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data55 == "number") && (isFinite(data55))){
+if(data55 < 0 || isNaN(data55)){
+const err130 = {instancePath:instancePath+"/heartbeat/blindIterations",schemaPath:"#/$defs/heartbeat/properties/blindIterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1634,11 +1636,11 @@ vErrors.push(err130);
 errors++;
 }
 }
-if(data54.netmask !== undefined){
-let data57 = data54.netmask;
-if(typeof data57 === "string"){
-if(!(formats2.test(data57))){
-const err131 = {instancePath:instancePath+"/vmknics/" + i2+"/netmask",schemaPath:"#/properties/vmknics/items/properties/netmask/format",keyword:"format",params:{format: "ipv4"},message:"must match format \""+"ipv4"+"\""};
+}
+if(data33.lastDecision !== undefined){
+let data56 = data33.lastDecision;
+if(!(((((data56 === "failover") || (data56 === "failback")) || (data56 === "switch")) || (data56 === "adopt")) || (data56 === "change-failed"))){
+const err131 = {instancePath:instancePath+"/heartbeat/lastDecision",schemaPath:"#/$defs/heartbeat/properties/lastDecision/enum",keyword:"enum",params:{allowedValues: schema37.properties.lastDecision.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1648,8 +1650,10 @@ vErrors.push(err131);
 errors++;
 }
 }
-else {
-const err132 = {instancePath:instancePath+"/vmknics/" + i2+"/netmask",schemaPath:"#/properties/vmknics/items/properties/netmask/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data33.lastReason !== undefined){
+let data57 = data33.lastReason;
+if(!(((((((((((((((data57 === "local-ping") || (data57 === "local-unlisted")) || (data57 === "gateway-down")) || (data57 === "gateway-unlisted")) || (data57 === "failback-delay-passed")) || (data57 === "better-tier")) || (data57 === "pin")) || (data57 === "unpin")) || (data57 === "drain")) || (data57 === "no-route")) || (data57 === "foreign-route")) || (data57 === "config")) || (data57 === "route-drift")) || (data57 === "mode-active")) || (data57 === "start"))){
+const err132 = {instancePath:instancePath+"/heartbeat/lastReason",schemaPath:"#/$defs/heartbeat/properties/lastReason/enum",keyword:"enum",params:{allowedValues: schema37.properties.lastReason.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1659,9 +1663,10 @@ vErrors.push(err132);
 errors++;
 }
 }
-}
-else {
-const err133 = {instancePath:instancePath+"/vmknics/" + i2,schemaPath:"#/properties/vmknics/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data33.lastDecisionAt !== undefined){
+let data58 = data33.lastDecisionAt;
+if(!(((typeof data58 == "number") && (!(data58 % 1) && !isNaN(data58))) && (isFinite(data58)))){
+const err133 = {instancePath:instancePath+"/heartbeat/lastDecisionAt",schemaPath:"#/$defs/heartbeat/properties/lastDecisionAt/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1670,10 +1675,9 @@ vErrors.push(err133);
 }
 errors++;
 }
-}
-}
-else {
-const err134 = {instancePath:instancePath+"/vmknics",schemaPath:"#/properties/vmknics/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if((typeof data58 == "number") && (isFinite(data58))){
+if(data58 < 0 || isNaN(data58)){
+const err134 = {instancePath:instancePath+"/heartbeat/lastDecisionAt",schemaPath:"#/$defs/heartbeat/properties/lastDecisionAt/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1683,11 +1687,10 @@ vErrors.push(err134);
 errors++;
 }
 }
-if(data.legacy !== undefined){
-let data58 = data.legacy;
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-if(data58.dir === undefined){
-const err135 = {instancePath:instancePath+"/legacy",schemaPath:"#/$defs/legacy/required",keyword:"required",params:{missingProperty: "dir"},message:"must have required property '"+"dir"+"'"};
+}
+}
+else {
+const err135 = {instancePath:instancePath+"/heartbeat",schemaPath:"#/$defs/heartbeat/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1696,8 +1699,10 @@ vErrors.push(err135);
 }
 errors++;
 }
-if(data58.localShLines === undefined){
-const err136 = {instancePath:instancePath+"/legacy",schemaPath:"#/$defs/legacy/required",keyword:"required",params:{missingProperty: "localShLines"},message:"must have required property '"+"localShLines"+"'"};
+}
+if(data.crondRunning !== undefined){
+if(typeof data.crondRunning !== "boolean"){
+const err136 = {instancePath:instancePath+"/crondRunning",schemaPath:"#/properties/crondRunning/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1706,9 +1711,10 @@ vErrors.push(err136);
 }
 errors++;
 }
-for(const key10 in data58){
-if(!((((((key10 === "dir") || (key10 === "version")) || (key10 === "crontabLine")) || (key10 === "localShLines")) || (key10 === "keyDir")) || (key10 === "processes"))){
-const err137 = {instancePath:instancePath+"/legacy",schemaPath:"#/$defs/legacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+}
+if(data.reroutePublicKey !== undefined){
+if(typeof data.reroutePublicKey !== "string"){
+const err137 = {instancePath:instancePath+"/reroutePublicKey",schemaPath:"#/properties/reroutePublicKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1718,9 +1724,15 @@ vErrors.push(err137);
 errors++;
 }
 }
-if(data58.dir !== undefined){
-if(typeof data58.dir !== "string"){
-const err138 = {instancePath:instancePath+"/legacy/dir",schemaPath:"#/$defs/legacy/properties/dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.vmknics !== undefined){
+let data61 = data.vmknics;
+if(Array.isArray(data61)){
+const len2 = data61.length;
+for(let i2=0; i2<len2; i2++){
+let data62 = data61[i2];
+if(data62 && typeof data62 == "object" && !Array.isArray(data62)){
+if(data62.name === undefined){
+const err138 = {instancePath:instancePath+"/vmknics/" + i2,schemaPath:"#/properties/vmknics/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -1729,10 +1741,8 @@ vErrors.push(err138);
 }
 errors++;
 }
-}
-if(data58.version !== undefined){
-if(typeof data58.version !== "string"){
-const err139 = {instancePath:instancePath+"/legacy/version",schemaPath:"#/$defs/legacy/properties/version/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data62.ip === undefined){
+const err139 = {instancePath:instancePath+"/vmknics/" + i2,schemaPath:"#/properties/vmknics/items/required",keyword:"required",params:{missingProperty: "ip"},message:"must have required property '"+"ip"+"'"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -1741,10 +1751,8 @@ vErrors.push(err139);
 }
 errors++;
 }
-}
-if(data58.crontabLine !== undefined){
-if(typeof data58.crontabLine !== "string"){
-const err140 = {instancePath:instancePath+"/legacy/crontabLine",schemaPath:"#/$defs/legacy/properties/crontabLine/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data62.netmask === undefined){
+const err140 = {instancePath:instancePath+"/vmknics/" + i2,schemaPath:"#/properties/vmknics/items/required",keyword:"required",params:{missingProperty: "netmask"},message:"must have required property '"+"netmask"+"'"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -1753,14 +1761,9 @@ vErrors.push(err140);
 }
 errors++;
 }
-}
-if(data58.localShLines !== undefined){
-let data62 = data58.localShLines;
-if(Array.isArray(data62)){
-const len3 = data62.length;
-for(let i3=0; i3<len3; i3++){
-if(typeof data62[i3] !== "string"){
-const err141 = {instancePath:instancePath+"/legacy/localShLines/" + i3,schemaPath:"#/$defs/legacy/properties/localShLines/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key9 in data62){
+if(!(((key9 === "name") || (key9 === "ip")) || (key9 === "netmask"))){
+const err141 = {instancePath:instancePath+"/vmknics/" + i2,schemaPath:"#/properties/vmknics/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -1770,9 +1773,9 @@ vErrors.push(err141);
 errors++;
 }
 }
-}
-else {
-const err142 = {instancePath:instancePath+"/legacy/localShLines",schemaPath:"#/$defs/legacy/properties/localShLines/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data62.name !== undefined){
+if(typeof data62.name !== "string"){
+const err142 = {instancePath:instancePath+"/vmknics/" + i2+"/name",schemaPath:"#/properties/vmknics/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -1782,9 +1785,11 @@ vErrors.push(err142);
 errors++;
 }
 }
-if(data58.keyDir !== undefined){
-if(typeof data58.keyDir !== "string"){
-const err143 = {instancePath:instancePath+"/legacy/keyDir",schemaPath:"#/$defs/legacy/properties/keyDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data62.ip !== undefined){
+let data64 = data62.ip;
+if(typeof data64 === "string"){
+if(!(formats2.test(data64))){
+const err143 = {instancePath:instancePath+"/vmknics/" + i2+"/ip",schemaPath:"#/properties/vmknics/items/properties/ip/format",keyword:"format",params:{format: "ipv4"},message:"must match format \""+"ipv4"+"\""};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -1794,15 +1799,8 @@ vErrors.push(err143);
 errors++;
 }
 }
-if(data58.processes !== undefined){
-let data65 = data58.processes;
-if(Array.isArray(data65)){
-const len4 = data65.length;
-for(let i4=0; i4<len4; i4++){
-let data66 = data65[i4];
-if(data66 && typeof data66 == "object" && !Array.isArray(data66)){
-if(data66.pid === undefined){
-const err144 = {instancePath:instancePath+"/legacy/processes/" + i4,schemaPath:"#/$defs/legacy/properties/processes/items/required",keyword:"required",params:{missingProperty: "pid"},message:"must have required property '"+"pid"+"'"};
+else {
+const err144 = {instancePath:instancePath+"/vmknics/" + i2+"/ip",schemaPath:"#/properties/vmknics/items/properties/ip/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -1811,8 +1809,12 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(data66.command === undefined){
-const err145 = {instancePath:instancePath+"/legacy/processes/" + i4,schemaPath:"#/$defs/legacy/properties/processes/items/required",keyword:"required",params:{missingProperty: "command"},message:"must have required property '"+"command"+"'"};
+}
+if(data62.netmask !== undefined){
+let data65 = data62.netmask;
+if(typeof data65 === "string"){
+if(!(formats2.test(data65))){
+const err145 = {instancePath:instancePath+"/vmknics/" + i2+"/netmask",schemaPath:"#/properties/vmknics/items/properties/netmask/format",keyword:"format",params:{format: "ipv4"},message:"must match format \""+"ipv4"+"\""};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -1821,9 +1823,9 @@ vErrors.push(err145);
 }
 errors++;
 }
-for(const key11 in data66){
-if(!((key11 === "pid") || (key11 === "command"))){
-const err146 = {instancePath:instancePath+"/legacy/processes/" + i4,schemaPath:"#/$defs/legacy/properties/processes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+}
+else {
+const err146 = {instancePath:instancePath+"/vmknics/" + i2+"/netmask",schemaPath:"#/properties/vmknics/items/properties/netmask/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -1833,10 +1835,9 @@ vErrors.push(err146);
 errors++;
 }
 }
-if(data66.pid !== undefined){
-let data67 = data66.pid;
-if(!(((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67))) && (isFinite(data67)))){
-const err147 = {instancePath:instancePath+"/legacy/processes/" + i4+"/pid",schemaPath:"#/$defs/legacy/properties/processes/items/properties/pid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err147 = {instancePath:instancePath+"/vmknics/" + i2,schemaPath:"#/properties/vmknics/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -1845,9 +1846,10 @@ vErrors.push(err147);
 }
 errors++;
 }
-if((typeof data67 == "number") && (isFinite(data67))){
-if(data67 < 0 || isNaN(data67)){
-const err148 = {instancePath:instancePath+"/legacy/processes/" + i4+"/pid",schemaPath:"#/$defs/legacy/properties/processes/items/properties/pid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+else {
+const err148 = {instancePath:instancePath+"/vmknics",schemaPath:"#/properties/vmknics/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -1857,10 +1859,11 @@ vErrors.push(err148);
 errors++;
 }
 }
-}
-if(data66.command !== undefined){
-if(typeof data66.command !== "string"){
-const err149 = {instancePath:instancePath+"/legacy/processes/" + i4+"/command",schemaPath:"#/$defs/legacy/properties/processes/items/properties/command/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.legacy !== undefined){
+let data66 = data.legacy;
+if(data66 && typeof data66 == "object" && !Array.isArray(data66)){
+if(data66.dir === undefined){
+const err149 = {instancePath:instancePath+"/legacy",schemaPath:"#/$defs/legacy/required",keyword:"required",params:{missingProperty: "dir"},message:"must have required property '"+"dir"+"'"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -1869,10 +1872,8 @@ vErrors.push(err149);
 }
 errors++;
 }
-}
-}
-else {
-const err150 = {instancePath:instancePath+"/legacy/processes/" + i4,schemaPath:"#/$defs/legacy/properties/processes/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data66.localShLines === undefined){
+const err150 = {instancePath:instancePath+"/legacy",schemaPath:"#/$defs/legacy/required",keyword:"required",params:{missingProperty: "localShLines"},message:"must have required property '"+"localShLines"+"'"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -1881,10 +1882,9 @@ vErrors.push(err150);
 }
 errors++;
 }
-}
-}
-else {
-const err151 = {instancePath:instancePath+"/legacy/processes",schemaPath:"#/$defs/legacy/properties/processes/type",keyword:"type",params:{type: "array"},message:"must be array"};
+for(const key10 in data66){
+if(!((((((key10 === "dir") || (key10 === "version")) || (key10 === "crontabLine")) || (key10 === "localShLines")) || (key10 === "keyDir")) || (key10 === "processes"))){
+const err151 = {instancePath:instancePath+"/legacy",schemaPath:"#/$defs/legacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -1894,9 +1894,9 @@ vErrors.push(err151);
 errors++;
 }
 }
-}
-else {
-const err152 = {instancePath:instancePath+"/legacy",schemaPath:"#/$defs/legacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data66.dir !== undefined){
+if(typeof data66.dir !== "string"){
+const err152 = {instancePath:instancePath+"/legacy/dir",schemaPath:"#/$defs/legacy/properties/dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -1906,14 +1906,9 @@ vErrors.push(err152);
 errors++;
 }
 }
-if(data.firewall !== undefined){
-let data69 = data.firewall;
-if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
-for(const key12 in data69){
-let data70 = data69[key12];
-if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
-if(data70.enabled === undefined){
-const err153 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(data66.version !== undefined){
+if(typeof data66.version !== "string"){
+const err153 = {instancePath:instancePath+"/legacy/version",schemaPath:"#/$defs/legacy/properties/version/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -1922,8 +1917,10 @@ vErrors.push(err153);
 }
 errors++;
 }
-if(data70.allowedAll === undefined){
-const err154 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/required",keyword:"required",params:{missingProperty: "allowedAll"},message:"must have required property '"+"allowedAll"+"'"};
+}
+if(data66.crontabLine !== undefined){
+if(typeof data66.crontabLine !== "string"){
+const err154 = {instancePath:instancePath+"/legacy/crontabLine",schemaPath:"#/$defs/legacy/properties/crontabLine/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -1932,8 +1929,14 @@ vErrors.push(err154);
 }
 errors++;
 }
-if(data70.allowedIps === undefined){
-const err155 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/required",keyword:"required",params:{missingProperty: "allowedIps"},message:"must have required property '"+"allowedIps"+"'"};
+}
+if(data66.localShLines !== undefined){
+let data70 = data66.localShLines;
+if(Array.isArray(data70)){
+const len3 = data70.length;
+for(let i3=0; i3<len3; i3++){
+if(typeof data70[i3] !== "string"){
+const err155 = {instancePath:instancePath+"/legacy/localShLines/" + i3,schemaPath:"#/$defs/legacy/properties/localShLines/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -1942,9 +1945,10 @@ vErrors.push(err155);
 }
 errors++;
 }
-if(data70.enabled !== undefined){
-if(typeof data70.enabled !== "boolean"){
-const err156 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/enabled",schemaPath:"#/$defs/firewallRuleset/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+}
+else {
+const err156 = {instancePath:instancePath+"/legacy/localShLines",schemaPath:"#/$defs/legacy/properties/localShLines/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -1954,9 +1958,9 @@ vErrors.push(err156);
 errors++;
 }
 }
-if(data70.allowedAll !== undefined){
-if(typeof data70.allowedAll !== "boolean"){
-const err157 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedAll",schemaPath:"#/$defs/firewallRuleset/properties/allowedAll/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data66.keyDir !== undefined){
+if(typeof data66.keyDir !== "string"){
+const err157 = {instancePath:instancePath+"/legacy/keyDir",schemaPath:"#/$defs/legacy/properties/keyDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -1966,15 +1970,15 @@ vErrors.push(err157);
 errors++;
 }
 }
-if(data70.allowedIps !== undefined){
-let data73 = data70.allowedIps;
+if(data66.processes !== undefined){
+let data73 = data66.processes;
 if(Array.isArray(data73)){
-const len5 = data73.length;
-for(let i5=0; i5<len5; i5++){
-let data74 = data73[i5];
-if(typeof data74 === "string"){
-if(!pattern11.test(data74)){
-const err158 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedIps/" + i5,schemaPath:"#/$defs/firewallRuleset/properties/allowedIps/items/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$"},message:"must match pattern \""+"^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$"+"\""};
+const len4 = data73.length;
+for(let i4=0; i4<len4; i4++){
+let data74 = data73[i4];
+if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
+if(data74.pid === undefined){
+const err158 = {instancePath:instancePath+"/legacy/processes/" + i4,schemaPath:"#/$defs/legacy/properties/processes/items/required",keyword:"required",params:{missingProperty: "pid"},message:"must have required property '"+"pid"+"'"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -1983,9 +1987,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-}
-else {
-const err159 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedIps/" + i5,schemaPath:"#/$defs/firewallRuleset/properties/allowedIps/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data74.command === undefined){
+const err159 = {instancePath:instancePath+"/legacy/processes/" + i4,schemaPath:"#/$defs/legacy/properties/processes/items/required",keyword:"required",params:{missingProperty: "command"},message:"must have required property '"+"command"+"'"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -1994,10 +1997,9 @@ vErrors.push(err159);
 }
 errors++;
 }
-}
-}
-else {
-const err160 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedIps",schemaPath:"#/$defs/firewallRuleset/properties/allowedIps/type",keyword:"type",params:{type: "array"},message:"must be array"};
+for(const key11 in data74){
+if(!((key11 === "pid") || (key11 === "command"))){
+const err160 = {instancePath:instancePath+"/legacy/processes/" + i4,schemaPath:"#/$defs/legacy/properties/processes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2007,9 +2009,10 @@ vErrors.push(err160);
 errors++;
 }
 }
-}
-else {
-const err161 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data74.pid !== undefined){
+let data75 = data74.pid;
+if(!(((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75))) && (isFinite(data75)))){
+const err161 = {instancePath:instancePath+"/legacy/processes/" + i4+"/pid",schemaPath:"#/$defs/legacy/properties/processes/items/properties/pid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2018,10 +2021,9 @@ vErrors.push(err161);
 }
 errors++;
 }
-if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
-for(const key13 in data70){
-if(((key13 !== "enabled") && (key13 !== "allowedAll")) && (key13 !== "allowedIps")){
-const err162 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/firewall/additionalProperties/unevaluatedProperties",keyword:"unevaluatedProperties",params:{unevaluatedProperty: key13},message:"must NOT have unevaluated properties"};
+if((typeof data75 == "number") && (isFinite(data75))){
+if(data75 < 0 || isNaN(data75)){
+const err162 = {instancePath:instancePath+"/legacy/processes/" + i4+"/pid",schemaPath:"#/$defs/legacy/properties/processes/items/properties/pid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2032,8 +2034,9 @@ errors++;
 }
 }
 }
-else {
-const err163 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/firewall/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data74.command !== undefined){
+if(typeof data74.command !== "string"){
+const err163 = {instancePath:instancePath+"/legacy/processes/" + i4+"/command",schemaPath:"#/$defs/legacy/properties/processes/items/properties/command/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2045,7 +2048,7 @@ errors++;
 }
 }
 else {
-const err164 = {instancePath:instancePath+"/firewall",schemaPath:"#/properties/firewall/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err164 = {instancePath:instancePath+"/legacy/processes/" + i4,schemaPath:"#/$defs/legacy/properties/processes/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2055,14 +2058,9 @@ vErrors.push(err164);
 errors++;
 }
 }
-if(data.firewallPrior !== undefined){
-let data75 = data.firewallPrior;
-if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
-for(const key14 in data75){
-let data76 = data75[key14];
-if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
-if(data76.enabled === undefined){
-const err165 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+}
+else {
+const err165 = {instancePath:instancePath+"/legacy/processes",schemaPath:"#/$defs/legacy/properties/processes/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2071,8 +2069,10 @@ vErrors.push(err165);
 }
 errors++;
 }
-if(data76.allowedAll === undefined){
-const err166 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/required",keyword:"required",params:{missingProperty: "allowedAll"},message:"must have required property '"+"allowedAll"+"'"};
+}
+}
+else {
+const err166 = {instancePath:instancePath+"/legacy",schemaPath:"#/$defs/legacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2081,8 +2081,15 @@ vErrors.push(err166);
 }
 errors++;
 }
-if(data76.allowedIps === undefined){
-const err167 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/required",keyword:"required",params:{missingProperty: "allowedIps"},message:"must have required property '"+"allowedIps"+"'"};
+}
+if(data.firewall !== undefined){
+let data77 = data.firewall;
+if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
+for(const key12 in data77){
+let data78 = data77[key12];
+if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
+if(data78.enabled === undefined){
+const err167 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2091,9 +2098,8 @@ vErrors.push(err167);
 }
 errors++;
 }
-if(data76.enabled !== undefined){
-if(typeof data76.enabled !== "boolean"){
-const err168 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/enabled",schemaPath:"#/$defs/firewallRuleset/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data78.allowedAll === undefined){
+const err168 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/required",keyword:"required",params:{missingProperty: "allowedAll"},message:"must have required property '"+"allowedAll"+"'"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2102,10 +2108,8 @@ vErrors.push(err168);
 }
 errors++;
 }
-}
-if(data76.allowedAll !== undefined){
-if(typeof data76.allowedAll !== "boolean"){
-const err169 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedAll",schemaPath:"#/$defs/firewallRuleset/properties/allowedAll/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data78.allowedIps === undefined){
+const err169 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/required",keyword:"required",params:{missingProperty: "allowedIps"},message:"must have required property '"+"allowedIps"+"'"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2114,16 +2118,9 @@ vErrors.push(err169);
 }
 errors++;
 }
-}
-if(data76.allowedIps !== undefined){
-let data79 = data76.allowedIps;
-if(Array.isArray(data79)){
-const len6 = data79.length;
-for(let i6=0; i6<len6; i6++){
-let data80 = data79[i6];
-if(typeof data80 === "string"){
-if(!pattern11.test(data80)){
-const err170 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedIps/" + i6,schemaPath:"#/$defs/firewallRuleset/properties/allowedIps/items/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$"},message:"must match pattern \""+"^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$"+"\""};
+if(data78.enabled !== undefined){
+if(typeof data78.enabled !== "boolean"){
+const err170 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/enabled",schemaPath:"#/$defs/firewallRuleset/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2133,8 +2130,9 @@ vErrors.push(err170);
 errors++;
 }
 }
-else {
-const err171 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedIps/" + i6,schemaPath:"#/$defs/firewallRuleset/properties/allowedIps/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data78.allowedAll !== undefined){
+if(typeof data78.allowedAll !== "boolean"){
+const err171 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedAll",schemaPath:"#/$defs/firewallRuleset/properties/allowedAll/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2144,9 +2142,15 @@ vErrors.push(err171);
 errors++;
 }
 }
-}
-else {
-const err172 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedIps",schemaPath:"#/$defs/firewallRuleset/properties/allowedIps/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data78.allowedIps !== undefined){
+let data81 = data78.allowedIps;
+if(Array.isArray(data81)){
+const len5 = data81.length;
+for(let i5=0; i5<len5; i5++){
+let data82 = data81[i5];
+if(typeof data82 === "string"){
+if(!pattern11.test(data82)){
+const err172 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedIps/" + i5,schemaPath:"#/$defs/firewallRuleset/properties/allowedIps/items/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$"},message:"must match pattern \""+"^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$"+"\""};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2156,9 +2160,8 @@ vErrors.push(err172);
 errors++;
 }
 }
-}
 else {
-const err173 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err173 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedIps/" + i5,schemaPath:"#/$defs/firewallRuleset/properties/allowedIps/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2167,9 +2170,10 @@ vErrors.push(err173);
 }
 errors++;
 }
-if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
-if(data76.addedIps === undefined){
-const err174 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/firewallPrior/additionalProperties/required",keyword:"required",params:{missingProperty: "addedIps"},message:"must have required property '"+"addedIps"+"'"};
+}
+}
+else {
+const err174 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedIps",schemaPath:"#/$defs/firewallRuleset/properties/allowedIps/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2178,15 +2182,10 @@ vErrors.push(err174);
 }
 errors++;
 }
-if(data76.addedIps !== undefined){
-let data81 = data76.addedIps;
-if(Array.isArray(data81)){
-const len7 = data81.length;
-for(let i7=0; i7<len7; i7++){
-let data82 = data81[i7];
-if(typeof data82 === "string"){
-if(!(formats2.test(data82))){
-const err175 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/addedIps/" + i7,schemaPath:"#/properties/firewallPrior/additionalProperties/properties/addedIps/items/format",keyword:"format",params:{format: "ipv4"},message:"must match format \""+"ipv4"+"\""};
+}
+}
+else {
+const err175 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2195,9 +2194,10 @@ vErrors.push(err175);
 }
 errors++;
 }
-}
-else {
-const err176 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/addedIps/" + i7,schemaPath:"#/properties/firewallPrior/additionalProperties/properties/addedIps/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
+for(const key13 in data78){
+if(((key13 !== "enabled") && (key13 !== "allowedAll")) && (key13 !== "allowedIps")){
+const err176 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/firewall/additionalProperties/unevaluatedProperties",keyword:"unevaluatedProperties",params:{unevaluatedProperty: key13},message:"must NOT have unevaluated properties"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2209,7 +2209,7 @@ errors++;
 }
 }
 else {
-const err177 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/addedIps",schemaPath:"#/properties/firewallPrior/additionalProperties/properties/addedIps/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err177 = {instancePath:instancePath+"/firewall/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/firewall/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2219,9 +2219,9 @@ vErrors.push(err177);
 errors++;
 }
 }
-for(const key15 in data76){
-if((((key15 !== "addedIps") && (key15 !== "enabled")) && (key15 !== "allowedAll")) && (key15 !== "allowedIps")){
-const err178 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/firewallPrior/additionalProperties/unevaluatedProperties",keyword:"unevaluatedProperties",params:{unevaluatedProperty: key15},message:"must NOT have unevaluated properties"};
+}
+else {
+const err178 = {instancePath:instancePath+"/firewall",schemaPath:"#/properties/firewall/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2231,9 +2231,14 @@ vErrors.push(err178);
 errors++;
 }
 }
-}
-else {
-const err179 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/firewallPrior/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.firewallPrior !== undefined){
+let data83 = data.firewallPrior;
+if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
+for(const key14 in data83){
+let data84 = data83[key14];
+if(data84 && typeof data84 == "object" && !Array.isArray(data84)){
+if(data84.enabled === undefined){
+const err179 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2242,10 +2247,8 @@ vErrors.push(err179);
 }
 errors++;
 }
-}
-}
-else {
-const err180 = {instancePath:instancePath+"/firewallPrior",schemaPath:"#/properties/firewallPrior/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data84.allowedAll === undefined){
+const err180 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/required",keyword:"required",params:{missingProperty: "allowedAll"},message:"must have required property '"+"allowedAll"+"'"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2254,12 +2257,8 @@ vErrors.push(err180);
 }
 errors++;
 }
-}
-if(data.lease !== undefined){
-let data83 = data.lease;
-if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
-if(data83.owner === undefined){
-const err181 = {instancePath:instancePath+"/lease",schemaPath:"#/properties/lease/required",keyword:"required",params:{missingProperty: "owner"},message:"must have required property '"+"owner"+"'"};
+if(data84.allowedIps === undefined){
+const err181 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/required",keyword:"required",params:{missingProperty: "allowedIps"},message:"must have required property '"+"allowedIps"+"'"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2268,8 +2267,9 @@ vErrors.push(err181);
 }
 errors++;
 }
-if(data83.pid === undefined){
-const err182 = {instancePath:instancePath+"/lease",schemaPath:"#/properties/lease/required",keyword:"required",params:{missingProperty: "pid"},message:"must have required property '"+"pid"+"'"};
+if(data84.enabled !== undefined){
+if(typeof data84.enabled !== "boolean"){
+const err182 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/enabled",schemaPath:"#/$defs/firewallRuleset/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2278,8 +2278,10 @@ vErrors.push(err182);
 }
 errors++;
 }
-if(data83.expires === undefined){
-const err183 = {instancePath:instancePath+"/lease",schemaPath:"#/properties/lease/required",keyword:"required",params:{missingProperty: "expires"},message:"must have required property '"+"expires"+"'"};
+}
+if(data84.allowedAll !== undefined){
+if(typeof data84.allowedAll !== "boolean"){
+const err183 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedAll",schemaPath:"#/$defs/firewallRuleset/properties/allowedAll/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2288,9 +2290,16 @@ vErrors.push(err183);
 }
 errors++;
 }
-for(const key16 in data83){
-if(!(((key16 === "owner") || (key16 === "pid")) || (key16 === "expires"))){
-const err184 = {instancePath:instancePath+"/lease",schemaPath:"#/properties/lease/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+}
+if(data84.allowedIps !== undefined){
+let data87 = data84.allowedIps;
+if(Array.isArray(data87)){
+const len6 = data87.length;
+for(let i6=0; i6<len6; i6++){
+let data88 = data87[i6];
+if(typeof data88 === "string"){
+if(!pattern11.test(data88)){
+const err184 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedIps/" + i6,schemaPath:"#/$defs/firewallRuleset/properties/allowedIps/items/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$"},message:"must match pattern \""+"^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$"+"\""};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2300,9 +2309,8 @@ vErrors.push(err184);
 errors++;
 }
 }
-if(data83.owner !== undefined){
-if(typeof data83.owner !== "string"){
-const err185 = {instancePath:instancePath+"/lease/owner",schemaPath:"#/properties/lease/properties/owner/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err185 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedIps/" + i6,schemaPath:"#/$defs/firewallRuleset/properties/allowedIps/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2312,10 +2320,9 @@ vErrors.push(err185);
 errors++;
 }
 }
-if(data83.pid !== undefined){
-let data85 = data83.pid;
-if(!(((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85))) && (isFinite(data85)))){
-const err186 = {instancePath:instancePath+"/lease/pid",schemaPath:"#/properties/lease/properties/pid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err186 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/allowedIps",schemaPath:"#/$defs/firewallRuleset/properties/allowedIps/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2324,9 +2331,10 @@ vErrors.push(err186);
 }
 errors++;
 }
-if((typeof data85 == "number") && (isFinite(data85))){
-if(data85 < 0 || isNaN(data85)){
-const err187 = {instancePath:instancePath+"/lease/pid",schemaPath:"#/properties/lease/properties/pid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+else {
+const err187 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/firewallRuleset/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2335,12 +2343,9 @@ vErrors.push(err187);
 }
 errors++;
 }
-}
-}
-if(data83.expires !== undefined){
-let data86 = data83.expires;
-if(!(((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86))) && (isFinite(data86)))){
-const err188 = {instancePath:instancePath+"/lease/expires",schemaPath:"#/properties/lease/properties/expires/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data84 && typeof data84 == "object" && !Array.isArray(data84)){
+if(data84.addedIps === undefined){
+const err188 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/firewallPrior/additionalProperties/required",keyword:"required",params:{missingProperty: "addedIps"},message:"must have required property '"+"addedIps"+"'"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2349,9 +2354,15 @@ vErrors.push(err188);
 }
 errors++;
 }
-if((typeof data86 == "number") && (isFinite(data86))){
-if(data86 < 0 || isNaN(data86)){
-const err189 = {instancePath:instancePath+"/lease/expires",schemaPath:"#/properties/lease/properties/expires/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data84.addedIps !== undefined){
+let data89 = data84.addedIps;
+if(Array.isArray(data89)){
+const len7 = data89.length;
+for(let i7=0; i7<len7; i7++){
+let data90 = data89[i7];
+if(typeof data90 === "string"){
+if(!(formats2.test(data90))){
+const err189 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/addedIps/" + i7,schemaPath:"#/properties/firewallPrior/additionalProperties/properties/addedIps/items/format",keyword:"format",params:{format: "ipv4"},message:"must match format \""+"ipv4"+"\""};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -2361,10 +2372,8 @@ vErrors.push(err189);
 errors++;
 }
 }
-}
-}
 else {
-const err190 = {instancePath:instancePath+"/lease",schemaPath:"#/properties/lease/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err190 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/addedIps/" + i7,schemaPath:"#/properties/firewallPrior/additionalProperties/properties/addedIps/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -2374,11 +2383,9 @@ vErrors.push(err190);
 errors++;
 }
 }
-if(data.datastore !== undefined){
-let data87 = data.datastore;
-if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
-if(data87.name === undefined){
-const err191 = {instancePath:instancePath+"/datastore",schemaPath:"#/properties/datastore/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+else {
+const err191 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1")+"/addedIps",schemaPath:"#/properties/firewallPrior/additionalProperties/properties/addedIps/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -2387,8 +2394,10 @@ vErrors.push(err191);
 }
 errors++;
 }
-if(data87.vmfs === undefined){
-const err192 = {instancePath:instancePath+"/datastore",schemaPath:"#/properties/datastore/required",keyword:"required",params:{missingProperty: "vmfs"},message:"must have required property '"+"vmfs"+"'"};
+}
+for(const key15 in data84){
+if((((key15 !== "addedIps") && (key15 !== "enabled")) && (key15 !== "allowedAll")) && (key15 !== "allowedIps")){
+const err192 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/firewallPrior/additionalProperties/unevaluatedProperties",keyword:"unevaluatedProperties",params:{unevaluatedProperty: key15},message:"must NOT have unevaluated properties"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -2397,9 +2406,10 @@ vErrors.push(err192);
 }
 errors++;
 }
-for(const key17 in data87){
-if(!(((((key17 === "name") || (key17 === "type")) || (key17 === "mounted")) || (key17 === "vmfs")) || (key17 === "unreadable"))){
-const err193 = {instancePath:instancePath+"/datastore",schemaPath:"#/properties/datastore/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+}
+}
+else {
+const err193 = {instancePath:instancePath+"/firewallPrior/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/firewallPrior/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -2409,9 +2419,9 @@ vErrors.push(err193);
 errors++;
 }
 }
-if(data87.name !== undefined){
-if(typeof data87.name !== "string"){
-const err194 = {instancePath:instancePath+"/datastore/name",schemaPath:"#/properties/datastore/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err194 = {instancePath:instancePath+"/firewallPrior",schemaPath:"#/properties/firewallPrior/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -2421,9 +2431,11 @@ vErrors.push(err194);
 errors++;
 }
 }
-if(data87.type !== undefined){
-if(typeof data87.type !== "string"){
-const err195 = {instancePath:instancePath+"/datastore/type",schemaPath:"#/properties/datastore/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.lease !== undefined){
+let data91 = data.lease;
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+if(data91.owner === undefined){
+const err195 = {instancePath:instancePath+"/lease",schemaPath:"#/properties/lease/required",keyword:"required",params:{missingProperty: "owner"},message:"must have required property '"+"owner"+"'"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -2432,10 +2444,8 @@ vErrors.push(err195);
 }
 errors++;
 }
-}
-if(data87.mounted !== undefined){
-if(typeof data87.mounted !== "boolean"){
-const err196 = {instancePath:instancePath+"/datastore/mounted",schemaPath:"#/properties/datastore/properties/mounted/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data91.pid === undefined){
+const err196 = {instancePath:instancePath+"/lease",schemaPath:"#/properties/lease/required",keyword:"required",params:{missingProperty: "pid"},message:"must have required property '"+"pid"+"'"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2444,14 +2454,8 @@ vErrors.push(err196);
 }
 errors++;
 }
-}
-if(data87.vmfs !== undefined){
-let data91 = data87.vmfs;
-if(Array.isArray(data91)){
-const len8 = data91.length;
-for(let i8=0; i8<len8; i8++){
-if(typeof data91[i8] !== "string"){
-const err197 = {instancePath:instancePath+"/datastore/vmfs/" + i8,schemaPath:"#/properties/datastore/properties/vmfs/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data91.expires === undefined){
+const err197 = {instancePath:instancePath+"/lease",schemaPath:"#/properties/lease/required",keyword:"required",params:{missingProperty: "expires"},message:"must have required property '"+"expires"+"'"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2460,10 +2464,9 @@ vErrors.push(err197);
 }
 errors++;
 }
-}
-}
-else {
-const err198 = {instancePath:instancePath+"/datastore/vmfs",schemaPath:"#/properties/datastore/properties/vmfs/type",keyword:"type",params:{type: "array"},message:"must be array"};
+for(const key16 in data91){
+if(!(((key16 === "owner") || (key16 === "pid")) || (key16 === "expires"))){
+const err198 = {instancePath:instancePath+"/lease",schemaPath:"#/properties/lease/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2473,9 +2476,9 @@ vErrors.push(err198);
 errors++;
 }
 }
-if(data87.unreadable !== undefined){
-if(typeof data87.unreadable !== "string"){
-const err199 = {instancePath:instancePath+"/datastore/unreadable",schemaPath:"#/properties/datastore/properties/unreadable/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data91.owner !== undefined){
+if(typeof data91.owner !== "string"){
+const err199 = {instancePath:instancePath+"/lease/owner",schemaPath:"#/properties/lease/properties/owner/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2485,9 +2488,10 @@ vErrors.push(err199);
 errors++;
 }
 }
-}
-else {
-const err200 = {instancePath:instancePath+"/datastore",schemaPath:"#/properties/datastore/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data91.pid !== undefined){
+let data93 = data91.pid;
+if(!(((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93))) && (isFinite(data93)))){
+const err200 = {instancePath:instancePath+"/lease/pid",schemaPath:"#/properties/lease/properties/pid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2496,14 +2500,9 @@ vErrors.push(err200);
 }
 errors++;
 }
-}
-if(data.warnings !== undefined){
-let data94 = data.warnings;
-if(Array.isArray(data94)){
-const len9 = data94.length;
-for(let i9=0; i9<len9; i9++){
-if(typeof data94[i9] !== "string"){
-const err201 = {instancePath:instancePath+"/warnings/" + i9,schemaPath:"#/properties/warnings/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data93 == "number") && (isFinite(data93))){
+if(data93 < 0 || isNaN(data93)){
+const err201 = {instancePath:instancePath+"/lease/pid",schemaPath:"#/properties/lease/properties/pid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2514,8 +2513,10 @@ errors++;
 }
 }
 }
-else {
-const err202 = {instancePath:instancePath+"/warnings",schemaPath:"#/properties/warnings/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data91.expires !== undefined){
+let data94 = data91.expires;
+if(!(((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94))) && (isFinite(data94)))){
+const err202 = {instancePath:instancePath+"/lease/expires",schemaPath:"#/properties/lease/properties/expires/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2524,15 +2525,190 @@ vErrors.push(err202);
 }
 errors++;
 }
-}
-}
-else {
-const err203 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data94 == "number") && (isFinite(data94))){
+if(data94 < 0 || isNaN(data94)){
+const err203 = {instancePath:instancePath+"/lease/expires",schemaPath:"#/properties/lease/properties/expires/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err203];
 }
 else {
 vErrors.push(err203);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err204 = {instancePath:instancePath+"/lease",schemaPath:"#/properties/lease/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err204];
+}
+else {
+vErrors.push(err204);
+}
+errors++;
+}
+}
+if(data.datastore !== undefined){
+let data95 = data.datastore;
+if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
+if(data95.name === undefined){
+const err205 = {instancePath:instancePath+"/datastore",schemaPath:"#/properties/datastore/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(vErrors === null){
+vErrors = [err205];
+}
+else {
+vErrors.push(err205);
+}
+errors++;
+}
+if(data95.vmfs === undefined){
+const err206 = {instancePath:instancePath+"/datastore",schemaPath:"#/properties/datastore/required",keyword:"required",params:{missingProperty: "vmfs"},message:"must have required property '"+"vmfs"+"'"};
+if(vErrors === null){
+vErrors = [err206];
+}
+else {
+vErrors.push(err206);
+}
+errors++;
+}
+for(const key17 in data95){
+if(!(((((key17 === "name") || (key17 === "type")) || (key17 === "mounted")) || (key17 === "vmfs")) || (key17 === "unreadable"))){
+const err207 = {instancePath:instancePath+"/datastore",schemaPath:"#/properties/datastore/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err207];
+}
+else {
+vErrors.push(err207);
+}
+errors++;
+}
+}
+if(data95.name !== undefined){
+if(typeof data95.name !== "string"){
+const err208 = {instancePath:instancePath+"/datastore/name",schemaPath:"#/properties/datastore/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err208];
+}
+else {
+vErrors.push(err208);
+}
+errors++;
+}
+}
+if(data95.type !== undefined){
+if(typeof data95.type !== "string"){
+const err209 = {instancePath:instancePath+"/datastore/type",schemaPath:"#/properties/datastore/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err209];
+}
+else {
+vErrors.push(err209);
+}
+errors++;
+}
+}
+if(data95.mounted !== undefined){
+if(typeof data95.mounted !== "boolean"){
+const err210 = {instancePath:instancePath+"/datastore/mounted",schemaPath:"#/properties/datastore/properties/mounted/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err210];
+}
+else {
+vErrors.push(err210);
+}
+errors++;
+}
+}
+if(data95.vmfs !== undefined){
+let data99 = data95.vmfs;
+if(Array.isArray(data99)){
+const len8 = data99.length;
+for(let i8=0; i8<len8; i8++){
+if(typeof data99[i8] !== "string"){
+const err211 = {instancePath:instancePath+"/datastore/vmfs/" + i8,schemaPath:"#/properties/datastore/properties/vmfs/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err211];
+}
+else {
+vErrors.push(err211);
+}
+errors++;
+}
+}
+}
+else {
+const err212 = {instancePath:instancePath+"/datastore/vmfs",schemaPath:"#/properties/datastore/properties/vmfs/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err212];
+}
+else {
+vErrors.push(err212);
+}
+errors++;
+}
+}
+if(data95.unreadable !== undefined){
+if(typeof data95.unreadable !== "string"){
+const err213 = {instancePath:instancePath+"/datastore/unreadable",schemaPath:"#/properties/datastore/properties/unreadable/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err213];
+}
+else {
+vErrors.push(err213);
+}
+errors++;
+}
+}
+}
+else {
+const err214 = {instancePath:instancePath+"/datastore",schemaPath:"#/properties/datastore/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err214];
+}
+else {
+vErrors.push(err214);
+}
+errors++;
+}
+}
+if(data.warnings !== undefined){
+let data102 = data.warnings;
+if(Array.isArray(data102)){
+const len9 = data102.length;
+for(let i9=0; i9<len9; i9++){
+if(typeof data102[i9] !== "string"){
+const err215 = {instancePath:instancePath+"/warnings/" + i9,schemaPath:"#/properties/warnings/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err215];
+}
+else {
+vErrors.push(err215);
+}
+errors++;
+}
+}
+}
+else {
+const err216 = {instancePath:instancePath+"/warnings",schemaPath:"#/properties/warnings/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err216];
+}
+else {
+vErrors.push(err216);
+}
+errors++;
+}
+}
+}
+else {
+const err217 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err217];
+}
+else {
+vErrors.push(err217);
 }
 errors++;
 }
