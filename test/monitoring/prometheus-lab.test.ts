@@ -1,0 +1,216 @@
+/**
+ * Monitoring against real parts (issue 16): `reroute watch --metrics-listen` and a real Prometheus
+ * server (Debian's package), both inside the lab controller's namespace, scraping each other over
+ * its loopback; the shipped alert rules evaluated by that server on a lab cluster where one SCVM
+ * loses its storage network and gets it back.
+ *
+ * The failover alert is the shipped rule with its time constants scaled to the lab (the margin
+ * beyond the failback delay and the `for`); its expression is otherwise the file's, and promtool's
+ * unit tests (npm run lint) prove it with the real constants.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parse, stringify } from 'yaml';
+import { Lab } from '../../lab/lab';
+import { run } from '../../lab/proc';
+import { testLabName } from '../../lab/test-support';
+import { waitFor, writeLabManifest } from '../e2e/lab-cli';
+import { describeLab } from '../support/describe-lab';
+import { reroute, startCli, type CliProcess } from '../support/run-cli';
+import { steps } from '../support/steps';
+
+jest.setTimeout(900_000);
+
+const LAB = testLabName('prom');
+const REPO = path.resolve(__dirname, '..', '..');
+const METRICS = '127.0.0.1:9464';
+const PROMETHEUS = '127.0.0.1:9090';
+const FAILBACK_DELAY_S = 12;
+/** The shipped rule waits 600 s beyond the failback delay, then 1 m; the lab waits 4 s, then 2 s. */
+const LAB_MARGIN_S = 4;
+
+let lab: Lab;
+let dir: string;
+let manifest: string;
+let watch: CliProcess | undefined;
+let prometheus: ChildProcess | undefined;
+
+interface Alert {
+  labels: Record<string, string>;
+  state: 'pending' | 'firing';
+}
+
+/** GET a URL from inside the controller namespace (the test runs outside it). */
+async function fetchInLab(url: string): Promise<string> {
+  const script = `fetch(${JSON.stringify(url)}).then(async (r) => { process.stdout.write(await r.text()); process.exit(r.ok ? 0 : 1); }, (e) => { console.error(String(e)); process.exit(2); })`;
+  const r = await run('ip', ['netns', 'exec', lab.controller.ns, process.execPath, '-e', script], { timeoutMs: 15_000 });
+  if (r.code !== 0) throw new Error(`GET ${url}: exit ${r.code}: ${r.stderr.slice(-500)}`);
+  return r.stdout;
+}
+
+async function alerts(name: string): Promise<Alert[]> {
+  const body = JSON.parse(await fetchInLab(`http://${PROMETHEUS}/api/v1/alerts`)) as { data: { alerts: Alert[] } };
+  return body.data.alerts.filter((a) => a.labels.alertname === name);
+}
+
+/** The shipped rules, the failover alert's time constants scaled to the lab. */
+function labRules(): string {
+  const doc = parse(fs.readFileSync(path.join(REPO, 'deploy/prometheus/rules/reroute-alerts.yml'), 'utf8')) as {
+    groups: { rules: { alert?: string; expr: string; for?: string }[] }[];
+  };
+  const rule = doc.groups.flatMap((g) => g.rules).find((r) => r.alert === 'RerouteFailedOverTooLong');
+  if (!rule || !rule.expr.endsWith('+ 600')) throw new Error('RerouteFailedOverTooLong no longer ends with "+ 600": update this test');
+  rule.expr = rule.expr.replace(/\+ 600$/, `+ ${LAB_MARGIN_S}`);
+  rule.for = '2s';
+  return stringify(doc);
+}
+
+function startPrometheus(): ChildProcess {
+  const cfgDir = path.join(dir, 'prometheus');
+  fs.mkdirSync(path.join(cfgDir, 'data'), { recursive: true });
+  fs.writeFileSync(path.join(cfgDir, 'rules.yml'), labRules());
+  const config = {
+    global: { scrape_interval: '1s', evaluation_interval: '1s' },
+    rule_files: ['rules.yml'],
+    scrape_configs: [{ job_name: 'zbs-reroute-watch', scrape_timeout: '1s', static_configs: [{ targets: [METRICS] }] }],
+  };
+  fs.writeFileSync(path.join(cfgDir, 'prometheus.yml'), stringify(config));
+  const args = [
+    'netns',
+    'exec',
+    lab.controller.ns,
+    'prometheus',
+    `--config.file=${path.join(cfgDir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${path.join(cfgDir, 'data')}`,
+    `--web.listen-address=${PROMETHEUS}`,
+    '--log.level=warn',
+  ];
+  const p = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  p.stderr?.on('data', () => undefined);
+  return p;
+}
+
+async function stopPrometheus(): Promise<void> {
+  const p = prometheus;
+  prometheus = undefined;
+  if (!p || p.exitCode !== null) return;
+  const done = new Promise((r) => p.on('exit', r));
+  p.kill('SIGTERM');
+  const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
+  await done;
+  clearTimeout(t);
+}
+
+beforeAll(async () => {
+  lab = await Lab.start({ nodes: 3, name: LAB });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), `zr-${LAB}-`));
+  manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: LAB, routing: { failbackDelaySeconds: FAILBACK_DELAY_S } });
+}, 600_000);
+
+afterAll(async () => {
+  await watch?.stop('SIGTERM', 30_000);
+  await stopPrometheus();
+  if (lab) for (const n of lab.nodes) await lab.heal('storage-down', n.scvm.target).catch(() => undefined);
+  await lab?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+}, 180_000);
+
+describeLab('Prometheus scrapes reroute watch and raises the failover alert', () => {
+  const step = steps();
+  const state = () => `--state ${dir}/state`;
+
+  step('deploys, and watch serves metrics that Prometheus scrapes (every node reachable, agents up, served locally)', async () => {
+    const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
+    expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
+    watch = startCli(['--state', `${dir}/state`, 'watch', '-f', manifest, '--interval', '2', '--metrics-listen', METRICS], { lab });
+    prometheus = startPrometheus();
+    const text = await waitFor(
+      'every agent up in the metrics',
+      async () => {
+        const t = await fetchInLab(`http://${METRICS}/metrics`);
+        return lab.nodes.every((n) => t.includes(`zbs_reroute_agent_up{node="${n.name}"} 1`)) ? t : undefined;
+      },
+      { timeoutMs: 120_000, everyMs: 1000 },
+    );
+    for (const n of lab.nodes) expect(text).toContain(`zbs_reroute_route_target{node="${n.name}",kind="local"} 1`);
+    // promtool lints the exposition as Prometheus would read it (naming, HELP, types).
+    const lint = await run('promtool', ['check', 'metrics'], { input: text, timeoutMs: 30_000 });
+    expect({ code: lint.code, out: lint.stdout + lint.stderr }).toEqual({ code: 0, out: '' });
+    await waitFor(
+      'Prometheus has scraped watch',
+      async () => {
+        const q = JSON.parse(await fetchInLab(`http://${PROMETHEUS}/api/v1/query?query=up`)) as {
+          data: { result: { value: [number, string] }[] };
+        };
+        return q.data.result.some((s) => s.value[1] === '1') || undefined;
+      },
+      { timeoutMs: 60_000, everyMs: 1000 },
+    );
+    expect(await alerts('RerouteFailedOverTooLong')).toEqual([]);
+  });
+
+  step('Prometheus loads every shipped rule, and every dashboard query evaluates there', async () => {
+    const rules = JSON.parse(await fetchInLab(`http://${PROMETHEUS}/api/v1/rules`)) as {
+      data: { groups: { rules: { name: string; health: string }[] }[] };
+    };
+    const loaded = rules.data.groups.flatMap((g) => g.rules);
+    expect(loaded.map((r) => `${r.name}:${r.health}`).filter((r) => !r.endsWith(':ok') && !r.endsWith(':unknown'))).toEqual([]);
+    expect(loaded).toHaveLength(7);
+    const dashboard = JSON.parse(fs.readFileSync(path.join(REPO, 'deploy/grafana/zbs-reroute-dashboard.json'), 'utf8')) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    const failed: string[] = [];
+    for (const p of dashboard.panels)
+      for (const t of p.targets) {
+        const expr = t.expr.replace(/\$cluster/g, '.*');
+        const r = JSON.parse(await fetchInLab(`http://${PROMETHEUS}/api/v1/query?query=${encodeURIComponent(expr)}`)) as { status: string };
+        if (r.status !== 'success') failed.push(`${p.title}: ${expr}`);
+      }
+    expect(failed).toEqual([]);
+  });
+
+  step('a storage fault on SCVM-2 fails node-2 over, and the failover alert goes pending then firing for node-2 only', async () => {
+    const n2 = lab.nodes[1]!;
+    await lab.fault('storage-down', n2.scvm.target);
+    await waitFor('esxi-2 routed away from SCVM-2', () => (lab.nfsRoute(n2).gateway !== n2.scvm.storageIp ? true : undefined), {
+      timeoutMs: 60_000,
+    });
+    const seen = new Set<string>();
+    const firing = await waitFor(
+      'RerouteFailedOverTooLong firing',
+      async () => {
+        const a = await alerts('RerouteFailedOverTooLong');
+        for (const x of a) seen.add(`${x.labels.node}:${x.state}`);
+        return a.some((x) => x.state === 'firing') ? a : undefined;
+      },
+      { timeoutMs: 180_000, everyMs: 500 },
+    );
+    expect(firing.map((a) => a.labels.node)).toEqual(['node-2']);
+    expect(firing[0]!.labels.severity).toBe('warning');
+    expect([...seen].filter((s) => !s.startsWith('node-2:'))).toEqual([]);
+    expect(seen.has('node-2:pending')).toBe(true);
+  });
+
+  step('healed, node-2 fails back after the failback delay and the alert resolves', async () => {
+    const n2 = lab.nodes[1]!;
+    await lab.heal('storage-down', n2.scvm.target);
+    await waitFor('esxi-2 served by SCVM-2 again', () => (lab.nfsRoute(n2).gateway === n2.scvm.storageIp ? true : undefined), {
+      timeoutMs: 120_000,
+    });
+    await waitFor('the failover alert resolved', async () => ((await alerts('RerouteFailedOverTooLong')).length === 0 ? true : undefined), {
+      timeoutMs: 120_000,
+      everyMs: 1000,
+    });
+    const text = await fetchInLab(`http://${METRICS}/metrics`);
+    expect(text).toContain('zbs_reroute_route_off_local_seconds{node="node-2"} 0');
+  });
+
+  step('watch stops cleanly on SIGTERM and its metrics port closes', async () => {
+    const code = await watch!.stop('SIGTERM', 60_000);
+    watch = undefined;
+    expect(code).toBe(0);
+    await expect(fetchInLab(`http://${METRICS}/metrics`)).rejects.toThrow();
+  });
+});
