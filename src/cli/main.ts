@@ -11,6 +11,7 @@ import { runWatch } from './commands/watch-command';
 import { runDiscover } from './commands/discover-command';
 import { runPreflight } from './commands/preflight-command';
 import { runStateExport, runStateImport } from './commands/state-command';
+import { runEvents } from './commands/events-command';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -23,6 +24,13 @@ Exit codes:
   3  --check: no check failed, but a host could not be observed: its agent, version and route are unknown
 A host that cannot be reached is shown as unreachable with agent "unknown" (JSON: state "unknown",
 agentAlive null, versionOk null), never as stopped or off version.`;
+
+/** `reroute events --help`. */
+const EVENTS_EXIT_CODES = `
+Exit codes:
+  0  every host's agent log was read (times are UTC: ESXi writes its log in UTC)
+  1  events could not run (invalid manifest, unknown --node, bad --since, ...)
+  3  the log of some host could not be read: it is listed with why, and its decisions are missing`;
 
 interface GlobalOpts {
   json?: boolean;
@@ -187,6 +195,24 @@ export function buildProgram(): Command {
       action(async (io, cmd) => {
         const g = cmd.optsWithGlobals<GlobalOpts>();
         return runStatus(io, { ...cmd.opts(), stateDir: g.state });
+      }),
+    );
+
+  program
+    .command('events')
+    .description(
+      "every agent decision on every host from the agents' logs, in time order: each failover with its failback, how long it lasted and why (read-only)",
+    )
+    .requiredOption('-f, --file <manifest>', 'cluster manifest (YAML)')
+    .option('--since <when>', 'a duration back from now (90s, 30m, 24h, 7d), a UTC time (2026-12-02T14:00:00Z), or all', '24h')
+    .option('--node <node>', 'only this node (repeatable)', collect)
+    .option('--svg <file>', 'also draw the timeline: one lane per host, coloured by where its IO was served')
+    .option('--accept-new-host-key <node>', 're-pin the changed SSH host key of this node (repeatable)', collect)
+    .addHelpText('after', EVENTS_EXIT_CODES)
+    .action(
+      action(async (io, cmd) => {
+        const g = cmd.optsWithGlobals<GlobalOpts>();
+        return runEvents(io, { ...cmd.opts(), stateDir: g.state });
       }),
     );
 

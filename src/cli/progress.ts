@@ -83,6 +83,14 @@ export function engineIo(io: IoHost): EngineIo {
         for (const p of m.pairings) io.info(`  ${p.esxi} ↔ SCVM ${p.scvm.storageIp} / ${p.scvm.mgmtIp} (${p.evidence})`);
         if (m.guesses.length > 0) io.warn(`guessed (see the comments in the file): ${m.guesses.join('; ')}`);
         return;
+      case 'EVENTS_START':
+        return io.info(`Reading the agent logs of ${m.nodes} host(s) of cluster ${m.cluster}…`);
+      case 'EVENTS_HOST':
+        return io.info(
+          m.read
+            ? `  ${m.node}: ${m.lines} log line(s) in ${m.ms} ms`
+            : `  ${m.node}: log not read: ${sanitizeForDisplay(m.reason ?? 'unknown', { multiline: false, maxLength: 300 })}`,
+        );
     }
   };
   return {

@@ -40,7 +40,11 @@ export type EngineMessage =
   /** watch: the nodes it now watches (at start and after each manifest change); others are gone. */
   | { code: 'NODES_WATCHED'; nodes: { node: string; failbackDelaySeconds: number }[] }
   /** watch: one node's check ended (what watch's metrics are made of, src/metrics). */
-  | { code: 'NODE_CHECKED'; check: NodeCheck };
+  | { code: 'NODE_CHECKED'; check: NodeCheck }
+  /** `reroute events`: the agent logs of this many hosts are being read. */
+  | { code: 'EVENTS_START'; cluster: string; nodes: number }
+  /** One host's agent log read (or not, and why). */
+  | { code: 'EVENTS_HOST'; node: string; read: boolean; lines: number; ms: number; reason?: string };
 
 /** One node's check by watch: its `status` row and the agent's own heartbeat, as observed. */
 export interface NodeCheck {

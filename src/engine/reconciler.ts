@@ -24,6 +24,7 @@ import { observeConnect } from './observe-connect';
 import { gatherPreflight, judgePreflight, planPreflight, refuseOnFailedChecks, validateSkips } from './preflight';
 import { checkSavedPlanFresh, readSavedPlan } from './saved-plan';
 import { preflightReport, statusReport, type StatusReport } from './cluster-report';
+import { eventsReport, type EventsQuery, type EventsReport } from './cluster-events';
 import type { PreflightReport } from '../preflight/preflight-types';
 
 /** Where the cluster is described and which host keys may be pinned anew. */
@@ -144,6 +145,16 @@ export class Reconciler {
     const session = await this.openSession(req);
     try {
       return await preflightReport(session, this.io, req.target);
+    } finally {
+      await session.close();
+    }
+  }
+
+  /** `reroute events`: read-only, every (asked) host's agent log as one timeline (src/engine/cluster-events.ts). */
+  async events(req: ClusterRequest & EventsQuery): Promise<EventsReport> {
+    const session = await this.openSession({ ...req, anyVersion: true });
+    try {
+      return await eventsReport(session, this.io, req);
     } finally {
       await session.close();
     }
