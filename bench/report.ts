@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { agentIterationMd } from './agent-iteration-summary';
 import { readResults, type BenchResult, type Stats } from './bench-result';
 import { cliCostMd } from './cli-cost-summary';
+import { metricsScrapeMd } from './metrics-scrape-summary';
 import type { TimelineExample } from './failover';
 import { lossProfileMd } from './loss-profile-summary';
 import { peerReadMd } from './peer-read-summary';
@@ -229,6 +230,7 @@ const RENDER: Record<string, (r: BenchResult) => string> = {
   'agent-iteration': (r) => agentIterationMd(r, header),
   'peer-read': (r) => peerReadMd(r, header),
   'cli-cost': (r) => cliCostMd(r, header),
+  'metrics-scrape': (r) => metricsScrapeMd(r, header),
 };
 
 const ORDER = [
@@ -240,6 +242,7 @@ const ORDER = [
   'peer-read',
   'agent-iteration',
   'cli-cost',
+  'metrics-scrape',
 ];
 
 /** `archive` holds earlier runs kept for comparison (e.g. the loss profile of the previous agent). */

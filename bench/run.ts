@@ -15,6 +15,7 @@ import { runBenchmark, writeResult, type Benchmark } from './bench-result';
 import { cliCost } from './cli-cost';
 import { failover } from './failover';
 import { lossProfile } from './loss-profile';
+import { metricsScrape } from './metrics-scrape';
 import { peerRead } from './peer-read';
 import { reconcileScaling } from './reconcile-scaling';
 import { writeDocs } from './report';
@@ -29,6 +30,7 @@ export const BENCHMARKS: Benchmark[] = [
   peerRead,
   agentIteration,
   cliCost,
+  metricsScrape,
 ];
 
 const REPO = path.resolve(__dirname, '..');

@@ -23,20 +23,19 @@ const status = (node: string, over: Partial<HostStatus> = {}): HostStatus => ({
   ...over,
 });
 
-const heartbeat = (over: Partial<AgentHeartbeat> & Record<string, unknown> = {}): AgentHeartbeat =>
-  ({
-    version: '2.1.0',
-    pid: 100,
-    target: '10.0.1.11',
-    targetKind: 'local',
-    since: 1_000,
-    updated: 1_998,
-    fetch: 'ok',
-    fetchMs: 12,
-    blind: false,
-    listAgeSeconds: 3,
-    ...over,
-  }) as AgentHeartbeat;
+const heartbeat = (over: Partial<AgentHeartbeat> = {}): AgentHeartbeat => ({
+  version: '2.1.0',
+  pid: 100,
+  target: '10.0.1.11',
+  targetKind: 'local',
+  since: 1_000,
+  updated: 1_998,
+  fetch: 'ok',
+  fetchMs: 12,
+  blind: false,
+  listAgeSeconds: 3,
+  ...over,
+});
 
 const check = (node: string, over: Partial<NodeCheck> = {}): NodeCheck => ({
   node,
@@ -120,8 +119,16 @@ describe('watch metrics', () => {
 
   it("exposes the agent's own counters and last decision, and keeps them while the host is out of sight", async () => {
     const m = watched('node-1');
-    const hb = heartbeat({ failovers: 2, failbacks: 1, routeChanges: 3, fetchFailures: 7, blindIterations: 0 });
-    Object.assign(hb, { lastDecision: 'failback', lastReason: 'failback-delay-passed', lastDecisionAt: 1_900 });
+    const hb = heartbeat({
+      failovers: 2,
+      failbacks: 1,
+      routeChanges: 3,
+      fetchFailures: 7,
+      blindIterations: 0,
+      lastDecision: 'failback',
+      lastReason: 'failback-delay-passed',
+      lastDecisionAt: 1_900,
+    });
     m.emit({ code: 'NODE_CHECKED', check: check('node-1', { heartbeat: hb }) });
     m.emit({
       code: 'NODE_CHECKED',

@@ -18,7 +18,7 @@ interface NodeRecord {
   failbackDelaySeconds: number;
   last?: NodeCheck;
   /** The last heartbeat any check read: the agent's counters stay known while its host is out of sight. */
-  heartbeat?: Counted;
+  heartbeat?: AgentHeartbeat;
   lastOkAt?: number;
   driftFound: number;
   driftCorrected: number;
@@ -40,19 +40,6 @@ export function offLocalSeconds(check: NodeCheck): number | undefined {
   if (hb.targetKind === 'local' || hb.targetKind === 'none') return 0;
   return Math.max(0, check.hostNow - hb.since);
 }
-
-/** The heartbeat's counters (agents since issue 16); absent from older agents. */
-type Counted = AgentHeartbeat &
-  Partial<{
-    failovers: number;
-    failbacks: number;
-    routeChanges: number;
-    fetchFailures: number;
-    blindIterations: number;
-    lastDecision: string;
-    lastReason: string;
-    lastDecisionAt: number;
-  }>;
 
 type Labels = Record<string, string>;
 type Setter = (labels: Labels, value: number) => void;
@@ -96,7 +83,7 @@ export class WatchMetrics implements EngineSink {
         const v = r.last ? value(r.last) : undefined;
         if (v !== undefined) set({ node }, v);
       });
-    const fromHeartbeat = (value: (hb: Counted) => number | undefined) =>
+    const fromHeartbeat = (value: (hb: AgentHeartbeat) => number | undefined) =>
       each((node, r, set) => {
         const v = r.heartbeat ? value(r.heartbeat) : undefined;
         if (v !== undefined) set({ node }, v);

@@ -8,13 +8,13 @@
  * beyond the failback delay and the `for`); its expression is otherwise the file's, and promtool's
  * unit tests (npm run lint) prove it with the real constants.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { Lab } from '../../lab/lab';
 import { run } from '../../lab/proc';
+import { httpGetInNs, promQuery, startLabPrometheus, type LabPrometheus } from '../../lab/lab-prometheus';
 import { testLabName } from '../../lab/test-support';
 import { waitFor, writeLabManifest } from '../e2e/lab-cli';
 import { describeLab } from '../support/describe-lab';
@@ -35,20 +35,14 @@ let lab: Lab;
 let dir: string;
 let manifest: string;
 let watch: CliProcess | undefined;
-let prometheus: ChildProcess | undefined;
+let prometheus: LabPrometheus | undefined;
 
 interface Alert {
   labels: Record<string, string>;
   state: 'pending' | 'firing';
 }
 
-/** GET a URL from inside the controller namespace (the test runs outside it). */
-async function fetchInLab(url: string): Promise<string> {
-  const script = `fetch(${JSON.stringify(url)}).then(async (r) => { process.stdout.write(await r.text()); process.exit(r.ok ? 0 : 1); }, (e) => { console.error(String(e)); process.exit(2); })`;
-  const r = await run('ip', ['netns', 'exec', lab.controller.ns, process.execPath, '-e', script], { timeoutMs: 15_000 });
-  if (r.code !== 0) throw new Error(`GET ${url}: exit ${r.code}: ${r.stderr.slice(-500)}`);
-  return r.stdout;
-}
+const fetchInLab = (url: string): Promise<string> => httpGetInNs(lab.controller.ns, url);
 
 async function alerts(name: string): Promise<Alert[]> {
   const body = JSON.parse(await fetchInLab(`http://${PROMETHEUS}/api/v1/alerts`)) as { data: { alerts: Alert[] } };
@@ -67,42 +61,6 @@ function labRules(): string {
   return stringify(doc);
 }
 
-function startPrometheus(): ChildProcess {
-  const cfgDir = path.join(dir, 'prometheus');
-  fs.mkdirSync(path.join(cfgDir, 'data'), { recursive: true });
-  fs.writeFileSync(path.join(cfgDir, 'rules.yml'), labRules());
-  const config = {
-    global: { scrape_interval: '1s', evaluation_interval: '1s' },
-    rule_files: ['rules.yml'],
-    scrape_configs: [{ job_name: 'zbs-reroute-watch', scrape_timeout: '1s', static_configs: [{ targets: [METRICS] }] }],
-  };
-  fs.writeFileSync(path.join(cfgDir, 'prometheus.yml'), stringify(config));
-  const args = [
-    'netns',
-    'exec',
-    lab.controller.ns,
-    'prometheus',
-    `--config.file=${path.join(cfgDir, 'prometheus.yml')}`,
-    `--storage.tsdb.path=${path.join(cfgDir, 'data')}`,
-    `--web.listen-address=${PROMETHEUS}`,
-    '--log.level=warn',
-  ];
-  const p = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  p.stderr?.on('data', () => undefined);
-  return p;
-}
-
-async function stopPrometheus(): Promise<void> {
-  const p = prometheus;
-  prometheus = undefined;
-  if (!p || p.exitCode !== null) return;
-  const done = new Promise((r) => p.on('exit', r));
-  p.kill('SIGTERM');
-  const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
-  await done;
-  clearTimeout(t);
-}
-
 beforeAll(async () => {
   lab = await Lab.start({ nodes: 3, name: LAB });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), `zr-${LAB}-`));
@@ -111,7 +69,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await watch?.stop('SIGTERM', 30_000);
-  await stopPrometheus();
+  await prometheus?.stop();
   if (lab) for (const n of lab.nodes) await lab.heal('storage-down', n.scvm.target).catch(() => undefined);
   await lab?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -125,7 +83,13 @@ describeLab('Prometheus scrapes reroute watch and raises the failover alert', ()
     const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
     watch = startCli(['--state', `${dir}/state`, 'watch', '-f', manifest, '--interval', '2', '--metrics-listen', METRICS], { lab });
-    prometheus = startPrometheus();
+    prometheus = startLabPrometheus({
+      ns: lab.controller.ns,
+      dir: path.join(dir, 'prometheus'),
+      listen: PROMETHEUS,
+      targets: [METRICS],
+      rules: labRules(),
+    });
     const text = await waitFor(
       'every agent up in the metrics',
       async () => {
@@ -140,12 +104,7 @@ describeLab('Prometheus scrapes reroute watch and raises the failover alert', ()
     expect({ code: lint.code, out: lint.stdout + lint.stderr }).toEqual({ code: 0, out: '' });
     await waitFor(
       'Prometheus has scraped watch',
-      async () => {
-        const q = JSON.parse(await fetchInLab(`http://${PROMETHEUS}/api/v1/query?query=up`)) as {
-          data: { result: { value: [number, string] }[] };
-        };
-        return q.data.result.some((s) => s.value[1] === '1') || undefined;
-      },
+      async () => (await promQuery(lab.controller.ns, prometheus!.url, 'up == 1')).length === 1 || undefined,
       { timeoutMs: 60_000, everyMs: 1000 },
     );
     expect(await alerts('RerouteFailedOverTooLong')).toEqual([]);
@@ -165,8 +124,7 @@ describeLab('Prometheus scrapes reroute watch and raises the failover alert', ()
     for (const p of dashboard.panels)
       for (const t of p.targets) {
         const expr = t.expr.replace(/\$cluster/g, '.*');
-        const r = JSON.parse(await fetchInLab(`http://${PROMETHEUS}/api/v1/query?query=${encodeURIComponent(expr)}`)) as { status: string };
-        if (r.status !== 'success') failed.push(`${p.title}: ${expr}`);
+        await promQuery(lab.controller.ns, prometheus!.url, expr).catch((e: Error) => failed.push(`${p.title}: ${e.message}`));
       }
     expect(failed).toEqual([]);
   });
