@@ -41,6 +41,19 @@ export function offLocalSeconds(check: NodeCheck): number | undefined {
   return Math.max(0, check.hostNow - hb.since);
 }
 
+/** The agent's own counters (its status file), as `zbs_reroute_<name>`. */
+const AGENT_COUNTERS: [
+  string,
+  keyof AgentHeartbeat & ('failovers' | 'failbacks' | 'routeChanges' | 'fetchFailures' | 'blindIterations'),
+  string,
+][] = [
+  ['agent_failovers_total', 'failovers', 'Route moves from the local SCVM to another, by the agent since the host booted.'],
+  ['agent_failbacks_total', 'failbacks', 'Route moves back to the local SCVM, by the agent since the host booted.'],
+  ['agent_route_changes_total', 'routeChanges', 'Route changes the agent made since the host booted.'],
+  ['agent_session_fetch_failures_total', 'fetchFailures', 'Agent iterations whose session list fetch failed, since the host booted.'],
+  ['agent_blind_iterations_total', 'blindIterations', 'Agent iterations spent blind, since the host booted.'],
+];
+
 type Labels = Record<string, string>;
 type Setter = (labels: Labels, value: number) => void;
 
@@ -196,31 +209,12 @@ export class WatchMetrics implements EngineSink {
           set({ node, decision: hb.lastDecision, reason: hb.lastReason ?? 'unknown' }, hb.lastDecisionAt);
       }),
     );
-    counter(
-      'agent_failovers_total',
-      'Route moves from the local SCVM to another, by the agent since the host booted.',
-      fromHeartbeat((hb) => hb.failovers),
-    );
-    counter(
-      'agent_failbacks_total',
-      'Route moves back to the local SCVM, by the agent since the host booted.',
-      fromHeartbeat((hb) => hb.failbacks),
-    );
-    counter(
-      'agent_route_changes_total',
-      'Route changes the agent made since the host booted.',
-      fromHeartbeat((hb) => hb.routeChanges),
-    );
-    counter(
-      'agent_session_fetch_failures_total',
-      'Agent iterations whose session list fetch failed, since the host booted.',
-      fromHeartbeat((hb) => hb.fetchFailures),
-    );
-    counter(
-      'agent_blind_iterations_total',
-      'Agent iterations spent blind, since the host booted.',
-      fromHeartbeat((hb) => hb.blindIterations),
-    );
+    for (const [name, field, help] of AGENT_COUNTERS)
+      counter(
+        name,
+        help,
+        fromHeartbeat((hb) => hb[field]),
+      );
     counter(
       'drift_items_found_total',
       'Drift items this watch process found (each new finding once).',

@@ -44,6 +44,19 @@ interface Alert {
 
 const fetchInLab = (url: string): Promise<string> => httpGetInNs(lab.controller.ns, url);
 
+/**
+ * With ZBS_REROUTE_SCREENSHOT_DIR set and Debian's chromium installed, a page of the lab's
+ * Prometheus as a PNG there (docs/monitoring.md's pictures come from this run); otherwise nothing.
+ */
+async function screenshot(file: string, pagePath: string): Promise<void> {
+  const out = process.env.ZBS_REROUTE_SCREENSHOT_DIR;
+  if (!out || !fs.existsSync('/usr/bin/chromium')) return;
+  fs.mkdirSync(out, { recursive: true });
+  const args = ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--window-size=1400,900'];
+  args.push('--virtual-time-budget=8000', `--screenshot=${path.join(out, file)}`, `http://${PROMETHEUS}${pagePath}`);
+  await run('ip', ['netns', 'exec', lab.controller.ns, '/usr/bin/chromium', ...args], { timeoutMs: 90_000 });
+}
+
 async function alerts(name: string): Promise<Alert[]> {
   const body = JSON.parse(await fetchInLab(`http://${PROMETHEUS}/api/v1/alerts`)) as { data: { alerts: Alert[] } };
   return body.data.alerts.filter((a) => a.labels.alertname === name);
@@ -149,6 +162,9 @@ describeLab('Prometheus scrapes reroute watch and raises the failover alert', ()
     expect(firing[0]!.labels.severity).toBe('warning');
     expect([...seen].filter((s) => !s.startsWith('node-2:'))).toEqual([]);
     expect(seen.has('node-2:pending')).toBe(true);
+    await screenshot('prometheus-alert-firing.png', '/alerts');
+    const graph = encodeURIComponent('zbs_reroute_route_off_local_seconds');
+    await screenshot('prometheus-off-local.png', `/graph?g0.expr=${graph}&g0.tab=0&g0.range_input=5m`);
   });
 
   step('healed, node-2 fails back after the failback delay and the alert resolves', async () => {
