@@ -162,7 +162,7 @@ describeLab('Prometheus scrapes reroute watch and raises the failover alert', ()
     expect(firing[0]!.labels.severity).toBe('warning');
     expect([...seen].filter((s) => !s.startsWith('node-2:'))).toEqual([]);
     expect(seen.has('node-2:pending')).toBe(true);
-    await screenshot('prometheus-alert-firing.png', '/alerts');
+    await screenshot('prometheus-alert-firing.png', '/classic/alerts');
     const graph = encodeURIComponent('zbs_reroute_route_off_local_seconds');
     await screenshot('prometheus-off-local.png', `/graph?g0.expr=${graph}&g0.tab=0&g0.range_input=5m`);
   });
