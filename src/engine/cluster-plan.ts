@@ -36,6 +36,8 @@ export interface ClusterPlanInput extends Omit<DesiredInput, 'allowVersionMismat
   now: Date;
   /** Recorded in the plan; default: this manifest's. Watch's prune plans one node of an older manifest under that manifest's hash. */
   manifestSha256?: string;
+  /** The desired state of these inputs when the caller already built it (watch: once per check, for the plan and the status row). */
+  desired?: DesiredCluster;
 }
 
 /** The one place desired state is built. */
@@ -52,7 +54,7 @@ export function clusterDesired(input: DesiredInput): DesiredCluster {
 /** The one place desired state and observation become a plan (a teardown tolerates a foreign agent version). */
 export function clusterPlan(input: ClusterPlanInput): Plan {
   const { observed, mode } = input;
-  const desired = clusterDesired({ ...input, allowVersionMismatch: mode === 'destroy' });
+  const desired = input.desired ?? clusterDesired({ ...input, allowVersionMismatch: mode === 'destroy' });
   return planCluster(desired, observed, {
     mode,
     targets: input.targets,

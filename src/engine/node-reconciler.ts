@@ -14,6 +14,7 @@ import { acquireStateLock, type StateLock } from '../state/state-lock';
 import { applyDepsFor } from './apply-deps';
 import { clusterDesired, clusterPlan } from './cluster-plan';
 import { clusterStatus, type HostStatus } from './cluster-status';
+import type { PeerView } from '../desired/peer-files';
 import { connectionsFor, type OpenedCluster } from './open-cluster';
 import { observeConnect } from './observe-connect';
 
@@ -46,23 +47,16 @@ export function errorReason(err: unknown): string {
 
 /**
  * One node's `reroute status` row, judged from watch's cache as `status` judges a fresh observation
- * (its peer lists against the manifest's), so watch's metrics say what `status` would say. Pure.
+ * (its peer lists against the manifest's, from the desired state the node's plan was built from),
+ * so watch's metrics say what `status` would say. Pure.
  */
 export function nodeStatus(input: {
   cluster: OpenedCluster;
   observed: ObservedCluster;
-  scvmHostKeys: Record<string, string>;
-  key: ClusterKeyInfo;
+  peerView: PeerView | undefined;
   node: string;
 }): HostStatus | undefined {
-  const { manifest, bundle } = input.cluster;
-  let peerView;
-  try {
-    peerView = clusterDesired({ manifest, bundle, key: input.key, scvmHostKeys: input.scvmHostKeys, allowVersionMismatch: true }).peerView;
-  } catch {
-    // Peer lists are then not judged, as in `reroute status`.
-  }
-  return clusterStatus(manifest, input.observed, { peerView }).find((h) => h.node === input.node);
+  return clusterStatus(input.cluster.manifest, input.observed, { peerView: input.peerView }).find((h) => h.node === input.node);
 }
 
 /**
@@ -77,14 +71,17 @@ export function planNode(input: {
   key: ClusterKeyInfo;
   node: string;
   now: Date;
-}): { plan: Plan; hosts: HostPlan[] } {
+}): { plan: Plan; hosts: HostPlan[]; peerView: PeerView | undefined } {
   const { cluster, node } = input;
   const { manifest } = cluster;
+  const scvmHostKeys = { ...input.scvmHostKeys };
+  const desired = clusterDesired({ manifest, bundle: cluster.bundle, key: input.key, scvmHostKeys });
   const plan = clusterPlan({
     manifest,
     bundle: cluster.bundle,
     key: input.key,
-    scvmHostKeys: { ...input.scvmHostKeys },
+    scvmHostKeys,
+    desired,
     observed: { ...input.observed, esxi: { ...input.observed.esxi }, scvm: { ...input.observed.scvm } },
     mode: 'apply',
     targets: [node],
@@ -104,7 +101,7 @@ export function planNode(input: {
       };
     });
   }
-  return { plan, hosts };
+  return { plan, hosts, peerView: desired.peerView };
 }
 
 /**

@@ -278,7 +278,7 @@ export class WatchLoop {
     this.cache.takenAt = observed.takenAt;
   }
 
-  private planNode(ctx: WatchContext, node: string): { plan: Plan; hosts: HostPlan[] } {
+  private planNode(ctx: WatchContext, node: string): ReturnType<typeof planNode> {
     const key = this.keyInfo(ctx.manifest);
     return planNode({ cluster: ctx, observed: this.cache, scvmHostKeys: this.scvmKeys, key, node, now: new Date(this.now()) });
   }
@@ -300,10 +300,10 @@ export class WatchLoop {
       } else {
         this.merge(observed);
         const p = this.planNode(ctx, node);
-        this.plans.set(node, { ...p, ctx });
+        this.plans.set(node, { plan: p.plan, hosts: p.hosts, ctx });
         outcome = observeOutcome(p.hosts);
         if (observed.esxi[node]?.reachable === true)
-          status = nodeStatus({ cluster: ctx, observed: this.cache, scvmHostKeys: this.scvmKeys, key: this.keyInfo(ctx.manifest), node });
+          status = nodeStatus({ cluster: ctx, observed: this.cache, peerView: p.peerView, node });
       }
     } catch (err) {
       outcome = { unreachable: [{ hostKind: 'esxi', reason: `cannot plan: ${errorReason(err)}` }], drift: [] };
