@@ -87,7 +87,7 @@ describe('agent log lines', () => {
     expect(routes(line)[0]?.route).toMatchObject({ decision: 'failover', fromKind: 'unknown' });
   });
 
-  test('the first route of a host (from none) is initial; a drift or failed change sets the kind learned from the log', () => {
+  test('the first route of a host (from none) is a switch for no-route, as the agent says; a drift or failed change sets the kind learned from the log', () => {
     const text = [
       '2026-12-02 03:00:00 node-1 reroute[1] start v1 (mode active): found route via none (none)',
       '2026-12-02 03:00:01 node-1 reroute[1] route 33.2: none -> 10.20.0.101 (local)',
@@ -97,7 +97,7 @@ describe('agent log lines', () => {
     const e = parseAgentLog(text, { host: 'node-1' }).events;
     expect(e.map((v) => [v.type, v.route?.decision, v.route?.reason, v.served?.kind])).toEqual([
       ['start', undefined, undefined, 'none'],
-      ['route', 'initial', 'no-route', 'local'],
+      ['route', 'switch', 'no-route', 'local'],
       ['drift', undefined, undefined, 'unknown'],
       ['route-failed', undefined, undefined, 'local'],
     ]);

@@ -35,7 +35,7 @@ export interface ParsedAgentLog {
 const LINE_RE = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) (\S+) reroute\[(\d+)\] (.*)$/;
 const ROUTE_RE = /^route 33\.2: (\S+) -> (\S+) \(([a-z-]+)\)(.*)$/;
 const SUFFIX_RE = /\s\[((?:[a-z_]+=[A-Za-z0-9._:-]+)(?:\s+[a-z_]+=[A-Za-z0-9._:-]+)*)\]\s*$/;
-const DECISIONS: readonly DecisionKind[] = ['failover', 'failback', 'switch', 'initial'];
+const DECISIONS: readonly DecisionKind[] = ['failover', 'failback', 'switch'];
 
 /** Epoch ms of a zone-less agent timestamp read as UTC; undefined for an impossible date. */
 export function agentTimeMs(y: number, mo: number, d: number, h: number, mi: number, s: number): number | undefined {
@@ -130,19 +130,28 @@ function read(message: string): Reading | undefined {
   return undefined;
 }
 
+/** The agent's own words where it writes them: a first route (from none) is a `switch` for `no-route`. */
+function fromNothing(fromKind: RouteKind, from: string): boolean {
+  return fromKind === 'none' || (fromKind === 'unknown' && noRoute(from));
+}
+
 function derive(fromKind: RouteKind, from: string, kind: RouteKind): DecisionKind {
-  if (kind === 'local') {
-    if (fromKind === 'local') return 'switch';
-    return fromKind === 'none' || (fromKind === 'unknown' && noRoute(from)) ? 'initial' : 'failback';
-  }
-  // Out of local (or out of nothing) is a failover; a log that starts mid-way counts it as one too.
-  if (fromKind === 'local' || fromKind === 'none' || fromKind === 'unknown') return 'failover';
+  if (fromNothing(fromKind, from)) return 'switch';
+  if (kind === 'local') return fromKind === 'local' ? 'switch' : 'failback';
+  // Out of local is a failover; a log that starts mid-way (kind unknown) counts it as one too.
+  if (fromKind === 'local' || fromKind === 'unknown') return 'failover';
   return 'switch';
 }
 
-function deriveReason(decision: DecisionKind, kind: RouteKind, pending: string | undefined, oldGatewayDown: boolean): string {
+function deriveReason(
+  decision: DecisionKind,
+  kind: RouteKind,
+  pending: string | undefined,
+  oldGatewayDown: boolean,
+  first: boolean,
+): string {
   if (pending === 'drain') return 'drain';
-  if (decision === 'initial') return 'no-route';
+  if (first) return 'no-route';
   if (decision === 'failback') return 'failback-delay-passed';
   if (kind === 'pin') return 'pin';
   // A local access seen silent while already away says nothing about moving between remotes.
@@ -184,7 +193,7 @@ export function parseAgentLog(text: string, opts: ParseAgentLogOptions): ParsedA
       const fromKind = served !== 'unknown' ? served : kindOf(from);
       const logged = tags.decision !== undefined && (DECISIONS as readonly string[]).includes(tags.decision);
       const decision = logged ? (tags.decision as DecisionKind) : derive(fromKind, from, kind);
-      const reason = tags.reason ?? deriveReason(decision, kind, pending, oldGatewayDown);
+      const reason = tags.reason ?? deriveReason(decision, kind, pending, oldGatewayDown, fromNothing(fromKind, from));
       const via = / via access IP of (\S+)/.exec(rest)?.[1];
       const route: RouteDecision = { decision, reason, from, to, fromKind, kind, oldGatewayDown, logged };
       if (via !== undefined) route.viaAccessOf = via;

@@ -13,8 +13,8 @@ export type RouteKind = 'local' | 'remote-storage' | 'remote-management' | 'pin'
 
 export const ROUTE_KINDS: readonly RouteKind[] = ['local', 'remote-storage', 'remote-management', 'pin', 'none', 'foreign', 'unknown'];
 
-/** What a route change was: away from the local SCVM, back to it, from one remote to another, or the first route. */
-export type DecisionKind = 'failover' | 'failback' | 'switch' | 'initial';
+/** What a route change was, in the agent's words: away from the local SCVM, back to it, or any other move (remote to remote, the first route). */
+export type DecisionKind = 'failover' | 'failback' | 'switch';
 
 /**
  * Why, as a stable code. From the agent's own `[decision=… reason=…]` suffix when the line has one

@@ -200,5 +200,12 @@ describeLab('reroute events on a lab cluster (issue 16)', () => {
     expect([...drawn.matchAll(/<g class="lane" data-host="([^"]+)">/g)].map((m) => m[1])).toEqual(['node-1', 'node-2', 'node-3']);
     expect(drawn).toContain('data-kind="remote-storage"');
     expect(drawn).toContain('data-kind="local"');
+    // docs/monitoring.md's picture and table come from this run (ZBS_REROUTE_SCREENSHOT_DIR=docs/images).
+    const out = process.env.ZBS_REROUTE_SCREENSHOT_DIR;
+    if (out) {
+      fs.mkdirSync(out, { recursive: true });
+      fs.copyFileSync(svg, path.join(out, 'events-timeline.svg'));
+      fs.writeFileSync(path.join(out, 'events-output.txt'), r.stdout);
+    }
   });
 });
