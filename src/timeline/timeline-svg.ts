@@ -120,12 +120,14 @@ export function renderTimelineSvg(input: TimelineSvgInput): string {
   });
   const legendY = height - 22;
   const kinds: RouteKind[] = ['local', 'remote-storage', 'remote-management', 'pin', 'none', 'unknown'];
-  kinds.forEach((k, i) => {
-    const lx = LABEL_W + i * 135;
+  // Each entry as wide as its word (about 7 px a character at 12 px), so a long one never runs into the next.
+  let lx = LABEL_W;
+  kinds.forEach((k) => {
     out.push(
       `<rect class="legend" data-kind="${k}" x="${lx}" y="${legendY - 10}" width="14" height="12" fill="${KIND_COLORS[k]}"/>`,
       `<text x="${lx + 19}" y="${legendY}">${k}</text>`,
     );
+    lx += 19 + k.length * 7 + 24;
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;

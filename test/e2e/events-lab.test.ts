@@ -192,7 +192,7 @@ describeLab('reroute events on a lab cluster (issue 16)', () => {
     expect(new Set(one.events.map((e) => e.host))).toEqual(new Set(['node-2']));
     expect(one.episodes.map((p) => p.host)).toEqual(['node-2']);
     const svg = path.join(dir, 'timeline.svg');
-    const r = await reroute(lab, `events -f ${manifest} ${state()} --since 1h --svg ${svg}`, CLI);
+    const r = await reroute(lab, `events -f ${manifest} ${state()} --since ${new Date(t0 - 5000).toISOString()} --svg ${svg}`, CLI);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Failovers: \d+, 1 still open/);
     expect(r.stdout).toMatch(/node-3 .*still failed over/);
