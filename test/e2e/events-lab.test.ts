@@ -1,13 +1,12 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { Lab, type LabNode } from '../../lab/lab';
-import { testLabName } from '../../lab/test-support';
+import type { LabNode } from '../../lab/lab';
 import type { EventsReport } from '../../src/engine/cluster-events';
 import { describeLab } from '../support/describe-lab';
 import { parseJson, reroute } from '../support/run-cli';
 import { steps } from '../support/steps';
-import { servedBy, waitFor, writeLabManifest } from './lab-cli';
+import { useLabCluster } from '../support/lab-cluster';
+import { servedBy, waitFor } from './lab-cli';
 
 /**
  * `reroute events` (issue 16) against what really happened on a lab cluster: three storage faults,
@@ -24,42 +23,20 @@ const FAILBACK_S = 5;
 /** A log time has one-second resolution at each end; the agent writes it just after the switch. */
 const SLACK_MS = INTERVAL_S * 1000 + 2000;
 
-const LAB = testLabName('events');
-let lab: Lab;
-let dir: string;
-let manifest: string;
-const state = () => `--state ${dir}/state`;
-
-beforeAll(async () => {
-  if (Lab.list().includes(LAB)) await Lab.down(LAB);
-  lab = await Lab.start({ nodes: 3, name: LAB });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-events-'));
-  manifest = writeLabManifest(lab, dir, 'cluster.yaml', {
-    clusterName: 'events',
-    routing: { intervalSeconds: INTERVAL_S, failbackDelaySeconds: FAILBACK_S, pingTimeoutSeconds: 1 },
-  });
+const cluster = useLabCluster('events', {
+  manifest: { routing: { intervalSeconds: INTERVAL_S, failbackDelaySeconds: FAILBACK_S, pingTimeoutSeconds: 1 } },
+  healOnStop: ['storage-down'],
 });
-
-afterAll(async () => {
-  if (lab) for (const n of lab.nodes) await lab.heal('storage-down', n.scvm.target).catch(() => undefined);
-  await lab?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-const node = (i: number): LabNode => {
-  const n = lab.nodes[i - 1];
-  if (!n) throw new Error(`lab has no node ${i}`);
-  return n;
-};
+const { state, node } = cluster;
 
 async function routeVia(host: string): Promise<string> {
-  const out = await lab.execOk(host, 'esxcfg-route -l');
+  const out = await cluster.lab.execOk(host, 'esxcfg-route -l');
   return /^192\.168\.33\.2\s+255\.255\.255\.255\s+(\S+)/m.exec(out)?.[1] ?? '';
 }
 
 /** When the lab's route monitor saw esxi-N's NFS route leave its own SCVM, and come back (epoch ms). */
 function monitoredEpisode(n: LabNode, sinceMs: number): { out: number; back?: number } {
-  const changes = (lab.io(sinceMs)[n.esxi.target]?.routeChanges ?? []).filter(
+  const changes = (cluster.lab.io(sinceMs)[n.esxi.target]?.routeChanges ?? []).filter(
     (c) => c.action === 'add' && (c.dst === '192.168.33.2' || c.dst === '192.168.33.2/32'),
   );
   const out = changes.find((c) => c.via !== null && c.via !== n.scvm.storageIp);
@@ -80,7 +57,7 @@ let t0 = 0;
 async function storageFault(i: number, leaveDown = false): Promise<void> {
   const n = node(i);
   const since = Date.now();
-  await lab.fault('storage-down', n.scvm.target);
+  await cluster.lab.fault('storage-down', n.scvm.target);
   await waitFor(
     `${n.esxi.target} routed away from its SCVM`,
     async () => ((await routeVia(n.esxi.target)) !== n.scvm.storageIp ? true : undefined),
@@ -89,7 +66,7 @@ async function storageFault(i: number, leaveDown = false): Promise<void> {
     },
   );
   if (!leaveDown) {
-    await lab.heal('storage-down', n.scvm.target);
+    await cluster.lab.heal('storage-down', n.scvm.target);
     await waitFor(
       `${n.esxi.target} back on its own SCVM`,
       async () => ((await routeVia(n.esxi.target)) === n.scvm.storageIp ? true : undefined),
@@ -114,20 +91,20 @@ describeLab('reroute events on a lab cluster (issue 16)', () => {
   const step = steps();
 
   step('apply deploys the agents with a 5 s failback delay; every host is served by its own SCVM', async () => {
-    const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`, CLI);
+    const r = await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`, CLI);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
     await waitFor(
       'each host served by its own SCVM',
       () => {
-        const s = servedBy(lab, Date.now() - 1500);
-        return lab.nodes.every((n) => s[n.esxi.target] === n.scvm.target) ? true : undefined;
+        const s = servedBy(cluster.lab, Date.now() - 1500);
+        return cluster.lab.nodes.every((n) => s[n.esxi.target] === n.scvm.target) ? true : undefined;
       },
       { timeoutMs: 30_000 },
     );
   });
 
   step("the hosts' clock and shell run in UTC, as ESXi's do", async () => {
-    const host = (await lab.execOk('esxi-1', "date '+%Y-%m-%d %H:%M:%S'")).trim();
+    const host = (await cluster.lab.execOk('esxi-1', "date '+%Y-%m-%d %H:%M:%S'")).trim();
     expect(Math.abs(Date.parse(`${host.replace(' ', 'T')}Z`) - Date.now())).toBeLessThan(10_000);
   });
 
@@ -145,7 +122,7 @@ describeLab('reroute events on a lab cluster (issue 16)', () => {
 
   step('events --json gives the same story: hosts, order, reasons, durations within one agent interval, the last one open', async () => {
     const since = new Date(t0).toISOString();
-    const r = await reroute(lab, `--json events -f ${manifest} ${state()} --since ${since}`, CLI);
+    const r = await reroute(cluster.lab, `--json events -f ${cluster.manifest} ${state()} --since ${since}`, CLI);
     expect({ code: r.code, stderr: r.stderr.slice(-1500) }).toEqual({ code: 0, stderr: expect.any(String) });
     const report = parseJson<EventsReport>(r);
     expect(report.hosts.map((h) => [h.node, h.read])).toEqual([
@@ -187,12 +164,20 @@ describeLab('reroute events on a lab cluster (issue 16)', () => {
 
   step('--node and --svg: one host alone; the drawing has a lane per host, coloured by where IO went', async () => {
     const one = parseJson<EventsReport>(
-      await reroute(lab, `--json events -f ${manifest} ${state()} --since ${new Date(t0).toISOString()} --node node-2`, CLI),
+      await reroute(
+        cluster.lab,
+        `--json events -f ${cluster.manifest} ${state()} --since ${new Date(t0).toISOString()} --node node-2`,
+        CLI,
+      ),
     );
     expect(new Set(one.events.map((e) => e.host))).toEqual(new Set(['node-2']));
     expect(one.episodes.map((p) => p.host)).toEqual(['node-2']);
-    const svg = path.join(dir, 'timeline.svg');
-    const r = await reroute(lab, `events -f ${manifest} ${state()} --since ${new Date(t0 - 5000).toISOString()} --svg ${svg}`, CLI);
+    const svg = path.join(cluster.dir, 'timeline.svg');
+    const r = await reroute(
+      cluster.lab,
+      `events -f ${cluster.manifest} ${state()} --since ${new Date(t0 - 5000).toISOString()} --svg ${svg}`,
+      CLI,
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Failovers: \d+, 1 still open/);
     expect(r.stdout).toMatch(/node-3 .*still failed over/);

@@ -1,0 +1,67 @@
+/**
+ * The setup most e2e suites share: a lab of their own (named per jest process, a leftover of a
+ * killed run removed first), a scratch folder, and a lab manifest in it; torn down after the
+ * suite, with the given faults healed first so a failed case leaves no cluster file saying an
+ * SCVM is cut off. Call it at the top of a test file; read the fields inside hooks and tests.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Lab, type LabNode } from '../../lab/lab';
+import type { FaultName } from '../../lab/lab-faults-table';
+import type { LabOptions } from '../../lab/lab-topology';
+import { testLabName } from '../../lab/test-support';
+import { writeLabManifest, type LabManifestOptions } from '../e2e/lab-cli';
+
+export interface LabCluster {
+  readonly lab: Lab;
+  /** Scratch folder of the suite (the manifest, the state folder, outputs). */
+  readonly dir: string;
+  readonly manifest: string;
+  /** `--state DIR/state`, for a CLI line. */
+  state(): string;
+  /** Node i (1-based), or a clear error. */
+  node(i: number): LabNode;
+}
+
+export function useLabCluster(
+  tag: string,
+  opts: { lab?: Omit<LabOptions, 'name'>; manifest?: LabManifestOptions; healOnStop?: FaultName[] } = {},
+): LabCluster {
+  const name = testLabName(tag);
+  let lab: Lab | undefined;
+  let dir: string | undefined;
+  let manifest: string | undefined;
+  const must = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`useLabCluster(${tag}): ${what} is read before beforeAll ran`);
+    return v;
+  };
+  beforeAll(async () => {
+    if (Lab.list().includes(name)) await Lab.down(name);
+    lab = await Lab.start({ nodes: 3, ...opts.lab, name });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), `zbs-reroute-${tag}-`));
+    manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: tag, ...opts.manifest });
+  }, 600_000);
+  afterAll(async () => {
+    if (lab) for (const f of opts.healOnStop ?? []) for (const n of lab.nodes) await lab.heal(f, n.scvm.target).catch(() => undefined);
+    await lab?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }, 180_000);
+  return {
+    get lab() {
+      return must(lab, 'the lab');
+    },
+    get dir() {
+      return must(dir, 'the folder');
+    },
+    get manifest() {
+      return must(manifest, 'the manifest');
+    },
+    state: () => `--state ${must(dir, 'the folder')}/state`,
+    node(i: number): LabNode {
+      const n = must(lab, 'the lab').nodes[i - 1];
+      if (!n) throw new Error(`lab has no node ${i}`);
+      return n;
+    },
+  };
+}
