@@ -55,6 +55,8 @@ mkdir -p "$stage/schemas" "$stage/examples" "$stage/deploy/systemd"
 cp -p "$root"/schemas/*.json "$stage/schemas/"
 cp -p "$root"/examples/*.yaml "$stage/examples/"
 cp -p "$root/deploy/systemd/reroute-watch.service" "$stage/deploy/systemd/"
+# The shipped monitoring (docs/monitoring.md): scrape config, alert rules and their promtool tests, dashboard.
+cp -pR "$root/deploy/prometheus" "$root/deploy/grafana" "$stage/deploy/"
 cp -p "$root/LICENSE" "$stage/" 2>/dev/null || true
 cp -p "$node_bin" "$stage/node/bin/node"
 

@@ -57,6 +57,9 @@ describe('the packaged release', () => {
       'esxi/preflight/preflight.sh',
       'schemas/reroute-cluster.schema.json',
       'deploy/systemd/reroute-watch.service',
+      'deploy/prometheus/rules/reroute-alerts.yml',
+      'deploy/prometheus/tests/reroute-alerts.test.yml',
+      'deploy/grafana/zbs-reroute-dashboard.json',
     ])
       expect(fs.existsSync(path.join(release, f))).toBe(true);
     const all = execFileSync('find', [release, '-name', 'node_modules', '-o', '-name', '*.test.ts', '-o', '-name', 'test-shims'], {
