@@ -126,10 +126,13 @@ describeLab('the packaged release in the lab controller namespace (no node_modul
     expect(p.stdout).toMatch(/Plan: 1 to add, 1 to change, 0 to destroy/);
   }, 300_000);
 
-  it('runs watch (bundled chokidar and winston): reports the uninstalled node, then stops on SIGTERM with exit 0', async () => {
+  it('runs watch (bundled chokidar, winston, prom-client): reports the uninstalled node, serves metrics, then stops on SIGTERM with exit 0', async () => {
     const m = path.join(work, 'lab.yaml');
     const stateDir = path.join(work, 'lab-state');
-    const cli = startCli(['--state', stateDir, 'watch', '-f', m, '--interval', '2'], releaseCli({ netns: lab.controller.ns, cwd: work }));
+    const cli = startCli(
+      ['--state', stateDir, 'watch', '-f', m, '--interval', '2', '--metrics-listen', '127.0.0.1:9464'],
+      releaseCli({ netns: lab.controller.ns, cwd: work }),
+    );
     let exitCode: number | null | undefined;
     void cli.done.then((c) => (exitCode = c));
     try {
@@ -137,6 +140,7 @@ describeLab('the packaged release in the lab controller namespace (no node_modul
       while (!/drift: agent: install agent/.test(cli.output()) && Date.now() < deadline && exitCode === undefined)
         await new Promise((r) => setTimeout(r, 250));
       expect(cli.output()).toMatch(/watching 1 node\(s\)/);
+      expect(cli.output()).toContain('metrics at http://127.0.0.1:9464/metrics');
       expect(cli.output()).toMatch(/node-1 \(esxi\) drift: agent: install agent/);
     } finally {
       exitCode = await cli.stop('SIGTERM');
