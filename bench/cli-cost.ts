@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Lab } from '../lab/lab';
-import { writeLabManifest } from '../test/e2e/lab-cli';
+import { writeLabManifest } from '../test/support/lab-manifest';
 import { buildRusage, packageRelease, startLab } from './bench-lab';
 import { stats, type BenchBody, type BenchContext, type Benchmark, type Stats } from './bench-result';
 import { parseCallSamples } from './session-source';

@@ -9,7 +9,7 @@
 import * as path from 'node:path';
 import { httpGetInNs, promQuery, startLabPrometheus, type LabPrometheus } from '../lab/lab-prometheus';
 import { run } from '../lab/proc';
-import { writeLabManifest } from '../test/e2e/lab-cli';
+import { writeLabManifest } from '../test/support/lab-manifest';
 import { reroute, startCli, type CliProcess } from '../test/support/run-cli';
 import { sleep, startLab, until } from './bench-lab';
 import { stats, type BenchBody, type BenchContext, type Benchmark } from './bench-result';

@@ -14,7 +14,7 @@ import type { Lab } from '../lab/lab';
 import { loadManifest } from '../src/manifest/manifest-load';
 import { loadProbeScript, probeCommand, probeContext } from '../src/observe/observe-cluster';
 import { shellCommand, shellQuote } from '../src/core/shell-quote';
-import { writeLabManifest } from '../test/e2e/lab-cli';
+import { writeLabManifest } from '../test/support/lab-manifest';
 import { buildRusage, packagedCli, startLab } from './bench-lab';
 import { loadAvg, stats, type BenchBody, type BenchContext, type Benchmark, type Stats } from './bench-result';
 import { countRoundTrips } from './reconcile-scaling';

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Lab } from '../lab/lab';
-import { writeLabManifest } from '../test/e2e/lab-cli';
+import { writeLabManifest } from '../test/support/lab-manifest';
 import { buildRusage, packagedCli, startLab } from './bench-lab';
 import { parseCallSamples } from './session-source';
 import { reconcileTargets, succeeded } from './reconcile-targets';

@@ -6,7 +6,8 @@ import { describeLab } from '../support/describe-lab';
 import { parseJson, reroute } from '../support/run-cli';
 import { steps } from '../support/steps';
 import { useLabCluster } from '../support/lab-cluster';
-import { servedBy, waitFor } from './lab-cli';
+import { servedBy } from '../support/lab-io';
+import { waitFor } from '../support/wait-for';
 
 /**
  * `reroute events` (issue 16) against what really happened on a lab cluster: three storage faults,

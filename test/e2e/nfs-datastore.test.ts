@@ -6,7 +6,7 @@ import { Lab } from '../../lab/lab';
 import { addNfsDatastore } from '../../lab/nfs-datastore';
 import type { Plan } from '../../src/plan/plan-types';
 import type { PreflightReport } from '../../src/preflight/preflight-types';
-import { writeLabManifest } from './lab-cli';
+import { writeLabManifest } from '../support/lab-manifest';
 import { reroute } from '../support/run-cli';
 import { testLabName } from '../../lab/test-support';
 import { describeLab } from '../support/describe-lab';

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab } from '../../lab/lab';
-import { writeLabManifest } from './lab-cli';
+import { writeLabManifest } from '../support/lab-manifest';
 import { reroute } from '../support/run-cli';
 import { describeLab } from '../support/describe-lab';
 import { testLabName } from '../../lab/test-support';

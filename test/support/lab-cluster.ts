@@ -2,7 +2,8 @@
  * The setup most e2e suites share: a lab of their own (named per jest process, a leftover of a
  * killed run removed first), a scratch folder, and a lab manifest in it; torn down after the
  * suite, with the given faults healed first so a failed case leaves no cluster file saying an
- * SCVM is cut off. Call it at the top of a test file; read the fields inside hooks and tests.
+ * SCVM is cut off. Jest runs afterAll hooks in the order they were declared, so the suite's own
+ * cleanup that needs the lab goes in `beforeStop`, not in a later afterAll. Call it at the top of a test file; read the fields inside hooks and tests.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +12,7 @@ import { Lab, type LabNode } from '../../lab/lab';
 import type { FaultName } from '../../lab/lab-faults-table';
 import type { LabOptions } from '../../lab/lab-topology';
 import { testLabName } from '../../lab/test-support';
-import { writeLabManifest, type LabManifestOptions } from '../e2e/lab-cli';
+import { writeLabManifest, type LabManifestOptions } from './lab-manifest';
 
 export interface LabCluster {
   readonly lab: Lab;
@@ -26,7 +27,13 @@ export interface LabCluster {
 
 export function useLabCluster(
   tag: string,
-  opts: { lab?: Omit<LabOptions, 'name'>; manifest?: LabManifestOptions; healOnStop?: FaultName[] } = {},
+  opts: {
+    lab?: Omit<LabOptions, 'name'>;
+    manifest?: LabManifestOptions;
+    healOnStop?: FaultName[];
+    /** The suite's own cleanup that needs the lab still up (stop a watch, restore a file); runs first. */
+    beforeStop?: () => Promise<void>;
+  } = {},
 ): LabCluster {
   const name = testLabName(tag);
   let lab: Lab | undefined;
@@ -43,6 +50,8 @@ export function useLabCluster(
     manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: tag, ...opts.manifest });
   }, 600_000);
   afterAll(async () => {
+    if (lab && opts.beforeStop)
+      await opts.beforeStop().catch((err: unknown) => console.error(`useLabCluster(${tag}) beforeStop: ${String(err)}`));
     if (lab) for (const f of opts.healOnStop ?? []) for (const n of lab.nodes) await lab.heal(f, n.scvm.target).catch(() => undefined);
     await lab?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
