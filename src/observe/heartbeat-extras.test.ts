@@ -8,20 +8,23 @@ import { parseSnapshot, renderSnapshot } from './snapshot';
 
 const BASE = 'version=1.1.0\npid=9\nupdated=100\ntarget=10.20.0.101\ntarget_kind=local\nsince=50\nfetch=ok\nfetch_ms=12\n';
 
+/** What BASE alone parses to. */
+const BASE_HEARTBEAT = {
+  version: '1.1.0',
+  pid: 9,
+  target: '10.20.0.101',
+  targetKind: 'local',
+  since: 50,
+  updated: 100,
+  fetch: 'ok',
+  fetchMs: 12,
+};
+
 describe('heartbeat keys of agents since issue 12', () => {
   test('an old agent without them still gives a valid heartbeat, and none of the new fields', () => {
     const r = parseHeartbeat(BASE);
     expect(r.invalid).toEqual([]);
-    expect(r.heartbeat).toEqual({
-      version: '1.1.0',
-      pid: 9,
-      target: '10.20.0.101',
-      targetKind: 'local',
-      since: 50,
-      updated: 100,
-      fetch: 'ok',
-      fetchMs: 12,
-    });
+    expect(r.heartbeat).toEqual(BASE_HEARTBEAT);
   });
 
   test('a blind active agent: mode, blind, fetch_fails and list_age; empty shadow keys say nothing', () => {
@@ -70,16 +73,7 @@ describe('heartbeat keys of agents since issue 12', () => {
       `${BASE}mode=$(reboot)\nblind=yes\nfetch_fails=-1\nshadow_target=evil.example\nshadow_kind=teleport\ndisagree_since=soon\n`,
     );
     expect(r.invalid).toEqual(['mode', 'blind', 'fetch_fails', 'shadow_target', 'shadow_kind', 'disagree_since']);
-    expect(r.heartbeat).toEqual({
-      version: '1.1.0',
-      pid: 9,
-      target: '10.20.0.101',
-      targetKind: 'local',
-      since: 50,
-      updated: 100,
-      fetch: 'ok',
-      fetchMs: 12,
-    });
+    expect(r.heartbeat).toEqual(BASE_HEARTBEAT);
   });
 });
 
@@ -146,16 +140,7 @@ describe('heartbeat counters and the last decision (issue 16)', () => {
       'last_reason',
       'last_decision_at',
     ]);
-    expect(r.heartbeat).toEqual({
-      version: '1.1.0',
-      pid: 9,
-      target: '10.20.0.101',
-      targetKind: 'local',
-      since: 50,
-      updated: 100,
-      fetch: 'ok',
-      fetchMs: 12,
-    });
+    expect(r.heartbeat).toEqual(BASE_HEARTBEAT);
   });
 
   test('every decision and reason code the shipped agent can write is one this side reads', () => {
