@@ -1,13 +1,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Lab } from '../../lab/lab';
 import type { Plan } from '../../src/plan/plan-types';
+import { useLabCluster } from '../support/lab-cluster';
 import { agentLoops, longestGaps, nfsRouteChanges, servedBy } from '../support/lab-io';
 import { writeLabManifest } from '../support/lab-manifest';
 import { waitFor } from '../support/wait-for';
 import { reroute } from '../support/run-cli';
-import { testLabName } from '../../lab/test-support';
 import { describeLab } from '../support/describe-lab';
 import { steps } from '../support/steps';
 
@@ -20,8 +19,7 @@ import { steps } from '../support/steps';
 jest.setTimeout(600_000);
 
 const OLD_VERSION = '0.9.0';
-let lab: Lab;
-let dir: string;
+const cluster = useLabCluster('e2e', { lab: { nodes: 4 } });
 let oldEsxiDir: string;
 const OLD = () => ({ ZBS_REROUTE_ESXI_DIR: oldEsxiDir });
 
@@ -36,18 +34,12 @@ function makeOldRelease(): string {
   return out;
 }
 
-beforeAll(async () => {
-  // A lab left by a killed earlier run is removed first (the registry says what it created).
-  if (Lab.list().includes('e2e')) await Lab.down('e2e');
-  lab = await Lab.start({ nodes: 4, name: testLabName('e2e') });
-  dir = path.join(os.tmpdir(), `zbs-reroute-e2e-${process.pid}`);
+beforeAll(() => {
   oldEsxiDir = makeOldRelease();
 });
 
-afterAll(async () => {
-  await lab?.stop();
+afterAll(() => {
   if (oldEsxiDir) fs.rmSync(oldEsxiDir, { recursive: true, force: true });
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 const esxiHosts = (n: number) => Array.from({ length: n }, (_, i) => `esxi-${i + 1}`);
@@ -58,12 +50,12 @@ describeLab('deploy, join, upgrade and teardown on a lab cluster', () => {
   let m4: string;
   /** The same 4 nodes, wanting the version this release ships (what the operator has after a ZBS upgrade). */
   let m4new: string;
-  const state = () => `--state ${dir}/state`;
+  const { state } = cluster;
 
   step('validate accepts the manifest and plan shows a full install (exit 2 with --detailed-exitcode)', async () => {
-    m3 = writeLabManifest(lab, dir, 'cluster-3.yaml', { nodes: 3, version: OLD_VERSION });
-    expect((await reroute(lab, `validate -f ${m3}`, { env: OLD() })).code).toBe(0);
-    const plan = await reroute(lab, `plan -f ${m3} ${state()} --detailed-exitcode`, { env: OLD() });
+    m3 = writeLabManifest(cluster.lab, cluster.dir, 'cluster-3.yaml', { nodes: 3, version: OLD_VERSION });
+    expect((await reroute(cluster.lab, `validate -f ${m3}`, { env: OLD() })).code).toBe(0);
+    const plan = await reroute(cluster.lab, `plan -f ${m3} ${state()} --detailed-exitcode`, { env: OLD() });
     // Host keys are pinned on first contact and shown to the operator.
     expect(plan.stdout).toContain('first contact, pinned host key SHA256:');
     expect(plan.code).toBe(2);
@@ -71,35 +63,35 @@ describeLab('deploy, join, upgrade and teardown on a lab cluster', () => {
   });
 
   step('deploys the whole cluster in one command, verified on every host, each served by its own SCVM', async () => {
-    const r = await reroute(lab, `apply -f ${m3} ${state()} --auto-approve`, { env: OLD() });
+    const r = await reroute(cluster.lab, `apply -f ${m3} ${state()} --auto-approve`, { env: OLD() });
     expect({ code: r.code, out: r.stdout.slice(-2000) }).toEqual({ code: 0, out: expect.stringContaining('Apply complete') });
     const t = Date.now();
     await waitFor(
       'each host served by its own SCVM',
       () => {
-        const s = servedBy(lab, t);
+        const s = servedBy(cluster.lab, t);
         return esxiHosts(3).every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
       },
       { timeoutMs: 20_000 },
     );
     for (const h of esxiHosts(3)) {
-      const routes = await lab.execOk(h, 'esxcfg-route -l');
-      const node = lab.nodes.find((n) => n.esxi.target === h);
+      const routes = await cluster.lab.execOk(h, 'esxcfg-route -l');
+      const node = cluster.lab.nodes.find((n) => n.esxi.target === h);
       expect(routes).toMatch(new RegExp(`192\\.168\\.33\\.2\\s+255\\.255\\.255\\.255\\s+${node?.scvm.storageIp.replace(/\./g, '\\.')}`));
     }
   });
 
   step('a second apply says No changes. and touches nothing', async () => {
     const t = Date.now();
-    const r = await reroute(lab, `apply -f ${m3} ${state()} --auto-approve`, { env: OLD() });
+    const r = await reroute(cluster.lab, `apply -f ${m3} ${state()} --auto-approve`, { env: OLD() });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('No changes.');
-    expect(nfsRouteChanges(lab, t)).toEqual(Object.fromEntries(esxiHosts(4).map((h) => [h, []])));
+    expect(nfsRouteChanges(cluster.lab, t)).toEqual(Object.fromEntries(esxiHosts(4).map((h) => [h, []])));
   });
 
   step('join: plan changes only node 4 (plus every SCVM key entry), and installed hosts see zero route changes and no IO gap', async () => {
-    m4 = writeLabManifest(lab, dir, 'cluster-4.yaml', { nodes: 4, version: OLD_VERSION });
-    const planRun = await reroute(lab, `--json plan -f ${m4} ${state()}`, { env: OLD() });
+    m4 = writeLabManifest(cluster.lab, cluster.dir, 'cluster-4.yaml', { nodes: 4, version: OLD_VERSION });
+    const planRun = await reroute(cluster.lab, `--json plan -f ${m4} ${state()}`, { env: OLD() });
     expect(planRun.code).toBe(0);
     const plan = JSON.parse(planRun.stdout) as Plan;
     const install = plan.hosts.find((h) => h.host === 'esxi' && h.node === 'node-4');
@@ -116,20 +108,20 @@ describeLab('deploy, join, upgrade and teardown on a lab cluster', () => {
     expect(plan.hosts.flatMap((h) => h.actions).filter((a) => a.op === 'delete-route')).toEqual([]);
 
     const t = Date.now();
-    const r = await reroute(lab, `apply -f ${m4} ${state()} --auto-approve`, { env: OLD() });
+    const r = await reroute(cluster.lab, `apply -f ${m4} ${state()} --auto-approve`, { env: OLD() });
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
-    const changes = nfsRouteChanges(lab, t);
+    const changes = nfsRouteChanges(cluster.lab, t);
     for (const h of esxiHosts(3)) expect({ h, changes: changes[h] }).toEqual({ h, changes: [] });
-    const gaps = longestGaps(lab, t);
+    const gaps = longestGaps(cluster.lab, t);
     for (const h of esxiHosts(3)) expect({ h, gap: (gaps[h] ?? 0) < 500 }).toEqual({ h, gap: true });
-    await waitFor('node 4 served locally', () => (servedBy(lab, Date.now() - 1500)['esxi-4'] === 'scvm-4' ? true : undefined), {
+    await waitFor('node 4 served locally', () => (servedBy(cluster.lab, Date.now() - 1500)['esxi-4'] === 'scvm-4' ? true : undefined), {
       timeoutMs: 20_000,
     });
   });
 
   step('version check after a ZBS upgrade: status --check exits 2 naming every host on the old agent', async () => {
-    m4new = writeLabManifest(lab, dir, 'cluster-4-new.yaml', { nodes: 4 });
-    const r = await reroute(lab, `--json status -f ${m4new} ${state()} --check`);
+    m4new = writeLabManifest(cluster.lab, cluster.dir, 'cluster-4-new.yaml', { nodes: 4 });
+    const r = await reroute(cluster.lab, `--json status -f ${m4new} ${state()} --check`);
     expect(r.code).toBe(2);
     const status = JSON.parse(r.stdout) as {
       hosts: Array<{ node: string; installedVersion: string; versionOk: boolean; routeLocal: boolean }>;
@@ -144,29 +136,29 @@ describeLab('deploy, join, upgrade and teardown on a lab cluster', () => {
 
   step('upgrade: apply swaps the agent on every host with zero route changes and no IO gap; status --check then exits 0', async () => {
     const t = Date.now();
-    const r = await reroute(lab, `apply -f ${m4new} ${state()} --auto-approve`);
+    const r = await reroute(cluster.lab, `apply -f ${m4new} ${state()} --auto-approve`);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
-    expect(nfsRouteChanges(lab, t)).toEqual(Object.fromEntries(esxiHosts(4).map((h) => [h, []])));
-    const gaps = longestGaps(lab, t);
+    expect(nfsRouteChanges(cluster.lab, t)).toEqual(Object.fromEntries(esxiHosts(4).map((h) => [h, []])));
+    const gaps = longestGaps(cluster.lab, t);
     for (const h of esxiHosts(4)) expect({ h, gap: (gaps[h] ?? 0) < 500 }).toEqual({ h, gap: true });
-    const status = await reroute(lab, `status -f ${m4new} ${state()} --check`);
+    const status = await reroute(cluster.lab, `status -f ${m4new} ${state()} --check`);
     expect(status.code).toBe(0);
-    for (const h of esxiHosts(4)) expect({ h, loops: await agentLoops(lab, h) }).toEqual({ h, loops: 1 });
+    for (const h of esxiHosts(4)) expect({ h, loops: await agentLoops(cluster.lab, h) }).toEqual({ h, loops: 1 });
   });
 
   step('teardown: destroy removes everything we own; the seed post-clear checks print nothing; ESXi lines survive', async () => {
     // --remove-routes: the seed's post-clear checks want no 33.2 /32 (the default leaves it on the local SCVM).
-    const r = await reroute(lab, `destroy -f ${m4new} ${state()} --auto-approve --remove-routes`);
+    const r = await reroute(cluster.lab, `destroy -f ${m4new} ${state()} --auto-approve --remove-routes`);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Destroy complete') });
-    for (const node of lab.nodes) {
+    for (const node of cluster.lab.nodes) {
       const h = node.esxi.target;
-      const checks = await lab.exec(
+      const checks = await cluster.lab.exec(
         h,
         'grep -e reroute-loop -e zbs-reroute /var/spool/cron/crontabs/root; ps -c | grep reroute-loop | grep -v grep; esxcfg-route -l | grep 192.168.33.2; grep zbs-reroute /etc/rc.local.d/local.sh; ls /vmfs/volumes/datastore1/zbs-reroute 2>/dev/null',
       );
       expect({ h, out: checks.stdout }).toEqual({ h, out: '' });
-      expect(await lab.execOk(h, 'cat /var/spool/cron/crontabs/root')).toContain('/sbin/auto-backup.sh');
-      const keys = await lab.exec(node.scvm.target, 'grep -c zbs-reroute: /home/smartx/.ssh/authorized_keys || true');
+      expect(await cluster.lab.execOk(h, 'cat /var/spool/cron/crontabs/root')).toContain('/sbin/auto-backup.sh');
+      const keys = await cluster.lab.exec(node.scvm.target, 'grep -c zbs-reroute: /home/smartx/.ssh/authorized_keys || true');
       expect({ scvm: node.scvm.target, keys: keys.stdout.trim() }).toEqual({ scvm: node.scvm.target, keys: '0' });
     }
     // Without the /32, ESXi reaches its own SCVM over the host-only link: IO still flows.
@@ -174,7 +166,7 @@ describeLab('deploy, join, upgrade and teardown on a lab cluster', () => {
     await waitFor(
       'IO served locally after teardown',
       () => {
-        const s = servedBy(lab, t);
+        const s = servedBy(cluster.lab, t);
         return esxiHosts(4).every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
       },
       { timeoutMs: 10_000 },

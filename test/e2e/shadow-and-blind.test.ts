@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { Lab, type LabNode } from '../../lab/lab';
+import type { LabNode } from '../../lab/lab';
 import { updateScvm } from '../../lab/services/cluster-state';
 import type { HostStatus } from '../../src/engine/cluster-status';
 import type { Action, Plan } from '../../src/plan/plan-types';
 import { agentLog, routeVia, status as heartbeat } from '../agent/agent-lab';
+import { useLabCluster } from '../support/lab-cluster';
 import { nfsRouteChanges } from '../support/lab-io';
 import { writeLabManifest } from '../support/lab-manifest';
 import { waitFor } from '../support/wait-for';
@@ -27,26 +27,15 @@ jest.setTimeout(600_000);
 
 const LAB = testLabName('eshb');
 const INSTALL = '/vmfs/volumes/datastore1/zbs-reroute';
-let lab: Lab;
-let dir: string;
-const state = () => `--state ${dir}/state`;
-
-beforeAll(async () => {
-  // A lab left by a killed earlier run is removed first (the registry says what it created).
-  if (Lab.list().includes(LAB)) await Lab.down(LAB);
-  lab = await Lab.start({ nodes: 3, name: LAB });
-  dir = path.join(os.tmpdir(), `zbs-reroute-${LAB}-${process.pid}`);
-  fs.mkdirSync(dir, { recursive: true });
-});
-
-afterAll(async () => {
+const cluster = useLabCluster('eshb', {
   // Meta back up first, so a failed case does not leave the cluster file saying it is down.
-  if (lab) for (const n of lab.nodes) updateScvm(lab.clusterFile, n.scvm.target, { metaUp: true });
-  await lab?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  beforeStop: async () => {
+    for (const n of cluster.lab.nodes) updateScvm(cluster.lab.clusterFile, n.scvm.target, { metaUp: true });
+  },
 });
+const { state } = cluster;
 
-const nodes = (): LabNode[] => lab.nodes;
+const nodes = (): LabNode[] => cluster.lab.nodes;
 const esxi = (n: LabNode) => n.esxi.target;
 const legacyDir = (n: LabNode) => `/vmfs/volumes/${n.esxi.datastoreUuid}/vmware_scvm_failure`;
 const legacyLoop = (n: LabNode) => `${legacyDir(n)}/scvm_failure_loop.sh`;
@@ -55,7 +44,7 @@ const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** A lab manifest in the given routing mode, with short SSH timeouts (a slow host costs seconds). */
 function manifest(file: string, mode: 'shadow' | 'active'): string {
-  const p = writeLabManifest(lab, dir, file, { clusterName: LAB, routing: { mode } });
+  const p = writeLabManifest(cluster.lab, cluster.dir, file, { clusterName: LAB, routing: { mode } });
   const doc = parse(fs.readFileSync(p, 'utf8')) as { spec: { access: Record<string, unknown> } };
   doc.spec.access.ssh = { connectTimeoutSeconds: 5, commandTimeoutSeconds: 60, hostTimeoutSeconds: 90 };
   fs.writeFileSync(p, stringify(doc));
@@ -85,7 +74,7 @@ async function installLegacy(n: LabNode, keyFile: string): Promise<void> {
   fs.copyFileSync(`${keyFile}.pub`, path.join(hostDir, '.smartx_key', 'smartx_reroute_id_rsa.pub'));
   fs.writeFileSync(path.join(hostDir, 'scvm_failure_loop.sh'), standIn, { mode: 0o755 });
   // local.sh is edited in place (keeps its sticky bit), then backed up, as an operator's vi would.
-  const localSh = await lab.execOk(esxi(n), 'cat /etc/rc.local.d/local.sh');
+  const localSh = await cluster.lab.execOk(esxi(n), 'cat /etc/rc.local.d/local.sh');
   const lines = localSh.split('\n');
   const exitAt = lines.lastIndexOf('exit 0');
   lines.splice(
@@ -95,8 +84,8 @@ async function installLegacy(n: LabNode, keyFile: string): Promise<void> {
     '/bin/kill $(cat /var/run/crond.pid)',
     '/usr/lib/vmware/busybox/bin/busybox crond',
   );
-  await lab.execOk(esxi(n), 'cat > /etc/rc.local.d/local.sh && /sbin/auto-backup.sh', { input: lines.join('\n') });
-  await lab.execOk(
+  await cluster.lab.execOk(esxi(n), 'cat > /etc/rc.local.d/local.sh && /sbin/auto-backup.sh', { input: lines.join('\n') });
+  await cluster.lab.execOk(
     esxi(n),
     [
       `echo '${cronLine}' >> /var/spool/cron/crontabs/root`,
@@ -109,9 +98,9 @@ async function installLegacy(n: LabNode, keyFile: string): Promise<void> {
 
 async function legacyState(n: LabNode): Promise<{ loop: boolean; cron: boolean; localSh: boolean; dir: boolean }> {
   const [ps, cron, localSh] = await Promise.all([
-    lab.execOk(esxi(n), 'ps -c'),
-    lab.execOk(esxi(n), 'cat /var/spool/cron/crontabs/root'),
-    lab.execOk(esxi(n), 'cat /etc/rc.local.d/local.sh'),
+    cluster.lab.execOk(esxi(n), 'ps -c'),
+    cluster.lab.execOk(esxi(n), 'cat /var/spool/cron/crontabs/root'),
+    cluster.lab.execOk(esxi(n), 'cat /etc/rc.local.d/local.sh'),
   ]);
   return {
     loop: ps.includes(legacyLoop(n)),
@@ -126,9 +115,9 @@ async function legacyState(n: LabNode): Promise<{ loop: boolean; cron: boolean; 
  * lab's route audit recorded them with the caller (the agent, the legacy loop, or an SSH command).
  */
 function routeChangesSince(t: number): Record<string, { monitor: string[]; audit: string[] }> {
-  const monitor = nfsRouteChanges(lab, t);
+  const monitor = nfsRouteChanges(cluster.lab, t);
   const audit = (n: LabNode) =>
-    lab
+    cluster.lab
       .routeAudit(esxi(n), t)
       .filter((e) => e.prefix.startsWith('192.168.33.2'))
       .map((e) => `${e.op} ${e.prefix} ${e.gateway} by ${e.parent} / ${e.grandparent}`);
@@ -137,7 +126,7 @@ function routeChangesSince(t: number): Record<string, { monitor: string[]; audit
 const noChanges = () => Object.fromEntries(nodes().map((n) => [esxi(n), { monitor: [], audit: [] }]));
 
 async function statusJson(m: string): Promise<{ code: number; hosts: HostStatus[] }> {
-  const r = await reroute(lab, `--json status -f ${m} ${state()} --check`);
+  const r = await reroute(cluster.lab, `--json status -f ${m} ${state()} --check`);
   try {
     return { code: r.code, hosts: (JSON.parse(r.stdout) as { hosts: HostStatus[] }).hosts };
   } catch {
@@ -174,13 +163,13 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
   step(
     'first contact in shadow: our agent installed beside the legacy one (kept running, its lines kept), decisions shown in status, --check passes, no route moved',
     async () => {
-      const keyFile = path.join(dir, 'smartx_reroute_id_rsa');
+      const keyFile = path.join(cluster.dir, 'smartx_reroute_id_rsa');
       execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-C', 'smartx-reroute', '-f', keyFile]);
       await Promise.all(nodes().map((n) => installLegacy(n, keyFile)));
       await waitFor(
         'each host served by its own SCVM',
         () => {
-          const io = lab.io(Date.now() - 1_000);
+          const io = cluster.lab.io(Date.now() - 1_000);
           return nodes().every((n) => io[esxi(n)]?.servedBy === n.scvm.target) ? true : undefined;
         },
         { timeoutMs: 20_000 },
@@ -190,10 +179,10 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
       const t = Date.now();
 
       shadowM = manifest('shadow.yaml', 'shadow');
-      expect(tail(await reroute(lab, `validate -f ${shadowM}`))).toEqual({ code: 0, tail: expect.anything() });
-      const planRun = await reroute(lab, `plan -f ${shadowM} ${state()} --out ${dir}/shadow.plan.json`);
+      expect(tail(await reroute(cluster.lab, `validate -f ${shadowM}`))).toEqual({ code: 0, tail: expect.anything() });
+      const planRun = await reroute(cluster.lab, `plan -f ${shadowM} ${state()} --out ${cluster.dir}/shadow.plan.json`);
       expect(tail(planRun)).toEqual({ code: 0, tail: expect.anything() });
-      const plan = planOf(`${dir}/shadow.plan.json`);
+      const plan = planOf(`${cluster.dir}/shadow.plan.json`);
       for (const h of esxiPlans(plan)) {
         const legacyTouch = h.actions.filter((a) => LEGACY.test(JSON.stringify(removedBy(a))));
         expect({
@@ -204,13 +193,13 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
       }
       expect(plan.hosts.flatMap((h) => h.actions).filter((a) => a.op === 'delete-route')).toEqual([]);
 
-      const r = await reroute(lab, `apply -f ${shadowM} ${state()} --auto-approve`);
+      const r = await reroute(cluster.lab, `apply -f ${shadowM} ${state()} --auto-approve`);
       expect(tail(r)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
       // The legacy agent is still in charge: its loop runs, its crontab and local.sh lines and folder are there.
       for (const n of nodes())
         expect({ host: esxi(n), ...(await legacyState(n)) }).toEqual({ host: esxi(n), loop: true, cron: true, localSh: true, dir: true });
       for (const n of nodes())
-        expect({ host: esxi(n), ours: (await lab.execOk(esxi(n), 'ps -c')).includes(`${INSTALL}/reroute-loop.sh`) }).toEqual({
+        expect({ host: esxi(n), ours: (await cluster.lab.execOk(esxi(n), 'ps -c')).includes(`${INSTALL}/reroute-loop.sh`) }).toEqual({
           host: esxi(n),
           ours: true,
         });
@@ -220,7 +209,7 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
         { timeoutMs: 30_000 },
       );
 
-      const [text, js] = await Promise.all([reroute(lab, `status -f ${shadowM} ${state()} --check`), statusJson(shadowM)]);
+      const [text, js] = await Promise.all([reroute(cluster.lab, `status -f ${shadowM} ${state()} --check`), statusJson(shadowM)]);
       expect(tail(text)).toEqual({ code: 0, tail: expect.stringContaining('Shadow decisions') });
       for (const n of nodes())
         expect(text.stdout).toMatch(
@@ -251,12 +240,12 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
   step(
     'storage fault on scvm-2: the shadow agent shows the failover it would make, status shows the disagreement, --check passes, no agent of ours moves a route',
     async () => {
-      const n2 = lab.nodes[1] as LabNode;
+      const n2 = cluster.lab.nodes[1] as LabNode;
       const peers = nodes()
         .filter((n) => n !== n2)
         .map((n) => n.scvm.storageIp);
       const t = Date.now();
-      await lab.fault('storage-down', n2.scvm.target);
+      await cluster.lab.fault('storage-down', n2.scvm.target);
       let during: Record<string, string>;
       let text: CliRun;
       let js: { code: number; hosts: HostStatus[] };
@@ -265,9 +254,9 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
           timeoutMs: 40_000,
           everyMs: 200,
         });
-        [text, js] = await Promise.all([reroute(lab, `status -f ${shadowM} ${state()} --check`), statusJson(shadowM)]);
+        [text, js] = await Promise.all([reroute(cluster.lab, `status -f ${shadowM} ${state()} --check`), statusJson(shadowM)]);
       } finally {
-        await lab.heal('storage-down', n2.scvm.target);
+        await cluster.lab.heal('storage-down', n2.scvm.target);
       }
       expect(peers).toContain(during.shadow_target);
       expect(during).toMatchObject({ mode: 'shadow', target: n2.scvm.storageIp, shadow_kind: 'remote-storage' });
@@ -315,8 +304,11 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
 
   step('going active is an ordinary apply: conf update + legacy takeover, no route action, no route change, agents active', async () => {
     activeM = manifest('active.yaml', 'active');
-    const planFile = `${dir}/active.plan.json`;
-    expect(tail(await reroute(lab, `plan -f ${activeM} ${state()} --out ${planFile}`))).toEqual({ code: 0, tail: expect.anything() });
+    const planFile = `${cluster.dir}/active.plan.json`;
+    expect(tail(await reroute(cluster.lab, `plan -f ${activeM} ${state()} --out ${planFile}`))).toEqual({
+      code: 0,
+      tail: expect.anything(),
+    });
     const plan = planOf(planFile);
     for (const h of esxiPlans(plan)) {
       const conf = h.actions.find((a) => a.op === 'write-file' && a.path.endsWith('/reroute.conf'));
@@ -335,7 +327,7 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
     expect(plan.hosts.flatMap((h) => h.actions).filter((a) => a.op === 'delete-route')).toEqual([]);
 
     const t = Date.now();
-    const r = await reroute(lab, `apply -f ${activeM} ${state()} --auto-approve`);
+    const r = await reroute(cluster.lab, `apply -f ${activeM} ${state()} --auto-approve`);
     expect(tail(r)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
     await waitFor('every agent active', () => (nodes().every((n) => heartbeat(n).mode === 'active') ? true : undefined), {
       timeoutMs: 30_000,
@@ -358,7 +350,7 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
     async () => {
       const t = Date.now();
       // Every SCVM's meta refuses connections (REST and zbs-meta); storage and ping are untouched.
-      for (const n of nodes()) updateScvm(lab.clusterFile, n.scvm.target, { metaUp: false });
+      for (const n of nodes()) updateScvm(cluster.lab.clusterFile, n.scvm.target, { metaUp: false });
       try {
         await waitFor('every agent blind', () => (nodes().every((n) => heartbeat(n).blind === '1') ? true : undefined), {
           timeoutMs: 90_000,
@@ -375,9 +367,9 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
         // It runs beside the two status runs: its verification waits its whole bound for agents that stay blind.
         for (const n of nodes()) fs.appendFileSync(path.join(n.esxi.datastorePath, 'zbs-reroute', 'reroute.conf'), '# hand edit\n');
         const [text, js, apply] = await Promise.all([
-          reroute(lab, `status -f ${activeM} ${state()} --check`),
+          reroute(cluster.lab, `status -f ${activeM} ${state()} --check`),
           statusJson(activeM),
-          reroute(lab, `apply -f ${activeM} ${state()} --auto-approve --skip-check session-list`),
+          reroute(cluster.lab, `apply -f ${activeM} ${state()} --auto-approve --skip-check session-list`),
         ]);
         expect(tail(text)).toEqual({ code: 2, tail: expect.stringContaining('Degraded: 3 host(s)') });
         for (const n of nodes()) {
@@ -410,7 +402,7 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
         expect(routeChangesSince(t)).toEqual(noChanges());
         for (const n of nodes()) expect({ host: esxi(n), via: routeVia(n) }).toEqual({ host: esxi(n), via: n.scvm.storageIp });
       } finally {
-        for (const n of nodes()) updateScvm(lab.clusterFile, n.scvm.target, { metaUp: true });
+        for (const n of nodes()) updateScvm(cluster.lab.clusterFile, n.scvm.target, { metaUp: true });
       }
       await waitFor(
         'every agent sees again',
@@ -422,7 +414,7 @@ describeLab('shadow mode on a legacy cluster, going active, and a blind agent, t
           host: esxi(n),
           log: true,
         });
-      const ok = await reroute(lab, `status -f ${activeM} ${state()} --check`);
+      const ok = await reroute(cluster.lab, `status -f ${activeM} ${state()} --check`);
       expect(tail(ok)).toEqual({ code: 0, tail: expect.not.stringContaining('Degraded') });
       expect(routeChangesSince(t)).toEqual(noChanges());
     },
