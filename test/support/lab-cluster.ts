@@ -29,7 +29,8 @@ export interface LabCluster {
 export function useLabCluster(
   tag: string,
   opts: {
-    lab?: Omit<LabOptions, 'name'>;
+    /** Lab options; nodes defaults to 3. */
+    lab?: Omit<LabOptions, 'name' | 'nodes'> & { nodes?: number };
     manifest?: LabManifestOptions;
     healOnStop?: FaultName[];
     /** The suite's own cleanup that needs the lab still up (stop a watch, restore a file); runs first. */
