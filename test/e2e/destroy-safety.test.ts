@@ -1,12 +1,7 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { Lab } from '../../lab/lab';
-import { writeLabManifest } from '../support/lab-manifest';
 import { waitFor } from '../support/wait-for';
 import { reroute } from '../support/run-cli';
-import { testLabName } from '../../lab/test-support';
 import { describeLab } from '../support/describe-lab';
+import { useLabCluster } from '../support/lab-cluster';
 import { steps } from '../support/steps';
 
 /**
@@ -17,27 +12,11 @@ import { steps } from '../support/steps';
  */
 jest.setTimeout(300_000);
 
-const NAME = testLabName('zd');
-let lab: Lab;
-let dir: string;
-let manifest: string;
-const state = () => `--state ${dir}/state`;
-
-beforeAll(async () => {
-  if (Lab.list().includes(NAME)) await Lab.down(NAME);
-  lab = await Lab.start({ nodes: 2, name: NAME });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-zd-'));
-  manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'zd' });
-});
-
-afterAll(async () => {
-  await lab?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-const node = (i: number) => lab.nodes[i - 1]!;
-const agentLoops = async (h: string) => Number((await lab.execOk(h, 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l')).trim());
-const cronLines = async (h: string) => Number((await lab.execOk(h, 'grep -c zbs-reroute /var/spool/cron/crontabs/root || true')).trim());
+const cluster = useLabCluster('zd', { lab: { nodes: 2 }, manifest: { clusterName: 'zd' } });
+const { state, node } = cluster;
+const agentLoops = async (h: string) => Number((await cluster.lab.execOk(h, 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l')).trim());
+const cronLines = async (h: string) =>
+  Number((await cluster.lab.execOk(h, 'grep -c zbs-reroute /var/spool/cron/crontabs/root || true')).trim());
 
 /**
  * IO on these hosts since `t`: no route change and no gap over 500 ms (the bound the deploy/join
@@ -45,7 +24,7 @@ const cronLines = async (h: string) => Number((await lab.execOk(h, 'grep -c zbs-
  * unless `allowFailed`, no failed probe.
  */
 function expectIoUntouched(hosts: string[], t: number, allowFailed = false): void {
-  const io = lab.io(t);
+  const io = cluster.lab.io(t);
   for (const h of hosts) {
     const s = io[h];
     const seen = {
@@ -59,11 +38,11 @@ function expectIoUntouched(hosts: string[], t: number, allowFailed = false): voi
 }
 
 async function deployAndWaitLocal(): Promise<void> {
-  const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
+  const r = await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`);
   expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
   await waitFor(
     'each host served by its own SCVM',
-    () => [1, 2].every((i) => lab.nfsRoute(node(i)).gateway === node(i).scvm.storageIp) || undefined,
+    () => [1, 2].every((i) => cluster.lab.nfsRoute(node(i)).gateway === node(i).scvm.storageIp) || undefined,
     { timeoutMs: 60_000 },
   );
 }
@@ -72,8 +51,8 @@ describeLab('destroy keeps IO safe', () => {
   const step = steps();
   step('deploys, then node-1 fails over to SCVM-2 when its SCVM loses storage', async () => {
     await deployAndWaitLocal();
-    await lab.fault('storage-down', node(1).scvm.target);
-    await waitFor('esxi-1 routed via SCVM-2', () => (lab.nfsRoute(node(1)).gateway === node(2).scvm.storageIp ? true : undefined), {
+    await cluster.lab.fault('storage-down', node(1).scvm.target);
+    await waitFor('esxi-1 routed via SCVM-2', () => (cluster.lab.nfsRoute(node(1)).gateway === node(2).scvm.storageIp ? true : undefined), {
       timeoutMs: 30_000,
     });
   });
@@ -81,7 +60,7 @@ describeLab('destroy keeps IO safe', () => {
   step(
     'destroy refuses the failed-over host (exit 1, reason and fix), leaves its route, agent and IO alone, and cleans the healthy one',
     async () => {
-      const plan = await reroute(lab, `--json plan --destroy -f ${manifest} ${state()}`);
+      const plan = await reroute(cluster.lab, `--json plan --destroy -f ${cluster.manifest} ${state()}`);
       expect(plan.code).toBe(0);
       const p = JSON.parse(plan.stdout) as {
         hosts: Array<{ node: string; host: string; change: string; routeDecision?: { code: string } }>;
@@ -94,7 +73,7 @@ describeLab('destroy keeps IO safe', () => {
       expect(p.summary.refused).toBe(1);
 
       const t = Date.now();
-      const r = await reroute(lab, `destroy -f ${manifest} ${state()} --auto-approve`);
+      const r = await reroute(cluster.lab, `destroy -f ${cluster.manifest} ${state()} --auto-approve`);
       const out = r.stdout + r.stderr;
       expect(r.code).toBe(1);
       expect(out).toMatch(/node-1 \(esxi\): refused, left exactly as it is: failed over: 192\.168\.33\.2\/32 via /);
@@ -104,47 +83,47 @@ describeLab('destroy keeps IO safe', () => {
       expect(out).not.toContain('Apply finished');
 
       // node-1: untouched, route still via SCVM-2, agent still running, no route command at all.
-      expect(lab.nfsRoute(node(1)).gateway).toBe(node(2).scvm.storageIp);
+      expect(cluster.lab.nfsRoute(node(1)).gateway).toBe(node(2).scvm.storageIp);
       expect(await agentLoops('esxi-1')).toBeGreaterThanOrEqual(1);
       expect(await cronLines('esxi-1')).toBe(1);
-      expect(lab.routeAudit('esxi-1', t)).toEqual([]);
+      expect(cluster.lab.routeAudit('esxi-1', t)).toEqual([]);
       // node-2: cleaned, its route left on its own SCVM.
       expect(await agentLoops('esxi-2')).toBe(0);
       expect(await cronLines('esxi-2')).toBe(0);
-      expect((await lab.exec('esxi-2', 'ls /vmfs/volumes/datastore1/zbs-reroute 2>/dev/null')).stdout).toBe('');
-      expect(lab.nfsRoute(node(2)).gateway).toBe(node(2).scvm.storageIp);
-      expect(lab.routeAudit('esxi-2', t)).toEqual([]);
+      expect((await cluster.lab.exec('esxi-2', 'ls /vmfs/volumes/datastore1/zbs-reroute 2>/dev/null')).stdout).toBe('');
+      expect(cluster.lab.nfsRoute(node(2)).gateway).toBe(node(2).scvm.storageIp);
+      expect(cluster.lab.routeAudit('esxi-2', t)).toEqual([]);
       expectIoUntouched(['esxi-1', 'esxi-2'], t);
     },
   );
 
   step('--force-host node-1 stops the agent there and leaves its route via SCVM-2 as it is', async () => {
     const t = Date.now();
-    const r = await reroute(lab, `destroy -f ${manifest} ${state()} --auto-approve --remove-routes --force-host node-1`);
+    const r = await reroute(cluster.lab, `destroy -f ${cluster.manifest} ${state()} --auto-approve --remove-routes --force-host node-1`);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Destroy complete') });
     expect(await agentLoops('esxi-1')).toBe(0);
     expect(await cronLines('esxi-1')).toBe(0);
-    expect(lab.nfsRoute(node(1)).gateway).toBe(node(2).scvm.storageIp);
-    expect(lab.routeAudit('esxi-1', t)).toEqual([]);
+    expect(cluster.lab.nfsRoute(node(1)).gateway).toBe(node(2).scvm.storageIp);
+    expect(cluster.lab.routeAudit('esxi-1', t)).toEqual([]);
     // One failed 50 ms probe was seen here once (no route change, SCVM-1 still down, load ~17).
     expectIoUntouched(['esxi-1'], t, true);
   });
 
   step('healed and redeployed, a destroy leaves every route on its local SCVM: no route change, no failed IO probe', async () => {
-    await lab.heal('storage-down', node(1).scvm.target);
+    await cluster.lab.heal('storage-down', node(1).scvm.target);
     // The new agent adopts the route via SCVM-2 and fails back after the failback delay.
     await deployAndWaitLocal();
     // The route audit has 1 s resolution: let the failback's own entry fall before the window.
     await new Promise((res) => setTimeout(res, 2500));
     const t = Date.now();
-    const r = await reroute(lab, `destroy -f ${manifest} ${state()} --auto-approve`);
+    const r = await reroute(cluster.lab, `destroy -f ${cluster.manifest} ${state()} --auto-approve`);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Destroy complete') });
     expect(r.stdout).toContain('left in place (the local SCVM serves IO; --remove-routes deletes it)');
     for (const i of [1, 2]) {
       const h = node(i).esxi.target;
       expect({ h, loops: await agentLoops(h), cron: await cronLines(h) }).toEqual({ h, loops: 0, cron: 0 });
-      expect({ h, gw: lab.nfsRoute(node(i)).gateway }).toEqual({ h, gw: node(i).scvm.storageIp });
-      expect({ h, audit: lab.routeAudit(h, t) }).toEqual({ h, audit: [] });
+      expect({ h, gw: cluster.lab.nfsRoute(node(i)).gateway }).toEqual({ h, gw: node(i).scvm.storageIp });
+      expect({ h, audit: cluster.lab.routeAudit(h, t) }).toEqual({ h, audit: [] });
     }
     // A few probe periods after the run, so the window covers the whole teardown.
     await new Promise((res) => setTimeout(res, 1000));

@@ -1,13 +1,10 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { Lab, type LabNode } from '../../lab/lab';
 import { servedBy } from '../support/lab-io';
-import { writeLabManifest } from '../support/lab-manifest';
 import { waitFor } from '../support/wait-for';
 import { reroute } from '../support/run-cli';
-import { testLabName } from '../../lab/test-support';
 import { describeLab } from '../support/describe-lab';
+import { useLabCluster } from '../support/lab-cluster';
 import { steps } from '../support/steps';
 
 /**
@@ -22,37 +19,17 @@ jest.setTimeout(900_000);
 /** apply/destroy on a loaded CI machine took up to 4 min here; the CLI gets twice that. */
 const CLI = { timeoutMs: 480_000 };
 
-const LAB = testLabName('fw-e2e');
 const STATUS = '/var/run/zbs-reroute/status';
-let lab: Lab;
-let dir: string;
-let manifest: string;
-const state = () => `--state ${dir}/state`;
+const cluster = useLabCluster('fw-e2e', { lab: { nodes: 3, firewall: 'shipped' }, manifest: { clusterName: 'fw' } });
+const { state, node } = cluster;
 const esxiHosts = ['esxi-1', 'esxi-2', 'esxi-3'];
 
-beforeAll(async () => {
-  if (Lab.list().includes(LAB)) await Lab.down(LAB);
-  lab = await Lab.start({ nodes: 3, name: LAB, firewall: 'shipped' });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-fw-'));
-  manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'fw' });
-});
-
-afterAll(async () => {
-  await lab?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-const node = (i: number): LabNode => {
-  const n = lab.nodes[i - 1];
-  if (!n) throw new Error(`lab has no node ${i}`);
-  return n;
-};
-const clusterIps = () => lab.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.mgmtIp]);
+const clusterIps = () => cluster.lab.nodes.flatMap((n) => [n.scvm.storageIp, n.scvm.mgmtIp]);
 
 /** `Ruleset  Allowed IP Addresses` row of httpClient, and its Enabled flag. */
 async function httpClient(host: string): Promise<{ enabled: string; allowed: string }> {
-  const list = await lab.execOk(host, 'esxcli network firewall ruleset list');
-  const allowed = await lab.execOk(host, 'esxcli network firewall ruleset allowedip list');
+  const list = await cluster.lab.execOk(host, 'esxcli network firewall ruleset list');
+  const allowed = await cluster.lab.execOk(host, 'esxcli network firewall ruleset allowedip list');
   const enabled = /^\s*httpClient\s+(\S+)/m.exec(list)?.[1] ?? '?';
   const row = /^\s*httpClient\s+(.*)$/m.exec(allowed)?.[1]?.trim() ?? '?';
   return { enabled, allowed: row };
@@ -60,12 +37,12 @@ async function httpClient(host: string): Promise<{ enabled: string; allowed: str
 
 /** Can the ESXi host reach its SCVM's REST port (the agent's session fetch)? */
 async function restReachable(host: string, scvmIp: string): Promise<boolean> {
-  const r = await lab.exec(host, `wget -q -O /dev/null http://${scvmIp}/api/v2/zbs_session/session`, { timeoutMs: 15_000 });
+  const r = await cluster.lab.exec(host, `wget -q -O /dev/null http://${scvmIp}/api/v2/zbs_session/session`, { timeoutMs: 15_000 });
   return r.code === 0;
 }
 
 async function heartbeat(host: string): Promise<Record<string, string>> {
-  const text = (await lab.exec(host, `cat ${STATUS}`)).stdout;
+  const text = (await cluster.lab.exec(host, `cat ${STATUS}`)).stdout;
   return Object.fromEntries(
     text
       .split('\n')
@@ -75,7 +52,7 @@ async function heartbeat(host: string): Promise<Record<string, string>> {
 }
 
 async function routeVia(host: string): Promise<string> {
-  const out = await lab.execOk(host, 'esxcfg-route -l');
+  const out = await cluster.lab.execOk(host, 'esxcfg-route -l');
   return /^192\.168\.33\.2\s+255\.255\.255\.255\s+(\S+)/m.exec(out)?.[1] ?? '';
 }
 
@@ -92,7 +69,7 @@ describeLab('a fresh-firewall ESXi cluster (issue 11)', () => {
   });
 
   step('plan shows the ruleset change on every host, limited to the cluster SCVM addresses', async () => {
-    const r = await reroute(lab, `plan -f ${manifest} ${state()}`, CLI);
+    const r = await reroute(cluster.lab, `plan -f ${cluster.manifest} ${state()}`, CLI);
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n').filter((l) => l.includes('firewall ruleset httpClient: disabled, all IPs → enabled, allowed IPs'));
     expect(lines).toHaveLength(3);
@@ -101,7 +78,7 @@ describeLab('a fresh-firewall ESXi cluster (issue 11)', () => {
   });
 
   step('apply succeeds with verification; the ruleset is open to exactly those addresses and every agent fetches', async () => {
-    const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`, CLI);
+    const r = await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`, CLI);
     expect({ code: r.code, tail: r.stdout.slice(-2000) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
     for (const h of esxiHosts) {
       const fw = await httpClient(h);
@@ -119,19 +96,19 @@ describeLab('a fresh-firewall ESXi cluster (issue 11)', () => {
     await waitFor(
       'each host served by its own SCVM',
       () => {
-        const s = servedBy(lab, Date.now() - 1500);
+        const s = servedBy(cluster.lab, Date.now() - 1500);
         return esxiHosts.every((h, i) => s[h] === `scvm-${i + 1}`) ? true : undefined;
       },
       { timeoutMs: 20_000 },
     );
-    const again = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`, CLI);
+    const again = await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`, CLI);
     expect(again.stdout).toContain('No changes.');
   });
 
   step("a storage failure of one SCVM still moves its host's IO to another SCVM, and back after healing", async () => {
     const n1 = node(1);
-    const others = lab.nodes.filter((n) => n !== n1).map((n) => n.scvm.storageIp);
-    await lab.fault('storage-down', n1.scvm.target);
+    const others = cluster.lab.nodes.filter((n) => n !== n1).map((n) => n.scvm.storageIp);
+    await cluster.lab.fault('storage-down', n1.scvm.target);
     try {
       await waitFor('esxi-1 routed to another SCVM', async () => (others.includes(await routeVia('esxi-1')) ? true : undefined), {
         timeoutMs: 20_000,
@@ -139,13 +116,13 @@ describeLab('a fresh-firewall ESXi cluster (issue 11)', () => {
       await waitFor(
         'esxi-1 IO served by another SCVM',
         () => {
-          const s = servedBy(lab, Date.now() - 1500)['esxi-1'];
+          const s = servedBy(cluster.lab, Date.now() - 1500)['esxi-1'];
           return s !== null && s !== undefined && s !== 'scvm-1' ? true : undefined;
         },
         { timeoutMs: 15_000 },
       );
     } finally {
-      await lab.heal('storage-down', n1.scvm.target);
+      await cluster.lab.heal('storage-down', n1.scvm.target);
     }
     await waitFor('esxi-1 back on its own SCVM', async () => ((await routeVia('esxi-1')) === n1.scvm.storageIp ? true : undefined), {
       timeoutMs: 40_000,
@@ -157,8 +134,8 @@ describeLab('a fresh-firewall ESXi cluster (issue 11)', () => {
     expect({ sticky: st.mode & 0o1000, sameInode: st.ino === localShInode }).toEqual({ sticky: 0o1000, sameInode: true });
     expect(fs.readFileSync(localShOf(2), 'utf8')).toContain('# BEGIN zbs-reroute');
     // A crash runs no shutdown auto-backup: only what apply's own auto-backup saved comes back.
-    await lab.crash('esxi-2');
-    expect(await lab.execOk('esxi-2', 'cat /etc/rc.local.d/local.sh')).toContain('# BEGIN zbs-reroute');
+    await cluster.lab.crash('esxi-2');
+    expect(await cluster.lab.execOk('esxi-2', 'cat /etc/rc.local.d/local.sh')).toContain('# BEGIN zbs-reroute');
     expect(await httpClient('esxi-2')).toEqual({ enabled: 'true', allowed: clusterIps().join(', ') });
     const bootedAt = Math.floor(Date.now() / 1000);
     // cron starts the agent within a minute of boot (local.sh put the crontab line back).
@@ -170,21 +147,25 @@ describeLab('a fresh-firewall ESXi cluster (issue 11)', () => {
       },
       { timeoutMs: 90_000, everyMs: 2000 },
     );
-    await waitFor('esxi-2 served by its own SCVM', () => (servedBy(lab, Date.now() - 1500)['esxi-2'] === 'scvm-2' ? true : undefined), {
-      timeoutMs: 20_000,
-    });
+    await waitFor(
+      'esxi-2 served by its own SCVM',
+      () => (servedBy(cluster.lab, Date.now() - 1500)['esxi-2'] === 'scvm-2' ? true : undefined),
+      {
+        timeoutMs: 20_000,
+      },
+    );
   });
 
   step('destroy puts httpClient back as it was: disabled, open to all, our addresses gone', async () => {
-    const plan = await reroute(lab, `plan -f ${manifest} ${state()}`, CLI);
+    const plan = await reroute(cluster.lab, `plan -f ${cluster.manifest} ${state()}`, CLI);
     expect(plan.stdout).toContain('No changes.');
-    const r = await reroute(lab, `destroy -f ${manifest} ${state()} --auto-approve`, CLI);
+    const r = await reroute(cluster.lab, `destroy -f ${cluster.manifest} ${state()} --auto-approve`, CLI);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Destroy complete') });
     for (const h of esxiHosts) {
       expect({ h, fw: await httpClient(h) }).toEqual({ h, fw: { enabled: 'false', allowed: 'All' } });
-      expect((await lab.exec(h, 'ls /vmfs/volumes/datastore1/zbs-reroute 2>/dev/null')).stdout).toBe('');
+      expect((await cluster.lab.exec(h, 'ls /vmfs/volumes/datastore1/zbs-reroute 2>/dev/null')).stdout).toBe('');
     }
     // Hidden behind `All`, the allowed list is empty again too.
-    expect(await lab.execOk('esxi-1', 'grep -c "httpClient/allowedip = \\"[0-9]" /etc/vmware/esx.conf || true')).toBe('0\n');
+    expect(await cluster.lab.execOk('esxi-1', 'grep -c "httpClient/allowedip = \\"[0-9]" /etc/vmware/esx.conf || true')).toBe('0\n');
   });
 });

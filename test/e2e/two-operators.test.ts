@@ -1,11 +1,9 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { Lab } from '../../lab/lab';
 import { writeLabManifest } from '../support/lab-manifest';
 import { reroute } from '../support/run-cli';
 import { describeLab } from '../support/describe-lab';
-import { testLabName } from '../../lab/test-support';
+import { useLabCluster } from '../support/lab-cluster';
 
 /**
  * Issue 13 item 6 with the real CLI on a 2-node lab, ssh session source (the one that installs the
@@ -18,19 +16,9 @@ import { testLabName } from '../../lab/test-support';
 jest.setTimeout(600_000);
 
 const KEY = '/vmfs/volumes/datastore1/zbs-reroute/keys/reroute_id_rsa';
-let lab: Lab;
-let dir: string;
 
 describeLab('two operators, two fresh state folders, one cluster identity', () => {
-  beforeAll(async () => {
-    lab = await Lab.start({ nodes: 2, name: testLabName('zk2-ops'), replaceStale: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-zk2-'));
-  });
-
-  afterAll(async () => {
-    await lab?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const cluster = useLabCluster('zk2-ops', { lab: { nodes: 2 } });
 
   const tail = (r: { code: number; stdout: string; stderr: string }) => `${r.stdout.slice(-2500)}\n${r.stderr.slice(-1500)}`;
   let manifest = '';
@@ -38,8 +26,10 @@ describeLab('two operators, two fresh state folders, one cluster identity', () =
   let loser = '';
 
   it('two applies started together: one wins, the other exits non-zero having changed nothing', async () => {
-    manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'zk2', routing: { sessionSource: 'ssh' } });
-    const [a, b] = await Promise.all(['a', 'b'].map((s) => reroute(lab, `apply -f ${manifest} --state ${dir}/${s} --auto-approve`)));
+    manifest = writeLabManifest(cluster.lab, cluster.dir, 'cluster.yaml', { clusterName: 'zk2', routing: { sessionSource: 'ssh' } });
+    const [a, b] = await Promise.all(
+      ['a', 'b'].map((s) => reroute(cluster.lab, `apply -f ${manifest} --state ${cluster.dir}/${s} --auto-approve`)),
+    );
     const runs = [
       { s: 'a', r: a! },
       { s: 'b', r: b! },
@@ -58,36 +48,36 @@ describeLab('two operators, two fresh state folders, one cluster identity', () =
     expect(tail(failed[0]!.r)).toMatch(/cluster key lease on node-\d is held|cluster key on the hosts changed/);
     expect(tail(failed[0]!.r)).toMatch(/state export/);
     // It kept no rival keypair.
-    expect(fs.existsSync(path.join(dir, loser, 'reroute_id_rsa'))).toBe(false);
+    expect(fs.existsSync(path.join(cluster.dir, loser, 'reroute_id_rsa'))).toBe(false);
   });
 
   it("every ESXi host holds the winner's key, every SCVM exactly one entry", async () => {
-    const want = fs.readFileSync(path.join(dir, winner, 'reroute_id_rsa'), 'utf8');
-    for (const n of lab.nodes) {
-      expect({ h: n.esxi.target, same: (await lab.execOk(n.esxi.target, `cat ${KEY}`)) === want }).toEqual({
+    const want = fs.readFileSync(path.join(cluster.dir, winner, 'reroute_id_rsa'), 'utf8');
+    for (const n of cluster.lab.nodes) {
+      expect({ h: n.esxi.target, same: (await cluster.lab.execOk(n.esxi.target, `cat ${KEY}`)) === want }).toEqual({
         h: n.esxi.target,
         same: true,
       });
       expect({
         scvm: n.scvm.target,
-        entries: (await lab.exec(n.scvm.target, 'grep -c zbs-reroute:zk2 /home/smartx/.ssh/authorized_keys')).stdout.trim(),
+        entries: (await cluster.lab.exec(n.scvm.target, 'grep -c zbs-reroute:zk2 /home/smartx/.ssh/authorized_keys')).stdout.trim(),
       }).toEqual({ scvm: n.scvm.target, entries: '1' });
-      expect((await lab.exec(n.esxi.target, 'ls /vmfs/volumes/datastore1/zbs-reroute/keylease 2>&1')).code).not.toBe(0);
+      expect((await cluster.lab.exec(n.esxi.target, 'ls /vmfs/volumes/datastore1/zbs-reroute/keylease 2>&1')).code).not.toBe(0);
     }
   });
 
   it("the winner's next plan is a no-op; the loser's too after importing the winner's export", async () => {
-    const w = await reroute(lab, `plan -f ${manifest} --state ${dir}/${winner} --detailed-exitcode`);
+    const w = await reroute(cluster.lab, `plan -f ${manifest} --state ${cluster.dir}/${winner} --detailed-exitcode`);
     expect({ code: w.code, out: tail(w) }).toEqual({ code: 0, out: expect.stringContaining('No changes') });
-    const exp = await reroute(lab, `state export --out ${dir}/identity.json --state ${dir}/${winner}`);
+    const exp = await reroute(cluster.lab, `state export --out ${cluster.dir}/identity.json --state ${cluster.dir}/${winner}`);
     expect({ code: exp.code, out: tail(exp) }).toEqual({ code: 0, out: expect.stringContaining('Exported the cluster keypair') });
-    expect((fs.statSync(path.join(dir, 'identity.json')).mode & 0o777).toString(8)).toBe('600');
-    const imp = await reroute(lab, `state import ${dir}/identity.json --state ${dir}/${loser}`);
+    expect((fs.statSync(path.join(cluster.dir, 'identity.json')).mode & 0o777).toString(8)).toBe('600');
+    const imp = await reroute(cluster.lab, `state import ${cluster.dir}/identity.json --state ${cluster.dir}/${loser}`);
     expect({ code: imp.code, out: tail(imp) }).toEqual({
       code: 0,
       out: expect.stringMatching(/imported the cluster keypair|the same already/),
     });
-    const l = await reroute(lab, `plan -f ${manifest} --state ${dir}/${loser} --detailed-exitcode`);
+    const l = await reroute(cluster.lab, `plan -f ${manifest} --state ${cluster.dir}/${loser} --detailed-exitcode`);
     expect({ code: l.code, out: tail(l) }).toEqual({ code: 0, out: expect.stringContaining('No changes') });
   });
 });
