@@ -3,13 +3,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { Lab } from '../../lab/lab';
 import { TAKEOVER_VERIFY_SECONDS } from '../../src/plan/plan-esxi';
 import { nfsRouteChanges } from '../support/lab-io';
+import { useLabCluster } from '../support/lab-cluster';
 import { writeLabManifest } from '../support/lab-manifest';
 import { waitFor } from '../support/wait-for';
 import { reroute, startCli, type CliRun } from '../support/run-cli';
-import { testLabName } from '../../lab/test-support';
 import { describeLab } from '../support/describe-lab';
 
 /**
@@ -24,19 +23,16 @@ import { describeLab } from '../support/describe-lab';
  */
 jest.setTimeout(900_000);
 
-const LAB = testLabName('zrb-flt');
 const INSTALL = '/vmfs/volumes/datastore1/zbs-reroute';
 const CONF = `${INSTALL}/reroute.conf`;
 const HOSTS = ['esxi-1', 'esxi-2', 'esxi-3'];
 const slow = process.env.SKIP_SLOW === '1' ? describeLab.skip : describeLab;
-let lab: Lab;
-let dir: string;
-let m: string;
-const state = () => `--state ${dir}/state`;
+const cluster = useLabCluster('zrb-flt', { manifest: { clusterName: 'zrbflt' } });
+const { state } = cluster;
 
 /** A lab manifest with short SSH timeouts, so a host that does not answer costs seconds. */
 function manifest(file: string, routing: Record<string, unknown> = {}): string {
-  const p = writeLabManifest(lab, dir, file, { clusterName: 'zrbflt', routing });
+  const p = writeLabManifest(cluster.lab, cluster.dir, file, { clusterName: 'zrbflt', routing });
   const doc = parse(fs.readFileSync(p, 'utf8')) as { spec: { access: Record<string, unknown> } };
   doc.spec.access.ssh = { connectTimeoutSeconds: 3, commandTimeoutSeconds: 20, hostTimeoutSeconds: 45 };
   fs.writeFileSync(p, stringify(doc));
@@ -44,14 +40,14 @@ function manifest(file: string, routing: Record<string, unknown> = {}): string {
 }
 
 async function sh(host: string, cmd: string): Promise<string> {
-  return lab.execOk(host, cmd, { timeoutMs: 30_000 });
+  return cluster.lab.execOk(host, cmd, { timeoutMs: 30_000 });
 }
 
 /** The test's own operator actions (pidof, mount) are not on an ESXi host: the lab's private applets are. */
 const LAB_TOOLS = 'PATH=/usr/lib/vmware/lab/bin:$PATH; ';
 
 async function sha(host: string, file: string): Promise<string> {
-  const r = await lab.exec(host, `sha256sum ${file} 2>/dev/null`);
+  const r = await cluster.lab.exec(host, `sha256sum ${file} 2>/dev/null`);
   return r.code === 0 ? (r.stdout.split(' ')[0] ?? '') : 'absent';
 }
 
@@ -60,12 +56,12 @@ async function driftConf(host: string): Promise<void> {
 }
 
 async function confDrifted(host: string): Promise<boolean> {
-  return (await lab.exec(host, `grep -c 'hand edit' ${CONF}`)).stdout.trim() !== '0';
+  return (await cluster.lab.exec(host, `grep -c 'hand edit' ${CONF}`)).stdout.trim() !== '0';
 }
 
 /** Temp files from an upload that never finished (zr_write_file writes .zr-tmp.PID then renames). */
 async function leftovers(host: string): Promise<string[]> {
-  const r = await lab.exec(host, `ls -a ${INSTALL} ${INSTALL}/keys 2>/dev/null | grep zr-tmp; true`);
+  const r = await cluster.lab.exec(host, `ls -a ${INSTALL} ${INSTALL}/keys 2>/dev/null | grep zr-tmp; true`);
   return r.stdout.split('\n').filter(Boolean);
 }
 
@@ -90,7 +86,7 @@ function converged(r: CliRun): boolean {
 }
 
 async function planClean(): Promise<number> {
-  return (await reroute(lab, `plan -f ${m} ${state()} --detailed-exitcode`)).code;
+  return (await reroute(cluster.lab, `plan -f ${cluster.manifest} ${state()} --detailed-exitcode`)).code;
 }
 
 /** The real directory behind the datastore name (a tmpfs is mounted there, inside the host's own mount namespace). */
@@ -99,17 +95,10 @@ async function datastoreDir(host: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  if (Lab.list().includes(LAB)) await Lab.down(LAB);
-  lab = await Lab.start({ nodes: 3, name: LAB });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zrb-faults-'));
-  m = manifest('cluster.yaml');
-  const r = await reroute(lab, `apply -f ${m} ${state()} --auto-approve`);
+  // cluster.manifest written again with the short SSH timeouts (same file, same options).
+  manifest('cluster.yaml');
+  const r = await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`);
   if (r.code !== 0) throw new Error(`initial deploy failed: ${r.stdout}\n${r.stderr}`);
-});
-
-afterAll(async () => {
-  await lab?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 describeLab('faults during apply', () => {
@@ -118,15 +107,15 @@ describeLab('faults during apply', () => {
     // Both start together (waiting for one to be under way lost the race on a fast machine: a
     // small apply finished before the second CLI had started). Whichever takes the lock applies;
     // the other must be refused at once, naming it.
-    const a = startCli(['apply', '-f', m, '--state', `${dir}/state`, '--auto-approve'], { lab });
-    const b = startCli(['apply', '-f', m, '--state', `${dir}/state`, '--auto-approve'], { lab });
+    const a = startCli(['apply', '-f', cluster.manifest, '--state', `${cluster.dir}/state`, '--auto-approve'], { lab: cluster.lab });
+    const b = startCli(['apply', '-f', cluster.manifest, '--state', `${cluster.dir}/state`, '--auto-approve'], { lab: cluster.lab });
     const started = Date.now();
     const [codeA, codeB] = await Promise.all([a.done, b.done]);
     const [winner, loser, loserCode, winnerCode] = codeA === 0 ? [a, b, codeB, codeA] : [b, a, codeA, codeB];
     expect({ winnerCode, loserCode }).toEqual({ winnerCode: 0, loserCode: 1 });
     expect(loser.stderr()).toContain('LOCK_HELD');
     expect(loser.stderr()).toContain(`(pid ${winner.pid})`);
-    expect(loser.stderr()).toContain(`apply -f ${m}`);
+    expect(loser.stderr()).toContain(`apply -f ${cluster.manifest}`);
     // Refused without touching any host: its cost is the CLI's start-up, not an observation.
     expect(loser.stdout()).not.toContain('Observing');
     expect(Date.now() - started).toBeLessThan(120_000);
@@ -136,11 +125,11 @@ describeLab('faults during apply', () => {
   it('one ESXi host down and another hung mid-apply: the third completes and verifies, the run ends within its timeouts naming both; a re-run converges', async () => {
     for (const h of HOSTS) await driftConf(h);
     const t0 = Date.now();
-    const down = lab.crash('esxi-2', { offMs: 40_000 });
+    const down = cluster.lab.crash('esxi-2', { offMs: 40_000 });
     await waitFor(
       'esxi-2 to be down',
       async () =>
-        (await lab.exec('esxi-2', 'true').then(
+        (await cluster.lab.exec('esxi-2', 'true').then(
           () => false,
           () => true,
         ))
@@ -148,7 +137,7 @@ describeLab('faults during apply', () => {
           : undefined,
       { timeoutMs: 30_000, everyMs: 300 },
     );
-    const run = startCli(['apply', '-f', m, '--state', `${dir}/state`, '--auto-approve'], { lab });
+    const run = startCli(['apply', '-f', cluster.manifest, '--state', `${cluster.dir}/state`, '--auto-approve'], { lab: cluster.lab });
     // Hang esxi-3 once it has been observed, before apply reaches it: every sshd there (our
     // session's too, which apply reuses) stops answering.
     await waitFor('esxi-3 to be observed', () => (run.stdout().includes('observed node-3 (esxi)') ? true : undefined), {
@@ -170,9 +159,9 @@ describeLab('faults during apply', () => {
     expect(took).toBeLessThan(150_000);
     expect(await confDrifted('esxi-1')).toBe(false);
     expect(await leftovers('esxi-3')).toEqual([]);
-    expect(nfsRouteChanges(lab, t0)['esxi-1']).toEqual([]);
+    expect(nfsRouteChanges(cluster.lab, t0)['esxi-1']).toEqual([]);
 
-    const again = await reroute(lab, `apply -f ${m} ${state()} --auto-approve`);
+    const again = await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`);
     expect({ code: again.code, tail: again.stdout.slice(-600) }).toEqual({
       code: 0,
       tail: expect.stringMatching(/Apply complete|No changes/),
@@ -189,7 +178,7 @@ describeLab('faults during apply', () => {
     await sh('esxi-1', `${LAB_TOOLS}mount -o bind ${dir1} ${dir1} && mount -o remount,ro,bind ${dir1}`);
     let r: CliRun;
     try {
-      r = await reroute(lab, `apply -f ${m} ${state()} --auto-approve`);
+      r = await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`);
     } finally {
       await sh('esxi-1', `${LAB_TOOLS}umount -l ${dir1}`);
     }
@@ -198,7 +187,7 @@ describeLab('faults during apply', () => {
     expect(`${r.stdout}${r.stderr}`).toMatch(/Read-only file system|read-only/);
     expect(await sha('esxi-1', CONF)).toBe(before);
     expect(await leftovers('esxi-1')).toEqual([]);
-    expect(converged(await reroute(lab, `apply -f ${m} ${state()} --auto-approve`))).toBe(true);
+    expect(converged(await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`))).toBe(true);
     expect(await confDrifted('esxi-1')).toBe(false);
   });
 
@@ -212,21 +201,21 @@ describeLab('faults during apply', () => {
     try {
       await driftConf('esxi-2');
       const before = await sha('esxi-2', CONF);
-      await lab.exec('esxi-2', `dd if=/dev/zero of=${ds}/zrb-fill bs=4096 count=100000 2>/dev/null; sync; df ${ds}`);
-      const r = await reroute(lab, `apply -f ${m} ${state()} --auto-approve`);
+      await cluster.lab.exec('esxi-2', `dd if=/dev/zero of=${ds}/zrb-fill bs=4096 count=100000 2>/dev/null; sync; df ${ds}`);
+      const r = await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`);
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/node-2\s.*esxi.*failed/);
       expect(`${r.stdout}${r.stderr}`).toMatch(/No space left|disk full/);
       expect(await sha('esxi-2', CONF)).toBe(before);
       expect(await leftovers('esxi-2')).toEqual([]);
       await sh('esxi-2', `rm -f ${ds}/zrb-fill`);
-      expect(converged(await reroute(lab, `apply -f ${m} ${state()} --auto-approve`))).toBe(true);
+      expect(converged(await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`))).toBe(true);
       expect(await confDrifted('esxi-2')).toBe(false);
     } finally {
-      await lab.exec('esxi-2', `${LAB_TOOLS}rm -f ${ds}/zrb-fill; umount -l ${ds}`);
+      await cluster.lab.exec('esxi-2', `${LAB_TOOLS}rm -f ${ds}/zrb-fill; umount -l ${ds}`);
     }
     // Back on the real datastore (still converged underneath): nothing to do there either.
-    expect(converged(await reroute(lab, `apply -f ${m} ${state()} --auto-approve`))).toBe(true);
+    expect(converged(await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`))).toBe(true);
     expect(await planClean()).toBe(0);
   });
 
@@ -234,13 +223,13 @@ describeLab('faults during apply', () => {
     await sh('esxi-3', 'kill $(cat /var/run/crond.pid)');
     await waitFor(
       'crond to exit',
-      async () => ((await lab.exec('esxi-3', 'kill -0 $(cat /var/run/crond.pid) 2>/dev/null')).code !== 0 ? true : undefined),
+      async () => ((await cluster.lab.exec('esxi-3', 'kill -0 $(cat /var/run/crond.pid) 2>/dev/null')).code !== 0 ? true : undefined),
       { timeoutMs: 10_000 },
     );
-    const plan = await reroute(lab, `plan -f ${m} ${state()}`);
+    const plan = await reroute(cluster.lab, `plan -f ${cluster.manifest} ${state()}`);
     expect(plan.stdout).toMatch(/node-3 \(esxi\)[\s\S]*reload crond/);
-    expect(converged(await reroute(lab, `apply -f ${m} ${state()} --auto-approve`))).toBe(true);
-    expect((await lab.exec('esxi-3', 'kill -0 $(cat /var/run/crond.pid)')).code).toBe(0);
+    expect(converged(await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`))).toBe(true);
+    expect((await cluster.lab.exec('esxi-3', 'kill -0 $(cat /var/run/crond.pid)')).code).toBe(0);
     expect(await planClean()).toBe(0);
   });
 
@@ -252,15 +241,15 @@ describeLab('faults during apply', () => {
     );
     try {
       const before = await sha('esxi-1', '/etc/rc.local.d/local.sh');
-      const r = await reroute(lab, `apply -f ${m} ${state()} --auto-approve`);
+      const r = await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`);
       expect(r.code).toBe(1);
       expect(`${r.stdout}${r.stderr}`).toContain('/sbin/auto-backup.sh failed');
       expect(await sha('esxi-1', '/etc/rc.local.d/local.sh')).toBe(before);
-      expect((await reroute(lab, `plan -f ${m} ${state()} --detailed-exitcode`)).code).toBe(2);
+      expect((await reroute(cluster.lab, `plan -f ${cluster.manifest} ${state()} --detailed-exitcode`)).code).toBe(2);
     } finally {
       await sh('esxi-1', 'cp /tmp/zrb-auto-backup /sbin/auto-backup.sh');
     }
-    expect(converged(await reroute(lab, `apply -f ${m} ${state()} --auto-approve`))).toBe(true);
+    expect(converged(await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`))).toBe(true);
     expect(await planClean()).toBe(0);
     expect(await sharedFilesWhole('esxi-1')).toEqual([]);
   });
@@ -286,7 +275,7 @@ interface RunProgress {
 
 /** How far the run with this pid got, from the apply journal (actions started/done, run end). */
 function journalProgress(pid: number): RunProgress {
-  const file = path.join(dir, 'state', 'apply-journal.jsonl');
+  const file = path.join(cluster.dir, 'state', 'apply-journal.jsonl');
   const entries = fs.existsSync(file)
     ? fs
         .readFileSync(file, 'utf8')
@@ -350,7 +339,7 @@ slow('[slow] kill -9 of apply at random points', () => {
   it('20+ kills inside the plan (and some while observing): every host file is the old or the new version, shared files whole; the lock and leases are recovered; a final run converges; no route changed', async () => {
     const seed = Number(process.env.ZRB_SEED ?? Date.now() % 1_000_000);
     const random = rng(seed);
-    const mA = m;
+    const mA = cluster.manifest;
     const mB = manifest('cluster-b.yaml', { failbackDelaySeconds: 9 });
     const files = [CONF, `${INSTALL}/reroute-loop.sh`, `${INSTALL}/keys/reroute_id_rsa`, `${INSTALL}/keys/known_hosts`];
     const known: Record<string, Set<string>> = {};
@@ -358,12 +347,14 @@ slow('[slow] kill -9 of apply at random points', () => {
       for (const h of HOSTS)
         for (const [f, hash] of Object.entries((await hostSnapshot(h, files)).hashes)) (known[`${h}:${f}`] ??= new Set()).add(hash);
     };
-    expect(converged(await reroute(lab, `apply -f ${mA} ${state()} --auto-approve`))).toBe(true);
+    expect(converged(await reroute(cluster.lab, `apply -f ${mA} ${state()} --auto-approve`))).toBe(true);
     await record();
     // Calibrate: how long an uninterrupted apply takes after it says "Applying…" (to B, then back to A).
     let applyMs = Infinity;
     for (const target of [mB, mA, mB]) {
-      const cal = startCli(['apply', '-f', target, '--state', `${dir}/state`, '--auto-approve', '--no-verify'], { lab });
+      const cal = startCli(['apply', '-f', target, '--state', `${cluster.dir}/state`, '--auto-approve', '--no-verify'], {
+        lab: cluster.lab,
+      });
       await waitFor('calibration to apply', () => (cal.stdout().includes('Applying') ? true : undefined), {
         timeoutMs: 120_000,
         everyMs: 10,
@@ -384,7 +375,9 @@ slow('[slow] kill -9 of apply at random points', () => {
     let observing = 0;
     let target = mA;
     for (let i = 0; i < 60 && inPlan < 20; i++) {
-      const run = startCli(['apply', '-f', target, '--state', `${dir}/state`, '--auto-approve', '--no-verify'], { lab });
+      const run = startCli(['apply', '-f', target, '--state', `${cluster.dir}/state`, '--auto-approve', '--no-verify'], {
+        lab: cluster.lab,
+      });
       const early = random() < 0.15;
       await waitFor('apply to observe', () => (run.stdout().includes(early ? 'Observing' : 'Applying') ? true : undefined), {
         timeoutMs: 120_000,
@@ -425,7 +418,7 @@ slow('[slow] kill -9 of apply at random points', () => {
       path.join(os.tmpdir(), 'zrb-kill-points.txt'),
       `seed ${seed}, apply phase ${applyMs} ms, ${inPlan} kills inside the plan at ${positions.size} distinct points, ${observing} while observing\n${log.join('\n')}\n`,
     );
-    const final = await reroute(lab, `apply -f ${mA} ${state()} --auto-approve`);
+    const final = await reroute(cluster.lab, `apply -f ${mA} ${state()} --auto-approve`);
     expect({ seed, problems, log }).toEqual({ seed, problems: [], log: expect.any(Array) });
     // Kills while observing are opportunistic (a fast run may finish first); 20 inside the plan are required.
     expect({ seed, inPlan, distinct: positions.size >= 6, log }).toEqual({ seed, inPlan: 20, distinct: true, log: expect.any(Array) });
@@ -440,7 +433,7 @@ slow('[slow] kill -9 of apply at random points', () => {
       expect({ h, leftovers: await leftovers(h) }).toEqual({ h, leftovers: [] });
       // A killed run's own lease stays until a later run changes that host or it expires (known
       // limit, docs/reliability.md): it must be ours and expire within its TTL (host timeout 45 s + takeover wait).
-      const lease = await lab.exec(h, `cat ${INSTALL}/lease/owner ${INSTALL}/lease/expires 2>/dev/null && date +%s`);
+      const lease = await cluster.lab.exec(h, `cat ${INSTALL}/lease/owner ${INSTALL}/lease/expires 2>/dev/null && date +%s`);
       if (lease.code === 0) {
         const [owner, expires, now] = lease.stdout.trim().split('\n');
         expect({ h, owner, expiresIn: Number(expires) - Number(now) <= 45 + TAKEOVER_VERIFY_SECONDS }).toEqual({
@@ -453,7 +446,7 @@ slow('[slow] kill -9 of apply at random points', () => {
       confHash.update(await sh(h, `cat ${CONF}`));
       expect(known[`${h}:${CONF}`]!.has(confHash.digest('hex'))).toBe(true);
     }
-    expect(nfsRouteChanges(lab, t0)).toEqual(Object.fromEntries(HOSTS.map((h) => [h, []])));
-    expect(fs.existsSync(path.join(dir, 'state', 'apply.lock'))).toBe(false);
+    expect(nfsRouteChanges(cluster.lab, t0)).toEqual(Object.fromEntries(HOSTS.map((h) => [h, []])));
+    expect(fs.existsSync(path.join(cluster.dir, 'state', 'apply.lock'))).toBe(false);
   }, 1_800_000); // each run now also gathers preflight facts (two more execs per ESXi host, one per SCVM): ~40 s a kill on 2 cores
 });

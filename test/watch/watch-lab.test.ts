@@ -7,15 +7,13 @@
  */
 import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { Lab } from '../../lab/lab';
 import { acquireStateLock } from '../../src/state/state-lock';
+import { useLabCluster } from '../support/lab-cluster';
 import { longestGaps, nfsRouteChanges } from '../support/lab-io';
 import { writeLabManifest } from '../support/lab-manifest';
 import { waitFor } from '../support/wait-for';
 import { reroute, startCli, type CliProcess } from '../support/run-cli';
-import { testLabName } from '../../lab/test-support';
 import { describeLab } from '../support/describe-lab';
 
 jest.setTimeout(900_000);
@@ -29,10 +27,8 @@ const INTERVAL_S = 6;
 const NOTICE_MS = INTERVAL_S * 2000 + 20_000;
 const CORRECT_MS = NOTICE_MS + 30_000;
 
-let lab: Lab;
-let dir: string;
-let manifest: string;
-const state = () => path.join(dir, 'state');
+const cluster = useLabCluster('watch', { lab: { nodes: 2 }, manifest: { clusterName: 'watch', routing: { sessionSource: 'ssh' } } });
+const state = () => path.join(cluster.dir, 'state');
 
 interface LogEvent {
   level: string;
@@ -64,7 +60,9 @@ function eventsSince(t: number, pred: (e: LogEvent) => boolean): LogEvent[] {
 class WatchProcess {
   private readonly cli: CliProcess;
   constructor(mode: 'report' | 'correct', extra: string[] = []) {
-    this.cli = startCli(['--state', state(), 'watch', '-f', manifest, '--mode', mode, '--interval', String(INTERVAL_S), ...extra], { lab });
+    this.cli = startCli(['--state', state(), 'watch', '-f', cluster.manifest, '--mode', mode, '--interval', String(INTERVAL_S), ...extra], {
+      lab: cluster.lab,
+    });
   }
 
   get proc(): ChildProcess {
@@ -96,7 +94,7 @@ async function startWatch(mode: 'report' | 'correct'): Promise<WatchProcess> {
   return w;
 }
 
-const installDir = (i: number) => `/vmfs/volumes/${lab.nodes[i - 1]?.esxi.datastore}/zbs-reroute`;
+const installDir = (i: number) => `/vmfs/volumes/${cluster.lab.nodes[i - 1]?.esxi.datastore}/zbs-reroute`;
 
 /** Make a drift, then wait for the watch to find and correct it on that host and item. */
 async function driftAndExpectCorrection(
@@ -125,17 +123,8 @@ async function driftAndExpectCorrection(
 }
 
 beforeAll(async () => {
-  if (Lab.list().includes('watch')) await Lab.down('watch');
-  lab = await Lab.start({ nodes: 2, name: testLabName('watch') });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-watch-'));
-  manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'watch', routing: { sessionSource: 'ssh' } });
-  const r = await reroute(lab, `apply -f ${manifest} --state ${state()} --auto-approve`);
+  const r = await reroute(cluster.lab, `apply -f ${cluster.manifest} --state ${state()} --auto-approve`);
   if (r.code !== 0) throw new Error(`apply failed: ${r.stdout.slice(-2000)} ${r.stderr.slice(-2000)}`);
-});
-
-afterAll(async () => {
-  await lab?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
@@ -156,20 +145,20 @@ describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
   });
 
   it('puts back our crontab line removed by hand (other lines untouched)', async () => {
-    const before = await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root');
+    const before = await cluster.lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root');
     const r = await driftAndExpectCorrection('crontab edit', 'node-1', 'crontab', () =>
-      lab.execOk('esxi-1', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root"),
+      cluster.lab.execOk('esxi-1', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root"),
     );
     expect(r.foundMs).toBeLessThan(NOTICE_MS);
-    expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toBe(before);
+    expect(await cluster.lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toBe(before);
   });
 
   it('puts back the local.sh block', async () => {
     const r = await driftAndExpectCorrection('local.sh block deleted', 'node-2', 'local.sh', () =>
-      lab.execOk('esxi-2', "sed -i '/# BEGIN zbs-reroute/,/# END zbs-reroute/d' /etc/rc.local.d/local.sh"),
+      cluster.lab.execOk('esxi-2', "sed -i '/# BEGIN zbs-reroute/,/# END zbs-reroute/d' /etc/rc.local.d/local.sh"),
     );
     expect(r.foundMs).toBeLessThan(NOTICE_MS);
-    expect(await lab.execOk('esxi-2', 'cat /etc/rc.local.d/local.sh')).toContain('# BEGIN zbs-reroute');
+    expect(await cluster.lab.execOk('esxi-2', 'cat /etc/rc.local.d/local.sh')).toContain('# BEGIN zbs-reroute');
   });
 
   it('replaces an agent script overwritten with an old version and restarts the agent, which adopts its route', async () => {
@@ -178,29 +167,29 @@ describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
       'old agent script',
       'node-1',
       'agent',
-      () => lab.execOk('esxi-1', `sed -i '2s/.*/reroute_version=0.0.1/' ${loop}`),
+      () => cluster.lab.execOk('esxi-1', `sed -i '2s/.*/reroute_version=0.0.1/' ${loop}`),
       /0\.0\.1/,
     );
     expect(r.foundMs).toBeLessThan(NOTICE_MS);
-    expect((await lab.execOk('esxi-1', `sed -n 2p ${loop}`)).trim()).not.toBe('reroute_version=0.0.1');
+    expect((await cluster.lab.execOk('esxi-1', `sed -n 2p ${loop}`)).trim()).not.toBe('reroute_version=0.0.1');
   });
 
   it('puts back the authorized_keys entry removed from an SCVM', async () => {
     const r = await driftAndExpectCorrection('authorized_keys entry removed', 'node-1', 'authorized_keys', () =>
-      lab.execOk('scvm-1', "sed -i '/zbs-reroute:watch/d' /home/smartx/.ssh/authorized_keys", { user: 'smartx' }),
+      cluster.lab.execOk('scvm-1', "sed -i '/zbs-reroute:watch/d' /home/smartx/.ssh/authorized_keys", { user: 'smartx' }),
     );
     expect(r.foundMs).toBeLessThan(NOTICE_MS);
-    expect(await lab.execOk('scvm-1', 'cat /home/smartx/.ssh/authorized_keys')).toContain('zbs-reroute:watch');
+    expect(await cluster.lab.execOk('scvm-1', 'cat /home/smartx/.ssh/authorized_keys')).toContain('zbs-reroute:watch');
   });
 
   it('restarts crond after it was killed', async () => {
     const r = await driftAndExpectCorrection('crond killed', 'node-2', 'crond', () =>
-      lab.execOk('esxi-2', 'kill $(cat /var/run/crond.pid)'),
+      cluster.lab.execOk('esxi-2', 'kill $(cat /var/run/crond.pid)'),
     );
     expect(r.foundMs).toBeLessThan(NOTICE_MS);
     await waitFor(
       'crond running again',
-      async () => ((await lab.exec('esxi-2', 'kill -0 $(cat /var/run/crond.pid)')).code === 0 ? true : undefined),
+      async () => ((await cluster.lab.exec('esxi-2', 'kill -0 $(cat /var/run/crond.pid)')).code === 0 ? true : undefined),
       { timeoutMs: 10_000 },
     );
   });
@@ -209,12 +198,12 @@ describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
     const lock = acquireStateLock(state(), { command: 'reroute apply (test)', releaseOnExit: false });
     const t = Date.now();
     try {
-      await lab.execOk('esxi-1', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root");
+      await cluster.lab.execOk('esxi-1', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root");
       await waitFor('correction-deferred', () => eventsSince(t, (e) => e.event === 'correction-deferred' && e.host === 'node-1')[0], {
         timeoutMs: NOTICE_MS + 5_000,
       });
       expect(eventsSince(t, (e) => e.event === 'drift-corrected')).toEqual([]);
-      expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
+      expect(await cluster.lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
     } finally {
       lock.release();
     }
@@ -226,35 +215,39 @@ describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
   });
 
   it('reports an invalid manifest edit with file:line and keeps correcting with the last good one', async () => {
-    const good = fs.readFileSync(manifest, 'utf8');
+    const good = fs.readFileSync(cluster.manifest, 'utf8');
     const t = Date.now();
     try {
-      fs.writeFileSync(manifest, good.replace(/storageIp: 10\.20\.0\.12\b/, 'storageIp: 10.20.0.999'));
+      fs.writeFileSync(cluster.manifest, good.replace(/storageIp: 10\.20\.0\.12\b/, 'storageIp: 10.20.0.999'));
       const bad = await waitFor('manifest-invalid', () => eventsSince(t, (e) => e.event === 'manifest-invalid')[0], { timeoutMs: 20_000 });
-      expect(bad.message).toMatch(new RegExp(`${manifest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
+      expect(bad.message).toMatch(new RegExp(`${cluster.manifest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
       expect(bad.message).toContain('last good manifest stays in force');
       const r = await driftAndExpectCorrection('crontab edit under an invalid manifest', 'node-2', 'crontab', () =>
-        lab.execOk('esxi-2', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root"),
+        cluster.lab.execOk('esxi-2', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root"),
       );
       expect(r.foundMs).toBeLessThan(NOTICE_MS);
     } finally {
-      fs.writeFileSync(manifest, good);
+      fs.writeFileSync(cluster.manifest, good);
     }
   });
 
   it('leaves a node removed from the manifest installed (no --prune), and watches it again when it comes back', async () => {
-    const full = fs.readFileSync(manifest, 'utf8');
-    const one = writeLabManifest(lab, dir, 'one.yaml', { clusterName: 'watch', nodes: 1, routing: { sessionSource: 'ssh' } });
+    const full = fs.readFileSync(cluster.manifest, 'utf8');
+    const one = writeLabManifest(cluster.lab, cluster.dir, 'one.yaml', {
+      clusterName: 'watch',
+      nodes: 1,
+      routing: { sessionSource: 'ssh' },
+    });
     const t = Date.now();
     try {
-      fs.copyFileSync(one, manifest);
+      fs.copyFileSync(one, cluster.manifest);
       const removed = await waitFor('node-removed', () => eventsSince(t, (e) => e.event === 'node-removed')[0], { timeoutMs: 20_000 });
       expect(removed).toEqual(expect.objectContaining({ node: 'node-2', prune: false }));
       await new Promise((r) => setTimeout(r, INTERVAL_S * 1000));
-      expect(await lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).toContain('zbs-reroute');
+      expect(await cluster.lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).toContain('zbs-reroute');
       expect(eventsSince(t, (e) => e.host === 'node-2' && e.event.startsWith('drift'))).toEqual([]);
     } finally {
-      fs.writeFileSync(manifest, full);
+      fs.writeFileSync(cluster.manifest, full);
     }
     // The reload that adds node-2 back (the one-node reload names node-2 too, as removed).
     const back = await waitFor(
@@ -277,8 +270,8 @@ describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
   });
 
   it('moved no 192.168.33.2 route and kept IO flowing through all of it', () => {
-    expect(nfsRouteChanges(lab, t0)).toEqual({ 'esxi-1': [], 'esxi-2': [] });
-    const gaps = longestGaps(lab, t0);
+    expect(nfsRouteChanges(cluster.lab, t0)).toEqual({ 'esxi-1': [], 'esxi-2': [] });
+    const gaps = longestGaps(cluster.lab, t0);
     for (const h of ['esxi-1', 'esxi-2']) expect({ h, gap: (gaps[h] ?? 0) < 500 }).toEqual({ h, gap: true });
   });
 
@@ -294,7 +287,7 @@ describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
   it('re-checks a host as soon as it is back from a reboot, and leaves it in shape', async () => {
     const t = Date.now();
     // Off for three periods: with the period's jitter, a shorter outage can fall between two checks.
-    await lab.reboot('esxi-1', { offMs: INTERVAL_S * 3000 });
+    await cluster.lab.reboot('esxi-1', { offMs: INTERVAL_S * 3000 });
     await waitFor('host-unreachable', () => eventsSince(t, (e) => e.event === 'host-unreachable' && e.host === 'node-1')[0], {
       timeoutMs: 60_000,
     });
@@ -305,10 +298,11 @@ describeLab('reroute watch --mode correct on a deployed lab cluster', () => {
     // Back in shape: one agent loop, our crontab line, and no correction failing.
     await waitFor(
       'one agent loop on esxi-1',
-      async () => ((await lab.execOk('esxi-1', 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l')).trim() === '1' ? true : undefined),
+      async () =>
+        (await cluster.lab.execOk('esxi-1', 'ps -c | grep reroute-loop.sh | grep -v grep | wc -l')).trim() === '1' ? true : undefined,
       { timeoutMs: 120_000, everyMs: 2000 },
     );
-    expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toContain('zbs-reroute');
+    expect(await cluster.lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toContain('zbs-reroute');
     expect(eventsSince(t, (e) => e.event === 'drift-correction-failed')).toEqual([]);
   });
 
@@ -324,7 +318,7 @@ describeLab('reroute watch --mode report', () => {
     const watch = await startWatch('report');
     try {
       const t = Date.now();
-      await lab.execOk('esxi-2', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root");
+      await cluster.lab.execOk('esxi-2', "sed -i '/zbs-reroute/d' /var/spool/cron/crontabs/root");
       await waitFor(
         'drift-found',
         () => eventsSince(t, (e) => e.event === 'drift-found' && e.host === 'node-2' && e.item === 'crontab')[0],
@@ -332,7 +326,7 @@ describeLab('reroute watch --mode report', () => {
       );
       await new Promise((r) => setTimeout(r, 2 * INTERVAL_S * 1000));
       expect(eventsSince(t, (e) => e.event === 'drift-corrected')).toEqual([]);
-      expect(await lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
+      expect(await cluster.lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
     } finally {
       expect(await watch.stop()).toBe(0);
     }
@@ -341,14 +335,14 @@ describeLab('reroute watch --mode report', () => {
 
 describeLab('reroute watch --mode correct --prune', () => {
   it('tears down a node removed from the manifest, and only that node', async () => {
-    const full = fs.readFileSync(manifest, 'utf8');
+    const full = fs.readFileSync(cluster.manifest, 'utf8');
     const watch = new WatchProcess('correct', ['--prune']);
     try {
       await waitFor('watch-started', () => (watch.out.includes('watching') ? true : undefined), { timeoutMs: 60_000 });
       const t = Date.now();
       fs.copyFileSync(
-        writeLabManifest(lab, dir, 'one-prune.yaml', { clusterName: 'watch', nodes: 1, routing: { sessionSource: 'ssh' } }),
-        manifest,
+        writeLabManifest(cluster.lab, cluster.dir, 'one-prune.yaml', { clusterName: 'watch', nodes: 1, routing: { sessionSource: 'ssh' } }),
+        cluster.manifest,
       );
       await waitFor('node-pruned', () => eventsSince(t, (e) => e.event === 'node-pruned' && e.host === 'node-2')[0], {
         timeoutMs: 120_000,
@@ -359,22 +353,22 @@ describeLab('reroute watch --mode correct --prune', () => {
             .join('\n')}\nwatch output:\n${watch.out.slice(-3000)}`,
         );
       });
-      expect(await lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
-      expect((await lab.exec('esxi-2', `test -d ${installDir(2)}`)).code).not.toBe(0);
-      expect(await lab.execOk('scvm-2', 'cat /home/smartx/.ssh/authorized_keys')).not.toContain('zbs-reroute:watch');
+      expect(await cluster.lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root')).not.toContain('zbs-reroute');
+      expect((await cluster.lab.exec('esxi-2', `test -d ${installDir(2)}`)).code).not.toBe(0);
+      expect(await cluster.lab.execOk('scvm-2', 'cat /home/smartx/.ssh/authorized_keys')).not.toContain('zbs-reroute:watch');
       // The remaining node is untouched apart from its SCVM key entry no longer listing esxi-2's IPs.
-      expect(await lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toContain('zbs-reroute');
+      expect(await cluster.lab.execOk('esxi-1', 'cat /var/spool/cron/crontabs/root')).toContain('zbs-reroute');
       await waitFor(
         'scvm-1 key entry without esxi-2',
         async () =>
-          !(await lab.execOk('scvm-1', 'cat /home/smartx/.ssh/authorized_keys')).includes(lab.nodes[1]?.esxi.mgmtIp ?? '?')
+          !(await cluster.lab.execOk('scvm-1', 'cat /home/smartx/.ssh/authorized_keys')).includes(cluster.lab.nodes[1]?.esxi.mgmtIp ?? '?')
             ? true
             : undefined,
         { timeoutMs: 60_000 },
       );
-      expect(nfsRouteChanges(lab, t)['esxi-1']).toEqual([]);
+      expect(nfsRouteChanges(cluster.lab, t)['esxi-1']).toEqual([]);
     } finally {
-      fs.writeFileSync(manifest, full);
+      fs.writeFileSync(cluster.manifest, full);
       expect(await watch.stop()).toBe(0);
     }
   });
