@@ -1,14 +1,11 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { Lab } from '../../lab/lab';
 import type { Plan } from '../../src/plan/plan-types';
 import type { PreflightReport } from '../../src/preflight/preflight-types';
 import type { JournalEntry } from '../../src/state/apply-journal';
 import { nfsRouteChanges } from '../support/lab-io';
-import { writeLabManifest } from '../support/lab-manifest';
+import { useLabCluster } from '../support/lab-cluster';
 import { reroute } from '../support/run-cli';
-import { testLabName } from '../../lab/test-support';
 import { describeLab } from '../support/describe-lab';
 
 /**
@@ -19,24 +16,9 @@ import { describeLab } from '../support/describe-lab';
  */
 jest.setTimeout(600_000);
 
-const LAB = testLabName('pf-e2e');
 const INSTALL = '/vmfs/volumes/datastore1/zbs-reroute';
-let lab: Lab;
-let dir: string;
-let m: string;
-const state = () => `--state ${dir}/state`;
-
-beforeAll(async () => {
-  lab = await Lab.start({ nodes: 2, name: LAB, secureBoot: ['esxi-2'], esxiVersion: { 'esxi-1': '6.7' }, replaceStale: true });
-  dir = path.join(os.tmpdir(), `zbs-reroute-pf-e2e-${process.pid}`);
-  fs.mkdirSync(dir, { recursive: true });
-  m = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'pf-e2e' });
-});
-
-afterAll(async () => {
-  await lab?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
+const cluster = useLabCluster('pf-e2e', { lab: { nodes: 2, secureBoot: ['esxi-2'], esxiVersion: { 'esxi-1': '6.7' } } });
+const { state } = cluster;
 
 const out = (r: { code: number; stdout: string; stderr: string }) => ({
   code: r.code,
@@ -45,7 +27,7 @@ const out = (r: { code: number; stdout: string; stderr: string }) => ({
 
 /** What apply could change on an ESXi host: our install dir, crontab, local.sh, firewall rulesets. */
 async function hostState(host: string): Promise<string> {
-  return lab.execOk(
+  return cluster.lab.execOk(
     host,
     `ls -la ${INSTALL} 2>&1; sha256sum /var/spool/cron/crontabs/root /etc/rc.local.d/local.sh; esxcli network firewall ruleset list`,
   );
@@ -53,11 +35,11 @@ async function hostState(host: string): Promise<string> {
 
 describeLab('reroute preflight on a Secure Boot host and a 6.7 host', () => {
   it("fails esxi-2's secure-boot check with its fix, passes esxi-1 (6.7: every command found), exit 1; --json parses", async () => {
-    const text = await reroute(lab, `preflight -f ${m} ${state()}`);
+    const text = await reroute(cluster.lab, `preflight -f ${cluster.manifest} ${state()}`);
     expect(out(text)).toEqual({ code: 1, tail: expect.stringContaining('Preflight failed') });
     expect(text.stdout).toMatch(/node-2\/esxi\s*│?\s*secure-boot\s*│?\s*FAIL/);
 
-    const json = await reroute(lab, `--json preflight -f ${m} ${state()}`);
+    const json = await reroute(cluster.lab, `--json preflight -f ${cluster.manifest} ${state()}`);
     expect(json.code).toBe(1);
     const report = JSON.parse(json.stdout) as PreflightReport;
     const fails = report.checks.filter((c) => c.status === 'fail');
@@ -86,7 +68,7 @@ describeLab('reroute preflight on a Secure Boot host and a 6.7 host', () => {
   });
 
   it('plan shows the checks section above the actions, the failed check with its fix', async () => {
-    const r = await reroute(lab, `plan -f ${m} ${state()}`);
+    const r = await reroute(cluster.lab, `plan -f ${cluster.manifest} ${state()}`);
     expect(out(r)).toEqual({ code: 0, tail: expect.anything() });
     const checksAt = r.stdout.indexOf('Checks:');
     const failAt = r.stdout.indexOf('✗ node-2/esxi secure-boot');
@@ -94,13 +76,13 @@ describeLab('reroute preflight on a Secure Boot host and a 6.7 host', () => {
     expect(checksAt).toBeGreaterThan(0);
     expect(failAt).toBeGreaterThan(checksAt);
     expect(firstHost).toBeGreaterThan(failAt);
-    const json = JSON.parse((await reroute(lab, `--json plan -f ${m} ${state()}`)).stdout) as Plan;
+    const json = JSON.parse((await reroute(cluster.lab, `--json plan -f ${cluster.manifest} ${state()}`)).stdout) as Plan;
     expect(json.preflight?.summary?.fail).toBe(1);
   });
 
   it('apply refuses with PREFLIGHT_FAILED naming host and check, and changes nothing on any host', async () => {
     const before = { e1: await hostState('esxi-1'), e2: await hostState('esxi-2') };
-    const r = await reroute(lab, `apply -f ${m} ${state()} --auto-approve`);
+    const r = await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`);
     expect(out(r)).toEqual({ code: 1, tail: expect.stringContaining('Error [PREFLIGHT_FAILED]') });
     expect(r.stderr).toContain('node-2/esxi secure-boot');
     expect(r.stderr).toContain('--skip-check secure-boot');
@@ -109,10 +91,10 @@ describeLab('reroute preflight on a Secure Boot host and a 6.7 host', () => {
   });
 
   it('apply --skip-check secure-boot proceeds, and the journal records the skip and the failure it let through', async () => {
-    const r = await reroute(lab, `apply -f ${m} ${state()} --auto-approve --skip-check secure-boot`);
+    const r = await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve --skip-check secure-boot`);
     expect(out(r)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
     const entries = fs
-      .readFileSync(path.join(dir, 'state', 'apply-journal.jsonl'), 'utf8')
+      .readFileSync(path.join(cluster.dir, 'state', 'apply-journal.jsonl'), 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as JournalEntry);
@@ -122,30 +104,31 @@ describeLab('reroute preflight on a Secure Boot host and a 6.7 host', () => {
 
   it('the way out on a Secure Boot host: a reboot loses the crontab line (local.sh not run), correcting that drift restores the agent, the route untouched', async () => {
     const CRON = '/var/spool/cron/crontabs/root';
-    const routeOf = async () => /^192\.168\.33\.2\s+255\.255\.255\.255\s+(\S+)/m.exec(await lab.execOk('esxi-2', 'esxcfg-route -l'))?.[1];
+    const routeOf = async () =>
+      /^192\.168\.33\.2\s+255\.255\.255\.255\s+(\S+)/m.exec(await cluster.lab.execOk('esxi-2', 'esxcfg-route -l'))?.[1];
     const before = await routeOf();
-    expect(before).toBe(lab.nodes[1]!.scvm.storageIp);
-    await lab.reboot('esxi-2');
+    expect(before).toBe(cluster.lab.nodes[1]!.scvm.storageIp);
+    await cluster.lab.reboot('esxi-2');
     const since = Date.now();
-    expect(await lab.execOk('esxi-2', `cat ${CRON}`)).not.toContain('zbs-reroute');
+    expect(await cluster.lab.execOk('esxi-2', `cat ${CRON}`)).not.toContain('zbs-reroute');
     // The drift watch --mode correct would find: our crontab line, on esxi-2 only.
-    const plan = await reroute(lab, `plan -f ${m} ${state()} --detailed-exitcode`);
+    const plan = await reroute(cluster.lab, `plan -f ${cluster.manifest} ${state()} --detailed-exitcode`);
     expect(out(plan)).toEqual({ code: 2, tail: expect.stringContaining('node-2') });
     expect(plan.stdout).toMatch(/crontab/);
     expect(plan.stdout).not.toMatch(/^ {2}[+~-] .*node-1\/esxi/m);
     // Correcting it (what watch runs, with the same executor) brings the agent back.
-    const r = await reroute(lab, `apply -f ${m} ${state()} --auto-approve --skip-check secure-boot`);
+    const r = await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve --skip-check secure-boot`);
     expect(out(r)).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
-    expect(await lab.execOk('esxi-2', `cat ${CRON}`)).toContain(`${INSTALL}/reroute-loop.sh`);
-    expect(await lab.execOk('esxi-2', 'cat /var/run/zbs-reroute/status')).toMatch(/version=/);
+    expect(await cluster.lab.execOk('esxi-2', `cat ${CRON}`)).toContain(`${INSTALL}/reroute-loop.sh`);
+    expect(await cluster.lab.execOk('esxi-2', 'cat /var/run/zbs-reroute/status')).toMatch(/version=/);
     expect(await routeOf()).toBe(before);
-    expect(nfsRouteChanges(lab, since)['esxi-2'] ?? []).toEqual([]);
+    expect(nfsRouteChanges(cluster.lab, since)['esxi-2'] ?? []).toEqual([]);
   });
 
   it("status shows each SCVM's SMTX OS version beside the agent version; --check passes when no version breaks the agent", async () => {
-    const r = await reroute(lab, `status -f ${m} ${state()} --check`);
+    const r = await reroute(cluster.lab, `status -f ${cluster.manifest} ${state()} --check`);
     expect(out(r)).toEqual({ code: 0, tail: expect.stringContaining('SMTX OS') });
-    const json = JSON.parse((await reroute(lab, `--json status -f ${m} ${state()}`)).stdout) as {
+    const json = JSON.parse((await reroute(cluster.lab, `--json status -f ${cluster.manifest} ${state()}`)).stdout) as {
       hosts: Array<{ node: string; scvmVersion?: string; installedVersion?: string }>;
     };
     for (const h of json.hosts)

@@ -1,12 +1,9 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { Lab } from '../../lab/lab';
+import { useLabCluster } from '../support/lab-cluster';
 import { writeLabManifest } from '../support/lab-manifest';
 import { waitFor } from '../support/wait-for';
 import { reroute } from '../support/run-cli';
 import { describeLab } from '../support/describe-lab';
-import { testLabName } from '../../lab/test-support';
 
 /**
  * Issue 11 with the real CLI: an RDMA cluster (SmartX deploy left 33.2 and each SCVM storage /32
@@ -17,26 +14,15 @@ import { testLabName } from '../../lab/test-support';
  */
 jest.setTimeout(600_000);
 
-let lab: Lab;
-let dir: string;
-
 describeLab('RDMA cluster, ESXi 6.7, ssh session source as the operator user, with the real CLI', () => {
-  beforeAll(async () => {
-    lab = await Lab.start({ nodes: 3, name: testLabName('ag-e2e-rdma'), rdma: true, esxiVersion: '6.7', replaceStale: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-ag-rdma-'));
-  });
-
-  afterAll(async () => {
-    await lab?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  const state = () => `--state ${dir}/state`;
+  const cluster = useLabCluster('ag-e2e-rdma', { lab: { nodes: 3, rdma: true, esxiVersion: '6.7' } });
+  const { state } = cluster;
   let manifest = '';
   let installedAt = 0;
 
   it('apply installs with 0 route changes: 33.2 via the local access IP is adopted as local', async () => {
-    manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'agrdma', routing: { sessionSource: 'ssh' } });
+    const { lab } = cluster;
+    manifest = writeLabManifest(lab, cluster.dir, 'cluster.yaml', { clusterName: 'agrdma', routing: { sessionSource: 'ssh' } });
     expect(fs.readFileSync(manifest, 'utf8')).toMatch(/accessIp: 10\.20\.0\.151/);
     installedAt = Date.now();
     const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
@@ -66,6 +52,7 @@ describeLab('RDMA cluster, ESXi 6.7, ssh session source as the operator user, wi
   });
 
   it("the cluster key is in the operator user's own authorized_keys (owned by it), not root's", async () => {
+    const { lab } = cluster;
     for (const n of lab.nodes) {
       const own = await lab.execOk(
         n.scvm.target,
@@ -79,6 +66,7 @@ describeLab('RDMA cluster, ESXi 6.7, ssh session source as the operator user, wi
   });
 
   it("a dead SCVM storage link moves IO via a peer's access IP", async () => {
+    const { lab } = cluster;
     const n = lab.nodes[0]!;
     const peers = lab.nodes.slice(1).map((m) => m.scvm.accessIp);
     await lab.fault('storage-down', n.scvm.target);
@@ -92,6 +80,7 @@ describeLab('RDMA cluster, ESXi 6.7, ssh session source as the operator user, wi
   });
 
   it('destroy --remove-routes removes 33.2 and the storage /32 routed via access IPs, and the key entries', async () => {
+    const { lab } = cluster;
     // A host still failed over is refused (issue 13): wait until esxi-1 has failed back to its own access IP.
     const n1 = lab.nodes[0]!;
     await waitFor('esxi-1 back on its own access IP', () => (lab.nfsRoute(n1).gateway === n1.scvm.accessIp ? true : undefined), {

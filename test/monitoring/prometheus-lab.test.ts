@@ -9,14 +9,12 @@
  * unit tests (npm run lint) prove it with the real constants.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { Lab } from '../../lab/lab';
 import { run } from '../../lab/proc';
 import { httpGetInNs, promQueries, promQuery, startLabPrometheus, type LabPrometheus } from '../../lab/lab-prometheus';
 import { testLabName } from '../../lab/test-support';
-import { writeLabManifest } from '../support/lab-manifest';
+import { useLabCluster } from '../support/lab-cluster';
 import { waitFor } from '../support/wait-for';
 import { describeLab } from '../support/describe-lab';
 import { reroute, startCli, type CliProcess } from '../support/run-cli';
@@ -24,7 +22,6 @@ import { steps } from '../support/steps';
 
 jest.setTimeout(900_000);
 
-const LAB = testLabName('prom');
 const REPO = path.resolve(__dirname, '..', '..');
 const METRICS = '127.0.0.1:9464';
 const PROMETHEUS = '127.0.0.1:9090';
@@ -32,18 +29,24 @@ const FAILBACK_DELAY_S = 12;
 /** The shipped rule waits 600 s beyond the failback delay, then 1 m; the lab waits 4 s, then 2 s. */
 const LAB_MARGIN_S = 4;
 
-let lab: Lab;
-let dir: string;
-let manifest: string;
 let watch: CliProcess | undefined;
 let prometheus: LabPrometheus | undefined;
+
+const cluster = useLabCluster('prom', {
+  manifest: { clusterName: testLabName('prom'), routing: { failbackDelaySeconds: FAILBACK_DELAY_S } },
+  healOnStop: ['storage-down'],
+  beforeStop: async () => {
+    await watch?.stop('SIGTERM', 30_000);
+    await prometheus?.stop();
+  },
+});
 
 interface Alert {
   labels: Record<string, string>;
   state: 'pending' | 'firing';
 }
 
-const fetchInLab = (url: string): Promise<string> => httpGetInNs(lab.controller.ns, url);
+const fetchInLab = (url: string): Promise<string> => httpGetInNs(cluster.lab.controller.ns, url);
 
 /**
  * With ZBS_REROUTE_SCREENSHOT_DIR set and Debian's chromium installed, a page of the lab's
@@ -55,7 +58,7 @@ async function screenshot(file: string, pagePath: string): Promise<void> {
   fs.mkdirSync(out, { recursive: true });
   const args = ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--window-size=1400,900'];
   args.push('--virtual-time-budget=8000', `--screenshot=${path.join(out, file)}`, `http://${PROMETHEUS}${pagePath}`);
-  await run('ip', ['netns', 'exec', lab.controller.ns, '/usr/bin/chromium', ...args], { timeoutMs: 90_000 });
+  await run('ip', ['netns', 'exec', cluster.lab.controller.ns, '/usr/bin/chromium', ...args], { timeoutMs: 90_000 });
 }
 
 async function alerts(name: string): Promise<Alert[]> {
@@ -75,31 +78,19 @@ function labRules(): string {
   return stringify(doc);
 }
 
-beforeAll(async () => {
-  lab = await Lab.start({ nodes: 3, name: LAB });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), `zr-${LAB}-`));
-  manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: LAB, routing: { failbackDelaySeconds: FAILBACK_DELAY_S } });
-}, 600_000);
-
-afterAll(async () => {
-  await watch?.stop('SIGTERM', 30_000);
-  await prometheus?.stop();
-  if (lab) for (const n of lab.nodes) await lab.heal('storage-down', n.scvm.target).catch(() => undefined);
-  await lab?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-}, 180_000);
-
 describeLab('Prometheus scrapes reroute watch and raises the failover alert', () => {
   const step = steps();
-  const state = () => `--state ${dir}/state`;
+  const { state } = cluster;
 
   step('deploys, and watch serves metrics that Prometheus scrapes (every node reachable, agents up, served locally)', async () => {
-    const r = await reroute(lab, `apply -f ${manifest} ${state()} --auto-approve`);
+    const r = await reroute(cluster.lab, `apply -f ${cluster.manifest} ${state()} --auto-approve`);
     expect({ code: r.code, tail: r.stdout.slice(-1500) }).toEqual({ code: 0, tail: expect.stringContaining('Apply complete') });
-    watch = startCli(['--state', `${dir}/state`, 'watch', '-f', manifest, '--interval', '2', '--metrics-listen', METRICS], { lab });
+    watch = startCli(['--state', `${cluster.dir}/state`, 'watch', '-f', cluster.manifest, '--interval', '2', '--metrics-listen', METRICS], {
+      lab: cluster.lab,
+    });
     prometheus = startLabPrometheus({
-      ns: lab.controller.ns,
-      dir: path.join(dir, 'prometheus'),
+      ns: cluster.lab.controller.ns,
+      dir: path.join(cluster.dir, 'prometheus'),
       listen: PROMETHEUS,
       targets: [METRICS],
       rules: labRules(),
@@ -108,17 +99,17 @@ describeLab('Prometheus scrapes reroute watch and raises the failover alert', ()
       'every agent up in the metrics',
       async () => {
         const t = await fetchInLab(`http://${METRICS}/metrics`);
-        return lab.nodes.every((n) => t.includes(`zbs_reroute_agent_up{node="${n.name}"} 1`)) ? t : undefined;
+        return cluster.lab.nodes.every((n) => t.includes(`zbs_reroute_agent_up{node="${n.name}"} 1`)) ? t : undefined;
       },
       { timeoutMs: 120_000, everyMs: 1000 },
     );
-    for (const n of lab.nodes) expect(text).toContain(`zbs_reroute_route_target{node="${n.name}",kind="local"} 1`);
+    for (const n of cluster.lab.nodes) expect(text).toContain(`zbs_reroute_route_target{node="${n.name}",kind="local"} 1`);
     // promtool lints the exposition as Prometheus would read it (naming, HELP, types).
     const lint = await run('promtool', ['check', 'metrics'], { input: text, timeoutMs: 30_000 });
     expect({ code: lint.code, out: lint.stdout + lint.stderr }).toEqual({ code: 0, out: '' });
     await waitFor(
       'Prometheus has scraped watch',
-      async () => (await promQuery(lab.controller.ns, prometheus!.url, 'up == 1')).length === 1 || undefined,
+      async () => (await promQuery(cluster.lab.controller.ns, prometheus!.url, 'up == 1')).length === 1 || undefined,
       { timeoutMs: 60_000, everyMs: 1000 },
     );
     expect(await alerts('RerouteFailedOverTooLong')).toEqual([]);
@@ -136,14 +127,16 @@ describeLab('Prometheus scrapes reroute watch and raises the failover alert', ()
     };
     const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr.replace(/\$cluster/g, '.*')));
     expect(exprs.length).toBeGreaterThan(10);
-    const failed = (await promQueries(lab.controller.ns, prometheus!.url, exprs)).filter((q) => !q.ok).map((q) => `${q.expr}: ${q.error}`);
+    const failed = (await promQueries(cluster.lab.controller.ns, prometheus!.url, exprs))
+      .filter((q) => !q.ok)
+      .map((q) => `${q.expr}: ${q.error}`);
     expect(failed).toEqual([]);
   });
 
   step('a storage fault on SCVM-2 fails node-2 over, and the failover alert goes pending then firing for node-2 only', async () => {
-    const n2 = lab.nodes[1]!;
-    await lab.fault('storage-down', n2.scvm.target);
-    await waitFor('esxi-2 routed away from SCVM-2', () => (lab.nfsRoute(n2).gateway !== n2.scvm.storageIp ? true : undefined), {
+    const n2 = cluster.lab.nodes[1]!;
+    await cluster.lab.fault('storage-down', n2.scvm.target);
+    await waitFor('esxi-2 routed away from SCVM-2', () => (cluster.lab.nfsRoute(n2).gateway !== n2.scvm.storageIp ? true : undefined), {
       timeoutMs: 60_000,
     });
     const firing = await waitFor(
@@ -161,7 +154,7 @@ describeLab('Prometheus scrapes reroute watch and raises the failover alert', ()
     const statesSeen = async () =>
       (
         await promQuery(
-          lab.controller.ns,
+          cluster.lab.controller.ns,
           prometheus!.url,
           'max by (node, alertstate) (max_over_time(ALERTS{alertname="RerouteFailedOverTooLong"}[15m]))',
         )
@@ -179,9 +172,9 @@ describeLab('Prometheus scrapes reroute watch and raises the failover alert', ()
   });
 
   step('healed, node-2 fails back after the failback delay and the alert resolves', async () => {
-    const n2 = lab.nodes[1]!;
-    await lab.heal('storage-down', n2.scvm.target);
-    await waitFor('esxi-2 served by SCVM-2 again', () => (lab.nfsRoute(n2).gateway === n2.scvm.storageIp ? true : undefined), {
+    const n2 = cluster.lab.nodes[1]!;
+    await cluster.lab.heal('storage-down', n2.scvm.target);
+    await waitFor('esxi-2 served by SCVM-2 again', () => (cluster.lab.nfsRoute(n2).gateway === n2.scvm.storageIp ? true : undefined), {
       timeoutMs: 120_000,
     });
     await waitFor('the failover alert resolved', async () => ((await alerts('RerouteFailedOverTooLong')).length === 0 ? true : undefined), {
