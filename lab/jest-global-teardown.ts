@@ -2,7 +2,7 @@
  * Jest global teardown for the lab project: removes every lab that a test
  * process of this jest run created (by registry owner), even when tests
  * failed or forgot lab.stop(). Labs started by people or by other jest runs
- * are left alone.
+ * are left alone. LAB_KEEP=1 keeps them all, to look at a failure.
  */
 import { Lab } from './lab';
 import { readRegistry } from './registry';
@@ -18,6 +18,8 @@ function alive(pid: number): boolean {
 
 export default async function teardown(): Promise<void> {
   if (process.getuid?.() !== 0) return;
+  // Someone asked to look at what the run left (test/support/lab-cluster.ts says which labs).
+  if (process.env.LAB_KEEP === '1') return;
   for (const name of Lab.list()) {
     let reg;
     try {

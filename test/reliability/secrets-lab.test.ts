@@ -4,11 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { Lab } from '../../lab/lab';
-import { writeLabManifest } from '../support/lab-manifest';
+import { useLabCluster } from '../support/lab-cluster';
 import { waitFor } from '../support/wait-for';
 import { reroute, type CliRun } from '../support/run-cli';
-import { testLabName } from '../../lab/test-support';
 import { describeLab } from '../support/describe-lab';
 
 /**
@@ -24,13 +22,9 @@ import { describeLab } from '../support/describe-lab';
  */
 jest.setTimeout(600_000);
 
-const LAB = testLabName('zrb-sec');
 const INSTALL = '/vmfs/volumes/datastore1/zbs-reroute';
 const PASSPHRASE = `zrb-passphrase-${randomBytes(8).toString('hex')}`;
 const PASSWORD = `zrb-password-${randomBytes(8).toString('hex')}`;
-let lab: Lab;
-let dir: string;
-let manifest: string;
 const runs: Array<{ what: string; run: CliRun }> = [];
 const cmdlines = new Set<string>();
 let sampling = false;
@@ -59,17 +53,24 @@ async function sampleLoop(): Promise<void> {
 }
 
 async function cli(what: string, args: string, timeoutMs = 240_000): Promise<CliRun> {
-  const run = await reroute(lab, args, { timeoutMs });
+  const run = await reroute(cluster.lab, args, { timeoutMs });
   runs.push({ what, run });
   return run;
 }
 
-const state = () => `--state ${dir}/state`;
+const cluster = useLabCluster('zrb-sec', {
+  lab: { nodes: 2 },
+  manifest: { clusterName: 'zrbsec', routing: { sessionSource: 'ssh' } },
+  beforeStop: async () => {
+    sampling = false;
+    // What each run printed, for a failure's diagnosis (secret-free by the tests above, or they failed).
+    fs.writeFileSync(path.join(os.tmpdir(), 'zrb-secrets-runs.json'), JSON.stringify(runs, null, 1), { mode: 0o600 });
+  },
+});
+const { state } = cluster;
 
 beforeAll(async () => {
-  if (Lab.list().includes(LAB)) await Lab.down(LAB);
-  lab = await Lab.start({ nodes: 2, name: LAB });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zrb-secrets-'));
+  const { lab, dir, manifest } = cluster;
   // The operator's key, protected by a passphrase given through passphraseEnv.
   const key = path.join(dir, 'operator_id_rsa');
   fs.copyFileSync(lab.operatorKeyPath, key);
@@ -78,7 +79,6 @@ beforeAll(async () => {
   // Secrets reach the CLI through the environment (as operators are told to), never a command line.
   process.env.ZRB_KEY_PASSPHRASE = PASSPHRASE;
   process.env.ZRB_ESXI_PASSWORD = PASSWORD;
-  manifest = writeLabManifest(lab, dir, 'cluster.yaml', { clusterName: 'zrbsec', routing: { sessionSource: 'ssh' } });
   const doc = parse(fs.readFileSync(manifest, 'utf8')) as { spec: { access: Record<string, Record<string, unknown>> } };
   for (const who of ['esxi', 'scvm']) doc.spec.access[who]!.credential = { keyFile: key, passphraseEnv: 'ZRB_KEY_PASSPHRASE' };
   doc.spec.access.ssh = { connectTimeoutSeconds: 5, commandTimeoutSeconds: 30, hostTimeoutSeconds: 60 };
@@ -110,18 +110,9 @@ beforeAll(async () => {
   }
 });
 
-afterAll(async () => {
-  sampling = false;
-  // What each run printed, for a failure's diagnosis (secret-free by the tests above, or they failed).
-  if (dir) fs.writeFileSync(path.join(os.tmpdir(), 'zrb-secrets-runs.json'), JSON.stringify(runs, null, 1), { mode: 0o600 });
-  if (process.env.ZRB_KEEP === '1') return;
-  await lab?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
-
 /** The base64 lines of the cluster's private key (the last, short line is too short to be telling). */
 function keyLines(): string[] {
-  const pem = fs.readFileSync(path.join(dir, 'state', 'reroute_id_rsa'), 'utf8');
+  const pem = fs.readFileSync(path.join(cluster.dir, 'state', 'reroute_id_rsa'), 'utf8');
   return pem.split('\n').filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l));
 }
 
@@ -165,7 +156,7 @@ describeLab('secrets never leave the places they belong', () => {
   });
 
   it('none in the state folder (journal, watch log, known_hosts, lock) or the saved plan', () => {
-    const files = [path.join(dir, 'saved.plan.json')];
+    const files = [path.join(cluster.dir, 'saved.plan.json')];
     const walk = (d: string) => {
       for (const e of fs.readdirSync(d, { withFileTypes: true })) {
         const p = path.join(d, e.name);
@@ -173,9 +164,9 @@ describeLab('secrets never leave the places they belong', () => {
         else if (e.name !== 'reroute_id_rsa') files.push(p);
       }
     };
-    walk(path.join(dir, 'state'));
+    walk(path.join(cluster.dir, 'state'));
     expect(files.map((f) => path.basename(f))).toEqual(expect.arrayContaining(['saved.plan.json', 'apply-journal.jsonl', 'watch.log']));
-    expect(files.flatMap((f) => leaks(path.relative(dir, f), fs.readFileSync(f, 'latin1')))).toEqual([]);
+    expect(files.flatMap((f) => leaks(path.relative(cluster.dir, f), fs.readFileSync(f, 'latin1')))).toEqual([]);
   });
 
   it('none in the arguments of any process on the controller or the hosts while plan/apply/status/watch ran', () => {
@@ -189,10 +180,10 @@ describeLab('secrets never leave the places they belong', () => {
   it("none in the hosts' logs (agent log, syslog, rc.local log, sshd logs)", async () => {
     const found: string[] = [];
     for (const h of ['esxi-1', 'esxi-2', 'scvm-1', 'scvm-2']) {
-      const logs = await lab.exec(h, 'cat /var/log/*.log /var/log/*.log.1 2>/dev/null; true', { timeoutMs: 30_000 });
+      const logs = await cluster.lab.exec(h, 'cat /var/log/*.log /var/log/*.log.1 2>/dev/null; true', { timeoutMs: 30_000 });
       found.push(...leaks(`${h} /var/log`, logs.stdout));
     }
-    const labDir = lab.status().stateDir;
+    const labDir = cluster.lab.status().stateDir;
     for (const f of fs.readdirSync(labDir, { recursive: true }) as string[]) {
       if (/sshd\.log$|init\.log$|boot\.log$/.test(f)) found.push(...leaks(`lab ${f}`, fs.readFileSync(path.join(labDir, f), 'latin1')));
     }
@@ -200,11 +191,13 @@ describeLab('secrets never leave the places they belong', () => {
   });
 
   it('the key on the hosts is the one in the state folder, and only our key file holds it', async () => {
-    const local = fs.readFileSync(path.join(dir, 'state', 'reroute_id_rsa'), 'utf8');
+    const local = fs.readFileSync(path.join(cluster.dir, 'state', 'reroute_id_rsa'), 'utf8');
     for (const h of ['esxi-1', 'esxi-2']) {
-      expect(await lab.execOk(h, `cat ${INSTALL}/keys/reroute_id_rsa`)).toBe(local);
+      expect(await cluster.lab.execOk(h, `cat ${INSTALL}/keys/reroute_id_rsa`)).toBe(local);
       // No stray copy (a temp file from an interrupted upload, a backup) anywhere in the install dir.
-      const holders = (await lab.exec(h, `grep -rl 'PRIVATE KEY' ${INSTALL} /tmp /var/tmp 2>/dev/null; true`)).stdout.trim().split('\n');
+      const holders = (await cluster.lab.exec(h, `grep -rl 'PRIVATE KEY' ${INSTALL} /tmp /var/tmp 2>/dev/null; true`)).stdout
+        .trim()
+        .split('\n');
       expect({ h, holders }).toEqual({ h, holders: [`${INSTALL}/keys/reroute_id_rsa`] });
     }
   });
@@ -213,7 +206,7 @@ describeLab('secrets never leave the places they belong', () => {
 describeLab('narrowest modes on hosts', () => {
   it('install dir and keys dir 0700, private key and conf 0600, agent not writable by others, state folder 0700 with a 0600 key', async () => {
     for (const h of ['esxi-1', 'esxi-2']) {
-      const ls = await lab.execOk(h, `ls -ld ${INSTALL} ${INSTALL}/keys; ls -l ${INSTALL} ${INSTALL}/keys`);
+      const ls = await cluster.lab.execOk(h, `ls -ld ${INSTALL} ${INSTALL}/keys; ls -l ${INSTALL} ${INSTALL}/keys`);
       const perm = (name: string) =>
         ls
           .split('\n')
@@ -229,17 +222,17 @@ describeLab('narrowest modes on hosts', () => {
       // The agent is no secret; inside the 0700 dir nobody else can reach it anyway. Never writable by others.
       expect(perm('reroute-loop.sh')).toMatch(/^-r[w-][x-]r?-?[x-]r?-?[x-]$/);
     }
-    expect(fs.statSync(path.join(dir, 'state')).mode & 0o777).toBe(0o700);
-    expect(fs.statSync(path.join(dir, 'state', 'reroute_id_rsa')).mode & 0o777).toBe(0o600);
-    expect(fs.statSync(path.join(dir, 'saved.plan.json')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(cluster.dir, 'state')).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.join(cluster.dir, 'state', 'reroute_id_rsa')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(cluster.dir, 'saved.plan.json')).mode & 0o777).toBe(0o600);
   });
 });
 
 describeLab('the SCVM key entry is restricted and still serves the agent', () => {
   it('authorized_keys: restrict, the forced read-only command, from= every ESXi management and storage IP; the foreign line survives', async () => {
-    const ips = lab.nodes.flatMap((n) => [n.esxi.mgmtIp, n.esxi.storageIp]);
-    for (const n of lab.nodes) {
-      const lines = (await lab.execOk(n.scvm.target, 'cat /home/smartx/.ssh/authorized_keys')).split('\n').filter(Boolean);
+    const ips = cluster.lab.nodes.flatMap((n) => [n.esxi.mgmtIp, n.esxi.storageIp]);
+    for (const n of cluster.lab.nodes) {
+      const lines = (await cluster.lab.execOk(n.scvm.target, 'cat /home/smartx/.ssh/authorized_keys')).split('\n').filter(Boolean);
       const ours = lines.filter((l) => l.endsWith('zbs-reroute:zrbsec'));
       expect(ours).toHaveLength(1);
       const m = /^restrict,command="zbs-meta session list",from="([^"]+)" ssh-rsa /.exec(ours[0]!);
@@ -251,24 +244,24 @@ describeLab('the SCVM key entry is restricted and still serves the agent', () =>
 
   it('every agent fetches the session list over ssh with that entry (SESSION_SOURCE=ssh, heartbeat fetch=ok)', async () => {
     for (const h of ['esxi-1', 'esxi-2']) {
-      expect(await lab.execOk(h, `grep SESSION_SOURCE ${INSTALL}/reroute.conf`)).toMatch(/^SESSION_SOURCE='?ssh'?$/m);
+      expect(await cluster.lab.execOk(h, `grep SESSION_SOURCE ${INSTALL}/reroute.conf`)).toMatch(/^SESSION_SOURCE='?ssh'?$/m);
       await waitFor(
         `${h} heartbeat fetch=ok`,
-        async () => ((await lab.exec(h, 'cat /var/run/zbs-reroute/status')).stdout.includes('fetch=ok') ? true : undefined),
+        async () => ((await cluster.lab.exec(h, 'cat /var/run/zbs-reroute/status')).stdout.includes('fetch=ok') ? true : undefined),
         { timeoutMs: 30_000 },
       );
     }
   });
 
   it('the same key is refused from an address outside from= (the controller), and gets no pty from an ESXi host', async () => {
-    const scvm = lab.nodes[0]!.scvm.mgmtIp;
-    const key = path.join(dir, 'state', 'reroute_id_rsa');
-    const opts = `-F /dev/null -i ${key} -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${lab.knownHostsPath}`;
-    const outside = await lab.exec('ctl', `/usr/bin/ssh ${opts} smartx@${scvm} true`);
+    const scvm = cluster.lab.nodes[0]!.scvm.mgmtIp;
+    const key = path.join(cluster.dir, 'state', 'reroute_id_rsa');
+    const opts = `-F /dev/null -i ${key} -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${cluster.lab.knownHostsPath}`;
+    const outside = await cluster.lab.exec('ctl', `/usr/bin/ssh ${opts} smartx@${scvm} true`);
     expect(outside.code).toBe(255);
     expect(outside.stderr).toMatch(/Permission denied/);
     const known = `${INSTALL}/keys/known_hosts`;
-    const inside = await lab.exec(
+    const inside = await cluster.lab.exec(
       'esxi-1',
       `ssh -i ${INSTALL}/keys/reroute_id_rsa -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${known} -tt smartx@${scvm} tty`,
     );

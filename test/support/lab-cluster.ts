@@ -3,7 +3,8 @@
  * killed run removed first), a scratch folder, and a lab manifest in it; torn down after the
  * suite, with the given faults healed first so a failed case leaves no cluster file saying an
  * SCVM is cut off. Jest runs afterAll hooks in the order they were declared, so the suite's own
- * cleanup that needs the lab goes in `beforeStop`, not in a later afterAll. Call it at the top of a test file; read the fields inside hooks and tests.
+ * cleanup that needs the lab goes in `beforeStop`, not in a later afterAll. Call it at the top of a
+ * test file (or of the describe block that owns the lab); read the fields inside hooks and tests.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,7 +14,11 @@ import type { FaultName } from '../../lab/lab-faults-table';
 import type { LabOptions } from '../../lab/lab-topology';
 import { testLabName } from '../../lab/test-support';
 import { IS_ROOT } from './describe-lab';
+
 import { writeLabManifest, type LabManifestOptions } from './lab-manifest';
+
+/** Leave the lab and the scratch folder up after the suite, to look at what a failure left (lab/jest-global-teardown.ts honours it too). */
+const LAB_KEEP = process.env.LAB_KEEP === '1';
 
 export interface LabCluster {
   readonly lab: Lab;
@@ -56,6 +61,10 @@ export function useLabCluster(
   afterAll(async () => {
     if (lab && opts.beforeStop)
       await opts.beforeStop().catch((err: unknown) => console.error(`useLabCluster(${tag}) beforeStop: ${String(err)}`));
+    if (lab && dir && LAB_KEEP) {
+      console.error(`LAB_KEEP=1: lab ${name} and ${dir} left as they are; remove with \`npm run lab -- down --name ${name}\``);
+      return;
+    }
     if (lab) for (const f of opts.healOnStop ?? []) for (const n of lab.nodes) await lab.heal(f, n.scvm.target).catch(() => undefined);
     await lab?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
