@@ -105,7 +105,9 @@ describeLab('lab faults', () => {
     t = Date.now();
     expect(await lastProbeOk('esxi-1', t)).toBe(true);
     expect(lab.io(t)['esxi-1']!.servedBy).toBe('scvm-1');
-    expect((await lab.exec('ctl', `ssh smartx@${lab.nodes[0]!.scvm.mgmtIp} true`)).code).toBe(0);
+    const ssh = await lab.exec('ctl', `ssh -o ConnectTimeout=5 smartx@${lab.nodes[0]!.scvm.mgmtIp} true`);
+    // ssh's own words on failure say whether it was the network, the listener or the login.
+    expect({ code: ssh.code, stderr: ssh.code === 0 ? '' : ssh.stderr }).toEqual({ code: 0, stderr: '' });
   });
 
   test('sshd-hang: TCP connects but SSH stalls until healed', async () => {

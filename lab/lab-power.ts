@@ -110,7 +110,26 @@ async function startSshd(s: LabState, target: string): Promise<void> {
   });
   // The listener, not a session orphaned by an earlier sshd: only the listener's title names its config.
   const isListener = (p: number) => !before.has(p) && comm(p) === 'sshd' && cmdline(p).includes(conf);
-  s.setPid(`${target}:sshd`, await waitFor(`${target} sshd`, 10_000, () => childrenOf(init).find(isListener)));
+  const listener = await waitFor(`${target} sshd`, 10_000, () => childrenOf(init).find(isListener));
+  s.setPid(`${target}:sshd`, listener);
+  // sshd forks into the background before it binds port 22, so a booted host is not reachable yet
+  // when the listener process appears: wait for the LISTEN socket in the host's network namespace.
+  await waitFor(`${target} sshd to listen on port 22`, 10_000, () => (listensOnSsh(listener) ? true : undefined));
+}
+
+/** True when the network namespace of pid has a TCP socket listening on port 22 (0x0016, state 0A). */
+function listensOnSsh(pid: number): boolean {
+  try {
+    return fs
+      .readFileSync(`/proc/${pid}/net/tcp`, 'utf8')
+      .split('\n')
+      .some((line) => {
+        const f = line.trim().split(/\s+/);
+        return f[1]?.endsWith(':0016') === true && f[3] === '0A';
+      });
+  } catch {
+    return false;
+  }
 }
 
 async function stopSshd(s: LabState, target: string): Promise<void> {
