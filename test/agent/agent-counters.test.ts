@@ -5,20 +5,10 @@
  * over and cron's new loop carries on counting from the status file (same boot); the heal is one
  * failback after the delay. INTERVAL=1 s, FAILBACK_DELAY=6 s, PING_TIMEOUT=1 s.
  */
-import { Lab, type LabNode } from '../../lab/lab';
-import {
-  AgentKey,
-  agentLog,
-  authorizeOnScvms,
-  installAgent,
-  routeVia,
-  settledLoopPids,
-  status,
-  until,
-  type AgentTiming,
-} from './agent-lab';
+import type { LabNode } from '../../lab/lab';
+import { agentLog, installAgent, routeVia, settledLoopPids, status, until, type AgentTiming } from './agent-lab';
 import { describeLab } from '../support/describe-lab';
-import { testLabName } from '../../lab/test-support';
+import { useAgentLab } from './use-agent-lab';
 
 jest.setTimeout(300_000);
 
@@ -29,31 +19,18 @@ const CRON_RESTART_MS = 60_000 + 30_000;
 const COUNTERS = ['failovers', 'failbacks', 'route_changes', 'last_decision', 'last_reason', 'last_decision_at'] as const;
 const counters = (st: Record<string, string>): Record<string, string | undefined> => Object.fromEntries(COUNTERS.map((k) => [k, st[k]]));
 
-let lab: Lab | undefined;
-let key: AgentKey | undefined;
+const node = (i: number): LabNode => agentLab.node(i);
+const peersStorage = (n: LabNode): string[] => agentLab.peersStorage(n);
 
-function node(i: number): LabNode {
-  const n = lab?.nodes[i - 1];
-  if (!n) throw new Error(`no node ${i}`);
-  return n;
-}
-const peersStorage = (n: LabNode): string[] => (lab as Lab).nodes.filter((m) => m !== n).map((m) => m.scvm.storageIp);
+const agentLab = useAgentLab('tcount', { lab: { nodes: 3 } });
 
 describeLab('agent heartbeat counters (issue 16)', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 3, name: testLabName('tcount') });
-    key = new AgentKey();
-    authorizeOnScvms(lab, key);
-    await installAgent(lab, node(1), key, T, 'rest');
+    await installAgent(agentLab.lab, node(1), agentLab.key, T, 'rest');
   }, 150_000);
 
-  afterAll(async () => {
-    await lab?.stop();
-    key?.remove();
-  }, 120_000);
-
   test('a failover and a failback are counted with decision and reason; a loop killed and restarted by cron keeps counting', async () => {
-    const l = lab as Lab;
+    const l = agentLab.lab;
     const n = node(1);
     const local = n.scvm.storageIp;
     const why = (): string => `\nroute via ${routeVia(n)}; heartbeat ${JSON.stringify(status(n))}\nagent log:\n${agentLog(n)}`;

@@ -13,20 +13,7 @@
  * kill -9 follows node-3's own scenario.)
  */
 import { Lab, type LabNode } from '../../lab/lab';
-import {
-  AgentKey,
-  agentLog,
-  authorizeOnScvms,
-  installAgent,
-  installDir,
-  loopPids,
-  rewriteConf,
-  routeVia,
-  sleep,
-  status,
-  until,
-  type AgentTiming,
-} from './agent-lab';
+import { agentLog, installAgent, installDir, loopPids, rewriteConf, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
 import { updateScvm } from '../../lab/services/cluster-state';
 import {
   blockMeta,
@@ -42,7 +29,7 @@ import {
   type Outcome,
 } from './agent-lab-probes';
 import { describeLab } from '../support/describe-lab';
-import { testLabName } from '../../lab/test-support';
+import { useAgentLab } from './use-agent-lab';
 
 jest.setTimeout(300_000);
 
@@ -53,16 +40,10 @@ const HUGE_BYTES = 50 * 1024 * 1024;
 /** Longest any one iteration (or one of its children) may take, with a loaded 2-core CI box's margin. */
 const ITERATION_BOUND_MS = 20_000;
 
-let lab: Lab | undefined;
-let key: AgentKey | undefined;
 const measured: Record<string, number | string> = {};
 
-function node(i: number): LabNode {
-  const n = lab?.nodes[i - 1];
-  if (!n) throw new Error(`no node ${i}`);
-  return n;
-}
-const L = (): Lab => lab as Lab;
+const node = (i: number): LabNode => agentLab.node(i);
+const L = (): Lab => agentLab.lab;
 const peersStorage = (n: LabNode): string[] =>
   L()
     .nodes.filter((m) => m !== n)
@@ -309,13 +290,19 @@ const s: {
   hung?: Promise<Outcome<Awaited<ReturnType<typeof metaHungEverywhere>>>>;
 } = {};
 
+const agentLab = useAgentLab('thostile', { lab: { nodes: 3 }, beforeStop: reportScenarios });
+
+/** Runs while the lab is still up: every scenario settled, its measurements printed, meta unblocked. */
+async function reportScenarios(): Promise<void> {
+  await Promise.all(Object.values(s));
+  console.log(`hostile-fault measurements: ${JSON.stringify(measured)}`);
+  for (const n of agentLab.lab.nodes) unblockMeta(n);
+}
+
 describeLab('agent under hostile faults (issue 12)', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 3, name: testLabName('thostile') });
-    key = new AgentKey();
-    authorizeOnScvms(lab, key);
-    const l = lab;
-    await Promise.all(l.nodes.map((n) => installAgent(l, n, key as AgentKey, T, 'rest')));
+    const l = agentLab.lab;
+    await Promise.all(l.nodes.map((n) => installAgent(l, n, agentLab.key, T, 'rest')));
     await until('every host routed via its own SCVM', 60_000, () =>
       l.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'),
     );
@@ -330,14 +317,6 @@ describeLab('agent under hostile faults (issue 12)', () => {
     s.drain = settle(s.blindDies.then(() => drainTargetDies(node(1), node(2), node(3))));
     s.kill = settle(s.huge.then(() => killDuringSwitch(node(3), node(1))));
     s.hung = settle(Promise.all([s.drain, s.kill]).then(() => metaHungEverywhere()));
-  }, 120_000);
-
-  afterAll(async () => {
-    await Promise.all(Object.values(s));
-    console.log(`hostile-fault measurements: ${JSON.stringify(measured)}`);
-    for (const n of lab?.nodes ?? []) unblockMeta(n);
-    await lab?.stop();
-    key?.remove();
   }, 120_000);
 
   test('a real SCVM storage link failure still moves IO to a peer within a bounded time', async () => {
@@ -427,7 +406,7 @@ describeLab('agent under hostile faults (issue 12)', () => {
     measured.hungBlindMs = r.blindMs;
     measured.hungHeartbeatStaleMs = r.staleMs;
     for (const h of r.hosts) {
-      const n = (lab as Lab).nodes.find((m) => m.esxi.target === h.host) as LabNode;
+      const n = agentLab.lab.nodes.find((m) => m.esxi.target === h.host) as LabNode;
       expect(h).toEqual({
         host: h.host,
         route: n.scvm.storageIp,

@@ -10,19 +10,16 @@
  * came back, and a second failover in the window would have been a matter of chance, not of the
  * agent. The rate of false moves per hour is the loss-profile benchmark's (docs/benchmarks.md).
  */
-import { Lab } from '../../lab/lab';
-import { AgentKey, agentLog, authorizeOnScvms, installAgent, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
+import { agentLog, installAgent, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
 import { agentRouteAudit, nfsRouteAdds } from './agent-lab-probes';
 import { describeLab } from '../support/describe-lab';
-import { testLabName } from '../../lab/test-support';
+import { useAgentLab } from './use-agent-lab';
 
 jest.setTimeout(420_000);
 
 const T: AgentTiming = { interval: 3, failbackDelay: 180, pingTimeout: 1 };
 const WINDOW_MS = 3 * 60_000;
 
-let lab: Lab | undefined;
-let key: AgentKey | undefined;
 let t0 = 0;
 let t1 = 0;
 /** Per host: heartbeat fields seen during the window (blind, fetch). */
@@ -30,17 +27,27 @@ const seen: Record<string, { blind: Set<string>; fetch: Set<string>; maxFetchFai
 /** Length of each host's agent log when the loss began (its install-time lines come before). */
 const logAt0: Record<string, number> = {};
 
+const agentLab = useAgentLab('tloss', { lab: { nodes: 3 }, beforeStop: reportLossWindow });
+
+/** Runs while the lab is still up: what each host's agent saw and decided in the loss window. */
+async function reportLossWindow(): Promise<void> {
+  for (const n of agentLab.lab.nodes) {
+    const s = seen[n.esxi.target];
+    // The agent's own decisions in the window (why it moved, if it did): evidence for tuning.
+    const decisions = agentLog(n).slice(logAt0[n.esxi.target]).split('\n').filter(Boolean).slice(-12);
+    console.log(
+      `${n.esxi.target} under loss: route adds ${nfsRouteAdds(agentLab.lab, n, t0).length}, blind ${[...(s?.blind ?? [])]}, fetch ${[...(s?.fetch ?? [])]}, max fetch_fails ${s?.maxFetchFails}\n${decisions.join('\n')}`,
+    );
+  }
+}
+
 describeLab('agent under packet loss (issue 12)', () => {
   beforeAll(async () => {
     const tStart = Date.now();
     const phases: string[] = [];
     const phase = (what: string): number => phases.push(`${what} ${((Date.now() - tStart) / 1000).toFixed(1)} s`);
-    lab = await Lab.start({ nodes: 3, name: testLabName('tloss') });
-    phase('lab up');
-    key = new AgentKey();
-    authorizeOnScvms(lab, key);
-    const l = lab;
-    await Promise.all(l.nodes.map((n) => installAgent(l, n, key as AgentKey, T, 'rest')));
+    const l = agentLab.lab;
+    await Promise.all(l.nodes.map((n) => installAgent(l, n, agentLab.key, T, 'rest')));
     await until('every host routed via its own SCVM', 60_000, () =>
       l.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'),
     );
@@ -69,21 +76,8 @@ describeLab('agent under packet loss (issue 12)', () => {
     console.log(`loss lab phases: ${phases.join(', ')}`);
   }, WINDOW_MS + 180_000);
 
-  afterAll(async () => {
-    for (const n of lab?.nodes ?? []) {
-      const s = seen[n.esxi.target];
-      // The agent's own decisions in the window (why it moved, if it did): evidence for tuning.
-      const decisions = agentLog(n).slice(logAt0[n.esxi.target]).split('\n').filter(Boolean).slice(-12);
-      console.log(
-        `${n.esxi.target} under loss: route adds ${lab ? nfsRouteAdds(lab, n, t0).length : '?'}, blind ${[...(s?.blind ?? [])]}, fetch ${[...(s?.fetch ?? [])]}, max fetch_fails ${s?.maxFetchFails}\n${decisions.join('\n')}`,
-      );
-    }
-    await lab?.stop();
-    key?.remove();
-  }, 120_000);
-
   test('5 % loss on every link for 3 minutes: no route change, never blind', () => {
-    const l = lab as Lab;
+    const l = agentLab.lab;
     for (const n of l.nodes.slice(1)) {
       const inWindow = nfsRouteAdds(l, n, t0).filter((c) => c.t <= t1);
       expect({ host: n.esxi.target, adds: inWindow.map((c) => c.via) }).toEqual({ host: n.esxi.target, adds: [] });
@@ -95,7 +89,7 @@ describeLab('agent under packet loss (issue 12)', () => {
   });
 
   test('30 % loss on the local SCVM storage link: at most one failover, no more than 2 route changes in 3 minutes', () => {
-    const l = lab as Lab;
+    const l = agentLab.lab;
     const n = l.nodes[0]!;
     const adds = nfsRouteAdds(l, n, t0).filter((c) => c.t <= t1);
     const failovers = adds.filter((c) => c.via !== n.scvm.storageIp);

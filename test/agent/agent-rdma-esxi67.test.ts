@@ -11,25 +11,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Lab, type LabNode } from '../../lab/lab';
+import type { LabNode } from '../../lab/lab';
 import { discoverCommand, parseDiscoverOutput, parseSessionList } from '../../src/discover/discover-parse';
 import { accessIpOf } from '../../src/discover/pair-hosts';
-import {
-  AgentKey,
-  AGENT_SRC,
-  agentLog,
-  authorizeOnScvms,
-  installAgent,
-  installDir,
-  routeVia,
-  SCVM_USER,
-  sleep,
-  status,
-  until,
-  type AgentTiming,
-} from './agent-lab';
+import { AGENT_SRC, agentLog, installAgent, installDir, routeVia, SCVM_USER, sleep, status, until, type AgentTiming } from './agent-lab';
 import { describeLab } from '../support/describe-lab';
-import { testLabName } from '../../lab/test-support';
+import { useAgentLab } from './use-agent-lab';
 
 jest.setTimeout(240_000);
 
@@ -38,38 +25,26 @@ const T: AgentTiming = { interval: 1, failbackDelay: 6, pingTimeout: 1 };
 const PROBE_SRC = path.resolve(__dirname, '../../esxi/probe/probe.sh');
 const HOST_OPS_SRC = path.resolve(__dirname, '../../esxi/apply/host-ops.sh');
 
-let lab: Lab | undefined;
-let key: AgentKey | undefined;
 let installedAt = 0;
 
-function node(i: number): LabNode {
-  const n = lab?.nodes[i - 1];
-  if (!n) throw new Error(`no node ${i}`);
-  return n;
-}
+const node = (i: number): LabNode => agentLab.node(i);
 const access = (n: LabNode): string => {
   if (n.scvm.accessIp === undefined) throw new Error(`${n.name} has no access IP: the lab's rdma option did not take`);
   return n.scvm.accessIp;
 };
 
+const agentLab = useAgentLab('ag-rdma67', { lab: { nodes: 3, rdma: true, esxiVersion: '6.7' } });
+
 describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 3, name: testLabName('ag-rdma67'), rdma: true, esxiVersion: '6.7', replaceStale: true });
-    const l = lab;
-    key = new AgentKey();
-    authorizeOnScvms(l, key);
+    const l = agentLab.lab;
     installedAt = Date.now();
-    await Promise.all(l.nodes.map((n) => installAgent(l, n, key as AgentKey, T, n.index === 3 ? 'ssh' : 'rest')));
-  });
-
-  afterAll(async () => {
-    await lab?.stop();
-    key?.remove();
+    await Promise.all(l.nodes.map((n) => installAgent(l, n, agentLab.key, T, n.index === 3 ? 'ssh' : 'rest')));
   });
 
   test('before install, SmartX deploy left 33.2 and the SCVM storage /32 via the access IP (the lab models it)', async () => {
-    for (const n of (lab as Lab).nodes) {
-      const routes = await (lab as Lab).execOk(n.esxi.target, 'esxcfg-route -l');
+    for (const n of agentLab.lab.nodes) {
+      const routes = await agentLab.lab.execOk(n.esxi.target, 'esxcfg-route -l');
       expect(routes).toMatch(new RegExp(`192\\.168\\.33\\.2\\s+255\\.255\\.255\\.255\\s+${access(n).replace(/\./g, '\\.')}\\s`));
       expect(routes).toMatch(
         new RegExp(`${n.scvm.storageIp.replace(/\./g, '\\.')}\\s+255\\.255\\.255\\.255\\s+${access(n).replace(/\./g, '\\.')}\\s`),
@@ -78,7 +53,7 @@ describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
   });
 
   test('install adopts 33.2 via the local access IP as local: 0 route changes, heartbeat local, every source works', async () => {
-    const l = lab as Lab;
+    const l = agentLab.lab;
     for (const n of l.nodes) {
       await until(`${n.esxi.target} heartbeat local via ${access(n)}`, 30_000, () => {
         const s = status(n);
@@ -100,7 +75,7 @@ describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
   });
 
   test("SCVM storage link down: IO fails over via a peer's access IP, and back via the local one", async () => {
-    const l = lab as Lab;
+    const l = agentLab.lab;
     const n = node(1);
     const peers = l.nodes.filter((m) => m !== n).map(access);
     await l.fault('storage-down', n.scvm.target);
@@ -135,7 +110,7 @@ describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
   });
 
   test("--fetch-once on the ESXi host itself lists this cluster's SCVMs (conf file, and keys prepended on stdin)", async () => {
-    const l = lab as Lab;
+    const l = agentLab.lab;
     const n = node(2);
     const dir = installDir(n);
     const want = `${l.nodes
@@ -161,7 +136,7 @@ describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
   });
 
   test("discover's host command finds each SCVM's access IP in that host's routes", async () => {
-    const l = lab as Lab;
+    const l = agentLab.lab;
     for (const n of l.nodes) {
       const out = await l.execOk(
         n.esxi.target,
@@ -181,7 +156,7 @@ describeLab('agent on an RDMA cluster and ESXi 6.7 busybox', () => {
   });
 
   test('on the 6.7 profile the agent, probe.sh and host-ops.sh run with no "not found"', async () => {
-    const l = lab as Lab;
+    const l = agentLab.lab;
     const n = node(2);
     // The profile really lacks what public sources say ESXi's busybox lacks.
     for (const cmd of ['tr', 'pgrep', 'base64']) {

@@ -4,49 +4,37 @@
  * would have made (and that the real route disagrees); then, once healed, the failback it would make.
  * INTERVAL=1 s, FAILBACK_DELAY=4 s, PING_TIMEOUT=1 s.
  */
-import { Lab, type LabNode } from '../../lab/lab';
-import { AgentKey, agentLog, authorizeOnScvms, installAgent, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
+import type { LabNode } from '../../lab/lab';
+import { agentLog, installAgent, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
 import { agentRouteAudit, nfsRouteChanges } from './agent-lab-probes';
 import { describeLab } from '../support/describe-lab';
-import { testLabName } from '../../lab/test-support';
+import { useAgentLab } from './use-agent-lab';
 
 jest.setTimeout(240_000);
 
 const T: AgentTiming = { interval: 1, failbackDelay: 4, pingTimeout: 1 };
 
-let lab: Lab | undefined;
-let key: AgentKey | undefined;
 let installedAt = 0;
 const steady: Record<string, string>[] = [];
 
-function node(i: number): LabNode {
-  const n = lab?.nodes[i - 1];
-  if (!n) throw new Error(`no node ${i}`);
-  return n;
-}
-const peersStorage = (n: LabNode): string[] => (lab as Lab).nodes.filter((m) => m !== n).map((m) => m.scvm.storageIp);
+const node = (i: number): LabNode => agentLab.node(i);
+const peersStorage = (n: LabNode): string[] => agentLab.peersStorage(n);
+
+const agentLab = useAgentLab('tshadow', { lab: { nodes: 3 } });
 
 describeLab('agent in shadow mode (issue 12)', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 3, name: testLabName('tshadow') });
-    key = new AgentKey();
-    authorizeOnScvms(lab, key);
-    const l = lab;
+    const l = agentLab.lab;
     // A cluster in service already routes 33.2 (SmartX deploy, a legacy agent); a fresh lab does not,
     // and a shadow agent never adds it.
     await Promise.all(l.nodes.map((n) => l.execOk(n.esxi.target, `esxcfg-route -a 192.168.33.2/32 ${n.scvm.storageIp}`)));
     installedAt = Date.now();
-    await Promise.all(l.nodes.map((n) => installAgent(l, n, key as AgentKey, T, 'rest', { MODE: 'shadow' })));
+    await Promise.all(l.nodes.map((n) => installAgent(l, n, agentLab.key, T, 'rest', { MODE: 'shadow' })));
     await until('every shadow agent settled on its own SCVM', 60_000, () =>
       l.nodes.every((n) => status(n).shadow_target === n.scvm.storageIp),
     );
     await sleep(2_000);
     for (const n of l.nodes) steady.push(status(n));
-  }, 120_000);
-
-  afterAll(async () => {
-    await lab?.stop();
-    key?.remove();
   }, 120_000);
 
   test('at rest: mode shadow, the agent agrees with the real route', () => {
@@ -65,7 +53,7 @@ describeLab('agent in shadow mode (issue 12)', () => {
   });
 
   test('storage fault: shows the failover it would make, never makes it; then the failback', async () => {
-    const l = lab as Lab;
+    const l = agentLab.lab;
     const n = node(1);
     const t0 = Date.now();
     await l.fault('storage-down', n.scvm.target);
@@ -105,7 +93,7 @@ describeLab('agent in shadow mode (issue 12)', () => {
   });
 
   test('no shadow agent changed a route', () => {
-    const l = lab as Lab;
+    const l = agentLab.lab;
     for (const n of l.nodes) {
       expect(nfsRouteChanges(l, n, installedAt)).toEqual([]);
       expect(agentRouteAudit(l, n, installedAt - 1_000)).toEqual([]);

@@ -6,30 +6,24 @@
  * peers would land in-zone only one time in three — and out of the zone only when the zone has no
  * healthy SCVM left. INTERVAL=1 s, FAILBACK_DELAY=2 s, PING_TIMEOUT=1 s.
  */
-import { Lab, type LabNode } from '../../lab/lab';
-import { AgentKey, authorizeOnScvms, installAgent, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
+import type { LabNode } from '../../lab/lab';
+import { installAgent, routeVia, sleep, status, until, type AgentTiming } from './agent-lab';
 import { nfsRouteAdds } from './agent-lab-probes';
 import { describeLab } from '../support/describe-lab';
-import { testLabName } from '../../lab/test-support';
+import { useAgentLab } from './use-agent-lab';
 
 jest.setTimeout(300_000);
 
 const T: AgentTiming = { interval: 1, failbackDelay: 2, pingTimeout: 1 };
 const ZONES: Record<number, number[]> = { 1: [1, 2], 2: [1, 2], 3: [3, 4], 4: [3, 4] };
 
-let lab: Lab | undefined;
-let key: AgentKey | undefined;
 let installedAt = 0;
 
-function node(i: number): LabNode {
-  const n = lab?.nodes[i - 1];
-  if (!n) throw new Error(`no node ${i}`);
-  return n;
-}
+const node = (i: number): LabNode => agentLab.node(i);
 
 /** Storage links of `down` fail together; returns where `watch`'s IO went (and its heartbeat kind). */
 async function failOver(down: number[], watch: number) {
-  const l = lab as Lab;
+  const l = agentLab.lab;
   const n = node(watch);
   await Promise.all(down.map((i) => l.fault('storage-down', node(i).scvm.target)));
   try {
@@ -52,27 +46,21 @@ async function failOver(down: number[], watch: number) {
   }
 }
 
+const agentLab = useAgentLab('tzone', { lab: { nodes: 4 } });
+
 describeLab('agent in a stretched cluster (issue 12)', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 4, name: testLabName('tzone') });
-    key = new AgentKey();
-    authorizeOnScvms(lab, key);
-    const l = lab;
+    const l = agentLab.lab;
     await Promise.all(
       l.nodes.map((n) => {
         const zonePeers = (ZONES[n.index] ?? []).filter((i) => i !== n.index).map((i) => node(i).scvm.storageIp);
-        return installAgent(l, n, key as AgentKey, T, 'rest', { ZONE_PEER_STORAGE_IPS: zonePeers.join(' ') });
+        return installAgent(l, n, agentLab.key, T, 'rest', { ZONE_PEER_STORAGE_IPS: zonePeers.join(' ') });
       }),
     );
     await until('every host routed via its own SCVM', 60_000, () =>
       l.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'),
     );
     installedAt = Date.now();
-  }, 120_000);
-
-  afterAll(async () => {
-    await lab?.stop();
-    key?.remove();
   }, 120_000);
 
   test('an SCVM fails: its host goes to the other SCVM of its zone, every time', async () => {
@@ -90,8 +78,8 @@ describeLab('agent in a stretched cluster (issue 12)', () => {
     }
     console.log(`zone failovers: ${picks.join(', ')}`);
     // node-4's SCVM never failed and node-2's only later: their routes never moved.
-    expect(nfsRouteAdds(lab as Lab, node(4), installedAt)).toEqual([]);
-    expect(nfsRouteAdds(lab as Lab, node(2), installedAt)).toEqual([]);
+    expect(nfsRouteAdds(agentLab.lab, node(4), installedAt)).toEqual([]);
+    expect(nfsRouteAdds(agentLab.lab, node(2), installedAt)).toEqual([]);
   });
 
   test('both SCVMs of a zone fail: IO goes to the other zone by storage, not to a management IP', async () => {

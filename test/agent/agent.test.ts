@@ -12,12 +12,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { Lab, type LabNode } from '../../lab/lab';
+import type { LabNode } from '../../lab/lab';
 import type { HostIoSummary } from '../../lab/services/io-summary';
 import {
-  AgentKey,
   agentLog,
-  authorizeOnScvms,
   esxiPath,
   installAgent,
   installDir,
@@ -30,7 +28,7 @@ import {
   type AgentTiming,
 } from './agent-lab';
 import { describeLab } from '../support/describe-lab';
-import { testLabName } from '../../lab/test-support';
+import { useAgentLab } from './use-agent-lab';
 
 jest.setTimeout(240_000);
 
@@ -57,21 +55,15 @@ async function result<T>(p: Promise<Outcome<T>> | undefined): Promise<T> {
   return r.value;
 }
 
-let lab: Lab | undefined;
-let key: AgentKey | undefined;
 let steadyAt = 0;
 /** IO and status of every host over the steady window, taken before any scenario starts. */
 const steady: { node: LabNode; route: string; st: Record<string, string>; io: HostIoSummary }[] = [];
 const measured: Record<string, number | string> = {};
 
-function nodeOf(i: number): LabNode {
-  const n = lab?.nodes[i - 1];
-  if (!n) throw new Error(`no node ${i}`);
-  return n;
-}
+const nodeOf = (i: number): LabNode => agentLab.node(i);
 
 function io(n: LabNode, since: number): HostIoSummary {
-  const s = lab?.io(since)[n.esxi.target];
+  const s = agentLab.lab.io(since)[n.esxi.target];
   if (!s) throw new Error(`no IO probe log for ${n.esxi.target}`);
   return s;
 }
@@ -89,14 +81,14 @@ function nfsRouteChanges(n: LabNode, since: number): HostIoSummary['routeChanges
   return io(n, since).routeChanges.filter((r) => r.dst === NFS || r.dst === `${NFS}/32`);
 }
 
-const otherStorage = (n: LabNode): string[] => (lab as Lab).nodes.filter((m) => m !== n).map((m) => m.scvm.storageIp);
-const otherMgmt = (n: LabNode): string[] => (lab as Lab).nodes.filter((m) => m !== n).map((m) => m.scvm.mgmtIp);
+const otherStorage = (n: LabNode): string[] => agentLab.lab.nodes.filter((m) => m !== n).map((m) => m.scvm.storageIp);
+const otherMgmt = (n: LabNode): string[] => agentLab.lab.nodes.filter((m) => m !== n).map((m) => m.scvm.mgmtIp);
 
 // ------------------------------------------------------------------ scenarios
 
 async function scvmStorageDown(n: LabNode) {
   const t0 = Date.now();
-  await (lab as Lab).fault('storage-down', n.scvm.target);
+  await agentLab.lab.fault('storage-down', n.scvm.target);
   await until('failover to another SCVM storage IP', 15_000, () => otherStorage(n).includes(routeVia(n)));
   await sleep(2_000);
   const during = io(n, t0 - 200);
@@ -108,7 +100,7 @@ async function scvmStorageDown(n: LabNode) {
     kind: await settledKind(n),
   };
   const tHeal = Date.now();
-  await (lab as Lab).heal('storage-down', n.scvm.target);
+  await agentLab.lab.heal('storage-down', n.scvm.target);
   await until('failback to the local SCVM', 30_000, () => routeVia(n) === n.scvm.storageIp);
   await sleep(1_000);
   const back = nfsRouteChanges(n, tHeal).find((r) => r.action === 'add' && r.via === n.scvm.storageIp);
@@ -125,20 +117,20 @@ async function scvmStorageDown(n: LabNode) {
 }
 
 async function esxiStorageDown(n: LabNode) {
-  await (lab as Lab).fault('storage-down', n.esxi.target);
+  await agentLab.lab.fault('storage-down', n.esxi.target);
   const t0 = Date.now();
   await until('management fallback', 20_000, () => otherMgmt(n).includes(routeVia(n)));
   await sleep(1_500);
   const afterMs = Date.now() - t0;
   const fallback = { kind: await settledKind(n), servedBy: io(n, Date.now() - 1_000).servedBy, afterMs, log: agentLog(n) };
-  await (lab as Lab).heal('storage-down', n.esxi.target);
+  await agentLab.lab.heal('storage-down', n.esxi.target);
   await until('back to the local SCVM storage IP', 40_000, () => routeVia(n) === n.scvm.storageIp);
   await sleep(1_000);
   return { fallback, recoveredKind: await settledKind(n), servedAfter: io(n, Date.now() - 800).servedBy };
 }
 
 async function accessUnhealthyThenMetaDown(n: LabNode) {
-  const l = lab as Lab;
+  const l = agentLab.lab;
   await l.fault('access-unhealthy', n.scvm.target);
   await until('failover away from the unhealthy access', 15_000, () => otherStorage(n).includes(routeVia(n)));
   // The heartbeat is written at the end of the iteration that moved the route.
@@ -177,7 +169,7 @@ async function waitForNewLoop(n: LabNode, oldPid: string, since: number) {
 async function killNine(n: LabNode) {
   const old = status(n).pid as string;
   const t0 = Date.now();
-  await (lab as Lab).execOk(n.esxi.target, `kill -9 ${old}`);
+  await agentLab.lab.execOk(n.esxi.target, `kill -9 ${old}`);
   const r = await waitForNewLoop(n, old, t0);
   return { ...r, changes: nfsRouteChanges(n, t0).length, route: routeVia(n), log: agentLog(n) };
 }
@@ -195,7 +187,7 @@ async function upgrade(n: LabNode) {
 
 async function reboot(n: LabNode) {
   const old = status(n).pid as string;
-  await (lab as Lab).reboot(n.esxi.target);
+  await agentLab.lab.reboot(n.esxi.target);
   const booted = Date.now();
   const routeAtBoot = routeVia(n);
   const r = await waitForNewLoop(n, old, booted);
@@ -204,7 +196,7 @@ async function reboot(n: LabNode) {
 
 /** 128 addresses (the storage + management IPs of a 64-node cluster), most of them dead. */
 async function pingFanout(n: LabNode) {
-  const l = lab as Lab;
+  const l = agentLab.lab;
   const live = l.nodes.flatMap((m) => [m.scvm.storageIp, m.scvm.mgmtIp, m.esxi.storageIp, m.esxi.mgmtIp]);
   const dead: string[] = [];
   for (let i = 150; dead.length < 128 - live.length; i++) dead.push(`10.20.0.${i}`, `10.10.0.${i}`);
@@ -228,7 +220,7 @@ async function pingFanout(n: LabNode) {
 /** The whole local SCVM stops (meta, NFS, links): the agent must not wait for its meta. */
 async function scvmDown(n: LabNode) {
   const t0 = Date.now();
-  await (lab as Lab).fault('scvm-down', n.scvm.target);
+  await agentLab.lab.fault('scvm-down', n.scvm.target);
   // The lab stops the SCVM's services first and takes its links down last (up to a few seconds
   // later); the agent can only see the links. Its own reaction is measured from the links going.
   const linksDown = Date.now();
@@ -239,7 +231,7 @@ async function scvmDown(n: LabNode) {
   const during = io(n, t0 - 200);
   const moved = nfsRouteChanges(n, t0).find((r) => r.action === 'add' && r.via !== n.scvm.storageIp);
   const kind = await settledKind(n);
-  await (lab as Lab).heal('scvm-down', n.scvm.target);
+  await agentLab.lab.heal('scvm-down', n.scvm.target);
   await until('failback once the SCVM is back', 60_000, () => routeVia(n) === n.scvm.storageIp);
   return {
     ioGapMs: during.longestGapMs,
@@ -263,7 +255,7 @@ async function psCheck(n: LabNode) {
     'is_our_loop "$c" || echo CROND-IS-NOT',
     '/bin/ps -c | head -1',
   ].join('\n');
-  return (lab as Lab).execOk(n.esxi.target, script);
+  return agentLab.lab.execOk(n.esxi.target, script);
 }
 
 // ------------------------------------------------------------------ setup
@@ -280,13 +272,18 @@ const scenarios: {
   scvmDown?: Promise<Outcome<Awaited<ReturnType<typeof scvmDown>>>>;
 } = {};
 
+const agentLab = useAgentLab('zra-agent', { lab: { nodes: 7 }, beforeStop: reportScenarios });
+
+/** Runs while the lab is still up: every scenario settled, its measurements printed. */
+async function reportScenarios(): Promise<void> {
+  await Promise.all(Object.values(scenarios));
+  console.log(`agent lab measurements: ${JSON.stringify(measured)}`);
+}
+
 describeLab('reroute agent in the lab', () => {
   beforeAll(async () => {
-    lab = await Lab.start({ nodes: 7, name: testLabName('zra-agent') });
-    key = new AgentKey();
-    authorizeOnScvms(lab, key);
-    const l = lab;
-    await Promise.all(l.nodes.map((n) => installAgent(l, n, key as AgentKey, T, n.index >= 5 ? 'ssh' : 'rest')));
+    const l = agentLab.lab;
+    await Promise.all(l.nodes.map((n) => installAgent(l, n, agentLab.key, T, n.index >= 5 ? 'ssh' : 'rest')));
     await until('every host routed via its own SCVM', 30_000, () =>
       l.nodes.every((n) => routeVia(n) === n.scvm.storageIp && status(n).target_kind === 'local'),
     );
@@ -307,13 +304,6 @@ describeLab('reroute agent in the lab', () => {
     const homeAgain = Promise.all([scenarios.scvmStorage, scenarios.esxiStorage, scenarios.access]);
     scenarios.scvmDown = settle(homeAgain.then(() => scvmDown(nodeOf(7))));
   }, 150_000);
-
-  afterAll(async () => {
-    await Promise.all(Object.values(scenarios));
-    console.log(`agent lab measurements: ${JSON.stringify(measured)}`);
-    await lab?.stop();
-    key?.remove();
-  }, 120_000);
 
   test('steady state: every ESXi routes 33.2 via its own SCVM storage IP and is served by it', () => {
     expect(steady).toHaveLength(7);
@@ -433,7 +423,7 @@ describeLab('reroute agent in the lab', () => {
   test('hosts without a fault never saw the route move while the others failed over', async () => {
     await Promise.all(Object.values(scenarios));
     for (const i of [1, 5]) expect(nfsRouteChanges(nodeOf(i), steadyAt)).toEqual([]);
-    for (const n of (lab as Lab).nodes) {
+    for (const n of agentLab.lab.nodes) {
       expect(await settledLoopPids(n)).toHaveLength(1);
       expect(routeVia(n)).toBe(n.scvm.storageIp);
     }

@@ -7,7 +7,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Lab } from '../../lab/lab';
 import { readBundle } from '../../src/agent/bundle-read';
 import { parseManifest } from '../../src/manifest';
 import type { Manifest } from '../../src/manifest/manifest-types';
@@ -15,11 +14,10 @@ import { observeCluster, probeCommand, probeContext, type ObserveConnection, typ
 import type { EsxiObserved, ScvmObserved } from '../../src/observe/observed-types';
 import { parseProbeOutput } from '../../src/observe/parse-probe-output';
 import { shellQuote } from '../../src/core/shell-quote';
-import { testLabName } from '../../lab/test-support';
+import { useLab } from '../support/use-lab';
 import { describeLab } from '../support/describe-lab';
 
 const ROOT = path.join(__dirname, '..', '..');
-let lab: Lab;
 let manifest: Manifest;
 
 function labConnection(target: ObserveTarget): ObserveConnection {
@@ -27,7 +25,7 @@ function labConnection(target: ObserveTarget): ObserveConnection {
   const labTarget = `${target.kind}-${n}`;
   return {
     exec: async (cmd, o) => {
-      const r = await lab.exec(labTarget, cmd, {
+      const r = await probeLab.lab.exec(labTarget, cmd, {
         input: o?.stdin === undefined ? undefined : o.stdin.toString(),
         timeoutMs: o?.timeoutMs ?? 60_000,
         ...(target.kind === 'scvm' ? { user: manifest.access.scvm.user } : {}),
@@ -42,7 +40,7 @@ async function probe(nodeIndex: number): Promise<EsxiObserved> {
   const node = manifest.nodes[nodeIndex];
   if (!node) throw new Error('no such node');
   const script = fs.readFileSync(path.join(ROOT, 'esxi', 'probe', 'probe.sh'), 'utf8');
-  const r = await lab.exec(`esxi-${nodeIndex + 1}`, probeCommand(manifest, node), { input: script });
+  const r = await probeLab.lab.exec(`esxi-${nodeIndex + 1}`, probeCommand(manifest, node), { input: script });
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   const obs = parseProbeOutput(r.stdout, probeContext(manifest, node));
@@ -50,15 +48,13 @@ async function probe(nodeIndex: number): Promise<EsxiObserved> {
   return obs as EsxiObserved;
 }
 
-beforeAll(async () => {
-  lab = await Lab.start({ nodes: 2, name: testLabName('observe'), services: false });
-  const bundle = readBundle(path.join(ROOT, 'esxi', 'agent'));
-  manifest = parseManifest(lab.manifest({ clusterName: 'obs' }), 'lab.yaml', { bundledVersion: bundle.version });
-}, 600_000);
-
-afterAll(async () => {
-  await lab?.stop();
-}, 120_000);
+const probeLab = useLab('observe', {
+  lab: { nodes: 2, services: false },
+  ready: (l) => {
+    const bundle = readBundle(path.join(ROOT, 'esxi', 'agent'));
+    manifest = parseManifest(l.manifest({ clusterName: 'obs' }), 'lab.yaml', { bundledVersion: bundle.version });
+  },
+});
 
 describeLab('probe.sh on lab ESXi hosts', () => {
   it('observes a fresh cluster: ESXi crontab, local.sh, vmknics, crond; SCVM keys through sudo -n', async () => {
@@ -85,8 +81,8 @@ describeLab('probe.sh on lab ESXi hosts', () => {
     const n1 = manifest.nodes[0];
     const n2 = manifest.nodes[1];
     if (!n1 || !n2) throw new Error('lab has 2 nodes');
-    await lab.execOk('esxi-1', `esxcfg-route -a 192.168.33.2/32 ${n1.scvm.storageIp}`);
-    await lab.execOk('esxi-1', `esxcfg-route -a 10.20.0.254/32 ${n2.scvm.storageIp}`);
+    await probeLab.lab.execOk('esxi-1', `esxcfg-route -a 192.168.33.2/32 ${n1.scvm.storageIp}`);
+    await probeLab.lab.execOk('esxi-1', `esxcfg-route -a 10.20.0.254/32 ${n2.scvm.storageIp}`);
     try {
       const obs = await probe(0);
       expect(obs.nfsRoute).toMatchObject({ network: '192.168.33.2', prefixLength: 32, gateway: n1.scvm.storageIp });
@@ -94,7 +90,10 @@ describeLab('probe.sh on lab ESXi hosts', () => {
         expect.objectContaining({ network: '10.20.0.254', prefixLength: 32, gateway: n2.scvm.storageIp }),
       ]);
     } finally {
-      await lab.exec('esxi-1', `esxcfg-route -d 10.20.0.254/32 ${n2.scvm.storageIp}; esxcfg-route -d 192.168.33.2/32 ${n1.scvm.storageIp}`);
+      await probeLab.lab.exec(
+        'esxi-1',
+        `esxcfg-route -d 10.20.0.254/32 ${n2.scvm.storageIp}; esxcfg-route -d 192.168.33.2/32 ${n1.scvm.storageIp}`,
+      );
     }
   });
 
@@ -102,10 +101,10 @@ describeLab('probe.sh on lab ESXi hosts', () => {
     const node = manifest.nodes[0];
     if (!node) throw new Error('no node');
     const dir = probeContext(manifest, node).installDir;
-    const esxi = lab.nodes[0]?.esxi;
+    const esxi = probeLab.lab.nodes[0]?.esxi;
     if (!esxi) throw new Error('no lab node');
     const legacyDir = `/vmfs/volumes/${esxi.datastoreUuid}/vmware_scvm_failure`;
-    await lab.execOk(
+    await probeLab.lab.execOk(
       'esxi-1',
       [
         `mkdir -p ${dir}/keys ${legacyDir}/.smartx_key`,
@@ -123,7 +122,7 @@ describeLab('probe.sh on lab ESXi hosts', () => {
       expect(obs.agentProcesses[0]?.command).toContain(`${dir}/reroute-loop.sh`);
       expect(obs.legacy).toMatchObject({ dir: legacyDir, version: '1.4', keyDir: `${legacyDir}/.smartx_key` });
     } finally {
-      await lab.exec(
+      await probeLab.lab.exec(
         'esxi-1',
         `for p in $(ps -c | grep '[r]eroute-loop.sh' | awk '{print $1}'); do kill "$p"; done; rm -rf ${dir} ${legacyDir}`,
       );
@@ -131,15 +130,15 @@ describeLab('probe.sh on lab ESXi hosts', () => {
   });
 
   it('keeps a hostile crontab (fake section markers, escape sequences) as one exact crontab', async () => {
-    const before = await lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root');
+    const before = await probeLab.lab.execOk('esxi-2', 'cat /var/spool/cron/crontabs/root');
     const evil = '# @@section files 3 ok\n# \u001b]0;owned\u0007\n@@end 1\n';
-    await lab.execOk('esxi-2', `printf '%s' ${shellQuote(evil)} >> /var/spool/cron/crontabs/root`);
+    await probeLab.lab.execOk('esxi-2', `printf '%s' ${shellQuote(evil)} >> /var/spool/cron/crontabs/root`);
     try {
       const obs = await probe(1);
       expect(obs.crontab).toBe(before + evil);
       expect(obs.files).toEqual({});
     } finally {
-      await lab.execOk('esxi-2', `printf '%s' ${shellQuote(before)} > /var/spool/cron/crontabs/root`);
+      await probeLab.lab.execOk('esxi-2', `printf '%s' ${shellQuote(before)} > /var/spool/cron/crontabs/root`);
     }
   });
 });
