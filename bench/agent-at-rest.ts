@@ -24,7 +24,19 @@ import {
   routeVia,
   status,
 } from '../test/agent/agent-lab';
-import { hostFile, HOST_BENCH_DIR, installRusage, ms2, procStatusKb, procTimes, processTree, sleep, startLab, until } from './bench-lab';
+import {
+  hostFile,
+  HOST_BENCH_DIR,
+  installRusage,
+  ms2,
+  procStatusKb,
+  procTimes,
+  processTree,
+  sleep,
+  startLab,
+  until,
+  benchLabName,
+} from './bench-lab';
 import { stats, type BenchBody, type BenchContext, type Benchmark } from './bench-result';
 import { parseCallSamples } from './session-source';
 
@@ -65,7 +77,7 @@ export const agentAtRest: Benchmark = {
     const periodS = ctx.smoke ? 30 : 600;
     const starterRuns = ctx.smoke ? 2 : 5;
     const timing = { interval: 3, failbackDelay: 180, pingTimeout: 1 };
-    const labName = ctx.smoke ? `zrb-ar-s${process.pid % 10000}` : 'zrb-ar';
+    const labName = benchLabName('zrb-ar', ctx.smoke);
     const lab: Lab = await startLab(labName, 2, ctx.log);
     const key = new AgentKey();
     const notes: string[] = [];

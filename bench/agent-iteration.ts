@@ -25,7 +25,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Lab, LabNode } from '../lab/lab';
 import { AGENT_SRC } from '../test/agent/agent-lab';
-import { hostFile, HOST_BENCH_DIR, sleep, startLab } from './bench-lab';
+import { hostFile, HOST_BENCH_DIR, sleep, startLab, benchLabName } from './bench-lab';
 import { loadAvg, stats, type BenchBody, type BenchContext, type Benchmark } from './bench-result';
 import { parseTimes } from './session-source';
 
@@ -159,7 +159,7 @@ export const agentIteration: Benchmark = {
     const reps = ctx.smoke ? 2 : 10;
     const warmS = ctx.smoke ? 20 : 70;
     const poolSize = Math.min(4, os.cpus().length * 2);
-    const labName = ctx.smoke ? `za-ai-s${process.pid % 10000}` : 'za-ai';
+    const labName = benchLabName('za-ai', ctx.smoke);
     const lab: Lab = await startLab(labName, 2, ctx.log);
     const notes: string[] = [];
     const samples: Sample[] = [];

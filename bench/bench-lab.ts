@@ -48,6 +48,11 @@ export function packagedCli(workDir: string, log: (m: string) => void): { cli: s
 /** Where the benchmark puts its helpers inside an ESXi host (ramdisk, as ESXi's /tmp). */
 export const HOST_BENCH_DIR = '/tmp/zrb';
 
+/** A benchmark's lab name: the fixed one for a real run, one per process for a smoke run (bench-smoke runs beside other suites). */
+export function benchLabName(base: string, smoke: boolean): string {
+  return smoke ? `${base}-s${process.pid % 10000}` : base;
+}
+
 export async function startLab(name: string, nodes: number, log: (m: string) => void): Promise<Lab> {
   if (Lab.list().includes(name)) {
     log(`removing leftover lab ${name}`);

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Lab } from '../lab/lab';
 import { writeLabManifest } from '../test/support/lab-manifest';
-import { buildRusage, packageRelease, startLab } from './bench-lab';
+import { buildRusage, packageRelease, startLab, benchLabName } from './bench-lab';
 import { stats, type BenchBody, type BenchContext, type Benchmark, type Stats } from './bench-result';
 import { parseCallSamples } from './session-source';
 
@@ -101,7 +101,7 @@ export const cliCost: Benchmark = {
     }
 
     for (const n of sizes) {
-      const lab = await startLab(ctx.smoke ? `zc-cost${n}-s${process.pid % 10000}` : `zc-cost${n}`, n, ctx.log);
+      const lab = await startLab(benchLabName(`zc-cost${n}`, ctx.smoke), n, ctx.log);
       try {
         const dir = path.join(ctx.workDir, `n${n}`);
         const m = writeLabManifest(lab, dir, 'm.yaml', {});

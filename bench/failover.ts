@@ -25,7 +25,7 @@ import {
   status,
   type AgentTiming,
 } from '../test/agent/agent-lab';
-import { sleep, startLab, until } from './bench-lab';
+import { sleep, startLab, until, benchLabName } from './bench-lab';
 import { stats, type BenchBody, type BenchContext, type Benchmark } from './bench-result';
 
 export const NFS = '192.168.33.2';
@@ -177,7 +177,7 @@ export const failover: Benchmark = {
     const failbackDelay = 12;
     const pingTimeout = 1;
     const holdMs = 2_000;
-    const labName = ctx.smoke ? `zrb-fo-s${process.pid % 10000}` : 'zrb-fo';
+    const labName = benchLabName('zrb-fo', ctx.smoke);
     const lab = await startLab(labName, 4, ctx.log);
     const key = new AgentKey();
     const samples: FailoverSample[] = [];

@@ -11,7 +11,7 @@ import { httpGetInNs, promQuery, startLabPrometheus, type LabPrometheus } from '
 import { run } from '../lab/proc';
 import { writeLabManifest } from '../test/support/lab-manifest';
 import { reroute, startCli, type CliProcess } from '../test/support/run-cli';
-import { sleep, startLab, until } from './bench-lab';
+import { sleep, startLab, until, benchLabName } from './bench-lab';
 import { stats, type BenchBody, type BenchContext, type Benchmark } from './bench-result';
 
 const METRICS = '127.0.0.1:9464';
@@ -34,7 +34,7 @@ export const metricsScrape: Benchmark = {
   async run(ctx: BenchContext): Promise<BenchBody> {
     const nodes = ctx.smoke ? 4 : 16;
     const seconds = ctx.smoke ? 20 : 60;
-    const name = ctx.smoke ? `zb-scrape-s${process.pid % 10000}` : 'zb-scrape';
+    const name = benchLabName('zb-scrape', ctx.smoke);
     const lab = await startLab(name, nodes, ctx.log);
     let watch: CliProcess | undefined;
     let prom: LabPrometheus | undefined;

@@ -15,7 +15,7 @@ import { loadManifest } from '../src/manifest/manifest-load';
 import { loadProbeScript, probeCommand, probeContext } from '../src/observe/observe-cluster';
 import { shellCommand, shellQuote } from '../src/core/shell-quote';
 import { writeLabManifest } from '../test/support/lab-manifest';
-import { buildRusage, packagedCli, startLab } from './bench-lab';
+import { buildRusage, packagedCli, startLab, benchLabName } from './bench-lab';
 import { loadAvg, stats, type BenchBody, type BenchContext, type Benchmark, type Stats } from './bench-result';
 import { countRoundTrips } from './reconcile-scaling';
 import { parseCallSamples } from './session-source';
@@ -373,7 +373,7 @@ export const peerRead: Benchmark = {
   async run(ctx: BenchContext): Promise<BenchBody> {
     const nodes = ctx.smoke ? 4 : 16;
     const rounds = ctx.smoke ? 3 : 5;
-    const labName = ctx.smoke ? `zp-peer${nodes}-s${process.pid % 10000}` : `zp-peer${nodes}`;
+    const labName = benchLabName(`zp-peer${nodes}`, ctx.smoke);
     const { cli, how } = packagedCli(ctx.workDir, ctx.log);
     ctx.log(`CLI: ${how}`);
     const lab = await startLab(labName, nodes, ctx.log);

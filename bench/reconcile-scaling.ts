@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Lab } from '../lab/lab';
 import { writeLabManifest } from '../test/support/lab-manifest';
-import { buildRusage, packagedCli, startLab } from './bench-lab';
+import { buildRusage, packagedCli, startLab, benchLabName } from './bench-lab';
 import { parseCallSamples } from './session-source';
 import { reconcileTargets, succeeded } from './reconcile-targets';
 import { stats, type BenchBody, type BenchContext, type Benchmark, type Stats } from './bench-result';
@@ -193,7 +193,7 @@ export const reconcileScaling: Benchmark = {
     for (const n of ran) {
       // ZBS_BENCH_LAB_PREFIX: a lab name prefix of the caller's own, so two people's runs never share a lab.
       const prefix = process.env.ZBS_BENCH_LAB_PREFIX ?? 'zrb';
-      const name = ctx.smoke ? `${prefix}-rs${n}-s${process.pid % 10000}` : `${prefix}-rs${n}`;
+      const name = benchLabName(`${prefix}-rs${n}`, ctx.smoke);
       const t0 = Date.now();
       const lab = await startLab(name, n, ctx.log);
       labStartMs[n] = Date.now() - t0;

@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import type { Lab, LabNode } from '../lab/lab';
 import { updateScvm } from '../lab/services/cluster-state';
 import { AgentKey, AGENT_SRC, authorizeOnScvms, esxiPath, installDir, knownHosts, renderConf } from '../test/agent/agent-lab';
-import { hostFile, HOST_BENCH_DIR, installRusage, ms2, procTimes, startLab, trackedPid } from './bench-lab';
+import { hostFile, HOST_BENCH_DIR, installRusage, ms2, procTimes, startLab, trackedPid, benchLabName } from './bench-lab';
 import { stats, type BenchBody, type BenchContext, type Benchmark } from './bench-result';
 
 type Source = 'rest' | 'ssh';
@@ -218,7 +218,7 @@ export const sessionSource: Benchmark = {
     const agentN = ctx.smoke ? 5 : 50;
     const hungRuns = ctx.smoke ? 1 : 3;
     const nodes = ctx.smoke ? 2 : 3;
-    const labName = ctx.smoke ? `zrb-ss-s${process.pid % 10000}` : 'zrb-ss';
+    const labName = benchLabName('zrb-ss', ctx.smoke);
     const lab = await startLab(labName, nodes, ctx.log);
     const key = new AgentKey();
     const notes: string[] = [];
