@@ -3,6 +3,7 @@ import { loadShippedBundle } from '../agent/shipped-bundle';
 import type { AgentBundle } from '../desired/desired-types';
 import { loadManifest } from '../manifest/manifest-load';
 import type { Manifest } from '../manifest/manifest-types';
+import { checkNodeNames, type NamedNodes } from '../manifest/node-names';
 import { HostConnections } from '../remote/host-connections';
 import { resolveCredential, type PromptFn, type ResolvedCredential } from '../state/credentials';
 import { KnownHostsStore, type PinResult } from '../state/known-hosts-store';
@@ -17,6 +18,8 @@ export interface OpenClusterOptions {
   anyVersion?: boolean;
   /** Absent for an unattended run (watch): a credential must then come from a file, an agent or the environment. */
   prompt?: PromptFn;
+  /** Node names given on the command line: a typo is refused before any credential is asked for or host contacted. */
+  namedNodes?: NamedNodes;
 }
 
 /** One manifest version, ready to connect: validated manifest, shipped agent, state folder, resolved credentials, host-key pins. */
@@ -33,6 +36,12 @@ export interface OpenedCluster {
 export async function openCluster(opts: OpenClusterOptions): Promise<OpenedCluster> {
   const bundle = loadShippedBundle();
   const manifest = loadManifest(opts.manifestPath, { bundledVersion: bundle.version, anyVersion: opts.anyVersion === true });
+  if (opts.namedNodes)
+    checkNodeNames(
+      manifest.clusterName,
+      manifest.nodes.map((n) => n.name),
+      opts.namedNodes,
+    );
   const paths = ensureStateDir(opts.stateDir);
   const baseDir = path.dirname(path.resolve(opts.manifestPath));
   // One after the other: two password prompts must not share the terminal at once.

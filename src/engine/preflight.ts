@@ -11,6 +11,7 @@ import { installDirFor } from '../agent/host-entries';
 import { mapBounded } from '../apply/map-bounded';
 import { shippedEsxiScript } from '../agent/shipped-bundle';
 import { RerouteError } from '../errors/reroute-error';
+import { checkNodeNames } from '../manifest/node-names';
 import type { Manifest, NodeSpec } from '../manifest/manifest-types';
 import { sanitizeForDisplay } from '../observe/sanitize';
 import type { Plan } from '../plan/plan-types';
@@ -227,13 +228,11 @@ export async function preflightCluster(
   opts: { nodes?: string[]; now?: () => Date } = {},
 ): Promise<PreflightReport> {
   const m = session.manifest;
-  const unknown = (opts.nodes ?? []).filter((t) => !m.nodes.some((n) => n.name === t));
-  if (unknown.length > 0)
-    throw new RerouteError(
-      'USAGE',
-      `--target names no node of cluster ${m.clusterName}: ${unknown.join(', ')}`,
-      `Use node names from the manifest: ${m.nodes.map((n) => n.name).join(', ')}.`,
-    );
+  checkNodeNames(
+    m.clusterName,
+    m.nodes.map((n) => n.name),
+    { '--target': opts.nodes },
+  );
   const now = opts.now ?? (() => new Date());
   const gathering = gatherPreflight(session, opts.nodes);
   const observed = await session.observe().finally(() => gathering);

@@ -118,12 +118,13 @@ export class Reconciler {
     private readonly stateDir: string,
   ) {}
 
-  async openSession(req: ClusterRequest & { anyVersion?: boolean }): Promise<ClusterSession> {
+  async openSession(req: ClusterRequest & { anyVersion?: boolean; target?: string[]; forceHost?: string[] }): Promise<ClusterSession> {
     const ask = this.io.askSecret;
     return ClusterSession.open({
       manifestPath: req.file,
       stateDir: this.stateDir,
       anyVersion: req.anyVersion === true,
+      namedNodes: { '--target': req.target, '--force-host': req.forceHost },
       acceptNewHostKeyFor: req.acceptNewHostKey,
       ...(ask ? { prompt: (question: string) => ask(question) } : {}),
       onPin: (pin) => this.io.emit({ code: 'HOST_KEY_PINNED', pin }),

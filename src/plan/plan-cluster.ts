@@ -3,7 +3,8 @@ import { RerouteError } from '../errors/reroute-error';
 import type { ObservedCluster } from '../observe/observed-types';
 import { guardAgentDatastores } from './datastore-guard';
 import { observationFingerprint } from './fingerprint';
-import { checkForceHosts, type DestroyOptions, holdKeysForRefused } from './plan-destroy';
+import { type DestroyOptions, holdKeysForRefused } from './plan-destroy';
+import { checkNodeNames } from '../manifest/node-names';
 import { type HostDraft, planEsxiApply, planEsxiDestroy } from './plan-esxi';
 import { planScvmApply, planScvmDestroy } from './plan-scvm';
 import { scopeToTargets, targetOnlyWarning } from './plan-targets';
@@ -70,15 +71,11 @@ function unreachable(
  * only /32 routes of this cluster via this cluster's gateways.
  */
 export function planCluster(desired: DesiredCluster, observed: ObservedCluster, opts: PlanOptions): Plan {
-  const known = new Set(desired.esxi.map((e) => e.node));
-  const unknown = (opts.targets ?? []).filter((t) => !known.has(t));
-  if (unknown.length > 0) {
-    throw new RerouteError(
-      'USAGE',
-      `--target names no node of cluster ${desired.cluster}: ${unknown.join(', ')}`,
-      `Use node names from the manifest: ${[...known].join(', ')}.`,
-    );
-  }
+  checkNodeNames(
+    desired.cluster,
+    desired.esxi.map((e) => e.node),
+    { '--target': opts.targets, ...(opts.mode === 'destroy' ? { '--force-host': opts.destroy?.forceHosts } : {}) },
+  );
   if (opts.targetOnly === true && (opts.targets ?? []).length === 0) {
     throw new RerouteError(
       'USAGE',
@@ -86,7 +83,6 @@ export function planCluster(desired: DesiredCluster, observed: ObservedCluster, 
       'Name the node(s) to plan alone with --target NODE, or drop --target-only.',
     );
   }
-  if (opts.mode === 'destroy') checkForceHosts(desired, opts.destroy?.forceHosts);
   const targeted = (node: string) => opts.targets === undefined || opts.targets.length === 0 || opts.targets.includes(node);
 
   const esxiPlans: HostPlan[] = [];

@@ -15,7 +15,6 @@
  */
 import { AGENT_CONF_FILE, PIN_FILE } from '../agent/bundle-layout';
 import type { DesiredCluster, DesiredEsxi } from '../desired/desired-types';
-import { RerouteError } from '../errors/reroute-error';
 import type { EsxiObserved, ObservedRoute } from '../observe/observed-types';
 import type { HostPlan, RouteDecision } from './plan-types';
 
@@ -158,19 +157,6 @@ export function decideDestroyRoutes(
     detail: `${listed.join(', ')} left in place (the local SCVM serves IO; --remove-routes deletes it)`,
     routes: listed,
   };
-}
-
-/** `--force-host` must name nodes of the manifest. */
-export function checkForceHosts(desired: DesiredCluster, forceHosts: string[] | undefined): void {
-  const known = desired.esxi.map((e) => e.node);
-  const unknown = (forceHosts ?? []).filter((n) => !known.includes(n));
-  if (unknown.length > 0) {
-    throw new RerouteError(
-      'USAGE',
-      `--force-host names no node of cluster ${desired.cluster}: ${unknown.join(', ')}`,
-      `Use node names from the manifest: ${known.join(', ')}.`,
-    );
-  }
 }
 
 /**
