@@ -117,6 +117,23 @@ describe('saved plans', () => {
     }
   });
 
+  it('an action edited to hold a key named like an object method (toString, valueOf, __proto__) is stale, not a crash', () => {
+    for (const key of ['toString', 'valueOf', '__proto__']) {
+      const doc = JSON.parse(savedJson) as { hosts: { actions: Record<string, unknown>[] }[] };
+      const host = doc.hosts.find((h) => h.actions.length > 0)!;
+      // Same number of keys as before, one renamed: the shape that made fast-deep-equal call the
+      // edited object's own toString. JSON.parse keeps __proto__ as an own key, as reading a file does.
+      const [first, ...rest] = Object.keys(host.actions[0]!);
+      const edited = JSON.parse(
+        JSON.stringify({ ...Object.fromEntries(rest.map((k) => [k, host.actions[0]![k]])), KEY: {} }).replace('"KEY"', JSON.stringify(key)),
+      );
+      expect(Object.keys(edited)).toHaveLength(rest.length + 1);
+      expect(first).toBeDefined();
+      host.actions[0] = edited as Record<string, unknown>;
+      expect({ key, code: refusal(doc) }).toEqual({ key, code: 'PLAN_STALE' });
+    }
+  });
+
   it('a plan made before the hosts changed is stale, naming the changed host', () => {
     const later = planCluster(
       fixtureDesired(m),

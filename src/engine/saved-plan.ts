@@ -82,11 +82,24 @@ export function checkSavedPlanFresh(saved: Plan, fresh: Plan): void {
   }
   // Compared as data, not text: a plan file that went through jq or an editor keeps its meaning when
   // key order or spacing changes; the fresh plan goes through JSON once, as the saved one did.
-  if (!deepEqual(saved.hosts, JSON.parse(JSON.stringify(fresh.hosts)))) {
+  if (!sameData(saved.hosts, JSON.parse(JSON.stringify(fresh.hosts)))) {
     throw new RerouteError(
       'PLAN_STALE',
       'the saved plan does not match what the planner computes now (edited by hand, or made by another release)',
       'Run `reroute plan --out FILE` again and apply the new plan.',
     );
+  }
+}
+
+/**
+ * fast-deep-equal calls an object's own `valueOf`/`toString` when it has them, so a hand-edited file
+ * holding a key named `toString` made it throw a TypeError (found by saved-plan.test's property
+ * test). The planner never writes such a key, so a comparison that throws is a difference.
+ */
+function sameData(a: unknown, b: unknown): boolean {
+  try {
+    return deepEqual(a, b);
+  } catch {
+    return false;
   }
 }
