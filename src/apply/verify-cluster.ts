@@ -20,6 +20,8 @@ export interface VerifyTarget {
   node: string;
   /** The host's own clock at observation time (epoch s): its heartbeat must be newer. */
   since: number;
+  /** The agent version apply leaves there (src/apply/verify-host.ts wantedAgentVersion); default the manifest's. */
+  wantedVersion?: string;
 }
 
 /** An address that did not answer is asked again this many times in all, */
@@ -75,7 +77,7 @@ function boundedHostTimeout(manifest: Manifest, remainingMs: number): Manifest {
 }
 
 /** Whether the agent has done what apply asked: fresh heartbeat at the wanted version and mode, route settled. */
-function settled(manifest: Manifest, spec: NodeSpec, since: number, o: EsxiObserved): boolean {
+function settled(manifest: Manifest, spec: NodeSpec, target: VerifyTarget, o: EsxiObserved): boolean {
   const hb = o.heartbeat;
   // Shadow mode: the agent never moves the route, so neither the pin nor the route is waited for.
   const shadow = manifest.routing.mode === 'shadow';
@@ -88,8 +90,8 @@ function settled(manifest: Manifest, spec: NodeSpec, since: number, o: EsxiObser
   // A failed fetch may be one slow SCVM: wait (bounded) for one that works before judging.
   return (
     hb !== undefined &&
-    hb.updated > since &&
-    hb.version === manifest.version &&
+    hb.updated > target.since &&
+    hb.version === (target.wantedVersion ?? manifest.version) &&
     hb.fetch === 'ok' &&
     modeOk &&
     o.agentProcesses.some((p) => p.pid === hb.pid) &&
@@ -102,7 +104,7 @@ function settled(manifest: Manifest, spec: NodeSpec, since: number, o: EsxiObser
 async function awaitAgent(
   manifest: Manifest,
   spec: NodeSpec,
-  since: number,
+  target: VerifyTarget,
   deps: VerifyDeps,
   deadline: number,
 ): Promise<{ observed?: EsxiObserved; reason: string }> {
@@ -116,7 +118,7 @@ async function awaitAgent(
     const o = observed.esxi[spec.name];
     if (o && o.reachable) {
       last = o;
-      if (settled(manifest, spec, since, o)) break;
+      if (settled(manifest, spec, target, o)) break;
     } else reason = o && !o.reachable ? o.reason : 'not observed';
     if (deps.nowMs() >= deadline) break;
     await deps.sleep(1000);
@@ -134,11 +136,11 @@ export async function verifyHost(
   const spec = manifest.nodes.find((n) => n.name === target.node);
   if (!spec)
     return { node: target.node, verdict: 'failed', ok: false, problems: ['not in the manifest'], warnings: [], unreachableIps: [] };
-  const { observed, reason } = await awaitAgent(manifest, spec, target.since, deps, deps.nowMs() + opts.timeoutMs);
+  const { observed, reason } = await awaitAgent(manifest, spec, target, deps, deps.nowMs() + opts.timeoutMs);
   if (!observed) return inconclusive(target.node, `unreachable during verification: ${reason}`);
   const { decisive, peers } = pingTargets(manifest, spec, observed.nfsRoute?.gateway);
   const pings = await pingSpaced(await deps.esxi(target.node), [...decisive, ...peers.map((p) => p.ip)], deps.sleep);
-  return judgeHost({ manifest, node: spec, observed, since: target.since, pings });
+  return judgeHost({ manifest, node: spec, observed, since: target.since, pings, wantedVersion: target.wantedVersion });
 }
 
 /** The progress line of one verdict. */

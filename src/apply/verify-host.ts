@@ -52,6 +52,27 @@ export interface VerifyInputs {
   since: number;
   /** IP → reachable, from the host's own pings (src/apply/verify-targets.ts says which). */
   pings: Record<string, boolean>;
+  /** The agent version apply leaves on this host (wantedAgentVersion); default the manifest's. */
+  wantedVersion?: string;
+}
+
+/**
+ * The agent version a host must report after apply. Apply asked for the manifest's version only
+ * where it wrote the agent script or (re)started the loop. Elsewhere the running agent was left
+ * alone and only re-reads the files apply wrote: a `--target` join updates its peers' reroute.conf
+ * and known_hosts but does not upgrade them, so a peer on an older agent is verified at the
+ * version it runs (status still reports it off version until a full apply upgrades it).
+ */
+export function wantedAgentVersion(
+  manifestVersion: string,
+  actions: readonly { op: string; path?: string }[],
+  agentLoopPath: string,
+  runningVersion: string | undefined,
+): string {
+  const touchesAgent = actions.some(
+    (a) => a.op === 'restart-agent' || a.op === 'start-agent' || (a.op === 'write-file' && a.path === agentLoopPath),
+  );
+  return touchesAgent || runningVersion === undefined ? manifestVersion : runningVersion;
 }
 
 /** Where a drained host's route must point (the pin names the target's storage IP; the route uses its gateway). */
@@ -61,6 +82,7 @@ export function drainGateway(manifest: Manifest, node: NodeSpec): string | undef
 
 export function judgeHost(v: VerifyInputs): HostVerification {
   const { manifest, node, observed } = v;
+  const wanted = v.wantedVersion ?? manifest.version;
   const problems: string[] = [];
   const findings: NonNullable<HostVerification['findings']> = [];
   const hb = observed.heartbeat;
@@ -75,7 +97,7 @@ export function judgeHost(v: VerifyInputs): HostVerification {
     problems.push(`the heartbeat names pid ${hb.pid}, which is not running`);
   if (!hb) problems.push('the agent has written no heartbeat');
   else {
-    if (hb.version !== manifest.version) problems.push(`agent reports version ${hb.version}, wanted ${manifest.version}`);
+    if (hb.version !== wanted) problems.push(`agent reports version ${hb.version}, wanted ${wanted}`);
     if (hb.updated < v.since) problems.push('the agent heartbeat has not been updated since apply');
     const sight = agentSight(hb, observed.now, () => undefined);
     const wantedMode = manifest.routing.mode;

@@ -1,7 +1,8 @@
 import type { HostApplyResult } from '../apply/apply-events';
 import { applyPlan } from '../apply/apply-plan';
 import { verifyHosts } from '../apply/verify-cluster';
-import type { HostVerification } from '../apply/verify-host';
+import { wantedAgentVersion, type HostVerification } from '../apply/verify-host';
+import { AGENT_LOOP_FILE } from '../agent/bundle-layout';
 import { loadShippedBundle } from '../agent/shipped-bundle';
 import { RerouteError } from '../errors/reroute-error';
 import { loadManifest } from '../manifest/manifest-load';
@@ -343,7 +344,15 @@ export class Reconciler {
           manifest,
           toVerify.map((r) => {
             const o = observed.esxi[r.node];
-            return { node: r.node, since: o && o.reachable ? o.now : 0 };
+            const h = plan.hosts.find((x) => x.host === 'esxi' && x.node === r.node);
+            const running = o && o.reachable ? o.heartbeat?.version : undefined;
+            const wantedVersion = wantedAgentVersion(
+              manifest.version,
+              h?.actions ?? [],
+              `${h?.installDir ?? ''}/${AGENT_LOOP_FILE}`,
+              running,
+            );
+            return { node: r.node, since: o && o.reachable ? o.now : 0, wantedVersion };
           }),
           {
             connect: observeConnect(session.connections),
