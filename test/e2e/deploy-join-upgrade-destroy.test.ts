@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Plan } from '../../src/plan/plan-types';
 import { useLabCluster } from '../support/lab-cluster';
@@ -9,6 +8,7 @@ import { waitFor } from '../support/wait-for';
 import { reroute } from '../support/run-cli';
 import { describeLab } from '../support/describe-lab';
 import { steps } from '../support/steps';
+import { makeOldRelease } from '../support/old-release';
 
 /**
  * The seed's three flows (deploy, join, version check + upgrade) and its
@@ -23,19 +23,8 @@ const cluster = useLabCluster('e2e', { lab: { nodes: 4 } });
 let oldEsxiDir: string;
 const OLD = () => ({ ZBS_REROUTE_ESXI_DIR: oldEsxiDir });
 
-/** An "older release": the shipped ESXi scripts with line 2 saying 0.9.0. */
-function makeOldRelease(): string {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-old-'));
-  fs.cpSync(path.join(__dirname, '..', '..', 'esxi'), out, { recursive: true });
-  const loop = path.join(out, 'agent', 'reroute-loop.sh');
-  const lines = fs.readFileSync(loop, 'utf8').split('\n');
-  lines[1] = `reroute_version=${OLD_VERSION}`;
-  fs.writeFileSync(loop, lines.join('\n'));
-  return out;
-}
-
 beforeAll(() => {
-  oldEsxiDir = makeOldRelease();
+  oldEsxiDir = makeOldRelease(OLD_VERSION);
 });
 
 afterAll(() => {

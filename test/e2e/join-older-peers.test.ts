@@ -1,12 +1,11 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { nfsRouteChanges } from '../support/lab-io';
 import { writeLabManifest } from '../support/lab-manifest';
 import { reroute } from '../support/run-cli';
 import { describeLab } from '../support/describe-lab';
 import { useLabCluster } from '../support/lab-cluster';
 import { steps } from '../support/steps';
+import { makeOldRelease } from '../support/old-release';
 
 /**
  * A `--target` join after a ZBS upgrade: the peers still run the older agent, the manifest wants
@@ -21,14 +20,8 @@ const cluster = useLabCluster('zjold');
 const { state } = cluster;
 let oldEsxiDir = '';
 
-/** An "older release": the shipped ESXi scripts with line 2 saying 0.9.0. */
 beforeAll(() => {
-  oldEsxiDir = fs.mkdtempSync(path.join(os.tmpdir(), 'zbs-reroute-old-'));
-  fs.cpSync(path.join(__dirname, '..', '..', 'esxi'), oldEsxiDir, { recursive: true });
-  const loop = path.join(oldEsxiDir, 'agent', 'reroute-loop.sh');
-  const lines = fs.readFileSync(loop, 'utf8').split('\n');
-  lines[1] = `reroute_version=${OLD_VERSION}`;
-  fs.writeFileSync(loop, lines.join('\n'));
+  oldEsxiDir = makeOldRelease(OLD_VERSION);
 });
 afterAll(() => fs.rmSync(oldEsxiDir, { recursive: true, force: true }));
 
